@@ -1,0 +1,27 @@
+# The README's commands. `make test` is what CI runs.
+GO ?= go
+
+.PHONY: build test race fuzz bench vet
+
+build:
+	$(GO) build -o bin/murmur ./cmd/murmur
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+
+# Everything: formatting, vet, the unit and conformance tests, the race
+# detector over the concurrent packages, and a short run of every fuzz target.
+test: vet
+	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -race -short ./pipeline/... ./store/... ./erasure/...
+	./scripts/fuzz.sh 10s
+
+# Longer fuzzing: make fuzz FUZZTIME=5m
+FUZZTIME ?= 60s
+fuzz:
+	./scripts/fuzz.sh $(FUZZTIME)
+
+bench: build
+	./bin/murmur bench pipeline
+	$(GO) test -run '^$$' -bench . -benchtime 20x ./chunk/ ./crypt/ ./erasure/ ./pipeline/

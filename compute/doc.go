@@ -1,0 +1,8 @@
+// Package compute runs WebAssembly jobs next to the data they read:
+// sandboxed with CPU, memory and time limits, scheduled on the peers that
+// hold their input chunks, run on more than one peer and accepted when the
+// results agree. A job gets per-chunk keys for its input, never the drive
+// key.
+//
+// It holds no code yet.
+package compute
