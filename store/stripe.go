@@ -1,0 +1,46 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/murmur-cloud/murmur/erasure"
+)
+
+// StripePutter is the optional ability to store a whole stripe at once,
+// for stores that place its shards on distinct holders (a different peer
+// per shard, as placement does). Identical shards of one stripe (with k=1
+// every parity shard is a copy of the data shard) are then still kept by
+// distinct holders, which a Put by ID alone cannot express.
+type StripePutter interface {
+	// PutStripe stores every shard of the stripe d describes that has
+	// bytes (shards[i] for d.Shards[i]), and returns once all are stored.
+	PutStripe(ctx context.Context, d *erasure.Descriptor, shards [][]byte) error
+}
+
+// PutStripe stores a stripe's shards in p: with PutStripe when p has that
+// ability, else with one Put per stored shard, in parallel.
+func PutStripe(ctx context.Context, p ShardPutter, d *erasure.Descriptor, shards [][]byte) error {
+	if sp, ok := p.(StripePutter); ok {
+		return sp.PutStripe(ctx, d, shards)
+	}
+	if len(shards) != len(d.Shards) {
+		return fmt.Errorf("store: %d shards for a stripe of %d", len(shards), len(d.Shards))
+	}
+	errs := make([]error, len(shards))
+	var wg sync.WaitGroup
+	for i, b := range shards {
+		if !d.Stored(i) {
+			continue
+		}
+		wg.Go(func() {
+			if err := p.Put(ctx, d.Shards[i].ID, b); err != nil {
+				errs[i] = fmt.Errorf("put shard %d (%s): %w", i, d.Shards[i].ID.Short(), err)
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
