@@ -1,0 +1,74 @@
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+
+	"github.com/murmur-cloud/murmur/chunk"
+	"github.com/murmur-cloud/murmur/crypt"
+	"github.com/murmur-cloud/murmur/erasure"
+)
+
+// Default erasure code: any 2 of 6 shards may be lost, at 1.5x storage.
+const (
+	DefaultK = 4
+	DefaultM = 2
+)
+
+// Config holds what both directions of the pipeline need.
+type Config struct {
+	Keys     *crypt.Keys  // required
+	Chunking chunk.Params // zero: chunk.DefaultParams
+	K, M     int          // zero: DefaultK, DefaultM
+	// PackSize is the size up to which consecutive sealed chunks share one
+	// data shard. Zero: the chunking average. A chunk is never split.
+	PackSize int
+	// Workers is the number of goroutines sealing, opening and coding in
+	// parallel. Zero: GOMAXPROCS.
+	Workers int
+	// CacheBytes bounds a Reader's cache of opened chunks and rebuilt
+	// shards. Zero: 64 MiB.
+	CacheBytes int
+	Logger     *slog.Logger // nil: discard
+}
+
+// withDefaults returns a copy of c with its zero fields filled in, or an
+// error naming the first invalid field.
+func (c Config) withDefaults() (Config, error) {
+	if c.Keys == nil {
+		return c, errors.New("pipeline: Config.Keys is required")
+	}
+	if c.Chunking == (chunk.Params{}) {
+		c.Chunking = chunk.DefaultParams
+	}
+	if err := c.Chunking.Validate(); err != nil {
+		return c, fmt.Errorf("pipeline: %w", err)
+	}
+	if c.Chunking.Max > MaxChunkSize {
+		return c, fmt.Errorf("pipeline: chunk maximum %d exceeds %d", c.Chunking.Max, MaxChunkSize)
+	}
+	if c.K == 0 && c.M == 0 {
+		c.K, c.M = DefaultK, DefaultM
+	}
+	if c.K < 1 || c.M < 1 || c.K+c.M > erasure.MaxShards {
+		return c, fmt.Errorf("pipeline: invalid code k=%d m=%d: need k>=1, m>=1, k+m<=%d", c.K, c.M, erasure.MaxShards)
+	}
+	if c.PackSize == 0 {
+		c.PackSize = c.Chunking.Avg
+	}
+	if c.PackSize < 0 || c.PackSize > erasure.MaxShardSize {
+		return c, fmt.Errorf("pipeline: pack size %d out of range 0..%d", c.PackSize, erasure.MaxShardSize)
+	}
+	if c.Workers <= 0 {
+		c.Workers = runtime.GOMAXPROCS(0)
+	}
+	if c.CacheBytes <= 0 {
+		c.CacheBytes = 64 << 20
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c, nil
+}

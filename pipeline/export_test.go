@@ -1,0 +1,4 @@
+package pipeline
+
+// Test seams.
+var OrderedMap = orderedMap[int, int]

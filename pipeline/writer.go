@@ -1,0 +1,314 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/murmur-cloud/murmur/chunk"
+	"github.com/murmur-cloud/murmur/crypt"
+	"github.com/murmur-cloud/murmur/erasure"
+	"github.com/murmur-cloud/murmur/store"
+)
+
+// Writer writes a batch of files. Files added to one Writer share stripes;
+// their manifests are complete once Finish returns. Add and Finish must not
+// be called concurrently with each other.
+type Writer struct {
+	cfg    Config
+	store  store.ShardPutter
+	hasher *chunk.Hasher
+	sealer *crypt.Sealer
+	coder  *erasure.Coder
+
+	files []*pendingFile
+
+	// Packing state: sealed chunks waiting for the current data shard to
+	// close, and the closed data shards of the open stripe.
+	packed     [][]byte
+	packedSize int
+	packedHash erasure.ShardID // of packed[0], when it is alone
+	stripe     [][]byte
+	stripeIDs  []erasure.ShardID // IDs of the stripe's data shards, zero if not yet hashed
+	refs       []chunkPos        // chunks of the open stripe, to learn its number
+	stripes    int               // stripes dispatched so far
+
+	// Stripes being encoded and stored; results by stripe number.
+	bufs     *bufPool
+	inflight chan struct{}
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	descs    map[int]*erasure.Descriptor
+	err      error
+}
+
+// chunkPos names one chunk of one file of the batch.
+type chunkPos struct {
+	file *pendingFile
+	i    int
+}
+
+func (p chunkPos) ref() *ChunkRef { return &p.file.chunks[p.i] }
+
+// pendingFile is a file whose chunk refs still carry writer-wide stripe
+// numbers; Finish rewrites them as indexes into its Manifest.Stripes.
+type pendingFile struct {
+	size   int64
+	chunks []ChunkRef
+}
+
+// NewWriter returns a Writer that stores shards in st.
+func NewWriter(cfg Config, st store.ShardPutter) (*Writer, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	coder, err := erasure.NewCoder(cfg.K, cfg.M)
+	if err != nil {
+		return nil, err
+	}
+	return &Writer{
+		cfg:      cfg,
+		store:    st,
+		hasher:   chunk.NewHasher(cfg.Keys.ChunkIDKey()),
+		sealer:   cfg.Keys.Sealer(crypt.PurposeChunk),
+		coder:    coder,
+		bufs:     buffers,
+		inflight: make(chan struct{}, cfg.Workers),
+		descs:    make(map[int]*erasure.Descriptor),
+	}, nil
+}
+
+// Write stores one file and returns its manifest.
+func Write(ctx context.Context, cfg Config, st store.ShardPutter, r io.Reader) (*Manifest, error) {
+	w, err := NewWriter(cfg, st)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := w.Add(ctx, r); err != nil {
+		w.abort()
+		return nil, err
+	}
+	ms, err := w.Finish(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ms[0], nil
+}
+
+type sealedChunk struct {
+	id     chunk.ID
+	size   int
+	sealed []byte
+	hash   erasure.ShardID // of sealed, the shard ID if the chunk is its shard alone
+}
+
+// Add reads r to its end and adds it to the batch as file number i (in
+// the order of Add calls). Its stripes may still be open: its manifest is
+// complete only after Finish.
+func (w *Writer) Add(ctx context.Context, r io.Reader) (i int, err error) {
+	if err := w.failed(); err != nil {
+		return 0, err
+	}
+	// The Splitter hands each chunk over in a pool buffer, so the seal
+	// workers take it without a copy.
+	ch, err := chunk.NewSplitter(r, w.cfg.Chunking, w.bufs.Get)
+	if err != nil {
+		return 0, err
+	}
+	f := &pendingFile{}
+	next := func() ([]byte, bool, error) {
+		c, err := ch.Next()
+		if err == io.EOF {
+			return nil, false, nil
+		}
+		if err != nil {
+			return nil, false, fmt.Errorf("read input: %w", err)
+		}
+		return c, true, nil
+	}
+	seal := func(_ context.Context, plain []byte) (sealedChunk, error) {
+		id := w.hasher.Sum(plain)
+		sealed := w.sealer.Seal(w.bufs.Get(len(plain) + crypt.Overhead)[:0], id[:], plain)
+		w.bufs.Put(plain)
+		// Hash the sealed bytes while they are in this core's cache: most
+		// chunks fill a data shard alone, and this is then its ID.
+		return sealedChunk{id: id, size: len(plain), sealed: sealed, hash: erasure.SumShard(sealed)}, nil
+	}
+	emit := func(c sealedChunk) error {
+		f.size += int64(c.size)
+		f.chunks = append(f.chunks, ChunkRef{ID: c.id, Size: c.size})
+		return w.pack(ctx, chunkPos{f, len(f.chunks) - 1}, c.sealed, c.hash)
+	}
+	if err := orderedMap(ctx, w.cfg.Workers, next, seal, emit); err != nil {
+		w.fail(err)
+		return 0, err
+	}
+	w.files = append(w.files, f)
+	return len(w.files) - 1, w.failed()
+}
+
+// pack appends a sealed chunk to the current data shard, closing shards
+// and stripes as they fill. The chunk's Stripe is set to the stripe's
+// writer-wide number when the stripe is dispatched, and is -1 until then.
+func (w *Writer) pack(ctx context.Context, pos chunkPos, sealed []byte, hash erasure.ShardID) error {
+	if w.packedSize > 0 && w.packedSize+len(sealed) > w.cfg.PackSize {
+		if err := w.closeShard(ctx); err != nil {
+			return err
+		}
+	}
+	ref := pos.ref()
+	ref.Stripe = -1
+	ref.Shard = len(w.stripe)
+	ref.Offset = w.packedSize
+	w.packed = append(w.packed, sealed)
+	w.packedSize += len(sealed)
+	w.packedHash = hash
+	w.refs = append(w.refs, pos)
+	return nil
+}
+
+// closeShard closes the current data shard and, if that fills the stripe,
+// dispatches the stripe.
+func (w *Writer) closeShard(ctx context.Context) error {
+	if w.packedSize == 0 {
+		return nil
+	}
+	shard, id := w.packed[0], w.packedHash
+	if len(w.packed) > 1 {
+		id = erasure.ShardID{}
+		shard = w.bufs.Get(w.packedSize)[:0]
+		for _, p := range w.packed {
+			shard = append(shard, p...)
+			w.bufs.Put(p)
+		}
+	}
+	w.packed, w.packedSize = w.packed[:0], 0
+	w.stripe = append(w.stripe, shard)
+	w.stripeIDs = append(w.stripeIDs, id)
+	if len(w.stripe) == w.cfg.K {
+		return w.dispatch(ctx)
+	}
+	return nil
+}
+
+// dispatch encodes and stores the open stripe in the background.
+func (w *Writer) dispatch(ctx context.Context) error {
+	if len(w.stripe) == 0 {
+		return nil
+	}
+	n := w.stripes
+	w.stripes++
+	for _, p := range w.refs {
+		p.ref().Stripe = n
+	}
+	w.refs = w.refs[:0]
+	data, ids := w.stripe, w.stripeIDs
+	w.stripe, w.stripeIDs = nil, nil
+	select {
+	case w.inflight <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	w.wg.Go(func() {
+		defer func() { <-w.inflight }()
+		d, err := w.storeStripe(ctx, data, ids)
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if err != nil {
+			w.err = cmpErr(w.err, fmt.Errorf("stripe %d: %w", n, err))
+			return
+		}
+		w.descs[n] = d
+	})
+	return w.failed()
+}
+
+// storeStripe computes a stripe's parity and stores its shards. Stores do
+// not retain what they are given, so the buffers are recycled afterwards.
+func (w *Writer) storeStripe(ctx context.Context, data [][]byte, ids []erasure.ShardID) (*erasure.Descriptor, error) {
+	d, parity, err := w.coder.EncodeWith(data, ids, w.bufs)
+	if err != nil {
+		return nil, err
+	}
+	shards := append(data[:len(data):len(data)], make([][]byte, w.cfg.K-len(data))...)
+	shards = append(shards, parity...)
+	err = store.PutStripe(ctx, w.store, d, shards)
+	for _, b := range shards {
+		w.bufs.Put(b)
+	}
+	return d, err
+}
+
+// Finish closes the open stripe, waits until every stripe is stored and
+// returns the manifests of the files added, in order. The Writer may be
+// used again for a new batch afterwards.
+func (w *Writer) Finish(ctx context.Context) ([]*Manifest, error) {
+	err := w.failed()
+	if err == nil {
+		if err = w.closeShard(ctx); err == nil {
+			err = w.dispatch(ctx)
+		}
+	}
+	w.wg.Wait()
+	if err = cmpErr(err, w.failed()); err != nil {
+		w.reset()
+		return nil, err
+	}
+	out := make([]*Manifest, len(w.files))
+	for i, f := range w.files {
+		m := &Manifest{Size: f.size, Chunks: f.chunks}
+		local := map[int]int{}
+		for j := range m.Chunks {
+			c := &m.Chunks[j]
+			idx, ok := local[c.Stripe]
+			if !ok {
+				idx = len(m.Stripes)
+				local[c.Stripe] = idx
+				m.Stripes = append(m.Stripes, w.descs[c.Stripe])
+			}
+			c.Stripe = idx
+		}
+		if err := m.Validate(); err != nil {
+			w.reset()
+			return nil, fmt.Errorf("pipeline: built an invalid manifest: %w", err)
+		}
+		out[i] = m
+	}
+	w.reset()
+	return out, nil
+}
+
+// abort waits for stripes in flight and drops the batch.
+func (w *Writer) abort() {
+	w.wg.Wait()
+	w.reset()
+}
+
+func (w *Writer) reset() {
+	w.files, w.packed, w.packedSize, w.stripe, w.stripeIDs, w.refs, w.stripes = nil, nil, 0, nil, nil, nil, 0
+	w.mu.Lock()
+	w.descs, w.err = make(map[int]*erasure.Descriptor), nil
+	w.mu.Unlock()
+}
+
+func (w *Writer) fail(err error) {
+	w.mu.Lock()
+	w.err = cmpErr(w.err, err)
+	w.mu.Unlock()
+}
+
+func (w *Writer) failed() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
+// cmpErr returns the first non-nil error.
+func cmpErr(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
+}
