@@ -1,0 +1,46 @@
+package main
+
+import (
+	"context"
+	"errors"
+
+	"github.com/murmur-cloud/murmur/crypt"
+	"github.com/murmur-cloud/murmur/erasure"
+	"github.com/murmur-cloud/murmur/pipeline"
+	"github.com/murmur-cloud/murmur/store"
+)
+
+// Exit codes. They are part of the command's interface for scripts.
+const (
+	exitFailure = 1 // anything not listed below
+	exitUsage   = 2 // murmur was called wrongly
+	exitAuth    = 3 // wrong passphrase or key, or tampered data
+	exitData    = 4 // data unreadable: too few shards, corrupt records
+	exitNoSpace = 5 // the cloud or a store is full
+	exitStopped = 130
+)
+
+// explain maps an error to the message a user sees and an exit code: the
+// one place where error classes meet the command line. The message is the
+// wrapped error chain, which names the operation and the cause.
+func explain(err error) (string, int) {
+	for _, e := range []struct {
+		target error
+		code   int
+		hint   string
+	}{
+		{errUsage, exitUsage, ""},
+		{crypt.ErrWrongPassphrase, exitAuth, ""},
+		{crypt.ErrAuth, exitAuth, " (wrong key, or the data was tampered with)"},
+		{erasure.ErrTooFewShards, exitData, " (too many peers holding this data are gone)"},
+		{pipeline.ErrManifest, exitData, ""},
+		{erasure.ErrDescriptor, exitData, ""},
+		{store.ErrFull, exitNoSpace, ""},
+		{context.Canceled, exitStopped, ""},
+	} {
+		if errors.Is(err, e.target) {
+			return err.Error() + e.hint, e.code
+		}
+	}
+	return err.Error(), exitFailure
+}

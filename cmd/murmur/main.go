@@ -1,0 +1,35 @@
+// Command murmur is Murmur's one binary: it parses flags, builds configs
+// and calls the packages that do the work.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := root().execute(ctx, os.Args[1:], os.Stdout)
+	stop()
+	if err != nil {
+		msg, code := explain(err)
+		fmt.Fprintln(os.Stderr, "murmur:", msg)
+		os.Exit(code)
+	}
+}
+
+// root lists every command. Later commands (node, put, get, mount, ...)
+// are added here.
+func root() *command {
+	return &command{
+		name:    "murmur",
+		summary: "an encrypted peer-to-peer cloud drive",
+		sub: []*command{
+			benchCommand(),
+			versionCommand(),
+		},
+	}
+}
