@@ -32,10 +32,11 @@ func testKeys(seed byte) *crypt.Keys {
 
 func randData(seed uint64, n int) []byte {
 	b := make([]byte, n)
-	r := rand.NewChaCha8([32]byte{byte(seed), byte(seed >> 8), byte(seed >> 16)})
-	r.Read(b)
+	chacha8([32]byte{byte(seed), byte(seed >> 8), byte(seed >> 16)}).Read(b)
 	return b
 }
+
+func chacha8(seed [32]byte) *rand.ChaCha8 { return rand.NewChaCha8(seed) }
 
 // counting wraps a store and counts Gets.
 type counting struct {
@@ -89,11 +90,14 @@ func TestRoundTripSizes(t *testing.T) {
 	}
 }
 
+// TestRoundTripLarge writes 300 MiB, loses m shards of every stripe (half
+// deleted, half corrupted) and reads it all back.
 func TestRoundTripLarge(t *testing.T) {
 	cfg := pipeline.Config{Keys: testKeys(2)}
-	st := store.NewMem(0)
+	st := newSpread(pipeline.DefaultK + pipeline.DefaultM)
 	data := randData(99, 300<<20)
 	m := write(t, cfg, st, data)
+	damage(t, rand.New(rand.NewPCG(99, 1)), st, m, pipeline.DefaultM)
 	got, err := readAll(t, cfg, st, m)
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/murmur-cloud/murmur/crypt"
+	"github.com/murmur-cloud/murmur/erasure"
+)
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{
+		"0": 0, "4096": 4096, "64KiB": 64 << 10, "256MiB": 256 << 20, "1GiB": 1 << 30,
+		"10MB": 10e6, "2G": 2 << 30, " 5 MiB ": 5 << 20, "7B": 7,
+	} {
+		if got, err := parseSize(in); err != nil || got != want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "-1", "lots", "1.5GiB", "99999999999TiB"} {
+		if _, err := parseSize(in); err == nil {
+			t.Errorf("parseSize(%q) succeeded", in)
+		}
+	}
+	if got := formatSize(256 << 20); got != "256MiB" {
+		t.Errorf("formatSize = %q", got)
+	}
+}
+
+func TestExplain(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		code int
+	}{
+		{fmt.Errorf("%w: bad flag", errUsage), exitUsage},
+		{fmt.Errorf("unlock: %w", crypt.ErrWrongPassphrase), exitAuth},
+		{fmt.Errorf("chunk 3: %w", crypt.ErrAuth), exitAuth},
+		{fmt.Errorf("stripe 2: %w", &erasure.TooFewShardsError{Found: 3, Need: 4}), exitData},
+		{context.Canceled, exitStopped},
+		{errors.New("something else"), exitFailure},
+	} {
+		msg, code := explain(tt.err)
+		if code != tt.code || !strings.Contains(msg, tt.err.Error()) {
+			t.Errorf("explain(%v) = %q, %d; want code %d", tt.err, msg, code, tt.code)
+		}
+	}
+}
+
+func run(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out bytes.Buffer
+	err := root().execute(context.Background(), args, &out)
+	return out.String(), err
+}
+
+func TestCommands(t *testing.T) {
+	if _, err := run(t); !errors.Is(err, errUsage) {
+		t.Fatalf("no command: %v", err)
+	}
+	if _, err := run(t, "frobnicate"); !errors.Is(err, errUsage) {
+		t.Fatalf("unknown command: %v", err)
+	}
+	if out, err := run(t, "help"); err != nil || !strings.Contains(out, "bench") {
+		t.Fatalf("help: %q, %v", out, err)
+	}
+	if _, err := run(t, "bench", "pipeline", "--size", "lots"); !errors.Is(err, errUsage) {
+		t.Fatalf("bad size: %v", err)
+	}
+	out, err := run(t, "bench", "pipeline", "--size", "8MiB", "--rounds", "1", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res map[string]float64
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("bench --json printed %q: %v", out, err)
+	}
+	for _, k := range []string{"write_MBps", "read_MBps", "baseline_MBps", "write_ratio", "read_ratio"} {
+		if res[k] <= 0 {
+			t.Errorf("bench --json: %s = %v", k, res[k])
+		}
+	}
+	if out, err := run(t, "bench", "pipeline", "--size", "4MiB", "--rounds", "1"); err != nil || !strings.Contains(out, "baseline") {
+		t.Fatalf("bench: %q, %v", out, err)
+	}
+}
