@@ -1,9 +1,11 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 
 	"github.com/murmur-cloud/murmur/chunk"
@@ -24,15 +26,11 @@ type Writer struct {
 
 	files []*pendingFile
 
-	// Packing state: sealed chunks waiting for the current data shard to
-	// close, and the closed data shards of the open stripe.
-	packed     [][]byte
-	packedSize int
-	packedHash erasure.ShardID // of packed[0], when it is alone
-	stripe     [][]byte
-	stripeIDs  []erasure.ShardID // IDs of the stripe's data shards, zero if not yet hashed
-	refs       []chunkPos        // chunks of the open stripe, to learn its number
-	stripes    int               // stripes dispatched so far
+	// Packing state: the data shard being filled with sealed chunks, and
+	// closed data shards waiting to be grouped into stripes.
+	open    pendingShard
+	pending []pendingShard
+	stripes int // stripes dispatched so far
 
 	// Stripes being encoded and stored; results by stripe number.
 	bufs     *bufPool
@@ -50,6 +48,14 @@ type chunkPos struct {
 }
 
 func (p chunkPos) ref() *ChunkRef { return &p.file.chunks[p.i] }
+
+// pendingShard is a data shard being packed or waiting for a stripe.
+type pendingShard struct {
+	pieces [][]byte        // the sealed chunks in it
+	size   int             // their total length
+	hash   erasure.ShardID // of pieces[0]; the shard's ID while it is alone
+	chunks []chunkPos      // the chunks in it, to learn their stripe and slot
+}
 
 // pendingFile is a file whose chunk refs still carry writer-wide stripe
 // numbers; Finish rewrites them as indexes into its Manifest.Stripes.
@@ -149,63 +155,84 @@ func (w *Writer) Add(ctx context.Context, r io.Reader) (i int, err error) {
 	return len(w.files) - 1, w.failed()
 }
 
-// pack appends a sealed chunk to the current data shard, closing shards
-// and stripes as they fill. The chunk's Stripe is set to the stripe's
-// writer-wide number when the stripe is dispatched, and is -1 until then.
+// pack appends a sealed chunk to the current data shard, closing it when
+// the next chunk would overflow PackSize. The chunk's Stripe and Shard are
+// set when its shard is placed in a stripe; Stripe is -1 until then.
 func (w *Writer) pack(ctx context.Context, pos chunkPos, sealed []byte, hash erasure.ShardID) error {
-	if w.packedSize > 0 && w.packedSize+len(sealed) > w.cfg.PackSize {
+	if w.open.size > 0 && w.open.size+len(sealed) > w.cfg.PackSize {
 		if err := w.closeShard(ctx); err != nil {
 			return err
 		}
 	}
 	ref := pos.ref()
-	ref.Stripe = -1
-	ref.Shard = len(w.stripe)
-	ref.Offset = w.packedSize
-	w.packed = append(w.packed, sealed)
-	w.packedSize += len(sealed)
-	w.packedHash = hash
-	w.refs = append(w.refs, pos)
+	ref.Stripe, ref.Offset = -1, w.open.size
+	w.open.pieces = append(w.open.pieces, sealed)
+	w.open.size += len(sealed)
+	w.open.hash = hash
+	w.open.chunks = append(w.open.chunks, pos)
 	return nil
 }
 
-// closeShard closes the current data shard and, if that fills the stripe,
-// dispatches the stripe.
+// closeShard closes the current data shard and, once a window of shards
+// is waiting, groups them into stripes.
 func (w *Writer) closeShard(ctx context.Context) error {
-	if w.packedSize == 0 {
+	if w.open.size == 0 {
 		return nil
 	}
-	shard, id := w.packed[0], w.packedHash
-	if len(w.packed) > 1 {
-		id = erasure.ShardID{}
-		shard = w.bufs.Get(w.packedSize)[:0]
-		for _, p := range w.packed {
-			shard = append(shard, p...)
-			w.bufs.Put(p)
+	w.pending = append(w.pending, w.open)
+	w.open = pendingShard{}
+	if len(w.pending) >= max(windowShards, 2*w.cfg.K) {
+		return w.flush(ctx, false)
+	}
+	return nil
+}
+
+// windowShards is how many closed data shards are grouped into stripes at
+// once (at least 2k). A stripe's parity is as long as its largest data
+// shard, so stripes are made of shards of similar size: sorting a window
+// of 32 shards by size brings the bytes stored for k=4, m=2 from 1.65 to
+// about 1.55 per byte written (TestStorageOverhead), and cuts the parity
+// computed and hashed alike. It costs holding the window, about 40 MiB
+// with the default chunking.
+const windowShards = 32
+
+// flush sorts the waiting data shards by size and dispatches them k at a
+// time; a remainder of fewer than k waits for more, unless final.
+func (w *Writer) flush(ctx context.Context, final bool) error {
+	slices.SortStableFunc(w.pending, func(a, b pendingShard) int { return cmp.Compare(b.size, a.size) })
+	for len(w.pending) >= w.cfg.K || (final && len(w.pending) > 0) {
+		n := min(w.cfg.K, len(w.pending))
+		group := w.pending[:n]
+		w.pending = w.pending[n:]
+		if err := w.dispatch(ctx, group); err != nil {
+			return err
 		}
 	}
-	w.packed, w.packedSize = w.packed[:0], 0
-	w.stripe = append(w.stripe, shard)
-	w.stripeIDs = append(w.stripeIDs, id)
-	if len(w.stripe) == w.cfg.K {
-		return w.dispatch(ctx)
-	}
+	w.pending = slices.Clip(w.pending)
 	return nil
 }
 
-// dispatch encodes and stores the open stripe in the background.
-func (w *Writer) dispatch(ctx context.Context) error {
-	if len(w.stripe) == 0 {
-		return nil
-	}
+// dispatch numbers a stripe of data shards, tells their chunks where they
+// lie, and encodes and stores the stripe in the background.
+func (w *Writer) dispatch(ctx context.Context, group []pendingShard) error {
 	n := w.stripes
 	w.stripes++
-	for _, p := range w.refs {
-		p.ref().Stripe = n
+	data := make([][]byte, len(group))
+	ids := make([]erasure.ShardID, len(group))
+	for j, sh := range group {
+		for _, p := range sh.chunks {
+			r := p.ref()
+			r.Stripe, r.Shard = n, j
+		}
+		data[j], ids[j] = sh.pieces[0], sh.hash
+		if len(sh.pieces) > 1 {
+			data[j], ids[j] = w.bufs.Get(sh.size)[:0], erasure.ShardID{}
+			for _, p := range sh.pieces {
+				data[j] = append(data[j], p...)
+				w.bufs.Put(p)
+			}
+		}
 	}
-	w.refs = w.refs[:0]
-	data, ids := w.stripe, w.stripeIDs
-	w.stripe, w.stripeIDs = nil, nil
 	select {
 	case w.inflight <- struct{}{}:
 	case <-ctx.Done():
@@ -248,7 +275,7 @@ func (w *Writer) Finish(ctx context.Context) ([]*Manifest, error) {
 	err := w.failed()
 	if err == nil {
 		if err = w.closeShard(ctx); err == nil {
-			err = w.dispatch(ctx)
+			err = w.flush(ctx, true)
 		}
 	}
 	w.wg.Wait()
@@ -287,7 +314,7 @@ func (w *Writer) abort() {
 }
 
 func (w *Writer) reset() {
-	w.files, w.packed, w.packedSize, w.stripe, w.stripeIDs, w.refs, w.stripes = nil, nil, 0, nil, nil, nil, 0
+	w.files, w.open, w.pending, w.stripes = nil, pendingShard{}, nil, 0
 	w.mu.Lock()
 	w.descs, w.err = make(map[int]*erasure.Descriptor), nil
 	w.mu.Unlock()
