@@ -57,5 +57,6 @@
 // an ID confirm a guess of the plaintext by hashing it (and would link
 // identical files across drives); with a key only the drive's members can
 // compute IDs, while equal plaintext in one drive still gets equal IDs and is
-// deduplicated.
+// deduplicated. The IDs are not the only fingerprint: chunk lengths follow
+// from the public boundary rule, and docs/security.md says what they leak.
 package chunk

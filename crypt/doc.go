@@ -2,7 +2,7 @@
 // chunks and metadata, file-name encryption and drive-root signatures. It
 // is the only package that touches crypto/cipher, it uses primitives from
 // the standard library and golang.org/x/crypto only, and it imports nothing
-// of Murmur's. Byte formats are specified in docs/format-crypt.md.
+// of Murmur's. Byte formats are specified in docs/format.md.
 //
 // Keys. A drive has a random 32-byte MasterKey that is never stored
 // unwrapped. A KeyFile holds it sealed under a key-encryption key derived
@@ -41,7 +41,9 @@
 // plus Overhead), the length of each name to within 32 bytes, whether the
 // same name recurs under the same directory identity, the DriveID and
 // public key, and when objects are written. They learn no plaintext and no
-// key, and cannot confirm a guessed file because chunk IDs are keyed.
+// key, and cannot confirm a guessed file by its chunk IDs, which are keyed.
+// Sealed lengths do leak chunk lengths, which a peer can match against a
+// known file's content-defined chunking: see docs/security.md.
 //
 // Every type here is immutable once made and safe for concurrent use,
 // except KeyFile, whose methods must not race with ChangePassphrase.

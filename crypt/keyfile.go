@@ -64,7 +64,7 @@ func (p KDFParams) key(passphrase []byte, salt *[saltSize]byte) [32]byte {
 	return k
 }
 
-// Key file layout; see docs/format-crypt.md.
+// Key file layout; see docs/format.md.
 const (
 	keyFileMagic   = "MURMURKF"
 	keyFileVersion = 1

@@ -31,7 +31,7 @@ func marshal(t testing.TB, kf *crypt.KeyFile) []byte {
 	return b
 }
 
-// Offsets into a marshaled key file; see docs/format-crypt.md.
+// Offsets into a marshaled key file; see docs/format.md.
 const (
 	offVersion = 8
 	offDrive   = 9

@@ -21,7 +21,7 @@ const (
 
 // Keys are the subkeys of one drive, derived from its master key with
 // HKDF-SHA256 (salt = the drive ID, info = "murmur v1 " + a name; see
-// docs/format-crypt.md). Keys are immutable and safe for concurrent use.
+// docs/format.md). Keys are immutable and safe for concurrent use.
 // They never hold the master key itself.
 type Keys struct {
 	drive    DriveID

@@ -34,7 +34,7 @@ const (
 // on decryption. The same name in the same directory always encrypts to the
 // same bytes; in another directory, to different bytes. Names are padded so
 // a peer learns only the length rounded up to 32 bytes. The layout is in
-// docs/format-crypt.md. A NameCipher is immutable and safe for concurrent
+// docs/format.md. A NameCipher is immutable and safe for concurrent
 // use.
 type NameCipher struct {
 	macKey [32]byte

@@ -35,7 +35,7 @@ const (
 
 // Sealer seals and opens the objects of one purpose of one drive with
 // AES-256-GCM under a per-object key (see the package documentation and
-// docs/format-crypt.md). A Sealer is immutable and safe for concurrent use;
+// docs/format.md). A Sealer is immutable and safe for concurrent use;
 // it caches nothing per object. Use it by pointer; do not copy it.
 type Sealer struct {
 	key     [32]byte

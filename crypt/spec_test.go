@@ -16,7 +16,7 @@ import (
 	"github.com/murmur-cloud/murmur/crypt"
 )
 
-// These tests rebuild each format from docs/format-crypt.md with the
+// These tests rebuild each format from docs/format.md with the
 // standard primitives directly, so the package and its documentation
 // cannot drift apart.
 
