@@ -3,6 +3,7 @@ package pipeline
 import (
 	"container/list"
 	"context"
+	"errors"
 	"sync"
 )
 
@@ -37,37 +38,60 @@ func newCache[K comparable](budget int) *cache[K] {
 // get returns the value for key, calling load if it is neither cached nor
 // being loaded. A value is kept only if keep is true and it fits the
 // budget. Callers must not modify the returned slice.
-func (c *cache[K]) get(ctx context.Context, key K, keep bool, load func() ([]byte, error)) ([]byte, error) {
-	c.mu.Lock()
-	if e, ok := c.items[key]; ok {
-		c.order.MoveToFront(e)
-		v := e.Value.(*entry[K]).val
-		c.mu.Unlock()
-		return v, nil
-	}
-	if cl, ok := c.flight[key]; ok {
+//
+// load runs with the context of the caller that started it. If that
+// caller gives up (its context ends) while others wait for the same key,
+// they do not inherit its cancellation: the next one loads again.
+func (c *cache[K]) get(ctx context.Context, key K, keep bool, load func(context.Context) ([]byte, error)) ([]byte, error) {
+	for {
+		c.mu.Lock()
+		if e, ok := c.items[key]; ok {
+			c.order.MoveToFront(e)
+			v := e.Value.(*entry[K]).val
+			c.mu.Unlock()
+			return v, nil
+		}
+		cl, ok := c.flight[key]
+		if !ok {
+			cl = &call{done: make(chan struct{})}
+			c.flight[key] = cl
+			c.mu.Unlock()
+			return c.load(ctx, key, keep, cl, load)
+		}
 		c.mu.Unlock()
 		select {
 		case <-cl.done:
-			return cl.val, cl.err
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
+		if cl.err != nil && isContextErr(cl.err) && ctx.Err() == nil {
+			continue // the loader's caller went away; this one has not
+		}
+		return cl.val, cl.err
 	}
-	cl := &call{done: make(chan struct{})}
-	c.flight[key] = cl
-	c.mu.Unlock()
+}
 
-	cl.val, cl.err = load()
-
-	c.mu.Lock()
-	delete(c.flight, key)
-	if cl.err == nil && keep {
-		c.add(key, cl.val)
-	}
-	c.mu.Unlock()
-	close(cl.done)
+// load runs fn for a call this goroutine owns, and always ends the call,
+// even if fn panics.
+func (c *cache[K]) load(ctx context.Context, key K, keep bool, cl *call, fn func(context.Context) ([]byte, error)) ([]byte, error) {
+	defer func() {
+		c.mu.Lock()
+		delete(c.flight, key)
+		if cl.err == nil && keep {
+			c.add(key, cl.val)
+		}
+		c.mu.Unlock()
+		close(cl.done)
+	}()
+	cl.err = errLoadPanicked // replaced unless fn panics
+	cl.val, cl.err = fn(ctx)
 	return cl.val, cl.err
+}
+
+var errLoadPanicked = errors.New("pipeline: loading a cached value panicked")
+
+func isContextErr(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // put caches val under key (if it fits the budget).

@@ -20,7 +20,7 @@ const (
 // Config holds what both directions of the pipeline need.
 type Config struct {
 	Keys     *crypt.Keys  // required
-	Chunking chunk.Params // zero: chunk.DefaultParams
+	Chunking chunk.Params // zero: chunk.DefaultParams()
 	K, M     int          // zero: DefaultK, DefaultM
 	// PackSize is the size up to which consecutive sealed chunks share one
 	// data shard. Zero: the chunking average. A chunk is never split.
@@ -41,7 +41,7 @@ func (c Config) withDefaults() (Config, error) {
 		return c, errors.New("pipeline: Config.Keys is required")
 	}
 	if c.Chunking == (chunk.Params{}) {
-		c.Chunking = chunk.DefaultParams
+		c.Chunking = chunk.DefaultParams()
 	}
 	if err := c.Chunking.Validate(); err != nil {
 		return c, fmt.Errorf("pipeline: %w", err)

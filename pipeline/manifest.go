@@ -63,12 +63,21 @@ func (m *Manifest) Validate() error {
 	if m.Size < 0 || m.Size > MaxFileSize {
 		return fmt.Errorf("%w: size %d out of range", ErrManifest, m.Size)
 	}
+	// A shard ID names bytes, so it has one size wherever it appears: the
+	// reader caches shards by ID and relies on it.
+	sizes := make(map[erasure.ShardID]int)
 	for i, d := range m.Stripes {
 		if d == nil {
 			return fmt.Errorf("%w: stripe %d missing", ErrManifest, i)
 		}
 		if err := d.Validate(); err != nil {
 			return fmt.Errorf("%w: stripe %d: %w", ErrManifest, i, err)
+		}
+		for j, sh := range d.Shards {
+			if n, ok := sizes[sh.ID]; ok && n != sh.Size {
+				return fmt.Errorf("%w: stripe %d shard %d: ID %s appears with sizes %d and %d", ErrManifest, i, j, sh.ID.Short(), n, sh.Size)
+			}
+			sizes[sh.ID] = sh.Size
 		}
 	}
 	var total int64
@@ -83,7 +92,7 @@ func (m *Manifest) Validate() error {
 		if c.Shard < 0 || c.Shard >= d.K {
 			return fmt.Errorf("%w: chunk %d names shard %d, not a data shard of k=%d", ErrManifest, i, c.Shard, d.K)
 		}
-		if c.Offset < 0 || c.Offset+c.SealedSize() > d.Shards[c.Shard].Size {
+		if c.Offset < 0 || c.Offset > erasure.MaxShardSize || c.Offset+c.SealedSize() > d.Shards[c.Shard].Size {
 			return fmt.Errorf("%w: chunk %d at %d+%d overruns its %d-byte shard", ErrManifest, i, c.Offset, c.SealedSize(), d.Shards[c.Shard].Size)
 		}
 		total += int64(c.Size)

@@ -3,9 +3,11 @@ package pipeline_test
 import (
 	"bytes"
 	"errors"
+	"math"
 	"testing"
 
 	"github.com/murmur-cloud/murmur/crypt"
+	"github.com/murmur-cloud/murmur/erasure"
 	"github.com/murmur-cloud/murmur/pipeline"
 	"github.com/murmur-cloud/murmur/store"
 )
@@ -90,6 +92,17 @@ func TestParseManifestRejects(t *testing.T) {
 		"empty chunk":   func(m *pipeline.Manifest) { m.Size -= int64(m.Chunks[0].Size); m.Chunks[0].Size = 0 },
 		"nil stripe":    func(m *pipeline.Manifest) { m.Stripes[0] = nil },
 		"negative size": func(m *pipeline.Manifest) { m.Size = -1 },
+		"huge offset":   func(m *pipeline.Manifest) { m.Chunks[0].Offset = math.MaxInt - 10 },
+		"one ID, two sizes": func(m *pipeline.Manifest) {
+			// A second stripe claiming the first one's shard 0 is longer.
+			d := *m.Stripes[0]
+			d.Shards = append([]erasure.Shard(nil), d.Shards...)
+			d.Shards[0].Size, d.ShardSize = d.ShardSize+100, d.ShardSize+100
+			for j := d.K; j < len(d.Shards); j++ {
+				d.Shards[j].Size = d.ShardSize
+			}
+			m.Stripes = append(m.Stripes, &d)
+		},
 	} {
 		c := testManifest(t)
 		mutate(c)

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/murmur-cloud/murmur/chunk"
 	"github.com/murmur-cloud/murmur/crypt"
@@ -417,4 +418,121 @@ func TestOrderedMap(t *testing.T) {
 	if !errors.Is(err, stop) {
 		t.Fatalf("err = %v, want stop", err)
 	}
+}
+
+// slowStore delays every Put, so stripes are still being stored when the
+// caller moves on.
+type slowStore struct {
+	store.ShardStore
+	delay time.Duration
+}
+
+func (s slowStore) Put(ctx context.Context, id erasure.ShardID, b []byte) error {
+	select {
+	case <-time.After(s.delay):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return s.ShardStore.Put(ctx, id, b)
+}
+
+// TestAddContextDoesNotCutStores: stripes started during Add keep being
+// stored after Add's context ends.
+func TestAddContextDoesNotCutStores(t *testing.T) {
+	cfg := pipeline.Config{Keys: testKeys(11), Chunking: small}
+	mem := store.NewMem(0)
+	w, err := pipeline.NewWriter(cfg, slowStore{mem, 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := randData(11, 2<<20)
+	ctx, cancel := context.WithCancel(context.Background())
+	if _, err := w.Add(ctx, bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	ms, err := w.Finish(context.Background())
+	if err != nil {
+		t.Fatalf("Finish after Add's context ended: %v", err)
+	}
+	if got, err := readAll(t, cfg, mem, ms[0]); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read back: %d bytes, %v", len(got), err)
+	}
+}
+
+// TestFailedAddDropsOnlyThatFile: an unreadable file is left out and the
+// rest of the batch is stored.
+func TestFailedAddDropsOnlyThatFile(t *testing.T) {
+	cfg := pipeline.Config{Keys: testKeys(12), Chunking: small}
+	st := store.NewMem(0)
+	w, _ := pipeline.NewWriter(cfg, st)
+	ctx := context.Background()
+	a, c := randData(12, 300<<10), randData(13, 5000)
+	if _, err := w.Add(ctx, bytes.NewReader(a)); err != nil {
+		t.Fatal(err)
+	}
+	errRead := errors.New("permission denied")
+	bad := io.MultiReader(bytes.NewReader(randData(14, 200<<10)), errReader{errRead})
+	if _, err := w.Add(ctx, bad); !errors.Is(err, errRead) {
+		t.Fatalf("Add of an unreadable file: %v", err)
+	}
+	if i, err := w.Add(ctx, bytes.NewReader(c)); err != nil || i != 1 {
+		t.Fatalf("Add after a failed Add: %d, %v", i, err)
+	}
+	ms, err := w.Finish(ctx)
+	if err != nil || len(ms) != 2 {
+		t.Fatalf("Finish: %d manifests, %v", len(ms), err)
+	}
+	for i, want := range [][]byte{a, c} {
+		if got, err := readAll(t, cfg, st, ms[i]); err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("file %d: %d bytes, %v", i, len(got), err)
+		}
+	}
+}
+
+// TestFinishCanceled: a Finish whose context ends drops the batch and
+// leaves the Writer usable.
+func TestFinishCanceled(t *testing.T) {
+	cfg := pipeline.Config{Keys: testKeys(15), Chunking: small}
+	mem := store.NewMem(0)
+	w, _ := pipeline.NewWriter(cfg, slowStore{mem, 50 * time.Millisecond})
+	if _, err := w.Add(context.Background(), bytes.NewReader(randData(15, 1<<20))); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	if _, err := w.Finish(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Finish past its deadline: %v", err)
+	}
+	data := randData(16, 10<<10)
+	if _, err := w.Add(context.Background(), bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	ms, err := w.Finish(context.Background())
+	if err != nil || len(ms) != 1 {
+		t.Fatalf("the next batch: %d manifests, %v", len(ms), err)
+	}
+}
+
+// TestReadCanceledIsNotDataLoss: a read whose context ends reports that,
+// not missing shards.
+func TestReadCanceledIsNotDataLoss(t *testing.T) {
+	cfg := pipeline.Config{Keys: testKeys(17), Chunking: small}
+	mem := store.NewMem(0)
+	m := write(t, cfg, mem, randData(17, 300<<10))
+	r, _ := pipeline.NewReader(context.Background(), cfg, blockingGetter{}, m)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	_, err := r.ReadAtContext(ctx, make([]byte, 100), 0)
+	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, erasure.ErrTooFewShards) {
+		t.Fatalf("canceled read: %v", err)
+	}
+}
+
+// blockingGetter never answers until the context ends.
+type blockingGetter struct{}
+
+func (blockingGetter) Get(ctx context.Context, _ erasure.ShardID) ([]byte, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
 }

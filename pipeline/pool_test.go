@@ -1,6 +1,12 @@
 package pipeline
 
-import "testing"
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+)
 
 func TestBufPool(t *testing.T) {
 	var p bufPool
@@ -30,7 +36,7 @@ func TestBufPool(t *testing.T) {
 func TestCacheEvicts(t *testing.T) {
 	c := newCache[int](100)
 	loads := 0
-	load := func() ([]byte, error) { loads++; return make([]byte, 40), nil }
+	load := func(context.Context) ([]byte, error) { loads++; return make([]byte, 40), nil }
 	for i := range 3 {
 		if _, err := c.get(t.Context(), i, true, load); err != nil {
 			t.Fatal(err)
@@ -47,5 +53,49 @@ func TestCacheEvicts(t *testing.T) {
 	c.get(t.Context(), 9, false, load)
 	if _, ok := c.items[9]; ok {
 		t.Fatal("a value loaded with keep=false was cached")
+	}
+}
+
+// TestCacheWaiterOutlivesLoader: a waiter whose own context is alive does
+// not fail because the caller that started the load was cancelled.
+func TestCacheWaiterOutlivesLoader(t *testing.T) {
+	c := newCache[int](1 << 20)
+	loaderCtx, cancel := context.WithCancel(context.Background())
+	started := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		_, err := c.get(loaderCtx, 1, true, func(ctx context.Context) ([]byte, error) {
+			close(started)
+			<-ctx.Done()
+			return nil, ctx.Err()
+		})
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("loader: err = %v", err)
+		}
+	})
+	<-started
+	var got []byte
+	var err error
+	wg.Go(func() {
+		got, err = c.get(context.Background(), 1, true, func(context.Context) ([]byte, error) { return []byte("ok"), nil })
+	})
+	time.Sleep(10 * time.Millisecond) // let the waiter queue on the first load
+	cancel()
+	wg.Wait()
+	if err != nil || string(got) != "ok" {
+		t.Fatalf("waiter got %q, %v; want a fresh load", got, err)
+	}
+}
+
+// TestCacheLoadPanics: a panicking load ends its call, so nobody waits forever.
+func TestCacheLoadPanics(t *testing.T) {
+	c := newCache[int](100)
+	func() {
+		defer func() { _ = recover() }()
+		c.get(context.Background(), 1, true, func(context.Context) ([]byte, error) { panic("boom") })
+	}()
+	v, err := c.get(context.Background(), 1, true, func(context.Context) ([]byte, error) { return []byte("x"), nil })
+	if err != nil || string(v) != "x" {
+		t.Fatalf("after a panicking load: %q, %v", v, err)
 	}
 }

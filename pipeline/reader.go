@@ -13,8 +13,8 @@ import (
 	"github.com/murmur-cloud/murmur/store"
 )
 
-// Reader reads one file back. ReadAt may be called concurrently; Read,
-// Seek and WriteTo share a position and must not be.
+// Reader reads one file back. ReadAt and ReadAtContext may be called
+// concurrently; Read, Seek and WriteTo share a position and must not be.
 type Reader struct {
 	cfg    Config
 	m      *Manifest
@@ -34,7 +34,8 @@ type Reader struct {
 type shardKey struct{ stripe, shard int }
 
 // NewReader returns a Reader for the file m describes, fetching shards from
-// st. ctx bounds every fetch the Reader makes.
+// st. ctx bounds the fetches of the methods without a context of their own
+// (ReadAt, Read, WriteTo); ReadAtContext takes one per call.
 func NewReader(ctx context.Context, cfg Config, st store.ShardGetter, m *Manifest) (*Reader, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -64,11 +65,14 @@ func NewReader(ctx context.Context, cfg Config, st store.ShardGetter, m *Manifes
 // Size returns the file's length.
 func (r *Reader) Size() int64 { return r.m.Size }
 
-// ReadAt implements io.ReaderAt. It fetches only the chunks that overlap
-// [off, off+len(p)), in parallel.
-func (r *Reader) ReadAt(p []byte, off int64) (int, error) {
+// ReadAt implements io.ReaderAt under the Reader's context.
+func (r *Reader) ReadAt(p []byte, off int64) (int, error) { return r.ReadAtContext(r.ctx, p, off) }
+
+// ReadAtContext is ReadAt bounded by ctx. It fetches only the chunks that
+// overlap [off, off+len(p)), in parallel.
+func (r *Reader) ReadAtContext(ctx context.Context, p []byte, off int64) (int, error) {
 	if off < 0 {
-		return 0, errors.New("pipeline: negative offset")
+		return 0, fmt.Errorf("pipeline: read at negative offset %d", off)
 	}
 	if off >= r.m.Size {
 		return 0, io.EOF
@@ -83,7 +87,7 @@ func (r *Reader) ReadAt(p []byte, off int64) (int, error) {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			plain, err := r.chunks.get(r.ctx, i, true, func() ([]byte, error) { return r.open(r.ctx, i) })
+			plain, err := r.chunks.get(ctx, i, true, func(ctx context.Context) ([]byte, error) { return r.open(ctx, i) })
 			if err != nil {
 				errs[i-first] = err
 				return
@@ -116,10 +120,13 @@ func (r *Reader) Read(p []byte) (int, error) {
 // Seek implements io.Seeker.
 func (r *Reader) Seek(offset int64, whence int) (int64, error) {
 	switch whence {
+	case io.SeekStart:
 	case io.SeekCurrent:
 		offset += r.pos
 	case io.SeekEnd:
 		offset += r.m.Size
+	default:
+		return r.pos, fmt.Errorf("pipeline: seek with unknown whence %d", whence)
 	}
 	if offset < 0 {
 		return r.pos, errors.New("pipeline: seek to a negative offset")
@@ -170,6 +177,10 @@ func (r *Reader) open(ctx context.Context, i int) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("chunk %d: %w", i, err)
 	}
+	if c.Offset+c.SealedSize() > len(shard) {
+		// Validate rules this out; a bug elsewhere must not become a panic.
+		return nil, fmt.Errorf("%w: chunk %d overruns its %d-byte shard", ErrManifest, i, len(shard))
+	}
 	sealed := shard[c.Offset : c.Offset+c.SealedSize()]
 	plain, err := r.sealer.Open(make([]byte, 0, c.Size), c.ID[:], sealed)
 	if err != nil {
@@ -186,10 +197,13 @@ func (r *Reader) shard(ctx context.Context, si, sh int) ([]byte, error) {
 	d := r.m.Stripes[si]
 	id := d.Shards[sh].ID
 	keep := r.shared[shardKey{si, sh}]
-	return r.shards.get(ctx, id, keep, func() ([]byte, error) {
+	return r.shards.get(ctx, id, keep, func(ctx context.Context) ([]byte, error) {
 		b, err := r.fetch(ctx, d, sh)
 		if err == nil {
 			return b, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err() // the caller gave up: nothing is lost
 		}
 		r.cfg.Logger.Warn("shard unavailable, rebuilding from its stripe", "shard", id.Short(), "err", err)
 		return r.rebuild(ctx, si, sh)
@@ -263,6 +277,9 @@ func (r *Reader) rebuild(ctx context.Context, si, bad int) ([]byte, error) {
 		have++
 	}
 	if have < need {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		return nil, fmt.Errorf("stripe %d: %w", si,
 			errors.Join(&erasure.TooFewShardsError{Found: have, Need: need}, errors.Join(errs...)))
 	}

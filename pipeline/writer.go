@@ -3,6 +3,7 @@ package pipeline
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -17,6 +18,13 @@ import (
 // Writer writes a batch of files. Files added to one Writer share stripes;
 // their manifests are complete once Finish returns. Add and Finish must not
 // be called concurrently with each other.
+//
+// A failed Add (the input could not be read, or its context ended) drops
+// that file only; the batch goes on. A failure to store a stripe fails the
+// batch: every later Add and Finish returns it. Stripes are stored in the
+// background under the Writer's own context, which only Finish's context
+// (or a failure) cancels, so a short-lived context given to Add does not
+// cut off the stores it started.
 type Writer struct {
 	cfg    Config
 	store  store.ShardPutter
@@ -33,6 +41,8 @@ type Writer struct {
 	stripes int // stripes dispatched so far
 
 	// Stripes being encoded and stored; results by stripe number.
+	bg       context.Context // bounds background stores
+	cancel   context.CancelCauseFunc
 	bufs     *bufPool
 	inflight chan struct{}
 	wg       sync.WaitGroup
@@ -74,7 +84,7 @@ func NewWriter(cfg Config, st store.ShardPutter) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Writer{
+	w := &Writer{
 		cfg:      cfg,
 		store:    st,
 		hasher:   chunk.NewHasher(cfg.Keys.ChunkIDKey()),
@@ -82,8 +92,9 @@ func NewWriter(cfg Config, st store.ShardPutter) (*Writer, error) {
 		coder:    coder,
 		bufs:     buffers,
 		inflight: make(chan struct{}, cfg.Workers),
-		descs:    make(map[int]*erasure.Descriptor),
-	}, nil
+	}
+	w.reset()
+	return w, nil
 }
 
 // Write stores one file and returns its manifest.
@@ -93,7 +104,7 @@ func Write(ctx context.Context, cfg Config, st store.ShardPutter, r io.Reader) (
 		return nil, err
 	}
 	if _, err := w.Add(ctx, r); err != nil {
-		w.abort()
+		w.Abort()
 		return nil, err
 	}
 	ms, err := w.Finish(ctx)
@@ -145,10 +156,14 @@ func (w *Writer) Add(ctx context.Context, r io.Reader) (i int, err error) {
 	emit := func(c sealedChunk) error {
 		f.size += int64(c.size)
 		f.chunks = append(f.chunks, ChunkRef{ID: c.id, Size: c.size})
-		return w.pack(ctx, chunkPos{f, len(f.chunks) - 1}, c.sealed, c.hash)
+		return w.pack(chunkPos{f, len(f.chunks) - 1}, c.sealed, c.hash)
 	}
 	if err := orderedMap(ctx, w.cfg.Workers, next, seal, emit); err != nil {
-		w.fail(err)
+		if failed := w.failed(); failed != nil {
+			return 0, failed
+		}
+		// Only this file is lost. Its chunks already packed are stored with
+		// the batch but referenced by no manifest.
 		return 0, err
 	}
 	w.files = append(w.files, f)
@@ -158,9 +173,9 @@ func (w *Writer) Add(ctx context.Context, r io.Reader) (i int, err error) {
 // pack appends a sealed chunk to the current data shard, closing it when
 // the next chunk would overflow PackSize. The chunk's Stripe and Shard are
 // set when its shard is placed in a stripe; Stripe is -1 until then.
-func (w *Writer) pack(ctx context.Context, pos chunkPos, sealed []byte, hash erasure.ShardID) error {
+func (w *Writer) pack(pos chunkPos, sealed []byte, hash erasure.ShardID) error {
 	if w.open.size > 0 && w.open.size+len(sealed) > w.cfg.PackSize {
-		if err := w.closeShard(ctx); err != nil {
+		if err := w.closeShard(); err != nil {
 			return err
 		}
 	}
@@ -175,14 +190,14 @@ func (w *Writer) pack(ctx context.Context, pos chunkPos, sealed []byte, hash era
 
 // closeShard closes the current data shard and, once a window of shards
 // is waiting, groups them into stripes.
-func (w *Writer) closeShard(ctx context.Context) error {
+func (w *Writer) closeShard() error {
 	if w.open.size == 0 {
 		return nil
 	}
 	w.pending = append(w.pending, w.open)
 	w.open = pendingShard{}
 	if len(w.pending) >= max(windowShards, 2*w.cfg.K) {
-		return w.flush(ctx, false)
+		return w.flush(false)
 	}
 	return nil
 }
@@ -198,13 +213,13 @@ const windowShards = 32
 
 // flush sorts the waiting data shards by size and dispatches them k at a
 // time; a remainder of fewer than k waits for more, unless final.
-func (w *Writer) flush(ctx context.Context, final bool) error {
+func (w *Writer) flush(final bool) error {
 	slices.SortStableFunc(w.pending, func(a, b pendingShard) int { return cmp.Compare(b.size, a.size) })
 	for len(w.pending) >= w.cfg.K || (final && len(w.pending) > 0) {
 		n := min(w.cfg.K, len(w.pending))
 		group := w.pending[:n]
 		w.pending = w.pending[n:]
-		if err := w.dispatch(ctx, group); err != nil {
+		if err := w.dispatch(group); err != nil {
 			return err
 		}
 	}
@@ -213,8 +228,15 @@ func (w *Writer) flush(ctx context.Context, final bool) error {
 }
 
 // dispatch numbers a stripe of data shards, tells their chunks where they
-// lie, and encodes and stores the stripe in the background.
-func (w *Writer) dispatch(ctx context.Context, group []pendingShard) error {
+// lie, and encodes and stores the stripe in the background. It waits for a
+// free slot first (at most Workers stripes are in flight), under the
+// Writer's context, so the stripe is numbered only once it will be stored.
+func (w *Writer) dispatch(group []pendingShard) error {
+	select {
+	case w.inflight <- struct{}{}:
+	case <-w.bg.Done():
+		return cmpErr(w.failed(), context.Cause(w.bg))
+	}
 	n := w.stripes
 	w.stripes++
 	data := make([][]byte, len(group))
@@ -233,21 +255,17 @@ func (w *Writer) dispatch(ctx context.Context, group []pendingShard) error {
 			}
 		}
 	}
-	select {
-	case w.inflight <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	bg := w.bg
 	w.wg.Go(func() {
 		defer func() { <-w.inflight }()
-		d, err := w.storeStripe(ctx, data, ids)
-		w.mu.Lock()
-		defer w.mu.Unlock()
+		d, err := w.storeStripe(bg, data, ids)
 		if err != nil {
-			w.err = cmpErr(w.err, fmt.Errorf("stripe %d: %w", n, err))
+			w.fail(fmt.Errorf("stripe %d: %w", n, err))
 			return
 		}
+		w.mu.Lock()
 		w.descs[n] = d
+		w.mu.Unlock()
 	})
 	return w.failed()
 }
@@ -269,18 +287,27 @@ func (w *Writer) storeStripe(ctx context.Context, data [][]byte, ids []erasure.S
 }
 
 // Finish closes the open stripe, waits until every stripe is stored and
-// returns the manifests of the files added, in order. The Writer may be
-// used again for a new batch afterwards.
+// returns the manifests of the files added, in order. If ctx ends first,
+// the stores in flight are cancelled and the batch is dropped. The Writer
+// may be used again for a new batch afterwards.
 func (w *Writer) Finish(ctx context.Context) ([]*Manifest, error) {
+	defer w.reset()
 	err := w.failed()
 	if err == nil {
-		if err = w.closeShard(ctx); err == nil {
-			err = w.flush(ctx, true)
+		if err = w.closeShard(); err == nil {
+			err = w.flush(true)
 		}
 	}
-	w.wg.Wait()
+	done := make(chan struct{})
+	go func() { w.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		w.cancel(ctx.Err())
+		<-done
+		return nil, ctx.Err()
+	}
 	if err = cmpErr(err, w.failed()); err != nil {
-		w.reset()
 		return nil, err
 	}
 	out := make([]*Manifest, len(w.files))
@@ -298,32 +325,41 @@ func (w *Writer) Finish(ctx context.Context) ([]*Manifest, error) {
 			c.Stripe = idx
 		}
 		if err := m.Validate(); err != nil {
-			w.reset()
 			return nil, fmt.Errorf("pipeline: built an invalid manifest: %w", err)
 		}
 		out[i] = m
 	}
-	w.reset()
 	return out, nil
 }
 
-// abort waits for stripes in flight and drops the batch.
-func (w *Writer) abort() {
+// Abort drops the batch: it cancels the stripes being stored, waits for
+// them, and leaves the Writer ready for a new batch.
+func (w *Writer) Abort() {
+	w.cancel(errAborted)
 	w.wg.Wait()
 	w.reset()
 }
 
+var errAborted = errors.New("pipeline: batch aborted")
+
+// reset starts a new batch. No stripe may be in flight.
 func (w *Writer) reset() {
+	if w.cancel != nil {
+		w.cancel(nil)
+	}
 	w.files, w.open, w.pending, w.stripes = nil, pendingShard{}, nil, 0
+	w.bg, w.cancel = context.WithCancelCause(context.Background())
 	w.mu.Lock()
 	w.descs, w.err = make(map[int]*erasure.Descriptor), nil
 	w.mu.Unlock()
 }
 
+// fail records a batch failure and cancels the stores still in flight.
 func (w *Writer) fail(err error) {
 	w.mu.Lock()
 	w.err = cmpErr(w.err, err)
 	w.mu.Unlock()
+	w.cancel(err)
 }
 
 func (w *Writer) failed() error {

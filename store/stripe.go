@@ -17,6 +17,10 @@ import (
 type StripePutter interface {
 	// PutStripe stores every shard of the stripe d describes that has
 	// bytes (shards[i] for d.Shards[i]), and returns once all are stored.
+	// Like Put it does not retain the shards: when it returns, successfully
+	// or not, nothing of it may still read them (the caller recycles the
+	// buffers at once), so an implementation that fails early must first
+	// stop or wait for the transfers it started.
 	PutStripe(ctx context.Context, d *erasure.Descriptor, shards [][]byte) error
 }
 
