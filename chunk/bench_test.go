@@ -11,7 +11,7 @@ import (
 func BenchmarkChunker(b *testing.B) {
 	data := randBytes("bench", 64<<20)
 	r := bytes.NewReader(data)
-	c, err := chunk.NewChunker(r, chunk.DefaultParams)
+	c, err := chunk.NewChunker(r, chunk.DefaultParams())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -38,7 +38,7 @@ func drain(b *testing.B, c *chunk.Chunker) {
 }
 
 func BenchmarkCut(b *testing.B) {
-	for _, p := range []chunk.Params{chunk.DefaultParams, smallParams} {
+	for _, p := range []chunk.Params{chunk.DefaultParams(), smallParams} {
 		b.Run(p.String(), func(b *testing.B) {
 			data := randBytes("bench", 64<<20)
 			b.SetBytes(int64(len(data)))

@@ -14,7 +14,7 @@ import (
 )
 
 func TestChunkerSizes(t *testing.T) {
-	for _, p := range []chunk.Params{chunk.DefaultParams, smallParams} {
+	for _, p := range []chunk.Params{chunk.DefaultParams(), smallParams} {
 		data := randBytes("sizes", 10<<20)
 		for _, n := range []int{0, 1, p.Min - 1, p.Min, p.Min + 1, p.Avg, p.Max - 1, p.Max, p.Max + 1, 2*p.Max + 3, 10 << 20} {
 			t.Run(fmt.Sprintf("%v/%d", p, n), func(t *testing.T) {
@@ -37,7 +37,7 @@ func TestChunkerSizes(t *testing.T) {
 }
 
 func TestChunkerEmpty(t *testing.T) {
-	c, err := chunk.NewChunker(bytes.NewReader(nil), chunk.DefaultParams)
+	c, err := chunk.NewChunker(bytes.NewReader(nil), chunk.DefaultParams())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func TestChunkerEmpty(t *testing.T) {
 
 func TestChunkerAverage(t *testing.T) {
 	data := randBytes("average", 64<<20)
-	for _, p := range []chunk.Params{chunk.DefaultParams, smallParams} {
+	for _, p := range []chunk.Params{chunk.DefaultParams(), smallParams} {
 		chunks := mustChunk(t, data, p)
 		mean := float64(len(data)) / float64(len(chunks))
 		t.Logf("%v: %d chunks, mean %.0f bytes (%.2f × Avg)", p, len(chunks), mean, mean/float64(p.Avg))
@@ -80,11 +80,11 @@ func TestChunkerReadSizes(t *testing.T) {
 		wrap func(io.Reader) io.Reader
 	}{
 		{"one byte", smallParams, 1 << 20, iotest.OneByteReader},
-		{"half", chunk.DefaultParams, 10 << 20, iotest.HalfReader},
+		{"half", chunk.DefaultParams(), 10 << 20, iotest.HalfReader},
 		{"half small", smallParams, 2 << 20, iotest.HalfReader},
-		{"data with EOF", chunk.DefaultParams, 10 << 20, iotest.DataErrReader},
+		{"data with EOF", chunk.DefaultParams(), 10 << 20, iotest.DataErrReader},
 		{"data with EOF small", smallParams, 1<<20 + 17, iotest.DataErrReader},
-		{"chopped", chunk.DefaultParams, 10 << 20, func(r io.Reader) io.Reader {
+		{"chopped", chunk.DefaultParams(), 10 << 20, func(r io.Reader) io.Reader {
 			return &chopReader{r: r, rnd: rand.New(rand.NewPCG(1, 2)), max: 100 << 10}
 		}},
 		{"chopped small", smallParams, 2 << 20, func(r io.Reader) io.Reader {
@@ -112,7 +112,7 @@ func TestChunkerReadSizes(t *testing.T) {
 // within a few chunks after it.
 func TestChunkerDedup(t *testing.T) {
 	h := chunk.NewHasher([32]byte{1})
-	for _, p := range []chunk.Params{chunk.DefaultParams, smallParams} {
+	for _, p := range []chunk.Params{chunk.DefaultParams(), smallParams} {
 		data := randBytes("dedup", 16<<20)
 		edited := slices.Insert(slices.Clone(data), len(data)/2, []byte("murmur")...)
 		ids := func(chunks [][]byte) map[chunk.ID]bool {
@@ -139,7 +139,7 @@ func TestChunkerDedup(t *testing.T) {
 func TestChunkerReadError(t *testing.T) {
 	errBoom := errors.New("boom")
 	data := randBytes("read error", 10<<20)
-	want := mustChunk(t, data, chunk.DefaultParams)
+	want := mustChunk(t, data, chunk.DefaultParams())
 
 	tests := []struct {
 		name string
@@ -154,7 +154,7 @@ func TestChunkerReadError(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := chunk.NewChunker(tt.r, chunk.DefaultParams)
+			c, err := chunk.NewChunker(tt.r, chunk.DefaultParams())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -227,7 +227,7 @@ func TestChunkerReset(t *testing.T) {
 
 func TestChunkerNoAllocs(t *testing.T) {
 	var seed [32]byte
-	c, err := chunk.NewChunker(rand.NewChaCha8(seed), chunk.DefaultParams)
+	c, err := chunk.NewChunker(rand.NewChaCha8(seed), chunk.DefaultParams())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -72,7 +72,7 @@ func makeGolden(t *testing.T) golden {
 		p    chunk.Params
 		n    int
 	}{
-		{"default params, 8 MiB", chunk.DefaultParams, 8 << 20},
+		{"default params, 8 MiB", chunk.DefaultParams(), 8 << 20},
 		{"small params, 1 MiB", smallParams, 1 << 20},
 	} {
 		in := data[:tc.n]

@@ -26,12 +26,12 @@ type Params struct {
 	Min, Avg, Max int
 }
 
-// DefaultParams are the Params of a drive that does not choose its own:
+// DefaultParams returns the Params of a drive that does not choose its own:
 // 512 KiB minimum, 1 MiB target, 4 MiB maximum. The minimum at half the
 // target halves the bytes the gear hash must roll over (it skips the first
 // Min bytes of every chunk) and narrows the spread of chunk sizes, which
 // erasure coding pads to the largest of a stripe.
-var DefaultParams = Params{Min: 512 << 10, Avg: 1 << 20, Max: 4 << 20}
+func DefaultParams() Params { return Params{Min: 512 << 10, Avg: 1 << 20, Max: 4 << 20} }
 
 // Validate reports whether p can be used for chunking: Avg must be a power of
 // two and MinLimit <= Min < Avg < Max <= MaxLimit. The error wraps

@@ -14,7 +14,7 @@ func TestValidate(t *testing.T) {
 		p    chunk.Params
 		want string // substring of the error; empty for valid
 	}{
-		{"default", chunk.DefaultParams, ""},
+		{"default", chunk.DefaultParams(), ""},
 		{"small", smallParams, ""},
 		{"tiny", tinyParams, ""},
 		{"smallest", chunk.Params{Min: 64, Avg: 128, Max: 129}, ""},

@@ -23,7 +23,7 @@ type Splitter struct {
 	c     cutter
 	alloc func(n int) []byte
 
-	buf     []byte // the chunk being assembled: len = bytes read, cap >= max
+	buf     []byte // the chunk being assembled: len = bytes read, cap = max
 	scanned int    // bytes of buf already rolled through the hash
 	fp      uint64 // the hash after buf[:scanned]
 	err     error  // first error from r; io.EOF at the end
@@ -50,7 +50,7 @@ func (s *Splitter) Next() ([]byte, error) {
 		return nil, s.err // io.EOF after the last chunk, or the read error
 	}
 	if s.buf == nil {
-		s.buf = s.alloc(s.c.max + splitterBlock)[:0]
+		s.buf = s.alloc(s.c.max)[:0]
 	}
 	for {
 		if n := s.scan(); n > 0 {
@@ -107,7 +107,7 @@ func (s *Splitter) take(n int) []byte {
 	rest := s.buf[n:]
 	s.buf, s.scanned, s.fp = nil, 0, 0
 	if len(rest) > 0 || s.err == nil {
-		s.buf = s.alloc(s.c.max + splitterBlock)[:len(rest)]
+		s.buf = s.alloc(s.c.max)[:len(rest)]
 		copy(s.buf, rest)
 	}
 	return chunk

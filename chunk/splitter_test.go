@@ -42,15 +42,15 @@ func TestSplitterMatchesChunker(t *testing.T) {
 		size int
 		wrap func(io.Reader) io.Reader
 	}{
-		{"empty", chunk.DefaultParams, 0, func(r io.Reader) io.Reader { return r }},
-		{"one byte", chunk.DefaultParams, 1, func(r io.Reader) io.Reader { return r }},
-		{"whole", chunk.DefaultParams, 20 << 20, func(r io.Reader) io.Reader { return r }},
+		{"empty", chunk.DefaultParams(), 0, func(r io.Reader) io.Reader { return r }},
+		{"one byte", chunk.DefaultParams(), 1, func(r io.Reader) io.Reader { return r }},
+		{"whole", chunk.DefaultParams(), 20 << 20, func(r io.Reader) io.Reader { return r }},
 		{"whole small", smallParams, 3 << 20, func(r io.Reader) io.Reader { return r }},
 		{"tiny", tinyParams, 300 << 10, func(r io.Reader) io.Reader { return r }},
 		{"one byte reads", smallParams, 300 << 10, iotest.OneByteReader},
-		{"half", chunk.DefaultParams, 10 << 20, iotest.HalfReader},
-		{"data with EOF", chunk.DefaultParams, 10<<20 + 5, iotest.DataErrReader},
-		{"chopped", chunk.DefaultParams, 12 << 20, func(r io.Reader) io.Reader {
+		{"half", chunk.DefaultParams(), 10 << 20, iotest.HalfReader},
+		{"data with EOF", chunk.DefaultParams(), 10<<20 + 5, iotest.DataErrReader},
+		{"chopped", chunk.DefaultParams(), 12 << 20, func(r io.Reader) io.Reader {
 			return &chopReader{r: r, rnd: rand.New(rand.NewPCG(5, 6)), max: 700 << 10}
 		}},
 		{"chopped tiny", tinyParams, 200 << 10, func(r io.Reader) io.Reader {
@@ -133,7 +133,7 @@ func BenchmarkSplitter(b *testing.B) {
 	}
 	b.SetBytes(int64(len(data)))
 	for b.Loop() {
-		s, _ := chunk.NewSplitter(bytes.NewReader(data), chunk.DefaultParams, alloc)
+		s, _ := chunk.NewSplitter(bytes.NewReader(data), chunk.DefaultParams(), alloc)
 		for {
 			c, err := s.Next()
 			if err != nil {

@@ -58,7 +58,7 @@ func goldenSealed() []byte {
 // goldenKeyFile returns the golden key file as the current code makes it.
 func goldenKeyFile(t testing.TB) []byte {
 	t.Helper()
-	kf, err := crypt.NewKeyFileFixed(goldenDrive(), goldenMasterKey(), []byte(goldenPassphrase), crypt.TestKDF, goldenSalt(), goldenWrapNonce())
+	kf, err := crypt.NewKeyFileFixed(goldenDrive(), goldenMasterKey(), []byte(goldenPassphrase), crypt.TestKDF(), goldenSalt(), goldenWrapNonce())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func TestGolden(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if kf.Drive != goldenDrive() || kf.KDF != crypt.TestKDF || kf.Salt != goldenSalt() {
+		if kf.Drive != goldenDrive() || kf.KDF != crypt.TestKDF() || kf.Salt != goldenSalt() {
 			t.Fatalf("golden key file header = %+v", kf)
 		}
 		mk, err := kf.Unlock([]byte(goldenPassphrase))

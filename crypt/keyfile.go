@@ -16,13 +16,13 @@ type KDFParams struct {
 	Threads   uint8  // lanes, 1..64
 }
 
-// DefaultKDF is the second recommended argon2id option of RFC 9106
+// DefaultKDF returns the second recommended argon2id option of RFC 9106
 // (t=3, m=64 MiB, p=4): about a tenth of a second on a current machine.
-var DefaultKDF = KDFParams{Time: 3, MemoryKiB: 64 << 10, Threads: 4}
+func DefaultKDF() KDFParams { return KDFParams{Time: 3, MemoryKiB: 64 << 10, Threads: 4} }
 
-// TestKDF is a fast setting for tests only: it gives a passphrase almost no
+// TestKDF returns a fast setting for tests only: it gives a passphrase almost no
 // protection.
-var TestKDF = KDFParams{Time: 1, MemoryKiB: 64, Threads: 1}
+func TestKDF() KDFParams { return KDFParams{Time: 1, MemoryKiB: 64, Threads: 1} }
 
 // Bounds of KDFParams. The memory bound keeps a forged key file from
 // making Unlock allocate without limit.

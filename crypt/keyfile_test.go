@@ -10,11 +10,11 @@ import (
 )
 
 // newTestKeyFile returns a key file for a random drive and master key
-// under passphrase, with TestKDF.
+// under passphrase, with TestKDF().
 func newTestKeyFile(t testing.TB, passphrase string) (*crypt.KeyFile, crypt.MasterKey) {
 	t.Helper()
 	mk := crypt.NewMasterKey()
-	kf, err := crypt.NewKeyFile(crypt.NewDriveID(), mk, []byte(passphrase), crypt.TestKDF)
+	kf, err := crypt.NewKeyFile(crypt.NewDriveID(), mk, []byte(passphrase), crypt.TestKDF())
 	if err != nil {
 		t.Fatalf("NewKeyFile: %v", err)
 	}
@@ -105,7 +105,7 @@ func TestChangePassphrase(t *testing.T) {
 	before := marshal(t, kf)
 	oldSalt := kf.Salt
 
-	err := kf.ChangePassphrase([]byte("not old"), []byte("new"), crypt.TestKDF)
+	err := kf.ChangePassphrase([]byte("not old"), []byte("new"), crypt.TestKDF())
 	wantErr(t, err, crypt.ErrWrongPassphrase, "ChangePassphrase with a wrong passphrase")
 	if !bytes.Equal(marshal(t, kf), before) {
 		t.Fatal("a failed ChangePassphrase changed the key file")
@@ -232,7 +232,7 @@ func TestKeyFileZeroValue(t *testing.T) {
 	wantErr(t, err, crypt.ErrKeyFile, "MarshalBinary of a zero KeyFile")
 	_, err = kf.Unlock([]byte("x"))
 	wantErr(t, err, crypt.ErrKeyFile, "Unlock of a zero KeyFile")
-	err = kf.ChangePassphrase([]byte("x"), []byte("y"), crypt.TestKDF)
+	err = kf.ChangePassphrase([]byte("x"), []byte("y"), crypt.TestKDF())
 	wantErr(t, err, crypt.ErrKeyFile, "ChangePassphrase of a zero KeyFile")
 }
 
@@ -248,8 +248,8 @@ func TestKDFParamsValidate(t *testing.T) {
 		p  crypt.KDFParams
 		ok bool
 	}{
-		{crypt.DefaultKDF, true},
-		{crypt.TestKDF, true},
+		{crypt.DefaultKDF(), true},
+		{crypt.TestKDF(), true},
 		{crypt.KDFParams{Time: 1, MemoryKiB: 8, Threads: 1}, true},
 		{crypt.KDFParams{Time: 64, MemoryKiB: 4 << 20, Threads: 64}, true},
 		{crypt.KDFParams{Time: 1, MemoryKiB: 512, Threads: 64}, true},
@@ -266,7 +266,7 @@ func TestKDFParamsValidate(t *testing.T) {
 			t.Errorf("%+v.Validate() = %v, want ok=%v", c.p, err, c.ok)
 		}
 	}
-	if crypt.DefaultKDF != (crypt.KDFParams{Time: 3, MemoryKiB: 64 << 10, Threads: 4}) {
-		t.Errorf("DefaultKDF = %+v, want RFC 9106's second recommendation", crypt.DefaultKDF)
+	if crypt.DefaultKDF() != (crypt.KDFParams{Time: 3, MemoryKiB: 64 << 10, Threads: 4}) {
+		t.Errorf("DefaultKDF() = %+v, want RFC 9106's second recommendation", crypt.DefaultKDF())
 	}
 }

@@ -233,11 +233,3 @@ func TestSealAllocations(t *testing.T) {
 	}
 	t.Logf("allocations per call: Seal %v, Open %v", sealAllocs, openAllocs)
 }
-
-func TestBaseline(t *testing.T) {
-	b := crypt.NewBaseline()
-	out := b.Seal([]byte("p"), pattern(100))
-	if len(out) != 1+100+16 || out[0] != 'p' {
-		t.Fatalf("Baseline.Seal returned %d bytes", len(out))
-	}
-}

@@ -29,14 +29,18 @@ func explain(err error) (string, int) {
 		code   int
 		hint   string
 	}{
+		// Interruption first: a read cut short is not data loss.
+		{context.Canceled, exitStopped, ""},
+		{context.DeadlineExceeded, exitFailure, " (timed out)"},
 		{errUsage, exitUsage, ""},
 		{crypt.ErrWrongPassphrase, exitAuth, ""},
+		{crypt.ErrKeyFile, exitAuth, ""},
 		{crypt.ErrAuth, exitAuth, " (wrong key, or the data was tampered with)"},
 		{erasure.ErrTooFewShards, exitData, " (too many peers holding this data are gone)"},
 		{pipeline.ErrManifest, exitData, ""},
 		{erasure.ErrDescriptor, exitData, ""},
+		{erasure.ErrCorrupt, exitData, ""},
 		{store.ErrFull, exitNoSpace, ""},
-		{context.Canceled, exitStopped, ""},
 	} {
 		if errors.Is(err, e.target) {
 			return err.Error() + e.hint, e.code

@@ -42,6 +42,9 @@ func TestExplain(t *testing.T) {
 		{fmt.Errorf("chunk 3: %w", crypt.ErrAuth), exitAuth},
 		{fmt.Errorf("stripe 2: %w", &erasure.TooFewShardsError{Found: 3, Need: 4}), exitData},
 		{context.Canceled, exitStopped},
+		// A read cut short reports the interruption, not missing shards.
+		{errors.Join(context.Canceled, &erasure.TooFewShardsError{Found: 0, Need: 4}), exitStopped},
+		{fmt.Errorf("open key file: %w", crypt.ErrKeyFile), exitAuth},
 		{errors.New("something else"), exitFailure},
 	} {
 		msg, code := explain(tt.err)
