@@ -1,0 +1,591 @@
+package badgerstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/murmur-cloud/murmur/erasure"
+	"github.com/murmur-cloud/murmur/store"
+)
+
+// Key layout. Shard bytes: 's' | id, in the value log. Shard sizes:
+// 'z' | id, value 4 bytes big-endian, in the LSM tree, so listing shards
+// reads no shard bytes (badger only estimates a value-log entry's size).
+// Leases: 'l' | id | owner, value the expiry in Unix nanoseconds (8 bytes,
+// big-endian).
+const (
+	prefixShard = 's'
+	prefixSize  = 'z'
+	prefixLease = 'l'
+	// MaxOwnerLen bounds a lease owner's name.
+	MaxOwnerLen = 128
+)
+
+// Config configures a Store. Zero fields take the defaults shown.
+type Config struct {
+	Dir      string // required
+	Capacity int64  // bytes of shards; 0: no quota
+
+	MemTableSize   int64 // 8 MiB
+	BlockCacheSize int64 // 8 MiB
+	IndexCacheSize int64 // 8 MiB
+	VlogFileSize   int64 // 64 MiB: smaller files let GC return space sooner
+
+	Logger *slog.Logger     // nil: discard
+	Now    func() time.Time // nil: time.Now
+}
+
+func (c Config) withDefaults() (Config, error) {
+	if c.Dir == "" {
+		return c, errors.New("badgerstore: Config.Dir is required")
+	}
+	if c.Capacity < 0 {
+		return c, fmt.Errorf("badgerstore: negative capacity %d", c.Capacity)
+	}
+	def := func(v *int64, d int64) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&c.MemTableSize, 8<<20)
+	def(&c.BlockCacheSize, 8<<20)
+	def(&c.IndexCacheSize, 8<<20)
+	def(&c.VlogFileSize, 64<<20)
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c, nil
+}
+
+// Store is a ShardStore on badger. It is safe for concurrent use.
+type Store struct {
+	cfg Config
+	db  *badger.DB
+
+	mu      sync.Mutex
+	used    int64                             // bytes of shards held or being written
+	pending map[erasure.ShardID]chan struct{} // Puts in progress
+}
+
+var _ store.ShardStore = (*Store)(nil)
+
+// Open opens (creating if needed) the store in cfg.Dir.
+func Open(cfg Config) (*Store, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	opts := badger.DefaultOptions(cfg.Dir).
+		WithSyncWrites(true).
+		WithLogger(logger{cfg.Logger}).
+		WithMemTableSize(cfg.MemTableSize).
+		WithNumMemtables(2).
+		WithBlockCacheSize(cfg.BlockCacheSize).
+		WithIndexCacheSize(cfg.IndexCacheSize).
+		WithValueLogFileSize(cfg.VlogFileSize).
+		WithValueThreshold(1 << 10). // shard bytes go to the value log
+		WithNumCompactors(2).
+		WithNumGoroutines(2).
+		WithNumLevelZeroTables(2).
+		WithNumLevelZeroTablesStall(8).
+		WithMetricsEnabled(false).
+		WithDetectConflicts(false)
+	db, err := badger.Open(opts)
+	if err != nil {
+		return nil, fmt.Errorf("badgerstore: open %s: %w", cfg.Dir, err)
+	}
+	s := &Store{cfg: cfg, db: db, pending: map[erasure.ShardID]chan struct{}{}}
+	err = s.walk(context.Background(), func(_ erasure.ShardID, size int) error {
+		s.used += int64(size)
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close closes the database. Shards already acknowledged are on disk.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Used returns the bytes of shards held.
+func (s *Store) Used() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.used
+}
+
+// Capacity returns the quota (0: none).
+func (s *Store) Capacity() int64 { return s.cfg.Capacity }
+
+func shardKey(id erasure.ShardID) []byte { return append([]byte{prefixShard}, id[:]...) }
+
+func sizeKey(id erasure.ShardID) []byte { return append([]byte{prefixSize}, id[:]...) }
+
+func leaseKey(id erasure.ShardID, owner []byte) []byte {
+	k := append([]byte{prefixLease}, id[:]...)
+	return append(k, owner...)
+}
+
+// Get implements store.ShardGetter.
+func (s *Store) Get(ctx context.Context, id erasure.ShardID) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var out []byte
+	err := s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(shardKey(id))
+		if err != nil {
+			return err
+		}
+		out, err = item.ValueCopy(nil)
+		return err
+	})
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, fmt.Errorf("get %s: %w", id.Short(), store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("badgerstore: get %s: %w", id.Short(), err)
+	}
+	return out, nil
+}
+
+// Put implements store.ShardPutter. It returns once the shard is fsynced.
+func (s *Store) Put(ctx context.Context, id erasure.ShardID, data []byte) error {
+	return s.PutLeased(ctx, id, data, nil, time.Time{})
+}
+
+// PutLeased stores a shard and, if owner is not empty, gives owner a lease
+// on it until the given time (extending an existing lease, never
+// shortening it), in one durable commit.
+func (s *Store) PutLeased(ctx context.Context, id erasure.ShardID, data []byte, owner []byte, until time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := store.CheckPut(id, data); err != nil {
+		return err
+	}
+	if len(owner) > MaxOwnerLen {
+		return fmt.Errorf("badgerstore: lease owner of %d bytes exceeds %d", len(owner), MaxOwnerLen)
+	}
+	exists, release, err := s.reserve(ctx, id, int64(len(data)))
+	if err != nil {
+		return err
+	}
+	err = s.db.Update(func(txn *badger.Txn) error {
+		if !exists {
+			if err := txn.Set(shardKey(id), data); err != nil {
+				return err
+			}
+			if err := txn.Set(sizeKey(id), binary.BigEndian.AppendUint32(nil, uint32(len(data)))); err != nil {
+				return err
+			}
+		}
+		if len(owner) > 0 {
+			return setLease(txn, id, owner, until)
+		}
+		return nil
+	})
+	release(err == nil)
+	if err != nil {
+		return fmt.Errorf("badgerstore: put %s: %w", id.Short(), err)
+	}
+	return nil
+}
+
+// reserve waits for any Put of the same shard to finish, then reports
+// whether the shard is held and, if not, reserves its bytes against the
+// quota. release must be called with whether the write succeeded.
+func (s *Store) reserve(ctx context.Context, id erasure.ShardID, n int64) (exists bool, release func(ok bool), err error) {
+	s.mu.Lock()
+	for ch := s.pending[id]; ch != nil; ch = s.pending[id] {
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return false, nil, ctx.Err()
+		}
+		s.mu.Lock()
+	}
+	defer s.mu.Unlock()
+	err = s.db.View(func(txn *badger.Txn) error {
+		_, err := txn.Get(sizeKey(id))
+		exists = err == nil
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return false, nil, fmt.Errorf("badgerstore: %w", err)
+	}
+	ch := make(chan struct{})
+	s.pending[id] = ch
+	if !exists {
+		if s.cfg.Capacity > 0 && s.used+n > s.cfg.Capacity {
+			delete(s.pending, id)
+			close(ch)
+			return false, nil, fmt.Errorf("put %s (%d bytes; %d of %d used): %w", id.Short(), n, s.used, s.cfg.Capacity, store.ErrFull)
+		}
+		s.used += n
+	}
+	return exists, func(ok bool) {
+		s.mu.Lock()
+		if !ok && !exists {
+			s.used -= n
+		}
+		delete(s.pending, id)
+		s.mu.Unlock()
+		close(ch)
+	}, nil
+}
+
+func setLease(txn *badger.Txn, id erasure.ShardID, owner []byte, until time.Time) error {
+	k := leaseKey(id, owner)
+	if item, err := txn.Get(k); err == nil {
+		old, err := item.ValueCopy(nil)
+		if err == nil && len(old) == 8 && int64(binary.BigEndian.Uint64(old)) >= until.UnixNano() {
+			return nil // never shorten a lease
+		}
+	}
+	return txn.Set(k, binary.BigEndian.AppendUint64(nil, uint64(until.UnixNano())))
+}
+
+// Renew extends owner's leases on the shards named, until the given time.
+// It reports which shards are held; a lease on a shard not held is not made.
+func (s *Store) Renew(ctx context.Context, ids []erasure.ShardID, owner []byte, until time.Time) ([]bool, error) {
+	if len(owner) == 0 || len(owner) > MaxOwnerLen {
+		return nil, fmt.Errorf("badgerstore: lease owner must be 1..%d bytes", MaxOwnerLen)
+	}
+	held, err := s.Has(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	err = s.db.Update(func(txn *badger.Txn) error {
+		for i, id := range ids {
+			if held[i] {
+				if err := setLease(txn, id, owner, until); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("badgerstore: renew: %w", err)
+	}
+	return held, nil
+}
+
+// Release drops owner's lease on each shard named, and deletes a shard at
+// once when no other owner's lease remains on it.
+func (s *Store) Release(ctx context.Context, ids []erasure.ShardID, owner []byte) error {
+	if len(owner) == 0 || len(owner) > MaxOwnerLen {
+		return fmt.Errorf("badgerstore: lease owner must be 1..%d bytes", MaxOwnerLen)
+	}
+	for _, id := range ids {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var orphan bool
+		err := s.db.Update(func(txn *badger.Txn) error {
+			if err := txn.Delete(leaseKey(id, owner)); err != nil {
+				return err
+			}
+			live, err := s.liveLeases(txn, id, owner)
+			orphan = live == 0
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("badgerstore: release %s: %w", id.Short(), err)
+		}
+		if orphan {
+			if err := s.Delete(ctx, id); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// liveLeases counts the unexpired leases on id, other than skip's.
+func (s *Store) liveLeases(txn *badger.Txn, id erasure.ShardID, skip []byte) (int, error) {
+	now := s.cfg.Now().UnixNano()
+	prefix := leaseKey(id, nil)
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 16})
+	defer it.Close()
+	n := 0
+	for it.Rewind(); it.Valid(); it.Next() {
+		item := it.Item()
+		if skip != nil && bytes.Equal(item.Key()[len(prefix):], skip) {
+			continue
+		}
+		v, err := item.ValueCopy(nil)
+		if err != nil {
+			return 0, err
+		}
+		if len(v) == 8 && int64(binary.BigEndian.Uint64(v)) > now {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// Reclaim deletes every shard that no unexpired lease holds, with its
+// leases, and runs badger's value-log GC until it has nothing left to
+// rewrite. It returns how many shards and bytes it deleted.
+//
+// Badger picks the value-log files to rewrite by discard statistics that
+// only compactions gather; a plain deletion sitting in a memtable is in
+// none. So Reclaim deletes with DropPrefix, which flushes the memtables
+// and compacts the dead keys away, recording the value-log bytes they
+// held. It blocks writes while it runs; the tree it compacts holds only
+// small size and lease records, so that is brief. (Delete and Release
+// delete at once; the space they free is found by later compactions.)
+func (s *Store) Reclaim(ctx context.Context) (shards int, freed int64, err error) {
+	var list []dead
+	err = s.walk(ctx, func(id erasure.ShardID, size int) error {
+		return s.db.View(func(txn *badger.Txn) error {
+			n, err := s.liveLeases(txn, id, nil)
+			if err == nil && n == 0 {
+				list = append(list, dead{id, size})
+			}
+			return err
+		})
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	for len(list) > 0 {
+		batch := list[:min(len(list), 4096)]
+		list = list[len(batch):]
+		n, err := s.drop(ctx, batch)
+		shards += len(batch)
+		freed += n
+		if err != nil {
+			return shards, freed, err
+		}
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			return shards, freed, err
+		}
+		if err := s.db.RunValueLogGC(0.5); err != nil {
+			if errors.Is(err, badger.ErrNoRewrite) || errors.Is(err, badger.ErrRejected) {
+				break
+			}
+			return shards, freed, fmt.Errorf("badgerstore: value-log GC: %w", err)
+		}
+	}
+	return shards, freed, nil
+}
+
+// dead is a shard Reclaim deletes.
+type dead struct {
+	id   erasure.ShardID
+	size int
+}
+
+// drop deletes a batch of shards with DropPrefix, holding off Puts of the
+// same shards meanwhile, and returns the bytes freed.
+func (s *Store) drop(ctx context.Context, batch []dead) (int64, error) {
+	prefixes := make([][]byte, 0, 3*len(batch))
+	var releases []func(bool)
+	defer func() {
+		for _, r := range releases {
+			r(true)
+		}
+	}()
+	var freed int64
+	for _, d := range batch {
+		_, release, err := s.reserve(ctx, d.id, 0)
+		if err != nil {
+			return 0, err
+		}
+		releases = append(releases, release)
+		prefixes = append(prefixes, shardKey(d.id), sizeKey(d.id), leaseKey(d.id, nil))
+		freed += int64(d.size)
+	}
+	if err := s.db.DropPrefix(prefixes...); err != nil {
+		return 0, fmt.Errorf("badgerstore: reclaim: %w", err)
+	}
+	s.mu.Lock()
+	s.used -= freed
+	s.mu.Unlock()
+	return freed, nil
+}
+
+// Has implements store.ShardStatter.
+func (s *Store) Has(ctx context.Context, ids []erasure.ShardID) ([]bool, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]bool, len(ids))
+	err := s.db.View(func(txn *badger.Txn) error {
+		for i, id := range ids {
+			_, err := txn.Get(sizeKey(id))
+			switch {
+			case err == nil:
+				out[i] = true
+			case !errors.Is(err, badger.ErrKeyNotFound):
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("badgerstore: has: %w", err)
+	}
+	return out, nil
+}
+
+// Delete implements store.ShardDeleter: it removes the shard and every
+// lease on it. The node only calls it on behalf of the shard's owners
+// (Release) or for expired shards (Reclaim).
+func (s *Store) Delete(ctx context.Context, id erasure.ShardID) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	_, release, err := s.reserve(ctx, id, 0) // wait out a Put of the same shard
+	if err != nil {
+		return err
+	}
+	var size int64 = -1
+	err = s.db.Update(func(txn *badger.Txn) error {
+		n, err := readSize(txn, id)
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		size = int64(n)
+		if err := txn.Delete(shardKey(id)); err != nil {
+			return err
+		}
+		if err := txn.Delete(sizeKey(id)); err != nil {
+			return err
+		}
+		prefix := leaseKey(id, nil)
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		var keys [][]byte
+		for it.Rewind(); it.Valid(); it.Next() {
+			keys = append(keys, it.Item().KeyCopy(nil))
+		}
+		it.Close()
+		for _, k := range keys {
+			if err := txn.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	s.mu.Lock()
+	if err == nil && size >= 0 {
+		s.used -= size
+	}
+	s.mu.Unlock()
+	release(true)
+	if err != nil {
+		return fmt.Errorf("badgerstore: delete %s: %w", id.Short(), err)
+	}
+	return nil
+}
+
+// Walk implements store.ShardWalker. It lists the shards held when it
+// starts; fn may call other methods of the store.
+func (s *Store) Walk(ctx context.Context, fn func(id erasure.ShardID, size int) error) error {
+	type entry struct {
+		id   erasure.ShardID
+		size int
+	}
+	var list []entry
+	err := s.walk(ctx, func(id erasure.ShardID, size int) error {
+		list = append(list, entry{id, size})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, e := range list {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := fn(e.id, e.size); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// walk iterates over the size records inside one read transaction; fn
+// must not write to the store.
+func (s *Store) walk(ctx context.Context, fn func(id erasure.ShardID, size int) error) error {
+	return s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixSize}, PrefetchValues: true, PrefetchSize: 256})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			item := it.Item()
+			var id erasure.ShardID
+			if len(item.Key()) != 1+len(id) {
+				return fmt.Errorf("badgerstore: malformed size key of %d bytes", len(item.Key()))
+			}
+			copy(id[:], item.Key()[1:])
+			var size int
+			err := item.Value(func(v []byte) error {
+				if len(v) != 4 {
+					return fmt.Errorf("badgerstore: malformed size record for %s", id.Short())
+				}
+				size = int(binary.BigEndian.Uint32(v))
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			if err := fn(id, size); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func readSize(txn *badger.Txn, id erasure.ShardID) (int, error) {
+	item, err := txn.Get(sizeKey(id))
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	err = item.Value(func(v []byte) error {
+		if len(v) != 4 {
+			return fmt.Errorf("badgerstore: malformed size record for %s", id.Short())
+		}
+		n = int(binary.BigEndian.Uint32(v))
+		return nil
+	})
+	return n, err
+}
+
+// logger sends badger's messages to slog; its Info and Debug chatter is
+// logged at Debug.
+type logger struct{ l *slog.Logger }
+
+func (l logger) Errorf(f string, a ...any)   { l.l.Error(fmt.Sprintf("badger: "+f, a...)) }
+func (l logger) Warningf(f string, a ...any) { l.l.Warn(fmt.Sprintf("badger: "+f, a...)) }
+func (l logger) Infof(f string, a ...any)    { l.l.Debug(fmt.Sprintf("badger: "+f, a...)) }
+func (l logger) Debugf(f string, a ...any)   { l.l.Debug(fmt.Sprintf("badger: "+f, a...)) }
