@@ -589,3 +589,46 @@ func (l logger) Errorf(f string, a ...any)   { l.l.Error(fmt.Sprintf("badger: "+
 func (l logger) Warningf(f string, a ...any) { l.l.Warn(fmt.Sprintf("badger: "+f, a...)) }
 func (l logger) Infof(f string, a ...any)    { l.l.Debug(fmt.Sprintf("badger: "+f, a...)) }
 func (l logger) Debugf(f string, a ...any)   { l.l.Debug(fmt.Sprintf("badger: "+f, a...)) }
+
+// Leased is a shard an owner holds a lease on, as ListLeased reports it.
+type Leased struct {
+	ID   erasure.ShardID
+	Size int
+}
+
+// ListLeased returns up to limit shards, in ID order after the ID given,
+// on which owner holds a lease (live or not). It is what a peer may learn
+// of what this node stores for it, and no more.
+func (s *Store) ListLeased(ctx context.Context, owner []byte, after erasure.ShardID, limit int) ([]Leased, error) {
+	var out []Leased
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixLease}})
+		defer it.Close()
+		start := leaseKey(after, nil)
+		start = append(start, 0xff) // past every owner of after itself
+		for it.Seek(start); it.Valid() && len(out) < limit; it.Next() {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			k := it.Item().Key()
+			if len(k) < 1+32 || !bytes.Equal(k[1+32:], owner) {
+				continue
+			}
+			var id erasure.ShardID
+			copy(id[:], k[1:1+32])
+			n, err := readSize(txn, id)
+			if errors.Is(err, badger.ErrKeyNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			out = append(out, Leased{id, n})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("badgerstore: list: %w", err)
+	}
+	return out, nil
+}

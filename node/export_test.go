@@ -1,0 +1,6 @@
+package node
+
+import "github.com/libp2p/go-libp2p/core/protocol"
+
+// CloudSecretProtocol returns the shard protocol ID n serves.
+func CloudSecretProtocol(n *Node) protocol.ID { return n.shard }

@@ -1,0 +1,193 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	"github.com/libp2p/go-libp2p/p2p/security/noise"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	"github.com/multiformats/go-multiaddr"
+
+	"github.com/murmur-cloud/murmur/node/badgerstore"
+	"github.com/murmur-cloud/murmur/node/proto"
+)
+
+// Config configures a Node. Zero fields take the defaults shown.
+type Config struct {
+	Dir    string      // required: identity key and shard store live here
+	Secret CloudSecret // required: the cloud's secret
+
+	// ListenAddrs are multiaddrs to listen on. Default: TCP on 127.0.0.1,
+	// a port the system picks. pnet excludes QUIC: TCP only.
+	ListenAddrs []string
+	Capacity    int64 // bytes of shards this node stores for others; 0: no quota
+
+	// Lease is how long a shard this node puts on a peer is held before
+	// it must be renewed. Default 7 days.
+	Lease time.Duration
+	// RequestTimeout bounds one shard request without a deadline of its
+	// own. Default 60 s.
+	RequestTimeout time.Duration
+
+	Logger *slog.Logger     // nil: discard
+	Now    func() time.Time // nil: time.Now
+}
+
+func (c Config) withDefaults() (Config, error) {
+	if c.Dir == "" {
+		return c, errors.New("node: Config.Dir is required")
+	}
+	if c.Secret == (CloudSecret{}) {
+		return c, fmt.Errorf("%w: Config.Secret is required", ErrBadSecret)
+	}
+	if len(c.ListenAddrs) == 0 {
+		c.ListenAddrs = []string{"/ip4/127.0.0.1/tcp/0"}
+	}
+	if c.Lease <= 0 {
+		c.Lease = 7 * 24 * time.Hour
+	}
+	if c.Lease > proto.MaxLease*time.Second {
+		return c, fmt.Errorf("node: lease %v exceeds %v", c.Lease, proto.MaxLease*time.Second)
+	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = 60 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c, nil
+}
+
+// Node is one Murmur peer: a libp2p host in the cloud's private network,
+// the shard store it keeps for others, and the shard protocol that serves
+// it.
+type Node struct {
+	cfg   Config
+	host  host.Host
+	store *badgerstore.Store
+	shard protocol.ID
+	log   *slog.Logger
+}
+
+// Per-peer bounds on the shard protocol, enforced by libp2p's resource
+// manager, so one peer's flood cannot take the node down: at most this
+// many concurrent inbound requests and this much memory for their frames.
+const (
+	peerStreams = 32
+	peerMemory  = 128 << 20
+	allStreams  = 512
+	allMemory   = 512 << 20
+)
+
+// New starts a node: it opens the store in cfg.Dir and starts a host
+// listening on cfg.ListenAddrs in the cloud's private network.
+func New(cfg Config) (*Node, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	key, err := LoadIdentity(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	st, err := badgerstore.Open(badgerstore.Config{
+		Dir: filepath.Join(cfg.Dir, "shards"), Capacity: cfg.Capacity,
+		Logger: cfg.Logger, Now: cfg.Now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg, store: st, shard: cfg.Secret.Protocol(proto.ID), log: cfg.Logger}
+
+	limits := rcmgr.DefaultLimits
+	libp2p.SetDefaultServiceLimits(&limits)
+	limits.AddProtocolLimit(n.shard,
+		rcmgr.BaseLimit{Streams: allStreams, StreamsInbound: allStreams, StreamsOutbound: allStreams, Memory: allMemory},
+		rcmgr.BaseLimitIncrease{})
+	limits.AddProtocolPeerLimit(n.shard,
+		rcmgr.BaseLimit{Streams: 2 * peerStreams, StreamsInbound: peerStreams, StreamsOutbound: peerStreams, Memory: peerMemory},
+		rcmgr.BaseLimitIncrease{})
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.AutoScale()))
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("node: resource manager: %w", err)
+	}
+	h, err := libp2p.New(
+		libp2p.Identity(key),
+		libp2p.ListenAddrStrings(cfg.ListenAddrs...),
+		libp2p.PrivateNetwork(cfg.Secret[:]),
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Security(noise.ID, noise.New),
+		libp2p.ResourceManager(rm),
+		libp2p.DisableRelay(),
+		libp2p.DisableMetrics(),
+		libp2p.UserAgent("murmur"),
+	)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("node: start host: %w", err)
+	}
+	n.host = h
+	h.SetStreamHandler(n.shard, n.serve)
+	return n, nil
+}
+
+// Close stops the host and closes the store.
+func (n *Node) Close() error {
+	return errors.Join(n.host.Close(), n.store.Close())
+}
+
+// ID returns the node's peer ID.
+func (n *Node) ID() peer.ID { return n.host.ID() }
+
+// Host returns the libp2p host.
+func (n *Node) Host() host.Host { return n.host }
+
+// Store returns the node's own shard store.
+func (n *Node) Store() *badgerstore.Store { return n.store }
+
+// AddrInfo returns the node's ID and listen addresses.
+func (n *Node) AddrInfo() peer.AddrInfo {
+	return peer.AddrInfo{ID: n.host.ID(), Addrs: n.host.Addrs()}
+}
+
+// Addrs returns the node's full multiaddrs (with /p2p/ID), for invites.
+func (n *Node) Addrs() []multiaddr.Multiaddr {
+	addrs, err := peer.AddrInfoToP2pAddrs(&peer.AddrInfo{ID: n.host.ID(), Addrs: n.host.Addrs()})
+	if err != nil {
+		return nil
+	}
+	return addrs
+}
+
+// Connect connects to a peer of the cloud.
+func (n *Node) Connect(ctx context.Context, ai peer.AddrInfo) error {
+	if err := n.host.Connect(ctx, ai); err != nil {
+		return fmt.Errorf("node: connect to %s: %w", ai.ID.ShortString(), err)
+	}
+	return nil
+}
+
+// Peers returns the peers this node is connected to.
+func (n *Node) Peers() []peer.ID {
+	var out []peer.ID
+	for _, p := range n.host.Network().Peers() {
+		if n.host.Network().Connectedness(p) == network.Connected {
+			out = append(out, p)
+		}
+	}
+	return out
+}

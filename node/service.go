@@ -1,0 +1,123 @@
+package node
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+
+	"github.com/murmur-cloud/murmur/node/proto"
+	"github.com/murmur-cloud/murmur/store"
+)
+
+// serve answers one shard request on s. The peer is authenticated by the
+// connection's handshake, so the leases it takes or drops are its own.
+func (n *Node) serve(s network.Stream) {
+	defer s.Close()
+	remote := s.Conn().RemotePeer()
+	_ = s.SetDeadline(time.Now().Add(n.cfg.RequestTimeout))
+	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.RequestTimeout)
+	defer cancel()
+
+	op, resp, body := n.handle(ctx, s, []byte(remote))
+	if resp.Status != proto.StatusOK {
+		n.log.Debug("shard request refused", "peer", remote.ShortString(), "op", op, "status", resp.Status, "msg", resp.Message)
+	}
+	out := proto.AppendResponse(nil, op, resp)
+	if err := proto.WriteFrame(s, out, body); err != nil {
+		s.Reset()
+	}
+}
+
+// handle reads and answers one request. body is sent after the encoded
+// response (a Get's shard bytes, not copied).
+func (n *Node) handle(ctx context.Context, s network.Stream, owner []byte) (proto.Op, *proto.Response, []byte) {
+	br := bufio.NewReaderSize(s, 4096)
+	size, err := proto.ReadFrameSize(br, proto.MaxFrame)
+	if err != nil {
+		return 0, refuse(proto.StatusBadRequest, err), nil
+	}
+	// Account for the frame in the stream's memory scope: the resource
+	// manager bounds what one peer, and all peers, may hold in requests.
+	if err := s.Scope().ReserveMemory(size, network.ReservationPriorityMedium); err != nil {
+		return 0, refuse(proto.StatusBusy, fmt.Errorf("no memory for a %d-byte request: %w", size, err)), nil
+	}
+	defer s.Scope().ReleaseMemory(size)
+	buf := make([]byte, size)
+	if _, err := io.ReadFull(br, buf); err != nil {
+		return 0, refuse(proto.StatusBadRequest, fmt.Errorf("%w: truncated frame: %v", proto.ErrMalformed, err)), nil
+	}
+	req, err := proto.ParseRequest(buf)
+	if err != nil {
+		return 0, refuse(proto.StatusBadRequest, err), nil
+	}
+	if req.Op != proto.OpPut && len(buf) > proto.MaxFrameFor(req.Op) {
+		return req.Op, refuse(proto.StatusBadRequest, errors.New("request too large")), nil
+	}
+	until := n.cfg.Now().Add(time.Duration(req.Lease) * time.Second)
+	switch req.Op {
+	case proto.OpPut:
+		if req.Lease == 0 {
+			return req.Op, refuse(proto.StatusBadRequest, errors.New("a put needs a lease")), nil
+		}
+		if err := n.store.PutLeased(ctx, req.ID, req.Data, owner, until); err != nil {
+			return req.Op, refuseErr(err), nil
+		}
+		return req.Op, &proto.Response{}, nil
+	case proto.OpGet:
+		b, err := n.store.Get(ctx, req.ID)
+		if err != nil {
+			return req.Op, refuseErr(err), nil
+		}
+		return req.Op, &proto.Response{}, b
+	case proto.OpHas:
+		has, err := n.store.Has(ctx, req.IDs)
+		if err != nil {
+			return req.Op, refuseErr(err), nil
+		}
+		return req.Op, &proto.Response{Bits: has}, nil
+	case proto.OpList:
+		list, err := n.store.ListLeased(ctx, owner, req.ID, max(1, req.Limit))
+		if err != nil {
+			return req.Op, refuseErr(err), nil
+		}
+		resp := &proto.Response{Entries: make([]proto.Entry, len(list))}
+		for i, l := range list {
+			resp.Entries[i] = proto.Entry{ID: l.ID, Size: l.Size}
+		}
+		return req.Op, resp, nil
+	case proto.OpRenew:
+		held, err := n.store.Renew(ctx, req.IDs, owner, until)
+		if err != nil {
+			return req.Op, refuseErr(err), nil
+		}
+		return req.Op, &proto.Response{Bits: held}, nil
+	case proto.OpRelease:
+		if err := n.store.Release(ctx, req.IDs, owner); err != nil {
+			return req.Op, refuseErr(err), nil
+		}
+		return req.Op, &proto.Response{}, nil
+	}
+	return req.Op, refuse(proto.StatusBadRequest, fmt.Errorf("unknown op %v", req.Op)), nil
+}
+
+func refuse(st proto.Status, err error) *proto.Response {
+	return &proto.Response{Status: st, Message: err.Error()}
+}
+
+// refuseErr classifies a store error for the wire.
+func refuseErr(err error) *proto.Response {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return refuse(proto.StatusNotFound, err)
+	case errors.Is(err, store.ErrBadShard):
+		return refuse(proto.StatusBadShard, err)
+	case errors.Is(err, store.ErrFull):
+		return refuse(proto.StatusFull, err)
+	}
+	return refuse(proto.StatusInternal, err)
+}
