@@ -1,9 +1,11 @@
-// Package placement chooses, for each stripe, the k+m distinct peers that
-// will hold its shards: the most reliable by gossip estimate, spread across
-// failure domains (host, subnet, an operator-given zone), with free
-// capacity, and randomised among near-equals so no peer becomes a hot spot.
+// Package placement chooses, for each stripe, the distinct peers that will
+// hold its shards. It sees peers as Candidates (an opaque ID, free space,
+// a failure domain) and knows nothing of the network, so the same code
+// runs in a node and in the simulator.
 //
-// It sits between the pipeline, which produces stripes, and the node layer,
-// which moves shards to peers. It holds no code yet: the node issue adds a
-// simple policy behind the Placer interface, the gossip issue the real one.
+// Today's policy, Random, picks distinct peers with room for the shard,
+// spreading the shards of a stripe over as many failure domains as it
+// can, and randomises among the rest so no peer becomes a hot spot. The
+// gossip issue replaces it with one that ranks peers by the reliability
+// their peers observe.
 package placement

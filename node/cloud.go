@@ -1,0 +1,291 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/murmur-cloud/murmur/erasure"
+	"github.com/murmur-cloud/murmur/placement"
+	"github.com/murmur-cloud/murmur/store"
+)
+
+// Cloud is the cloud's shards as one node sees them: a store that places
+// each stripe's shards on distinct peers (this node among them) and reads
+// a shard from whichever holder first answers with the right bytes. It
+// implements store.ShardGetter, store.ShardPutter and store.StripePutter,
+// which is all the pipeline needs.
+//
+// Where shards went is remembered in memory; a shard with no known holder
+// is looked for by asking the connected peers. A holder that returns bytes
+// that do not hash to the ID is logged, counted against it, and skipped.
+type Cloud struct {
+	n      *Node
+	placer placement.Placer
+	hedge  time.Duration
+
+	mu      sync.Mutex
+	holders map[erasure.ShardID][]peer.ID
+	lies    map[peer.ID]int
+}
+
+var (
+	_ store.ShardGetter  = (*Cloud)(nil)
+	_ store.ShardPutter  = (*Cloud)(nil)
+	_ store.StripePutter = (*Cloud)(nil)
+)
+
+// DefaultHedge is how long a read waits for one holder before asking
+// another as well.
+const DefaultHedge = 300 * time.Millisecond
+
+// Cloud returns the cloud-wide store seen from n, placing shards with p.
+func (n *Node) Cloud(p placement.Placer) *Cloud {
+	return &Cloud{n: n, placer: p, hedge: DefaultHedge, holders: map[erasure.ShardID][]peer.ID{}, lies: map[peer.ID]int{}}
+}
+
+// Lies returns how many times each peer returned wrong bytes.
+func (c *Cloud) Lies() map[peer.ID]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[peer.ID]int, len(c.lies))
+	for p, n := range c.lies {
+		out[p] = n
+	}
+	return out
+}
+
+// members returns this node and its connected peers.
+func (c *Cloud) members() []peer.ID {
+	return append([]peer.ID{c.n.ID()}, c.n.Peers()...)
+}
+
+// storeOf returns p's store: the local one (under this node's own lease)
+// or a Remote.
+func (c *Cloud) storeOf(p peer.ID) store.ShardStore {
+	if p == c.n.ID() {
+		return localLeased{c.n}
+	}
+	return c.n.Remote(p)
+}
+
+// localLeased is the node's own store, taking the node's own lease on put.
+type localLeased struct{ n *Node }
+
+func (l localLeased) Get(ctx context.Context, id erasure.ShardID) ([]byte, error) {
+	return l.n.store.Get(ctx, id)
+}
+func (l localLeased) Put(ctx context.Context, id erasure.ShardID, b []byte) error {
+	return l.n.store.PutLeased(ctx, id, b, []byte(l.n.ID()), l.n.cfg.Now().Add(l.n.cfg.Lease))
+}
+func (l localLeased) Has(ctx context.Context, ids []erasure.ShardID) ([]bool, error) {
+	return l.n.store.Has(ctx, ids)
+}
+func (l localLeased) Delete(ctx context.Context, id erasure.ShardID) error {
+	return l.n.store.Release(ctx, []erasure.ShardID{id}, []byte(l.n.ID()))
+}
+func (l localLeased) Walk(ctx context.Context, fn func(erasure.ShardID, int) error) error {
+	return l.n.store.Walk(ctx, fn)
+}
+
+// Put stores one shard on one peer chosen by the placer.
+func (c *Cloud) Put(ctx context.Context, id erasure.ShardID, data []byte) error {
+	d := &erasure.Descriptor{Shards: []erasure.Shard{{ID: id, Size: len(data)}}}
+	return c.place(ctx, d, [][]byte{data}, func(int) bool { return true })
+}
+
+// PutStripe implements store.StripePutter: every stored shard of the
+// stripe goes to a distinct member. A shard whose holder fails is put on
+// another member not yet used by the stripe. It returns only when no
+// transfer is still reading the shards.
+func (c *Cloud) PutStripe(ctx context.Context, d *erasure.Descriptor, shards [][]byte) error {
+	return c.place(ctx, d, shards, d.Stored)
+}
+
+func (c *Cloud) place(ctx context.Context, d *erasure.Descriptor, shards [][]byte, stored func(int) bool) error {
+	members := c.members()
+	cands := make([]placement.Candidate, len(members))
+	for i, p := range members {
+		cands[i] = placement.Candidate{ID: string(p), Free: -1}
+	}
+	var which []int // shard indexes to place
+	var sizes []int
+	for i := range shards {
+		if stored(i) {
+			which = append(which, i)
+			sizes = append(sizes, len(shards[i]))
+		}
+	}
+	chosen, err := c.placer.Place(cands, sizes)
+	if err != nil {
+		return fmt.Errorf("node: place %d shards on %d members: %w", len(sizes), len(members), err)
+	}
+	var mu sync.Mutex
+	used := make([]bool, len(members))
+	for _, m := range chosen {
+		used[m] = true
+	}
+	// spare returns an unused member for a shard whose holder failed.
+	spare := func() (int, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		for i := range used {
+			if !used[i] {
+				used[i] = true
+				return i, true
+			}
+		}
+		return 0, false
+	}
+	errs := make([]error, len(which))
+	var wg sync.WaitGroup
+	for j, i := range which {
+		wg.Go(func() {
+			id, m := d.Shards[i].ID, chosen[j]
+			for {
+				err := c.storeOf(members[m]).Put(ctx, id, shards[i])
+				if err == nil {
+					c.addHolder(id, members[m])
+					return
+				}
+				errs[j] = fmt.Errorf("shard %d (%s) on %s: %w", i, id.Short(), members[m].ShortString(), err)
+				if ctx.Err() != nil || errors.Is(err, store.ErrBadShard) {
+					return
+				}
+				c.n.log.Warn("shard put failed, trying another member", "shard", id.Short(), "peer", members[m].ShortString(), "err", err)
+				var ok bool
+				if m, ok = spare(); !ok {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	var failed []error
+	for j, i := range which {
+		if !c.holds(d.Shards[i].ID) && errs[j] != nil {
+			failed = append(failed, errs[j])
+		}
+	}
+	return errors.Join(failed...)
+}
+
+func (c *Cloud) addHolder(id erasure.ShardID, p peer.ID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, q := range c.holders[id] {
+		if q == p {
+			return
+		}
+	}
+	c.holders[id] = append(c.holders[id], p)
+}
+
+func (c *Cloud) holds(id erasure.ShardID) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.holders[id]) > 0
+}
+
+// Holders returns the members known to hold a shard.
+func (c *Cloud) Holders(id erasure.ShardID) []peer.ID {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]peer.ID(nil), c.holders[id]...)
+}
+
+// find asks every member whether it holds id.
+func (c *Cloud) find(ctx context.Context, id erasure.ShardID) []peer.ID {
+	members := c.members()
+	found := make([]bool, len(members))
+	var wg sync.WaitGroup
+	for i, p := range members {
+		wg.Go(func() {
+			has, err := c.storeOf(p).Has(ctx, []erasure.ShardID{id})
+			found[i] = err == nil && has[0]
+		})
+	}
+	wg.Wait()
+	var out []peer.ID
+	for i, p := range members {
+		if found[i] {
+			out = append(out, p)
+			c.addHolder(id, p)
+		}
+	}
+	return out
+}
+
+// Get implements store.ShardGetter: it asks the shard's holders, one more
+// every hedge interval while none has answered, and returns the first
+// answer that hashes to id. Wrong bytes are counted against their sender
+// and never returned.
+func (c *Cloud) Get(ctx context.Context, id erasure.ShardID) ([]byte, error) {
+	holders := c.Holders(id)
+	if len(holders) == 0 {
+		holders = c.find(ctx, id)
+	}
+	if len(holders) == 0 {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("get %s: no member holds it: %w", id.Short(), store.ErrNotFound)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		p   peer.ID
+		b   []byte
+		err error
+	}
+	results := make(chan result, len(holders))
+	next, running := 0, 0
+	launch := func() {
+		p := holders[next]
+		next++
+		running++
+		go func() {
+			b, err := c.storeOf(p).Get(ctx, id)
+			results <- result{p, b, err}
+		}()
+	}
+	launch()
+	hedge := time.NewTimer(c.hedge)
+	defer hedge.Stop()
+	var errs []error
+	for running > 0 {
+		select {
+		case <-hedge.C:
+			if next < len(holders) {
+				launch()
+				hedge.Reset(c.hedge)
+			}
+		case r := <-results:
+			running--
+			switch {
+			case r.err != nil:
+				errs = append(errs, r.err)
+			case !id.Verify(r.b):
+				c.mu.Lock()
+				c.lies[r.p]++
+				c.mu.Unlock()
+				c.n.log.Warn("peer returned wrong bytes for a shard", "peer", r.p.ShortString(), "shard", id.Short())
+				errs = append(errs, fmt.Errorf("get %s from %s: %w", id.Short(), r.p.ShortString(), erasure.ErrCorrupt))
+			default:
+				return r.b, nil
+			}
+			if next < len(holders) {
+				launch()
+				hedge.Reset(c.hedge)
+			}
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return nil, fmt.Errorf("get %s: every holder failed: %w", id.Short(), errors.Join(append(errs, store.ErrNotFound)...))
+}

@@ -1,0 +1,77 @@
+package placement
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+)
+
+// ErrNotEnoughPeers reports fewer suitable candidates than shards to place.
+var ErrNotEnoughPeers = errors.New("placement: not enough peers")
+
+// Candidate is a peer that may hold shards.
+type Candidate struct {
+	ID     string // opaque peer ID
+	Free   int64  // bytes it can still take; negative: unknown (assume room)
+	Domain string // failure domain (host, subnet or zone); "" counts as its own
+}
+
+// Placer chooses holders for the shards of one stripe.
+type Placer interface {
+	// Place returns, for each of len(sizes) shards, the index in cands of
+	// a distinct candidate with room for it. It fails with an error
+	// matching ErrNotEnoughPeers when there are too few.
+	Place(cands []Candidate, sizes []int) ([]int, error)
+}
+
+// Random is the default Placer: distinct candidates with room, spread
+// over as many failure domains as possible, random among equals. It is
+// safe for concurrent use.
+type Random struct {
+	mu  sync.Mutex
+	rng *rand.Rand
+}
+
+// NewRandom returns a Random placer drawing from a generator seeded with
+// seed, so a placement can be replayed.
+func NewRandom(seed uint64) *Random {
+	return &Random{rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
+}
+
+// Place implements Placer.
+func (p *Random) Place(cands []Candidate, sizes []int) ([]int, error) {
+	p.mu.Lock()
+	order := p.rng.Perm(len(cands))
+	p.mu.Unlock()
+	out := make([]int, len(sizes))
+	used := make([]bool, len(cands))
+	domains := map[string]int{}
+	for s, size := range sizes {
+		best := -1
+		for _, i := range order {
+			c := cands[i]
+			if used[i] || (c.Free >= 0 && c.Free < int64(size)) {
+				continue
+			}
+			// Prefer the least-used failure domain; order breaks ties at random.
+			if best < 0 || domains[domainOf(c, i)] < domains[domainOf(cands[best], best)] {
+				best = i
+			}
+		}
+		if best < 0 {
+			return nil, fmt.Errorf("%w: %d shards, %d candidates, %d with room for shard %d", ErrNotEnoughPeers, len(sizes), len(cands), s, s)
+		}
+		used[best] = true
+		domains[domainOf(cands[best], best)]++
+		out[s] = best
+	}
+	return out, nil
+}
+
+func domainOf(c Candidate, i int) string {
+	if c.Domain == "" {
+		return fmt.Sprintf("\x00%d", i) // a candidate alone in its domain
+	}
+	return c.Domain
+}
