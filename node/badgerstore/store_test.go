@@ -19,7 +19,7 @@ import (
 	"github.com/murmur-cloud/murmur/store/storetest"
 )
 
-func open(t *testing.T, cfg badgerstore.Config) *badgerstore.Store {
+func open(t testing.TB, cfg badgerstore.Config) *badgerstore.Store {
 	t.Helper()
 	if cfg.Dir == "" {
 		cfg.Dir = t.TempDir()
