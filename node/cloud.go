@@ -24,9 +24,10 @@ import (
 // is looked for by asking the connected peers. A holder that returns bytes
 // that do not hash to the ID is logged, counted against it, and skipped.
 type Cloud struct {
-	n      *Node
-	placer placement.Placer
-	hedge  time.Duration
+	n       *Node
+	placer  placement.Placer
+	hedge   time.Duration
+	noLocal bool // place shards on peers only
 
 	mu      sync.Mutex
 	holders map[erasure.ShardID][]peer.ID
@@ -46,6 +47,13 @@ const DefaultHedge = 300 * time.Millisecond
 // Cloud returns the cloud-wide store seen from n, placing shards with p.
 func (n *Node) Cloud(p placement.Placer) *Cloud {
 	return &Cloud{n: n, placer: p, hedge: DefaultHedge, holders: map[erasure.ShardID][]peer.ID{}, lies: map[peer.ID]int{}}
+}
+
+// PeersOnly makes c place shards on other members only, never on its own
+// node (a client that does not store for the cloud). It returns c.
+func (c *Cloud) PeersOnly() *Cloud {
+	c.noLocal = true
+	return c
 }
 
 // Lies returns how many times each peer returned wrong bytes.
@@ -108,6 +116,9 @@ func (c *Cloud) PutStripe(ctx context.Context, d *erasure.Descriptor, shards [][
 
 func (c *Cloud) place(ctx context.Context, d *erasure.Descriptor, shards [][]byte, stored func(int) bool) error {
 	members := c.members()
+	if c.noLocal {
+		members = members[1:]
+	}
 	cands := make([]placement.Candidate, len(members))
 	for i, p := range members {
 		cands[i] = placement.Candidate{ID: string(p), Free: -1}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/murmur-cloud/murmur/crypt"
 	"github.com/murmur-cloud/murmur/erasure"
+	"github.com/murmur-cloud/murmur/node"
 	"github.com/murmur-cloud/murmur/pipeline"
 	"github.com/murmur-cloud/murmur/store"
 )
@@ -35,6 +36,8 @@ func explain(err error) (string, int) {
 		{errUsage, exitUsage, ""},
 		{crypt.ErrWrongPassphrase, exitAuth, ""},
 		{crypt.ErrKeyFile, exitAuth, ""},
+		{node.ErrBadInvite, exitUsage, ""},
+		{node.ErrBadSecret, exitUsage, ""},
 		{crypt.ErrAuth, exitAuth, " (wrong key, or the data was tampered with)"},
 		{erasure.ErrTooFewShards, exitData, " (too many peers holding this data are gone)"},
 		{pipeline.ErrManifest, exitData, ""},

@@ -28,6 +28,9 @@ func root() *command {
 		name:    "murmur",
 		summary: "an encrypted peer-to-peer cloud drive",
 		sub: []*command{
+			initCommand(),
+			cloudCommand(),
+			nodeCommand(),
 			benchCommand(),
 			versionCommand(),
 		},

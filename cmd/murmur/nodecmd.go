@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/murmur-cloud/murmur/node"
+)
+
+// defaultDir is where a machine's node lives unless --dir or MURMUR_DIR says.
+func defaultDir() string {
+	if d := os.Getenv("MURMUR_DIR"); d != "" {
+		return d
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return ".murmur"
+	}
+	return filepath.Join(home, ".murmur")
+}
+
+func initCommand() *command {
+	var dir, listen string
+	capacity := sizeFlag(0)
+	return &command{
+		name:    "init",
+		summary: "make a node on this machine (identity, data folder, config)",
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&dir, "dir", defaultDir(), "the node's folder")
+			fs.StringVar(&listen, "listen", "/ip4/0.0.0.0/tcp/4001", "multiaddrs to listen on, comma-separated (TCP: the private network excludes QUIC)")
+			fs.Var(&capacity, "capacity", "bytes this node stores for others (0: no quota)")
+		},
+		run: func(_ context.Context, _ *flag.FlagSet, out io.Writer) error {
+			id, err := node.Init(dir, node.Setup{Listen: splitList(listen), Capacity: int64(capacity)})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "node %s made in %s\nnext: 'murmur cloud create' to start a cloud, or 'murmur node --join INVITE' to join one\n", id, dir)
+			return nil
+		},
+	}
+}
+
+func cloudCommand() *command {
+	var dir string
+	dirFlag := func(fs *flag.FlagSet) { fs.StringVar(&dir, "dir", defaultDir(), "the node's folder") }
+	return &command{
+		name:    "cloud",
+		summary: "create a cloud, or print an invite to this node's cloud",
+		sub: []*command{
+			{
+				name:    "create",
+				summary: "make a new cloud secret for this node and print an invite",
+				flags:   dirFlag,
+				run: func(_ context.Context, _ *flag.FlagSet, out io.Writer) error {
+					if _, err := node.CreateCloud(dir); err != nil {
+						return err
+					}
+					return printInvite(out, dir)
+				},
+			},
+			{
+				name:    "invite",
+				summary: "print an invite to this node's cloud (it carries the cloud secret)",
+				flags:   dirFlag,
+				run: func(_ context.Context, _ *flag.FlagSet, out io.Writer) error {
+					return printInvite(out, dir)
+				},
+			},
+		},
+	}
+}
+
+func printInvite(out io.Writer, dir string) error {
+	in, err := node.InviteFor(dir)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "%s\n\nOn another machine: murmur init && murmur node --join '%s'\nThe invite carries the cloud's secret: give it only to machines you trust.\n", in, in)
+	return nil
+}
+
+func nodeCommand() *command {
+	var dir, join, addrFile string
+	var verbose bool
+	return &command{
+		name:    "node",
+		summary: "run this machine's node until interrupted",
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&dir, "dir", defaultDir(), "the node's folder")
+			fs.StringVar(&join, "join", "", "an invite: join its cloud and bootstrap from its members")
+			fs.StringVar(&addrFile, "addr-file", "", "write the node's addresses to this file once it listens")
+			fs.BoolVar(&verbose, "v", false, "log debug messages")
+		},
+		run: func(ctx context.Context, _ *flag.FlagSet, out io.Writer) error {
+			if join != "" {
+				in, err := node.ParseInvite(join)
+				if err != nil {
+					return err
+				}
+				if err := node.Join(dir, in); err != nil {
+					return err
+				}
+			}
+			level := slog.LevelInfo
+			if verbose {
+				level = slog.LevelDebug
+			}
+			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			n, err := node.Open(dir, node.Config{Logger: log})
+			if err != nil {
+				return err
+			}
+			defer n.Close()
+			setup, err := node.LoadSetup(dir)
+			if err != nil {
+				return err
+			}
+			n.Bootstrap(ctx, setup.Bootstrap)
+			var addrs []string
+			for _, a := range n.Addrs() {
+				addrs = append(addrs, a.String())
+			}
+			if addrFile != "" {
+				if err := os.WriteFile(addrFile, []byte(strings.Join(addrs, "\n")+"\n"), 0o600); err != nil {
+					return err
+				}
+			}
+			fmt.Fprintf(out, "node %s running; listening on\n  %s\nCtrl-C stops it.\n", n.ID(), strings.Join(addrs, "\n  "))
+			<-ctx.Done()
+			return nil
+		},
+	}
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

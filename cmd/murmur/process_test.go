@@ -1,0 +1,163 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/multiformats/go-multiaddr"
+
+	"github.com/murmur-cloud/murmur/crypt"
+	"github.com/murmur-cloud/murmur/node"
+	"github.com/murmur-cloud/murmur/pipeline"
+	"github.com/murmur-cloud/murmur/placement"
+)
+
+// TestMain lets tests run the murmur command as a separate process: the
+// test binary, started with MURMUR_RUN_MAIN=1, is murmur.
+func TestMain(m *testing.M) {
+	if os.Getenv("MURMUR_RUN_MAIN") == "1" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// nodeProcess is `murmur node` running as its own OS process.
+type nodeProcess struct {
+	dir  string
+	cmd  *exec.Cmd
+	info peer.AddrInfo
+}
+
+func startNode(t *testing.T, dir string, args ...string) *nodeProcess {
+	t.Helper()
+	addrFile := filepath.Join(dir, "addrs")
+	os.Remove(addrFile)
+	cmd := exec.Command(os.Args[0], append([]string{"node", "--dir", dir, "--addr-file", addrFile}, args...)...)
+	cmd.Env = append(os.Environ(), "MURMUR_RUN_MAIN=1")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &nodeProcess{dir: dir, cmd: cmd}
+	t.Cleanup(func() { p.kill() })
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		b, err := os.ReadFile(addrFile)
+		if err == nil && bytes.HasSuffix(b, []byte("\n")) {
+			a, err := multiaddr.NewMultiaddr(strings.Fields(string(b))[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			ai, err := peer.AddrInfoFromP2pAddr(a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p.info = *ai
+			return p
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node in %s did not start: %s", dir, stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (p *nodeProcess) kill() {
+	if p.cmd.ProcessState == nil {
+		p.cmd.Process.Signal(syscall.SIGKILL)
+		p.cmd.Wait()
+	}
+}
+
+// TestNodesAsProcesses runs six nodes as separate processes, writes a file
+// through them, SIGKILLs two, and reads every byte back; a killed node
+// restarted on its folder serves its shards again.
+func TestNodesAsProcesses(t *testing.T) {
+	base := t.TempDir()
+	var dirs []string
+	for i := range 6 {
+		d := filepath.Join(base, fmt.Sprint("n", i))
+		if _, err := node.Init(d, node.Setup{Listen: []string{"/ip4/127.0.0.1/tcp/0"}}); err != nil {
+			t.Fatal(err)
+		}
+		dirs = append(dirs, d)
+	}
+	secret, err := node.CreateCloud(dirs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	procs := []*nodeProcess{startNode(t, dirs[0])}
+	a, _ := peer.AddrInfoToP2pAddrs(&procs[0].info)
+	invite := node.Invite{Secret: secret, Addrs: a}.String()
+	for _, d := range dirs[1:] {
+		procs = append(procs, startNode(t, d, "--join", invite))
+	}
+
+	// A client node of the same cloud, which stores nothing itself.
+	client, err := node.New(node.Config{Dir: t.TempDir(), Secret: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	ctx := context.Background()
+	for _, p := range procs {
+		if err := client.Connect(ctx, p.info); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mk crypt.MasterKey
+	rand.Read(mk[:])
+	cfg := pipeline.Config{Keys: mk.Keys(crypt.NewDriveID()), K: 4, M: 2}
+	data := make([]byte, 12<<20)
+	rand.Read(data)
+	m, err := pipeline.Write(ctx, cfg, client.Cloud(placement.NewRandom(9)).PeersOnly(), bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	procs[1].kill()
+	procs[4].kill()
+	r, err := pipeline.NewReader(ctx, cfg, client.Cloud(placement.NewRandom(10)), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got bytes.Buffer
+	if _, err := r.WriteTo(&got); err != nil {
+		t.Fatalf("read with two nodes SIGKILLed: %v", err)
+	}
+	if !bytes.Equal(got.Bytes(), data) {
+		t.Fatal("read with two nodes SIGKILLed returned different bytes")
+	}
+
+	// Node 1 restarts on its folder (its config remembers the cloud).
+	back := startNode(t, dirs[1])
+	if back.info.ID != procs[1].info.ID {
+		t.Fatal("the restarted node has a new identity")
+	}
+	if err := client.Connect(ctx, back.info); err != nil {
+		t.Fatal(err)
+	}
+	served := 0
+	for _, d := range m.Stripes {
+		for _, s := range d.Shards {
+			if b, err := client.Remote(back.info.ID).Get(ctx, s.ID); err == nil && s.ID.Verify(b) {
+				served++
+			}
+		}
+	}
+	if served == 0 {
+		t.Fatal("the restarted node serves none of the shards it acknowledged before SIGKILL")
+	}
+}
