@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p"
+	dht "github.com/libp2p/go-libp2p-kad-dht"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -77,6 +79,7 @@ func (c Config) withDefaults() (Config, error) {
 type Node struct {
 	cfg   Config
 	host  host.Host
+	dht   *dht.IpfsDHT
 	store *badgerstore.Store
 	shard protocol.ID
 	log   *slog.Logger
@@ -141,13 +144,48 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("node: start host: %w", err)
 	}
 	n.host = h
+	// The Kademlia DHT, under the cloud's own protocol prefix so it only
+	// ever talks to members, with the validator of drive-root records.
+	kad, err := dht.New(h,
+		dht.Mode(dht.ModeServer),
+		dht.ProtocolPrefix(cfg.Secret.Protocol("")),
+		dht.NamespacedValidator(RootNamespace, RootValidator{}),
+	)
+	if err != nil {
+		h.Close()
+		st.Close()
+		return nil, fmt.Errorf("node: start DHT: %w", err)
+	}
+	n.dht = kad
 	h.SetStreamHandler(n.shard, n.serve)
 	return n, nil
 }
 
 // Close stops the host and closes the store.
 func (n *Node) Close() error {
-	return errors.Join(n.host.Close(), n.store.Close())
+	return errors.Join(n.dht.Close(), n.host.Close(), n.store.Close())
+}
+
+// PublishRoot puts a drive-root record into the DHT. A record older than
+// the one this node holds is refused.
+func (n *Node) PublishRoot(ctx context.Context, r *RootRecord) error {
+	b, err := r.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	if err := n.dht.PutValue(ctx, RootKey(r.Drive), b); err != nil {
+		return fmt.Errorf("node: publish root of seq %d: %w", r.Seq, err)
+	}
+	return nil
+}
+
+// LookupRoot finds the newest valid root record of a drive in the DHT.
+func (n *Node) LookupRoot(ctx context.Context, drive ed25519.PublicKey) (*RootRecord, error) {
+	b, err := n.dht.GetValue(ctx, RootKey(drive), dht.Quorum(3))
+	if err != nil {
+		return nil, fmt.Errorf("node: look up drive root: %w", err)
+	}
+	return ParseRootRecord(b)
 }
 
 // ID returns the node's peer ID.
