@@ -188,6 +188,9 @@ func (n *Node) LookupRoot(ctx context.Context, drive ed25519.PublicKey) (*RootRe
 	return ParseRootRecord(b)
 }
 
+// CloudID returns the public name of the node's cloud.
+func (n *Node) CloudID() string { return n.cfg.Secret.CloudID() }
+
 // ID returns the node's peer ID.
 func (n *Node) ID() peer.ID { return n.host.ID() }
 

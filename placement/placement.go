@@ -75,3 +75,21 @@ func domainOf(c Candidate, i int) string {
 	}
 	return c.Domain
 }
+
+// Code chooses k data and m parity shards per stripe for a cloud of n
+// members, so that every shard of a stripe can have its own member: 4+2
+// (any two members may vanish, at 1.5x storage) once there are six or
+// more, and on smaller clouds a third of the members, at least one, for
+// parity. A cloud of one member cannot spread a stripe: Code reports
+// ErrNotEnoughPeers. (The gossip issue replaces this with a choice driven
+// by the estimated cloud size and a durability target.)
+func Code(n int) (k, m int, err error) {
+	switch {
+	case n >= 6:
+		return 4, 2, nil
+	case n >= 2:
+		m = max(1, n/3)
+		return n - m, m, nil
+	}
+	return 0, 0, fmt.Errorf("%w: a stripe needs at least 2 members, the cloud has %d", ErrNotEnoughPeers, n)
+}

@@ -78,3 +78,15 @@ func TestSpreadsLoad(t *testing.T) {
 		}
 	}
 }
+
+func TestCode(t *testing.T) {
+	for n, want := range map[int][2]int{2: {1, 1}, 3: {2, 1}, 4: {3, 1}, 5: {4, 1}, 6: {4, 2}, 20: {4, 2}} {
+		k, m, err := placement.Code(n)
+		if err != nil || k != want[0] || m != want[1] {
+			t.Errorf("Code(%d) = %d+%d, %v; want %d+%d", n, k, m, err, want[0], want[1])
+		}
+	}
+	if _, _, err := placement.Code(1); !errors.Is(err, placement.ErrNotEnoughPeers) {
+		t.Errorf("Code(1): %v", err)
+	}
+}

@@ -7,18 +7,21 @@ import (
 	"github.com/murmur-cloud/murmur/crypt"
 	"github.com/murmur-cloud/murmur/erasure"
 	"github.com/murmur-cloud/murmur/node"
+	"github.com/murmur-cloud/murmur/node/api"
 	"github.com/murmur-cloud/murmur/pipeline"
 	"github.com/murmur-cloud/murmur/store"
 )
 
 // Exit codes. They are part of the command's interface for scripts.
 const (
-	exitFailure = 1 // anything not listed below
-	exitUsage   = 2 // murmur was called wrongly
-	exitAuth    = 3 // wrong passphrase or key, or tampered data
-	exitData    = 4 // data unreadable: too few shards, corrupt records
-	exitNoSpace = 5 // the cloud or a store is full
-	exitStopped = 130
+	exitFailure    = 1 // anything not listed below
+	exitUsage      = 2 // murmur was called wrongly
+	exitAuth       = 3 // wrong passphrase or key, or tampered data
+	exitData       = 4 // data unreadable: too few shards, corrupt records
+	exitNoSpace    = 5 // the cloud or a store is full
+	exitNotRunning = 6 // no node answers on the local socket
+	exitNotFound   = 7 // no such file
+	exitStopped    = 130
 )
 
 // explain maps an error to the message a user sees and an exit code: the
@@ -34,6 +37,8 @@ func explain(err error) (string, int) {
 		{context.Canceled, exitStopped, ""},
 		{context.DeadlineExceeded, exitFailure, " (timed out)"},
 		{errUsage, exitUsage, ""},
+		{api.ErrNotRunning, exitNotRunning, ""},
+		{api.ErrNoFile, exitNotFound, ""},
 		{crypt.ErrWrongPassphrase, exitAuth, ""},
 		{crypt.ErrKeyFile, exitAuth, ""},
 		{node.ErrBadInvite, exitUsage, ""},

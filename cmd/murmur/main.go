@@ -28,6 +28,12 @@ func root() *command {
 		name:    "murmur",
 		summary: "an encrypted peer-to-peer cloud drive",
 		sub: []*command{
+			upCommand(),
+			putCommand(),
+			getCommand(),
+			lsCommand(),
+			statusCommand(),
+			peersCommand(),
 			initCommand(),
 			cloudCommand(),
 			nodeCommand(),

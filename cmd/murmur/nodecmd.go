@@ -8,9 +8,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 
 	"github.com/murmur-cloud/murmur/node"
+	"github.com/murmur-cloud/murmur/node/api"
 )
 
 // defaultDir is where a machine's node lives unless --dir or MURMUR_DIR says.
@@ -132,9 +134,12 @@ func nodeCommand() *command {
 					return err
 				}
 			}
-			fmt.Fprintf(out, "node %s running; listening on\n  %s\nCtrl-C stops it.\n", n.ID(), strings.Join(addrs, "\n  "))
-			<-ctx.Done()
-			return nil
+			srv, err := api.NewServer(n, dir, log)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "node %s running; listening on\n  %s\nlocal API on %s; Ctrl-C stops it.\n", n.ID(), strings.Join(addrs, "\n  "), socketPath(dir))
+			return srv.Serve(ctx, socketPath(dir))
 		},
 	}
 }
@@ -147,4 +152,57 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+func upCommand() *command {
+	var dir string
+	var nodes int
+	var verbose bool
+	return &command{
+		name:    "up",
+		summary: "run a small cloud of several nodes in this process, on loopback",
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&dir, "dir", defaultDir(), "folder for the cloud (its nodes live in DIR/up) and its API socket")
+			fs.IntVar(&nodes, "nodes", 6, "how many nodes")
+			fs.BoolVar(&verbose, "v", false, "log debug messages")
+		},
+		run: func(ctx context.Context, _ *flag.FlagSet, out io.Writer) error {
+			if os.Getenv("GOMEMLIMIT") == "" {
+				debug.SetMemoryLimit(memoryLimit)
+			}
+			level := slog.LevelWarn
+			if verbose {
+				level = slog.LevelDebug
+			}
+			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			home := filepath.Join(dir, "up")
+			l, err := node.StartLocal(ctx, node.LocalConfig{Dir: home, Nodes: nodes, Logger: log})
+			if err != nil {
+				return err
+			}
+			defer l.Close()
+			srv, err := api.NewServer(l.Nodes[0], home, log)
+			if err != nil {
+				return err
+			}
+			sock := socketPath(dir)
+			fmt.Fprintf(out, `A cloud of %d nodes is running in %s (cloud %s).
+
+Try, from another terminal:
+  murmur put FILE       store a file; prints its ID
+  murmur ls             list stored files
+  murmur get ID OUT     fetch a file
+  murmur status         this cloud's first node
+  murmur peers          its peers
+(add --dir %s if you gave murmur up a --dir)
+
+Ctrl-C stops the cloud; running murmur up again resumes it with its data.
+`, len(l.Nodes), home, l.Secret.CloudID(), dir)
+			if err := srv.Serve(ctx, sock); err != nil {
+				return err
+			}
+			fmt.Fprintln(out, "stopping the cloud")
+			return nil
+		},
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/murmur-cloud/murmur/crypt"
 	"github.com/murmur-cloud/murmur/node"
+	"github.com/murmur-cloud/murmur/node/api"
 	"github.com/murmur-cloud/murmur/pipeline"
 	"github.com/murmur-cloud/murmur/placement"
 )
@@ -159,5 +161,77 @@ func TestNodesAsProcesses(t *testing.T) {
 	}
 	if served == 0 {
 		t.Fatal("the restarted node serves none of the shards it acknowledged before SIGKILL")
+	}
+}
+
+// startUp runs `murmur up` as its own process and waits for its API.
+func startUp(t *testing.T, dir string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "up", "--dir", dir)
+	cmd.Env = append(os.Environ(), "MURMUR_RUN_MAIN=1")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Signal(syscall.SIGKILL)
+			cmd.Wait()
+		}
+	})
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if _, err := run(t, "status", "--dir", dir); err == nil {
+			return cmd
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("murmur up did not start: %s", out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestUp runs murmur up, stores and fetches a file with the CLI, stops it
+// with Ctrl-C, and finds the file again after a rerun.
+func TestUp(t *testing.T) {
+	dir := t.TempDir()
+	up := startUp(t, dir)
+	in := filepath.Join(t.TempDir(), "in")
+	data := make([]byte, 3<<20+5)
+	rand.Read(data)
+	if err := os.WriteFile(in, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := run(t, "put", "--dir", dir, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := strings.TrimSpace(out)
+	if ls, err := run(t, "ls", "--dir", dir); err != nil || !strings.Contains(ls, id) {
+		t.Fatalf("ls: %q, %v", ls, err)
+	}
+	if st, err := run(t, "status", "--dir", dir, "--json"); err != nil || !strings.Contains(st, `"peers": 5`) {
+		t.Fatalf("status: %q, %v", st, err)
+	}
+
+	up.Process.Signal(os.Interrupt)
+	if err := up.Wait(); err != nil {
+		t.Fatalf("murmur up after Ctrl-C: %v", err)
+	}
+	if _, err := run(t, "ls", "--dir", dir); !errors.Is(err, api.ErrNotRunning) {
+		t.Fatalf("ls with the cloud stopped: %v", err)
+	}
+
+	startUp(t, dir)
+	outFile := filepath.Join(t.TempDir(), "out")
+	if _, err := run(t, "get", "--dir", dir, id, outFile); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(outFile)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("after a rerun the file reads as %d bytes, %v", len(got), err)
+	}
+	if _, err := run(t, "get", "--dir", dir, "00", outFile); !errors.Is(err, api.ErrNoFile) {
+		t.Fatalf("get of an unknown ID: %v", err)
 	}
 }

@@ -1,0 +1,234 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+
+	"github.com/murmur-cloud/murmur/node/api"
+)
+
+// socketPath is where the node (or murmur up) of a folder answers.
+func socketPath(dir string) string { return filepath.Join(dir, "murmur.sock") }
+
+// clientCommand is a command that talks to the running node.
+func clientCommand(name, args, summary string, run func(ctx context.Context, c *api.Client, fs *flag.FlagSet, out io.Writer, asJSON bool) error) *command {
+	var dir string
+	var asJSON bool
+	return &command{
+		name: name, args: args, summary: summary,
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&dir, "dir", defaultDir(), "the node's folder")
+			fs.BoolVar(&asJSON, "json", false, "print JSON")
+		},
+		run: func(ctx context.Context, fs *flag.FlagSet, out io.Writer) error {
+			return run(ctx, api.NewClient(socketPath(dir)), fs, out, asJSON)
+		},
+	}
+}
+
+func printJSON(out io.Writer, v any) error {
+	enc := json.NewEncoder(out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func putCommand() *command {
+	return clientCommand("put", "FILE", "store a file in the cloud; prints its ID",
+		func(ctx context.Context, c *api.Client, fs *flag.FlagSet, out io.Writer, asJSON bool) error {
+			if fs.NArg() != 1 {
+				return fmt.Errorf("%w: murmur put FILE", errUsage)
+			}
+			f, err := os.Open(fs.Arg(0))
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			fi, err := f.Stat()
+			if err != nil {
+				return err
+			}
+			p := newProgress("put", fi.Size())
+			e, err := c.Put(ctx, filepath.Base(fs.Arg(0)), io.TeeReader(f, p))
+			p.finish(err)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(out, e)
+			}
+			fmt.Fprintln(out, e.ID)
+			return nil
+		})
+}
+
+func getCommand() *command {
+	return clientCommand("get", "ID OUT", "fetch a file from the cloud into OUT (- for standard output)",
+		func(ctx context.Context, c *api.Client, fs *flag.FlagSet, out io.Writer, asJSON bool) error {
+			if fs.NArg() != 2 {
+				return fmt.Errorf("%w: murmur get ID OUT", errUsage)
+			}
+			var w io.Writer = out
+			var f *os.File
+			if fs.Arg(1) != "-" {
+				var err error
+				tmp := fs.Arg(1) + ".murmur-partial"
+				if f, err = os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644); err != nil {
+					return err
+				}
+				defer os.Remove(tmp) // gone once renamed; removed if anything failed
+				w = f
+			}
+			var p *progress
+			n, err := c.Get(ctx, fs.Arg(0), writerFunc(func(b []byte) (int, error) {
+				if p != nil {
+					p.Write(b)
+				}
+				return w.Write(b)
+			}), func(size int64) { p = newProgress("get", size) })
+			if p != nil {
+				p.finish(err)
+			}
+			if f != nil {
+				if err == nil {
+					err = f.Sync()
+				}
+				if cerr := f.Close(); err == nil {
+					err = cerr
+				}
+				if err == nil {
+					err = os.Rename(f.Name(), fs.Arg(1))
+				}
+			}
+			if err != nil {
+				return err
+			}
+			if asJSON && f != nil {
+				return printJSON(out, map[string]any{"id": fs.Arg(0), "bytes": n, "out": fs.Arg(1)})
+			}
+			return nil
+		})
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
+
+func lsCommand() *command {
+	return clientCommand("ls", "", "list the files stored through this node",
+		func(ctx context.Context, c *api.Client, _ *flag.FlagSet, out io.Writer, asJSON bool) error {
+			list, err := c.List(ctx)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(out, list)
+			}
+			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tSIZE\tSTORED\tNAME")
+			for _, e := range list {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.ID, humanBytes(e.Size), e.Created.Local().Format(time.DateTime), e.Name)
+			}
+			return tw.Flush()
+		})
+}
+
+func statusCommand() *command {
+	return clientCommand("status", "", "show this node: peers, stored bytes, capacity",
+		func(ctx context.Context, c *api.Client, _ *flag.FlagSet, out io.Writer, asJSON bool) error {
+			s, err := c.Status(ctx)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(out, s)
+			}
+			capacity := "no quota"
+			if s.Capacity > 0 {
+				capacity = humanBytes(s.Capacity)
+			}
+			fmt.Fprintf(out, "node      %s\ncloud     %s\npeers     %d connected\nstored    %s for the cloud (capacity: %s)\nfiles     %d stored through this node\n",
+				s.ID, s.Cloud, s.Peers, humanBytes(s.StoredBytes), capacity, s.Files)
+			return nil
+		})
+}
+
+func peersCommand() *command {
+	return clientCommand("peers", "", "list the peers this node is connected to",
+		func(ctx context.Context, c *api.Client, _ *flag.FlagSet, out io.Writer, asJSON bool) error {
+			peers, err := c.Peers(ctx)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(out, peers)
+			}
+			for _, p := range peers {
+				fmt.Fprintln(out, p.ID)
+				for _, a := range p.Addrs {
+					fmt.Fprintln(out, "  ", a)
+				}
+			}
+			return nil
+		})
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// progress draws a progress line on standard error when it is a terminal.
+type progress struct {
+	op          string
+	total, sent int64
+	start, last time.Time
+	tty         bool
+}
+
+func newProgress(op string, total int64) *progress {
+	fi, err := os.Stderr.Stat()
+	return &progress{op: op, total: total, start: time.Now(), tty: err == nil && fi.Mode()&os.ModeCharDevice != 0}
+}
+
+func (p *progress) Write(b []byte) (int, error) {
+	p.sent += int64(len(b))
+	if p.tty && time.Since(p.last) > 100*time.Millisecond {
+		p.last = time.Now()
+		p.draw()
+	}
+	return len(b), nil
+}
+
+func (p *progress) draw() {
+	pct := 100.0
+	if p.total > 0 {
+		pct = 100 * float64(p.sent) / float64(p.total)
+	}
+	rate := float64(p.sent) / (1 << 20) / max(time.Since(p.start).Seconds(), 1e-3)
+	fmt.Fprintf(os.Stderr, "\r%s %5.1f%%  %s of %s  %.0f MiB/s ", p.op, pct, humanBytes(p.sent), humanBytes(p.total), rate)
+}
+
+func (p *progress) finish(err error) {
+	if p.tty {
+		p.draw()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, " failed")
+		} else {
+			fmt.Fprintln(os.Stderr)
+		}
+	}
+}

@@ -1,0 +1,83 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/murmur-cloud/murmur/node"
+	"github.com/murmur-cloud/murmur/node/api"
+)
+
+// serve starts a three-node local cloud and its first node's API.
+func serve(t *testing.T) (*api.Client, *node.Local) {
+	t.Helper()
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	l, err := node.StartLocal(ctx, node.LocalConfig{Dir: dir, Nodes: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := api.NewServer(l.Nodes[0], dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "murmur.sock")
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, sock) }()
+	t.Cleanup(func() { cancel(); <-done; l.Close() })
+	c := api.NewClient(sock)
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		if _, err := c.Status(context.Background()); err == nil {
+			return c, l
+		} else if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestAPI(t *testing.T) {
+	c, l := serve(t)
+	ctx := context.Background()
+	data := make([]byte, 5<<20+17)
+	rand.Read(data)
+	e, err := c.Put(ctx, "photo.jpg", bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Size != int64(len(data)) || e.Name != "photo.jpg" || len(e.Manifest) != 0 {
+		t.Fatalf("put answered %+v", e)
+	}
+	list, err := c.List(ctx)
+	if err != nil || len(list) != 1 || list[0].ID != e.ID {
+		t.Fatalf("list = %v, %v", list, err)
+	}
+	var got bytes.Buffer
+	n, err := c.Get(ctx, e.ID, &got, nil)
+	if err != nil || n != int64(len(data)) || !bytes.Equal(got.Bytes(), data) {
+		t.Fatalf("get: %d bytes, %v", n, err)
+	}
+	st, err := c.Status(ctx)
+	if err != nil || st.Peers != 2 || st.Files != 1 || st.ID != l.Nodes[0].ID().String() {
+		t.Fatalf("status = %+v, %v", st, err)
+	}
+	peers, err := c.Peers(ctx)
+	if err != nil || len(peers) != 2 {
+		t.Fatalf("peers = %v, %v", peers, err)
+	}
+	if _, err := c.Get(ctx, "0123", &got, nil); !errors.Is(err, api.ErrNoFile) {
+		t.Fatalf("get of an unknown file: %v", err)
+	}
+}
+
+func TestNotRunning(t *testing.T) {
+	c := api.NewClient(filepath.Join(t.TempDir(), "murmur.sock"))
+	if _, err := c.Status(context.Background()); !errors.Is(err, api.ErrNotRunning) {
+		t.Fatalf("status with no node: %v", err)
+	}
+}

@@ -1,0 +1,95 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Entry is one file in the catalog.
+type Entry struct {
+	ID       string    `json:"id"`
+	Name     string    `json:"name"`
+	Size     int64     `json:"size"`
+	Created  time.Time `json:"created"`
+	Manifest []byte    `json:"manifest,omitempty"` // sealed; never sent to clients
+}
+
+// catalog is the node's list of files, a JSON file rewritten atomically.
+type catalog struct {
+	path string
+	mu   sync.Mutex
+	byID map[string]Entry
+}
+
+func openCatalog(path string) (*catalog, error) {
+	c := &catalog{path: path, byID: map[string]Entry{}}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return c, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("api: read catalog: %w", err)
+	}
+	var list []Entry
+	if err := json.Unmarshal(b, &list); err != nil {
+		return nil, fmt.Errorf("api: catalog %s is damaged: %w", path, err)
+	}
+	for _, e := range list {
+		c.byID[e.ID] = e
+	}
+	return c, nil
+}
+
+func (c *catalog) add(e Entry) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.byID[e.ID] = e
+	list := c.listLocked()
+	b, err := json.Marshal(list)
+	if err != nil {
+		return err
+	}
+	tmp := c.path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("api: write catalog: %w", err)
+	}
+	if _, err := f.Write(b); err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("api: write catalog: %w", err)
+	}
+	return os.Rename(tmp, c.path)
+}
+
+func (c *catalog) get(id string) (Entry, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.byID[id]
+	return e, ok
+}
+
+func (c *catalog) list() []Entry {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.listLocked()
+}
+
+func (c *catalog) listLocked() []Entry {
+	out := make([]Entry, 0, len(c.byID))
+	for _, e := range c.byID {
+		out = append(out, e)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Created.Before(out[j].Created) })
+	return out
+}

@@ -1,0 +1,132 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// ErrNotRunning reports that no node answers on the socket.
+var ErrNotRunning = errors.New("no node is running here (start one with 'murmur up' or 'murmur node')")
+
+// ErrShort reports a file transfer that ended before its length.
+var ErrShort = errors.New("api: transfer ended early")
+
+// Client talks to a node's API.
+type Client struct {
+	socket string
+	http   *http.Client
+}
+
+// NewClient returns a client of the node whose socket is at path.
+func NewClient(path string) *Client {
+	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", path)
+	}}
+	return &Client{socket: path, http: &http.Client{Transport: tr}}
+}
+
+func (c *Client) do(req *http.Request) (*http.Response, error) {
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
+			return nil, fmt.Errorf("%w: %s", ErrNotRunning, c.socket)
+		}
+		return nil, err
+	}
+	if resp.StatusCode/100 == 2 {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	var e errorBody
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&e); err != nil {
+		return nil, fmt.Errorf("api: %s", resp.Status)
+	}
+	for _, k := range kinds {
+		if k.kind == e.Kind {
+			if k.err == ErrNoFile {
+				return nil, fmt.Errorf("%w%s", ErrNoFile, strings.TrimPrefix(e.Error, ErrNoFile.Error()))
+			}
+			return nil, fmt.Errorf("%w (%s)", k.err, e.Error)
+		}
+	}
+	return nil, errors.New(e.Error)
+}
+
+func (c *Client) getJSON(ctx context.Context, path string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://murmur"+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+// Status returns the node's status.
+func (c *Client) Status(ctx context.Context) (*Status, error) {
+	var s Status
+	return &s, c.getJSON(ctx, "/v1/status", &s)
+}
+
+// Peers returns the node's connected peers.
+func (c *Client) Peers(ctx context.Context) ([]Peer, error) {
+	var p []Peer
+	return p, c.getJSON(ctx, "/v1/peers", &p)
+}
+
+// List returns the files stored through the node.
+func (c *Client) List(ctx context.Context) ([]Entry, error) {
+	var l []Entry
+	return l, c.getJSON(ctx, "/v1/files", &l)
+}
+
+// Put stores the bytes of r as a file named name.
+func (c *Client) Put(ctx context.Context, name string, r io.Reader) (*Entry, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://murmur/v1/files?name="+url.QueryEscape(name), r)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var e Entry
+	return &e, json.NewDecoder(resp.Body).Decode(&e)
+}
+
+// Get writes the file id to w and returns its length; size, if not nil,
+// is told the length before the bytes come.
+func (c *Client) Get(ctx context.Context, id string, w io.Writer, size func(int64)) (int64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://murmur/v1/files/"+url.PathEscape(id), nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := c.do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	want, _ := strconv.ParseInt(resp.Header.Get("Content-Length"), 10, 64)
+	if size != nil {
+		size(want)
+	}
+	n, err := io.Copy(w, resp.Body)
+	if err == nil && n != want {
+		err = fmt.Errorf("%w: %d of %d bytes (the node's log says why)", ErrShort, n, want)
+	}
+	return n, err
+}

@@ -1,0 +1,278 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/murmur-cloud/murmur/crypt"
+	"github.com/murmur-cloud/murmur/erasure"
+	"github.com/murmur-cloud/murmur/node"
+	"github.com/murmur-cloud/murmur/pipeline"
+	"github.com/murmur-cloud/murmur/placement"
+	"github.com/murmur-cloud/murmur/store"
+)
+
+// ErrNoFile reports a file ID this node does not know.
+var ErrNoFile = errors.New("no such file")
+
+// Server serves the API of one node.
+type Server struct {
+	n     *node.Node
+	cloud *node.Cloud
+	cfg   pipeline.Config
+	cat   *catalog
+	log   *slog.Logger
+}
+
+// driveKeyFile holds the node's drive key: the master key and drive ID in
+// hex, readable by the owner only, like the node's identity key.
+const driveKeyFile = "drive.key"
+
+// NewServer returns the API of n, keeping its drive key and catalog in dir.
+func NewServer(n *node.Node, dir string, log *slog.Logger) (*Server, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	keys, err := loadDriveKey(filepath.Join(dir, driveKeyFile))
+	if err != nil {
+		return nil, err
+	}
+	cat, err := openCatalog(filepath.Join(dir, "catalog.json"))
+	if err != nil {
+		return nil, err
+	}
+	return &Server{
+		n: n, cloud: n.Cloud(placement.NewRandom(uint64(time.Now().UnixNano()))),
+		cfg: pipeline.Config{Keys: keys, Logger: log}, cat: cat, log: log,
+	}, nil
+}
+
+func loadDriveKey(path string) (*crypt.Keys, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		var mk crypt.MasterKey
+		if _, err := rand.Read(mk[:]); err != nil {
+			return nil, err
+		}
+		d := crypt.NewDriveID()
+		line := hex.EncodeToString(mk[:]) + " " + d.String() + "\n"
+		if err := os.WriteFile(path, []byte(line), 0o600); err != nil {
+			return nil, fmt.Errorf("api: save drive key: %w", err)
+		}
+		return mk.Keys(d), nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("api: read drive key: %w", err)
+	}
+	f := strings.Fields(string(b))
+	var mk crypt.MasterKey
+	if len(f) != 2 || hex.DecodedLen(len(f[0])) != len(mk) {
+		return nil, fmt.Errorf("api: drive key %s is damaged", path)
+	}
+	if _, err := hex.Decode(mk[:], []byte(f[0])); err != nil {
+		return nil, fmt.Errorf("api: drive key %s is damaged: %w", path, err)
+	}
+	d, err := crypt.ParseDriveID(f[1])
+	if err != nil {
+		return nil, fmt.Errorf("api: drive key %s is damaged: %w", path, err)
+	}
+	return mk.Keys(d), nil
+}
+
+// Serve answers on a unix socket at path until ctx ends. The socket is
+// made in a folder only the owner can enter, with mode 0600.
+func (s *Server) Serve(ctx context.Context, path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("api: %w", err)
+	}
+	if c, err := net.Dial("unix", path); err == nil {
+		c.Close()
+		return fmt.Errorf("api: a node already answers on %s", path)
+	}
+	os.Remove(path) // a socket left by a node that died
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return fmt.Errorf("api: listen on %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return fmt.Errorf("api: %w", err)
+	}
+	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}()
+	err = srv.Serve(ln)
+	os.Remove(path)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Handler returns the API's HTTP handler.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", s.status)
+	mux.HandleFunc("GET /v1/peers", s.peers)
+	mux.HandleFunc("POST /v1/files", s.put)
+	mux.HandleFunc("GET /v1/files", s.list)
+	mux.HandleFunc("GET /v1/files/{id}", s.get)
+	return mux
+}
+
+// Status is the answer to GET /v1/status.
+type Status struct {
+	ID          string `json:"id"`
+	Cloud       string `json:"cloud"`
+	Peers       int    `json:"peers"`
+	StoredBytes int64  `json:"stored_bytes"`
+	Capacity    int64  `json:"capacity"`
+	Files       int    `json:"files"`
+}
+
+func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, Status{
+		ID: s.n.ID().String(), Cloud: s.n.CloudID(), Peers: len(s.n.Peers()),
+		StoredBytes: s.n.Store().Used(), Capacity: s.n.Store().Capacity(), Files: len(s.cat.list()),
+	})
+}
+
+// Peer is one entry of GET /v1/peers.
+type Peer struct {
+	ID    string   `json:"id"`
+	Addrs []string `json:"addrs"`
+}
+
+func (s *Server) peers(w http.ResponseWriter, r *http.Request) {
+	out := []Peer{}
+	for _, p := range s.n.Peers() {
+		var addrs []string
+		for _, a := range s.n.Host().Peerstore().Addrs(p) {
+			addrs = append(addrs, a.String())
+		}
+		out = append(out, Peer{ID: p.String(), Addrs: addrs})
+	}
+	writeJSON(w, out)
+}
+
+func (s *Server) put(w http.ResponseWriter, r *http.Request) {
+	name := r.URL.Query().Get("name")
+	cfg := s.cfg
+	k, m, err := placement.Code(1 + len(s.n.Peers()))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	cfg.K, cfg.M = k, m
+	man, err := pipeline.Write(r.Context(), cfg, s.cloud, r.Body)
+	if err != nil {
+		writeError(w, fmt.Errorf("store %q: %w", name, err))
+		return
+	}
+	id, sealed, err := pipeline.SealManifest(s.cfg.Keys, man)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	e := Entry{ID: id.String(), Name: name, Size: man.Size, Created: time.Now().UTC(), Manifest: sealed}
+	if err := s.cat.add(e); err != nil {
+		writeError(w, err)
+		return
+	}
+	s.log.Info("stored a file", "id", e.ID, "name", name, "size", man.Size, "k", k, "m", m)
+	e.Manifest = nil
+	writeJSON(w, e)
+}
+
+func (s *Server) list(w http.ResponseWriter, r *http.Request) {
+	list := s.cat.list()
+	for i := range list {
+		list[i].Manifest = nil
+	}
+	writeJSON(w, list)
+}
+
+func (s *Server) get(w http.ResponseWriter, r *http.Request) {
+	e, ok := s.cat.get(r.PathValue("id"))
+	if !ok {
+		writeError(w, fmt.Errorf("%w: %s", ErrNoFile, r.PathValue("id")))
+		return
+	}
+	id, err := pipeline.ParseManifestID(e.ID)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	m, err := pipeline.OpenManifest(s.cfg.Keys, id, e.Manifest)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	rd, err := pipeline.NewReader(r.Context(), s.cfg, s.cloud, m)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Length", strconv.FormatInt(m.Size, 10))
+	if _, err := rd.WriteTo(w); err != nil {
+		// The status is sent: the client sees the body end short.
+		s.log.Warn("read of a file failed midway", "id", e.ID, "err", err)
+	}
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(v)
+}
+
+// errorBody is the JSON of an error answer.
+type errorBody struct {
+	Error string `json:"error"`
+	Kind  string `json:"kind"`
+}
+
+// kinds classifies errors for the wire, once; the client maps them back.
+var kinds = []struct {
+	err    error
+	kind   string
+	status int
+}{
+	{ErrNoFile, "no_file", http.StatusNotFound},
+	{store.ErrNotFound, "not_found", http.StatusNotFound},
+	{crypt.ErrAuth, "auth", http.StatusForbidden},
+	{erasure.ErrTooFewShards, "data", http.StatusBadGateway},
+	{store.ErrFull, "full", http.StatusInsufficientStorage},
+	{pipeline.ErrManifest, "bad_request", http.StatusBadRequest},
+	{placement.ErrNotEnoughPeers, "no_peers", http.StatusServiceUnavailable},
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	kind, status := "internal", http.StatusInternalServerError
+	for _, k := range kinds {
+		if errors.Is(err, k.err) {
+			kind, status = k.kind, k.status
+			break
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(errorBody{Error: err.Error(), Kind: kind})
+}
