@@ -41,8 +41,10 @@ type ClusterResult struct {
 // BenchCluster starts a local cloud of nodes in dir, puts size random
 // bytes through the first node and gets them back through the last (which
 // must find the holders itself), and measures the pipeline alone on the
-// same bytes.
-func BenchCluster(ctx context.Context, dir string, nodes int, size int64) (*ClusterResult, error) {
+// same bytes. If memLimit > 0 it is the process's soft memory limit for
+// the cloud phase only (the pipeline alone keeps every shard in memory and
+// is measured without it); the previous limit is restored afterwards.
+func BenchCluster(ctx context.Context, dir string, nodes int, size, memLimit int64) (*ClusterResult, error) {
 	data := pipeline.BenchData(size, 7)
 	var mk crypt.MasterKey
 	copy(mk[:], data) // any key will do; the data is random
@@ -55,6 +57,9 @@ func BenchCluster(ctx context.Context, dir string, nodes int, size int64) (*Clus
 	// The pipeline alone kept every shard in memory: give that back and
 	// start the peak-RSS count afresh, so it measures the cloud.
 	debug.FreeOSMemory()
+	if memLimit > 0 {
+		defer debug.SetMemoryLimit(debug.SetMemoryLimit(memLimit))
+	}
 	resetPeakRSS()
 	l, err := StartLocal(ctx, LocalConfig{Dir: dir, Nodes: nodes})
 	if err != nil {

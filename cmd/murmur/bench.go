@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime/debug"
 
 	"github.com/murmur-cloud/murmur/node"
 	"github.com/murmur-cloud/murmur/pipeline"
@@ -85,8 +84,9 @@ func benchClusterCommand() *command {
 			if fs.NArg() > 0 {
 				return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 			}
+			var limit int64
 			if os.Getenv("GOMEMLIMIT") == "" {
-				debug.SetMemoryLimit(memoryLimit) // a soft limit: the GC works harder near it
+				limit = memoryLimit // a soft limit: the GC works harder near it
 			}
 			if dir == "" {
 				tmp, err := os.MkdirTemp("", "murmur-bench-")
@@ -96,7 +96,7 @@ func benchClusterCommand() *command {
 				defer os.RemoveAll(tmp)
 				dir = tmp
 			}
-			res, err := node.BenchCluster(ctx, dir, nodes, int64(size))
+			res, err := node.BenchCluster(ctx, dir, nodes, int64(size), limit)
 			if err != nil {
 				return err
 			}
