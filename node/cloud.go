@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -153,6 +154,7 @@ func (c *Cloud) place(ctx context.Context, d *erasure.Descriptor, shards [][]byt
 		return 0, false
 	}
 	errs := make([]error, len(which))
+	done := make([]bool, len(which))
 	var wg sync.WaitGroup
 	for j, i := range which {
 		wg.Go(func() {
@@ -161,6 +163,7 @@ func (c *Cloud) place(ctx context.Context, d *erasure.Descriptor, shards [][]byt
 				err := c.storeOf(members[m]).Put(ctx, id, shards[i])
 				if err == nil {
 					c.addHolder(id, members[m])
+					done[j] = true
 					return
 				}
 				errs[j] = fmt.Errorf("shard %d (%s) on %s: %w", i, id.Short(), members[m].ShortString(), err)
@@ -176,9 +179,11 @@ func (c *Cloud) place(ctx context.Context, d *erasure.Descriptor, shards [][]byt
 		})
 	}
 	wg.Wait()
+	// Every copy counts: with k=1 the parity shards are copies of the data
+	// shard under its ID, so "some member holds the ID" is not enough.
 	var failed []error
-	for j, i := range which {
-		if !c.holds(d.Shards[i].ID) && errs[j] != nil {
+	for j := range which {
+		if !done[j] {
 			failed = append(failed, errs[j])
 		}
 	}
@@ -194,12 +199,6 @@ func (c *Cloud) addHolder(id erasure.ShardID, p peer.ID) {
 		}
 	}
 	c.holders[id] = append(c.holders[id], p)
-}
-
-func (c *Cloud) holds(id erasure.ShardID) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.holders[id]) > 0
 }
 
 // Holders returns the members known to hold a shard.
@@ -236,10 +235,29 @@ func (c *Cloud) find(ctx context.Context, id erasure.ShardID) []peer.ID {
 // answer that hashes to id. Wrong bytes are counted against their sender
 // and never returned.
 func (c *Cloud) Get(ctx context.Context, id erasure.ShardID) ([]byte, error) {
-	holders := c.Holders(id)
-	if len(holders) == 0 {
-		holders = c.find(ctx, id)
+	known := c.Holders(id)
+	if len(known) > 0 {
+		b, err := c.getFrom(ctx, id, known)
+		if err == nil || ctx.Err() != nil {
+			return b, err
+		}
+		// Every holder we knew of failed (churn): look again.
+		var fresh []peer.ID
+		for _, p := range c.find(ctx, id) {
+			if !slices.Contains(known, p) {
+				fresh = append(fresh, p)
+			}
+		}
+		if len(fresh) == 0 {
+			return nil, err
+		}
+		return c.getFrom(ctx, id, fresh)
 	}
+	return c.getFrom(ctx, id, c.find(ctx, id))
+}
+
+// getFrom asks the holders given, hedging, for id.
+func (c *Cloud) getFrom(ctx context.Context, id erasure.ShardID, holders []peer.ID) ([]byte, error) {
 	if len(holders) == 0 {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -298,5 +316,13 @@ func (c *Cloud) Get(ctx context.Context, id erasure.ShardID) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return nil, fmt.Errorf("get %s: every holder failed: %w", id.Short(), errors.Join(append(errs, store.ErrNotFound)...))
+	// Not found only if every holder said so; otherwise the holders failed.
+	notFound := true
+	for _, e := range errs {
+		notFound = notFound && errors.Is(e, store.ErrNotFound)
+	}
+	if notFound {
+		return nil, fmt.Errorf("get %s: %w", id.Short(), errors.Join(errs...))
+	}
+	return nil, fmt.Errorf("get %s: every holder failed: %w", id.Short(), errors.Join(append(errs, ErrPeer)...))
 }

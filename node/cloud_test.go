@@ -178,3 +178,25 @@ func TestLyingPeer(t *testing.T) {
 		t.Fatal("the lying member was not caught")
 	}
 }
+
+// TestStripeCopiesAllCount: with k=1 every parity shard is a copy of the
+// data shard under one ID; a copy that could not be stored fails the put.
+func TestStripeCopiesAllCount(t *testing.T) {
+	secret := node.NewCloudSecret()
+	client := newNode(t, secret, 0)
+	full := newNode(t, secret, 1) // refuses every shard
+	ok := newNode(t, secret, 0)
+	ctx := context.Background()
+	for _, n := range []*node.Node{full, ok} {
+		if err := client.Connect(ctx, n.AddrInfo()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := drive()
+	cfg.K, cfg.M = 1, 2
+	data := make([]byte, 100<<10)
+	rand.Read(data)
+	if _, err := pipeline.Write(ctx, cfg, client.Cloud(placement.NewRandom(5)), bytes.NewReader(data)); err == nil {
+		t.Fatal("a stripe with a copy that no member could take was reported stored")
+	}
+}

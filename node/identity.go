@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
+
+	"github.com/murmur-cloud/murmur/internal/atomicfile"
 )
 
 // identityFile is where a node keeps its Ed25519 key, in its directory.
@@ -30,12 +32,8 @@ func LoadIdentity(dir string) (crypto.PrivKey, error) {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("node: %w", err)
 		}
-		tmp := path + ".tmp"
-		if err := os.WriteFile(tmp, raw, 0o600); err != nil {
-			return nil, fmt.Errorf("node: write identity: %w", err)
-		}
-		if err := os.Rename(tmp, path); err != nil {
-			return nil, fmt.Errorf("node: write identity: %w", err)
+		if err := atomicfile.WriteFile(path, raw, 0o600); err != nil {
+			return nil, fmt.Errorf("node: %w", err)
 		}
 		return key, nil
 	}

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+
+	"github.com/murmur-cloud/murmur/internal/atomicfile"
 )
 
 // LocalConfig configures a cloud of several nodes in one process, on
@@ -80,7 +82,7 @@ func loadOrCreateSecret(path string) (CloudSecret, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		s := NewCloudSecret()
-		if err := os.WriteFile(path, []byte(s.String()+"\n"), 0o600); err != nil {
+		if err := atomicfile.WriteFile(path, []byte(s.String()+"\n"), 0o600); err != nil {
 			return s, fmt.Errorf("node: save cloud secret: %w", err)
 		}
 		return s, nil

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
@@ -83,6 +84,10 @@ type Node struct {
 	store *badgerstore.Store
 	shard protocol.ID
 	log   *slog.Logger
+
+	mu       sync.Mutex
+	closing  bool
+	handlers sync.WaitGroup // shard requests being served
 }
 
 // Per-peer bounds on the shard protocol, enforced by libp2p's resource
@@ -157,13 +162,34 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("node: start DHT: %w", err)
 	}
 	n.dht = kad
-	h.SetStreamHandler(n.shard, n.serve)
+	h.SetStreamHandler(n.shard, n.serveTracked)
 	return n, nil
 }
 
-// Close stops the host and closes the store.
+// serveTracked serves a request unless the node is closing, so Close can
+// wait for every request to leave the store before closing it.
+func (n *Node) serveTracked(s network.Stream) {
+	n.mu.Lock()
+	if n.closing {
+		n.mu.Unlock()
+		s.Reset()
+		return
+	}
+	n.handlers.Add(1)
+	n.mu.Unlock()
+	defer n.handlers.Done()
+	n.serve(s)
+}
+
+// Close stops the DHT and the host (which resets open streams), waits for
+// the requests being served, and then closes the store.
 func (n *Node) Close() error {
-	return errors.Join(n.dht.Close(), n.host.Close(), n.store.Close())
+	n.mu.Lock()
+	n.closing = true
+	n.mu.Unlock()
+	err := errors.Join(n.dht.Close(), n.host.Close())
+	n.handlers.Wait()
+	return errors.Join(err, n.store.Close())
 }
 
 // PublishRoot puts a drive-root record into the DHT. A record older than

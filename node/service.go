@@ -10,6 +10,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 
+	"github.com/murmur-cloud/murmur/erasure"
 	"github.com/murmur-cloud/murmur/node/proto"
 	"github.com/murmur-cloud/murmur/store"
 )
@@ -64,11 +65,24 @@ func (n *Node) handle(ctx context.Context, s network.Stream, owner []byte) (prot
 		if req.Lease == 0 {
 			return req.Op, refuse(proto.StatusBadRequest, errors.New("a put needs a lease")), nil
 		}
+		if len(req.Data) > erasure.MaxShardSize {
+			return req.Op, refuse(proto.StatusBadRequest, fmt.Errorf("a shard of %d bytes exceeds %d", len(req.Data), erasure.MaxShardSize)), nil
+		}
 		if err := n.store.PutLeased(ctx, req.ID, req.Data, owner, until); err != nil {
 			return req.Op, refuseErr(err), nil
 		}
 		return req.Op, &proto.Response{}, nil
 	case proto.OpGet:
+		// The answer is held in memory until sent: account for it like
+		// a request, so many gets cannot exhaust the node either.
+		size, err := n.store.Size(ctx, req.ID)
+		if err != nil {
+			return req.Op, refuseErr(err), nil
+		}
+		if err := s.Scope().ReserveMemory(size, network.ReservationPriorityMedium); err != nil {
+			return req.Op, refuse(proto.StatusBusy, fmt.Errorf("no memory for a %d-byte answer: %w", size, err)), nil
+		}
+		defer s.Scope().ReleaseMemory(size)
 		b, err := n.store.Get(ctx, req.ID)
 		if err != nil {
 			return req.Op, refuseErr(err), nil

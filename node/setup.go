@@ -16,6 +16,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
+
+	"github.com/murmur-cloud/murmur/internal/atomicfile"
 )
 
 // Setup is what a node keeps in its directory besides its identity and
@@ -76,11 +78,10 @@ func SaveSetup(dir string, s Setup) error {
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(dir, setupFile+".tmp")
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, setupFile), append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
-	return os.Rename(tmp, filepath.Join(dir, setupFile))
+	return nil
 }
 
 // CreateCloud makes a new cloud secret for the node in dir; it refuses if
@@ -113,7 +114,7 @@ func Join(dir string, in Invite) error {
 	if old, err := LoadSecret(dir); err == nil && old != in.Secret {
 		return fmt.Errorf("node: %s already belongs to another cloud", dir)
 	} else if errors.Is(err, ErrNoCloud) {
-		if err := os.WriteFile(path, []byte(in.Secret.String()+"\n"), 0o600); err != nil {
+		if err := atomicfile.WriteFile(path, []byte(in.Secret.String()+"\n"), 0o600); err != nil {
 			return fmt.Errorf("node: save cloud secret: %w", err)
 		}
 	}

@@ -5,7 +5,9 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -79,5 +81,22 @@ func TestNotRunning(t *testing.T) {
 	c := api.NewClient(filepath.Join(t.TempDir(), "murmur.sock"))
 	if _, err := c.Status(context.Background()); !errors.Is(err, api.ErrNotRunning) {
 		t.Fatalf("status with no node: %v", err)
+	}
+}
+
+// TestLostDriveKeyIsNotReplaced: a node whose drive key is gone but whose
+// catalog lists files sealed with it refuses to start a new key.
+func TestLostDriveKeyIsNotReplaced(t *testing.T) {
+	dir := t.TempDir()
+	l, err := node.StartLocal(context.Background(), node.LocalConfig{Dir: dir, Nodes: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := os.WriteFile(filepath.Join(dir, "catalog.json"), []byte("[]"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.NewServer(l.Nodes[0], dir, nil); err == nil || !strings.Contains(err.Error(), "drive key") {
+		t.Fatalf("NewServer without its drive key: %v", err)
 	}
 }

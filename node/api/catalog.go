@@ -9,6 +9,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/murmur-cloud/murmur/internal/atomicfile"
 )
 
 // Entry is one file in the catalog.
@@ -55,21 +57,7 @@ func (c *catalog) add(e Entry) error {
 	if err != nil {
 		return err
 	}
-	tmp := c.path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("api: write catalog: %w", err)
-	}
-	if _, err := f.Write(b); err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("api: write catalog: %w", err)
-	}
-	return os.Rename(tmp, c.path)
+	return atomicfile.WriteFile(c.path, b, 0o600)
 }
 
 func (c *catalog) get(id string) (Entry, bool) {

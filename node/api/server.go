@@ -19,6 +19,7 @@ import (
 
 	"github.com/murmur-cloud/murmur/crypt"
 	"github.com/murmur-cloud/murmur/erasure"
+	"github.com/murmur-cloud/murmur/internal/atomicfile"
 	"github.com/murmur-cloud/murmur/node"
 	"github.com/murmur-cloud/murmur/pipeline"
 	"github.com/murmur-cloud/murmur/placement"
@@ -46,11 +47,11 @@ func NewServer(n *node.Node, dir string, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	keys, err := loadDriveKey(filepath.Join(dir, driveKeyFile))
+	keys, err := loadDriveKey(filepath.Join(dir, driveKeyFile), filepath.Join(dir, catalogFile))
 	if err != nil {
 		return nil, err
 	}
-	cat, err := openCatalog(filepath.Join(dir, "catalog.json"))
+	cat, err := openCatalog(filepath.Join(dir, catalogFile))
 	if err != nil {
 		return nil, err
 	}
@@ -60,16 +61,24 @@ func NewServer(n *node.Node, dir string, log *slog.Logger) (*Server, error) {
 	}, nil
 }
 
-func loadDriveKey(path string) (*crypt.Keys, error) {
+const catalogFile = "catalog.json"
+
+// loadDriveKey reads the drive key, or makes one if the node has none yet;
+// it refuses to make a new one beside a catalog of files sealed under the
+// old one.
+func loadDriveKey(path, catalog string) (*crypt.Keys, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
+		if _, err := os.Stat(catalog); err == nil {
+			return nil, fmt.Errorf("api: the drive key %s is missing but files were stored with it (%s): restore it from a backup", path, catalog)
+		}
 		var mk crypt.MasterKey
 		if _, err := rand.Read(mk[:]); err != nil {
 			return nil, err
 		}
 		d := crypt.NewDriveID()
 		line := hex.EncodeToString(mk[:]) + " " + d.String() + "\n"
-		if err := os.WriteFile(path, []byte(line), 0o600); err != nil {
+		if err := atomicfile.WriteFile(path, []byte(line), 0o600); err != nil {
 			return nil, fmt.Errorf("api: save drive key: %w", err)
 		}
 		return mk.Keys(d), nil

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -269,6 +270,12 @@ func (s *Store) Renew(ctx context.Context, ids []erasure.ShardID, owner []byte, 
 	if len(owner) == 0 || len(owner) > MaxOwnerLen {
 		return nil, fmt.Errorf("badgerstore: lease owner must be 1..%d bytes", MaxOwnerLen)
 	}
+	// Hold off Reclaim and Release of these shards until the leases are in.
+	release, err := s.reserveAll(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	held, err := s.Has(ctx, ids)
 	if err != nil {
 		return nil, err
@@ -289,35 +296,110 @@ func (s *Store) Renew(ctx context.Context, ids []erasure.ShardID, owner []byte, 
 	return held, nil
 }
 
-// Release drops owner's lease on each shard named, and deletes a shard at
-// once when no other owner's lease remains on it.
+// reserveAll reserves every distinct ID of ids, in ascending order (as
+// Reclaim does, so two callers never wait on each other in a cycle).
+func (s *Store) reserveAll(ctx context.Context, ids []erasure.ShardID) (release func(), err error) {
+	sorted := slices.Clone(ids)
+	slices.SortFunc(sorted, func(a, b erasure.ShardID) int { return bytes.Compare(a[:], b[:]) })
+	sorted = slices.Compact(sorted)
+	var rels []func(bool)
+	release = func() {
+		for _, r := range rels {
+			r(true)
+		}
+	}
+	for _, id := range sorted {
+		_, r, err := s.reserve(ctx, id, 0)
+		if err != nil {
+			release()
+			return nil, err
+		}
+		rels = append(rels, r)
+	}
+	return release, nil
+}
+
+// Release drops owner's lease on each shard named and, when no other
+// unexpired lease remains on it, deletes the shard, in one transaction
+// under the shard's reservation (so a Put or Renew of the same shard
+// cannot slip in between). An owner that holds no lease on a shard
+// changes nothing.
 func (s *Store) Release(ctx context.Context, ids []erasure.ShardID, owner []byte) error {
 	if len(owner) == 0 || len(owner) > MaxOwnerLen {
 		return fmt.Errorf("badgerstore: lease owner must be 1..%d bytes", MaxOwnerLen)
 	}
 	for _, id := range ids {
-		if err := ctx.Err(); err != nil {
+		if err := s.release(ctx, id, owner); err != nil {
 			return err
-		}
-		var orphan bool
-		err := s.db.Update(func(txn *badger.Txn) error {
-			if err := txn.Delete(leaseKey(id, owner)); err != nil {
-				return err
-			}
-			live, err := s.liveLeases(txn, id, owner)
-			orphan = live == 0
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("badgerstore: release %s: %w", id.Short(), err)
-		}
-		if orphan {
-			if err := s.Delete(ctx, id); err != nil {
-				return err
-			}
 		}
 	}
 	return nil
+}
+
+func (s *Store) release(ctx context.Context, id erasure.ShardID, owner []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	_, rel, err := s.reserve(ctx, id, 0)
+	if err != nil {
+		return err
+	}
+	defer rel(true)
+	freed := int64(-1)
+	err = s.db.Update(func(txn *badger.Txn) error {
+		if _, err := txn.Get(leaseKey(id, owner)); errors.Is(err, badger.ErrKeyNotFound) {
+			return nil // not this owner's shard
+		} else if err != nil {
+			return err
+		}
+		if err := txn.Delete(leaseKey(id, owner)); err != nil {
+			return err
+		}
+		live, err := s.liveLeases(txn, id, owner)
+		if err != nil || live > 0 {
+			return err
+		}
+		freed, err = deleteShard(txn, id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("badgerstore: release %s: %w", id.Short(), err)
+	}
+	if freed >= 0 {
+		s.mu.Lock()
+		s.used -= freed
+		s.mu.Unlock()
+	}
+	return nil
+}
+
+// deleteShard deletes a shard, its size record and every lease on it in
+// txn, and returns its size, or -1 if it was not held.
+func deleteShard(txn *badger.Txn, id erasure.ShardID) (int64, error) {
+	n, err := readSize(txn, id)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return -1, nil
+	}
+	if err != nil {
+		return -1, err
+	}
+	for _, k := range [][]byte{shardKey(id), sizeKey(id)} {
+		if err := txn.Delete(k); err != nil {
+			return -1, err
+		}
+	}
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: leaseKey(id, nil)})
+	var keys [][]byte
+	for it.Rewind(); it.Valid(); it.Next() {
+		keys = append(keys, it.Item().KeyCopy(nil))
+	}
+	it.Close()
+	for _, k := range keys {
+		if err := txn.Delete(k); err != nil {
+			return -1, err
+		}
+	}
+	return int64(n), nil
 }
 
 // liveLeases counts the unexpired leases on id, other than skip's.
@@ -371,8 +453,8 @@ func (s *Store) Reclaim(ctx context.Context) (shards int, freed int64, err error
 	for len(list) > 0 {
 		batch := list[:min(len(list), 4096)]
 		list = list[len(batch):]
-		n, err := s.drop(ctx, batch)
-		shards += len(batch)
+		n, k, err := s.drop(ctx, batch)
+		shards += k
 		freed += n
 		if err != nil {
 			return shards, freed, err
@@ -398,33 +480,53 @@ type dead struct {
 	size int
 }
 
-// drop deletes a batch of shards with DropPrefix, holding off Puts of the
-// same shards meanwhile, and returns the bytes freed.
-func (s *Store) drop(ctx context.Context, batch []dead) (int64, error) {
-	prefixes := make([][]byte, 0, 3*len(batch))
-	var releases []func(bool)
-	defer func() {
-		for _, r := range releases {
-			r(true)
+// drop deletes a batch of shards with DropPrefix and returns the bytes
+// freed. It reserves them first (holding off Puts, Renews and Releases of
+// the same shards) and checks again, under the reservations, that each is
+// still held and still has no live lease: one re-leased or deleted since
+// Reclaim's scan is left alone, and only sizes read now are subtracted.
+func (s *Store) drop(ctx context.Context, batch []dead) (freed int64, shards int, err error) {
+	ids := make([]erasure.ShardID, len(batch))
+	for i, d := range batch {
+		ids[i] = d.id
+	}
+	release, err := s.reserveAll(ctx, ids)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer release()
+	var prefixes [][]byte
+	err = s.db.View(func(txn *badger.Txn) error {
+		for _, id := range ids {
+			n, err := readSize(txn, id)
+			if errors.Is(err, badger.ErrKeyNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			live, err := s.liveLeases(txn, id, nil)
+			if err != nil {
+				return err
+			}
+			if live == 0 {
+				prefixes = append(prefixes, shardKey(id), sizeKey(id), leaseKey(id, nil))
+				freed += int64(n)
+				shards++
+			}
 		}
-	}()
-	var freed int64
-	for _, d := range batch {
-		_, release, err := s.reserve(ctx, d.id, 0)
-		if err != nil {
-			return 0, err
-		}
-		releases = append(releases, release)
-		prefixes = append(prefixes, shardKey(d.id), sizeKey(d.id), leaseKey(d.id, nil))
-		freed += int64(d.size)
+		return nil
+	})
+	if err != nil || len(prefixes) == 0 {
+		return 0, 0, err
 	}
 	if err := s.db.DropPrefix(prefixes...); err != nil {
-		return 0, fmt.Errorf("badgerstore: reclaim: %w", err)
+		return 0, 0, fmt.Errorf("badgerstore: reclaim: %w", err)
 	}
 	s.mu.Lock()
 	s.used -= freed
 	s.mu.Unlock()
-	return freed, nil
+	return freed, shards, nil
 }
 
 // Has implements store.ShardStatter.
@@ -462,44 +564,20 @@ func (s *Store) Delete(ctx context.Context, id erasure.ShardID) error {
 	if err != nil {
 		return err
 	}
-	var size int64 = -1
+	defer release(true)
+	var size int64
 	err = s.db.Update(func(txn *badger.Txn) error {
-		n, err := readSize(txn, id)
-		if errors.Is(err, badger.ErrKeyNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		size = int64(n)
-		if err := txn.Delete(shardKey(id)); err != nil {
-			return err
-		}
-		if err := txn.Delete(sizeKey(id)); err != nil {
-			return err
-		}
-		prefix := leaseKey(id, nil)
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
-		var keys [][]byte
-		for it.Rewind(); it.Valid(); it.Next() {
-			keys = append(keys, it.Item().KeyCopy(nil))
-		}
-		it.Close()
-		for _, k := range keys {
-			if err := txn.Delete(k); err != nil {
-				return err
-			}
-		}
-		return nil
+		var err error
+		size, err = deleteShard(txn, id)
+		return err
 	})
-	s.mu.Lock()
-	if err == nil && size >= 0 {
-		s.used -= size
-	}
-	s.mu.Unlock()
-	release(true)
 	if err != nil {
 		return fmt.Errorf("badgerstore: delete %s: %w", id.Short(), err)
+	}
+	if size >= 0 {
+		s.mu.Lock()
+		s.used -= size
+		s.mu.Unlock()
 	}
 	return nil
 }
@@ -631,4 +709,25 @@ func (s *Store) ListLeased(ctx context.Context, owner []byte, after erasure.Shar
 		return nil, fmt.Errorf("badgerstore: list: %w", err)
 	}
 	return out, nil
+}
+
+// Size returns the length of shard id, or an error matching
+// store.ErrNotFound.
+func (s *Store) Size(ctx context.Context, id erasure.ShardID) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	var n int
+	err := s.db.View(func(txn *badger.Txn) error {
+		var err error
+		n, err = readSize(txn, id)
+		return err
+	})
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return 0, fmt.Errorf("size %s: %w", id.Short(), store.ErrNotFound)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("badgerstore: size %s: %w", id.Short(), err)
+	}
+	return n, nil
 }

@@ -44,11 +44,11 @@ const Version byte = 1
 // Limits.
 const (
 	MaxBatch      = 4096                       // IDs in one Has, Renew or Release
-	MaxList       = 4096                       // entries in one List response
+	MaxList       = 2048                       // entries in one List response
 	MaxMessage    = 1024                       // bytes of an error message
 	MaxLease      = 90 * 24 * 3600             // seconds: 90 days
 	MaxFrame      = erasure.MaxShardSize + 256 // a Put or Get of the largest shard
-	maxSmallFrame = 64 + MaxBatch*32           // any other message
+	maxSmallFrame = 64 + MaxBatch*(32+5)       // any other message (a full List: 32-byte ID, size varint)
 )
 
 // ErrMalformed reports a message that does not parse.

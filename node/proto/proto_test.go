@@ -133,3 +133,15 @@ func TestFrames(t *testing.T) {
 		t.Fatalf("empty stream: %v", err)
 	}
 }
+
+// TestFullListFits: a full List page of the largest shards fits the frame
+// the client accepts for it.
+func TestFullListFits(t *testing.T) {
+	resp := &Response{Entries: make([]Entry, MaxList)}
+	for i := range resp.Entries {
+		resp.Entries[i] = Entry{ID: ids(1)[0], Size: erasure.MaxShardSize}
+	}
+	if b := AppendResponse(nil, OpList, resp); len(b) > MaxFrameFor(OpList) {
+		t.Fatalf("a full List answer is %d bytes, the frame limit %d", len(b), MaxFrameFor(OpList))
+	}
+}
