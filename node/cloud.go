@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/murmur-cloud/murmur/erasure"
@@ -89,7 +90,11 @@ func (l localLeased) Get(ctx context.Context, id erasure.ShardID) ([]byte, error
 	return l.n.store.Get(ctx, id)
 }
 func (l localLeased) Put(ctx context.Context, id erasure.ShardID, b []byte) error {
-	return l.n.store.PutLeased(ctx, id, b, []byte(l.n.ID()), l.n.cfg.Now().Add(l.n.cfg.Lease))
+	if err := l.n.store.PutLeased(ctx, id, b, []byte(l.n.ID()), l.n.cfg.Now().Add(l.n.cfg.Lease)); err != nil {
+		return err
+	}
+	l.n.announce.add(id)
+	return nil
 }
 func (l localLeased) Has(ctx context.Context, ids []erasure.ShardID) ([]bool, error) {
 	return l.n.store.Has(ctx, ids)
@@ -208,8 +213,27 @@ func (c *Cloud) Holders(id erasure.ShardID) []peer.ID {
 	return append([]peer.ID(nil), c.holders[id]...)
 }
 
-// find asks every member whether it holds id.
+// find looks for the holders of id: first the providers the DHT knows
+// (those still connected), then, if none, every member is asked.
 func (c *Cloud) find(ctx context.Context, id erasure.ShardID) []peer.ID {
+	dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	providers := c.n.FindHolders(dctx, id, 20)
+	cancel()
+	var out []peer.ID
+	for _, p := range providers {
+		if p == c.n.ID() || c.n.host.Network().Connectedness(p) == network.Connected {
+			out = append(out, p)
+			c.addHolder(id, p)
+		}
+	}
+	if len(out) > 0 {
+		return out
+	}
+	return c.askMembers(ctx, id)
+}
+
+// askMembers asks every member whether it holds id.
+func (c *Cloud) askMembers(ctx context.Context, id erasure.ShardID) []peer.ID {
 	members := c.members()
 	found := make([]bool, len(members))
 	var wg sync.WaitGroup

@@ -12,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 
 	"github.com/murmur-cloud/murmur/crypt"
+	"github.com/murmur-cloud/murmur/erasure"
 	"github.com/murmur-cloud/murmur/node"
 	"github.com/murmur-cloud/murmur/node/proto"
 	"github.com/murmur-cloud/murmur/pipeline"
@@ -199,4 +200,44 @@ func TestStripeCopiesAllCount(t *testing.T) {
 	if _, err := pipeline.Write(ctx, cfg, client.Cloud(placement.NewRandom(5)), bytes.NewReader(data)); err == nil {
 		t.Fatal("a stripe with a copy that no member could take was reported stored")
 	}
+}
+
+// TestProviderRecords: a node that stores a shard announces it in the DHT,
+// and another member finds it there.
+func TestProviderRecords(t *testing.T) {
+	_, nodes, _ := cloud(t, 5)
+	waitForRoutes(t, nodes)
+	ctx := context.Background()
+	id, data := storetestShard(1 << 10)
+	if err := nodes[0].Remote(nodes[1].ID()).Put(ctx, id, data); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if published, _, _ := nodes[1].AnnounceStats(); published > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the storing node never published a provider record")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	holders := nodes[4].FindHolders(fctx, id, 5)
+	found := false
+	for _, h := range holders {
+		found = found || h == nodes[1].ID()
+	}
+	if !found {
+		t.Fatalf("the DHT names %v as holders, not the node that stores the shard", holders)
+	}
+	_, mean, _ := nodes[1].AnnounceStats()
+	t.Logf("one provider record took %v to publish in a 5-node cloud", mean)
+}
+
+func storetestShard(n int) (erasure.ShardID, []byte) {
+	b := make([]byte, n)
+	rand.Read(b)
+	return erasure.SumShard(b), b
 }

@@ -85,6 +85,8 @@ type Node struct {
 	shard protocol.ID
 	log   *slog.Logger
 
+	announce *announcer
+
 	mu       sync.Mutex
 	closing  bool
 	handlers sync.WaitGroup // shard requests being served
@@ -162,6 +164,7 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("node: start DHT: %w", err)
 	}
 	n.dht = kad
+	n.announce = newAnnouncer(n)
 	h.SetStreamHandler(n.shard, n.serveTracked)
 	return n, nil
 }
@@ -187,6 +190,7 @@ func (n *Node) Close() error {
 	n.mu.Lock()
 	n.closing = true
 	n.mu.Unlock()
+	n.announce.close()
 	err := errors.Join(n.dht.Close(), n.host.Close())
 	n.handlers.Wait()
 	return errors.Join(err, n.store.Close())

@@ -71,6 +71,7 @@ func (n *Node) handle(ctx context.Context, s network.Stream, owner []byte) (prot
 		if err := n.store.PutLeased(ctx, req.ID, req.Data, owner, until); err != nil {
 			return req.Op, refuseErr(err), nil
 		}
+		n.announce.add(req.ID)
 		return req.Op, &proto.Response{}, nil
 	case proto.OpGet:
 		// The answer is held in memory until sent: account for it like
