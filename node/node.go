@@ -41,6 +41,9 @@ type Config struct {
 	// RequestTimeout bounds one shard request without a deadline of its
 	// own. Default 60 s.
 	RequestTimeout time.Duration
+	// MDNS makes the node announce itself on the LAN and connect to the
+	// members of its cloud it hears there, with no invite addresses.
+	MDNS bool
 
 	Logger *slog.Logger     // nil: discard
 	Now    func() time.Time // nil: time.Now
@@ -86,6 +89,7 @@ type Node struct {
 	log   *slog.Logger
 
 	announce *announcer
+	mdns     interface{ Close() error }
 
 	mu       sync.Mutex
 	closing  bool
@@ -166,6 +170,12 @@ func New(cfg Config) (*Node, error) {
 	n.dht = kad
 	n.announce = newAnnouncer(n)
 	h.SetStreamHandler(n.shard, n.serveTracked)
+	if cfg.MDNS {
+		if err := n.startMDNS(); err != nil {
+			n.Close()
+			return nil, err
+		}
+	}
 	return n, nil
 }
 
@@ -190,8 +200,12 @@ func (n *Node) Close() error {
 	n.mu.Lock()
 	n.closing = true
 	n.mu.Unlock()
+	var err error
+	if n.mdns != nil {
+		err = n.mdns.Close()
+	}
 	n.announce.close()
-	err := errors.Join(n.dht.Close(), n.host.Close())
+	err = errors.Join(err, n.dht.Close(), n.host.Close())
 	n.handlers.Wait()
 	return errors.Join(err, n.store.Close())
 }

@@ -90,7 +90,7 @@ func printInvite(out io.Writer, dir string) error {
 
 func nodeCommand() *command {
 	var dir, join, addrFile string
-	var verbose bool
+	var verbose, noMDNS bool
 	return &command{
 		name:    "node",
 		summary: "run this machine's node until interrupted",
@@ -99,6 +99,7 @@ func nodeCommand() *command {
 			fs.StringVar(&join, "join", "", "an invite: join its cloud and bootstrap from its members")
 			fs.StringVar(&addrFile, "addr-file", "", "write the node's addresses to this file once it listens")
 			fs.BoolVar(&verbose, "v", false, "log debug messages")
+			fs.BoolVar(&noMDNS, "no-mdns", false, "do not look for members on the LAN with mDNS")
 		},
 		run: func(ctx context.Context, _ *flag.FlagSet, out io.Writer) error {
 			if join != "" {
@@ -115,7 +116,7 @@ func nodeCommand() *command {
 				level = slog.LevelDebug
 			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-			n, err := node.Open(dir, node.Config{Logger: log})
+			n, err := node.Open(dir, node.Config{Logger: log, MDNS: !noMDNS})
 			if err != nil {
 				return err
 			}

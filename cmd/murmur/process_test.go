@@ -45,7 +45,8 @@ func startNode(t *testing.T, dir string, args ...string) *nodeProcess {
 	t.Helper()
 	addrFile := filepath.Join(dir, "addrs")
 	os.Remove(addrFile)
-	cmd := exec.Command(os.Args[0], append([]string{"node", "--dir", dir, "--addr-file", addrFile}, args...)...)
+	// No mDNS: it would multicast on the machine's own network.
+	cmd := exec.Command(os.Args[0], append([]string{"node", "--dir", dir, "--addr-file", addrFile, "--no-mdns"}, args...)...)
 	cmd.Env = append(os.Environ(), "MURMUR_RUN_MAIN=1")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
