@@ -111,11 +111,7 @@ func nodeCommand() *command {
 					return err
 				}
 			}
-			level := slog.LevelInfo
-			if verbose {
-				level = slog.LevelDebug
-			}
-			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			log := newLogger(slog.LevelInfo, verbose)
 			n, err := node.Open(dir, node.Config{Logger: log, MDNS: !noMDNS})
 			if err != nil {
 				return err
@@ -171,11 +167,7 @@ func upCommand() *command {
 			if os.Getenv("GOMEMLIMIT") == "" {
 				debug.SetMemoryLimit(memoryLimit)
 			}
-			level := slog.LevelWarn
-			if verbose {
-				level = slog.LevelDebug
-			}
-			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			log := newLogger(slog.LevelWarn, verbose)
 			home := filepath.Join(dir, "up")
 			l, err := node.StartLocal(ctx, node.LocalConfig{Dir: home, Nodes: nodes, Logger: log})
 			if err != nil {
@@ -206,4 +198,12 @@ Ctrl-C stops the cloud; running murmur up again resumes it with its data.
 			return nil
 		},
 	}
+}
+
+// newLogger logs to standard error from level up, or from Debug if verbose.
+func newLogger(level slog.Level, verbose bool) *slog.Logger {
+	if verbose {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 }
