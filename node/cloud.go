@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -31,6 +32,8 @@ type Cloud struct {
 	hedge   time.Duration
 	noLocal bool // place shards on peers only
 
+	lookups atomic.Int64 // shards looked for in the DHT or among members
+
 	mu      sync.Mutex
 	holders map[erasure.ShardID][]peer.ID
 	lies    map[peer.ID]int
@@ -38,6 +41,7 @@ type Cloud struct {
 
 var (
 	_ store.ShardGetter  = (*Cloud)(nil)
+	_ store.HintedGetter = (*Cloud)(nil)
 	_ store.ShardPutter  = (*Cloud)(nil)
 	_ store.StripePutter = (*Cloud)(nil)
 )
@@ -109,18 +113,20 @@ func (l localLeased) Walk(ctx context.Context, fn func(erasure.ShardID, int) err
 // Put stores one shard on one peer chosen by the placer.
 func (c *Cloud) Put(ctx context.Context, id erasure.ShardID, data []byte) error {
 	d := &erasure.Descriptor{Shards: []erasure.Shard{{ID: id, Size: len(data)}}}
-	return c.place(ctx, d, [][]byte{data}, func(int) bool { return true })
+	_, err := c.place(ctx, d, [][]byte{data}, func(int) bool { return true })
+	return err
 }
 
 // PutStripe implements store.StripePutter: every stored shard of the
 // stripe goes to a distinct member. A shard whose holder fails is put on
 // another member not yet used by the stripe. It returns only when no
-// transfer is still reading the shards.
-func (c *Cloud) PutStripe(ctx context.Context, d *erasure.Descriptor, shards [][]byte) error {
+// transfer is still reading the shards. The holders it returns are the
+// members' peer IDs.
+func (c *Cloud) PutStripe(ctx context.Context, d *erasure.Descriptor, shards [][]byte) ([]store.Holder, error) {
 	return c.place(ctx, d, shards, d.Stored)
 }
 
-func (c *Cloud) place(ctx context.Context, d *erasure.Descriptor, shards [][]byte, stored func(int) bool) error {
+func (c *Cloud) place(ctx context.Context, d *erasure.Descriptor, shards [][]byte, stored func(int) bool) ([]store.Holder, error) {
 	members := c.members()
 	if c.noLocal {
 		members = members[1:]
@@ -139,8 +145,9 @@ func (c *Cloud) place(ctx context.Context, d *erasure.Descriptor, shards [][]byt
 	}
 	chosen, err := c.placer.Place(cands, sizes)
 	if err != nil {
-		return fmt.Errorf("node: place %d shards on %d members: %w", len(sizes), len(members), err)
+		return nil, fmt.Errorf("node: place %d shards on %d members: %w", len(sizes), len(members), err)
 	}
+	holders := make([]store.Holder, len(shards))
 	var mu sync.Mutex
 	used := make([]bool, len(members))
 	for _, m := range chosen {
@@ -168,6 +175,7 @@ func (c *Cloud) place(ctx context.Context, d *erasure.Descriptor, shards [][]byt
 				err := c.storeOf(members[m]).Put(ctx, id, shards[i])
 				if err == nil {
 					c.addHolder(id, members[m])
+					holders[i] = store.Holder(members[m])
 					done[j] = true
 					return
 				}
@@ -192,7 +200,10 @@ func (c *Cloud) place(ctx context.Context, d *erasure.Descriptor, shards [][]byt
 			failed = append(failed, errs[j])
 		}
 	}
-	return errors.Join(failed...)
+	if len(failed) > 0 {
+		return nil, errors.Join(failed...)
+	}
+	return holders, nil
 }
 
 func (c *Cloud) addHolder(id erasure.ShardID, p peer.ID) {
@@ -206,6 +217,10 @@ func (c *Cloud) addHolder(id erasure.ShardID, p peer.ID) {
 	c.holders[id] = append(c.holders[id], p)
 }
 
+// Lookups returns how many times a shard's holders had to be looked for
+// (in the DHT, then among the members) because none was known or hinted.
+func (c *Cloud) Lookups() int64 { return c.lookups.Load() }
+
 // Holders returns the members known to hold a shard.
 func (c *Cloud) Holders(id erasure.ShardID) []peer.ID {
 	c.mu.Lock()
@@ -216,6 +231,7 @@ func (c *Cloud) Holders(id erasure.ShardID) []peer.ID {
 // find looks for the holders of id: first the providers the DHT knows
 // (those still connected), then, if none, every member is asked.
 func (c *Cloud) find(ctx context.Context, id erasure.ShardID) []peer.ID {
+	c.lookups.Add(1)
 	dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	providers := c.n.FindHolders(dctx, id, 20)
 	cancel()
@@ -259,7 +275,21 @@ func (c *Cloud) askMembers(ctx context.Context, id erasure.ShardID) []peer.ID {
 // answer that hashes to id. Wrong bytes are counted against their sender
 // and never returned.
 func (c *Cloud) Get(ctx context.Context, id erasure.ShardID) ([]byte, error) {
+	return c.GetHinted(ctx, id, nil)
+}
+
+// GetHinted implements store.HintedGetter: the hinted holders (peer IDs a
+// manifest recorded) are asked first, with the holders this node already
+// knows of; only when none of them has the shard is it looked for in the
+// DHT and then among the members.
+func (c *Cloud) GetHinted(ctx context.Context, id erasure.ShardID, hints []store.Holder) ([]byte, error) {
 	known := c.Holders(id)
+	for _, h := range hints {
+		p := peer.ID(h)
+		if p.Validate() == nil && !slices.Contains(known, p) {
+			known = append(known, p)
+		}
+	}
 	if len(known) > 0 {
 		b, err := c.getFrom(ctx, id, known)
 		if err == nil || ctx.Err() != nil {

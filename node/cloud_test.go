@@ -99,14 +99,20 @@ func TestSixNodeCloud(t *testing.T) {
 		}
 	}
 	// Lose two nodes, the writer among them; read from a node that has
-	// never seen these files (it must find the holders itself).
+	// never seen these files, without the manifests' holder hints (it must
+	// find the holders itself).
 	nodes[0].Close()
 	nodes[3].Close()
 	reader := nodes[5].Cloud(placement.NewRandom(2))
 	for i, m := range manifests {
-		if got := readBack(t, cfg, reader, m); !bytes.Equal(got, files[i]) {
+		bare := *m
+		bare.Holders = nil
+		if got := readBack(t, cfg, reader, &bare); !bytes.Equal(got, files[i]) {
 			t.Fatalf("file %d differs with two nodes gone", i)
 		}
+	}
+	if reader.Lookups() == 0 {
+		t.Fatal("a reader without hints or memory of holders looked nothing up")
 	}
 	// The writer comes back on its own directory and serves its shards.
 	back, err := node.New(node.Config{Dir: dirs[0], Secret: secret})
@@ -132,6 +138,66 @@ func TestSixNodeCloud(t *testing.T) {
 	}
 	if served == 0 {
 		t.Fatal("the restarted node serves none of its shards")
+	}
+}
+
+// TestManifestHolderHints: a manifest records where each shard went, and
+// a node that has never seen the file reads it from those holders without
+// looking anything up; with a hinted holder gone, the read still succeeds.
+func TestManifestHolderHints(t *testing.T) {
+	_, nodes, _ := cloud(t, 6)
+	cfg := drive()
+	ctx := context.Background()
+	data := make([]byte, 9<<20)
+	rand.Read(data)
+	m, err := pipeline.Write(ctx, cfg, nodes[0].Cloud(placement.NewRandom(3)), bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Holders) != len(m.Stripes) {
+		t.Fatalf("manifest hints %d of %d stripes", len(m.Holders), len(m.Stripes))
+	}
+	byID := map[string]*node.Node{}
+	for _, n := range nodes {
+		byID[string(n.ID())] = n
+	}
+	for i, d := range m.Stripes {
+		for j, s := range d.Shards {
+			h := string(m.Holders[i][j])
+			if !d.Stored(j) {
+				if h != "" {
+					t.Fatalf("stripe %d: empty slot %d has holder hint", i, j)
+				}
+				continue
+			}
+			holder := byID[h]
+			if holder == nil {
+				t.Fatalf("stripe %d shard %d: hint %q names no member", i, j, h)
+			}
+			if holder == nodes[1] {
+				continue // a node does not ask itself over the network
+			}
+			has, err := nodes[1].Remote(holder.ID()).Has(ctx, []erasure.ShardID{s.ID})
+			if err != nil || !has[0] {
+				t.Fatalf("stripe %d shard %d: hinted holder does not have it (%v)", i, j, err)
+			}
+		}
+	}
+	reader := nodes[1].Cloud(placement.NewRandom(4))
+	if got := readBack(t, cfg, reader, m); !bytes.Equal(got, data) {
+		t.Fatal("read by hints differs")
+	}
+	if n := reader.Lookups(); n != 0 {
+		t.Fatalf("a reader with hints looked up %d shards", n)
+	}
+	// A hinted holder of a data shard goes away: the read still succeeds.
+	gone := byID[string(m.Holders[0][0])]
+	if gone == nodes[1] {
+		gone = byID[string(m.Holders[0][1])]
+	}
+	gone.Close()
+	if got := readBack(t, cfg, nodes[1].Cloud(placement.NewRandom(5)), m); !bytes.Equal(got, data) {
+		t.Fatal("read with a hinted holder gone differs")
 	}
 }
 

@@ -8,7 +8,7 @@ import (
 )
 
 func FuzzParseManifest(f *testing.F) {
-	f.Add([]byte{pipeline.ManifestVersion, 0, 0, 0})
+	f.Add([]byte{pipeline.ManifestV1, 0, 0, 0})
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := pipeline.ParseManifest(b)

@@ -19,7 +19,10 @@ import (
 	"github.com/murmur-cloud/murmur/store"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/v1 (only when the v1 format itself was wrong)")
+var (
+	update      = flag.Bool("update", false, "rewrite testdata/v1 (only when the v1 format itself was wrong)")
+	updateSeeds = flag.Bool("update-seeds", false, "rewrite the fuzz seed corpora in testdata/fuzz")
+)
 
 // goldenDir holds files stored by format version 1, written as one batch:
 // their shards, their sealed manifests and IDs, and the SHA-256 of each
@@ -209,9 +212,9 @@ func writeGolden(t *testing.T, cfg pipeline.Config) {
 }
 
 // TestWriteFuzzSeeds refreshes the committed seed corpora from the golden
-// file when run with -update.
+// file when run with -update-seeds.
 func TestWriteFuzzSeeds(t *testing.T) {
-	if !*update {
+	if !*updateSeeds {
 		return
 	}
 	cfg := goldenConfig
@@ -226,9 +229,15 @@ func TestWriteFuzzSeeds(t *testing.T) {
 		t.Fatal(err)
 	}
 	empty, _ := (&pipeline.Manifest{}).MarshalBinary()
+	hinted, _, _ := hintedManifest(t)
+	hintedPlain, err := hinted.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
 	seeds := map[string]string{
 		"FuzzParseManifest/golden":   fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", plain),
 		"FuzzParseManifest/empty":    fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", empty),
+		"FuzzParseManifest/hinted":   fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", hintedPlain),
 		"FuzzParseManifest/garbage":  "go test fuzz v1\n[]byte(\"\\x01\\xff\\xff\\xff\\xff\\x0f\")\n",
 		"FuzzOpenManifest/golden":    fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n[]byte(%q)\n", id[:], sealed),
 		"FuzzOpenManifest/truncated": fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n[]byte(%q)\n", id[:], sealed[:30]),

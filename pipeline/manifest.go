@@ -9,10 +9,16 @@ import (
 	"github.com/murmur-cloud/murmur/crypt"
 	"github.com/murmur-cloud/murmur/erasure"
 	"github.com/murmur-cloud/murmur/internal/wire"
+	"github.com/murmur-cloud/murmur/store"
 )
 
-// ManifestVersion is the first byte of a manifest's plaintext encoding.
-const ManifestVersion byte = 1
+// Manifest versions, the first byte of a manifest's plaintext encoding.
+// Version 2 adds holder hints; a manifest without them is written as
+// version 1, byte for byte as before.
+const (
+	ManifestV1 byte = 1
+	ManifestV2 byte = 2
+)
 
 const (
 	// MaxChunkSize bounds one chunk's plaintext in a manifest.
@@ -43,6 +49,12 @@ type Manifest struct {
 	Size    int64
 	Chunks  []ChunkRef
 	Stripes []*erasure.Descriptor // the stripes the chunks lie in
+
+	// Holders, when not nil, hints where each shard was stored:
+	// Holders[i][j] for Stripes[i].Shards[j], "" when unknown or for an
+	// empty slot. Hints let a reader go straight to a shard's holder; a
+	// shard that has moved since is still found, at the cost of a lookup.
+	Holders [][]store.Holder
 }
 
 // ChunkRef locates one chunk of a file.
@@ -100,6 +112,26 @@ func (m *Manifest) Validate() error {
 	if total != m.Size {
 		return fmt.Errorf("%w: chunks add up to %d bytes, size is %d", ErrManifest, total, m.Size)
 	}
+	if m.Holders == nil {
+		return nil
+	}
+	if len(m.Holders) != len(m.Stripes) {
+		return fmt.Errorf("%w: holder hints for %d stripes of %d", ErrManifest, len(m.Holders), len(m.Stripes))
+	}
+	for i, hs := range m.Holders {
+		d := m.Stripes[i]
+		if len(hs) != len(d.Shards) {
+			return fmt.Errorf("%w: stripe %d: holder hints for %d shards of %d", ErrManifest, i, len(hs), len(d.Shards))
+		}
+		for j, h := range hs {
+			if len(h) > store.MaxHolderLen {
+				return fmt.Errorf("%w: stripe %d shard %d: holder of %d bytes", ErrManifest, i, j, len(h))
+			}
+			if h != "" && !d.Stored(j) {
+				return fmt.Errorf("%w: stripe %d shard %d: a holder for an empty slot", ErrManifest, i, j)
+			}
+		}
+	}
 	return nil
 }
 
@@ -108,11 +140,22 @@ func (m *Manifest) Validate() error {
 //	version(1) | uvarint Size
 //	| uvarint #stripes | #stripes × (uvarint len | descriptor)
 //	| uvarint #chunks  | #chunks × (ID(32) | uvarint Size | uvarint Stripe | uvarint Shard | uvarint Offset)
+//	[version 2 only:
+//	| uvarint #holders | #holders × (uvarint len | name)
+//	| for each stripe, for each of its shards: uvarint holder index + 1 (0: none)]
+//
+// Version 1 is written when Holders is nil, version 2 otherwise. The
+// holder table lists each distinct holder once, in order of first use, so
+// the encoding stays canonical.
 func (m *Manifest) AppendBinary(b []byte) ([]byte, error) {
 	if err := m.Validate(); err != nil {
 		return nil, err
 	}
-	b = append(b, ManifestVersion)
+	version := ManifestV1
+	if m.Holders != nil {
+		version = ManifestV2
+	}
+	b = append(b, version)
 	b = binary.AppendUvarint(b, uint64(m.Size))
 	b = binary.AppendUvarint(b, uint64(len(m.Stripes)))
 	var err error
@@ -131,7 +174,38 @@ func (m *Manifest) AppendBinary(b []byte) ([]byte, error) {
 			b = binary.AppendUvarint(b, uint64(v))
 		}
 	}
+	if version == ManifestV2 {
+		b = m.appendHolders(b)
+	}
 	return b, nil
+}
+
+func (m *Manifest) appendHolders(b []byte) []byte {
+	index := map[store.Holder]int{}
+	var table []store.Holder
+	for _, hs := range m.Holders {
+		for _, h := range hs {
+			if _, ok := index[h]; !ok && h != "" {
+				index[h] = len(table)
+				table = append(table, h)
+			}
+		}
+	}
+	b = binary.AppendUvarint(b, uint64(len(table)))
+	for _, h := range table {
+		b = binary.AppendUvarint(b, uint64(len(h)))
+		b = append(b, h...)
+	}
+	for _, hs := range m.Holders {
+		for _, h := range hs {
+			ref := 0
+			if h != "" {
+				ref = index[h] + 1
+			}
+			b = binary.AppendUvarint(b, uint64(ref))
+		}
+	}
+	return b
 }
 
 // MarshalBinary implements encoding.BinaryMarshaler.
@@ -141,7 +215,8 @@ func (m *Manifest) MarshalBinary() ([]byte, error) { return m.AppendBinary(nil) 
 // encoding of a valid manifest is accepted.
 func ParseManifest(b []byte) (*Manifest, error) {
 	r := wire.NewReader(b, ErrManifest)
-	if v := r.Byte(); r.Err() == nil && v != ManifestVersion {
+	v := r.Byte()
+	if r.Err() == nil && v != ManifestV1 && v != ManifestV2 {
 		return nil, fmt.Errorf("%w: unknown version %d", ErrManifest, v)
 	}
 	m := &Manifest{Size: int64(r.Uvarint(MaxFileSize))}
@@ -165,6 +240,21 @@ func ParseManifest(b []byte) (*Manifest, error) {
 		c.Stripe = r.Int(maxEntries)
 		c.Shard = r.Int(erasure.MaxShards)
 		c.Offset = r.Int(erasure.MaxShardSize)
+	}
+	if v == ManifestV2 && r.Err() == nil {
+		table := make([]store.Holder, r.Count(maxEntries, 1))
+		for i := range table {
+			table[i] = store.Holder(r.LenBytes(store.MaxHolderLen))
+		}
+		m.Holders = make([][]store.Holder, len(m.Stripes))
+		for i, d := range m.Stripes {
+			m.Holders[i] = make([]store.Holder, len(d.Shards))
+			for j := range m.Holders[i] {
+				if ref := r.Int(len(table)); ref > 0 {
+					m.Holders[i][j] = table[ref-1]
+				}
+			}
+		}
 	}
 	r.Done()
 	if r.Err() != nil {

@@ -3,7 +3,9 @@ package pipeline_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math"
+	"reflect"
 	"testing"
 
 	"github.com/murmur-cloud/murmur/crypt"
@@ -80,7 +82,7 @@ func TestParseManifestRejects(t *testing.T) {
 		t.Fatalf("trailing byte: %v", err)
 	}
 	// A count far beyond the input is refused before allocating.
-	huge := []byte{pipeline.ManifestVersion, 0, 0xff, 0xff, 0xff, 0xff, 0x03}
+	huge := []byte{pipeline.ManifestV1, 0, 0xff, 0xff, 0xff, 0xff, 0x03}
 	if _, err := pipeline.ParseManifest(huge); !errors.Is(err, pipeline.ErrManifest) {
 		t.Fatalf("huge stripe count: %v", err)
 	}
@@ -109,5 +111,142 @@ func TestParseManifestRejects(t *testing.T) {
 		if err := c.Validate(); !errors.Is(err, pipeline.ErrManifest) {
 			t.Errorf("%s: Validate = %v", name, err)
 		}
+	}
+}
+
+// hintedManifest writes a file through spread, which reports where each
+// shard went, so its manifest carries holder hints.
+func hintedManifest(t *testing.T) (*pipeline.Manifest, *spread, []byte) {
+	t.Helper()
+	cfg := pipeline.Config{Keys: testKeys(20), Chunking: small, K: 3, M: 2}
+	st := newSpread(5)
+	data := randData(21, 90<<10)
+	return write(t, cfg, st, data), st, data
+}
+
+func TestManifestHolderHints(t *testing.T) {
+	m, _, _ := hintedManifest(t)
+	if len(m.Holders) != len(m.Stripes) {
+		t.Fatalf("%d hint rows for %d stripes", len(m.Holders), len(m.Stripes))
+	}
+	for i, d := range m.Stripes {
+		for j := range d.Shards {
+			want := store.Holder("")
+			if d.Stored(j) {
+				want = store.Holder(fmt.Sprintf("peer-%d", j))
+			}
+			if m.Holders[i][j] != want {
+				t.Fatalf("stripe %d shard %d: hint %q, want %q", i, j, m.Holders[i][j], want)
+			}
+		}
+	}
+	b, err := m.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b[0] != pipeline.ManifestV2 {
+		t.Fatalf("hinted manifest written as version %d", b[0])
+	}
+	got, err := pipeline.ParseManifest(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got.Holders, m.Holders) {
+		t.Fatal("holder hints changed in a marshal/parse round trip")
+	}
+	for n := range len(b) {
+		if _, err := pipeline.ParseManifest(b[:n]); err == nil {
+			t.Fatalf("truncated to %d bytes: parsed", n)
+		}
+	}
+	// Without hints the same manifest is version 1, as before hints.
+	m.Holders = nil
+	if v1, _ := m.MarshalBinary(); v1[0] != pipeline.ManifestV1 || len(v1) >= len(b) {
+		t.Fatalf("unhinted manifest: version %d, %d bytes (hinted %d)", v1[0], len(v1), len(b))
+	}
+}
+
+// The hint section of a one-stripe manifest, byte by byte: the holder
+// table in order of first use, then one reference per shard.
+func TestManifestHolderEncoding(t *testing.T) {
+	m := testManifest(t) // k=3 m=2
+	m.Stripes, m.Chunks = m.Stripes[:1], m.Chunks[:0]
+	m.Size = 0
+	d := m.Stripes[0]
+	for j := range d.K {
+		if !d.Stored(j) {
+			t.Fatal("test needs a full stripe")
+		}
+	}
+	// Chunks must cover the stripe's data for Validate; keep none and use
+	// a stripe-only manifest.
+	m.Holders = [][]store.Holder{{"b", "a", "", "b", "c"}}
+	v1 := *m
+	v1.Holders = nil
+	base, err := v1.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := m.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := append([]byte{pipeline.ManifestV2}, base[1:]...)
+	want = append(want, 3, 1, 'b', 1, 'a', 1, 'c', 1, 2, 0, 1, 3)
+	if !bytes.Equal(b, want) {
+		t.Fatalf("encoding\n got %x\nwant %x", b, want)
+	}
+	// The same hints with the table in another order, or an unused or
+	// empty entry, are not canonical.
+	hints := len(base)
+	for name, tail := range map[string][]byte{
+		"table order":   {3, 1, 'a', 1, 'b', 1, 'c', 2, 1, 0, 2, 3},
+		"unused entry":  {4, 1, 'b', 1, 'a', 1, 'c', 1, 'd', 1, 2, 0, 1, 3},
+		"empty entry":   {4, 1, 'b', 1, 'a', 1, 'c', 0, 1, 2, 0, 1, 3},
+		"bad reference": {3, 1, 'b', 1, 'a', 1, 'c', 1, 2, 0, 1, 4},
+		"short":         {3, 1, 'b', 1, 'a', 1, 'c', 1, 2, 0, 1},
+	} {
+		bad := append(bytes.Clone(b[:hints]), tail...)
+		if _, err := pipeline.ParseManifest(bad); !errors.Is(err, pipeline.ErrManifest) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	for name, hs := range map[string][][]store.Holder{
+		"rows":        {},
+		"columns":     {{"a", "b"}},
+		"long holder": {{store.Holder(bytes.Repeat([]byte{'x'}, store.MaxHolderLen+1)), "", "", "", ""}},
+	} {
+		c := *m
+		c.Holders = hs
+		if err := c.Validate(); !errors.Is(err, pipeline.ErrManifest) {
+			t.Errorf("%s: Validate = %v", name, err)
+		}
+	}
+}
+
+// A reader goes to the hinted holder first, and a wrong or stale hint
+// costs a lookup, not the read.
+func TestReaderFollowsHints(t *testing.T) {
+	m, st, data := hintedManifest(t)
+	cfg := pipeline.Config{Keys: testKeys(20), Chunking: small, K: 3, M: 2}
+	got, err := readAll(t, cfg, st, m)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read: %v", err)
+	}
+	if st.hinted.Load() == 0 {
+		t.Fatal("no shard was read from its hinted holder")
+	}
+	// Point every hint at the wrong peer: the bytes still come back.
+	for _, hs := range m.Holders {
+		for j, h := range hs {
+			if h != "" {
+				hs[j] = store.Holder(fmt.Sprintf("peer-%d", (j+1)%len(hs)))
+			}
+		}
+	}
+	st.hinted.Store(0)
+	got, err = readAll(t, cfg, st, m)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read with wrong hints: %v", err)
 	}
 }

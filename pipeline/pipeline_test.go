@@ -114,11 +114,15 @@ func TestRoundTripLarge(t *testing.T) {
 }
 
 // spread stands for k+m peers: slot i of every stripe is stored by
-// peers[i], and Get asks each peer in turn for the first copy that
-// verifies, as a reader over the holders of a shard does. With k=1 every
+// peers[i], which PutStripe reports as holder "peer-i". Get asks each peer
+// in turn for the first copy that verifies, as a reader over the holders
+// of a shard does; GetHinted asks the hinted peer first. With k=1 every
 // parity shard is a copy of the data shard under the same ID; spread keeps
 // those copies apart, as distinct peers do.
-type spread struct{ peers []*store.Mem }
+type spread struct {
+	peers  []*store.Mem
+	hinted atomic.Int64 // shards returned by the hinted peer
+}
 
 func newSpread(n int) *spread {
 	s := &spread{}
@@ -132,15 +136,17 @@ func (s *spread) Put(ctx context.Context, id erasure.ShardID, b []byte) error {
 	return s.peers[0].Put(ctx, id, b)
 }
 
-func (s *spread) PutStripe(ctx context.Context, d *erasure.Descriptor, shards [][]byte) error {
+func (s *spread) PutStripe(ctx context.Context, d *erasure.Descriptor, shards [][]byte) ([]store.Holder, error) {
+	holders := make([]store.Holder, len(shards))
 	for i, b := range shards {
 		if d.Stored(i) {
 			if err := s.peers[i].Put(ctx, d.Shards[i].ID, b); err != nil {
-				return err
+				return nil, err
 			}
+			holders[i] = store.Holder(fmt.Sprintf("peer-%d", i))
 		}
 	}
-	return nil
+	return holders, nil
 }
 
 func (s *spread) Get(ctx context.Context, id erasure.ShardID) ([]byte, error) {
@@ -150,6 +156,20 @@ func (s *spread) Get(ctx context.Context, id erasure.ShardID) ([]byte, error) {
 		}
 	}
 	return nil, fmt.Errorf("get %s: %w", id.Short(), store.ErrNotFound)
+}
+
+func (s *spread) GetHinted(ctx context.Context, id erasure.ShardID, hints []store.Holder) ([]byte, error) {
+	for _, h := range hints {
+		var i int
+		if _, err := fmt.Sscanf(string(h), "peer-%d", &i); err != nil || i < 0 || i >= len(s.peers) {
+			continue
+		}
+		if b, err := s.peers[i].Get(ctx, id); err == nil && id.Verify(b) {
+			s.hinted.Add(1)
+			return b, nil
+		}
+	}
+	return s.Get(ctx, id)
 }
 
 // damage deletes or corrupts n stored shards of every stripe of m.

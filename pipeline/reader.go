@@ -198,7 +198,7 @@ func (r *Reader) shard(ctx context.Context, si, sh int) ([]byte, error) {
 	id := d.Shards[sh].ID
 	keep := r.shared[shardKey{si, sh}]
 	return r.shards.get(ctx, id, keep, func(ctx context.Context) ([]byte, error) {
-		b, err := r.fetch(ctx, d, sh)
+		b, err := r.fetch(ctx, si, sh)
 		if err == nil {
 			return b, nil
 		}
@@ -210,12 +210,18 @@ func (r *Reader) shard(ctx context.Context, si, sh int) ([]byte, error) {
 	})
 }
 
-// fetch gets shard i of d from the store and verifies it.
-func (r *Reader) fetch(ctx context.Context, d *erasure.Descriptor, i int) ([]byte, error) {
+// fetch gets shard i of stripe si from the store, from its hinted holder
+// first if the manifest names one, and verifies it.
+func (r *Reader) fetch(ctx context.Context, si, i int) ([]byte, error) {
+	d := r.m.Stripes[si]
 	if !d.Stored(i) {
 		return []byte{}, nil
 	}
-	b, err := r.store.Get(ctx, d.Shards[i].ID)
+	var hints []store.Holder
+	if r.m.Holders != nil && r.m.Holders[si][i] != "" {
+		hints = r.m.Holders[si][i : i+1]
+	}
+	b, err := store.Get(ctx, r.store, d.Shards[i].ID, hints)
 	if err != nil {
 		return nil, err
 	}
@@ -255,7 +261,7 @@ func (r *Reader) rebuild(ctx context.Context, si, bad int) ([]byte, error) {
 		candidates = candidates[1:]
 		running++
 		go func() {
-			b, err := r.fetch(ctx, d, i)
+			b, err := r.fetch(ctx, si, i)
 			results <- result{i, b, err}
 		}()
 	}

@@ -48,6 +48,7 @@ type Writer struct {
 	wg       sync.WaitGroup
 	mu       sync.Mutex
 	descs    map[int]*erasure.Descriptor
+	holders  map[int][]store.Holder // where each stripe's shards went, if the store says
 	err      error
 }
 
@@ -258,13 +259,16 @@ func (w *Writer) dispatch(group []pendingShard) error {
 	bg := w.bg
 	w.wg.Go(func() {
 		defer func() { <-w.inflight }()
-		d, err := w.storeStripe(bg, data, ids)
+		d, holders, err := w.storeStripe(bg, data, ids)
 		if err != nil {
 			w.fail(fmt.Errorf("stripe %d: %w", n, err))
 			return
 		}
 		w.mu.Lock()
 		w.descs[n] = d
+		if holders != nil {
+			w.holders[n] = holders
+		}
 		w.mu.Unlock()
 	})
 	return w.failed()
@@ -272,18 +276,21 @@ func (w *Writer) dispatch(group []pendingShard) error {
 
 // storeStripe computes a stripe's parity and stores its shards. Stores do
 // not retain what they are given, so the buffers are recycled afterwards.
-func (w *Writer) storeStripe(ctx context.Context, data [][]byte, ids []erasure.ShardID) (*erasure.Descriptor, error) {
+func (w *Writer) storeStripe(ctx context.Context, data [][]byte, ids []erasure.ShardID) (*erasure.Descriptor, []store.Holder, error) {
 	d, parity, err := w.coder.EncodeWith(data, ids, w.bufs)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	shards := append(data[:len(data):len(data)], make([][]byte, w.cfg.K-len(data))...)
 	shards = append(shards, parity...)
-	err = store.PutStripe(ctx, w.store, d, shards)
+	holders, err := store.PutStripe(ctx, w.store, d, shards)
 	for _, b := range shards {
 		w.bufs.Put(b)
 	}
-	return d, err
+	if err == nil && holders != nil && len(holders) != len(d.Shards) {
+		err = fmt.Errorf("pipeline: store reported %d holders for %d shards", len(holders), len(d.Shards))
+	}
+	return d, holders, err
 }
 
 // Finish closes the open stripe, waits until every stripe is stored and
@@ -311,8 +318,12 @@ func (w *Writer) Finish(ctx context.Context) ([]*Manifest, error) {
 		return nil, err
 	}
 	out := make([]*Manifest, len(w.files))
+	hinted := len(w.holders) > 0
 	for i, f := range w.files {
 		m := &Manifest{Size: f.size, Chunks: f.chunks}
+		if hinted {
+			m.Holders = [][]store.Holder{}
+		}
 		local := map[int]int{}
 		for j := range m.Chunks {
 			c := &m.Chunks[j]
@@ -320,7 +331,15 @@ func (w *Writer) Finish(ctx context.Context) ([]*Manifest, error) {
 			if !ok {
 				idx = len(m.Stripes)
 				local[c.Stripe] = idx
-				m.Stripes = append(m.Stripes, w.descs[c.Stripe])
+				d := w.descs[c.Stripe]
+				m.Stripes = append(m.Stripes, d)
+				if hinted {
+					hs := w.holders[c.Stripe]
+					if hs == nil {
+						hs = make([]store.Holder, len(d.Shards))
+					}
+					m.Holders = append(m.Holders, hs)
+				}
 			}
 			c.Stripe = idx
 		}
@@ -350,7 +369,7 @@ func (w *Writer) reset() {
 	w.files, w.open, w.pending, w.stripes = nil, pendingShard{}, nil, 0
 	w.bg, w.cancel = context.WithCancelCause(context.Background())
 	w.mu.Lock()
-	w.descs, w.err = make(map[int]*erasure.Descriptor), nil
+	w.descs, w.holders, w.err = make(map[int]*erasure.Descriptor), make(map[int][]store.Holder), nil
 	w.mu.Unlock()
 }
 

@@ -9,6 +9,14 @@ import (
 	"github.com/murmur-cloud/murmur/erasure"
 )
 
+// Holder names where a shard was stored, as the store that put it names
+// it (the cloud store uses peer IDs). The data path keeps holders in
+// manifests as hints for reading and never interprets them.
+type Holder string
+
+// MaxHolderLen bounds a holder's name.
+const MaxHolderLen = 128
+
 // StripePutter is the optional ability to store a whole stripe at once,
 // for stores that place its shards on distinct holders (a different peer
 // per shard, as placement does). Identical shards of one stripe (with k=1
@@ -16,22 +24,33 @@ import (
 // distinct holders, which a Put by ID alone cannot express.
 type StripePutter interface {
 	// PutStripe stores every shard of the stripe d describes that has
-	// bytes (shards[i] for d.Shards[i]), and returns once all are stored.
-	// Like Put it does not retain the shards: when it returns, successfully
-	// or not, nothing of it may still read them (the caller recycles the
-	// buffers at once), so an implementation that fails early must first
-	// stop or wait for the transfers it started.
-	PutStripe(ctx context.Context, d *erasure.Descriptor, shards [][]byte) error
+	// bytes (shards[i] for d.Shards[i]), and returns once all are stored,
+	// with where each went: holders[i] for d.Shards[i], "" for an empty
+	// slot. Like Put it does not retain the shards: when it returns,
+	// successfully or not, nothing of it may still read them (the caller
+	// recycles the buffers at once), so an implementation that fails early
+	// must first stop or wait for the transfers it started.
+	PutStripe(ctx context.Context, d *erasure.Descriptor, shards [][]byte) (holders []Holder, err error)
+}
+
+// HintedGetter is the optional ability to read a shard from holders a
+// StripePutter reported, before looking for it elsewhere.
+type HintedGetter interface {
+	// GetHinted is Get, asking the hinted holders first. Hints are only
+	// hints: a shard that moved is still found, and bytes are verified as
+	// Get verifies them.
+	GetHinted(ctx context.Context, id erasure.ShardID, hints []Holder) ([]byte, error)
 }
 
 // PutStripe stores a stripe's shards in p: with PutStripe when p has that
-// ability, else with one Put per stored shard, in parallel.
-func PutStripe(ctx context.Context, p ShardPutter, d *erasure.Descriptor, shards [][]byte) error {
+// ability, else with one Put per stored shard, in parallel. Holders are
+// returned only by a StripePutter; otherwise they are nil.
+func PutStripe(ctx context.Context, p ShardPutter, d *erasure.Descriptor, shards [][]byte) ([]Holder, error) {
 	if sp, ok := p.(StripePutter); ok {
 		return sp.PutStripe(ctx, d, shards)
 	}
 	if len(shards) != len(d.Shards) {
-		return fmt.Errorf("store: %d shards for a stripe of %d", len(shards), len(d.Shards))
+		return nil, fmt.Errorf("store: %d shards for a stripe of %d", len(shards), len(d.Shards))
 	}
 	errs := make([]error, len(shards))
 	var wg sync.WaitGroup
@@ -46,5 +65,13 @@ func PutStripe(ctx context.Context, p ShardPutter, d *erasure.Descriptor, shards
 		})
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	return nil, errors.Join(errs...)
+}
+
+// Get reads a shard from g, passing hints when g is a HintedGetter.
+func Get(ctx context.Context, g ShardGetter, id erasure.ShardID, hints []Holder) ([]byte, error) {
+	if hg, ok := g.(HintedGetter); ok && len(hints) > 0 {
+		return hg.GetHinted(ctx, id, hints)
+	}
+	return g.Get(ctx, id)
 }
