@@ -38,6 +38,9 @@ type Config struct {
 	// Lease is how long a shard this node puts on a peer is held before
 	// it must be renewed. Default 7 days.
 	Lease time.Duration
+	// ReclaimEvery is how often the node deletes the shards whose leases
+	// have all expired and gives their space back. Default 1 hour.
+	ReclaimEvery time.Duration
 	// RequestTimeout bounds one shard request without a deadline of its
 	// own. Default 60 s.
 	RequestTimeout time.Duration
@@ -68,6 +71,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.RequestTimeout <= 0 {
 		c.RequestTimeout = 60 * time.Second
 	}
+	if c.ReclaimEvery <= 0 {
+		c.ReclaimEvery = time.Hour
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -89,6 +95,8 @@ type Node struct {
 	log   *slog.Logger
 
 	announce *announcer
+	stopBG   context.CancelFunc // stops the node's background work
+	bg       sync.WaitGroup
 	mdns     interface{ Close() error }
 
 	mu       sync.Mutex
@@ -169,6 +177,9 @@ func New(cfg Config) (*Node, error) {
 	}
 	n.dht = kad
 	n.announce = newAnnouncer(n)
+	var bg context.Context
+	bg, n.stopBG = context.WithCancel(context.Background())
+	n.bg.Go(func() { n.reclaimLoop(bg, cfg.ReclaimEvery) })
 	h.SetStreamHandler(n.shard, n.serveTracked)
 	if cfg.MDNS {
 		if err := n.startMDNS(); err != nil {
@@ -205,6 +216,8 @@ func (n *Node) Close() error {
 		err = n.mdns.Close()
 	}
 	n.announce.close()
+	n.stopBG()
+	n.bg.Wait()
 	err = errors.Join(err, n.dht.Close(), n.host.Close())
 	n.handlers.Wait()
 	return errors.Join(err, n.store.Close())

@@ -162,8 +162,19 @@ func (r *Remote) Renew(ctx context.Context, ids []erasure.ShardID) ([]bool, erro
 // Delete implements store.ShardDeleter: it releases this node's lease; the
 // peer deletes the shard when no other owner holds it.
 func (r *Remote) Delete(ctx context.Context, id erasure.ShardID) error {
-	_, err := r.do(ctx, &proto.Request{Op: proto.OpRelease, IDs: []erasure.ShardID{id}})
-	return err
+	return r.Release(ctx, []erasure.ShardID{id})
+}
+
+// Release gives up this node's leases on the shards named, in batches.
+func (r *Remote) Release(ctx context.Context, ids []erasure.ShardID) error {
+	for len(ids) > 0 {
+		batch := ids[:min(len(ids), proto.MaxBatch)]
+		ids = ids[len(batch):]
+		if _, err := r.do(ctx, &proto.Request{Op: proto.OpRelease, IDs: batch}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Walk implements store.ShardWalker over the shards this node holds

@@ -139,6 +139,34 @@ func lsCommand() *command {
 		})
 }
 
+func rmCommand() *command {
+	return clientCommand("rm", "ID...", "remove files from the cloud and give their space back",
+		func(ctx context.Context, c *api.Client, fs *flag.FlagSet, out io.Writer, asJSON bool) error {
+			if fs.NArg() == 0 {
+				return fmt.Errorf("%w: murmur rm ID...", errUsage)
+			}
+			var done []*api.Removed
+			for _, id := range fs.Args() {
+				r, err := c.Remove(ctx, id)
+				if err != nil {
+					return err
+				}
+				done = append(done, r)
+				if !asJSON {
+					fmt.Fprintf(out, "removed %s (%d shards released", r.ID, r.Released)
+					if r.Failed > 0 {
+						fmt.Fprintf(out, "; %d on unreachable peers expire with their leases", r.Failed)
+					}
+					fmt.Fprintln(out, ")")
+				}
+			}
+			if asJSON {
+				return printJSON(out, done)
+			}
+			return nil
+		})
+}
+
 func statusCommand() *command {
 	return clientCommand("status", "", "show this node: peers, stored bytes, capacity",
 		func(ctx context.Context, c *api.Client, _ *flag.FlagSet, out io.Writer, asJSON bool) error {
@@ -155,6 +183,19 @@ func statusCommand() *command {
 			}
 			fmt.Fprintf(out, "node      %s\ncloud     %s\npeers     %d connected\nstored    %s for the cloud (capacity: %s)\nfiles     %d stored through this node\n",
 				s.ID, s.Cloud, s.Peers, humanBytes(s.StoredBytes), capacity, s.Files)
+			l := s.Leases
+			switch {
+			case l.Last.IsZero():
+				fmt.Fprintln(out, "leases    not renewed yet since the node started")
+			case l.Error != "":
+				fmt.Fprintf(out, "leases    last renewal at %s failed: %s\n", l.Last.Local().Format(time.DateTime), l.Error)
+			default:
+				fmt.Fprintf(out, "leases    %d of %d shards renewed at %s", l.Renewed, l.Shards, l.Last.Local().Format(time.DateTime))
+				if l.Missing+l.Failed > 0 {
+					fmt.Fprintf(out, " (%d missing at their holder, %d holders unreachable)", l.Missing, l.Failed)
+				}
+				fmt.Fprintln(out)
+			}
 			return nil
 		})
 }

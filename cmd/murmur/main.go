@@ -32,6 +32,7 @@ func root() *command {
 			putCommand(),
 			getCommand(),
 			lsCommand(),
+			rmCommand(),
 			statusCommand(),
 			peersCommand(),
 			initCommand(),

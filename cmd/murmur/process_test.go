@@ -235,4 +235,16 @@ func TestUp(t *testing.T) {
 	if _, err := run(t, "get", "--dir", dir, "00", outFile); !errors.Is(err, api.ErrNoFile) {
 		t.Fatalf("get of an unknown ID: %v", err)
 	}
+	if st, err := run(t, "status", "--dir", dir); err != nil || !strings.Contains(st, "leases    not renewed yet") {
+		t.Fatalf("status: %q, %v", st, err)
+	}
+	if rm, err := run(t, "rm", "--dir", dir, id); err != nil || !strings.Contains(rm, "removed "+id) {
+		t.Fatalf("rm: %q, %v", rm, err)
+	}
+	if ls, err := run(t, "ls", "--dir", dir); err != nil || strings.Contains(ls, id) {
+		t.Fatalf("ls after rm: %q, %v", ls, err)
+	}
+	if _, err := run(t, "rm", "--dir", dir, id); !errors.Is(err, api.ErrNoFile) {
+		t.Fatalf("second rm: %v", err)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -98,5 +99,60 @@ func TestLostDriveKeyIsNotReplaced(t *testing.T) {
 	}
 	if _, err := api.NewServer(l.Nodes[0], dir, nil); err == nil || !strings.Contains(err.Error(), "drive key") {
 		t.Fatalf("NewServer without its drive key: %v", err)
+	}
+}
+
+func used(l *node.Local) int64 {
+	var n int64
+	for _, nd := range l.Nodes {
+		n += nd.Store().Used()
+	}
+	return n
+}
+
+// TestRemoveReleasesShards: the daemon renews the leases of its files'
+// shards; removing a file releases its shards, and only its.
+func TestRemoveReleasesShards(t *testing.T) {
+	c, l := serve(t)
+	ctx := context.Background()
+	var ids []string
+	var files [][]byte
+	for _, size := range []int{3 << 20, 2<<20 + 5} {
+		data := make([]byte, size)
+		rand.Read(data)
+		e, err := c.Put(ctx, "f", bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids, files = append(ids, e.ID), append(files, data)
+	}
+	st, err := c.RenewLeases(ctx)
+	if err != nil || st.Shards == 0 || st.Renewed != st.Shards || st.Missing+st.Failed != 0 || st.Error != "" {
+		t.Fatalf("renew: %+v, %v", st, err)
+	}
+	if s, err := c.Status(ctx); err != nil || s.Leases.Renewed != st.Renewed || s.Leases.Last.IsZero() {
+		t.Fatalf("status after renewal: %+v, %v", s, err)
+	}
+	before := used(l)
+	rm, err := c.Remove(ctx, ids[0])
+	if err != nil || rm.Released == 0 || rm.Failed != 0 {
+		t.Fatalf("remove: %+v, %v", rm, err)
+	}
+	if after := used(l); after >= before || before-after < int64(len(files[0])) {
+		t.Fatalf("removing a %d-byte file freed %d bytes of shards", len(files[0]), before-after)
+	}
+	if _, err := c.Get(ctx, ids[0], io.Discard, nil); !errors.Is(err, api.ErrNoFile) {
+		t.Fatalf("get of a removed file: %v", err)
+	}
+	if _, err := c.Remove(ctx, ids[0]); !errors.Is(err, api.ErrNoFile) {
+		t.Fatalf("second remove: %v", err)
+	}
+	var got bytes.Buffer
+	if _, err := c.Get(ctx, ids[1], &got, nil); err != nil || !bytes.Equal(got.Bytes(), files[1]) {
+		t.Fatalf("the other file after a remove: %v", err)
+	}
+	st2, err := c.RenewLeases(ctx)
+	if err != nil || st2.Shards != st.Shards-rm.Released || st2.Renewed != st2.Shards {
+		t.Fatalf("renew after remove: %+v (before %+v, released %d), %v", st2, st, rm.Released, err)
 	}
 }

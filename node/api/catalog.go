@@ -52,8 +52,28 @@ func (c *catalog) add(e Entry) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.byID[e.ID] = e
-	list := c.listLocked()
-	b, err := json.Marshal(list)
+	return c.saveLocked()
+}
+
+// remove takes a file out of the catalog and returns it with the entries
+// left.
+func (c *catalog) remove(id string) (Entry, []Entry, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.byID[id]
+	if !ok {
+		return Entry{}, nil, fmt.Errorf("%w: %s", ErrNoFile, id)
+	}
+	delete(c.byID, id)
+	if err := c.saveLocked(); err != nil {
+		c.byID[id] = e
+		return Entry{}, nil, err
+	}
+	return e, c.listLocked(), nil
+}
+
+func (c *catalog) saveLocked() error {
+	b, err := json.Marshal(c.listLocked())
 	if err != nil {
 		return err
 	}

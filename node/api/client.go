@@ -95,7 +95,23 @@ func (c *Client) List(ctx context.Context) ([]Entry, error) {
 
 // Put stores the bytes of r as a file named name.
 func (c *Client) Put(ctx context.Context, name string, r io.Reader) (*Entry, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://murmur/v1/files?name="+url.QueryEscape(name), r)
+	return call[Entry](ctx, c, http.MethodPost, "/v1/files?name="+url.QueryEscape(name), r)
+}
+
+// Remove takes the file id out of the catalog and releases its shards.
+func (c *Client) Remove(ctx context.Context, id string) (*Removed, error) {
+	return call[Removed](ctx, c, http.MethodDelete, "/v1/files/"+url.PathEscape(id), nil)
+}
+
+// RenewLeases renews the leases of every file's shards now and reports
+// what happened.
+func (c *Client) RenewLeases(ctx context.Context) (*LeaseStatus, error) {
+	return call[LeaseStatus](ctx, c, http.MethodPost, "/v1/leases/renew", nil)
+}
+
+// call sends a request with an optional body and decodes the JSON answer.
+func call[T any](ctx context.Context, c *Client, method, path string, body io.Reader) (*T, error) {
+	req, err := http.NewRequestWithContext(ctx, method, "http://murmur"+path, body)
 	if err != nil {
 		return nil, err
 	}
@@ -104,8 +120,8 @@ func (c *Client) Put(ctx context.Context, name string, r io.Reader) (*Entry, err
 		return nil, err
 	}
 	defer resp.Body.Close()
-	var e Entry
-	return &e, json.NewDecoder(resp.Body).Decode(&e)
+	var v T
+	return &v, json.NewDecoder(resp.Body).Decode(&v)
 }
 
 // Get writes the file id to w and returns its length; size, if not nil,

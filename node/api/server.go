@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/murmur-cloud/murmur/crypt"
@@ -36,7 +37,16 @@ type Server struct {
 	cfg   pipeline.Config
 	cat   *catalog
 	log   *slog.Logger
+
+	firstRenew time.Duration // after start, before the first lease renewal
+
+	mu     sync.Mutex
+	leases LeaseStatus
 }
+
+// FirstRenewal is how long after it starts serving the daemon renews its
+// leases for the first time.
+const FirstRenewal = time.Minute
 
 // driveKeyFile holds the node's drive key: the master key and drive ID in
 // hex, readable by the owner only, like the node's identity key.
@@ -58,6 +68,7 @@ func NewServer(n *node.Node, dir string, log *slog.Logger) (*Server, error) {
 	return &Server{
 		n: n, cloud: n.Cloud(placement.NewRandom(uint64(time.Now().UnixNano()))),
 		cfg: pipeline.Config{Keys: keys, Logger: log}, cat: cat, log: log,
+		firstRenew: FirstRenewal,
 	}, nil
 }
 
@@ -121,6 +132,9 @@ func (s *Server) Serve(ctx context.Context, path string) error {
 		return fmt.Errorf("api: %w", err)
 	}
 	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	kctx, stopKeeping := context.WithCancel(ctx)
+	defer stopKeeping()
+	go s.keepLeases(kctx)
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -143,6 +157,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/files", s.put)
 	mux.HandleFunc("GET /v1/files", s.list)
 	mux.HandleFunc("GET /v1/files/{id}", s.get)
+	mux.HandleFunc("DELETE /v1/files/{id}", s.del)
+	mux.HandleFunc("POST /v1/leases/renew", s.renewNow)
 	return mux
 }
 
@@ -154,13 +170,47 @@ type Status struct {
 	StoredBytes int64  `json:"stored_bytes"`
 	Capacity    int64  `json:"capacity"`
 	Files       int    `json:"files"`
+
+	Leases LeaseStatus `json:"leases"` // of the shards of the files stored through this node
 }
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, Status{
 		ID: s.n.ID().String(), Cloud: s.n.CloudID(), Peers: len(s.n.Peers()),
 		StoredBytes: s.n.Store().Used(), Capacity: s.n.Store().Capacity(), Files: len(s.cat.list()),
+		Leases: s.leaseStatus(),
 	})
+}
+
+func (s *Server) leaseStatus() LeaseStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.leases
+}
+
+// Removed is the answer to DELETE /v1/files/{id}.
+type Removed struct {
+	ID       string `json:"id"`
+	Released int    `json:"released"` // shard leases given up
+	Failed   int    `json:"failed"`   // shards whose holder was not reached: they expire with their leases
+}
+
+func (s *Server) del(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	rep, err := s.remove(r.Context(), id)
+	if errors.Is(err, ErrNoFile) {
+		writeError(w, err)
+		return
+	}
+	if err != nil {
+		// The file is gone from the catalog; what was not released expires.
+		s.log.Warn("releasing a removed file's shards failed", "id", id, "err", err)
+	}
+	writeJSON(w, Removed{ID: id, Released: rep.Done, Failed: rep.Failed})
+}
+
+func (s *Server) renewNow(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, s.renew(r.Context()))
 }
 
 // Peer is one entry of GET /v1/peers.
@@ -224,12 +274,7 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 		writeError(w, fmt.Errorf("%w: %s", ErrNoFile, r.PathValue("id")))
 		return
 	}
-	id, err := pipeline.ParseManifestID(e.ID)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	m, err := pipeline.OpenManifest(s.cfg.Keys, id, e.Manifest)
+	m, err := s.manifest(e)
 	if err != nil {
 		writeError(w, err)
 		return

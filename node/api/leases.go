@@ -1,0 +1,129 @@
+package api
+
+import (
+	"context"
+	"time"
+
+	"github.com/murmur-cloud/murmur/erasure"
+	"github.com/murmur-cloud/murmur/node"
+	"github.com/murmur-cloud/murmur/pipeline"
+)
+
+// The daemon owns the shards of the files in its catalog: it renews their
+// leases a few times per lease term, and when a file is removed it
+// releases the shards no other file references. What a crash between the
+// two steps of a removal leaves behind expires with its leases.
+
+// LeaseStatus reports the last renewal of the catalog's leases.
+type LeaseStatus struct {
+	Last    time.Time `json:"last,omitzero"`
+	Shards  int       `json:"shards"`  // shards referenced by the catalog
+	Renewed int       `json:"renewed"` // leases renewed at their holders
+	Missing int       `json:"missing"` // shards a holder no longer has
+	Failed  int       `json:"failed"`  // shards whose holder could not be reached
+	Error   string    `json:"error,omitempty"`
+}
+
+// refsOf returns the stored shards the entries' manifests reference, each
+// once per hinted holder.
+func (s *Server) refsOf(entries []Entry) ([]node.ShardRef, error) {
+	seen := map[node.ShardRef]bool{}
+	var refs []node.ShardRef
+	for _, e := range entries {
+		m, err := s.manifest(e)
+		if err != nil {
+			return nil, err
+		}
+		for i, d := range m.Stripes {
+			for j, sh := range d.Shards {
+				if !d.Stored(j) {
+					continue
+				}
+				r := node.ShardRef{ID: sh.ID}
+				if m.Holders != nil {
+					r.Holder = m.Holders[i][j]
+				}
+				if !seen[r] {
+					seen[r] = true
+					refs = append(refs, r)
+				}
+			}
+		}
+	}
+	return refs, nil
+}
+
+func (s *Server) manifest(e Entry) (*pipeline.Manifest, error) {
+	id, err := pipeline.ParseManifestID(e.ID)
+	if err != nil {
+		return nil, err
+	}
+	return pipeline.OpenManifest(s.cfg.Keys, id, e.Manifest)
+}
+
+// renew renews the leases of every shard the catalog references.
+func (s *Server) renew(ctx context.Context) LeaseStatus {
+	st := LeaseStatus{Last: time.Now().UTC()}
+	refs, err := s.refsOf(s.cat.list())
+	if err == nil {
+		var rep node.LeaseReport
+		rep, err = s.cloud.Renew(ctx, refs)
+		st.Shards, st.Renewed, st.Missing, st.Failed = len(refs), rep.Done, rep.Missing, rep.Failed
+	}
+	if err != nil {
+		st.Error = err.Error()
+		s.log.Warn("renewing leases failed", "err", err)
+	} else if st.Missing+st.Failed > 0 {
+		s.log.Warn("some shards' leases were not renewed", "missing", st.Missing, "failed", st.Failed)
+	}
+	s.mu.Lock()
+	s.leases = st
+	s.mu.Unlock()
+	return st
+}
+
+// keepLeases renews the catalog's leases shortly after the daemon starts
+// (it may have been down for a while) and then every quarter lease term,
+// until ctx ends.
+func (s *Server) keepLeases(ctx context.Context) {
+	wait := s.firstRenew
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		s.renew(ctx)
+		wait = s.n.LeaseTerm() / 4
+	}
+}
+
+// remove takes a file out of the catalog and releases the shards that no
+// file left references.
+func (s *Server) remove(ctx context.Context, id string) (node.LeaseReport, error) {
+	e, rest, err := s.cat.remove(id)
+	if err != nil {
+		return node.LeaseReport{}, err
+	}
+	gone, err := s.refsOf([]Entry{e})
+	if err != nil {
+		return node.LeaseReport{}, err
+	}
+	kept, err := s.refsOf(rest)
+	if err != nil {
+		return node.LeaseReport{}, err
+	}
+	still := map[erasure.ShardID]bool{}
+	for _, r := range kept {
+		still[r.ID] = true
+	}
+	var release []node.ShardRef
+	for _, r := range gone {
+		if !still[r.ID] {
+			release = append(release, r)
+		}
+	}
+	rep, err := s.cloud.Release(ctx, release)
+	s.log.Info("removed a file", "id", id, "released", rep.Done, "failed", rep.Failed)
+	return rep, err
+}
