@@ -2,6 +2,9 @@ package sim
 
 import (
 	"math"
+	"slices"
+
+	"github.com/murmur-cloud/murmur/gossip"
 )
 
 // Stats summarises a set of values.
@@ -121,4 +124,57 @@ func (s *Sim) Components() (count, largest int) {
 		largest = max(largest, n)
 	}
 	return len(size), largest
+}
+
+// SliceDisorder returns the slice disorder measure over the live nodes for
+// n slices: the sum over nodes of the distance between the slice a node
+// believes it is in and its true one (by rank among the live nodes), and
+// that sum divided by the number of nodes.
+func (s *Sim) SliceDisorder(n int) (total int, perNode float64) {
+	live := slices.Clone(s.Live())
+	slices.SortFunc(live, func(a, b Peer) int { return cmpKey(s.nodes[a].rank.Own(), s.nodes[b].rank.Own()) })
+	for i, p := range live {
+		truth := gossip.SliceOf(float64(i)/float64(len(live)), n)
+		d := s.nodes[p].rank.Slice(n) - truth
+		total += max(d, -d)
+	}
+	return total, float64(total) / float64(len(live))
+}
+
+func cmpKey(a, b gossip.Key) int {
+	switch {
+	case a.Less(b):
+		return -1
+	case b.Less(a):
+		return 1
+	}
+	return 0
+}
+
+// TrueTopK returns the k live nodes with the highest keys, best first.
+func (s *Sim) TrueTopK(k int) []Peer {
+	live := slices.Clone(s.Live())
+	slices.SortFunc(live, func(a, b Peer) int { return cmpKey(s.nodes[b].rank.Own(), s.nodes[a].rank.Own()) })
+	return live[:min(k, len(live))]
+}
+
+// TopKReached returns the fraction of live nodes whose top-k list is the
+// true top k.
+func (s *Sim) TopKReached() float64 {
+	want := s.TrueTopK(s.cfg.TopK)
+	ok := 0
+	for _, p := range s.Live() {
+		items := s.nodes[p].top.Items()
+		if len(items) != len(want) {
+			continue
+		}
+		same := true
+		for i := range items {
+			same = same && items[i].Peer == want[i]
+		}
+		if same {
+			ok++
+		}
+	}
+	return float64(ok) / float64(len(s.Live()))
 }

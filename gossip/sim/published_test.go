@@ -154,3 +154,48 @@ func TestCyclonSelfHealing(t *testing.T) {
 		t.Fatalf("after 70%% crashed the %d survivors form %d components", len(s2.Live()), count)
 	}
 }
+
+// TestSlicingDisorderFalls: the ranking method's slice disorder falls
+// toward zero as samples accumulate.
+func TestSlicingDisorderFalls(t *testing.T) {
+	s, err := sim.New(sim.Config{Nodes: 10000, Seed: 7, RankWindow: 100000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var per []float64
+	for _, c := range []int{1, 10, 40, 100} {
+		s.Run(c - s.Cycle())
+		_, d := s.SliceDisorder(10)
+		per = append(per, d)
+	}
+	t.Logf("slice disorder per node (10 slices) after 1, 10, 40, 100 cycles: %.3f %.3f %.3f %.3f", per[0], per[1], per[2], per[3])
+	for i := 1; i < len(per); i++ {
+		if per[i] >= per[i-1] {
+			t.Fatalf("disorder did not fall: %v", per)
+		}
+	}
+	// The estimate's error shrinks as 1/sqrt(samples): nodes near a slice
+	// boundary are the last to settle.
+	if per[3] > per[0]/8 {
+		t.Fatalf("disorder %.3f per node after 100 cycles, %.3f after 1", per[3], per[0])
+	}
+}
+
+// TestTopKSpreads: the true top 10 reaches every node in about log3(N)
+// cycles.
+func TestTopKSpreads(t *testing.T) {
+	const n = 10000
+	s, err := sim.New(sim.Config{Nodes: n, Seed: 8, TopK: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cycles := 0
+	for ; s.TopKReached() < 1 && cycles < 100; cycles++ {
+		s.Step()
+	}
+	log3 := math.Log(n) / math.Log(3)
+	t.Logf("top-10 at every one of %d nodes after %d cycles (log3 N = %.1f)", n, cycles, log3)
+	if cycles > int(log3)+6 {
+		t.Fatalf("top-k took %d cycles, log3(N) = %.1f", cycles, log3)
+	}
+}

@@ -35,6 +35,13 @@ type Config struct {
 	Zones int
 	// Values gives node i's attribute values for aggregation (nil: zeros).
 	Values func(i Peer, rng *rand.Rand) []float64
+	// Key gives node i's value for slicing and top-k (nil: uniform in
+	// [0, 1)); ties are broken by the node's number.
+	Key func(i Peer, rng *rand.Rand) float64
+	// RankWindow is the slicing ranker's window (0: the default), TopK the
+	// k of top-k queries (0: 10).
+	RankWindow int
+	TopK       int
 }
 
 // node is one simulated node.
@@ -44,6 +51,8 @@ type node struct {
 	cy    *gossip.Cyclon[Peer]
 	agg   *gossip.Aggregator
 	vals  []float64
+	rank  *gossip.Ranker
+	top   *gossip.TopK[Peer]
 }
 
 // Sim is a simulated cloud.
@@ -75,6 +84,9 @@ func New(cfg Config) (*Sim, error) {
 	if cfg.Nodes < 1 || cfg.Nodes > math.MaxUint32/2 {
 		return nil, fmt.Errorf("sim: %d nodes", cfg.Nodes)
 	}
+	if cfg.TopK == 0 {
+		cfg.TopK = 10
+	}
 	if cfg.Loss < 0 || cfg.Loss >= 1 {
 		return nil, fmt.Errorf("sim: loss %v not in [0, 1)", cfg.Loss)
 	}
@@ -103,7 +115,19 @@ func (s *Sim) add() (Peer, error) {
 	if err != nil {
 		return 0, err
 	}
-	n := node{alive: true, cy: cy, agg: agg, vals: make([]float64, s.cfg.Agg.Attributes)}
+	key := gossip.Key{Value: s.rng.Float64(), Tie: uint64(p)}
+	if s.cfg.Key != nil {
+		key.Value = s.cfg.Key(p, s.rng)
+	}
+	rank, err := gossip.NewRanker(key, s.cfg.RankWindow)
+	if err != nil {
+		return 0, err
+	}
+	top, err := gossip.NewTopK(s.cfg.TopK, gossip.Item[Peer]{Peer: p, Key: key})
+	if err != nil {
+		return 0, err
+	}
+	n := node{alive: true, cy: cy, agg: agg, vals: make([]float64, s.cfg.Agg.Attributes), rank: rank, top: top}
 	if s.cfg.Zones > 0 {
 		n.zone = int(p) % s.cfg.Zones
 	}
@@ -233,11 +257,23 @@ func (s *Sim) shuffle(p Peer) {
 		return
 	}
 	s.rbuf = s.nodes[to].cy.HandleShuffle(p, req, s.rng, s.rbuf[:0])
+	s.observe(to, req)
 	if s.lost() {
 		cy.ShuffleFailed(to)
 		return
 	}
 	cy.HandleReply(to, s.rbuf)
+	s.observe(p, s.rbuf)
+	s.nodes[p].rank.Observe(s.nodes[to].rank.Own())
+}
+
+// observe feeds p's ranker the keys of the nodes a shuffle message
+// described (a real message carries each link's key with it).
+func (s *Sim) observe(p Peer, links []gossip.Entry[Peer]) {
+	r := s.nodes[p].rank
+	for _, e := range links {
+		r.Observe(s.nodes[e.Peer].rank.Own())
+	}
 }
 
 func (s *Sim) exchange(p Peer) {
@@ -261,4 +297,13 @@ func (s *Sim) exchange(p Peer) {
 	}
 	reply := s.nodes[q].agg.HandleRequest(s.nodes[p].agg.Request())
 	s.nodes[p].agg.HandleReply(reply)
+	// Top-k lists ride on the same exchange, both ways.
+	s.nodes[q].top.Merge(s.nodes[p].top.Items())
+	s.nodes[p].top.Merge(s.nodes[q].top.Items())
 }
+
+// Ranker returns p's slicing state.
+func (s *Sim) Ranker(p Peer) *gossip.Ranker { return s.nodes[p].rank }
+
+// TopK returns p's top-k state.
+func (s *Sim) TopK(p Peer) *gossip.TopK[Peer] { return s.nodes[p].top }
