@@ -224,7 +224,9 @@ func TestRankerAndSlices(t *testing.T) {
 }
 
 func TestTopKMerge(t *testing.T) {
-	item := func(p int, v float64) gossip.Item[int] { return gossip.Item[int]{Peer: p, Key: gossip.Key{Value: v, Tie: uint64(p)}} }
+	item := func(p int, v float64) gossip.Item[int] {
+		return gossip.Item[int]{Peer: p, Key: gossip.Key{Value: v, Tie: uint64(p)}}
+	}
 	a, err := gossip.NewTopK(3, item(1, 0.1))
 	if err != nil {
 		t.Fatal(err)
