@@ -119,7 +119,7 @@ func NewAggregator(cfg AggConfig, rng *rand.Rand) (*Aggregator, error) {
 		cfg: cfg, rng: rng,
 		state: AggMsg{Instances: make([]Instance, 0, cfg.Instances+1), Attrs: make([]float64, cfg.Attributes)},
 		local: make([]float64, cfg.Attributes),
-		spare: make([]Instance, 0, 2*cfg.Instances),
+		spare: make([]Instance, 0, cfg.Instances),
 	}, nil
 }
 

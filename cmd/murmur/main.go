@@ -39,6 +39,7 @@ func root() *command {
 			cloudCommand(),
 			nodeCommand(),
 			benchCommand(),
+			simCommand(),
 			versionCommand(),
 		},
 	}

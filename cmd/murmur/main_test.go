@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -89,5 +91,40 @@ func TestCommands(t *testing.T) {
 	}
 	if out, err := run(t, "bench", "pipeline", "--size", "4MiB", "--rounds", "1"); err != nil || !strings.Contains(out, "baseline") {
 		t.Fatalf("bench: %q, %v", out, err)
+	}
+}
+
+func TestSimCommand(t *testing.T) {
+	out, err := run(t, "sim", "--scenario", "catastrophe", "--nodes", "1000", "--every", "20")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"cycle   20", "FIGURE", "PUBLISHED", "size estimate of the next epoch", "1000 nodes × 61 cycles"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("sim output lacks %q:\n%s", want, out)
+		}
+	}
+	csvPath := filepath.Join(t.TempDir(), "run.csv")
+	out, err = run(t, "sim", "--scenario", "churn", "--nodes", "500", "--cycles", "100", "--join-rate", "3",
+		"--session", "pareto:1.5:20", "--zones", "2", "--zone-fail", "30:1", "--csv", csvPath, "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum struct{ Figures []struct{ Name string } }
+	if err := json.Unmarshal([]byte(out), &sum); err != nil || len(sum.Figures) == 0 {
+		t.Fatalf("sim --json: %v\n%s", err, out)
+	}
+	if b, err := os.ReadFile(csvPath); err != nil || strings.Count(string(b), "\n") != 100 {
+		t.Fatalf("CSV of 100 cycles: %d lines, %v", strings.Count(string(b), "\n"), err)
+	}
+	for _, bad := range [][]string{
+		{"sim", "--scenario", "nope"},
+		{"sim", "--session", "weibull:2"},
+		{"sim", "--crash", "10"},
+		{"sim", "--nodes", "1"},
+	} {
+		if _, err := run(t, bad...); !errors.Is(err, errUsage) {
+			t.Errorf("%v: %v, want a usage error", bad, err)
+		}
 	}
 }

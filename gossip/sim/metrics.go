@@ -132,7 +132,7 @@ func (s *Sim) Components() (count, largest int) {
 // that sum divided by the number of nodes.
 func (s *Sim) SliceDisorder(n int) (total int, perNode float64) {
 	live := slices.Clone(s.Live())
-	slices.SortFunc(live, func(a, b Peer) int { return cmpKey(s.nodes[a].rank.Own(), s.nodes[b].rank.Own()) })
+	slices.SortFunc(live, func(a, b Peer) int { return cmpKey(s.keys[a], s.keys[b]) })
 	for i, p := range live {
 		truth := gossip.SliceOf(float64(i)/float64(len(live)), n)
 		d := s.nodes[p].rank.Slice(n) - truth
@@ -154,7 +154,7 @@ func cmpKey(a, b gossip.Key) int {
 // TrueTopK returns the k live nodes with the highest keys, best first.
 func (s *Sim) TrueTopK(k int) []Peer {
 	live := slices.Clone(s.Live())
-	slices.SortFunc(live, func(a, b Peer) int { return cmpKey(s.nodes[b].rank.Own(), s.nodes[a].rank.Own()) })
+	slices.SortFunc(live, func(a, b Peer) int { return cmpKey(s.keys[b], s.keys[a]) })
 	return live[:min(k, len(live))]
 }
 

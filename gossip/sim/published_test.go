@@ -158,7 +158,7 @@ func TestCyclonSelfHealing(t *testing.T) {
 // TestSlicingDisorderFalls: the ranking method's slice disorder falls
 // toward zero as samples accumulate.
 func TestSlicingDisorderFalls(t *testing.T) {
-	s, err := sim.New(sim.Config{Nodes: 10000, Seed: 7, RankWindow: 100000})
+	s, err := sim.New(sim.Config{Nodes: 10000, Seed: 7, Slicing: true, RankWindow: 100000})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,8 +38,10 @@ type Config struct {
 	// Key gives node i's value for slicing and top-k (nil: uniform in
 	// [0, 1)); ties are broken by the node's number.
 	Key func(i Peer, rng *rand.Rand) float64
-	// RankWindow is the slicing ranker's window (0: the default), TopK the
-	// k of top-k queries (0: 10).
+	// Slicing turns on slicing by ranking, with the ranker's window
+	// (0: the default); TopK, when more than 0, runs top-k queries of
+	// that k.
+	Slicing    bool
 	RankWindow int
 	TopK       int
 }
@@ -51,8 +53,8 @@ type node struct {
 	cy    *gossip.Cyclon[Peer]
 	agg   *gossip.Aggregator
 	vals  []float64
-	rank  *gossip.Ranker
-	top   *gossip.TopK[Peer]
+	rank  *gossip.Ranker      // nil unless slicing
+	top   *gossip.TopK[Peer] // nil unless top-k
 }
 
 // Sim is a simulated cloud.
@@ -60,6 +62,7 @@ type Sim struct {
 	cfg   Config
 	rng   *rand.Rand
 	nodes []node
+	keys  []gossip.Key // by node: what slicing and top-k order by
 	live  []Peer // live nodes, for uniform choice; rebuilt when it changes
 	dirty bool
 	cycle int
@@ -83,9 +86,6 @@ func New(cfg Config) (*Sim, error) {
 	}
 	if cfg.Nodes < 1 || cfg.Nodes > math.MaxUint32/2 {
 		return nil, fmt.Errorf("sim: %d nodes", cfg.Nodes)
-	}
-	if cfg.TopK == 0 {
-		cfg.TopK = 10
 	}
 	if cfg.Loss < 0 || cfg.Loss >= 1 {
 		return nil, fmt.Errorf("sim: loss %v not in [0, 1)", cfg.Loss)
@@ -119,15 +119,17 @@ func (s *Sim) add() (Peer, error) {
 	if s.cfg.Key != nil {
 		key.Value = s.cfg.Key(p, s.rng)
 	}
-	rank, err := gossip.NewRanker(key, s.cfg.RankWindow)
-	if err != nil {
-		return 0, err
+	n := node{alive: true, cy: cy, agg: agg, vals: make([]float64, s.cfg.Agg.Attributes)}
+	if s.cfg.Slicing {
+		if n.rank, err = gossip.NewRanker(key, s.cfg.RankWindow); err != nil {
+			return 0, err
+		}
 	}
-	top, err := gossip.NewTopK(s.cfg.TopK, gossip.Item[Peer]{Peer: p, Key: key})
-	if err != nil {
-		return 0, err
+	if s.cfg.TopK > 0 {
+		if n.top, err = gossip.NewTopK(s.cfg.TopK, gossip.Item[Peer]{Peer: p, Key: key}); err != nil {
+			return 0, err
+		}
 	}
-	n := node{alive: true, cy: cy, agg: agg, vals: make([]float64, s.cfg.Agg.Attributes), rank: rank, top: top}
 	if s.cfg.Zones > 0 {
 		n.zone = int(p) % s.cfg.Zones
 	}
@@ -135,6 +137,7 @@ func (s *Sim) add() (Peer, error) {
 		copy(n.vals, s.cfg.Values(p, s.rng))
 	}
 	s.nodes = append(s.nodes, n)
+	s.keys = append(s.keys, key)
 	s.dirty = true
 	return p, nil
 }
@@ -264,15 +267,18 @@ func (s *Sim) shuffle(p Peer) {
 	}
 	cy.HandleReply(to, s.rbuf)
 	s.observe(p, s.rbuf)
-	s.nodes[p].rank.Observe(s.nodes[to].rank.Own())
+	if r := s.nodes[p].rank; r != nil {
+		r.Observe(s.keys[to])
+	}
 }
 
 // observe feeds p's ranker the keys of the nodes a shuffle message
 // described (a real message carries each link's key with it).
 func (s *Sim) observe(p Peer, links []gossip.Entry[Peer]) {
-	r := s.nodes[p].rank
-	for _, e := range links {
-		r.Observe(s.nodes[e.Peer].rank.Own())
+	if r := s.nodes[p].rank; r != nil {
+		for _, e := range links {
+			r.Observe(s.keys[e.Peer])
+		}
 	}
 }
 
@@ -298,12 +304,14 @@ func (s *Sim) exchange(p Peer) {
 	reply := s.nodes[q].agg.HandleRequest(s.nodes[p].agg.Request())
 	s.nodes[p].agg.HandleReply(reply)
 	// Top-k lists ride on the same exchange, both ways.
-	s.nodes[q].top.Merge(s.nodes[p].top.Items())
-	s.nodes[p].top.Merge(s.nodes[q].top.Items())
+	if s.cfg.TopK > 0 {
+		s.nodes[q].top.Merge(s.nodes[p].top.Items())
+		s.nodes[p].top.Merge(s.nodes[q].top.Items())
+	}
 }
 
-// Ranker returns p's slicing state.
+// Ranker returns p's slicing state (nil unless Config.Slicing).
 func (s *Sim) Ranker(p Peer) *gossip.Ranker { return s.nodes[p].rank }
 
-// TopK returns p's top-k state.
+// TopK returns p's top-k state (nil unless Config.TopK > 0).
 func (s *Sim) TopK(p Peer) *gossip.TopK[Peer] { return s.nodes[p].top }
