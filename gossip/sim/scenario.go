@@ -19,15 +19,15 @@ import (
 // Scenario is a simulation run: a cloud, its churn and failures, and what
 // to measure. The zero values of optional fields take the defaults.
 type Scenario struct {
-	Name   string  `json:"name"`
-	Nodes  int     `json:"nodes"`
-	Cycles int     `json:"cycles"`
-	Seed   uint64  `json:"seed"`
-	View   int     `json:"view"`    // Cyclon view size (20)
-	Shuffle int    `json:"shuffle"` // Cyclon shuffle length (8)
-	Epoch  int     `json:"epoch"`   // cycles per aggregation epoch (30)
-	Inst   int     `json:"instances"`
-	Loss   float64 `json:"loss"` // fraction of exchanges lost
+	Name    string  `json:"name"`
+	Nodes   int     `json:"nodes"`
+	Cycles  int     `json:"cycles"`
+	Seed    uint64  `json:"seed"`
+	View    int     `json:"view"`    // Cyclon view size (20)
+	Shuffle int     `json:"shuffle"` // Cyclon shuffle length (8)
+	Epoch   int     `json:"epoch"`   // cycles per aggregation epoch (30)
+	Inst    int     `json:"instances"`
+	Loss    float64 `json:"loss"` // fraction of exchanges lost
 	// UniformPeers: aggregation partners uniform among live nodes.
 	UniformPeers bool `json:"uniform_peers"`
 	Slices       int  `json:"slices"` // >0: run slicing and measure disorder over this many slices

@@ -53,7 +53,7 @@ type node struct {
 	cy    *gossip.Cyclon[Peer]
 	agg   *gossip.Aggregator
 	vals  []float64
-	rank  *gossip.Ranker      // nil unless slicing
+	rank  *gossip.Ranker     // nil unless slicing
 	top   *gossip.TopK[Peer] // nil unless top-k
 }
 
@@ -63,7 +63,7 @@ type Sim struct {
 	rng   *rand.Rand
 	nodes []node
 	keys  []gossip.Key // by node: what slicing and top-k order by
-	live  []Peer // live nodes, for uniform choice; rebuilt when it changes
+	live  []Peer       // live nodes, for uniform choice; rebuilt when it changes
 	dirty bool
 	cycle int
 	buf   []gossip.Entry[Peer]
