@@ -1,9 +1,20 @@
 // Package gossip keeps a cloud of unreliable machines informed about itself
-// without a master: peer sampling (Cyclon-like), aggregation by push-pull
-// averaging (network size, capacity, load, reliability), ordered slicing and
-// top-k queries. Every protocol is a state machine driven by messages and a
-// clock, so the same code runs over libp2p and inside a deterministic
-// simulator of 100,000 nodes.
+// without a master. Every protocol is a state machine driven by messages
+// and a clock, generic over the peer type, so the same code runs between
+// real nodes over libp2p (node) and inside the deterministic simulator of
+// gossip/sim, which runs a million nodes.
 //
-// It holds no code yet: it is built by the gossip issue.
+//   - Cyclon: peer sampling by enhanced shuffling; every node keeps a small
+//     view of random live peers, and dead links age out.
+//   - Aggregator: push-pull averaging in epochs: the cloud's size (counting
+//     with several instances, combined by their median) and the means (so
+//     totals) of attributes such as capacity and free space.
+//   - Ranker: slicing by ranking; a node's rank by an attribute, and so its
+//     slice, from the samples gossip brings it.
+//   - TopK: the k nodes with the highest key, spread by push-pull.
+//   - Reputation: one node's book of others' reliability, from what it saw
+//     itself (probes, transfers, audits) and a robust aggregate of what
+//     others report; never from what a node says of itself.
+//
+// wire.go encodes the messages real nodes exchange.
 package gossip

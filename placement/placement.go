@@ -10,11 +10,30 @@ import (
 // ErrNotEnoughPeers reports fewer suitable candidates than shards to place.
 var ErrNotEnoughPeers = errors.New("placement: not enough peers")
 
-// Candidate is a peer that may hold shards.
+// Candidate is a peer that may hold shards. The zero value of every field
+// but ID is valid: room unknown, reliability 0 and no evidence (every peer
+// equal and new), no failure domain known.
 type Candidate struct {
 	ID     string // opaque peer ID
 	Free   int64  // bytes it can still take; negative: unknown (assume room)
-	Domain string // failure domain (host, subnet or zone); "" counts as its own
+	Domain string // failure domain (host, subnet or zone) for Random; Reliable takes it as the zone when Zone is ""; "" counts as its own
+
+	// Reliability is the estimated probability that asking the peer for a
+	// shard works, in [0,1], as its observers rate it (gossip's
+	// Rating.Value); negative or NaN: unknown, ranked below every known
+	// one. Evidence is the number of observations behind it (gossip's
+	// Rating.Evidence): below ReliableConfig.Vetted the peer is a
+	// newcomer. Random ignores both.
+	Reliability float64
+	Evidence    float64
+
+	// Failure domains from the widest to the narrowest, for Reliable. An
+	// empty one is unknown and counts as the candidate's own. Subnets and
+	// hosts are told apart only within their zone, so two homes behind
+	// the same private range are not one subnet.
+	Zone   string // set by the operator: "office", "home", a city
+	Subnet string // the network of the peer's address, such as "192.168.1.0/24"
+	Host   string // the machine; nodes that share one share its fate
 }
 
 // Placer chooses holders for the shards of one stripe.
@@ -81,8 +100,9 @@ func domainOf(c Candidate, i int) string {
 // (any two members may vanish, at 1.5x storage) once there are six or
 // more, and on smaller clouds a third of the members, at least one, for
 // parity. A cloud of one member cannot spread a stripe: Code reports
-// ErrNotEnoughPeers. (The gossip issue replaces this with a choice driven
-// by the estimated cloud size and a durability target.)
+// ErrNotEnoughPeers. It is the fallback while nothing is known of the
+// peers' availability; ChooseCode decides from the availability and a
+// target.
 func Code(n int) (k, m int, err error) {
 	switch {
 	case n >= 6:
