@@ -453,6 +453,23 @@ func (b *Reputation[P]) Reports(now time.Time, max int, rng *rand.Rand) []Report
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var out []Report[P]
+	if rng != nil && len(b.order) > 4*max {
+		// A large book: draw subjects at random rather than scoring them
+		// all (a report rides on every shuffle).
+		picked := make(map[int]bool, max)
+		for tries := 0; len(out) < max && tries < 8*max; tries++ {
+			i := rng.IntN(len(b.order))
+			if picked[i] {
+				continue
+			}
+			picked[i] = true
+			r := b.order[i]
+			if v, n := b.firstHand(r, t); n > 0 {
+				out = append(out, Report[P]{Subject: r.subject, Score: v, Weight: n})
+			}
+		}
+		return out
+	}
 	for _, r := range b.order {
 		if v, n := b.firstHand(r, t); n > 0 {
 			out = append(out, Report[P]{Subject: r.subject, Score: v, Weight: n})

@@ -199,3 +199,36 @@ func TestTopKSpreads(t *testing.T) {
 		t.Fatalf("top-k took %d cycles, log3(N) = %.1f", cycles, log3)
 	}
 }
+
+// TestLiarsInGossip: in a simulated cloud where a fifth of the nodes lie
+// about everyone in the reports that ride on their shuffles and a tenth of
+// the honest ones are often away, nodes that place stripes by their
+// reputation books give the liars no more than their fair share, leave no
+// more steady honest peers out of their reliable slice than the same cloud
+// without liars does, and give flaky nodes less than steady ones.
+func TestLiarsInGossip(t *testing.T) {
+	run := func(liars float64) sim.LiarFigures {
+		s, err := sim.New(sim.Config{Nodes: 300, Seed: 9, Reputation: true, Probes: 16, Liars: liars, Flaky: 0.1, FlakyDown: 0.4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Run(300)
+		f, err := s.PlaceByReputation(5, 1000, 4, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	honest, lied := run(0), run(0.2)
+	t.Logf("with 20%% liars: their share %.3f (fair %.3f), flaky share %.3f, steady honest out of the slice %d of %d (%d of %d without liars)",
+		lied.LiarShare, lied.FairShare, lied.FlakyShare, lied.HonestOut, lied.Steady, honest.HonestOut, honest.Steady)
+	if lied.LiarShare > lied.FairShare+0.02 {
+		t.Fatalf("liars got %.3f of the shards, fair share %.3f", lied.LiarShare, lied.FairShare)
+	}
+	if out, base := float64(lied.HonestOut)/float64(lied.Steady), float64(honest.HonestOut)/float64(honest.Steady); out > base+0.01 {
+		t.Fatalf("liars pushed %.1f%% of steady honest peers out of the slice (%.1f%% without liars)", 100*out, 100*base)
+	}
+	if lied.FlakyShare > 0.1*0.5 {
+		t.Fatalf("flaky nodes (10%% of the honest) got %.3f of the shards", lied.FlakyShare)
+	}
+}

@@ -37,6 +37,13 @@ type Scenario struct {
 	JoinRate float64 `json:"join_rate"`
 	Session  Session `json:"session"`
 	Events   []Event `json:"events"`
+	// Liars is the fraction of nodes that lie in their reputation reports
+	// and Flaky the fraction of honest ones away 40% of the time; either
+	// turns on reputation books (with Probes liveness probes per cycle)
+	// and, at the end, placement by reputation.
+	Liars  float64 `json:"liars"`
+	Flaky  float64 `json:"flaky"`
+	Probes int     `json:"probes"`
 	// Figures picks which figures the summary shows: "variance",
 	// "counting", "failure", "indegree", "slicing", "topk", "churn".
 	// Empty: every one the run can measure.
@@ -61,7 +68,7 @@ type Event struct {
 	Zone     int     `json:"zone"`
 }
 
-var figureKinds = []string{"variance", "counting", "failure", "indegree", "slicing", "topk", "churn"}
+var figureKinds = []string{"variance", "counting", "failure", "indegree", "slicing", "topk", "churn", "liars"}
 
 // CycleStats are the figures of one cycle.
 type CycleStats struct {
@@ -108,6 +115,7 @@ var Scenarios = map[string]Scenario{
 	"slicing":        {Name: "slicing", Nodes: 10000, Cycles: 100, Slices: 10, Figures: []string{"slicing"}},
 	"topk":           {Name: "topk", Nodes: 100000, Cycles: 30, TopK: 10, Figures: []string{"topk"}},
 	"churn":          {Name: "churn", Nodes: 10000, Cycles: 150, JoinRate: 50, Session: Session{Kind: "exp", Mean: 200}, Figures: []string{"churn", "indegree"}},
+	"liars":          {Name: "liars", Nodes: 300, Cycles: 300, Liars: 0.2, Flaky: 0.1, Probes: 16, Figures: []string{"liars"}},
 	"zone-failure":   {Name: "zone-failure", Nodes: 10000, Cycles: 100, Zones: 4, Events: []Event{{Cycle: 40, Kind: "zone", Zone: 2}}, Figures: []string{"failure"}},
 }
 
@@ -141,6 +149,12 @@ func (sc *Scenario) Validate() error {
 	}
 	if sc.Cycles < 1 || sc.Cycles > 100_000 {
 		errs = append(errs, fmt.Errorf("cycles %d not in 1..100,000", sc.Cycles))
+	}
+	if sc.Liars < 0 || sc.Liars >= 0.5 || sc.Flaky < 0 || sc.Flaky >= 1 || sc.Probes < 0 || sc.Probes > 1000 {
+		errs = append(errs, fmt.Errorf("liars %v (< 0.5), flaky %v (< 1), probes %d", sc.Liars, sc.Flaky, sc.Probes))
+	}
+	if (sc.Liars > 0 || sc.Flaky > 0) && sc.Nodes > 20000 {
+		errs = append(errs, fmt.Errorf("reputation books need a few KB per peer known: at most 20,000 nodes with liars or flaky nodes"))
 	}
 	if sc.JoinRate < 0 || sc.JoinRate > float64(sc.Nodes) {
 		errs = append(errs, fmt.Errorf("join rate %v", sc.JoinRate))
@@ -193,6 +207,7 @@ func (sc Scenario) Run(ctx context.Context, csvOut io.Writer, each func(CycleSta
 		Agg:     gossip.AggConfig{EpochCycles: sc.Epoch, Instances: sc.Inst, Attributes: 1},
 		Values:  func(_ Peer, rng *rand.Rand) []float64 { return []float64{rng.Float64()} },
 		Slicing: sc.Slices > 0, TopK: sc.TopK,
+		Reputation: sc.Liars > 0 || sc.Flaky > 0, Liars: sc.Liars, Flaky: sc.Flaky, FlakyDown: 0.4, Probes: sc.Probes,
 	})
 	if err != nil {
 		return nil, err
@@ -231,7 +246,20 @@ func (sc Scenario) Run(ctx context.Context, csvOut io.Writer, each func(CycleSta
 			return nil, fmt.Errorf("sim: write CSV: %w", err)
 		}
 	}
-	return &Summary{Scenario: sc, Cycles: sc.Cycles, Elapsed: time.Since(start), Figures: m.figures()}, nil
+	figs := m.figures()
+	if sc.Liars > 0 || sc.Flaky > 0 {
+		f, err := s.PlaceByReputation(5, 1000, 4, 2)
+		if err != nil {
+			return nil, err
+		}
+		if len(sc.Figures) == 0 || slices.Contains(sc.Figures, "liars") {
+			figs = append(figs,
+				Figure{"liars' share of shards placed by reputation", fmt.Sprintf("%.3f (liars are %.3f of the steady peers)", f.LiarShare, f.FairShare), "no more than their fair share"},
+				Figure{"steady honest peers out of the reliable slice", fmt.Sprintf("%d of %d (over %d observers)", f.HonestOut, f.Steady, f.Observers), "none"},
+				Figure{"flaky nodes' share of shards", fmt.Sprintf("%.3f", f.FlakyShare), "below a steady node's"})
+		}
+	}
+	return &Summary{Scenario: sc, Cycles: sc.Cycles, Elapsed: time.Since(start), Figures: figs}, nil
 }
 
 // churn ends the sessions due this cycle and adds the cycle's newcomers.

@@ -44,6 +44,17 @@ type Config struct {
 	Slicing    bool
 	RankWindow int
 	TopK       int
+	// Reputation gives every node a reputation book fed by its shuffles
+	// (a shuffle answered or not is a probe) and by the reports that ride
+	// on them. Liars is the fraction of nodes whose reports lie (their
+	// fellow liars perfect, everyone else worthless), Flaky the fraction
+	// of honest nodes that are away (neither answering nor gossiping)
+	// with probability FlakyDown in each cycle.
+	Reputation bool
+	Probes     int // extra liveness probes of random view peers per cycle
+	Liars      float64
+	Flaky      float64
+	FlakyDown  float64
 }
 
 // node is one simulated node.
@@ -55,6 +66,10 @@ type node struct {
 	vals  []float64
 	rank  *gossip.Ranker     // nil unless slicing
 	top   *gossip.TopK[Peer] // nil unless top-k
+	rep   *gossip.Reputation[Peer]
+	liar  bool
+	flaky bool
+	away  bool // this cycle (a flaky node)
 }
 
 // Sim is a simulated cloud.
@@ -129,6 +144,13 @@ func (s *Sim) add() (Peer, error) {
 		if n.top, err = gossip.NewTopK(s.cfg.TopK, gossip.Item[Peer]{Peer: p, Key: key}); err != nil {
 			return 0, err
 		}
+	}
+	if s.cfg.Reputation {
+		if n.rep, err = gossip.NewReputation(p, gossip.ReputationConfig{HalfLife: 200 * s.cfg.Agg.Period}); err != nil {
+			return 0, err
+		}
+		n.liar = s.rng.Float64() < s.cfg.Liars
+		n.flaky = !n.liar && s.rng.Float64() < s.cfg.Flaky
 	}
 	if s.cfg.Zones > 0 {
 		n.zone = int(p) % s.cfg.Zones
@@ -232,11 +254,21 @@ func (s *Sim) Step() {
 	s.order = append(s.order[:0], s.Live()...)
 	s.rng.Shuffle(len(s.order), func(i, j int) { s.order[i], s.order[j] = s.order[j], s.order[i] })
 	for _, p := range s.order {
-		s.nodes[p].agg.Tick(now, s.nodes[p].vals)
+		n := &s.nodes[p]
+		n.agg.Tick(now, n.vals)
+		n.away = n.flaky && s.rng.Float64() < s.cfg.FlakyDown
 	}
 	for _, p := range s.order {
+		if s.nodes[p].away {
+			continue
+		}
 		s.shuffle(p)
 		s.exchange(p)
+		for range s.cfg.Probes {
+			if q, ok := s.nodes[p].cy.Sample(s.rng); ok {
+				s.probe(p, q, s.nodes[q].alive && !s.nodes[q].away)
+			}
+		}
 	}
 	s.cycle++
 }
@@ -255,17 +287,22 @@ func (s *Sim) shuffle(p Peer) {
 	if !ok {
 		return
 	}
-	if !s.nodes[to].alive || s.lost() {
+	if !s.nodes[to].alive || s.nodes[to].away || s.lost() {
 		cy.ShuffleFailed(to)
+		s.probe(p, to, false)
 		return
 	}
 	s.rbuf = s.nodes[to].cy.HandleShuffle(p, req, s.rng, s.rbuf[:0])
 	s.observe(to, req)
+	s.report(p, to)
 	if s.lost() {
 		cy.ShuffleFailed(to)
+		s.probe(p, to, false)
 		return
 	}
 	cy.HandleReply(to, s.rbuf)
+	s.probe(p, to, true)
+	s.report(to, p)
 	s.observe(p, s.rbuf)
 	if r := s.nodes[p].rank; r != nil {
 		r.Observe(s.keys[to])
@@ -298,7 +335,7 @@ func (s *Sim) exchange(p Peer) {
 			return
 		}
 	}
-	if !s.nodes[q].alive || s.lost() {
+	if !s.nodes[q].alive || s.nodes[q].away || s.lost() {
 		return
 	}
 	reply := s.nodes[q].agg.HandleRequest(s.nodes[p].agg.Request())
