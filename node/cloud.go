@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/murmur-cloud/murmur/erasure"
+	"github.com/murmur-cloud/murmur/gossip"
 	"github.com/murmur-cloud/murmur/placement"
 	"github.com/murmur-cloud/murmur/store"
 )
@@ -131,10 +132,7 @@ func (c *Cloud) place(ctx context.Context, d *erasure.Descriptor, shards [][]byt
 	if c.noLocal {
 		members = members[1:]
 	}
-	cands := make([]placement.Candidate, len(members))
-	for i, p := range members {
-		cands[i] = placement.Candidate{ID: string(p), Free: -1}
-	}
+	cands := c.n.candidates(members)
 	var which []int // shard indexes to place
 	var sizes []int
 	for i := range shards {
@@ -173,6 +171,7 @@ func (c *Cloud) place(ctx context.Context, d *erasure.Descriptor, shards [][]byt
 			id, m := d.Shards[i].ID, chosen[j]
 			for {
 				err := c.storeOf(members[m]).Put(ctx, id, shards[i])
+				c.observe(ctx, members[m], err)
 				if err == nil {
 					c.addHolder(id, members[m])
 					holders[i] = store.Holder(members[m])
@@ -215,6 +214,19 @@ func (c *Cloud) addHolder(id erasure.ShardID, p peer.ID) {
 		}
 	}
 	c.holders[id] = append(c.holders[id], p)
+}
+
+// observe records a transfer's outcome in the node's reputation book: a
+// refusal for lack of room or a missing shard says nothing of the peer's
+// reliability, and neither does a transfer this node gave up on.
+func (c *Cloud) observe(ctx context.Context, p peer.ID, err error) {
+	switch {
+	case err == nil:
+		c.n.Observe(p, gossip.TransferOK)
+	case ctx.Err() != nil || errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrFull) || errors.Is(err, store.ErrBadShard):
+	default:
+		c.n.Observe(p, gossip.TransferFailed)
+	}
 }
 
 // Lookups returns how many times a shard's holders had to be looked for
@@ -333,6 +345,11 @@ func (c *Cloud) getFrom(ctx context.Context, id erasure.ShardID, holders []peer.
 		running++
 		go func() {
 			b, err := c.storeOf(p).Get(ctx, id)
+			if err == nil && !id.Verify(b) {
+				c.n.Observe(p, gossip.TransferCorrupt)
+			} else {
+				c.observe(ctx, p, err)
+			}
 			results <- result{p, b, err}
 		}()
 	}

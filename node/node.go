@@ -21,6 +21,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	"github.com/multiformats/go-multiaddr"
 
+	"github.com/murmur-cloud/murmur/gossip"
 	"github.com/murmur-cloud/murmur/node/badgerstore"
 	"github.com/murmur-cloud/murmur/node/proto"
 )
@@ -44,6 +45,13 @@ type Config struct {
 	// RequestTimeout bounds one shard request without a deadline of its
 	// own. Default 60 s.
 	RequestTimeout time.Duration
+	// Zone is the failure zone an operator puts the node in ("office",
+	// "home"); placement spreads a stripe over zones first.
+	Zone string
+	// GossipPeriod is the gossip cycle (default 10 s) and GossipEpoch the
+	// cycles per aggregation epoch (default 30).
+	GossipPeriod time.Duration
+	GossipEpoch  int
 	// MDNS makes the node announce itself on the LAN and connect to the
 	// members of its cloud it hears there, with no invite addresses.
 	MDNS bool
@@ -74,6 +82,15 @@ func (c Config) withDefaults() (Config, error) {
 	if c.ReclaimEvery <= 0 {
 		c.ReclaimEvery = time.Hour
 	}
+	if c.GossipPeriod <= 0 {
+		c.GossipPeriod = DefaultGossipPeriod
+	}
+	if c.GossipEpoch <= 0 {
+		c.GossipEpoch = 30
+	}
+	if len(c.Zone) > gossip.MaxZoneLen {
+		return c, fmt.Errorf("node: zone %q is longer than %d bytes", c.Zone, gossip.MaxZoneLen)
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -95,6 +112,7 @@ type Node struct {
 	log   *slog.Logger
 
 	announce *announcer
+	gossip   *Gossip
 	stopBG   context.CancelFunc // stops the node's background work
 	bg       sync.WaitGroup
 	mdns     interface{ Close() error }
@@ -180,6 +198,12 @@ func New(cfg Config) (*Node, error) {
 	var bg context.Context
 	bg, n.stopBG = context.WithCancel(context.Background())
 	n.bg.Go(func() { n.reclaimLoop(bg, cfg.ReclaimEvery) })
+	if n.gossip, err = newGossip(n); err != nil {
+		n.Close()
+		return nil, err
+	}
+	h.SetStreamHandler(n.gossip.proto, func(s network.Stream) { n.tracked(s, n.gossip.serve) })
+	n.bg.Go(func() { n.gossip.run(bg) })
 	h.SetStreamHandler(n.shard, n.serveTracked)
 	if cfg.MDNS {
 		if err := n.startMDNS(); err != nil {
@@ -192,7 +216,9 @@ func New(cfg Config) (*Node, error) {
 
 // serveTracked serves a request unless the node is closing, so Close can
 // wait for every request to leave the store before closing it.
-func (n *Node) serveTracked(s network.Stream) {
+func (n *Node) serveTracked(s network.Stream) { n.tracked(s, n.serve) }
+
+func (n *Node) tracked(s network.Stream, serve func(network.Stream)) {
 	n.mu.Lock()
 	if n.closing {
 		n.mu.Unlock()
@@ -202,7 +228,7 @@ func (n *Node) serveTracked(s network.Stream) {
 	n.handlers.Add(1)
 	n.mu.Unlock()
 	defer n.handlers.Done()
-	n.serve(s)
+	serve(s)
 }
 
 // Close stops the DHT and the host (which resets open streams), waits for

@@ -1,0 +1,549 @@
+package node
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	manet "github.com/multiformats/go-multiaddr/net"
+	"github.com/zeebo/blake3"
+
+	"github.com/murmur-cloud/murmur/gossip"
+	"github.com/murmur-cloud/murmur/node/proto"
+	"github.com/murmur-cloud/murmur/placement"
+)
+
+// The gossip driver runs the protocols of package gossip between real
+// nodes: every period a node shuffles its Cyclon view with its oldest
+// link's peer and makes one aggregation exchange with a random peer of its
+// view, each a request and a reply on a libp2p stream of the cloud's gossip
+// protocol. A shuffle or exchange that gets an answer is a probe answered,
+// one that does not is a probe unanswered; shard transfers add their
+// outcomes (Cloud); reputation reports ride on shuffles. A peer is named by
+// the peer ID its connection authenticated, never by what a message says.
+//
+// Aggregation averages each node's capacity, free space and stored bytes,
+// so every node learns the cloud's size and totals; slicing and top-k run
+// on capacity, a figure nodes state about themselves (a hint: a node that
+// lies about room fails its puts and loses reliability). Reliability is
+// never ranked by a node's own word: placement ranks members by this
+// node's reputation book.
+
+// gossipProtoID is the gossip protocol under the cloud's prefix.
+const gossipProtoID = "/gossip/1"
+
+// Aggregated attributes, in order.
+const (
+	attrCapacity = iota
+	attrFree
+	attrStored
+	numAttrs
+)
+
+// Gossip is a node's gossip state.
+type Gossip struct {
+	n      *Node
+	proto  protocol.ID
+	period time.Duration
+
+	mu       sync.Mutex // guards the state machines and desc
+	rng      *rand.Rand
+	cy       *gossip.Cyclon[peer.ID]
+	agg      *gossip.Aggregator
+	rank     *gossip.Ranker
+	top      *gossip.TopK[peer.ID]
+	desc     map[peer.ID]gossip.Descriptor // what peers last said of themselves
+	topEpoch uint64
+
+	rep *gossip.Reputation[peer.ID] // safe for concurrent use
+
+	cycles        atomic.Int64
+	sent, recvd   atomic.Int64 // bytes of gossip messages
+	lastSizeEpoch atomic.Uint64
+}
+
+// DefaultGossipPeriod is the default gossip cycle.
+const DefaultGossipPeriod = 10 * time.Second
+
+// maxDescs bounds the descriptors kept.
+const maxDescs = 4096
+
+func newGossip(n *Node) (*Gossip, error) {
+	cfg := n.cfg
+	seed := blake3.Sum256([]byte(n.ID()))
+	g := &Gossip{
+		n: n, proto: cfg.Secret.Protocol(gossipProtoID), period: cfg.GossipPeriod,
+		rng:  rand.New(rand.NewPCG(binary.LittleEndian.Uint64(seed[:8]), uint64(time.Now().UnixNano()))),
+		desc: map[peer.ID]gossip.Descriptor{},
+	}
+	var err error
+	if g.cy, err = gossip.NewCyclon(n.ID(), gossip.CyclonConfig{}); err != nil {
+		return nil, err
+	}
+	if g.agg, err = gossip.NewAggregator(gossip.AggConfig{Period: cfg.GossipPeriod, EpochCycles: cfg.GossipEpoch, Attributes: numAttrs}, g.rng); err != nil {
+		return nil, err
+	}
+	self := g.self()
+	if g.rank, err = gossip.NewRanker(self.Key, 0); err != nil {
+		return nil, err
+	}
+	if g.top, err = gossip.NewTopK(10, gossip.Item[peer.ID]{Peer: n.ID(), Key: self.Key}); err != nil {
+		return nil, err
+	}
+	// Evidence fades over a day of real time, or a thousand cycles when
+	// they are short (tests).
+	if g.rep, err = gossip.NewReputation(n.ID(), gossip.ReputationConfig{HalfLife: min(24*time.Hour, 1000*cfg.GossipPeriod)}); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// tie derives a node's tie-breaker from its peer ID.
+func tie(p peer.ID) uint64 {
+	h := blake3.Sum256([]byte(p))
+	return binary.LittleEndian.Uint64(h[:8])
+}
+
+// self returns this node's descriptor.
+func (g *Gossip) self() gossip.Descriptor {
+	st := g.n.store
+	d := gossip.Descriptor{Zone: g.n.cfg.Zone, Capacity: st.Capacity(), Free: -1}
+	if d.Capacity > 0 {
+		d.Free = max(0, d.Capacity-st.Used())
+	}
+	d.Key = gossip.Key{Value: float64(d.Capacity), Tie: tie(g.n.ID())}
+	return d
+}
+
+// attrs returns this node's aggregated attributes.
+func (g *Gossip) attrs(d gossip.Descriptor) []float64 {
+	free := float64(d.Free)
+	if d.Free < 0 {
+		free = 0
+	}
+	return []float64{attrCapacity: float64(d.Capacity), attrFree: free, attrStored: float64(g.n.store.Used())}
+}
+
+// run gossips every period until ctx ends.
+func (g *Gossip) run(ctx context.Context) {
+	t := time.NewTicker(g.period)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		g.cycle(ctx)
+	}
+}
+
+// cycle runs one gossip cycle: a shuffle and an exchange, in parallel.
+func (g *Gossip) cycle(ctx context.Context) {
+	g.cycles.Add(1)
+	now := g.n.cfg.Now()
+	self := g.self()
+	g.mu.Lock()
+	for _, p := range g.n.Peers() { // members met otherwise (invite, DHT, mDNS), while there is room
+		g.cy.Add(p)
+	}
+	g.agg.Tick(now, g.attrs(self))
+	if e, _ := g.agg.Epoch(); e != g.topEpoch {
+		g.topEpoch = e
+		g.top.Reset(gossip.Item[peer.ID]{Peer: g.n.ID(), Key: self.Key})
+	}
+	g.rank.SetOwn(self.Key)
+	to, links, shuffling := g.cy.StartShuffle(g.rng, nil)
+	var shuffle []byte
+	if shuffling {
+		msg := &gossip.ShuffleMsg{From: self, Links: g.linksOf(links, self), Reports: g.reports(now)}
+		shuffle, _ = gossip.AppendShuffle(nil, gossip.KindShuffle, msg)
+	}
+	partner, exchanging := g.cy.Sample(g.rng)
+	var exchange []byte
+	if exchanging {
+		msg := &gossip.ExchangeMsg{From: self, Agg: g.agg.Request(), Top: itemsToWire(g.top.Items())}
+		exchange, _ = gossip.AppendExchange(nil, gossip.KindExchange, msg)
+	}
+	g.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(ctx, g.period)
+	defer cancel()
+	var wg sync.WaitGroup
+	if shuffling {
+		wg.Go(func() { g.shuffleWith(ctx, to, shuffle) })
+	}
+	if exchanging {
+		wg.Go(func() { g.exchangeWith(ctx, partner, exchange) })
+	}
+	wg.Wait()
+	g.pruneDescs()
+}
+
+func (g *Gossip) reports(now time.Time) []gossip.Report[string] {
+	var out []gossip.Report[string]
+	for _, r := range g.rep.Reports(now, 16, g.rng) {
+		out = append(out, gossip.Report[string]{Subject: string(r.Subject), Score: r.Score, Weight: r.Weight})
+	}
+	return out
+}
+
+// linksOf turns Cyclon entries into links with the descriptors known.
+func (g *Gossip) linksOf(es []gossip.Entry[peer.ID], self gossip.Descriptor) []gossip.Link {
+	out := make([]gossip.Link, len(es))
+	for i, e := range es {
+		d, ok := g.desc[e.Peer]
+		if e.Peer == g.n.ID() {
+			d, ok = self, true
+		}
+		if !ok {
+			d.Free = -1
+		}
+		out[i] = gossip.Link{Peer: string(e.Peer), Age: e.Age, Desc: d}
+	}
+	return out
+}
+
+// entriesOf turns received links into Cyclon entries, keeping their
+// descriptors and feeding the ranker; links that do not name a valid peer
+// are dropped.
+func (g *Gossip) entriesOf(links []gossip.Link) []gossip.Entry[peer.ID] {
+	out := make([]gossip.Entry[peer.ID], 0, len(links))
+	for _, l := range links {
+		p, err := peer.IDFromBytes([]byte(l.Peer))
+		if err != nil {
+			continue
+		}
+		out = append(out, gossip.Entry[peer.ID]{Peer: p, Age: l.Age})
+		if p != g.n.ID() {
+			g.desc[p] = l.Desc
+			g.rank.Observe(l.Desc.Key)
+		}
+	}
+	return out
+}
+
+// hear takes a message's reports and descriptor from its sender.
+func (g *Gossip) hear(from peer.ID, d gossip.Descriptor, reports []gossip.Report[string], now time.Time) {
+	g.desc[from] = d
+	g.rank.Observe(d.Key)
+	if len(reports) == 0 {
+		return
+	}
+	rs := make([]gossip.Report[peer.ID], 0, len(reports))
+	for _, r := range reports {
+		if p, err := peer.IDFromBytes([]byte(r.Subject)); err == nil {
+			rs = append(rs, gossip.Report[peer.ID]{Subject: p, Score: r.Score, Weight: r.Weight})
+		}
+	}
+	g.rep.Hear(from, rs, now)
+}
+
+func (g *Gossip) shuffleWith(ctx context.Context, to peer.ID, req []byte) {
+	b, err := g.call(ctx, to, req)
+	var m *gossip.ShuffleMsg
+	if err == nil {
+		var kind byte
+		if kind, m, err = gossip.ParseShuffle(b); err == nil && kind != gossip.KindShuffleReply {
+			err = fmt.Errorf("%w: a shuffle answered with kind %d", gossip.ErrWire, kind)
+		}
+	}
+	now := g.n.cfg.Now()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if err != nil {
+		g.cy.ShuffleFailed(to)
+		g.rep.Observe(to, gossip.ProbeUnanswered, now)
+		g.n.log.Debug("gossip shuffle failed", "peer", to.ShortString(), "err", err)
+		return
+	}
+	g.rep.Observe(to, gossip.ProbeAnswered, now)
+	g.hear(to, m.From, m.Reports, now)
+	g.cy.HandleReply(to, g.entriesOf(m.Links))
+}
+
+func (g *Gossip) exchangeWith(ctx context.Context, to peer.ID, req []byte) {
+	b, err := g.call(ctx, to, req)
+	var m *gossip.ExchangeMsg
+	if err == nil {
+		var kind byte
+		if kind, m, err = gossip.ParseExchange(b); err == nil && kind != gossip.KindExchangeRepl {
+			err = fmt.Errorf("%w: an exchange answered with kind %d", gossip.ErrWire, kind)
+		}
+	}
+	now := g.n.cfg.Now()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if err != nil {
+		g.rep.Observe(to, gossip.ProbeUnanswered, now)
+		g.n.log.Debug("gossip exchange failed", "peer", to.ShortString(), "err", err)
+		return
+	}
+	g.rep.Observe(to, gossip.ProbeAnswered, now)
+	g.hear(to, m.From, nil, now)
+	g.agg.HandleReply(m.Agg)
+	g.top.Merge(g.itemsOf(m.Top))
+}
+
+func (g *Gossip) itemsOf(items []gossip.Item[string]) []gossip.Item[peer.ID] {
+	out := make([]gossip.Item[peer.ID], 0, len(items))
+	for _, it := range items {
+		if p, err := peer.IDFromBytes([]byte(it.Peer)); err == nil {
+			out = append(out, gossip.Item[peer.ID]{Peer: p, Key: it.Key})
+		}
+	}
+	return out
+}
+
+func itemsToWire(items []gossip.Item[peer.ID]) []gossip.Item[string] {
+	out := make([]gossip.Item[string], len(items))
+	for i, it := range items {
+		out[i] = gossip.Item[string]{Peer: string(it.Peer), Key: it.Key}
+	}
+	return out
+}
+
+// call sends one gossip message to p and returns the answer.
+func (g *Gossip) call(ctx context.Context, p peer.ID, req []byte) ([]byte, error) {
+	s, err := g.n.host.NewStream(ctx, p, g.proto)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	stop := context.AfterFunc(ctx, func() { s.Reset() })
+	defer stop()
+	if err := proto.WriteFrame(s, req); err != nil {
+		return nil, err
+	}
+	if err := s.CloseWrite(); err != nil {
+		return nil, err
+	}
+	g.sent.Add(int64(len(req)))
+	b, err := readGossipFrame(s)
+	g.recvd.Add(int64(len(b)))
+	return b, err
+}
+
+func readGossipFrame(r io.Reader) ([]byte, error) {
+	br := bufio.NewReaderSize(r, 512)
+	size, err := proto.ReadFrameSize(br, gossip.MaxWireSize)
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, size)
+	if _, err := io.ReadFull(br, b); err != nil {
+		return nil, fmt.Errorf("%w: truncated frame: %v", gossip.ErrWire, err)
+	}
+	return b, nil
+}
+
+// serve answers one gossip request.
+func (g *Gossip) serve(s network.Stream) {
+	defer s.Close()
+	from := s.Conn().RemotePeer()
+	_ = s.SetDeadline(time.Now().Add(g.period))
+	req, err := readGossipFrame(s)
+	if err != nil {
+		s.Reset()
+		return
+	}
+	g.recvd.Add(int64(len(req)))
+	reply, err := g.answer(from, req)
+	if err != nil {
+		g.n.log.Debug("bad gossip message", "peer", from.ShortString(), "err", err)
+		s.Reset()
+		return
+	}
+	if proto.WriteFrame(s, reply) == nil {
+		g.sent.Add(int64(len(reply)))
+	}
+}
+
+// answer handles one request from a peer and returns the reply.
+func (g *Gossip) answer(from peer.ID, req []byte) ([]byte, error) {
+	kind, err := gossip.MessageKind(req)
+	if err != nil {
+		return nil, err
+	}
+	now := g.n.cfg.Now()
+	self := g.self()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.rep.Observe(from, gossip.ProbeAnswered, now) // it is up: it just spoke
+	switch kind {
+	case gossip.KindShuffle:
+		_, m, err := gossip.ParseShuffle(req)
+		if err != nil {
+			return nil, err
+		}
+		g.hear(from, m.From, m.Reports, now)
+		reply := g.cy.HandleShuffle(from, g.entriesOf(m.Links), g.rng, nil)
+		out := &gossip.ShuffleMsg{From: self, Links: g.linksOf(reply, self), Reports: g.reports(now)}
+		return gossip.AppendShuffle(nil, gossip.KindShuffleReply, out)
+	case gossip.KindExchange:
+		_, m, err := gossip.ParseExchange(req)
+		if err != nil {
+			return nil, err
+		}
+		g.hear(from, m.From, nil, now)
+		g.cy.Add(from)
+		reply := &gossip.ExchangeMsg{From: self, Agg: g.agg.HandleRequest(m.Agg), Top: itemsToWire(g.top.Items())}
+		g.top.Merge(g.itemsOf(m.Top))
+		return gossip.AppendExchange(nil, gossip.KindExchangeRepl, reply)
+	}
+	return nil, fmt.Errorf("%w: kind %d is not a request", gossip.ErrWire, kind)
+}
+
+// pruneDescs forgets descriptors of peers neither in view nor connected
+// once there are too many.
+func (g *Gossip) pruneDescs() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.desc) <= maxDescs {
+		return
+	}
+	keep := map[peer.ID]bool{}
+	for _, e := range g.cy.View() {
+		keep[e.Peer] = true
+	}
+	for _, p := range g.n.Peers() {
+		keep[p] = true
+	}
+	for p := range g.desc {
+		if !keep[p] {
+			delete(g.desc, p)
+		}
+	}
+}
+
+// Observe records the outcome of an interaction with a peer (a shard
+// transfer, an audit) in this node's reputation book.
+func (n *Node) Observe(p peer.ID, o gossip.Outcome) {
+	if p != n.ID() {
+		n.gossip.rep.Observe(p, o, n.cfg.Now())
+	}
+}
+
+// GossipStatus is what gossip has taught a node.
+type GossipStatus struct {
+	Cycles      int64        `json:"cycles"`
+	Epoch       uint64       `json:"epoch"`
+	Size        float64      `json:"size"`            // estimated members, from the last completed epoch
+	Instances   int          `json:"instances"`       // counting instances it is the median of
+	Capacity    float64      `json:"capacity"`        // total bytes the members offer
+	Free        float64      `json:"free"`            // total bytes they can still take
+	Stored      float64      `json:"stored"`          // total bytes they store
+	View        int          `json:"view"`            // links in the Cyclon view
+	Rank        float64      `json:"rank"`            // this node's rank by capacity, 0 lowest
+	Slice       int          `json:"slice"`           // of 10, by capacity
+	BytesPerCyc float64      `json:"bytes_per_cycle"` // gossip traffic, sent and received
+	Peers       []PeerStatus `json:"peers"`
+}
+
+// PeerStatus is this node's view of one member.
+type PeerStatus struct {
+	ID          string  `json:"id"`
+	Zone        string  `json:"zone,omitempty"`
+	Reliability float64 `json:"reliability"`
+	Evidence    float64 `json:"evidence"`
+	Free        int64   `json:"free"`
+}
+
+// GossipStatus returns what gossip has taught this node.
+func (n *Node) GossipStatus() GossipStatus {
+	g := n.gossip
+	now := n.cfg.Now()
+	g.mu.Lock()
+	last := g.agg.Last()
+	epoch, _ := g.agg.Epoch()
+	st := GossipStatus{
+		Cycles: g.cycles.Load(), Epoch: epoch, Size: last.Size, Instances: last.Instances,
+		View: g.cy.Len(), Rank: g.rank.Rank(), Slice: g.rank.Slice(10),
+	}
+	if len(last.Means) == numAttrs {
+		st.Capacity, st.Free, st.Stored = last.Total(attrCapacity), last.Total(attrFree), last.Total(attrStored)
+	}
+	descs := make(map[peer.ID]gossip.Descriptor, len(g.desc))
+	for p, d := range g.desc {
+		descs[p] = d
+	}
+	g.mu.Unlock()
+	if c := st.Cycles; c > 0 {
+		st.BytesPerCyc = float64(g.sent.Load()+g.recvd.Load()) / float64(c)
+	}
+	for _, p := range n.Peers() {
+		r := g.rep.Score(p, now)
+		d, ok := descs[p]
+		if !ok {
+			d.Free = -1
+		}
+		st.Peers = append(st.Peers, PeerStatus{ID: p.String(), Zone: d.Zone, Reliability: r.Value, Evidence: r.Evidence, Free: d.Free})
+	}
+	return st
+}
+
+// candidates describes members for placement: their rating in this
+// node's book, their zone and free space as they gossip them, and their
+// subnet and host from the address this node reaches them at.
+func (n *Node) candidates(members []peer.ID) []placement.Candidate {
+	g := n.gossip
+	now := n.cfg.Now()
+	self := g.self()
+	g.mu.Lock()
+	descs := make([]gossip.Descriptor, len(members))
+	known := make([]bool, len(members))
+	for i, p := range members {
+		descs[i], known[i] = g.desc[p]
+		if p == n.ID() {
+			descs[i], known[i] = self, true
+		}
+	}
+	g.mu.Unlock()
+	out := make([]placement.Candidate, len(members))
+	for i, p := range members {
+		c := placement.Candidate{ID: string(p), Free: -1, Reliability: -1}
+		if known[i] {
+			c.Zone, c.Free = descs[i].Zone, descs[i].Free
+		}
+		if p == n.ID() {
+			// A node vouches for itself only as far as it is up: it is.
+			c.Reliability, c.Evidence = 1, selfEvidence
+		} else {
+			r := g.rep.Score(p, now)
+			c.Reliability, c.Evidence = r.Value, r.Evidence
+			c.Subnet, c.Host = n.whereIs(p)
+		}
+		out[i] = c
+	}
+	return out
+}
+
+// selfEvidence is the evidence a node has of itself being up.
+const selfEvidence = 1e6
+
+// whereIs returns the /24 (IPv4) or /48 (IPv6) and the IP of the address
+// this node's connection to p uses.
+func (n *Node) whereIs(p peer.ID) (subnet, host string) {
+	for _, c := range n.host.Network().ConnsToPeer(p) {
+		ip, err := manet.ToIP(c.RemoteMultiaddr())
+		if err != nil {
+			continue
+		}
+		mask := net.CIDRMask(48, 128)
+		if ip4 := ip.To4(); ip4 != nil {
+			ip, mask = ip4, net.CIDRMask(24, 32)
+		}
+		return ip.Mask(mask).String(), ip.String()
+	}
+	return "", ""
+}
