@@ -91,20 +91,20 @@ const (
 
 // AnnounceStats describes the node's provider records, for murmur status.
 type AnnounceStats struct {
-	Queued    int   // fresh shards waiting to be announced
-	Dropped   int64 // fresh shards not queued because the queue was full (the next sweep announces them)
-	Announced int64 // fresh shards announced
-	Records   int64 // provider records sent: one per shard per peer it goes to
-	Failed    int64 // provider records that could not be sent
-	Walks     int64 // DHT walks (closest-peer lookups) made to explore the swarm
-	Peers     int   // members in the latest view of the swarm
+	Queued    int   `json:"queued"`    // fresh shards waiting to be announced
+	Dropped   int64 `json:"dropped"`   // fresh shards not queued, the queue being full (the next sweep announces them)
+	Announced int64 `json:"announced"` // fresh shards announced
+	Records   int64 `json:"records"`   // provider records sent: one per shard per member it goes to
+	Failed    int64 `json:"failed"`    // provider records that could not be sent
+	Walks     int64 `json:"walks"`     // DHT walks (closest-peer lookups) made to explore the swarm
+	Peers     int   `json:"peers"`     // members in the latest view of the swarm
 
-	Sweeps      int64         // full sweeps of the store done
-	Catchups    int64         // passes for members that lacked our records
-	LastSweep   time.Time     // when the latest full sweep started; zero: none yet
-	SweepShards int           // shards it announced
-	SweepTook   time.Duration // how long it took
-	NextSweep   time.Time     // when the next is due; zero: when the node has peers
+	Sweeps      int64         `json:"sweeps"`       // full sweeps of the store done
+	Catchups    int64         `json:"catchups"`     // passes for members that lacked our records
+	LastSweep   time.Time     `json:"last_sweep"`   // when the latest full sweep started; zero: none yet
+	SweepShards int           `json:"sweep_shards"` // shards it announced
+	SweepTook   time.Duration `json:"sweep_took"`   // how long it took
+	NextSweep   time.Time     `json:"next_sweep"`   // when the next is due; zero: once the node has peers
 }
 
 // AnnounceStats reports on the node's provider records.
@@ -167,7 +167,7 @@ func newAnnouncer(n *Node) (*announcer, error) {
 
 // add queues a freshly stored shard for announcement. It never blocks: when
 // the queue is full the shard is counted as dropped and left to the next
-// sweep.
+// sweep (up to ProviderRefresh later; readers ask the members meanwhile).
 func (a *announcer) add(id erasure.ShardID) {
 	select {
 	case a.queue <- id:
