@@ -1,9 +1,30 @@
 package node
 
-import "github.com/libp2p/go-libp2p/core/protocol"
+import (
+	"context"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/murmur-cloud/murmur/erasure"
+)
 
 // CloudSecretProtocol returns the shard protocol ID n serves.
 func CloudSecretProtocol(n *Node) protocol.ID { return n.shard }
 
 // RoutingTableSize returns how many peers n's DHT routing table holds.
 func RoutingTableSize(n *Node) int { return n.dht.RoutingTable().Size() }
+
+// ProvidersHeld returns the providers of a shard that n's own DHT
+// provider store holds (records others announced to it).
+func ProvidersHeld(n *Node, id erasure.ShardID) []peer.ID {
+	ais, _ := n.dht.ProviderStore().GetProviders(context.Background(), shardKey(id))
+	var out []peer.ID
+	for _, ai := range ais {
+		out = append(out, ai.ID)
+	}
+	return out
+}
+
+// ShardKey is the DHT key of a shard's provider records.
+func ShardKey(id erasure.ShardID) []byte { return shardKey(id) }

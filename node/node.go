@@ -12,6 +12,8 @@ import (
 
 	"github.com/libp2p/go-libp2p"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
+	pb "github.com/libp2p/go-libp2p-kad-dht/pb"
+	"github.com/libp2p/go-libp2p-kad-dht/records"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -55,9 +57,21 @@ type Config struct {
 	// MDNS makes the node announce itself on the LAN and connect to the
 	// members of its cloud it hears there, with no invite addresses.
 	MDNS bool
+	// ProviderRefresh is how often the node announces again, in one sweep
+	// of its store, a provider record for every shard it holds, so that
+	// none expires while it holds the shard. Default 22 h; it must be
+	// shorter than ProviderValidity.
+	ProviderRefresh time.Duration
+	// ProviderValidity is how long the node keeps a provider record that
+	// a member announced to it. Default 48 h (kad-dht's).
+	ProviderValidity time.Duration
 
 	Logger *slog.Logger     // nil: discard
 	Now    func() time.Time // nil: time.Now
+
+	// onDHTRequest, for tests and benchmarks, sees the type of every DHT
+	// request the node receives.
+	onDHTRequest func(pb.Message_MessageType)
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -75,6 +89,15 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Lease > proto.MaxLease*time.Second {
 		return c, fmt.Errorf("node: lease %v exceeds %v", c.Lease, proto.MaxLease*time.Second)
+	}
+	if c.ProviderRefresh <= 0 {
+		c.ProviderRefresh = 22 * time.Hour
+	}
+	if c.ProviderValidity <= 0 {
+		c.ProviderValidity = 48 * time.Hour
+	}
+	if c.ProviderRefresh >= c.ProviderValidity {
+		return c, fmt.Errorf("node: provider refresh %v is not shorter than the records' validity %v", c.ProviderRefresh, c.ProviderValidity)
 	}
 	if c.RequestTimeout <= 0 {
 		c.RequestTimeout = 60 * time.Second
@@ -183,18 +206,28 @@ func New(cfg Config) (*Node, error) {
 	n.host = h
 	// The Kademlia DHT, under the cloud's own protocol prefix so it only
 	// ever talks to members, with the validator of drive-root records.
-	kad, err := dht.New(h,
+	opts := []dht.Option{
 		dht.Mode(dht.ModeServer),
 		dht.ProtocolPrefix(cfg.Secret.Protocol("")),
 		dht.NamespacedValidator(RootNamespace, RootValidator{}),
-	)
+		dht.ProviderManagerOpts(records.ProvideValidity(cfg.ProviderValidity)),
+	}
+	if f := cfg.onDHTRequest; f != nil {
+		opts = append(opts, dht.OnRequestHook(func(_ context.Context, _ network.Stream, m *pb.Message) { f(m.GetType()) }))
+	}
+	kad, err := dht.New(h, opts...)
 	if err != nil {
 		h.Close()
 		st.Close()
 		return nil, fmt.Errorf("node: start DHT: %w", err)
 	}
 	n.dht = kad
-	n.announce = newAnnouncer(n)
+	if n.announce, err = newAnnouncer(n); err != nil {
+		kad.Close()
+		h.Close()
+		st.Close()
+		return nil, fmt.Errorf("node: start announcer: %w", err)
+	}
 	var bg context.Context
 	bg, n.stopBG = context.WithCancel(context.Background())
 	n.bg.Go(func() { n.reclaimLoop(bg, cfg.ReclaimEvery) })

@@ -619,13 +619,12 @@ func (s *Store) walk(ctx context.Context, fn func(id erasure.ShardID, size int) 
 				return err
 			}
 			item := it.Item()
-			var id erasure.ShardID
-			if len(item.Key()) != 1+len(id) {
-				return fmt.Errorf("badgerstore: malformed size key of %d bytes", len(item.Key()))
+			id, err := idOfSizeKey(item.Key())
+			if err != nil {
+				return err
 			}
-			copy(id[:], item.Key()[1:])
 			var size int
-			err := item.Value(func(v []byte) error {
+			err = item.Value(func(v []byte) error {
 				if len(v) != 4 {
 					return fmt.Errorf("badgerstore: malformed size record for %s", id.Short())
 				}

@@ -1,0 +1,4 @@
+package badgerstore
+
+// IDOfSizeKey exposes the size-key parser to the fuzz target.
+var IDOfSizeKey = idOfSizeKey
