@@ -28,3 +28,18 @@ func ProvidersHeld(n *Node, id erasure.ShardID) []peer.ID {
 
 // ShardKey is the DHT key of a shard's provider records.
 func ShardKey(id erasure.ShardID) []byte { return shardKey(id) }
+
+// GossipView returns the peers in n's Cyclon view.
+func GossipView(n *Node) []peer.ID {
+	g := n.gossip
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var out []peer.ID
+	for _, e := range g.cy.View() {
+		out = append(out, e.Peer)
+	}
+	return out
+}
+
+// Rating returns n's rating of p.
+func Rating(n *Node, p peer.ID) float64 { return n.gossip.rep.Score(p, n.cfg.Now()).Value }

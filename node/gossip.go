@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net"
 	"sync"
@@ -313,9 +314,19 @@ func itemsToWire(items []gossip.Item[peer.ID]) []gossip.Item[string] {
 	return out
 }
 
-// call sends one gossip message to p and returns the answer.
+// call sends one gossip message to p and returns the answer. A peer met
+// only through gossip links, with no address known, is looked up in the
+// DHT first.
 func (g *Gossip) call(ctx context.Context, p peer.ID, req []byte) ([]byte, error) {
-	s, err := g.n.host.NewStream(ctx, p, g.proto)
+	h := g.n.host
+	if h.Network().Connectedness(p) != network.Connected && len(h.Peerstore().Addrs(p)) == 0 {
+		ai, err := g.n.dht.FindPeer(ctx, p)
+		if err != nil {
+			return nil, fmt.Errorf("find %s: %w", p.ShortString(), err)
+		}
+		h.Peerstore().AddAddrs(ai.ID, ai.Addrs, time.Hour)
+	}
+	s, err := h.NewStream(ctx, p, g.proto)
 	if err != nil {
 		return nil, err
 	}
@@ -547,3 +558,39 @@ func (n *Node) whereIs(p peer.ID) (subnet, host string) {
 	}
 	return "", ""
 }
+
+// AssumedAvailability is the availability assumed of members while this
+// node has too little evidence to rate them.
+const AssumedAvailability = 0.9
+
+// CodeParams returns the figures from gossip that choosing a drive's k and
+// m needs: how many members can hold a shard of a stripe (the size
+// estimate, but no more than this node and the members it is connected
+// to) and their mean availability as this node rates them, or
+// AssumedAvailability while it has seen less than vetting needs. At
+// least two members may vanish once the cloud has six or more.
+func (n *Node) CodeParams(target float64) placement.CodeParams {
+	est := n.GossipStatus()
+	peers := 1 + len(n.Peers())
+	if est.Size >= 1 {
+		peers = min(peers, int(math.Round(est.Size)))
+	}
+	var sum, evidence float64
+	for _, p := range est.Peers {
+		sum += p.Reliability
+		evidence += p.Evidence
+	}
+	avail := AssumedAvailability
+	if k := len(est.Peers); k > 0 && evidence/float64(k) >= vetted {
+		avail = sum / float64(k)
+	}
+	minM := 1
+	if peers >= 6 {
+		minM = 2
+	}
+	return placement.CodeParams{Peers: peers, Availability: avail, Target: target, MinM: minM}
+}
+
+// vetted is the evidence per member after which this node trusts its own
+// ratings for choosing a code.
+const vetted = 8

@@ -10,9 +10,11 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/murmur-cloud/murmur/node"
 	"github.com/murmur-cloud/murmur/node/api"
+	"github.com/murmur-cloud/murmur/placement"
 )
 
 // defaultDir is where a machine's node lives unless --dir or MURMUR_DIR says.
@@ -89,8 +91,10 @@ func printInvite(out io.Writer, dir string) error {
 }
 
 func nodeCommand() *command {
-	var dir, join, addrFile string
+	var dir, join, addrFile, zone string
 	var verbose, noMDNS bool
+	var period time.Duration
+	var target float64
 	return &command{
 		name:    "node",
 		summary: "run this machine's node until interrupted",
@@ -100,6 +104,9 @@ func nodeCommand() *command {
 			fs.StringVar(&addrFile, "addr-file", "", "write the node's addresses to this file once it listens")
 			fs.BoolVar(&verbose, "v", false, "log debug messages")
 			fs.BoolVar(&noMDNS, "no-mdns", false, "do not look for members on the LAN with mDNS")
+			fs.StringVar(&zone, "zone", "", "this machine's failure zone, e.g. office or home: stripes spread over zones first")
+			fs.DurationVar(&period, "gossip-period", node.DefaultGossipPeriod, "how often the node gossips")
+			fs.Float64Var(&target, "target", placement.DefaultTarget, "wanted probability that a stripe stays readable; sets k and m for new files")
 		},
 		run: func(ctx context.Context, _ *flag.FlagSet, out io.Writer) error {
 			if join != "" {
@@ -112,7 +119,7 @@ func nodeCommand() *command {
 				}
 			}
 			log := newLogger(slog.LevelInfo, verbose)
-			n, err := node.Open(dir, node.Config{Logger: log, MDNS: !noMDNS})
+			n, err := node.Open(dir, node.Config{Logger: log, MDNS: !noMDNS, Zone: zone, GossipPeriod: period})
 			if err != nil {
 				return err
 			}
@@ -135,6 +142,9 @@ func nodeCommand() *command {
 			if err != nil {
 				return err
 			}
+			if err := srv.SetTarget(target); err != nil {
+				return fmt.Errorf("%w: --target: %v", errUsage, err)
+			}
 			fmt.Fprintf(out, "node %s running; listening on\n  %s\nlocal API on %s; Ctrl-C stops it.\n", n.ID(), strings.Join(addrs, "\n  "), socketPath(dir))
 			return srv.Serve(ctx, socketPath(dir))
 		},
@@ -155,6 +165,7 @@ func upCommand() *command {
 	var dir string
 	var nodes int
 	var verbose bool
+	var target float64
 	return &command{
 		name:    "up",
 		summary: "run a small cloud of several nodes in this process, on loopback",
@@ -162,6 +173,7 @@ func upCommand() *command {
 			fs.StringVar(&dir, "dir", defaultDir(), "folder for the cloud (its nodes live in DIR/up) and its API socket")
 			fs.IntVar(&nodes, "nodes", 6, "how many nodes")
 			fs.BoolVar(&verbose, "v", false, "log debug messages")
+			fs.Float64Var(&target, "target", placement.DefaultTarget, "wanted probability that a stripe stays readable; sets k and m for new files")
 		},
 		run: func(ctx context.Context, _ *flag.FlagSet, out io.Writer) error {
 			if os.Getenv("GOMEMLIMIT") == "" {
@@ -177,6 +189,9 @@ func upCommand() *command {
 			srv, err := api.NewServer(l.Nodes[0], home, log)
 			if err != nil {
 				return err
+			}
+			if err := srv.SetTarget(target); err != nil {
+				return fmt.Errorf("%w: --target: %v", errUsage, err)
 			}
 			sock := socketPath(dir)
 			fmt.Fprintf(out, `A cloud of %d nodes is running in %s (cloud %s).

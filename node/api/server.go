@@ -39,6 +39,7 @@ type Server struct {
 	log   *slog.Logger
 
 	firstRenew time.Duration // after start, before the first lease renewal
+	target     float64       // wanted probability that a stripe is readable
 
 	mu     sync.Mutex
 	leases LeaseStatus
@@ -65,8 +66,12 @@ func NewServer(n *node.Node, dir string, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	placer, err := placement.NewReliable(placement.ReliableConfig{Seed: uint64(time.Now().UnixNano())})
+	if err != nil {
+		return nil, err
+	}
 	return &Server{
-		n: n, cloud: n.Cloud(placement.NewRandom(uint64(time.Now().UnixNano()))),
+		n: n, cloud: n.Cloud(placer), target: placement.DefaultTarget,
 		cfg: pipeline.Config{Keys: keys, Logger: log}, cat: cat, log: log,
 		firstRenew: FirstRenewal,
 	}, nil
@@ -110,6 +115,21 @@ func loadDriveKey(path, catalog string) (*crypt.Keys, error) {
 		return nil, fmt.Errorf("api: drive key %s is damaged: %w", path, err)
 	}
 	return mk.Keys(d), nil
+}
+
+// SetTarget sets the wanted probability that a stripe of a file stored
+// from now on is readable, from which k and m are chosen.
+func (s *Server) SetTarget(t float64) error {
+	if !(t > 0 && t < 1) {
+		return fmt.Errorf("api: durability target %v not in (0, 1)", t)
+	}
+	s.target = t
+	return nil
+}
+
+// code chooses k and m for the next file from what gossip knows.
+func (s *Server) code() (placement.CodeChoice, error) {
+	return placement.ChooseCode(s.n.CodeParams(s.target))
 }
 
 // Serve answers on a unix socket at path until ctx ends. The socket is
@@ -172,14 +192,25 @@ type Status struct {
 	Files       int    `json:"files"`
 
 	Leases LeaseStatus `json:"leases"` // of the shards of the files stored through this node
+
+	Gossip    node.GossipStatus     `json:"gossip"`
+	Code      *placement.CodeChoice `json:"code,omitempty"` // for the next file; nil when none is possible
+	CodeError string                `json:"code_error,omitempty"`
+	Providers node.AnnounceStats    `json:"providers"`
 }
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, Status{
+	st := Status{
 		ID: s.n.ID().String(), Cloud: s.n.CloudID(), Peers: len(s.n.Peers()),
 		StoredBytes: s.n.Store().Used(), Capacity: s.n.Store().Capacity(), Files: len(s.cat.list()),
-		Leases: s.leaseStatus(),
-	})
+		Leases: s.leaseStatus(), Gossip: s.n.GossipStatus(), Providers: s.n.AnnounceStats(),
+	}
+	if c, err := s.code(); err != nil {
+		st.CodeError = err.Error()
+	} else {
+		st.Code = &c
+	}
+	writeJSON(w, st)
 }
 
 func (s *Server) leaseStatus() LeaseStatus {
@@ -234,11 +265,12 @@ func (s *Server) peers(w http.ResponseWriter, r *http.Request) {
 func (s *Server) put(w http.ResponseWriter, r *http.Request) {
 	name := r.URL.Query().Get("name")
 	cfg := s.cfg
-	k, m, err := placement.Code(1 + len(s.n.Peers()))
+	code, err := s.code()
 	if err != nil {
 		writeError(w, err)
 		return
 	}
+	k, m := code.K, code.M
 	cfg.K, cfg.M = k, m
 	man, err := pipeline.Write(r.Context(), cfg, s.cloud, r.Body)
 	if err != nil {
