@@ -588,8 +588,12 @@ func (n *Node) CodeParams(target float64) placement.CodeParams {
 	if peers >= 6 {
 		minM = 2
 	}
-	return placement.CodeParams{Peers: peers, Availability: avail, Target: target, MinM: minM}
+	return placement.CodeParams{Peers: peers, Availability: avail, Target: target, MinM: minM, MaxK: maxK}
 }
+
+// maxK bounds the data shards of a stripe the daemon writes: wider
+// stripes save little storage and make a degraded read fetch more.
+const maxK = 8
 
 // vetted is the evidence per member after which this node trusts its own
 // ratings for choosing a code.

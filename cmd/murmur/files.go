@@ -184,10 +184,10 @@ func statusCommand() *command {
 			fmt.Fprintf(out, "node      %s\ncloud     %s\npeers     %d connected\nstored    %s for the cloud (capacity: %s)\nfiles     %d stored through this node\n",
 				s.ID, s.Cloud, s.Peers, humanBytes(s.StoredBytes), capacity, s.Files)
 			if g := s.Gossip; g.Size > 0 {
-				fmt.Fprintf(out, "cloud     about %.1f members (gossip epoch %d, median of %d counts); they offer %s, %s free, store %s\n",
+				fmt.Fprintf(out, "members   about %.1f (gossip epoch %d, median of %d counts); they offer %s, %s free, store %s\n",
 					g.Size, g.Epoch, g.Instances, humanBytes(int64(g.Capacity)), humanBytes(int64(g.Free)), humanBytes(int64(g.Stored)))
 			} else {
-				fmt.Fprintf(out, "cloud     no size estimate yet (gossip cycle %d; the first epoch is still running)\n", g.Cycles)
+				fmt.Fprintf(out, "members   no size estimate yet (gossip cycle %d; the first epoch is still running)\n", g.Cycles)
 			}
 			fmt.Fprintf(out, "gossip    view of %d, rank %.2f by capacity (slice %d of 10), %.0f bytes per cycle\n", s.Gossip.View, s.Gossip.Rank, s.Gossip.Slice, s.Gossip.BytesPerCyc)
 			if s.Code != nil {

@@ -248,3 +248,58 @@ func TestUp(t *testing.T) {
 		t.Fatalf("second rm: %v", err)
 	}
 }
+
+// TestGossipAsProcesses runs twenty nodes as separate processes, in two
+// zones, joined through one invite: each estimates the cloud's size
+// within 5% and shows it in murmur status.
+func TestGossipAsProcesses(t *testing.T) {
+	const n = 20
+	base := t.TempDir()
+	var dirs []string
+	for i := range n {
+		d := filepath.Join(base, fmt.Sprint("n", i))
+		if _, err := node.Init(d, node.Setup{Listen: []string{"/ip4/127.0.0.1/tcp/0"}}); err != nil {
+			t.Fatal(err)
+		}
+		dirs = append(dirs, d)
+	}
+	secret, err := node.CreateCloud(dirs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	gossipArgs := func(i int) []string {
+		zone := []string{"office", "home"}[i%2]
+		return []string{"--gossip-period", "200ms", "--zone", zone}
+	}
+	first := startNode(t, dirs[0], gossipArgs(0)...)
+	a, _ := peer.AddrInfoToP2pAddrs(&first.info)
+	invite := node.Invite{Secret: secret, Addrs: a}.String()
+	for i, d := range dirs[1:] {
+		startNode(t, d, append(gossipArgs(i+1), "--join", invite)...)
+	}
+	ctx := context.Background()
+	sizes := make([]float64, n)
+	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+		ok := true
+		for i, d := range dirs {
+			st, err := api.NewClient(socketPath(d)).Status(ctx)
+			if err != nil {
+				t.Fatalf("status of node %d: %v", i, err)
+			}
+			sizes[i] = st.Gossip.Size
+			ok = ok && sizes[i] >= n*0.95 && sizes[i] <= n*1.05
+		}
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("size estimates %v, want %d ± 5%%", sizes, n)
+		}
+	}
+	t.Logf("twenty processes estimate %v", sizes)
+	out, err := run(t, "status", "--dir", dirs[7])
+	if err != nil || !strings.Contains(out, "members   about 2") || !strings.Contains(out, "code      k=") {
+		t.Fatalf("status: %q, %v", out, err)
+	}
+	t.Logf("murmur status of one of them:\n%s", out)
+}
