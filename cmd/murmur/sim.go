@@ -127,6 +127,7 @@ func baseScenario(name, file string) (sim.Scenario, error) {
 
 // overrideScenario applies the flags that were set.
 func overrideScenario(sc *sim.Scenario, o sim.Scenario, set map[string]bool, session, crash, zoneFail string) error {
+	modified := session != "" || crash != "" || zoneFail != ""
 	for flagName, apply := range map[string]func(){
 		"nodes": func() { sc.Nodes = o.Nodes }, "cycles": func() { sc.Cycles = o.Cycles }, "seed": func() { sc.Seed = o.Seed },
 		"view": func() { sc.View = o.View }, "shuffle": func() { sc.Shuffle = o.Shuffle }, "epoch": func() { sc.Epoch = o.Epoch },
@@ -135,6 +136,7 @@ func overrideScenario(sc *sim.Scenario, o sim.Scenario, set map[string]bool, ses
 	} {
 		if set[flagName] {
 			apply()
+			modified = true
 		}
 	}
 	if session != "" {
@@ -174,7 +176,7 @@ func overrideScenario(sc *sim.Scenario, o sim.Scenario, set map[string]bool, ses
 		}
 		sc.Events = append(sc.Events, e)
 	}
-	if len(set) > 0 {
+	if modified {
 		sc.Name += " (modified)"
 	}
 	if err := sc.Validate(); err != nil {
