@@ -102,9 +102,12 @@ type Aggregator struct {
 	rng    *rand.Rand
 	spare  []Instance // merge buffer
 
-	started    bool
-	replyInst  []Instance // HandleRequest's answer
-	replyAttrs []float64
+	started   bool
+	clock     uint64 // the latest epoch this node's clock has reached
+	reply     AggMsg // HandleRequest's answer
+	sent      AggMsg // what the exchange in flight sent
+	sentValid bool
+	diff      []Instance
 }
 
 // NewAggregator returns a node's aggregation, drawing tickets from rng.
@@ -134,6 +137,7 @@ func (a *Aggregator) EpochOf(now time.Time) uint64 {
 func (a *Aggregator) Tick(now time.Time, local []float64) {
 	copy(a.local, local)
 	e := a.EpochOf(now)
+	a.clock = max(a.clock, e)
 	switch {
 	case !a.started:
 		a.started = true
@@ -152,67 +156,115 @@ func (a *Aggregator) advance(e uint64, join bool) {
 		a.last = a.current()
 	}
 	a.epoch, a.joined = e, join
+	a.sentValid = false
 	copy(a.state.Attrs, a.local)
 	a.state.Instances = append(a.state.Instances[:0], Instance{Ticket: a.rng.Uint64(), X: 1})
 }
 
-// Request returns the state to send a peer to start an exchange; the
-// slices are the Aggregator's own until the next call.
+// plausible reports whether a message's epoch may be followed: no later
+// than the one after this node's clock, so a peer whose clock runs ahead
+// (or that lies) cannot carry the cloud into an epoch nobody completes.
+func (a *Aggregator) plausible(epoch uint64) bool {
+	return a.started && epoch <= a.clock+1
+}
+
+// Request returns the state to send a peer to start an exchange and
+// remembers it: the answer is applied as a difference to what was sent,
+// so exchanges this node answers while its own is in flight keep the
+// mass. The slices are the Aggregator's own until the next Request.
 func (a *Aggregator) Request() AggMsg {
-	m := a.state
-	m.Epoch, m.Joined = a.epoch, a.joined
-	return m
+	a.sent = snapshot(a.state, a.epoch, a.joined, a.sent)
+	a.sentValid = a.started
+	return a.sent
+}
+
+// snapshot copies state into buf's slices.
+func snapshot(state AggMsg, epoch uint64, joined bool, buf AggMsg) AggMsg {
+	buf.Epoch, buf.Joined = epoch, joined
+	buf.Instances = append(buf.Instances[:0], state.Instances...)
+	buf.Attrs = append(buf.Attrs[:0], state.Attrs...)
+	return buf
 }
 
 // HandleRequest answers an exchange started by another node with this
-// node's state before the exchange, then averages the two. The answer's
-// slices are the Aggregator's own until the next call.
+// node's state before the exchange, then averages the two. A node that
+// has not ticked yet, or a request from an implausible epoch, gets an
+// answer that voids the exchange. The answer's slices are the
+// Aggregator's own until the next call.
 func (a *Aggregator) HandleRequest(req AggMsg) AggMsg {
+	if !a.plausible(req.Epoch) {
+		a.reply = snapshot(AggMsg{}, req.Epoch, false, a.reply)
+		return a.reply
+	}
 	if req.Epoch > a.epoch {
 		a.advance(req.Epoch, true)
 	}
-	reply := a.Request()
+	a.reply = snapshot(a.state, a.epoch, a.joined, a.reply)
 	if req.Epoch == a.epoch && req.Joined && a.joined {
-		a.replyInst = append(a.replyInst[:0], reply.Instances...)
-		a.replyAttrs = append(a.replyAttrs[:0], reply.Attrs...)
-		reply.Instances, reply.Attrs = a.replyInst, a.replyAttrs
 		a.average(req)
 	}
-	return reply
+	return a.reply
 }
 
-// HandleReply completes an exchange this node started.
+// HandleReply completes the exchange this node started with its last
+// Request: its state moves by half the difference between the answer and
+// what it sent.
 func (a *Aggregator) HandleReply(reply AggMsg) {
+	if !a.sentValid || !a.plausible(reply.Epoch) {
+		return
+	}
+	a.sentValid = false
 	if reply.Epoch > a.epoch {
 		a.advance(reply.Epoch, true)
 		return
 	}
-	if reply.Epoch == a.epoch && reply.Joined && a.joined {
-		a.average(reply)
+	if reply.Epoch == a.epoch && a.sent.Epoch == a.epoch && reply.Joined && a.sent.Joined && a.joined {
+		a.shift(a.sent, reply)
 	}
 }
 
-// average sets this node's state to the mean of it and o: attribute by
-// attribute, and instance by instance with a missing instance counting as
-// mass 0, keeping the Instances lowest tickets.
-func (a *Aggregator) average(o AggMsg) {
+// average sets this node's state to the mean of it and o.
+func (a *Aggregator) average(o AggMsg) { a.shift(a.state, o) }
+
+// shift moves this node's state by half of (to - from), attribute by
+// attribute and instance by instance (a missing instance counts as mass
+// 0), keeping the Instances lowest tickets. With from = the state itself
+// that is the average of the state and to.
+func (a *Aggregator) shift(from, to AggMsg) {
 	for i := range a.state.Attrs {
-		if i < len(o.Attrs) {
-			a.state.Attrs[i] = (a.state.Attrs[i] + o.Attrs[i]) / 2
+		if i < len(to.Attrs) && i < len(from.Attrs) {
+			a.state.Attrs[i] += to.Attrs[i]/2 - from.Attrs[i]/2
 		}
 	}
-	mine, theirs, out := a.state.Instances, o.Instances, a.spare[:0]
-	for len(out) < a.cfg.Instances && (len(mine) > 0 || len(theirs) > 0) {
+	// The difference, ticket by ticket, then added to the state.
+	d := a.diff[:0]
+	f, t := from.Instances, to.Instances
+	for len(f) > 0 || len(t) > 0 {
 		switch {
-		case len(theirs) == 0 || len(mine) > 0 && mine[0].Ticket < theirs[0].Ticket:
-			out = append(out, Instance{mine[0].Ticket, mine[0].X / 2})
-			mine = mine[1:]
-		case len(mine) == 0 || theirs[0].Ticket < mine[0].Ticket:
-			out = append(out, Instance{theirs[0].Ticket, theirs[0].X / 2})
-			theirs = theirs[1:]
+		case len(t) == 0 || len(f) > 0 && f[0].Ticket < t[0].Ticket:
+			d = append(d, Instance{f[0].Ticket, -f[0].X / 2})
+			f = f[1:]
+		case len(f) == 0 || t[0].Ticket < f[0].Ticket:
+			d = append(d, Instance{t[0].Ticket, t[0].X / 2})
+			t = t[1:]
 		default:
-			out = append(out, Instance{mine[0].Ticket, (mine[0].X + theirs[0].X) / 2})
-			mine, theirs = mine[1:], theirs[1:]
+			d = append(d, Instance{f[0].Ticket, t[0].X/2 - f[0].X/2})
+			f, t = f[1:], t[1:]
+		}
+	}
+	a.diff = d
+	mine, out := a.state.Instances, a.spare[:0]
+	for len(out) < a.cfg.Instances && (len(mine) > 0 || len(d) > 0) {
+		switch {
+		case len(d) == 0 || len(mine) > 0 && mine[0].Ticket < d[0].Ticket:
+			out = append(out, mine[0])
+			mine = mine[1:]
+		case len(mine) == 0 || d[0].Ticket < mine[0].Ticket:
+			out = append(out, d[0])
+			d = d[1:]
+		default:
+			out = append(out, Instance{mine[0].Ticket, mine[0].X + d[0].X})
+			mine, d = mine[1:], d[1:]
 		}
 	}
 	a.spare = a.state.Instances

@@ -2,6 +2,7 @@ package gossip
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 )
 
@@ -122,7 +123,9 @@ func (c *Cyclon[P]) StartShuffle(rng *rand.Rand, buf []Entry[P]) (to P, req []En
 	}
 	oldest := 0
 	for i := range c.view {
-		c.view[i].Age++
+		if c.view[i].Age < math.MaxUint32 {
+			c.view[i].Age++
+		}
 		if c.view[i].Age > c.view[oldest].Age {
 			oldest = i
 		}

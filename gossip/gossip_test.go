@@ -251,3 +251,75 @@ func TestTopKMerge(t *testing.T) {
 		t.Fatal("k=0 accepted")
 	}
 }
+
+// TestAggregatorHostileAndConcurrent: an exchange answered while the
+// node's own is in flight keeps the mass; a request before the first Tick
+// and a message from an implausibly late epoch are void.
+func TestAggregatorHostileAndConcurrent(t *testing.T) {
+	cfg := gossip.AggConfig{Period: time.Second, EpochCycles: 100, Attributes: 1}
+	start := time.Unix(1000, 0) // the start of epoch 10
+	mk := func(v float64, seed uint64) *gossip.Aggregator {
+		a, err := gossip.NewAggregator(cfg, rand.New(rand.NewPCG(seed, 1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.Tick(start, []float64{v})
+		return a
+	}
+	a, b, c := mk(100, 1), mk(0, 2), mk(0, 3)
+	total := func() (attr, mass float64) {
+		for _, x := range []*gossip.Aggregator{a, b, c} {
+			m := x.Request() // a snapshot; a later HandleReply is then void
+			attr += m.Attrs[0]
+			for _, in := range m.Instances {
+				mass += in.X
+			}
+		}
+		return
+	}
+	// a starts an exchange with b; before b's answer arrives, a answers c.
+	req := a.Request()
+	replyB := b.HandleRequest(req)
+	replyB = gossip.AggMsg{Epoch: replyB.Epoch, Joined: replyB.Joined,
+		Instances: append([]gossip.Instance(nil), replyB.Instances...), Attrs: append([]float64(nil), replyB.Attrs...)}
+	c.HandleReply(a.HandleRequest(c.Request()))
+	a.HandleReply(replyB)
+	if attr, mass := total(); math.Abs(attr-100) > 1e-9 || math.Abs(mass-3) > 1e-9 {
+		t.Fatalf("overlapping exchanges: attribute sum %v (want 100), mass %v (want 3)", attr, mass)
+	}
+
+	// A node that has not ticked voids an exchange and learns nothing.
+	fresh, _ := gossip.NewAggregator(cfg, rand.New(rand.NewPCG(4, 1)))
+	if r := fresh.HandleRequest(a.Request()); r.Joined {
+		t.Fatal("a node that has not ticked took part in an exchange")
+	}
+	if e, _ := fresh.Epoch(); e != 0 {
+		t.Fatalf("an exchange before the first tick moved the node to epoch %d", e)
+	}
+
+	// A message from far in the future is ignored, by both sides.
+	future := a.Request()
+	future.Epoch = math.MaxUint64
+	b.HandleRequest(future)
+	a.Request()
+	a.HandleReply(future)
+	for _, x := range []*gossip.Aggregator{a, b} {
+		if e, _ := x.Epoch(); e != 10 {
+			t.Fatalf("a message from epoch 2^64-1 moved a node to epoch %d", e)
+		}
+	}
+	// The next epoch is plausible (a peer's clock a little ahead).
+	next := a.Request()
+	next.Epoch = 11
+	b.HandleRequest(next)
+	if e, _ := b.Epoch(); e != 11 {
+		t.Fatalf("a message from the next epoch left the node in %d", e)
+	}
+
+	// Huge attribute values average without overflowing.
+	big1, big2 := mk(math.MaxFloat64, 5), mk(math.MaxFloat64, 6)
+	big2.HandleReply(big1.HandleRequest(big2.Request()))
+	if v := big1.Attr(0); math.IsInf(v, 0) || v != math.MaxFloat64 {
+		t.Fatalf("averaging two MaxFloat64 gives %v", v)
+	}
+}

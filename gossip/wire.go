@@ -239,7 +239,7 @@ func ParseExchange(b []byte) (kind byte, m *ExchangeMsg, err error) {
 		in := &m.Agg.Instances[i]
 		in.Ticket = binary.BigEndian.Uint64(pad8(r.Bytes(8)))
 		in.X = readFloat(r)
-		if r.Err() == nil && (!(in.X >= 0 && in.X <= 1) || i > 0 && in.Ticket <= m.Agg.Instances[i-1].Ticket) {
+		if r.Err() == nil && (!(in.X >= -1 && in.X <= 1) || i > 0 && in.Ticket <= m.Agg.Instances[i-1].Ticket) {
 			r.Fail("instance %d: mass %v, tickets not ascending", i, in.X)
 		}
 	}

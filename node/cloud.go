@@ -205,6 +205,10 @@ func (c *Cloud) place(ctx context.Context, d *erasure.Descriptor, shards [][]byt
 	return holders, nil
 }
 
+// maxHolders bounds the shards whose holders a Cloud remembers: it is a
+// cache (manifests carry holder hints, and the DHT knows the rest).
+const maxHolders = 1 << 17
+
 func (c *Cloud) addHolder(id erasure.ShardID, p peer.ID) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -213,7 +217,22 @@ func (c *Cloud) addHolder(id erasure.ShardID, p peer.ID) {
 			return
 		}
 	}
+	if _, ok := c.holders[id]; !ok && len(c.holders) >= maxHolders {
+		for k := range c.holders { // drop about half, arbitrarily
+			if len(c.holders) < maxHolders/2 {
+				break
+			}
+			delete(c.holders, k)
+		}
+	}
 	c.holders[id] = append(c.holders[id], p)
+}
+
+// forget drops what the Cloud remembers of a shard's holders.
+func (c *Cloud) forget(id erasure.ShardID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.holders, id)
 }
 
 // observe records a transfer's outcome in the node's reputation book: a

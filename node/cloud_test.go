@@ -196,8 +196,12 @@ func TestManifestHolderHints(t *testing.T) {
 		gone = byID[string(m.Holders[0][1])]
 	}
 	gone.Close()
-	if got := readBack(t, cfg, nodes[1].Cloud(placement.NewRandom(5)), m); !bytes.Equal(got, data) {
+	after := nodes[1].Cloud(placement.NewRandom(5))
+	if got := readBack(t, cfg, after, m); !bytes.Equal(got, data) {
 		t.Fatal("read with a hinted holder gone differs")
+	}
+	if after.Lookups() == 0 {
+		t.Fatal("a hinted holder was gone, yet nothing was looked up")
 	}
 }
 

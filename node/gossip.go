@@ -63,7 +63,7 @@ type Gossip struct {
 	agg      *gossip.Aggregator
 	rank     *gossip.Ranker
 	top      *gossip.TopK[peer.ID]
-	desc     map[peer.ID]gossip.Descriptor // what peers last said of themselves
+	desc     map[peer.ID]descEntry // what peers said of themselves
 	topEpoch uint64
 
 	rep *gossip.Reputation[peer.ID] // safe for concurrent use
@@ -71,6 +71,14 @@ type Gossip struct {
 	cycles        atomic.Int64
 	sent, recvd   atomic.Int64 // bytes of gossip messages
 	lastSizeEpoch atomic.Uint64
+}
+
+// descEntry is a peer's descriptor and whether the peer itself sent it
+// (rather than a third party passing on a link to it). Placement uses only
+// descriptors from the peer itself.
+type descEntry struct {
+	d         gossip.Descriptor
+	firstHand bool
 }
 
 // DefaultGossipPeriod is the default gossip cycle.
@@ -85,7 +93,7 @@ func newGossip(n *Node) (*Gossip, error) {
 	g := &Gossip{
 		n: n, proto: cfg.Secret.Protocol(gossipProtoID), period: cfg.GossipPeriod,
 		rng:  rand.New(rand.NewPCG(binary.LittleEndian.Uint64(seed[:8]), uint64(time.Now().UnixNano()))),
-		desc: map[peer.ID]gossip.Descriptor{},
+		desc: map[peer.ID]descEntry{},
 	}
 	var err error
 	if g.cy, err = gossip.NewCyclon(n.ID(), gossip.CyclonConfig{}); err != nil {
@@ -106,6 +114,9 @@ func newGossip(n *Node) (*Gossip, error) {
 	if g.rep, err = gossip.NewReputation(n.ID(), gossip.ReputationConfig{HalfLife: min(24*time.Hour, 1000*cfg.GossipPeriod)}); err != nil {
 		return nil, err
 	}
+	// Tick once before serving, so no exchange reaches an aggregator that
+	// has no clock yet.
+	g.agg.Tick(cfg.Now(), g.attrs(self))
 	return g, nil
 }
 
@@ -203,7 +214,8 @@ func (g *Gossip) reports(now time.Time) []gossip.Report[string] {
 func (g *Gossip) linksOf(es []gossip.Entry[peer.ID], self gossip.Descriptor) []gossip.Link {
 	out := make([]gossip.Link, len(es))
 	for i, e := range es {
-		d, ok := g.desc[e.Peer]
+		de, ok := g.desc[e.Peer]
+		d := de.d
 		if e.Peer == g.n.ID() {
 			d, ok = self, true
 		}
@@ -227,7 +239,11 @@ func (g *Gossip) entriesOf(links []gossip.Link) []gossip.Entry[peer.ID] {
 		}
 		out = append(out, gossip.Entry[peer.ID]{Peer: p, Age: l.Age})
 		if p != g.n.ID() {
-			g.desc[p] = l.Desc
+			// A third party's word for a peer: a ranking sample, and a
+			// descriptor only until the peer speaks for itself.
+			if _, ok := g.desc[p]; !ok {
+				g.setDesc(p, descEntry{d: l.Desc})
+			}
 			g.rank.Observe(l.Desc.Key)
 		}
 	}
@@ -236,7 +252,7 @@ func (g *Gossip) entriesOf(links []gossip.Link) []gossip.Entry[peer.ID] {
 
 // hear takes a message's reports and descriptor from its sender.
 func (g *Gossip) hear(from peer.ID, d gossip.Descriptor, reports []gossip.Report[string], now time.Time) {
-	g.desc[from] = d
+	g.setDesc(from, descEntry{d: d, firstHand: true})
 	g.rank.Observe(d.Key)
 	if len(reports) == 0 {
 		return
@@ -390,7 +406,8 @@ func (g *Gossip) answer(from peer.ID, req []byte) ([]byte, error) {
 	self := g.self()
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.rep.Observe(from, gossip.ProbeAnswered, now) // it is up: it just spoke
+	// A request is not counted as a probe answered: a peer could send
+	// them at will to raise its own rating. Probes are this node's own.
 	switch kind {
 	case gossip.KindShuffle:
 		_, m, err := gossip.ParseShuffle(req)
@@ -415,14 +432,29 @@ func (g *Gossip) answer(from peer.ID, req []byte) ([]byte, error) {
 	return nil, fmt.Errorf("%w: kind %d is not a request", gossip.ErrWire, kind)
 }
 
+// setDesc stores a descriptor, within maxDescs: when full, a second-hand
+// one makes room by pruning, and is dropped if that frees nothing.
+func (g *Gossip) setDesc(p peer.ID, e descEntry) {
+	if _, ok := g.desc[p]; !ok && len(g.desc) >= maxDescs {
+		g.pruneLocked()
+		if len(g.desc) >= maxDescs && !e.firstHand {
+			return
+		}
+	}
+	g.desc[p] = e
+}
+
 // pruneDescs forgets descriptors of peers neither in view nor connected
 // once there are too many.
 func (g *Gossip) pruneDescs() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if len(g.desc) <= maxDescs {
-		return
+	if len(g.desc) > maxDescs*3/4 {
+		g.pruneLocked()
 	}
+}
+
+func (g *Gossip) pruneLocked() {
 	keep := map[peer.ID]bool{}
 	for _, e := range g.cy.View() {
 		keep[e.Peer] = true
@@ -485,10 +517,15 @@ func (n *Node) GossipStatus() GossipStatus {
 		st.Capacity, st.Free, st.Stored = last.Total(attrCapacity), last.Total(attrFree), last.Total(attrStored)
 	}
 	descs := make(map[peer.ID]gossip.Descriptor, len(g.desc))
-	for p, d := range g.desc {
-		descs[p] = d
+	for p, e := range g.desc {
+		descs[p] = e.d
 	}
 	g.mu.Unlock()
+	for _, v := range []*float64{&st.Size, &st.Capacity, &st.Free, &st.Stored} {
+		if math.IsInf(*v, 0) || math.IsNaN(*v) {
+			*v = 0 // unknown: a member sent figures that make no sense
+		}
+	}
 	if c := st.Cycles; c > 0 {
 		st.BytesPerCyc = float64(g.sent.Load()+g.recvd.Load()) / float64(c)
 	}
@@ -514,7 +551,8 @@ func (n *Node) candidates(members []peer.ID) []placement.Candidate {
 	descs := make([]gossip.Descriptor, len(members))
 	known := make([]bool, len(members))
 	for i, p := range members {
-		descs[i], known[i] = g.desc[p]
+		e, ok := g.desc[p]
+		descs[i], known[i] = e.d, ok && e.firstHand
 		if p == n.ID() {
 			descs[i], known[i] = self, true
 		}
@@ -572,7 +610,7 @@ const AssumedAvailability = 0.9
 func (n *Node) CodeParams(target float64) placement.CodeParams {
 	est := n.GossipStatus()
 	peers := 1 + len(n.Peers())
-	if est.Size >= 1 {
+	if est.Size >= 1 && est.Size <= 1e6 {
 		peers = min(peers, int(math.Round(est.Size)))
 	}
 	var sum, evidence float64

@@ -28,6 +28,9 @@ import (
 // The price of safety by expiry is that an owner must be online at least
 // once per lease term (Config.Lease, a week by default, at most 90 days).
 
+// lookupsInFlight bounds the shard lookups a Renew or Release runs at once.
+const lookupsInFlight = 8
+
 // LeaseTerm is how long the leases this node takes last unless renewed.
 func (n *Node) LeaseTerm() time.Duration { return n.cfg.Lease }
 
@@ -61,23 +64,44 @@ func (c *Cloud) Release(ctx context.Context, refs []ShardRef) (LeaseReport, erro
 
 func (c *Cloud) lease(ctx context.Context, refs []ShardRef, renew bool) (LeaseReport, error) {
 	var rep LeaseReport
+	// Where each shard is: remembered or hinted, else looked up, a few
+	// lookups at a time.
+	where := make([][]peer.ID, len(refs))
+	sem := make(chan struct{}, lookupsInFlight)
+	var lwg sync.WaitGroup
+	for i, r := range refs {
+		where[i] = c.Holders(r.ID)
+		if p := peer.ID(r.Holder); p != "" && !slices.Contains(where[i], p) {
+			where[i] = append(where[i], p)
+		}
+		if len(where[i]) == 0 {
+			sem <- struct{}{}
+			lwg.Go(func() {
+				defer func() { <-sem }()
+				where[i] = c.find(ctx, r.ID)
+			})
+		}
+	}
+	lwg.Wait()
 	byHolder := map[peer.ID][]erasure.ShardID{}
-	for _, r := range refs {
-		holders := c.Holders(r.ID)
-		if p := peer.ID(r.Holder); p != "" && !slices.Contains(holders, p) {
-			holders = append(holders, p)
-		}
-		if len(holders) == 0 {
-			holders = c.find(ctx, r.ID)
-		}
-		if len(holders) == 0 {
+	type pair struct {
+		p  peer.ID
+		id erasure.ShardID
+	}
+	seen := map[pair]bool{}
+	for i, r := range refs {
+		if len(where[i]) == 0 {
 			rep.Failed++
 			continue
 		}
-		for _, p := range holders {
-			if !slices.Contains(byHolder[p], r.ID) {
+		for _, p := range where[i] {
+			if k := (pair{p, r.ID}); !seen[k] {
+				seen[k] = true
 				byHolder[p] = append(byHolder[p], r.ID)
 			}
+		}
+		if !renew {
+			c.forget(r.ID)
 		}
 	}
 	var mu sync.Mutex

@@ -90,7 +90,9 @@ func TestMDNSFindsMembersOnTheLAN(t *testing.T) {
 	}
 	start(nsA, dirA)
 	start(nsB, dirB)
-	deadline := time.Now().Add(45 * time.Second)
+	// mDNS queries back off (0, 4, 12, 28, 60 s...): on a loaded machine
+	// the first ones can go out before the other node answers.
+	deadline := time.Now().Add(150 * time.Second)
 	for {
 		out, err := run(t, "peers", "--dir", dirA, "--json")
 		if err == nil && strings.Contains(out, idB.String()) && strings.Contains(out, "10.77.") {

@@ -18,6 +18,12 @@ import (
 
 // serve starts a three-node local cloud and its first node's API.
 func serve(t *testing.T) (*api.Client, *node.Local) {
+	c, l, _ := serveWith(t)
+	return c, l
+}
+
+// serveWith is serve, also returning the server.
+func serveWith(t *testing.T) (*api.Client, *node.Local, *api.Server) {
 	t.Helper()
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -36,7 +42,7 @@ func serve(t *testing.T) (*api.Client, *node.Local) {
 	c := api.NewClient(sock)
 	for deadline := time.Now().Add(5 * time.Second); ; {
 		if _, err := c.Status(context.Background()); err == nil {
-			return c, l
+			return c, l, srv
 		} else if time.Now().After(deadline) {
 			t.Fatal(err)
 		}
@@ -113,7 +119,7 @@ func used(l *node.Local) int64 {
 // TestRemoveReleasesShards: the daemon renews the leases of its files'
 // shards; removing a file releases its shards, and only its.
 func TestRemoveReleasesShards(t *testing.T) {
-	c, l := serve(t)
+	c, l, srv := serveWith(t)
 	ctx := context.Background()
 	var ids []string
 	var files [][]byte
@@ -129,6 +135,16 @@ func TestRemoveReleasesShards(t *testing.T) {
 	st, err := c.RenewLeases(ctx)
 	if err != nil || st.Shards == 0 || st.Renewed != st.Shards || st.Missing+st.Failed != 0 || st.Error != "" {
 		t.Fatalf("renew: %+v, %v", st, err)
+	}
+	// A file whose manifest cannot be opened does not stop the others'
+	// renewal, and the status says which.
+	api.AddEntry(srv, api.Entry{ID: strings.Repeat("ab", 32), Name: "damaged", Manifest: []byte("not a sealed manifest")})
+	bad, err := c.RenewLeases(ctx)
+	if err != nil || bad.Renewed != st.Renewed || !strings.Contains(bad.Error, strings.Repeat("ab", 32)) {
+		t.Fatalf("renew beside a damaged manifest: %+v, %v", bad, err)
+	}
+	if _, err := c.Remove(ctx, strings.Repeat("ab", 32)); err != nil {
+		t.Fatalf("remove the damaged entry: %v", err)
 	}
 	if s, err := c.Status(ctx); err != nil || s.Leases.Renewed != st.Renewed || s.Leases.Last.IsZero() {
 		t.Fatalf("status after renewal: %+v, %v", s, err)

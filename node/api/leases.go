@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/murmur-cloud/murmur/erasure"
@@ -25,14 +27,17 @@ type LeaseStatus struct {
 }
 
 // refsOf returns the stored shards the entries' manifests reference, each
-// once per hinted holder.
+// once per hinted holder. A manifest that cannot be opened is reported in
+// the error and skipped: the shards of the others are still returned.
 func (s *Server) refsOf(entries []Entry) ([]node.ShardRef, error) {
 	seen := map[node.ShardRef]bool{}
 	var refs []node.ShardRef
+	var errs []error
 	for _, e := range entries {
 		m, err := s.manifest(e)
 		if err != nil {
-			return nil, err
+			errs = append(errs, fmt.Errorf("file %s: %w", e.ID, err))
+			continue
 		}
 		for i, d := range m.Stripes {
 			for j, sh := range d.Shards {
@@ -50,7 +55,7 @@ func (s *Server) refsOf(entries []Entry) ([]node.ShardRef, error) {
 			}
 		}
 	}
-	return refs, nil
+	return refs, errors.Join(errs...)
 }
 
 func (s *Server) manifest(e Entry) (*pipeline.Manifest, error) {
@@ -64,12 +69,12 @@ func (s *Server) manifest(e Entry) (*pipeline.Manifest, error) {
 // renew renews the leases of every shard the catalog references.
 func (s *Server) renew(ctx context.Context) LeaseStatus {
 	st := LeaseStatus{Last: time.Now().UTC()}
+	// A file whose manifest cannot be opened does not stop the others'
+	// renewal; the error says which.
 	refs, err := s.refsOf(s.cat.list())
-	if err == nil {
-		var rep node.LeaseReport
-		rep, err = s.cloud.Renew(ctx, refs)
-		st.Shards, st.Renewed, st.Missing, st.Failed = len(refs), rep.Done, rep.Missing, rep.Failed
-	}
+	rep, rerr := s.cloud.Renew(ctx, refs)
+	st.Shards, st.Renewed, st.Missing, st.Failed = len(refs), rep.Done, rep.Missing, rep.Failed
+	err = errors.Join(err, rerr)
 	if err != nil {
 		st.Error = err.Error()
 		s.log.Warn("renewing leases failed", "err", err)
