@@ -55,19 +55,10 @@ func parseSizeRecord(id erasure.ShardID, v []byte) (n int, inFile bool, err erro
 	return int(binary.BigEndian.Uint32(v)), inFile, nil
 }
 
-// openBlobs makes the shard-file directories (all 256, so a put never
-// makes one) and syncs them into the directory tree.
+// openBlobs makes the directory of shard files durably. Its 256
+// subdirectories are made as puts need them.
 func (s *Store) openBlobs() error {
-	root := filepath.Join(s.cfg.Dir, blobsDir)
-	if err := os.MkdirAll(root, 0o700); err != nil {
-		return err
-	}
-	for i := range 256 {
-		if err := os.Mkdir(filepath.Join(root, fmt.Sprintf("%02x", i)), 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-			return err
-		}
-	}
-	if err := syncDir(root); err != nil {
+	if err := os.MkdirAll(filepath.Join(s.cfg.Dir, blobsDir), 0o700); err != nil {
 		return err
 	}
 	return syncDir(s.cfg.Dir)
@@ -84,8 +75,16 @@ func (s *Store) blobPath(id erasure.ShardID) string {
 func (s *Store) writeBlob(id erasure.ShardID, data []byte) error {
 	path := s.blobPath(id)
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if errors.Is(err, fs.ErrNotExist) {
+		// The first shard of its subdirectory: make it, durably.
+		if err = os.Mkdir(filepath.Dir(path), 0o700); err == nil || errors.Is(err, fs.ErrExist) {
+			if err = syncDir(filepath.Dir(filepath.Dir(path))); err == nil {
+				f, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+			}
+		}
+	}
 	if err != nil {
-		return err
+		return fmt.Errorf("write shard file: %w", err)
 	}
 	_, err = f.Write(data)
 	if err == nil {
@@ -131,6 +130,9 @@ func (s *Store) blobIDs(fn func(erasure.ShardID) error) error {
 	root := filepath.Join(s.cfg.Dir, blobsDir)
 	for i := range 256 {
 		names, err := readDirNames(filepath.Join(root, fmt.Sprintf("%02x", i)))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // no shard put there yet
+		}
 		if err != nil {
 			return err
 		}
