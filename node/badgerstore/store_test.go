@@ -294,7 +294,7 @@ func TestOrphanFiles(t *testing.T) {
 	ctx := context.Background()
 	id, b := storetest.Shard(7, 200<<10)
 	h := id.String()
-	path := filepath.Join(dir, "blobs", h[:2], h)
+	path := filepath.Join(dir, "blobs", h[:1], h)
 	os.Mkdir(filepath.Dir(path), 0o700)
 	if err := os.WriteFile(path, b[:1000], 0o600); err != nil {
 		t.Fatal(err)
