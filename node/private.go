@@ -34,9 +34,19 @@ import (
 
 // privateTCP returns a constructor, for libp2p.Transport, of a TCP
 // transport whose connections are all in secret's private network.
+//
+// It dials from ephemeral ports, not from the listening port (libp2p's
+// default, SO_REUSEPORT): with that, two members that dial each other at
+// the same moment (a local cloud coming up, two nodes hearing each other
+// on mDNS) make one TCP connection by simultaneous open, on which both
+// sides start the handshake as the dialer and fail, and the peer is then
+// in dial backoff (go-libp2p issue 2925). bench cluster failed with that
+// symptom ("dial backoff" while connecting the local cloud) in 2 of 30 runs
+// on a loaded machine. Murmur does no hole punching, which is what dialing
+// from the listening port is for.
 func privateTCP(secret CloudSecret) func(transport.Upgrader, network.ResourceManager) (*tcp.TcpTransport, error) {
 	return func(u transport.Upgrader, rcmgr network.ResourceManager) (*tcp.TcpTransport, error) {
-		return tcp.NewTCPTransport(privateUpgrader{u, secret}, rcmgr, nil)
+		return tcp.NewTCPTransport(privateUpgrader{u, secret}, rcmgr, nil, tcp.DisableReuseport())
 	}
 }
 
