@@ -9,7 +9,6 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/murmur-cloud/murmur/crypt"
@@ -42,8 +41,11 @@ type ClusterResult struct {
 	// busy). On a shared machine these move less than the rates.
 	PutCPUNsPerByte float64 `json:"put_cpu_ns_per_byte"`
 	GetCPUNsPerByte float64 `json:"get_cpu_ns_per_byte"`
-	PutCPUs         float64 `json:"put_cpus"`
-	GetCPUs         float64 `json:"get_cpus"`
+	// The same for the pipeline alone.
+	PipelineWriteCPU float64 `json:"pipeline_write_cpu_ns_per_byte"`
+	PipelineReadCPU  float64 `json:"pipeline_read_cpu_ns_per_byte"`
+	PutCPUs          float64 `json:"put_cpus"`
+	GetCPUs          float64 `json:"get_cpus"`
 }
 
 // BenchCluster starts a local cloud of nodes in dir, puts size random
@@ -75,14 +77,14 @@ func BenchCluster(ctx context.Context, dir string, nodes int, size, memLimit int
 	}
 	defer l.Close()
 
-	start, cpu := time.Now(), cpuTime()
+	start, cpu := time.Now(), pipeline.CPUTime()
 	m, err := pipeline.Write(ctx, cfg, l.Nodes[0].Cloud(placement.NewRandom(1)), bytes.NewReader(data))
 	if err != nil {
 		return nil, fmt.Errorf("bench put: %w", err)
 	}
-	put, putCPU := time.Since(start), cpuTime()-cpu
+	put, putCPU := time.Since(start), pipeline.CPUTime()-cpu
 
-	start, cpu = time.Now(), cpuTime()
+	start, cpu = time.Now(), pipeline.CPUTime()
 	r, err := pipeline.NewReader(ctx, cfg, l.Nodes[len(l.Nodes)-1].Cloud(placement.NewRandom(2)), m)
 	if err != nil {
 		return nil, err
@@ -90,7 +92,7 @@ func BenchCluster(ctx context.Context, dir string, nodes int, size, memLimit int
 	if n, err := r.WriteTo(io.Discard); err != nil || n != size {
 		return nil, fmt.Errorf("bench get: %d of %d bytes: %v", n, size, err)
 	}
-	get, getCPU := time.Since(start), cpuTime()-cpu
+	get, getCPU := time.Since(start), pipeline.CPUTime()-cpu
 
 	var stored int64
 	for _, n := range l.Nodes {
@@ -104,6 +106,7 @@ func BenchCluster(ctx context.Context, dir string, nodes int, size, memLimit int
 		PeakRSSBytes: procStatus("VmHWM"), RSSAnonBytes: procStatus("RssAnon"), RSSFileBytes: procStatus("RssFile"),
 		StoredPerByte: float64(stored) / float64(size), BenchDataBytes: size,
 		PutCPUNsPerByte: float64(putCPU) / float64(size), GetCPUNsPerByte: float64(getCPU) / float64(size),
+		PipelineWriteCPU: alone.WriteCPUNsPerByte, PipelineReadCPU: alone.ReadCPUNsPerByte,
 		PutCPUs: putCPU.Seconds() / put.Seconds(), GetCPUs: getCPU.Seconds() / get.Seconds(),
 	}
 	res.PutRatio = res.PutMBps / res.PipelineWrite
@@ -128,15 +131,6 @@ func procStatus(field string) int64 {
 		}
 	}
 	return -1
-}
-
-// cpuTime returns the CPU time the process has used, user and system.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // resetPeakRSS restarts the kernel's peak-RSS count (VmHWM) from now.
