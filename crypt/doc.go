@@ -32,6 +32,11 @@
 // own version numbers and signatures. A sealed object starts with its
 // Version byte, so later formats can coexist with this one.
 //
+// Connections. Members of a cloud encrypt every TCP connection below TLS
+// with AES-256-CTR, each direction keyed by HKDF-SHA256 of the cloud
+// secret and both sides' random nonces (ConnCiphers): the private network
+// that keeps hosts without the secret out.
+//
 // Names are encrypted deterministically per directory (NameCipher, a
 // synthetic-IV construction) so a directory can be searched by encrypted
 // name; they are padded to 32-byte buckets. Drive roots are signed with

@@ -36,6 +36,16 @@ type ClusterResult struct {
 	StoredPerByte   float64 `json:"stored_per_byte"`
 	BenchDataBytes  int64   `json:"bench_data_bytes"`
 	PipelineBaseMBs float64 `json:"baseline_MBps"`
+	// CPU time the whole process spent per byte put or got (all nodes,
+	// user and system), and its share of the wall time (2 = two cores
+	// busy). On a shared machine these move less than the rates.
+	PutCPUNsPerByte float64 `json:"put_cpu_ns_per_byte"`
+	GetCPUNsPerByte float64 `json:"get_cpu_ns_per_byte"`
+	// The same for the pipeline alone.
+	PipelineWriteCPU float64 `json:"pipeline_write_cpu_ns_per_byte"`
+	PipelineReadCPU  float64 `json:"pipeline_read_cpu_ns_per_byte"`
+	PutCPUs          float64 `json:"put_cpus"`
+	GetCPUs          float64 `json:"get_cpus"`
 }
 
 // BenchCluster starts a local cloud of nodes in dir, puts size random
@@ -67,14 +77,14 @@ func BenchCluster(ctx context.Context, dir string, nodes int, size, memLimit int
 	}
 	defer l.Close()
 
-	start := time.Now()
+	start, cpu := time.Now(), pipeline.CPUTime()
 	m, err := pipeline.Write(ctx, cfg, l.Nodes[0].Cloud(placement.NewRandom(1)), bytes.NewReader(data))
 	if err != nil {
 		return nil, fmt.Errorf("bench put: %w", err)
 	}
-	put := time.Since(start)
+	put, putCPU := time.Since(start), pipeline.CPUTime()-cpu
 
-	start = time.Now()
+	start, cpu = time.Now(), pipeline.CPUTime()
 	r, err := pipeline.NewReader(ctx, cfg, l.Nodes[len(l.Nodes)-1].Cloud(placement.NewRandom(2)), m)
 	if err != nil {
 		return nil, err
@@ -82,7 +92,7 @@ func BenchCluster(ctx context.Context, dir string, nodes int, size, memLimit int
 	if n, err := r.WriteTo(io.Discard); err != nil || n != size {
 		return nil, fmt.Errorf("bench get: %d of %d bytes: %v", n, size, err)
 	}
-	get := time.Since(start)
+	get, getCPU := time.Since(start), pipeline.CPUTime()-cpu
 
 	var stored int64
 	for _, n := range l.Nodes {
@@ -95,6 +105,9 @@ func BenchCluster(ctx context.Context, dir string, nodes int, size, memLimit int
 		PipelineWrite: alone.WriteMBps, PipelineRead: alone.ReadMBps, PipelineBaseMBs: alone.BaselineMBps,
 		PeakRSSBytes: procStatus("VmHWM"), RSSAnonBytes: procStatus("RssAnon"), RSSFileBytes: procStatus("RssFile"),
 		StoredPerByte: float64(stored) / float64(size), BenchDataBytes: size,
+		PutCPUNsPerByte: float64(putCPU) / float64(size), GetCPUNsPerByte: float64(getCPU) / float64(size),
+		PipelineWriteCPU: alone.WriteCPUNsPerByte, PipelineReadCPU: alone.ReadCPUNsPerByte,
+		PutCPUs: putCPU.Seconds() / put.Seconds(), GetCPUs: getCPU.Seconds() / get.Seconds(),
 	}
 	res.PutRatio = res.PutMBps / res.PipelineWrite
 	res.GetRatio = res.GetMBps / res.PipelineRead

@@ -22,7 +22,7 @@ import (
 // each stripe's shards on distinct peers (this node among them) and reads
 // a shard from whichever holder first answers with the right bytes. It
 // implements store.ShardGetter, store.ShardPutter and store.StripePutter,
-// which is all the pipeline needs.
+// which is all the pipeline needs, and store.VerifiedGetter.
 //
 // Where shards went is remembered in memory; a shard with no known holder
 // is looked for by asking the connected peers. A holder that returns bytes
@@ -41,10 +41,11 @@ type Cloud struct {
 }
 
 var (
-	_ store.ShardGetter  = (*Cloud)(nil)
-	_ store.HintedGetter = (*Cloud)(nil)
-	_ store.ShardPutter  = (*Cloud)(nil)
-	_ store.StripePutter = (*Cloud)(nil)
+	_ store.ShardGetter    = (*Cloud)(nil)
+	_ store.HintedGetter   = (*Cloud)(nil)
+	_ store.VerifiedGetter = (*Cloud)(nil)
+	_ store.ShardPutter    = (*Cloud)(nil)
+	_ store.StripePutter   = (*Cloud)(nil)
 )
 
 // DefaultHedge is how long a read waits for one holder before asking
@@ -339,6 +340,12 @@ func (c *Cloud) GetHinted(ctx context.Context, id erasure.ShardID, hints []store
 		return c.getFrom(ctx, id, fresh)
 	}
 	return c.getFrom(ctx, id, c.find(ctx, id))
+}
+
+// GetVerified implements store.VerifiedGetter: Get returns only bytes that
+// hash to id, so the pipeline need not hash them again.
+func (c *Cloud) GetVerified(ctx context.Context, id erasure.ShardID) ([]byte, error) {
+	return c.Get(ctx, id)
 }
 
 // getFrom asks the holders given, hedging, for id.

@@ -2,9 +2,11 @@ package node
 
 import (
 	"context"
+	"net"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+	manet "github.com/multiformats/go-multiaddr/net"
 
 	"github.com/murmur-cloud/murmur/erasure"
 )
@@ -43,3 +45,13 @@ func GossipView(n *Node) []peer.ID {
 
 // Rating returns n's rating of p.
 func Rating(n *Node, p peer.ID) float64 { return n.gossip.rep.Score(p, n.cfg.Now()).Value }
+
+// PrivateConn wraps a TCP connection in the cloud's private network, as
+// the transport does with every connection it makes or accepts.
+func PrivateConn(c net.Conn, s CloudSecret) (net.Conn, error) {
+	mc, err := manet.WrapNetConn(c)
+	if err != nil {
+		return nil, err
+	}
+	return newPrivateConn(mc, s), nil
+}

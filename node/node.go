@@ -20,7 +20,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
-	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	"github.com/multiformats/go-multiaddr"
 
 	"github.com/murmur-cloud/murmur/gossip"
@@ -34,7 +33,7 @@ type Config struct {
 	Secret CloudSecret // required: the cloud's secret
 
 	// ListenAddrs are multiaddrs to listen on. Default: TCP on 127.0.0.1,
-	// a port the system picks. pnet excludes QUIC: TCP only.
+	// a port the system picks. TCP only (the private network wraps TCP).
 	ListenAddrs []string
 	Capacity    int64 // bytes of shards this node stores for others; 0: no quota
 
@@ -191,8 +190,7 @@ func New(cfg Config) (*Node, error) {
 	h, err := libp2p.New(
 		libp2p.Identity(key),
 		libp2p.ListenAddrStrings(cfg.ListenAddrs...),
-		libp2p.PrivateNetwork(cfg.Secret[:]),
-		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Transport(privateTCP(cfg.Secret)), // the private network: private.go
 		libp2p.Security(libp2ptls.ID, libp2ptls.New),
 		libp2p.ResourceManager(rm),
 		libp2p.DisableRelay(),

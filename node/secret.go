@@ -11,8 +11,8 @@ import (
 )
 
 // CloudSecret is the secret every member of a cloud shares. It keys the
-// libp2p private network (pnet): a host without it cannot complete a
-// connection to any member. pnet cannot protect QUIC, so nodes use TCP only.
+// cloud's private network (private.go): a host without it cannot complete
+// a connection to any member. Nodes use TCP only.
 type CloudSecret [32]byte
 
 // ErrBadSecret reports a malformed cloud secret.

@@ -221,12 +221,12 @@ func (r *Reader) fetch(ctx context.Context, si, i int) ([]byte, error) {
 	if r.m.Holders != nil && r.m.Holders[si][i] != "" {
 		hints = r.m.Holders[si][i : i+1]
 	}
-	b, err := store.Get(ctx, r.store, d.Shards[i].ID, hints)
+	b, err := store.GetVerified(ctx, r.store, d.Shards[i].ID, hints)
 	if err != nil {
 		return nil, err
 	}
-	if err := erasure.Verify(d, i, b); err != nil {
-		return nil, err
+	if len(b) != d.Shards[i].Size {
+		return nil, fmt.Errorf("%w: shard %d is %d bytes, its descriptor says %d", erasure.ErrCorrupt, i, len(b), d.Shards[i].Size)
 	}
 	return b, nil
 }

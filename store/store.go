@@ -24,6 +24,37 @@ type ShardGetter interface {
 	Get(ctx context.Context, id erasure.ShardID) ([]byte, error)
 }
 
+// VerifiedGetter is the optional ability of a ShardGetter to return only
+// bytes that hash to the ID asked for, having checked them itself. A store
+// that reads from peers must check, to tell a lying peer from a good one;
+// this lets its caller skip hashing the same bytes again.
+type VerifiedGetter interface {
+	// GetVerified is Get, except that it returns bytes only if they hash
+	// to id.
+	GetVerified(ctx context.Context, id erasure.ShardID) ([]byte, error)
+}
+
+// GetVerified returns the bytes of shard id from g, checked against id:
+// by g if it is a HintedGetter given hints or a VerifiedGetter, else here,
+// where bytes that do not hash to id are an error matching
+// erasure.ErrCorrupt.
+func GetVerified(ctx context.Context, g ShardGetter, id erasure.ShardID, hints []Holder) ([]byte, error) {
+	if hg, ok := g.(HintedGetter); ok && len(hints) > 0 {
+		return hg.GetHinted(ctx, id, hints)
+	}
+	if vg, ok := g.(VerifiedGetter); ok {
+		return vg.GetVerified(ctx, id)
+	}
+	b, err := g.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !id.Verify(b) {
+		return nil, fmt.Errorf("%w: shard %s", erasure.ErrCorrupt, id.Short())
+	}
+	return b, nil
+}
+
 // ShardPutter writes shards.
 type ShardPutter interface {
 	// Put stores data under id after checking that id names data

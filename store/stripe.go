@@ -36,9 +36,9 @@ type StripePutter interface {
 // HintedGetter is the optional ability to read a shard from holders a
 // StripePutter reported, before looking for it elsewhere.
 type HintedGetter interface {
-	// GetHinted is Get, asking the hinted holders first. Hints are only
-	// hints: a shard that moved is still found, and bytes are verified as
-	// Get verifies them.
+	// GetHinted is GetVerified (it returns only bytes that hash to id),
+	// asking the hinted holders first. Hints are only hints: a shard that
+	// moved is still found.
 	GetHinted(ctx context.Context, id erasure.ShardID, hints []Holder) ([]byte, error)
 }
 
@@ -66,12 +66,4 @@ func PutStripe(ctx context.Context, p ShardPutter, d *erasure.Descriptor, shards
 	}
 	wg.Wait()
 	return nil, errors.Join(errs...)
-}
-
-// Get reads a shard from g, passing hints when g is a HintedGetter.
-func Get(ctx context.Context, g ShardGetter, id erasure.ShardID, hints []Holder) ([]byte, error) {
-	if hg, ok := g.(HintedGetter); ok && len(hints) > 0 {
-		return hg.GetHinted(ctx, id, hints)
-	}
-	return g.Get(ctx, id)
 }

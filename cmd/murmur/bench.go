@@ -108,6 +108,8 @@ func benchClusterCommand() *command {
 			fmt.Fprintf(out, "  get  %8.0f MB/s   %.2fx the pipeline's read  (%.0f MB/s)\n", res.GetMBps, res.GetRatio, res.PipelineRead)
 			fmt.Fprintf(out, "  peak RSS %d MiB, including the %d MiB of benchmark data; at the end %d MiB anonymous, %d MiB mapped files\n",
 				res.PeakRSSBytes>>20, res.BenchDataBytes>>20, res.RSSAnonBytes>>20, res.RSSFileBytes>>20)
+			fmt.Fprintf(out, "  CPU per byte: put %.1f ns (%.1f cores busy), get %.1f ns (%.1f cores busy); the pipeline alone: write %.1f ns, read %.1f ns\n",
+				res.PutCPUNsPerByte, res.PutCPUs, res.GetCPUNsPerByte, res.GetCPUs, res.PipelineWriteCPU, res.PipelineReadCPU)
 			fmt.Fprintf(out, "  %.2f bytes stored per byte written\n", res.StoredPerByte)
 			return nil
 		},

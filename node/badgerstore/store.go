@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"slices"
 	"sync"
@@ -17,9 +18,11 @@ import (
 	"github.com/murmur-cloud/murmur/store"
 )
 
-// Key layout. Shard bytes: 's' | id, in the value log. Shard sizes:
-// 'z' | id, value 4 bytes big-endian, in the LSM tree, so listing shards
-// reads no shard bytes (badger only estimates a value-log entry's size).
+// Key layout. Shard bytes: 's' | id, in the value log, for a shard not
+// kept as a file (files.go). Shard sizes: 'z' | id, value 4 bytes
+// big-endian, and a fifth byte 1 for a shard kept as a file, in the LSM
+// tree, so listing shards reads no shard bytes (badger only estimates a
+// value-log entry's size).
 // Leases: 'l' | id | owner, value the expiry in Unix nanoseconds (8 bytes,
 // big-endian).
 const (
@@ -39,6 +42,10 @@ type Config struct {
 	BlockCacheSize int64 // 8 MiB
 	IndexCacheSize int64 // 8 MiB
 	VlogFileSize   int64 // 64 MiB: smaller files let GC return space sooner
+
+	// FileThreshold is the size from which a shard is kept as a file of
+	// its own rather than in badger's value log (files.go). Default 128 KiB.
+	FileThreshold int
 
 	Logger *slog.Logger     // nil: discard
 	Now    func() time.Time // nil: time.Now
@@ -60,6 +67,9 @@ func (c Config) withDefaults() (Config, error) {
 	def(&c.BlockCacheSize, 8<<20)
 	def(&c.IndexCacheSize, 8<<20)
 	def(&c.VlogFileSize, 64<<20)
+	if c.FileThreshold <= 0 {
+		c.FileThreshold = 128 << 10
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -107,6 +117,10 @@ func Open(cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("badgerstore: open %s: %w", cfg.Dir, err)
 	}
 	s := &Store{cfg: cfg, db: db, pending: map[erasure.ShardID]chan struct{}{}}
+	if err := s.openBlobs(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("badgerstore: %w", err)
+	}
 	err = s.walk(context.Background(), func(_ erasure.ShardID, size int) error {
 		s.used += int64(size)
 		return nil
@@ -146,7 +160,13 @@ func (s *Store) Get(ctx context.Context, id erasure.ShardID) ([]byte, error) {
 		return nil, err
 	}
 	var out []byte
+	var size int
+	var inFile bool
 	err := s.db.View(func(txn *badger.Txn) error {
+		var err error
+		if size, inFile, err = readSize(txn, id); err != nil || inFile {
+			return err
+		}
 		item, err := txn.Get(shardKey(id))
 		if err != nil {
 			return err
@@ -154,7 +174,10 @@ func (s *Store) Get(ctx context.Context, id erasure.ShardID) ([]byte, error) {
 		out, err = item.ValueCopy(nil)
 		return err
 	})
-	if errors.Is(err, badger.ErrKeyNotFound) {
+	if err == nil && inFile {
+		out, err = s.readBlob(id, size)
+	}
+	if errors.Is(err, badger.ErrKeyNotFound) || errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("get %s: %w", id.Short(), store.ErrNotFound)
 	}
 	if err != nil {
@@ -185,12 +208,21 @@ func (s *Store) PutLeased(ctx context.Context, id erasure.ShardID, data []byte, 
 	if err != nil {
 		return err
 	}
+	inFile := !exists && len(data) >= s.cfg.FileThreshold
+	if inFile {
+		if err := s.writeBlob(id, data); err != nil {
+			release(false)
+			return fmt.Errorf("badgerstore: put %s: %w", id.Short(), err)
+		}
+	}
 	err = s.db.Update(func(txn *badger.Txn) error {
 		if !exists {
-			if err := txn.Set(shardKey(id), data); err != nil {
-				return err
+			if !inFile {
+				if err := txn.Set(shardKey(id), data); err != nil {
+					return err
+				}
 			}
-			if err := txn.Set(sizeKey(id), binary.BigEndian.AppendUint32(nil, uint32(len(data)))); err != nil {
+			if err := txn.Set(sizeKey(id), sizeRecord(len(data), inFile)); err != nil {
 				return err
 			}
 		}
@@ -199,6 +231,9 @@ func (s *Store) PutLeased(ctx context.Context, id erasure.ShardID, data []byte, 
 		}
 		return nil
 	})
+	if err != nil && inFile {
+		s.removeBlob(id)
+	}
 	release(err == nil)
 	if err != nil {
 		return fmt.Errorf("badgerstore: put %s: %w", id.Short(), err)
@@ -345,7 +380,7 @@ func (s *Store) release(ctx context.Context, id erasure.ShardID, owner []byte) e
 		return err
 	}
 	defer rel(true)
-	freed := int64(-1)
+	freed, inFile := int64(-1), false
 	err = s.db.Update(func(txn *badger.Txn) error {
 		if _, err := txn.Get(leaseKey(id, owner)); errors.Is(err, badger.ErrKeyNotFound) {
 			return nil // not this owner's shard
@@ -359,11 +394,14 @@ func (s *Store) release(ctx context.Context, id erasure.ShardID, owner []byte) e
 		if err != nil || live > 0 {
 			return err
 		}
-		freed, err = deleteShard(txn, id)
+		freed, inFile, err = deleteShard(txn, id)
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("badgerstore: release %s: %w", id.Short(), err)
+	}
+	if inFile {
+		s.removeBlob(id)
 	}
 	if freed >= 0 {
 		s.mu.Lock()
@@ -374,18 +412,19 @@ func (s *Store) release(ctx context.Context, id erasure.ShardID, owner []byte) e
 }
 
 // deleteShard deletes a shard, its size record and every lease on it in
-// txn, and returns its size, or -1 if it was not held.
-func deleteShard(txn *badger.Txn, id erasure.ShardID) (int64, error) {
-	n, err := readSize(txn, id)
+// txn, and returns its size, or -1 if it was not held, and whether it is
+// kept as a file, which the caller removes once txn is committed.
+func deleteShard(txn *badger.Txn, id erasure.ShardID) (int64, bool, error) {
+	n, inFile, err := readSize(txn, id)
 	if errors.Is(err, badger.ErrKeyNotFound) {
-		return -1, nil
+		return -1, false, nil
 	}
 	if err != nil {
-		return -1, err
+		return -1, false, err
 	}
 	for _, k := range [][]byte{shardKey(id), sizeKey(id)} {
 		if err := txn.Delete(k); err != nil {
-			return -1, err
+			return -1, false, err
 		}
 	}
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: leaseKey(id, nil)})
@@ -396,10 +435,10 @@ func deleteShard(txn *badger.Txn, id erasure.ShardID) (int64, error) {
 	it.Close()
 	for _, k := range keys {
 		if err := txn.Delete(k); err != nil {
-			return -1, err
+			return -1, false, err
 		}
 	}
-	return int64(n), nil
+	return int64(n), inFile, nil
 }
 
 // liveLeases counts the unexpired leases on id, other than skip's.
@@ -460,6 +499,9 @@ func (s *Store) Reclaim(ctx context.Context) (shards int, freed int64, err error
 			return shards, freed, err
 		}
 	}
+	if err := s.sweepOrphans(ctx); err != nil {
+		return shards, freed, err
+	}
 	for {
 		if err := ctx.Err(); err != nil {
 			return shards, freed, err
@@ -472,6 +514,38 @@ func (s *Store) Reclaim(ctx context.Context) (shards int, freed int64, err error
 		}
 	}
 	return shards, freed, nil
+}
+
+// sweepOrphans removes the shard files no size record claims (files.go),
+// each under the shard's reservation, so a put that has written its file
+// but not yet committed its record is waited for, not robbed.
+func (s *Store) sweepOrphans(ctx context.Context) error {
+	var orphans []erasure.ShardID
+	err := s.blobIDs(func(id erasure.ShardID) error {
+		held, err := s.Has(ctx, []erasure.ShardID{id})
+		if err == nil && !held[0] {
+			orphans = append(orphans, id)
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("badgerstore: reclaim: %w", err)
+	}
+	for _, id := range orphans {
+		_, release, err := s.reserve(ctx, id, 0)
+		if err != nil {
+			return err
+		}
+		held, err := s.Has(ctx, []erasure.ShardID{id})
+		if err == nil && !held[0] {
+			s.removeBlob(id)
+		}
+		release(true)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // dead is a shard Reclaim deletes.
@@ -496,9 +570,10 @@ func (s *Store) drop(ctx context.Context, batch []dead) (freed int64, shards int
 	}
 	defer release()
 	var prefixes [][]byte
+	var files []erasure.ShardID
 	err = s.db.View(func(txn *badger.Txn) error {
 		for _, id := range ids {
-			n, err := readSize(txn, id)
+			n, inFile, err := readSize(txn, id)
 			if errors.Is(err, badger.ErrKeyNotFound) {
 				continue
 			}
@@ -513,6 +588,9 @@ func (s *Store) drop(ctx context.Context, batch []dead) (freed int64, shards int
 				prefixes = append(prefixes, shardKey(id), sizeKey(id), leaseKey(id, nil))
 				freed += int64(n)
 				shards++
+				if inFile {
+					files = append(files, id)
+				}
 			}
 		}
 		return nil
@@ -522,6 +600,9 @@ func (s *Store) drop(ctx context.Context, batch []dead) (freed int64, shards int
 	}
 	if err := s.db.DropPrefix(prefixes...); err != nil {
 		return 0, 0, fmt.Errorf("badgerstore: reclaim: %w", err)
+	}
+	for _, id := range files {
+		s.removeBlob(id)
 	}
 	s.mu.Lock()
 	s.used -= freed
@@ -566,13 +647,17 @@ func (s *Store) Delete(ctx context.Context, id erasure.ShardID) error {
 	}
 	defer release(true)
 	var size int64
+	var inFile bool
 	err = s.db.Update(func(txn *badger.Txn) error {
 		var err error
-		size, err = deleteShard(txn, id)
+		size, inFile, err = deleteShard(txn, id)
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("badgerstore: delete %s: %w", id.Short(), err)
+	}
+	if inFile {
+		s.removeBlob(id)
 	}
 	if size >= 0 {
 		s.mu.Lock()
@@ -625,11 +710,9 @@ func (s *Store) walk(ctx context.Context, fn func(id erasure.ShardID, size int) 
 			}
 			var size int
 			err = item.Value(func(v []byte) error {
-				if len(v) != 4 {
-					return fmt.Errorf("badgerstore: malformed size record for %s", id.Short())
-				}
-				size = int(binary.BigEndian.Uint32(v))
-				return nil
+				var err error
+				size, _, err = parseSizeRecord(id, v)
+				return err
 			})
 			if err != nil {
 				return err
@@ -642,20 +725,18 @@ func (s *Store) walk(ctx context.Context, fn func(id erasure.ShardID, size int) 
 	})
 }
 
-func readSize(txn *badger.Txn, id erasure.ShardID) (int, error) {
+// readSize reads a shard's size record: its length and whether it is
+// kept as a file.
+func readSize(txn *badger.Txn, id erasure.ShardID) (n int, inFile bool, err error) {
 	item, err := txn.Get(sizeKey(id))
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
-	var n int
 	err = item.Value(func(v []byte) error {
-		if len(v) != 4 {
-			return fmt.Errorf("badgerstore: malformed size record for %s", id.Short())
-		}
-		n = int(binary.BigEndian.Uint32(v))
-		return nil
+		n, inFile, err = parseSizeRecord(id, v)
+		return err
 	})
-	return n, err
+	return n, inFile, err
 }
 
 // logger sends badger's messages to slog; its Info and Debug chatter is
@@ -693,7 +774,7 @@ func (s *Store) ListLeased(ctx context.Context, owner []byte, after erasure.Shar
 			}
 			var id erasure.ShardID
 			copy(id[:], k[1:1+32])
-			n, err := readSize(txn, id)
+			n, _, err := readSize(txn, id)
 			if errors.Is(err, badger.ErrKeyNotFound) {
 				continue
 			}
@@ -719,7 +800,7 @@ func (s *Store) Size(ctx context.Context, id erasure.ShardID) (int, error) {
 	var n int
 	err := s.db.View(func(txn *badger.Txn) error {
 		var err error
-		n, err = readSize(txn, id)
+		n, _, err = readSize(txn, id)
 		return err
 	})
 	if errors.Is(err, badger.ErrKeyNotFound) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,16 +37,28 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.ShardStore { return open(t, badgerstore.Config{}) })
 }
 
+// TestConformanceFiles holds every shard as a file.
+func TestConformanceFiles(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.ShardStore { return open(t, badgerstore.Config{FileThreshold: 1}) })
+}
+
 func TestCapacity(t *testing.T) {
 	storetest.RunCapacity(t, func(t *testing.T, c int64) store.ShardStore {
 		return open(t, badgerstore.Config{Capacity: c})
 	})
+	t.Run("files", func(t *testing.T) {
+		storetest.RunCapacity(t, func(t *testing.T, c int64) store.ShardStore {
+			return open(t, badgerstore.Config{Capacity: c, FileThreshold: 1})
+		})
+	})
 }
 
+// TestReopen reopens a store with shards in its value log (under 8000
+// bytes) and in files.
 func TestReopen(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
-	s, err := badgerstore.Open(badgerstore.Config{Dir: dir})
+	s, err := badgerstore.Open(badgerstore.Config{Dir: dir, FileThreshold: 8000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +73,7 @@ func TestReopen(t *testing.T) {
 		}
 	}
 	s.Close()
-	s = open(t, badgerstore.Config{Dir: dir})
+	s = open(t, badgerstore.Config{Dir: dir, FileThreshold: 8000})
 	if got := s.Used(); got != total {
 		t.Fatalf("after reopening, Used = %d, want %d", got, total)
 	}
@@ -181,10 +194,18 @@ func TestLeases(t *testing.T) {
 	}
 }
 
+// TestReclaimExpired reclaims shards kept as files and shards kept in
+// badger's value log, and checks the space comes back either way.
 func TestReclaimExpired(t *testing.T) {
+	for name, threshold := range map[string]int{"files": 0, "value log": erasure.MaxShardSize + 1} {
+		t.Run(name, func(t *testing.T) { testReclaimExpired(t, threshold) })
+	}
+}
+
+func testReclaimExpired(t *testing.T, threshold int) {
 	clock := &fakeClock{now: time.Unix(1_000_000, 0)}
 	dir := t.TempDir()
-	s := open(t, badgerstore.Config{Dir: dir, Now: clock.Now, VlogFileSize: 1 << 20})
+	s := open(t, badgerstore.Config{Dir: dir, Now: clock.Now, VlogFileSize: 1 << 20, FileThreshold: threshold})
 	ctx := context.Background()
 	owner := []byte("owner")
 	var short, long []erasure.ShardID
@@ -209,7 +230,7 @@ func TestReclaimExpired(t *testing.T) {
 	if held, err := s.Renew(ctx, short[:2], owner, clock.now.Add(24*time.Hour)); err != nil || !held[0] || !held[1] {
 		t.Fatalf("Renew: %v, %v", held, err)
 	}
-	before := vlogBytes(t, dir)
+	before := diskBytes(t, dir)
 	clock.now = clock.now.Add(time.Hour)
 	n, freed, err := s.Reclaim(ctx)
 	if err != nil {
@@ -221,31 +242,82 @@ func TestReclaimExpired(t *testing.T) {
 	if freed != int64(len(short)-2)*(256<<10)+1000 {
 		t.Fatalf("Reclaim freed %d bytes", freed)
 	}
-	for _, id := range append(long, short[:2]...) {
+	for i, id := range append(long, short[:2]...) {
 		if has, _ := s.Has(ctx, []erasure.ShardID{id}); !has[0] {
 			t.Fatal("a shard under a live lease was reclaimed")
 		}
+		if _, err := s.Get(ctx, id); err != nil {
+			t.Fatalf("shard %d under a live lease: %v", i, err)
+		}
 	}
-	after := vlogBytes(t, dir)
-	t.Logf("value log: %d bytes before, %d after reclaiming %d bytes", before, after, freed)
-	if after >= before {
-		t.Fatalf("value log did not shrink: %d bytes before, %d after", before, after)
+	for _, id := range short[2:] {
+		if _, err := s.Get(ctx, id); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("a reclaimed shard: %v", err)
+		}
+	}
+	after := diskBytes(t, dir)
+	t.Logf("value log and shard files: %d bytes before, %d after reclaiming %d bytes", before, after, freed)
+	if before-after < freed/2 {
+		t.Fatalf("the store did not shrink: %d bytes before, %d after", before, after)
 	}
 }
 
-func vlogBytes(t *testing.T, dir string) int64 {
+// diskBytes returns the bytes of the value logs and shard files in dir.
+func diskBytes(t *testing.T, dir string) int64 {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(dir, "*.vlog"))
+	var n int64
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		if strings.HasSuffix(path, ".vlog") || strings.Contains(path, string(filepath.Separator)+"blobs"+string(filepath.Separator)) {
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			n += fi.Size()
+		}
+		return nil
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var n int64
-	for _, f := range files {
-		if fi, err := os.Stat(f); err == nil {
-			n += fi.Size()
-		}
-	}
 	return n
+}
+
+// TestOrphanFiles: a shard file without a size record (a put cut short by
+// a crash) is never served and Reclaim removes it; a shard put again over
+// it is whole.
+func TestOrphanFiles(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, badgerstore.Config{Dir: dir})
+	ctx := context.Background()
+	id, b := storetest.Shard(7, 200<<10)
+	h := id.String()
+	path := filepath.Join(dir, "blobs", h[:1], h)
+	os.Mkdir(filepath.Dir(path), 0o700)
+	if err := os.WriteFile(path, b[:1000], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, id); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Get of an orphan file: %v", err)
+	}
+	if n, _, err := s.Reclaim(ctx); err != nil || n != 0 {
+		t.Fatalf("Reclaim: %d, %v", n, err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the orphan file is still there: %v", err)
+	}
+	os.WriteFile(path, b[:1000], 0o600)
+	if err := s.Put(ctx, id, b); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Get(ctx, id); err != nil || string(got) != string(b) {
+		t.Fatalf("put over an orphan: %d bytes, %v", len(got), err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Size() != int64(len(b)) {
+		t.Fatalf("the shard file: %v", err)
+	}
 }
 
 func TestBadOwner(t *testing.T) {
