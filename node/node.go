@@ -176,6 +176,11 @@ func New(cfg Config) (*Node, error) {
 
 	limits := rcmgr.DefaultLimits
 	libp2p.SetDefaultServiceLimits(&limits)
+	// A stream, and so its peer, must be able to hold one frame of the
+	// largest shard; the shard protocol's own limits below bound the rest.
+	frame := int64(proto.MaxFrame) + 1<<20
+	limits.StreamBaseLimit.Memory = max(limits.StreamBaseLimit.Memory, frame)
+	limits.PeerBaseLimit.Memory = max(limits.PeerBaseLimit.Memory, 2*frame)
 	limits.AddProtocolLimit(n.shard,
 		rcmgr.BaseLimit{Streams: allStreams, StreamsInbound: allStreams, StreamsOutbound: allStreams, Memory: allMemory},
 		rcmgr.BaseLimitIncrease{})

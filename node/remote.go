@@ -68,20 +68,28 @@ func (r *Remote) do(ctx context.Context, req *proto.Request, parts ...[]byte) (*
 	} else if head, err = proto.AppendRequest(nil, req); err != nil {
 		return nil, err
 	}
-	if err := proto.WriteFrame(s, append([][]byte{head}, parts...)...); err != nil {
-		return nil, r.fail(ctx, req.Op, err)
+	// The request is written while the answer is read: a peer that
+	// refuses a large request answers before reading it, and this side must
+	// not sit blocked on the write until the deadline. Nothing may read
+	// parts after do returns, so the writer is always waited for.
+	wrote := make(chan error, 1)
+	go func() {
+		err := proto.WriteFrame(s, append([][]byte{head}, parts...)...)
+		if err == nil {
+			err = s.CloseWrite()
+		}
+		wrote <- err
+	}()
+	buf, rerr := readResponse(s, proto.MaxFrameFor(req.Op))
+	var werr error
+	select {
+	case werr = <-wrote:
+	default:
+		s.Reset() // answered before the request was all sent: stop sending
+		<-wrote
 	}
-	if err := s.CloseWrite(); err != nil {
-		return nil, r.fail(ctx, req.Op, err)
-	}
-	br := bufio.NewReaderSize(s, 4096)
-	size, err := proto.ReadFrameSize(br, proto.MaxFrameFor(req.Op))
-	if err != nil {
-		return nil, r.fail(ctx, req.Op, err)
-	}
-	buf := make([]byte, size)
-	if _, err := io.ReadFull(br, buf); err != nil {
-		return nil, r.fail(ctx, req.Op, err)
+	if rerr != nil {
+		return nil, r.fail(ctx, req.Op, cmpErr(werr, rerr))
 	}
 	resp, err := proto.ParseResponse(buf, req.Op, len(req.IDs))
 	if err != nil {
@@ -100,6 +108,28 @@ func (r *Remote) do(ctx context.Context, req *proto.Request, parts ...[]byte) (*
 		return nil, fmt.Errorf("%v on %s: %w: %s", req.Op, r.peer.ShortString(), ErrBusy, resp.Message)
 	}
 	return nil, fmt.Errorf("%v on %s: %w: %v: %s", req.Op, r.peer.ShortString(), ErrPeer, resp.Status, resp.Message)
+}
+
+// readResponse reads one response frame of at most max bytes.
+func readResponse(s io.Reader, max int) ([]byte, error) {
+	br := bufio.NewReaderSize(s, 4096)
+	size, err := proto.ReadFrameSize(br, max)
+	if err != nil {
+		return nil, err
+	}
+	buf := make([]byte, size)
+	if _, err := io.ReadFull(br, buf); err != nil {
+		return nil, err
+	}
+	return buf, nil
+}
+
+// cmpErr returns the first non-nil error.
+func cmpErr(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
 }
 
 // fail reports a transport failure, or the context's end if that caused it.

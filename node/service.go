@@ -44,7 +44,7 @@ func (n *Node) handle(ctx context.Context, s network.Stream, owner []byte) (prot
 	}
 	// Account for the frame in the stream's memory scope: the resource
 	// manager bounds what one peer, and all peers, may hold in requests.
-	if err := s.Scope().ReserveMemory(size, network.ReservationPriorityMedium); err != nil {
+	if err := s.Scope().ReserveMemory(size, network.ReservationPriorityAlways); err != nil {
 		return 0, refuse(proto.StatusBusy, fmt.Errorf("no memory for a %d-byte request: %w", size, err)), nil
 	}
 	defer s.Scope().ReleaseMemory(size)
@@ -80,7 +80,7 @@ func (n *Node) handle(ctx context.Context, s network.Stream, owner []byte) (prot
 		if err != nil {
 			return req.Op, refuseErr(err), nil
 		}
-		if err := s.Scope().ReserveMemory(size, network.ReservationPriorityMedium); err != nil {
+		if err := s.Scope().ReserveMemory(size, network.ReservationPriorityAlways); err != nil {
 			return req.Op, refuse(proto.StatusBusy, fmt.Errorf("no memory for a %d-byte answer: %w", size, err)), nil
 		}
 		defer s.Scope().ReleaseMemory(size)
