@@ -6,7 +6,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"os"
 	"log/slog"
 	"slices"
 	"sync"
@@ -87,6 +89,36 @@ type Store struct {
 	mu      sync.Mutex
 	used    int64                             // bytes of shards held or being written
 	pending map[erasure.ShardID]chan struct{} // Puts in progress
+
+	// dropping is held for writing while Reclaim's DropPrefix runs, which
+	// makes badger refuse every other commit (ErrBlockedWrites); every
+	// commit holds it for reading, so it waits instead. Taken after the
+	// reservations, everywhere.
+	dropping sync.RWMutex
+}
+
+// damagedBlob reports whether id's record says it is a file that is
+// missing or not of the recorded size.
+func (s *Store) damagedBlob(id erasure.ShardID) bool {
+	var n int
+	var inFile bool
+	err := s.db.View(func(txn *badger.Txn) error {
+		var err error
+		n, inFile, err = readSize(txn, id)
+		return err
+	})
+	if err != nil || !inFile {
+		return false
+	}
+	fi, err := os.Stat(s.blobPath(id))
+	return err != nil || fi.Size() != int64(n)
+}
+
+// update runs one read-write transaction, never alongside a DropPrefix.
+func (s *Store) update(fn func(txn *badger.Txn) error) error {
+	s.dropping.RLock()
+	defer s.dropping.RUnlock()
+	return s.db.Update(fn)
 }
 
 var _ store.ShardStore = (*Store)(nil)
@@ -125,6 +157,12 @@ func Open(cfg Config) (*Store, error) {
 		s.used += int64(size)
 		return nil
 	})
+	if err == nil {
+		// Files a crash left without a record (written but never
+		// committed, or deleted but not yet unlinked) count against no
+		// quota: remove them now rather than at the first Reclaim.
+		err = s.sweepOrphans(context.Background())
+	}
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -180,6 +218,11 @@ func (s *Store) Get(ctx context.Context, id erasure.ShardID) ([]byte, error) {
 	if errors.Is(err, badger.ErrKeyNotFound) || errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("get %s: %w", id.Short(), store.ErrNotFound)
 	}
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		// The record's file is short: the shard is not held whole, which
+		// a reader treats as not held (a Put of it heals the file).
+		return nil, fmt.Errorf("get %s: its file is damaged (%v): %w", id.Short(), err, store.ErrNotFound)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("badgerstore: get %s: %w", id.Short(), err)
 	}
@@ -209,13 +252,21 @@ func (s *Store) PutLeased(ctx context.Context, id erasure.ShardID, data []byte, 
 		return err
 	}
 	inFile := !exists && len(data) >= s.cfg.FileThreshold
+	if exists && s.damagedBlob(id) {
+		// The record is there but its file is missing or short (a disk
+		// fault, a hand): the bytes in hand make it whole again.
+		if err := s.writeBlob(id, data); err != nil {
+			release(false)
+			return fmt.Errorf("badgerstore: put %s: heal its file: %w", id.Short(), err)
+		}
+	}
 	if inFile {
 		if err := s.writeBlob(id, data); err != nil {
 			release(false)
 			return fmt.Errorf("badgerstore: put %s: %w", id.Short(), err)
 		}
 	}
-	err = s.db.Update(func(txn *badger.Txn) error {
+	err = s.update(func(txn *badger.Txn) error {
 		if !exists {
 			if !inFile {
 				if err := txn.Set(shardKey(id), data); err != nil {
@@ -315,7 +366,7 @@ func (s *Store) Renew(ctx context.Context, ids []erasure.ShardID, owner []byte, 
 	if err != nil {
 		return nil, err
 	}
-	err = s.db.Update(func(txn *badger.Txn) error {
+	err = s.update(func(txn *badger.Txn) error {
 		for i, id := range ids {
 			if held[i] {
 				if err := setLease(txn, id, owner, until); err != nil {
@@ -381,7 +432,7 @@ func (s *Store) release(ctx context.Context, id erasure.ShardID, owner []byte) e
 	}
 	defer rel(true)
 	freed, inFile := int64(-1), false
-	err = s.db.Update(func(txn *badger.Txn) error {
+	err = s.update(func(txn *badger.Txn) error {
 		if _, err := txn.Get(leaseKey(id, owner)); errors.Is(err, badger.ErrKeyNotFound) {
 			return nil // not this owner's shard
 		} else if err != nil {
@@ -472,8 +523,9 @@ func (s *Store) liveLeases(txn *badger.Txn, id erasure.ShardID, skip []byte) (in
 // only compactions gather; a plain deletion sitting in a memtable is in
 // none. So Reclaim deletes with DropPrefix, which flushes the memtables
 // and compacts the dead keys away, recording the value-log bytes they
-// held. It blocks writes while it runs; the tree it compacts holds only
-// small size and lease records, so that is brief. (Delete and Release
+// held. Badger refuses other writes while DropPrefix runs, so commits
+// wait for it (Store.dropping); the tree it compacts holds only small size
+// and lease records, so that is brief. (Delete and Release
 // delete at once; the space they free is found by later compactions.)
 func (s *Store) Reclaim(ctx context.Context) (shards int, freed int64, err error) {
 	var list []dead
@@ -598,7 +650,10 @@ func (s *Store) drop(ctx context.Context, batch []dead) (freed int64, shards int
 	if err != nil || len(prefixes) == 0 {
 		return 0, 0, err
 	}
-	if err := s.db.DropPrefix(prefixes...); err != nil {
+	s.dropping.Lock() // DropPrefix refuses, rather than holds, other writes
+	err = s.db.DropPrefix(prefixes...)
+	s.dropping.Unlock()
+	if err != nil {
 		return 0, 0, fmt.Errorf("badgerstore: reclaim: %w", err)
 	}
 	for _, id := range files {
@@ -648,7 +703,7 @@ func (s *Store) Delete(ctx context.Context, id erasure.ShardID) error {
 	defer release(true)
 	var size int64
 	var inFile bool
-	err = s.db.Update(func(txn *badger.Txn) error {
+	err = s.update(func(txn *badger.Txn) error {
 		var err error
 		size, inFile, err = deleteShard(txn, id)
 		return err
