@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -13,6 +14,7 @@ import (
 	pb "github.com/libp2p/go-libp2p-kad-dht/pb"
 	kb "github.com/libp2p/go-libp2p-kbucket"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-msgio/pbio"
 
 	"github.com/murmur-cloud/murmur/erasure"
 )
@@ -29,11 +31,14 @@ const (
 	viewTTL = time.Minute
 	// sendParallel is how many members one page is sent to at a time.
 	sendParallel = 8
-	// sendTimeout bounds one ADD_PROVIDER message (they are not answered).
+	// walkTimeout bounds one DHT walk of an exploration, so a member that
+	// never answers cannot stall it.
+	walkTimeout = 30 * time.Second
+	// kadProtocol is the DHT's protocol under the cloud's prefix.
+	kadProtocol = "/kad/1.0.0"
+	// sendTimeout bounds each write of ADD_PROVIDER messages (they are not
+	// answered).
 	sendTimeout = 10 * time.Second
-	// maxFailStreak is how many sends to one member may fail in a row
-	// before the rest of a page for it is given up.
-	maxFailStreak = 2
 )
 
 var errNoPeers = errors.New("node: no peers in the DHT yet")
@@ -119,7 +124,9 @@ func (a *announcer) explore(ctx context.Context) (*swarm, error) {
 	for walks < maxWalks && quiet < 2 {
 		var target [32]byte
 		rand.Read(target[:])
-		found, err := a.n.dht.GetClosestPeers(ctx, string(target[:]))
+		wctx, cancel := context.WithTimeout(ctx, walkTimeout)
+		found, err := a.n.dht.GetClosestPeers(wctx, string(target[:]))
+		cancel()
 		walks++
 		if err != nil {
 			if ctx.Err() != nil {
@@ -223,36 +230,61 @@ func (a *announcer) sendPage(ctx context.Context, sw *swarm, ids []erasure.Shard
 }
 
 // sendTo sends n provider records to p, key(i) naming the i-th, and
-// reports how many were sent and how many were not.
+// reports how many were sent and how many were not. They go on a stream of
+// the DHT's protocol this node opens itself, with a deadline on every
+// write, so a member that stops reading costs a timeout, not a stuck
+// announcer (kad-dht's own message sender writes with no deadline).
 func (a *announcer) sendTo(ctx context.Context, p peer.ID, self peer.AddrInfo, n int, key func(int) []byte) (sent, failed int) {
 	if len(self.Addrs) == 0 {
 		return 0, n
 	}
-	ms := a.n.dht.MessageSender()
+	s, err := a.n.host.NewStream(ctx, p, a.n.cfg.Secret.Protocol(kadProtocol))
+	if err != nil {
+		a.n.log.Debug("provider records not sent", "peer", p.ShortString(), "err", err)
+		return 0, n
+	}
+	stop := context.AfterFunc(ctx, func() { s.Reset() })
+	defer stop()
+	bw := bufio.NewWriterSize(s, 32<<10)
+	w := pbio.NewDelimitedWriter(bw)
 	msg := pb.NewMessage(pb.Message_ADD_PROVIDER, nil, 0)
 	msg.ProviderPeers = pb.RawPeerInfosToPBPeers([]peer.AddrInfo{self})
-	streak := 0
-	for i := range n {
-		if ctx.Err() != nil {
-			return sent, 0
-		}
-		msg.Key = key(i)
-		sctx, cancel := context.WithTimeout(ctx, sendTimeout)
-		err := ms.SendMessage(sctx, p, msg)
-		cancel()
+	buffered := 0
+	flush := func() error {
+		_ = s.SetWriteDeadline(time.Now().Add(sendTimeout))
+		err := bw.Flush()
 		if err == nil {
-			sent++
-			streak = 0
-			continue
+			sent += buffered
+			buffered = 0
 		}
-		if ctx.Err() != nil {
-			return sent, 0
+		return err
+	}
+	for i := range n {
+		msg.Key = key(i)
+		_ = s.SetWriteDeadline(time.Now().Add(sendTimeout))
+		err := w.WriteMsg(msg)
+		if err == nil {
+			buffered++
+			if bw.Buffered() >= 16<<10 {
+				err = flush()
+			}
 		}
-		streak++
-		if streak > maxFailStreak {
+		if err != nil {
+			s.Reset()
+			if ctx.Err() != nil {
+				return sent, 0
+			}
 			a.n.log.Debug("provider records not sent", "peer", p.ShortString(), "err", err)
 			return sent, n - sent
 		}
 	}
+	if err := flush(); err != nil {
+		s.Reset()
+		if ctx.Err() != nil {
+			return sent, 0
+		}
+		return sent, n - sent
+	}
+	s.Close()
 	return sent, n - sent
 }

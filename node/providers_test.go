@@ -8,6 +8,7 @@ import (
 	"time"
 
 	kb "github.com/libp2p/go-libp2p-kbucket"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/murmur-cloud/murmur/erasure"
@@ -304,4 +305,45 @@ func TestProvidersBiggerCloud(t *testing.T) {
 		}
 	}
 	t.Logf("%d walks to explore a cloud of %d; %d records for %d shards, %d held by exactly their closest 20", st.Walks, len(nodes), st.Records, count, exact)
+}
+
+// TestStalledMemberDoesNotStallAnnouncer: a member that accepts provider
+// records but never reads them costs the announcer a timeout, not its
+// life: the node still closes.
+func TestStalledMemberDoesNotStallAnnouncer(t *testing.T) {
+	secret := node.NewCloudSecret()
+	nodes := startNodes(t, secret, tempDirs(t, 2), nil)
+	a, b := nodes[0], nodes[1]
+	if err := a.Connect(context.Background(), b.AddrInfo()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "the routing tables never filled", func() bool {
+		return node.RoutingTableSize(a) > 0 && node.RoutingTableSize(b) > 0
+	})
+	// b's DHT protocol now reads nothing: it holds new streams open unread,
+	// and the streams a already had to it go.
+	held := make(chan network.Stream, 64)
+	b.Host().SetStreamHandler(secret.Protocol("/kad/1.0.0"), func(s network.Stream) { held <- s })
+	t.Cleanup(func() {
+		close(held)
+		for s := range held {
+			s.Reset()
+		}
+	})
+	for _, c := range b.Host().Network().ConnsToPeer(a.ID()) {
+		c.Close()
+	}
+	if err := a.Connect(context.Background(), b.AddrInfo()); err != nil {
+		t.Fatal(err)
+	}
+	putShards(t, b, a, 1, 5000) // a holds them and announces them to b
+	eventually(t, 30*time.Second, "a never sent b its provider records", func() bool { return len(held) > 0 })
+	time.Sleep(time.Second)
+	closed := make(chan error, 1)
+	go func() { closed <- a.Close() }()
+	select {
+	case <-closed:
+	case <-time.After(60 * time.Second):
+		t.Fatal("a node whose provider records a member will not read did not close")
+	}
 }
