@@ -133,6 +133,7 @@ type announcer struct {
 	view    *swarm                // latest view of the swarm; nil: none yet
 	covered map[peer.ID]bool      // members holding all our records, connected since
 	retry   map[peer.ID]time.Time // members a send failed to, not before then
+	catchup map[peer.ID]catchupState
 }
 
 func newAnnouncer(n *Node) (*announcer, error) {
@@ -140,7 +141,7 @@ func newAnnouncer(n *Node) (*announcer, error) {
 	a := &announcer{
 		n: n, refresh: n.cfg.ProviderRefresh, stop: cancel,
 		queue:   make(chan erasure.ShardID, announceQueue),
-		covered: map[peer.ID]bool{}, retry: map[peer.ID]time.Time{},
+		covered: map[peer.ID]bool{}, retry: map[peer.ID]time.Time{}, catchup: map[peer.ID]catchupState{},
 	}
 	sub, err := n.host.EventBus().Subscribe(new(event.EvtPeerConnectednessChanged))
 	if err != nil {
@@ -182,6 +183,34 @@ func (a *announcer) close() {
 	a.stop()
 	a.wg.Wait()
 }
+
+// catchupState spaces out the catch-up passes a member gets: each pass
+// pages through the whole store, so a member that keeps reconnecting must
+// not get one every time. The gap doubles while passes come within two
+// gaps of each other, and falls back once the member stays away longer.
+type catchupState struct {
+	last time.Time
+	gap  time.Duration
+}
+
+// after returns the state once a catch-up pass ran at now.
+func (c catchupState) after(now time.Time) catchupState {
+	if c.gap == 0 || now.Sub(c.last) > 2*c.gap {
+		c.gap = minCatchupGap
+	} else {
+		c.gap = min(2*c.gap, maxCatchupGap)
+	}
+	c.last = now
+	return c
+}
+
+// allows reports whether a catch-up pass may run at now.
+func (c catchupState) allows(now time.Time) bool { return c.gap == 0 || !now.Before(c.last.Add(c.gap)) }
+
+const (
+	minCatchupGap = time.Second
+	maxCatchupGap = time.Hour
+)
 
 // forget notes that p disconnected: it may have lost our records (a
 // restart does), so it gets a catch-up pass when it is back.
@@ -297,6 +326,9 @@ func (a *announcer) lacking() []peer.ID {
 		if a.covered[p] || now.Before(a.retry[p]) || a.n.host.Network().Connectedness(p) != network.Connected {
 			continue
 		}
+		if !a.catchup[p].allows(now) {
+			continue
+		}
 		out = append(out, p)
 	}
 	return out
@@ -384,6 +416,15 @@ func (a *announcer) pass(ctx context.Context, only []peer.ID) bool {
 		a.stats.LastSweep, a.stats.SweepShards, a.stats.SweepTook = start, shards, time.Since(start)
 	} else {
 		a.stats.Catchups++
+		now := time.Now()
+		for _, p := range targets {
+			a.catchup[p] = a.catchup[p].after(now)
+		}
+		for p, c := range a.catchup { // bounded by the members heard of lately
+			if now.Sub(c.last) > 2*maxCatchupGap {
+				delete(a.catchup, p)
+			}
+		}
 	}
 	a.n.log.Debug("provider records swept", "shards", shards, "peers", len(targets), "took", time.Since(start))
 	return true
