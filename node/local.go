@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/murmur-cloud/murmur/internal/atomicfile"
 )
@@ -18,8 +19,20 @@ type LocalConfig struct {
 	Dir      string // required: node i lives in Dir/node-i; the secret in Dir/cloud.secret
 	Nodes    int    // default 6
 	Capacity int64  // per node; 0: no quota
-	Logger   *slog.Logger
+	// GossipPeriod is the nodes' gossip cycle; default LocalGossipPeriod:
+	// loopback traffic is cheap, and a local cloud should learn its
+	// members' availability (and so its code) within a minute.
+	GossipPeriod time.Duration
+	Logger       *slog.Logger
 }
+
+// LocalGossipPeriod is a local cloud's default gossip cycle, and
+// localGossipEpoch its aggregation epoch in cycles: a size estimate within
+// 20 to 40 s of starting.
+const (
+	LocalGossipPeriod = 2 * time.Second
+	localGossipEpoch  = 10
+)
 
 // Local is a running local cloud.
 type Local struct {
@@ -39,6 +52,9 @@ func StartLocal(ctx context.Context, cfg LocalConfig) (*Local, error) {
 	if cfg.Nodes <= 0 {
 		cfg.Nodes = 6
 	}
+	if cfg.GossipPeriod <= 0 {
+		cfg.GossipPeriod = LocalGossipPeriod
+	}
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
@@ -50,7 +66,7 @@ func StartLocal(ctx context.Context, cfg LocalConfig) (*Local, error) {
 	for i := range cfg.Nodes {
 		n, err := New(Config{
 			Dir: filepath.Join(cfg.Dir, fmt.Sprintf("node-%d", i)), Secret: secret,
-			Capacity: cfg.Capacity, Logger: cfg.Logger,
+			Capacity: cfg.Capacity, Logger: cfg.Logger, GossipPeriod: cfg.GossipPeriod, GossipEpoch: localGossipEpoch,
 		})
 		if err != nil {
 			l.Close()
