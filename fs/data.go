@@ -1,0 +1,177 @@
+package fs
+
+import (
+	"fmt"
+	"slices"
+)
+
+// SetAttrMask says which fields of a SetAttrIn to apply.
+type SetAttrMask uint32
+
+// The fields SetAttr can change.
+const (
+	SetMode     SetAttrMask = 1 << iota // Mode, masked with ModeMask
+	SetUid                              // Uid
+	SetGid                              // Gid
+	SetSize                             // Size: truncate, or extend with zeros; regular files only
+	SetAtime                            // Atime
+	SetMtime                            // Mtime
+	SetAtimeNow                         // atime to the clock's now, overriding SetAtime
+	SetMtimeNow                         // mtime to the clock's now, overriding SetMtime
+)
+
+const setAll = SetMode | SetUid | SetGid | SetSize | SetAtime | SetMtime | SetAtimeNow | SetMtimeNow
+
+// SetAttrIn is a change of attributes: the fields named in Valid.
+type SetAttrIn struct {
+	Valid        SetAttrMask
+	Mode         uint32
+	Uid, Gid     uint32
+	Size         uint64
+	Atime, Mtime int64 // ns since the Unix epoch
+}
+
+// SetAttr applies the change in to inode ino, atomically, and returns the
+// new attributes. Any change sets ctime; a change of size also sets mtime
+// unless the change gives one. Size on a directory is ErrIsDir, on a
+// symlink ErrInvalid, past Config.MaxFileSize ErrFileTooBig; unknown bits
+// in Valid are ErrInvalid. An empty Valid changes nothing.
+func (t *Tree) SetAttr(ino Ino, in SetAttrIn) (Attr, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	a, err := t.setAttr(ino, in)
+	return a, inoErr("setattr", ino, err)
+}
+
+func (t *Tree) setAttr(ino Ino, in SetAttrIn) (Attr, error) {
+	n, err := t.get(ino)
+	if err != nil {
+		return Attr{}, err
+	}
+	if in.Valid&^setAll != 0 {
+		return Attr{}, ErrInvalid
+	}
+	if in.Valid == 0 {
+		return n.attr, nil
+	}
+	if in.Valid&SetSize != 0 {
+		if err := t.checkData(n); err != nil {
+			return Attr{}, err
+		}
+		if in.Size > uint64(t.maxSize) {
+			return Attr{}, ErrFileTooBig
+		}
+	}
+	now := t.now()
+	a := &n.attr
+	if in.Valid&SetMode != 0 {
+		a.Mode = in.Mode & ModeMask
+	}
+	if in.Valid&SetUid != 0 {
+		a.Uid = in.Uid
+	}
+	if in.Valid&SetGid != 0 {
+		a.Gid = in.Gid
+	}
+	if in.Valid&SetSize != 0 {
+		n.resize(int(in.Size))
+		a.Mtime = now
+	}
+	switch {
+	case in.Valid&SetAtimeNow != 0:
+		a.Atime = now
+	case in.Valid&SetAtime != 0:
+		a.Atime = in.Atime
+	}
+	switch {
+	case in.Valid&SetMtimeNow != 0:
+		a.Mtime = now
+	case in.Valid&SetMtime != 0:
+		a.Mtime = in.Mtime
+	}
+	a.Ctime = now
+	return *a, nil
+}
+
+// checkData reports whether n has contents: directories are ErrIsDir,
+// symlinks ErrInvalid.
+func (t *Tree) checkData(n *inode) error {
+	switch n.attr.Kind {
+	case Directory:
+		return ErrIsDir
+	case Symlink:
+		return ErrInvalid
+	}
+	return nil
+}
+
+// resize truncates or zero-extends a regular file's contents to size.
+func (n *inode) resize(size int) {
+	if old := len(n.data); size > old {
+		n.data = slices.Grow(n.data, size-old)[:size]
+		clear(n.data[old:])
+	} else {
+		n.data = n.data[:size]
+		if cap(n.data) > 2*size+4096 {
+			n.data = slices.Clone(n.data) // give back memory after a big truncate
+		}
+	}
+	n.attr.Size = uint64(size)
+}
+
+// ReadAt copies into p the contents of regular file ino from offset off,
+// and returns the number of bytes copied: fewer than len(p) only at the end
+// of the file, 0 at or past it, without io.EOF, as a FUSE read expects.
+// A directory is ErrIsDir, a symlink ErrInvalid, a negative off ErrInvalid.
+func (t *Tree) ReadAt(ino Ino, p []byte, off int64) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n, err := t.get(ino)
+	if err == nil {
+		err = t.checkData(n)
+	}
+	if err == nil && off < 0 {
+		err = ErrInvalid
+	}
+	if err != nil {
+		return 0, inoErr("read", ino, err)
+	}
+	if off >= int64(len(n.data)) {
+		return 0, nil
+	}
+	return copy(p, n.data[off:]), nil
+}
+
+// WriteAt writes p into regular file ino at offset off, extending it (with
+// zeros between the old end and off) as needed, and returns len(p). It
+// sets mtime and ctime unless p is empty. Errors are ReadAt's, and
+// ErrFileTooBig for a write ending past Config.MaxFileSize; the file does
+// not change.
+func (t *Tree) WriteAt(ino Ino, p []byte, off int64) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n, err := t.get(ino)
+	if err == nil {
+		err = t.checkData(n)
+	}
+	switch {
+	case err != nil:
+	case off < 0:
+		err = ErrInvalid
+	case off > t.maxSize-int64(len(p)):
+		err = ErrFileTooBig
+	}
+	if err != nil {
+		return 0, fmt.Errorf("fs: write %d at %d: %w", ino, off, err)
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if end := int(off) + len(p); end > len(n.data) {
+		n.resize(end)
+	}
+	copy(n.data[off:], p)
+	now := t.now()
+	n.attr.Mtime, n.attr.Ctime = now, now
+	return len(p), nil
+}
