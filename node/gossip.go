@@ -147,18 +147,7 @@ func (g *Gossip) attrs(d gossip.Descriptor) []float64 {
 }
 
 // run gossips every period until ctx ends.
-func (g *Gossip) run(ctx context.Context) {
-	t := time.NewTicker(g.period)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		g.cycle(ctx)
-	}
-}
+func (g *Gossip) run(ctx context.Context) { tick(ctx, g.period, func() { g.cycle(ctx) }) }
 
 // cycle runs one gossip cycle: a shuffle and an exchange, in parallel.
 func (g *Gossip) cycle(ctx context.Context) {
@@ -608,7 +597,11 @@ const AssumedAvailability = 0.9
 // AssumedAvailability while it has seen less than vetting needs. At
 // least two members may vanish once the cloud has six or more.
 func (n *Node) CodeParams(target float64) placement.CodeParams {
-	est := n.GossipStatus()
+	return n.CodeParamsFrom(n.GossipStatus(), target)
+}
+
+// CodeParamsFrom is CodeParams from a GossipStatus already in hand.
+func (n *Node) CodeParamsFrom(est GossipStatus, target float64) placement.CodeParams {
 	peers := 1 + len(n.Peers())
 	if est.Size >= 1 && est.Size <= 1e6 {
 		peers = min(peers, int(math.Round(est.Size)))

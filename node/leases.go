@@ -161,14 +161,7 @@ func allTrue(n int) []bool {
 // reclaimLoop reclaims this node's expired shards every interval until the
 // node closes.
 func (n *Node) reclaimLoop(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	tick(ctx, every, func() {
 		shards, freed, err := n.store.Reclaim(ctx)
 		switch {
 		case err != nil && ctx.Err() == nil:
@@ -176,5 +169,19 @@ func (n *Node) reclaimLoop(ctx context.Context, every time.Duration) {
 		case shards > 0:
 			n.log.Info("reclaimed expired shards", "shards", shards, "bytes", freed)
 		}
+	})
+}
+
+// tick calls fn every period until ctx ends.
+func tick(ctx context.Context, period time.Duration, fn func()) {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		fn()
 	}
 }

@@ -84,13 +84,13 @@ func (p *nodeProcess) kill() {
 	}
 }
 
-// TestNodesAsProcesses runs six nodes as separate processes, writes a file
-// through them, SIGKILLs two, and reads every byte back; a killed node
-// restarted on its folder serves its shards again.
-func TestNodesAsProcesses(t *testing.T) {
+// initCloud makes n node folders listening on loopback, the first of
+// which creates a cloud, and returns them with the cloud's secret.
+func initCloud(t *testing.T, n int) ([]string, node.CloudSecret) {
+	t.Helper()
 	base := t.TempDir()
 	var dirs []string
-	for i := range 6 {
+	for i := range n {
 		d := filepath.Join(base, fmt.Sprint("n", i))
 		if _, err := node.Init(d, node.Setup{Listen: []string{"/ip4/127.0.0.1/tcp/0"}}); err != nil {
 			t.Fatal(err)
@@ -101,6 +101,14 @@ func TestNodesAsProcesses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return dirs, secret
+}
+
+// TestNodesAsProcesses runs six nodes as separate processes, writes a file
+// through them, SIGKILLs two, and reads every byte back; a killed node
+// restarted on its folder serves its shards again.
+func TestNodesAsProcesses(t *testing.T) {
+	dirs, secret := initCloud(t, 6)
 	procs := []*nodeProcess{startNode(t, dirs[0])}
 	a, _ := peer.AddrInfoToP2pAddrs(&procs[0].info)
 	invite := node.Invite{Secret: secret, Addrs: a}.String()
@@ -254,19 +262,7 @@ func TestUp(t *testing.T) {
 // within 5% and shows it in murmur status.
 func TestGossipAsProcesses(t *testing.T) {
 	const n = 20
-	base := t.TempDir()
-	var dirs []string
-	for i := range n {
-		d := filepath.Join(base, fmt.Sprint("n", i))
-		if _, err := node.Init(d, node.Setup{Listen: []string{"/ip4/127.0.0.1/tcp/0"}}); err != nil {
-			t.Fatal(err)
-		}
-		dirs = append(dirs, d)
-	}
-	secret, err := node.CreateCloud(dirs[0])
-	if err != nil {
-		t.Fatal(err)
-	}
+	dirs, secret := initCloud(t, n)
 	gossipArgs := func(i int) []string {
 		zone := []string{"office", "home"}[i%2]
 		return []string{"--gossip-period", "200ms", "--zone", zone}

@@ -132,6 +132,11 @@ func (s *Server) code() (placement.CodeChoice, error) {
 	return placement.ChooseCode(s.n.CodeParams(s.target))
 }
 
+// codeFrom is code from a gossip status already in hand.
+func (s *Server) codeFrom(st node.GossipStatus) (placement.CodeChoice, error) {
+	return placement.ChooseCode(s.n.CodeParamsFrom(st, s.target))
+}
+
 // Serve answers on a unix socket at path until ctx ends. The socket is
 // made in a folder only the owner can enter, with mode 0600.
 func (s *Server) Serve(ctx context.Context, path string) error {
@@ -205,7 +210,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		StoredBytes: s.n.Store().Used(), Capacity: s.n.Store().Capacity(), Files: len(s.cat.list()),
 		Leases: s.leaseStatus(), Gossip: s.n.GossipStatus(), Providers: s.n.AnnounceStats(),
 	}
-	if c, err := s.code(); err != nil {
+	if c, err := s.codeFrom(st.Gossip); err != nil {
 		st.CodeError = err.Error()
 	} else {
 		st.Code = &c
