@@ -217,7 +217,21 @@ func TestLyingPeer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	liar := nodes[2]
+	// The liar is the holder of a data shard (not the reader), so a read
+	// asks it whatever the placement.
+	var liar *node.Node
+	for i, d := range m.Stripes {
+		for j := range d.K {
+			for _, n := range nodes[1:5] {
+				if liar == nil && d.Stored(j) && string(n.ID()) == string(m.Holders[i][j]) {
+					liar = n
+				}
+			}
+		}
+	}
+	if liar == nil {
+		t.Fatal("no data shard is on nodes 1-4")
+	}
 	liar.Host().SetStreamHandler(secret.Protocol(proto.ID), func(s network.Stream) {
 		defer s.Close()
 		br := bufio.NewReader(s)
