@@ -45,6 +45,9 @@ var (
 	ErrTooBig = errors.New("fs: attribute value too large")
 	// ErrFileTooBig reports a write or truncate past Config.MaxFileSize.
 	ErrFileTooBig = errors.New("fs: file too large")
+	// ErrReadOnly reports a change to a drive mounted read-only: a
+	// snapshot, or a mount that does not hold the drive's writer lease.
+	ErrReadOnly = errors.New("fs: read-only drive")
 )
 
 // errnos is the table Errno reads: each sentinel and its errno.
@@ -64,6 +67,7 @@ var errnos = []struct {
 	{ErrRange, syscall.ERANGE},
 	{ErrTooBig, syscall.E2BIG},
 	{ErrFileTooBig, syscall.EFBIG},
+	{ErrReadOnly, syscall.EROFS},
 }
 
 // Errno translates an error from this package into the errno a kernel
