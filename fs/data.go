@@ -1,6 +1,7 @@
 package fs
 
 import (
+	"context"
 	"fmt"
 	"slices"
 )
@@ -37,10 +38,46 @@ type SetAttrIn struct {
 // symlink ErrInvalid, past Config.MaxFileSize ErrFileTooBig; unknown bits
 // in Valid are ErrInvalid. An empty Valid changes nothing.
 func (t *Tree) SetAttr(ino Ino, in SetAttrIn) (Attr, error) {
+	if in.Valid&SetSize != 0 && t.st != nil {
+		// The cache file changes first, outside the tree's lock: a
+		// shrink may fetch the block it cuts through.
+		if err := t.truncate(ino, in); err != nil {
+			return Attr{}, inoErr("setattr", ino, err)
+		}
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	a, err := t.setAttr(ino, in)
 	return a, inoErr("setattr", ino, err)
+}
+
+// truncate changes the size of regular file ino's cache file, after the
+// checks setAttr makes.
+func (t *Tree) truncate(ino Ino, in SetAttrIn) error {
+	t.mu.Lock()
+	n, err := t.get(ino)
+	if err == nil && in.Valid&^setAll != 0 {
+		err = ErrInvalid
+	}
+	if err == nil {
+		err = t.checkData(n)
+	}
+	if err == nil && in.Size > uint64(t.maxSize) {
+		err = ErrFileTooBig
+	}
+	if err == nil {
+		err = t.writable()
+	}
+	if err != nil {
+		t.mu.Unlock()
+		return err
+	}
+	c, old := n.content, int64(n.attr.Size)
+	t.mu.Unlock()
+	if old == int64(in.Size) {
+		return nil
+	}
+	return t.truncateContent(context.Background(), c, old, int64(in.Size))
 }
 
 func (t *Tree) setAttr(ino Ino, in SetAttrIn) (Attr, error) {
@@ -53,6 +90,9 @@ func (t *Tree) setAttr(ino Ino, in SetAttrIn) (Attr, error) {
 	}
 	if in.Valid == 0 {
 		return n.attr, nil
+	}
+	if err := t.writable(); err != nil {
+		return Attr{}, err
 	}
 	if in.Valid&SetSize != 0 {
 		if err := t.checkData(n); err != nil {
@@ -90,6 +130,7 @@ func (t *Tree) setAttr(ino Ino, in SetAttrIn) (Attr, error) {
 		a.Mtime = in.Mtime
 	}
 	a.Ctime = now
+	t.mark(ino)
 	return *a, nil
 }
 
@@ -106,7 +147,12 @@ func (t *Tree) checkData(n *inode) error {
 }
 
 // resize truncates or zero-extends a regular file's contents to size.
+// With a state directory the cache file has changed already.
 func (n *inode) resize(size int) {
+	if n.content != nil {
+		n.attr.Size = uint64(size)
+		return
+	}
 	if old := len(n.data); size > old {
 		n.data = slices.Grow(n.data, size-old)[:size]
 		clear(n.data[old:])
@@ -124,8 +170,12 @@ func (n *inode) resize(size int) {
 // of the file, 0 at or past it, without io.EOF, as a FUSE read expects.
 // A directory is ErrIsDir, a symlink ErrInvalid, a negative off ErrInvalid.
 func (t *Tree) ReadAt(ino Ino, p []byte, off int64) (int, error) {
+	return t.ReadAtContext(context.Background(), ino, p, off)
+}
+
+// ReadAtContext is ReadAt, with ctx bounding a fetch from the cloud.
+func (t *Tree) ReadAtContext(ctx context.Context, ino Ino, p []byte, off int64) (int, error) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	n, err := t.get(ino)
 	if err == nil {
 		err = t.checkData(n)
@@ -134,12 +184,25 @@ func (t *Tree) ReadAt(ino Ino, p []byte, off int64) (int, error) {
 		err = ErrInvalid
 	}
 	if err != nil {
+		t.mu.Unlock()
 		return 0, inoErr("read", ino, err)
 	}
-	if off >= int64(len(n.data)) {
+	size := int64(n.attr.Size)
+	if off >= size {
+		t.mu.Unlock()
 		return 0, nil
 	}
-	return copy(p, n.data[off:]), nil
+	p = p[:min(int64(len(p)), size-off)]
+	if n.content == nil {
+		defer t.mu.Unlock()
+		return copy(p, n.data[off:]), nil
+	}
+	c := n.content
+	t.mu.Unlock()
+	if err := t.readContent(ctx, c, p, off); err != nil {
+		return 0, inoErr("read", ino, err)
+	}
+	return len(p), nil
 }
 
 // WriteAt writes p into regular file ino at offset off, extending it (with
@@ -148,8 +211,13 @@ func (t *Tree) ReadAt(ino Ino, p []byte, off int64) (int, error) {
 // ErrFileTooBig for a write ending past Config.MaxFileSize; the file does
 // not change.
 func (t *Tree) WriteAt(ino Ino, p []byte, off int64) (int, error) {
+	return t.WriteAtContext(context.Background(), ino, p, off)
+}
+
+// WriteAtContext is WriteAt, with ctx bounding a fetch from the cloud of
+// the blocks the write covers only in part.
+func (t *Tree) WriteAtContext(ctx context.Context, ino Ino, p []byte, off int64) (int, error) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	n, err := t.get(ino)
 	if err == nil {
 		err = t.checkData(n)
@@ -160,18 +228,40 @@ func (t *Tree) WriteAt(ino Ino, p []byte, off int64) (int, error) {
 		err = ErrInvalid
 	case off > t.maxSize-int64(len(p)):
 		err = ErrFileTooBig
+	case len(p) > 0:
+		err = t.writable()
 	}
 	if err != nil {
+		t.mu.Unlock()
 		return 0, fmt.Errorf("fs: write %d at %d: %w", ino, off, err)
 	}
 	if len(p) == 0 {
+		t.mu.Unlock()
 		return 0, nil
 	}
-	if end := int(off) + len(p); end > len(n.data) {
-		n.resize(end)
+	end := off + int64(len(p))
+	if n.content == nil {
+		defer t.mu.Unlock()
+		if end > int64(len(n.data)) {
+			n.resize(int(end))
+		}
+		copy(n.data[off:], p)
+		now := t.now()
+		n.attr.Mtime, n.attr.Ctime = now, now
+		return len(p), nil
 	}
-	copy(n.data[off:], p)
+	c := n.content
+	t.mu.Unlock()
+	if err := t.writeContent(ctx, c, p, off); err != nil {
+		return 0, fmt.Errorf("fs: write %d at %d: %w", ino, off, err)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if uint64(end) > n.attr.Size {
+		n.attr.Size = uint64(end)
+	}
 	now := t.now()
 	n.attr.Mtime, n.attr.Ctime = now, now
+	t.mark(ino)
 	return len(p), nil
 }

@@ -1,14 +1,32 @@
 package fs
 
+import (
+	"fmt"
+	"os"
+)
+
 // Fsync makes regular file ino's contents and every inode's attributes
 // survive a crash of the mount process and of the machine, as the
 // durability contract in docs/drive.md says. A Tree without a state
 // directory keeps everything in memory, where Fsync has nothing to do.
 func (t *Tree) Fsync(ino Ino) error {
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	_, err := t.get(ino)
-	return inoErr("fsync", ino, err)
+	n, err := t.get(ino)
+	t.mu.Unlock()
+	if err != nil || t.st == nil {
+		return inoErr("fsync", ino, err)
+	}
+	if n.content != nil {
+		n.content.mu.Lock()
+		dirty := n.content.dirty
+		n.content.mu.Unlock()
+		if dirty {
+			if err := t.syncContent(n.content); err != nil {
+				return inoErr("fsync", ino, err)
+			}
+		}
+	}
+	return inoErr("fsync", ino, t.flush(nil, true))
 }
 
 // Flush is called at every close of a handle on ino. For a handle that
@@ -44,4 +62,49 @@ func (t *Tree) StatFS() StatFS {
 		Bsize: bsize, Blocks: total, Bfree: free, Bavail: free,
 		Files: uint64(len(t.nodes)), Ffree: 1 << 32, NameLen: MaxNameLen,
 	}
+}
+
+// openTemp gives a tree without a state directory of its own (a
+// read-only mount, a snapshot) one in a new temporary directory, removed
+// when it closes.
+func (t *Tree) openTemp() error {
+	dir, err := os.MkdirTemp("", "murmur-mount-")
+	if err != nil {
+		return fmt.Errorf("fs: temporary state directory: %w", err)
+	}
+	st, err := openState(dir, t.log)
+	if err != nil {
+		os.RemoveAll(dir)
+		return err
+	}
+	st.temp = true
+	t.st = st
+	return nil
+}
+
+// clearState empties the state directory, for a state that fell behind
+// the cloud and holds nothing uncommitted.
+func (t *Tree) clearState() error {
+	if err := t.st.db.DropAll(); err != nil {
+		return fmt.Errorf("fs: clear state: %w", err)
+	}
+	dir := t.st.cachePath(0)
+	dir = dir[:len(dir)-1]
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("fs: clear state: %w", err)
+	}
+	return os.MkdirAll(dir, 0o700)
+}
+
+// closeState closes the state directory, if any.
+func (t *Tree) closeState() error {
+	if t.st == nil {
+		return nil
+	}
+	err := t.st.close()
+	if t.st.temp {
+		os.RemoveAll(t.st.dir)
+	}
+	t.st = nil
+	return err
 }

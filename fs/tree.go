@@ -2,9 +2,11 @@ package fs
 
 import (
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -147,10 +149,23 @@ func (c Config) withDefaults() (Config, error) {
 type Tree struct {
 	clock   func() time.Time
 	maxSize int64
+	log     *slog.Logger
 
 	mu    sync.Mutex
 	nodes map[Ino]*inode // live inodes: named, or open, or the root
 	next  Ino            // next inode number to hand out
+
+	// With a state directory (drive.go): the inodes whose records must be
+	// written to it, and those changed since the last commit to the cloud.
+	st       *state
+	cloud    *remote
+	dirty    map[Ino]struct{}
+	changed  map[Ino]struct{}
+	readOnly atomic.Bool
+
+	uses      atomic.Int64  // a clock of content use, for eviction
+	prefetch  chan struct{} // bounds background block fetches
+	readahead int           // blocks to fetch ahead of a read
 }
 
 // inode is one file, directory or symlink.
@@ -159,7 +174,8 @@ type inode struct {
 	parent  Ino            // directories: the directory naming this one; the root names itself
 	entries map[string]Ino // directories
 	target  string         // symlinks
-	data    []byte         // regular files; len(data) == attr.Size
+	data    []byte         // regular files without a state directory; len(data) == attr.Size
+	content *content       // regular files with a state directory
 	xattrs  map[string][]byte
 	opens   int // Open calls not yet Released
 }
@@ -270,6 +286,10 @@ func (t *Tree) dropName(n *inode, from *inode, now int64) {
 func (t *Tree) maybeFree(n *inode) {
 	if n.attr.Nlink == 0 && n.opens == 0 {
 		delete(t.nodes, n.attr.Ino)
+		t.mark(n.attr.Ino)
+		if n.content != nil {
+			t.freeContent(n.content)
+		}
 	}
 }
 
@@ -380,6 +400,9 @@ func (t *Tree) newEntry(parent Ino, name string, kind Kind, mode, uid, gid uint3
 	if err != nil {
 		return nil, err
 	}
+	if err := t.writable(); err != nil {
+		return nil, err
+	}
 	if err := checkName(name); err != nil {
 		return nil, err
 	}
@@ -405,9 +428,13 @@ func (t *Tree) newEntry(parent Ino, name string, kind Kind, mode, uid, gid uint3
 		n.entries = make(map[string]Ino)
 		d.attr.Nlink++
 	}
+	if kind == Regular && t.st != nil {
+		n.content, _ = newContent(n.attr.Ino, nil)
+	}
 	t.nodes[n.attr.Ino] = n
 	d.entries[name] = n.attr.Ino
 	touch(d, now)
+	t.mark(parent, n.attr.Ino)
 	return n, nil
 }
 
@@ -451,6 +478,9 @@ func (t *Tree) link(ino, newParent Ino, newName string) (Attr, error) {
 	if err := checkName(newName); err != nil {
 		return Attr{}, err
 	}
+	if err := t.writable(); err != nil {
+		return Attr{}, err
+	}
 	if _, ok := d.entries[newName]; ok {
 		return Attr{}, ErrExist
 	}
@@ -465,6 +495,7 @@ func (t *Tree) link(ino, newParent Ino, newName string) (Attr, error) {
 	n.attr.Nlink++
 	n.attr.Ctime = now
 	touch(d, now)
+	t.mark(ino, newParent)
 	return n.attr, nil
 }
 
@@ -497,6 +528,9 @@ func (t *Tree) remove(parent Ino, name string, dir bool) error {
 	if !ok {
 		return ErrNotExist
 	}
+	if err := t.writable(); err != nil {
+		return err
+	}
 	n := t.nodes[ino]
 	switch {
 	case dir && !n.isDir():
@@ -509,6 +543,7 @@ func (t *Tree) remove(parent Ino, name string, dir bool) error {
 	now := t.now()
 	delete(d.entries, name)
 	touch(d, now)
+	t.mark(parent, ino)
 	t.dropName(n, d, now)
 	return nil
 }
@@ -568,6 +603,9 @@ func (t *Tree) rename(parent Ino, name string, newParent Ino, newName string, fl
 	if !ok {
 		return ErrNotExist
 	}
+	if err := t.writable(); err != nil {
+		return err
+	}
 	src := t.nodes[srcIno]
 	dstIno, exists := nd.entries[newName]
 	if exists && flags&RenameNoReplace != 0 {
@@ -606,6 +644,10 @@ func (t *Tree) rename(parent Ino, name string, newParent Ino, newName string, fl
 	}
 
 	now := t.now()
+	t.mark(parent, newParent, srcIno)
+	if exists {
+		t.mark(dstIno)
+	}
 	move := func(n *inode, from, to *inode) {
 		if n.isDir() && from != to {
 			from.attr.Nlink--
@@ -659,6 +701,11 @@ func (t *Tree) Open(ino Ino) error {
 	if err != nil {
 		return inoErr("open", ino, err)
 	}
+	if n.content != nil {
+		if _, err := t.acquire(n.content); err != nil {
+			return inoErr("open", ino, err)
+		}
+	}
 	n.opens++
 	return nil
 }
@@ -677,6 +724,29 @@ func (t *Tree) Release(ino Ino) error {
 		return inoErr("release", ino, err)
 	}
 	n.opens--
+	if n.content != nil {
+		n.content.unpin()
+	}
 	t.maybeFree(n)
 	return nil
+}
+
+// writable reports ErrReadOnly if the tree may not change.
+func (t *Tree) writable() error {
+	if t.readOnly.Load() {
+		return ErrReadOnly
+	}
+	return nil
+}
+
+// mark records that inode ino changed (or went), for the state directory
+// and the next commit. Without a state directory nothing is recorded.
+func (t *Tree) mark(inos ...Ino) {
+	if t.dirty == nil {
+		return
+	}
+	for _, ino := range inos {
+		t.dirty[ino] = struct{}{}
+		t.changed[ino] = struct{}{}
+	}
 }

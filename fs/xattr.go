@@ -59,6 +59,9 @@ func (t *Tree) setXattr(ino Ino, name string, value []byte, flags XattrFlags) er
 	if err != nil {
 		return err
 	}
+	if err := t.writable(); err != nil {
+		return err
+	}
 	if flags&^(XattrCreate|XattrReplace) != 0 || flags == XattrCreate|XattrReplace {
 		return ErrInvalid
 	}
@@ -80,6 +83,7 @@ func (t *Tree) setXattr(ino Ino, name string, value []byte, flags XattrFlags) er
 	}
 	n.xattrs[name] = append([]byte{}, value...)
 	n.attr.Ctime = t.now()
+	t.mark(ino)
 	return nil
 }
 
@@ -124,6 +128,9 @@ func (t *Tree) RemoveXattr(ino Ino, name string) error {
 		err = checkXattrName(name)
 	}
 	if err == nil {
+		err = t.writable()
+	}
+	if err == nil {
 		if _, ok := n.xattrs[name]; !ok {
 			err = ErrNoData
 		}
@@ -133,5 +140,6 @@ func (t *Tree) RemoveXattr(ino Ino, name string) error {
 	}
 	delete(n.xattrs, name)
 	n.attr.Ctime = t.now()
+	t.mark(ino)
 	return nil
 }

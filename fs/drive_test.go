@@ -1,0 +1,297 @@
+package fs_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/murmur-cloud/murmur/chunk"
+	"github.com/murmur-cloud/murmur/crypt"
+	"github.com/murmur-cloud/murmur/fs"
+	"github.com/murmur-cloud/murmur/pipeline"
+)
+
+// driveEnv is one drive in one in-memory cloud, mounted as often as a test
+// likes with its own state directories.
+type driveEnv struct {
+	t     *testing.T
+	keys  *crypt.Keys
+	cloud fs.Cloud
+	clock *fakeClock
+}
+
+type fakeClock struct{ now time.Time }
+
+func (c *fakeClock) Now() time.Time { return c.now }
+
+func newDriveEnv(t *testing.T) *driveEnv {
+	t.Helper()
+	e := &driveEnv{t: t, keys: crypt.NewMasterKey().Keys(crypt.NewDriveID()), cloud: newTestCloud(t), clock: &fakeClock{time.Unix(1_800_000_000, 0)}}
+	if err := fs.Create(context.Background(), e.config("")); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func (e *driveEnv) config(state string) fs.DriveConfig {
+	return fs.DriveConfig{
+		Keys: e.keys, Cloud: e.cloud, StateDir: state,
+		Pipeline: pipeline.Config{K: 2, M: 1, Chunking: chunk.Params{Min: 16 << 10, Avg: 64 << 10, Max: 256 << 10}},
+		// Long periods: the tests commit and follow by hand.
+		CommitEvery: time.Hour, FlushEvery: time.Hour, FollowEvery: time.Hour, LeaseTerm: time.Minute,
+		Clock: e.clock.Now,
+	}
+}
+
+func (e *driveEnv) open(state string, readOnly bool) *fs.Drive {
+	e.t.Helper()
+	cfg := e.config(state)
+	cfg.ReadOnly = readOnly
+	d, err := fs.Open(context.Background(), cfg)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return d
+}
+
+func mustCommit(t *testing.T, d *fs.Drive) {
+	t.Helper()
+	if err := d.Commit(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func writeFile(t *testing.T, tr *fs.Tree, parent fs.Ino, name string, data []byte) fs.Ino {
+	t.Helper()
+	a, err := tr.Create(parent, name, 0o644, 1000, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr.WriteAt(a.Ino, data, 0); err != nil {
+		t.Fatal(err)
+	}
+	return a.Ino
+}
+
+func readFile(t *testing.T, tr *fs.Tree, parent fs.Ino, name string) []byte {
+	t.Helper()
+	a, err := tr.Lookup(parent, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := make([]byte, a.Size)
+	n, err := tr.ReadAt(a.Ino, p, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p[:n]
+}
+
+func randBytes(seed uint64, n int) []byte {
+	r := rand.New(rand.NewPCG(seed, 1))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+// TestDriveRoundTrip: what one mount commits, a mount on another device
+// (a fresh state directory) reads back from the cloud, names, modes,
+// links, xattrs and bytes, including a file bigger than a block.
+func TestDriveRoundTrip(t *testing.T) {
+	e := newDriveEnv(t)
+	d := e.open(t.TempDir(), false)
+	tr := d.Tree()
+	dir, err := tr.Mkdir(fs.RootIno, "docs", 0o750, 1000, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := randBytes(1, 3*fs.BlockSize+12345)
+	small := []byte("hello, drive")
+	bigIno := writeFile(t, tr, dir.Ino, "big.bin", big)
+	writeFile(t, tr, fs.RootIno, "small.txt", small)
+	if _, err := tr.Symlink(fs.RootIno, "link", "docs/big.bin", 1000, 1000); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr.Link(bigIno, fs.RootIno, "hard"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.SetXattr(bigIno, "user.color", []byte("blue"), 0); err != nil {
+		t.Fatal(err)
+	}
+	mustCommit(t, d)
+	if st := d.Status(); st.PendingFiles != 0 || st.Snapshot != 2 {
+		t.Fatalf("after commit: %+v", st)
+	}
+	if err := d.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	r := e.open(t.TempDir(), true)
+	defer r.Close(context.Background())
+	rt := r.Tree()
+	if got := readFile(t, rt, dir.Ino, "big.bin"); !bytes.Equal(got, big) {
+		t.Fatalf("big.bin: %d bytes, differs", len(got))
+	}
+	if got := readFile(t, rt, fs.RootIno, "small.txt"); !bytes.Equal(got, small) {
+		t.Fatalf("small.txt = %q", got)
+	}
+	if got, err := rt.Readlink(mustLookup(t, rt, fs.RootIno, "link").Ino); err != nil || got != "docs/big.bin" {
+		t.Fatalf("readlink = %q, %v", got, err)
+	}
+	a := mustLookup(t, rt, fs.RootIno, "hard")
+	if a.Ino != bigIno || a.Nlink != 2 || a.Mode != 0o644 || a.Uid != 1000 {
+		t.Fatalf("hard link: %+v", a)
+	}
+	if v, err := rt.GetXattr(bigIno, "user.color"); err != nil || string(v) != "blue" {
+		t.Fatalf("xattr = %q, %v", v, err)
+	}
+	if da := mustLookup(t, rt, fs.RootIno, "docs"); da.Mode != 0o750 {
+		t.Fatalf("docs: %+v", da)
+	}
+	if _, err := rt.Create(fs.RootIno, "x", 0o644, 0, 0); !errors.Is(err, fs.ErrReadOnly) {
+		t.Fatalf("create on a read-only mount: %v", err)
+	}
+}
+
+func mustLookup(t *testing.T, tr *fs.Tree, parent fs.Ino, name string) fs.Attr {
+	t.Helper()
+	a, err := tr.Lookup(parent, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// TestDriveStateSurvivesRemount: a mount's state directory keeps what was
+// written but not committed, and the next mount on it has it.
+func TestDriveStateSurvivesRemount(t *testing.T) {
+	e := newDriveEnv(t)
+	state := t.TempDir()
+	d := e.open(state, false)
+	data := randBytes(2, 2*fs.BlockSize+7)
+	ino := writeFile(t, d.Tree(), fs.RootIno, "f", data)
+	if err := d.Tree().Fsync(ino); err != nil {
+		t.Fatal(err)
+	}
+	mustCommit(t, d)
+	// Overwrite the middle of the committed file, then remount.
+	patch := randBytes(3, 1000)
+	if _, err := d.Tree().WriteAt(ino, patch, fs.BlockSize-500); err != nil {
+		t.Fatal(err)
+	}
+	copy(data[fs.BlockSize-500:], patch)
+	if err := d.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	d = e.open(state, false)
+	if got := readFile(t, d.Tree(), fs.RootIno, "f"); !bytes.Equal(got, data) {
+		t.Fatal("contents differ after remount")
+	}
+	// Empty the cache: the bytes come back from the cloud.
+	if freed := d.DropCache(); freed == 0 {
+		t.Fatal("DropCache freed nothing")
+	}
+	if got := readFile(t, d.Tree(), fs.RootIno, "f"); !bytes.Equal(got, data) {
+		t.Fatal("contents differ after the cache was dropped")
+	}
+	// A partial overwrite of a block that is not local fetches it first.
+	d.DropCache()
+	if _, err := d.Tree().WriteAt(ino, []byte("xyz"), 10); err != nil {
+		t.Fatal(err)
+	}
+	copy(data[10:], "xyz")
+	if _, err := d.Tree().SetAttr(ino, fs.SetAttrIn{Valid: fs.SetSize, Size: fs.BlockSize + 3}); err != nil {
+		t.Fatal(err)
+	}
+	data = data[:fs.BlockSize+3]
+	if got := readFile(t, d.Tree(), fs.RootIno, "f"); !bytes.Equal(got, data) {
+		t.Fatal("contents differ after a partial write and a truncate of uncached blocks")
+	}
+	mustCommit(t, d)
+	d.Close(context.Background())
+	r := e.open(t.TempDir(), true)
+	defer r.Close(context.Background())
+	if got := readFile(t, r.Tree(), fs.RootIno, "f"); !bytes.Equal(got, data) {
+		t.Fatal("another device reads different contents")
+	}
+}
+
+// TestDriveLease: one writer at a time; a second mount is read-only and
+// says why, follows the writer's commits, and takes over once the
+// writer's lease lapses; the old writer's next commit is refused.
+func TestDriveLease(t *testing.T) {
+	e := newDriveEnv(t)
+	w := e.open(t.TempDir(), false)
+	second := e.open(t.TempDir(), false)
+	st := second.Status()
+	if st.Writer || st.ReadOnlyWhy == "" {
+		t.Fatalf("second mount: %+v", st)
+	}
+	writeFile(t, w.Tree(), fs.RootIno, "a", []byte("one"))
+	mustCommit(t, w)
+	if err := second.Follow(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, second.Tree(), fs.RootIno, "a"); string(got) != "one" {
+		t.Fatalf("follower reads %q", got)
+	}
+	second.Close(context.Background())
+
+	// The writer stops renewing; its lease lapses; a new mount takes it.
+	e.clock.now = e.clock.now.Add(2 * time.Minute)
+	third := e.open(t.TempDir(), false)
+	defer third.Close(context.Background())
+	if !third.Status().Writer {
+		t.Fatalf("third mount did not take the lapsed lease: %+v", third.Status())
+	}
+	writeFile(t, w.Tree(), fs.RootIno, "b", []byte("lost"))
+	if err := w.Commit(context.Background()); !errors.Is(err, fs.ErrLeaseLost) {
+		t.Fatalf("old writer's commit: %v", err)
+	}
+	if _, err := w.Tree().Create(fs.RootIno, "c", 0o644, 0, 0); !errors.Is(err, fs.ErrReadOnly) {
+		t.Fatalf("old writer still writes: %v", err)
+	}
+	if got := readFile(t, third.Tree(), fs.RootIno, "a"); string(got) != "one" {
+		t.Fatalf("new writer reads %q", got)
+	}
+	if _, err := third.Tree().Lookup(fs.RootIno, "b"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the lost write reached the drive: %v", err)
+	}
+	w.Close(context.Background())
+}
+
+// TestDriveSnapshots: every commit is a snapshot that mounts read-only.
+func TestDriveSnapshots(t *testing.T) {
+	e := newDriveEnv(t)
+	d := e.open(t.TempDir(), false)
+	ino := writeFile(t, d.Tree(), fs.RootIno, "f", []byte("version one"))
+	mustCommit(t, d)
+	gen := d.Status().Snapshot
+	if _, err := d.Tree().WriteAt(ino, []byte("VERSION TWO"), 0); err != nil {
+		t.Fatal(err)
+	}
+	mustCommit(t, d)
+	snaps, err := d.Snapshots(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snaps) != 3 || snaps[0].Gen != gen+1 {
+		t.Fatalf("snapshots: %+v", snaps)
+	}
+	cfg := e.config("")
+	cfg.Snapshot = gen
+	s, err := fs.Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	if got := readFile(t, s.Tree(), fs.RootIno, "f"); string(got) != "version one" {
+		t.Fatalf("snapshot %d reads %q", gen, got)
+	}
+	d.Close(context.Background())
+}

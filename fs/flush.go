@@ -1,0 +1,134 @@
+package fs
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/murmur-cloud/murmur/internal/wire"
+)
+
+// flush writes the records of every inode changed since the last flush to
+// the state directory in one atomic batch, with meta if not nil; with
+// sync, it also syncs badger's log, so all of it survives a crash of the
+// machine.
+func (t *Tree) flush(meta []byte, sync bool) error {
+	t.mu.Lock()
+	b := &batch{records: map[Ino][]byte{}, contents: map[Ino][]byte{}, meta: meta}
+	for ino := range t.dirty {
+		n, ok := t.nodes[ino]
+		if !ok {
+			b.records[ino], b.contents[ino] = nil, nil
+			continue
+		}
+		var manifest []byte
+		if n.content != nil {
+			n.content.mu.Lock()
+			manifest = n.content.manifest
+			b.contents[ino] = n.content.appendState(nil)
+			n.content.mu.Unlock()
+		}
+		b.records[ino] = appendRecord(nil, n, manifest)
+	}
+	dirty := t.dirty
+	t.dirty = map[Ino]struct{}{}
+	t.mu.Unlock()
+	if err := t.st.write(b, sync); err != nil {
+		t.mu.Lock()
+		maps.Copy(t.dirty, dirty) // try again next time
+		t.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+// loadState reads the inodes kept in the state directory into a tree.
+// What a crash can leave behind is repaired: an inode that no directory
+// names (it was unlinked while open) is dropped, and an entry naming an
+// inode whose record is missing is removed; each repair is logged.
+func (t *Tree) loadState() error {
+	nodes := map[Ino]*inode{}
+	err := t.st.scan(keyRecord, func(ino Ino, v []byte) error {
+		r := wire.NewReader(v, ErrDamaged)
+		n, manifest := parseRecord(r)
+		r.Done()
+		if err := r.Err(); err != nil {
+			return fmt.Errorf("inode %d: %w", ino, err)
+		}
+		if n.attr.Ino != ino {
+			return fmt.Errorf("%w: inode %d filed under %d", ErrDamaged, n.attr.Ino, ino)
+		}
+		if n.attr.Kind == Regular {
+			c, err := newContent(ino, manifest)
+			if err != nil {
+				return err
+			}
+			n.content = c
+		}
+		nodes[ino] = n
+		return nil
+	})
+	if err == nil {
+		err = t.st.scan(keyContent, func(ino Ino, v []byte) error {
+			if n := nodes[ino]; n != nil && n.content != nil {
+				return n.content.parseState(v)
+			}
+			return nil
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("fs: load state: %w", err)
+	}
+	return t.adopt(nodes)
+}
+
+// adopt makes nodes the tree's inodes, after checking that they form a
+// tree rooted at RootIno and repairing what a crash can leave.
+func (t *Tree) adopt(nodes map[Ino]*inode) error {
+	root := nodes[RootIno]
+	if root == nil || !root.isDir() {
+		return fmt.Errorf("%w: no root directory", ErrDamaged)
+	}
+	named := map[Ino]int{}
+	next := RootIno + 1
+	for _, ino := range slices.Sorted(maps.Keys(nodes)) {
+		n := nodes[ino]
+		next = max(next, ino+1)
+		for name, child := range n.entries {
+			if nodes[child] == nil {
+				t.logf("fs: dropping entry %q of directory %d: inode %d is missing", name, ino, child)
+				delete(n.entries, name)
+				t.mark(ino)
+				continue
+			}
+			named[child]++
+		}
+	}
+	for ino, n := range nodes {
+		if ino != RootIno && named[ino] == 0 {
+			delete(nodes, ino)
+			t.mark(ino)
+			if n.content != nil && t.st != nil {
+				t.freeContent(n.content)
+			}
+			continue
+		}
+		if !n.isDir() && n.attr.Nlink != uint32(named[ino]) {
+			t.logf("fs: inode %d has %d names but a link count of %d: fixed", ino, named[ino], n.attr.Nlink)
+			n.attr.Nlink = uint32(named[ino])
+			t.mark(ino)
+		}
+	}
+	t.nodes, t.next = nodes, max(t.next, next)
+	return nil
+}
+
+func (t *Tree) logf(format string, args ...any) {
+	if t.log != nil {
+		t.log.Warn(fmt.Sprintf(format, args...))
+	}
+}
+
+// errClosed reports use of a closed drive.
+var errClosed = errors.New("fs: drive closed")

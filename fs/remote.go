@@ -1,0 +1,80 @@
+package fs
+
+import (
+	"context"
+	"os"
+	"sync"
+
+	"github.com/murmur-cloud/murmur/pipeline"
+)
+
+// remote is the tree's side of the cloud: the pipeline that seals,
+// erasure-codes and reads file contents, and a few open readers.
+type remote struct {
+	cfg   pipeline.Config
+	cloud Cloud
+
+	mu      sync.Mutex
+	readers map[Ino]*openReader
+	tick    int64
+}
+
+type openReader struct {
+	m    *pipeline.Manifest
+	r    *pipeline.Reader
+	used int64
+}
+
+// maxReaders bounds the pipeline readers kept open, each with its cache
+// of opened chunks (readerCache bytes).
+const (
+	maxReaders  = 16
+	readerCache = 8 << 20
+)
+
+func newRemote(cfg pipeline.Config, cloud Cloud) *remote {
+	cfg.CacheBytes = readerCache
+	return &remote{cfg: cfg, cloud: cloud, readers: map[Ino]*openReader{}}
+}
+
+// reader returns a pipeline reader of m, the base of inode ino.
+func (r *remote) reader(ctx context.Context, ino Ino, m *pipeline.Manifest) (*pipeline.Reader, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.tick++
+	if o := r.readers[ino]; o != nil && o.m == m {
+		o.used = r.tick
+		return o.r, nil
+	}
+	pr, err := pipeline.NewReader(context.Background(), r.cfg, r.cloud, m)
+	if err != nil {
+		return nil, err
+	}
+	if len(r.readers) >= maxReaders {
+		var oldest Ino
+		for i, o := range r.readers {
+			if oldest == 0 || o.used < r.readers[oldest].used {
+				oldest = i
+			}
+		}
+		delete(r.readers, oldest)
+	}
+	r.readers[ino] = &openReader{m: m, r: pr, used: r.tick}
+	return pr, nil
+}
+
+// forget drops the reader of ino.
+func (r *remote) forget(ino Ino) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.readers, ino)
+}
+
+// freeContent lets go of a freed inode's contents: its cache file goes
+// (after the last pin, which an upload may hold, the name is gone anyway).
+func (t *Tree) freeContent(c *content) {
+	os.Remove(t.st.cachePath(c.ino))
+	if t.cloud != nil {
+		t.cloud.forget(c.ino)
+	}
+}
