@@ -38,6 +38,8 @@ type content struct {
 	limit    int64
 	dirty    bool   // differs from the base: to upload
 	gen      uint64 // bumps on every change of the bytes
+	since    int64  // when it became dirty (Tree's clock, ns)
+	written  int64  // when it last changed
 	fetching map[int64]chan struct{}
 
 	pins int // users of f: open handles and operations in progress
@@ -315,9 +317,17 @@ func (t *Tree) writeContent(ctx context.Context, c *content, p []byte, off int64
 			c.mark(b)
 		}
 	}
-	c.dirty = true
-	c.gen++
+	c.changed(t.now())
 	return nil
+}
+
+// changed records a change of the bytes at time now.
+func (c *content) changed(now int64) {
+	if !c.dirty {
+		c.dirty, c.since = true, now
+	}
+	c.gen++
+	c.written = now
 }
 
 // truncateContent changes c's size from old to size.
@@ -338,8 +348,7 @@ func (t *Tree) truncateContent(ctx context.Context, c *content, old, size int64)
 		return fmt.Errorf("fs: cache file of %d: %w", c.ino, err)
 	}
 	c.limit = min(c.limit, old, size)
-	c.dirty = true
-	c.gen++
+	c.changed(t.now())
 	return nil
 }
 

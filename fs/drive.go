@@ -148,7 +148,7 @@ func Create(ctx context.Context, cfg DriveConfig) error {
 	}
 	d.t.mark(RootIno)
 	d.writing, d.noLease = true, true
-	return d.commit(ctx)
+	return d.commit(ctx, true)
 }
 
 func newDrive(cfg DriveConfig) (*Drive, error) {
@@ -460,10 +460,20 @@ func (d *Drive) lostLease(seq uint64) error {
 // previous commit. It returns ErrReadOnly on a read-only drive and
 // ErrLeaseLost if the lease went to another mount.
 func (d *Drive) Commit(ctx context.Context) error {
-	return d.commit(ctx)
+	return d.commit(ctx, true)
 }
 
-func (d *Drive) commit(ctx context.Context) error {
+// Quiet is how long a file open for writing must go unwritten before the
+// background commit uploads it (a file being written would be uploaded
+// only to be uploaded again); MaxDirty bounds how long that can delay it.
+const (
+	Quiet    = 2 * time.Second
+	MaxDirty = time.Minute
+)
+
+// commit commits; all=false leaves out files open and written within
+// Quiet, unless they have waited MaxDirty.
+func (d *Drive) commit(ctx context.Context, all bool) error {
 	d.commitMu.Lock()
 	defer d.commitMu.Unlock()
 	d.mu.Lock()
@@ -472,7 +482,7 @@ func (d *Drive) commit(ctx context.Context) error {
 	if !writing {
 		return ErrReadOnly
 	}
-	err := d.commitLocked(ctx)
+	err := d.commitLocked(ctx, all)
 	d.mu.Lock()
 	d.lastErr = err
 	if err == nil {
@@ -488,7 +498,7 @@ type pending struct {
 	size int64
 }
 
-func (d *Drive) commitLocked(ctx context.Context) error {
+func (d *Drive) commitLocked(ctx context.Context, all bool) error {
 	t := d.t
 	// What changed: contents to upload, pages to rewrite.
 	t.mu.Lock()
@@ -499,13 +509,19 @@ func (d *Drive) commitLocked(ctx context.Context) error {
 	changed := t.changed
 	t.changed = map[Ino]struct{}{}
 	var files []pending
+	now := t.now()
 	for ino := range changed {
 		if n := t.nodes[ino]; n != nil && n.content != nil && n.attr.Nlink > 0 {
-			n.content.mu.Lock()
-			if n.content.dirty {
-				files = append(files, pending{n.content, n.content.gen, int64(n.attr.Size)})
+			c := n.content
+			c.mu.Lock()
+			busy := c.pins > 0 && now-c.written < int64(Quiet) && now-c.since < int64(MaxDirty)
+			switch {
+			case c.dirty && busy:
+				t.changed[ino] = struct{}{} // next time
+			case c.dirty:
+				files = append(files, pending{c, c.gen, int64(n.attr.Size)})
 			}
-			n.content.mu.Unlock()
+			c.mu.Unlock()
 		}
 	}
 	t.mu.Unlock()
@@ -705,7 +721,7 @@ func (d *Drive) loop() {
 			now := d.cfg.Clock()
 			var err error
 			if now.Sub(lastCommit) >= d.cfg.CommitEvery {
-				err = d.Commit(ctx)
+				err = d.commit(ctx, false)
 				lastCommit = now
 			}
 			if err == nil && until.Sub(d.cfg.Clock()) < 2*d.cfg.LeaseTerm/3 {
@@ -1054,4 +1070,89 @@ func (d *Drive) Snapshots(ctx context.Context) ([]Snapshot, error) {
 		ref = s.Prev
 	}
 	return out, nil
+}
+
+// Restore makes snapshot gen the drive's current tree again, as a new
+// commit whose previous one is the current: nothing is lost, and the
+// restore itself can be undone by restoring the commit before it. The
+// mount must hold the writer lease and have nothing uncommitted (commit
+// first). The tree this mount shows becomes the restored one.
+func (d *Drive) Restore(ctx context.Context, gen uint64) error {
+	if err := d.Commit(ctx); err != nil {
+		return err
+	}
+	d.commitMu.Lock()
+	defer d.commitMu.Unlock()
+	d.mu.Lock()
+	ref, cur, writing := d.ref, d.gen, d.writing
+	d.mu.Unlock()
+	if !writing {
+		return ErrReadOnly
+	}
+	old := ref
+	var s *super
+	for {
+		var err error
+		if s, err = d.loadSuper(ctx, old); err != nil {
+			return fmt.Errorf("fs: snapshot %d: %w", gen, err)
+		}
+		if s.Gen == gen {
+			break
+		}
+		if s.Gen < gen || len(s.Prev) == 0 {
+			return fmt.Errorf("fs: no snapshot %d (the newest is %d)", gen, cur)
+		}
+		old = s.Prev
+	}
+	nodes, err := d.loadPages(ctx, s)
+	if err != nil {
+		return err
+	}
+	d.t.mu.Lock()
+	next := max(d.t.next, s.Next)
+	d.t.mu.Unlock()
+	ns := &super{Gen: cur + 1, Time: d.cfg.Clock(), Next: next, Prev: ref, Pages: s.Pages}
+	sms, err := d.upload(ctx, []io.Reader{bytes.NewReader(ns.marshal())})
+	if err != nil {
+		return fmt.Errorf("fs: upload super: %w", err)
+	}
+	nref, err := d.sealRef(sms[0])
+	if err != nil {
+		return err
+	}
+	if err := d.publish(ctx, nref, ns.Gen); err != nil {
+		return err
+	}
+	// The local tree becomes the restored one; the state directory is
+	// rewritten whole.
+	t := d.t
+	t.mu.Lock()
+	for ino, n := range t.nodes {
+		if n.content != nil && (nodes[ino] == nil || nodes[ino].content == nil || !bytes.Equal(nodes[ino].content.manifest, n.content.manifest)) {
+			n.content.mu.Lock()
+			busy := n.content.pins > 0
+			n.content.mu.Unlock()
+			if !busy {
+				t.freeContent(n.content)
+			}
+		}
+		t.dirty[ino] = struct{}{}
+	}
+	err = t.adopt(nodes)
+	for ino := range nodes {
+		t.dirty[ino] = struct{}{}
+	}
+	t.next = next
+	t.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	d.pages = s.Pages
+	fn := d.onChange
+	d.mu.Unlock()
+	if fn != nil {
+		fn(nil)
+	}
+	return t.flush(d.meta(), true)
 }

@@ -293,5 +293,28 @@ func TestDriveSnapshots(t *testing.T) {
 	if got := readFile(t, s.Tree(), fs.RootIno, "f"); string(got) != "version one" {
 		t.Fatalf("snapshot %d reads %q", gen, got)
 	}
-	d.Close(context.Background())
+
+	// Restore it: the drive shows version one again, on this mount and on
+	// a new device, and the restore is a commit of its own.
+	if err := d.Restore(context.Background(), gen); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, d.Tree(), fs.RootIno, "f"); string(got) != "version one" {
+		t.Fatalf("after restore the mount reads %q", got)
+	}
+	writeFile(t, d.Tree(), fs.RootIno, "after", []byte("x"))
+	if err := d.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	r := e.open(t.TempDir(), true)
+	defer r.Close(context.Background())
+	if got := readFile(t, r.Tree(), fs.RootIno, "f"); string(got) != "version one" {
+		t.Fatalf("after restore another device reads %q", got)
+	}
+	if got := readFile(t, r.Tree(), fs.RootIno, "after"); string(got) != "x" {
+		t.Fatalf("a file made after the restore reads %q", got)
+	}
+	if snaps, err := r.Snapshots(context.Background()); err != nil || len(snaps) != 5 {
+		t.Fatalf("snapshots after restore: %+v, %v", snaps, err)
+	}
 }

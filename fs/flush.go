@@ -121,6 +121,11 @@ func (t *Tree) adopt(nodes map[Ino]*inode) error {
 		}
 	}
 	t.nodes, t.next = nodes, max(t.next, next)
+	for ino, n := range nodes {
+		if n.content != nil && n.content.dirty {
+			t.changed[ino] = struct{}{} // not uploaded before the last stop
+		}
+	}
 	return nil
 }
 
