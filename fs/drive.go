@@ -3,6 +3,7 @@ package fs
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
@@ -1155,4 +1156,25 @@ func (d *Drive) Restore(ctx context.Context, gen uint64) error {
 		fn(nil)
 	}
 	return t.flush(d.meta(), true)
+}
+
+// KeyFile returns the passphrase-wrapped key file kept in the root of the
+// drive whose public key is drive, so a device that knows only the drive's
+// public key and its passphrase can unlock it.
+func KeyFile(ctx context.Context, cloud Cloud, drive ed25519.PublicKey) ([]byte, error) {
+	_, value, err := cloud.LookupRoot(ctx, drive)
+	if errors.Is(err, ErrNoRoot) {
+		return nil, fmt.Errorf("%w: no root for drive %x", ErrNoDrive, []byte(drive))
+	}
+	if err != nil {
+		return nil, err
+	}
+	root, err := parseRootValue(value)
+	if err != nil {
+		return nil, fmt.Errorf("fs: the drive's root: %w", err)
+	}
+	if len(root.Key) == 0 {
+		return nil, fmt.Errorf("fs: drive %x keeps no key file in its root: unlock it with its key file", []byte(drive))
+	}
+	return root.Key, nil
 }
