@@ -112,20 +112,3 @@ func waitForRoutes(t *testing.T, nodes []*node.Node) {
 		}
 	}
 }
-
-func FuzzParseRootRecord(f *testing.F) {
-	r, _ := node.NewRootRecord(driveKeys(), 7, []byte("root"))
-	b, _ := r.MarshalBinary()
-	f.Add(b)
-	f.Add([]byte{1})
-	f.Fuzz(func(t *testing.T, b []byte) {
-		r, err := node.ParseRootRecord(b)
-		if err != nil {
-			return
-		}
-		again, err := r.MarshalBinary()
-		if err != nil || !bytes.Equal(again, b) {
-			t.Fatalf("a valid record does not re-encode to itself: %v", err)
-		}
-	})
-}
