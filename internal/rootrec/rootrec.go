@@ -85,6 +85,11 @@ func Parse(b []byte) (*Record, error) {
 	if rd.Err() != nil {
 		return nil, rd.Err()
 	}
+	// One record, one byte form: a non-minimal varint would give a
+	// signed record another encoding that the DHT stores as a new value.
+	if canon, err := r.MarshalBinary(); err != nil || !bytes.Equal(canon, b) {
+		return nil, fmt.Errorf("%w: non-canonical encoding", ErrBad)
+	}
 	if err := crypt.VerifyRoot(r.Drive, r.signed(), r.Sig); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBad, err)
 	}

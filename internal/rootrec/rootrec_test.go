@@ -61,6 +61,23 @@ func TestHostile(t *testing.T) {
 	}
 }
 
+// TestNonCanonical: a record re-encoded with a non-minimal varint keeps
+// its signature (the signed bytes hold seq as 8 fixed bytes) but is
+// another byte form, and is refused.
+func TestNonCanonical(t *testing.T) {
+	r, _ := rootrec.New(driveKeys(), 7, []byte("root"))
+	b, _ := r.MarshalBinary()
+	const seqAt = 1 + 32
+	for name, bad := range map[string][]byte{
+		"seq":    append(append(append([]byte{}, b[:seqAt]...), 0x87, 0x00), b[seqAt+1:]...),
+		"length": append(append(append([]byte{}, b[:seqAt+1]...), 0x84, 0x00), b[seqAt+2:]...),
+	} {
+		if _, err := rootrec.Parse(bad); !errors.Is(err, rootrec.ErrBad) {
+			t.Fatalf("non-minimal %s varint: %v", name, err)
+		}
+	}
+}
+
 func TestCheckNewer(t *testing.T) {
 	keys := driveKeys()
 	r1, _ := rootrec.New(keys, 1, []byte("one"))
