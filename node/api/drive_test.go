@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -53,6 +54,40 @@ func TestDriveCloud(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := api.NewDriveCloud(l.Nodes[0], l.Nodes[0].Cloud(placer))
+	cloudtest.Run(t, func(*testing.T) fs.Cloud { return d })
+}
+
+// serveDrive starts a local cloud of driveNodes nodes and the first
+// node's API on a unix socket, and returns the server and a client.
+func serveDrive(t testing.TB) (*api.Server, *api.Client) {
+	t.Helper()
+	l := startCloud(t, driveNodes)
+	dir := t.TempDir()
+	srv, err := api.NewServer(l.Nodes[0], dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "murmur.sock")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, sock) }()
+	t.Cleanup(func() { cancel(); <-done })
+	c := api.NewClient(sock)
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		if _, err := c.Status(context.Background()); err == nil {
+			return srv, c
+		} else if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestDriveAPI runs the fs.Cloud suite on the daemon's API: a client in
+// this process, a real server on a unix socket, a real cloud behind it.
+func TestDriveAPI(t *testing.T) {
+	_, c := serveDrive(t)
+	d := c.Drive()
 	cloudtest.Run(t, func(*testing.T) fs.Cloud { return d })
 }
 
