@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"errors"
+	"math"
 	"testing"
 
 	"github.com/murmur-cloud/murmur/crypt"
@@ -29,6 +30,13 @@ func TestRoundTrip(t *testing.T) {
 		}
 		if len(b) > rootrec.MaxLen {
 			t.Fatalf("a record of %d bytes exceeds MaxLen %d", len(b), rootrec.MaxLen)
+		}
+		if len(v) == rootrec.MaxValueLen {
+			longest, _ := rootrec.New(keys, math.MaxUint64, v)
+			lb, _ := longest.MarshalBinary()
+			if len(lb) != 8301 || len(lb) > rootrec.MaxLen {
+				t.Fatalf("the longest record is %d bytes (docs/format.md says 8301), MaxLen %d", len(lb), rootrec.MaxLen)
+			}
 		}
 		got, err := rootrec.Parse(b)
 		if err != nil {
