@@ -362,6 +362,7 @@ func (c *Cloud) getFrom(ctx context.Context, id erasure.ShardID, holders []peer.
 		p   peer.ID
 		b   []byte
 		err error
+		bad bool // b does not hash to id
 	}
 	results := make(chan result, len(holders))
 	next, running := 0, 0
@@ -371,12 +372,13 @@ func (c *Cloud) getFrom(ctx context.Context, id erasure.ShardID, holders []peer.
 		running++
 		go func() {
 			b, err := c.storeOf(p).Get(ctx, id)
-			if err == nil && !id.Verify(b) {
+			bad := err == nil && !id.Verify(b) // hashed once, here
+			if bad {
 				c.n.Observe(p, gossip.TransferCorrupt)
 			} else {
 				c.observe(ctx, p, err)
 			}
-			results <- result{p, b, err}
+			results <- result{p, b, err, bad}
 		}()
 	}
 	launch()
@@ -395,7 +397,7 @@ func (c *Cloud) getFrom(ctx context.Context, id erasure.ShardID, holders []peer.
 			switch {
 			case r.err != nil:
 				errs = append(errs, r.err)
-			case !id.Verify(r.b):
+			case r.bad:
 				c.mu.Lock()
 				c.lies[r.p]++
 				c.mu.Unlock()

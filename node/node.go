@@ -18,11 +18,13 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-libp2p/core/routing"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
 	"github.com/multiformats/go-multiaddr"
 
 	"github.com/murmur-cloud/murmur/gossip"
+	"github.com/murmur-cloud/murmur/internal/rootrec"
 	"github.com/murmur-cloud/murmur/node/badgerstore"
 	"github.com/murmur-cloud/murmur/node/proto"
 )
@@ -285,12 +287,32 @@ func (n *Node) Close() error {
 	return errors.Join(err, n.store.Close())
 }
 
-// PublishRoot puts a drive-root record into the DHT. A record older than
-// the one this node holds is refused.
+// ErrNoRoot reports a drive the DHT holds no root record for.
+var ErrNoRoot = errors.New("node: no root record for this drive")
+
+// PublishRoot puts a drive-root record into the DHT. A record whose seq is
+// not above that of the newest record the DHT holds for the drive is
+// refused with an error matching rootrec.ErrStale. The DHT alone would
+// only refuse a record older than this node's own copy, and would take
+// another record of the same seq, so the newest is looked up first; two
+// writers racing with the same seq are the drive's lease's to prevent.
 func (n *Node) PublishRoot(ctx context.Context, r *RootRecord) error {
 	b, err := r.MarshalBinary()
 	if err != nil {
 		return err
+	}
+	if err := (RootValidator{}).Validate(RootKey(r.Drive), b); err != nil {
+		return fmt.Errorf("node: publish root of seq %d: %w", r.Seq, err)
+	}
+	held, err := n.LookupRoot(ctx, r.Drive)
+	switch {
+	case errors.Is(err, ErrNoRoot):
+		held = nil
+	case err != nil:
+		return fmt.Errorf("node: publish root of seq %d: %w", r.Seq, err)
+	}
+	if err := rootrec.CheckNewer(r, held); err != nil {
+		return fmt.Errorf("node: publish root: %w", err)
 	}
 	if err := n.dht.PutValue(ctx, RootKey(r.Drive), b); err != nil {
 		return fmt.Errorf("node: publish root of seq %d: %w", r.Seq, err)
@@ -298,9 +320,13 @@ func (n *Node) PublishRoot(ctx context.Context, r *RootRecord) error {
 	return nil
 }
 
-// LookupRoot finds the newest valid root record of a drive in the DHT.
+// LookupRoot finds the newest valid root record of a drive in the DHT, or
+// returns an error matching ErrNoRoot if the DHT holds none.
 func (n *Node) LookupRoot(ctx context.Context, drive ed25519.PublicKey) (*RootRecord, error) {
 	b, err := n.dht.GetValue(ctx, RootKey(drive), dht.Quorum(3))
+	if errors.Is(err, routing.ErrNotFound) {
+		return nil, fmt.Errorf("node: look up drive root: %w: %w", ErrNoRoot, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("node: look up drive root: %w", err)
 	}

@@ -28,10 +28,14 @@ type Client struct {
 
 // NewClient returns a client of the node whose socket is at path.
 func NewClient(path string) *Client {
-	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "unix", path)
-	}}
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		},
+		// A mount's drive calls run in parallel: keep their connections.
+		MaxIdleConnsPerHost: 32,
+	}
 	return &Client{socket: path, http: &http.Client{Transport: tr}}
 }
 
@@ -53,14 +57,25 @@ func (c *Client) do(req *http.Request) (*http.Response, error) {
 	}
 	for _, k := range kinds {
 		if k.kind == e.Kind {
-			if k.err == ErrNoFile {
-				return nil, fmt.Errorf("%w%s", ErrNoFile, strings.TrimPrefix(e.Error, ErrNoFile.Error()))
+			if strings.Contains(e.Error, k.err.Error()) {
+				return nil, &remoteError{msg: e.Error, err: k.err}
 			}
 			return nil, fmt.Errorf("%w (%s)", k.err, e.Error)
 		}
 	}
 	return nil, errors.New(e.Error)
 }
+
+// remoteError is an error the node sent: its message as the node wrote
+// it (which names the sentinel already), matching the sentinel its kind
+// names.
+type remoteError struct {
+	msg string
+	err error
+}
+
+func (e *remoteError) Error() string { return e.msg }
+func (e *remoteError) Unwrap() error { return e.err }
 
 func (c *Client) getJSON(ctx context.Context, path string, v any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://murmur"+path, nil)

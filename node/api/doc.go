@@ -8,9 +8,28 @@
 //	GET  /v1/files         the files stored through this node
 //	GET  /v1/files/{id}    the file's bytes
 //
+// The drive's endpoints serve the node's cloud as an fs.Cloud (DriveCloud,
+// Server.Drive) to a mount in another process (Client.Drive):
+//
+//	PUT  /v1/drive/shards/{id}          store the body, a shard, under its hex ID
+//	GET  /v1/drive/shards/{id}?hint=H…  the shard's bytes, checked against its ID; H are holders, base64url
+//	POST /v1/drive/stripes              store a stripe (body: docs/format.md, "Daemon API"); answers {"holders": [base64…]}
+//	POST /v1/drive/roots                publish the body, a root record signed by the caller
+//	GET  /v1/drive/roots/{key}          the newest root record of the drive of that hex public key
+//	POST /v1/drive/renew                renew the leases of [{"id": hex, "holder": base64}…], at most MaxRenewBatch
+//	GET  /v1/drive/space                {"total": bytes, "free": bytes}, zeros when not known
+//
+// Shards and records travel as raw bytes with a Content-Length, which a
+// request must declare; a drive's keys never leave the mount: it signs
+// root records itself, and checks every shard and record the daemon
+// returns.
+//
 // Errors are JSON {"error": "...", "kind": "..."} with a status code; kind
-// names the error class (not_found, auth, data, full, bad_request,
-// internal) so the client can map it back to the same sentinel.
+// names the error class so the client can map it back to the same
+// sentinel (the table is kinds, in server.go): not_found, no_file,
+// no_root, stale_root, bad_record, bad_shard, corrupt, auth, data, full,
+// bad_request, bad_descriptor, bad_stripe, malformed, too_large, no_peers,
+// busy, peer; anything else is internal.
 //
 // Files are written with the node's drive key (a key file in its folder)
 // and their sealed manifests kept in a catalog beside it. Which files a

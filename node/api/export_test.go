@@ -6,3 +6,15 @@ func AddEntry(s *Server, e Entry) {
 		panic(err)
 	}
 }
+
+// The stripe body's codec.
+var (
+	ParseStripe = parseStripe
+	StripeLen   = stripeLen
+	StripeHead  = stripeHead
+)
+
+const (
+	MaxDescriptorLen = maxDescriptorLen
+	MaxStripeHead    = maxStripeHead
+)

@@ -7,7 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
+	iofs "io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -20,7 +20,9 @@ import (
 
 	"github.com/murmur-cloud/murmur/crypt"
 	"github.com/murmur-cloud/murmur/erasure"
+	"github.com/murmur-cloud/murmur/fs"
 	"github.com/murmur-cloud/murmur/internal/atomicfile"
+	"github.com/murmur-cloud/murmur/internal/rootrec"
 	"github.com/murmur-cloud/murmur/node"
 	"github.com/murmur-cloud/murmur/pipeline"
 	"github.com/murmur-cloud/murmur/placement"
@@ -34,6 +36,7 @@ var ErrNoFile = errors.New("no such file")
 type Server struct {
 	n     *node.Node
 	cloud *node.Cloud
+	drive *DriveCloud // the same cloud as a drive sees it
 	cfg   pipeline.Config
 	cat   *catalog
 	log   *slog.Logger
@@ -70,12 +73,17 @@ func NewServer(n *node.Node, dir string, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	cloud := n.Cloud(placer)
 	return &Server{
-		n: n, cloud: n.Cloud(placer), target: placement.DefaultTarget,
+		n: n, cloud: cloud, drive: NewDriveCloud(n, cloud), target: placement.DefaultTarget,
 		cfg: pipeline.Config{Keys: keys, Logger: log}, cat: cat, log: log,
 		firstRenew: FirstRenewal,
 	}, nil
 }
+
+// Drive returns the node's cloud as a drive mounted in this process sees
+// it: the fs.Cloud that the /v1/drive endpoints serve to other processes.
+func (s *Server) Drive() *DriveCloud { return s.drive }
 
 const catalogFile = "catalog.json"
 
@@ -84,7 +92,7 @@ const catalogFile = "catalog.json"
 // old one.
 func loadDriveKey(path, catalog string) (*crypt.Keys, error) {
 	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
+	if errors.Is(err, iofs.ErrNotExist) {
 		if _, err := os.Stat(catalog); err == nil {
 			return nil, fmt.Errorf("api: the drive key %s is missing but files were stored with it (%s): restore it from a backup", path, catalog)
 		}
@@ -184,6 +192,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/files/{id}", s.get)
 	mux.HandleFunc("DELETE /v1/files/{id}", s.del)
 	mux.HandleFunc("POST /v1/leases/renew", s.renewNow)
+	s.driveRoutes(mux)
 	return mux
 }
 
@@ -346,6 +355,7 @@ type errorBody struct {
 }
 
 // kinds classifies errors for the wire, once; the client maps them back.
+// An error matching several is sent as the first.
 var kinds = []struct {
 	err    error
 	kind   string
@@ -353,11 +363,22 @@ var kinds = []struct {
 }{
 	{ErrNoFile, "no_file", http.StatusNotFound},
 	{store.ErrNotFound, "not_found", http.StatusNotFound},
+	{fs.ErrNoRoot, "no_root", http.StatusNotFound},
+	{rootrec.ErrStale, "stale_root", http.StatusConflict},
+	{rootrec.ErrBad, "bad_record", http.StatusBadRequest},
+	{store.ErrBadShard, "bad_shard", http.StatusBadRequest},
+	{erasure.ErrCorrupt, "corrupt", http.StatusBadGateway},
 	{crypt.ErrAuth, "auth", http.StatusForbidden},
 	{erasure.ErrTooFewShards, "data", http.StatusBadGateway},
 	{store.ErrFull, "full", http.StatusInsufficientStorage},
 	{pipeline.ErrManifest, "bad_request", http.StatusBadRequest},
+	{erasure.ErrDescriptor, "bad_descriptor", http.StatusBadRequest},
+	{ErrBadStripe, "bad_stripe", http.StatusBadRequest},
+	{ErrRequest, "malformed", http.StatusBadRequest},
+	{ErrTooLarge, "too_large", http.StatusRequestEntityTooLarge},
 	{placement.ErrNotEnoughPeers, "no_peers", http.StatusServiceUnavailable},
+	{node.ErrBusy, "busy", http.StatusServiceUnavailable},
+	{node.ErrPeer, "peer", http.StatusBadGateway},
 }
 
 func writeError(w http.ResponseWriter, err error) {

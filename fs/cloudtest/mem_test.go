@@ -1,0 +1,56 @@
+package cloudtest_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/murmur-cloud/murmur/erasure"
+	"github.com/murmur-cloud/murmur/fs"
+	"github.com/murmur-cloud/murmur/fs/cloudtest"
+	"github.com/murmur-cloud/murmur/internal/rootrec"
+)
+
+func TestMem(t *testing.T) {
+	cloudtest.Run(t, func(t *testing.T) fs.Cloud { return cloudtest.NewMem(0) })
+}
+
+func TestMaxRootValue(t *testing.T) {
+	if fs.MaxRootValue != rootrec.MaxValueLen {
+		t.Fatalf("fs.MaxRootValue = %d, the record's limit is %d", fs.MaxRootValue, rootrec.MaxValueLen)
+	}
+}
+
+// TestMemCorrupt: a shard that rots in Mem is refused as the cloud refuses
+// a lying peer's bytes.
+func TestMemCorrupt(t *testing.T) {
+	ctx := context.Background()
+	m := cloudtest.NewMem(0)
+	id, b := cloudtest.Shard(100)
+	if err := m.Put(ctx, id, b); err != nil {
+		t.Fatal(err)
+	}
+	m.Shards().Corrupt(id)
+	if _, err := m.Get(ctx, id); !errors.Is(err, erasure.ErrCorrupt) {
+		t.Fatalf("Get of a corrupt shard: %v", err)
+	}
+	if _, err := m.GetHinted(ctx, id, nil); !errors.Is(err, erasure.ErrCorrupt) {
+		t.Fatalf("GetHinted of a corrupt shard: %v", err)
+	}
+}
+
+func TestMemSpace(t *testing.T) {
+	ctx := context.Background()
+	m := cloudtest.NewMem(1 << 20)
+	id, b := cloudtest.Shard(1000)
+	if err := m.Put(ctx, id, b); err != nil {
+		t.Fatal(err)
+	}
+	total, free, err := m.Space(ctx)
+	if err != nil || total != 1<<20 || free != 1<<20-1000 {
+		t.Fatalf("Space = %d, %d, %v", total, free, err)
+	}
+	if err := m.Renew(ctx, []erasure.ShardID{id}, nil); err != nil || m.Renewed(id) != 1 {
+		t.Fatalf("Renew: %v; renewed %d times", err, m.Renewed(id))
+	}
+}

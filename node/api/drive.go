@@ -1,0 +1,130 @@
+package api
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+
+	"github.com/murmur-cloud/murmur/crypt"
+	"github.com/murmur-cloud/murmur/erasure"
+	"github.com/murmur-cloud/murmur/fs"
+	"github.com/murmur-cloud/murmur/internal/rootrec"
+	"github.com/murmur-cloud/murmur/node"
+	"github.com/murmur-cloud/murmur/store"
+)
+
+// DriveCloud is the fs.Cloud of a drive mounted in the daemon's own
+// process: shards through the node's Cloud, root records through its DHT,
+// leases taken and renewed in the node's name. The daemon's API serves
+// the same DriveCloud to a mount in another process (Client.Drive).
+type DriveCloud struct {
+	n     *node.Node
+	cloud *node.Cloud
+}
+
+var _ fs.Cloud = (*DriveCloud)(nil)
+
+// NewDriveCloud returns the fs.Cloud of node n, whose cloud-wide store is c.
+func NewDriveCloud(n *node.Node, c *node.Cloud) *DriveCloud {
+	return &DriveCloud{n: n, cloud: c}
+}
+
+// Put implements store.ShardPutter.
+func (d *DriveCloud) Put(ctx context.Context, id erasure.ShardID, data []byte) error {
+	return d.cloud.Put(ctx, id, data)
+}
+
+// PutStripe implements store.StripePutter: the holders are peer IDs.
+func (d *DriveCloud) PutStripe(ctx context.Context, desc *erasure.Descriptor, shards [][]byte) ([]store.Holder, error) {
+	return d.cloud.PutStripe(ctx, desc, shards)
+}
+
+// Get implements store.ShardGetter; the bytes returned hash to id.
+func (d *DriveCloud) Get(ctx context.Context, id erasure.ShardID) ([]byte, error) {
+	return d.cloud.Get(ctx, id)
+}
+
+// GetHinted implements store.HintedGetter.
+func (d *DriveCloud) GetHinted(ctx context.Context, id erasure.ShardID, hints []store.Holder) ([]byte, error) {
+	return d.cloud.GetHinted(ctx, id, hints)
+}
+
+// PublishRoot implements fs.Cloud: the record is signed here, in the
+// caller's process, and published through the node's DHT.
+func (d *DriveCloud) PublishRoot(ctx context.Context, keys *crypt.Keys, seq uint64, value []byte) error {
+	r, err := node.NewRootRecord(keys, seq, value)
+	if err != nil {
+		return err
+	}
+	return d.publish(ctx, r)
+}
+
+// publish publishes a record signed elsewhere; the DHT checks it.
+func (d *DriveCloud) publish(ctx context.Context, r *node.RootRecord) error {
+	return d.n.PublishRoot(ctx, r)
+}
+
+// LookupRoot implements fs.Cloud.
+func (d *DriveCloud) LookupRoot(ctx context.Context, drive ed25519.PublicKey) (uint64, []byte, error) {
+	r, err := d.lookup(ctx, drive)
+	if err != nil {
+		return 0, nil, err
+	}
+	return r.Seq, r.Value, nil
+}
+
+// lookup returns the newest record of drive, with the DHT's not-found
+// translated to fs.ErrNoRoot.
+func (d *DriveCloud) lookup(ctx context.Context, drive ed25519.PublicKey) (*node.RootRecord, error) {
+	r, err := d.n.LookupRoot(ctx, drive)
+	if errors.Is(err, node.ErrNoRoot) {
+		return nil, fmt.Errorf("%w: %w", fs.ErrNoRoot, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !r.Drive.Equal(drive) { // the DHT's validator checks this too
+		return nil, fmt.Errorf("%w: the DHT answered with another drive's record", rootrec.ErrBad)
+	}
+	return r, nil
+}
+
+// Renew implements fs.Cloud. It fails, matching store.ErrNotFound, if a
+// shard's holder no longer has it or no holder was found; the leases that
+// could be renewed are renewed all the same.
+func (d *DriveCloud) Renew(ctx context.Context, ids []erasure.ShardID, hints []store.Holder) error {
+	refs := make([]node.ShardRef, len(ids))
+	for i, id := range ids {
+		refs[i].ID = id
+		if i < len(hints) {
+			refs[i].Holder = hints[i]
+		}
+	}
+	rep, err := d.cloud.Renew(ctx, refs)
+	if err != nil {
+		return fmt.Errorf("api: renew the leases of %d shards: %w", len(ids), err)
+	}
+	if rep.Missing+rep.Failed > 0 {
+		return fmt.Errorf("api: renew the leases of %d shards: %d not held by their holder, %d with no holder found: %w",
+			len(ids), rep.Missing, rep.Failed, store.ErrNotFound)
+	}
+	return nil
+}
+
+// Space implements fs.Cloud: the cloud's capacity and free bytes as
+// gossip estimates them, or, until gossip has an estimate, those of the
+// node's own store (zeros if it has no quota).
+func (d *DriveCloud) Space(ctx context.Context) (total, free uint64, err error) {
+	if err := ctx.Err(); err != nil {
+		return 0, 0, err
+	}
+	if st := d.n.GossipStatus(); st.Capacity > 0 {
+		return uint64(st.Capacity), uint64(min(max(st.Free, 0), st.Capacity)), nil
+	}
+	s := d.n.Store()
+	if c := s.Capacity(); c > 0 {
+		return uint64(c), uint64(max(c-s.Used(), 0)), nil
+	}
+	return 0, 0, nil
+}

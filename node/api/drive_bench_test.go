@@ -1,0 +1,81 @@
+package api_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/murmur-cloud/murmur/erasure"
+	"github.com/murmur-cloud/murmur/fs"
+	"github.com/murmur-cloud/murmur/fs/cloudtest"
+)
+
+// BenchmarkDrive compares the drive's shard throughput through the
+// daemon's API (Client.Drive, over the unix socket) with the node's own
+// DriveCloud (Server.Drive) behind it, in one run: every iteration moves a
+// shard through each, alternating which goes first, and the benchmark
+// reports each one's MB/s and their ratio (api/inproc: 1 means the API
+// costs nothing).
+//
+//	go test -run '^$' -bench Drive -benchtime 40x ./node/api/
+func BenchmarkDrive(b *testing.B) {
+	ctx := context.Background()
+	srv, c := serveDrive(b)
+	clouds := [2]fs.Cloud{srv.Drive(), c.Drive()}
+	for _, size := range []int{1 << 20, 4 << 20} {
+		b.Run(fmt.Sprintf("Put/%dMiB", size>>20), func(b *testing.B) {
+			var spent [2]time.Duration
+			n := 0
+			for b.Loop() {
+				for j := range 2 {
+					i := (n + j) % 2
+					id, data := cloudtest.Shard(size)
+					start := time.Now()
+					if err := clouds[i].Put(ctx, id, data); err != nil {
+						b.Fatal(err)
+					}
+					spent[i] += time.Since(start)
+				}
+				n++
+			}
+			report(b, int64(n)*int64(size), spent)
+		})
+		b.Run(fmt.Sprintf("Get/%dMiB", size>>20), func(b *testing.B) {
+			const held = 16
+			ids := make([]erasure.ShardID, held)
+			for k := range ids {
+				id, data := cloudtest.Shard(size)
+				if err := clouds[0].Put(ctx, id, data); err != nil {
+					b.Fatal(err)
+				}
+				ids[k] = id
+			}
+			var spent [2]time.Duration
+			n := 0
+			for b.Loop() {
+				for j := range 2 {
+					i := (n + j) % 2
+					start := time.Now()
+					got, err := clouds[i].Get(ctx, ids[n%held])
+					if err != nil || len(got) != size {
+						b.Fatalf("got %d bytes: %v", len(got), err)
+					}
+					spent[i] += time.Since(start)
+				}
+				n++
+			}
+			report(b, int64(n)*int64(size), spent)
+		})
+	}
+}
+
+// report reports the throughput of the in-process and API paths, each
+// having moved bytes in the time spent, and their ratio.
+func report(b *testing.B, bytes int64, spent [2]time.Duration) {
+	mbps := func(d time.Duration) float64 { return float64(bytes) / d.Seconds() / 1e6 }
+	in, api := mbps(spent[0]), mbps(spent[1])
+	b.ReportMetric(in, "inproc-MB/s")
+	b.ReportMetric(api, "api-MB/s")
+	b.ReportMetric(api/in, "api/inproc")
+}

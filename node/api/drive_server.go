@@ -1,0 +1,277 @@
+package api
+
+import (
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/murmur-cloud/murmur/erasure"
+	"github.com/murmur-cloud/murmur/internal/rootrec"
+	"github.com/murmur-cloud/murmur/node"
+	"github.com/murmur-cloud/murmur/store"
+)
+
+// The drive's endpoints serve Server.Drive, the node's fs.Cloud, to a
+// mount in another process (Client.Drive); doc.go lists them. Shards and
+// root records travel as raw bytes, with their lengths in Content-Length;
+// the rest as JSON. Holders, which are binary (peer IDs), travel as
+// unpadded base64url in a query and as base64 in JSON.
+
+var (
+	// ErrRequest reports a request the API cannot read.
+	ErrRequest = errors.New("api: malformed request")
+	// ErrTooLarge reports a request body above the endpoint's bound.
+	ErrTooLarge = errors.New("api: request too large")
+)
+
+// Bounds of the drive's requests.
+const (
+	// MaxRenewBatch bounds the shards of one renew request; the client
+	// sends longer lists in several.
+	MaxRenewBatch = 1 << 14
+	maxRenewBody  = MaxRenewBatch * 512
+	// maxHints bounds the hints of one get.
+	maxHints = erasure.MaxShards
+)
+
+// driveRef is one shard of a renew request.
+type driveRef struct {
+	ID     erasure.ShardID `json:"id"`
+	Holder []byte          `json:"holder,omitempty"`
+}
+
+// stripePut is the answer to a stripe put.
+type stripePut struct {
+	Holders [][]byte `json:"holders"` // one per shard of the stripe; empty for an empty slot
+}
+
+// Space is the answer to GET /v1/drive/space.
+type Space struct {
+	Total uint64 `json:"total"`
+	Free  uint64 `json:"free"`
+}
+
+func (s *Server) driveRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("PUT /v1/drive/shards/{id}", s.drivePut)
+	mux.HandleFunc("GET /v1/drive/shards/{id}", s.driveGet)
+	mux.HandleFunc("POST /v1/drive/stripes", s.drivePutStripe)
+	mux.HandleFunc("POST /v1/drive/roots", s.drivePublish)
+	mux.HandleFunc("GET /v1/drive/roots/{drive}", s.driveLookup)
+	mux.HandleFunc("POST /v1/drive/renew", s.driveRenew)
+	mux.HandleFunc("GET /v1/drive/space", s.driveSpace)
+}
+
+// readBody reads a body of a declared length of at most limit bytes into
+// one buffer of that length.
+func readBody(r *http.Request, limit int64) ([]byte, error) {
+	n := r.ContentLength
+	switch {
+	case n < 0:
+		return nil, fmt.Errorf("%w: the body's length is required", ErrRequest)
+	case n > limit:
+		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrTooLarge, n, limit)
+	}
+	b := make([]byte, n)
+	if m, err := io.ReadFull(r.Body, b); err != nil {
+		return nil, fmt.Errorf("%w: the body ended after %d of %d bytes: %v", ErrRequest, m, n, err)
+	}
+	return b, nil
+}
+
+func shardID(r *http.Request) (erasure.ShardID, error) {
+	id, err := erasure.ParseShardID(r.PathValue("id"))
+	if err != nil {
+		return id, fmt.Errorf("%w: %w", ErrRequest, err)
+	}
+	return id, nil
+}
+
+func (s *Server) drivePut(w http.ResponseWriter, r *http.Request) {
+	id, err := shardID(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	b, err := readBody(r, erasure.MaxShardSize)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := s.drive.Put(r.Context(), id, b); err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) driveGet(w http.ResponseWriter, r *http.Request) {
+	id, err := shardID(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	q := r.URL.Query()["hint"]
+	if len(q) > maxHints {
+		writeError(w, fmt.Errorf("%w: %d hints, at most %d", ErrRequest, len(q), maxHints))
+		return
+	}
+	hints := make([]store.Holder, 0, len(q))
+	for _, h := range q {
+		b, err := base64.RawURLEncoding.DecodeString(h)
+		if err != nil || len(b) == 0 || len(b) > store.MaxHolderLen {
+			writeError(w, fmt.Errorf("%w: hint %q is not the base64url of 1 to %d bytes", ErrRequest, h, store.MaxHolderLen))
+			return
+		}
+		hints = append(hints, store.Holder(b))
+	}
+	b, err := s.drive.GetHinted(r.Context(), id, hints)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeBytes(w, b)
+}
+
+func writeBytes(w http.ResponseWriter, b []byte) {
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.Write(b)
+}
+
+// drivePutStripe reads the descriptor first and checks that the body is
+// as long as it says, then reads the rest into one buffer the shards
+// alias: the body is read once, and memory is taken only for a stripe
+// whose descriptor is valid.
+func (s *Server) drivePutStripe(w http.ResponseWriter, r *http.Request) {
+	n := r.ContentLength
+	switch {
+	case n < 0:
+		writeError(w, fmt.Errorf("%w: the body's length is required", ErrRequest))
+		return
+	case n > MaxStripeBody:
+		writeError(w, fmt.Errorf("%w: a stripe of %d bytes, at most %d", ErrTooLarge, n, MaxStripeBody))
+		return
+	}
+	head := make([]byte, min(n, maxStripeHead))
+	if _, err := io.ReadFull(r.Body, head); err != nil {
+		writeError(w, fmt.Errorf("%w: the body ended early: %v", ErrRequest, err))
+		return
+	}
+	want, err := stripeLen(head)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if want != n {
+		writeError(w, fmt.Errorf("%w: a body of %d bytes for a stripe of %d", ErrBadStripe, n, want))
+		return
+	}
+	body := make([]byte, n)
+	copy(body, head)
+	if _, err := io.ReadFull(r.Body, body[len(head):]); err != nil {
+		writeError(w, fmt.Errorf("%w: the body ended early: %v", ErrRequest, err))
+		return
+	}
+	d, shards, err := parseStripe(body)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	holders, err := s.drive.PutStripe(r.Context(), d, shards)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if len(holders) != len(d.Shards) {
+		writeError(w, fmt.Errorf("api: the cloud named %d holders for %d shards", len(holders), len(d.Shards)))
+		return
+	}
+	out := stripePut{Holders: make([][]byte, len(holders))}
+	for i, h := range holders {
+		out.Holders[i] = []byte(h)
+	}
+	writeJSON(w, out)
+}
+
+func (s *Server) drivePublish(w http.ResponseWriter, r *http.Request) {
+	b, err := readBody(r, rootrec.MaxLen)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	rec, err := node.ParseRootRecord(b)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := s.drive.publish(r.Context(), rec); err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) driveLookup(w http.ResponseWriter, r *http.Request) {
+	drive, err := hex.DecodeString(r.PathValue("drive"))
+	if err != nil || len(drive) != ed25519.PublicKeySize {
+		writeError(w, fmt.Errorf("%w: a drive is named by the %d hex digits of its public key", ErrRequest, 2*ed25519.PublicKeySize))
+		return
+	}
+	rec, err := s.drive.lookup(r.Context(), drive)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	b, err := rec.MarshalBinary()
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeBytes(w, b)
+}
+
+func (s *Server) driveRenew(w http.ResponseWriter, r *http.Request) {
+	b, err := readBody(r, maxRenewBody)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	var refs []driveRef
+	if err := json.Unmarshal(b, &refs); err != nil {
+		writeError(w, fmt.Errorf("%w: %w", ErrRequest, err))
+		return
+	}
+	if len(refs) > MaxRenewBatch {
+		writeError(w, fmt.Errorf("%w: %d shards, at most %d", ErrTooLarge, len(refs), MaxRenewBatch))
+		return
+	}
+	ids := make([]erasure.ShardID, len(refs))
+	hints := make([]store.Holder, len(refs))
+	for i, ref := range refs {
+		if len(ref.Holder) > store.MaxHolderLen {
+			writeError(w, fmt.Errorf("%w: a holder of %d bytes", ErrRequest, len(ref.Holder)))
+			return
+		}
+		ids[i], hints[i] = ref.ID, store.Holder(ref.Holder)
+	}
+	if err := s.drive.Renew(r.Context(), ids, hints); err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) driveSpace(w http.ResponseWriter, r *http.Request) {
+	total, free, err := s.drive.Space(r.Context())
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, Space{Total: total, Free: free})
+}

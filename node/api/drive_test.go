@@ -1,0 +1,116 @@
+package api_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/murmur-cloud/murmur/fs"
+	"github.com/murmur-cloud/murmur/fs/cloudtest"
+	"github.com/murmur-cloud/murmur/node"
+	"github.com/murmur-cloud/murmur/node/api"
+	"github.com/murmur-cloud/murmur/placement"
+)
+
+// driveNodes is the size of the clouds the drive's tests run on: enough
+// for a stripe of four stored shards on distinct members.
+const driveNodes = 4
+
+// startCloud starts a local cloud of n nodes and waits until each node's
+// DHT answers a lookup, so root records can be published at once.
+func startCloud(t testing.TB, n int) *node.Local {
+	t.Helper()
+	l, err := node.StartLocal(context.Background(), node.LocalConfig{Dir: t.TempDir(), Nodes: n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	nobody := cloudtest.Keys().PublicKey()
+	deadline := time.Now().Add(10 * time.Second)
+	for _, nd := range l.Nodes {
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			_, err := nd.LookupRoot(ctx, nobody)
+			cancel()
+			if errors.Is(err, node.ErrNoRoot) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the DHT does not answer: %v", err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	return l
+}
+
+// TestDriveCloud runs the fs.Cloud suite on a node's cloud in process.
+func TestDriveCloud(t *testing.T) {
+	l := startCloud(t, driveNodes)
+	placer, err := placement.NewReliable(placement.ReliableConfig{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := api.NewDriveCloud(l.Nodes[0], l.Nodes[0].Cloud(placer))
+	cloudtest.Run(t, func(*testing.T) fs.Cloud { return d })
+}
+
+// serveDrive starts a local cloud of driveNodes nodes and the first
+// node's API on a unix socket, and returns the server and a client.
+func serveDrive(t testing.TB) (*api.Server, *api.Client) {
+	t.Helper()
+	l := startCloud(t, driveNodes)
+	dir := t.TempDir()
+	srv, err := api.NewServer(l.Nodes[0], dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "murmur.sock")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, sock) }()
+	t.Cleanup(func() { cancel(); <-done })
+	c := api.NewClient(sock)
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		if _, err := c.Status(context.Background()); err == nil {
+			return srv, c
+		} else if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestDriveAPI runs the fs.Cloud suite on the daemon's API: a client in
+// this process, a real server on a unix socket, a real cloud behind it.
+func TestDriveAPI(t *testing.T) {
+	_, c := serveDrive(t)
+	d := c.Drive()
+	cloudtest.Run(t, func(*testing.T) fs.Cloud { return d })
+}
+
+// TestDriveCloudSpace: until gossip has estimated the cloud's space, Space
+// reports the node's own store.
+func TestDriveCloudSpace(t *testing.T) {
+	l, err := node.StartLocal(context.Background(), node.LocalConfig{Dir: t.TempDir(), Nodes: 2, Capacity: 1 << 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	n := l.Nodes[0]
+	if st := n.GossipStatus(); st.Capacity != 0 {
+		t.Skipf("gossip already estimates %v bytes", st.Capacity)
+	}
+	placer := placement.NewRandom(1)
+	d := api.NewDriveCloud(n, n.Cloud(placer))
+	id, b := cloudtest.Shard(5000)
+	if err := n.Store().Put(context.Background(), id, b); err != nil {
+		t.Fatal(err)
+	}
+	total, free, err := d.Space(context.Background())
+	if err != nil || total != 1<<30 || free != 1<<30-uint64(n.Store().Used()) || free == total {
+		t.Fatalf("Space = %d, %d, %v; the store holds %d of %d", total, free, err, n.Store().Used(), n.Store().Capacity())
+	}
+}
