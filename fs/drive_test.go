@@ -11,6 +11,7 @@ import (
 	"github.com/murmur-cloud/murmur/chunk"
 	"github.com/murmur-cloud/murmur/crypt"
 	"github.com/murmur-cloud/murmur/fs"
+	"github.com/murmur-cloud/murmur/fs/cloudtest"
 	"github.com/murmur-cloud/murmur/pipeline"
 )
 
@@ -29,7 +30,7 @@ func (c *fakeClock) Now() time.Time { return c.now }
 
 func newDriveEnv(t *testing.T) *driveEnv {
 	t.Helper()
-	e := &driveEnv{t: t, keys: crypt.NewMasterKey().Keys(crypt.NewDriveID()), cloud: newTestCloud(t), clock: &fakeClock{time.Unix(1_800_000_000, 0)}}
+	e := &driveEnv{t: t, keys: crypt.NewMasterKey().Keys(crypt.NewDriveID()), cloud: cloudtest.NewMem(0), clock: &fakeClock{time.Unix(1_800_000_000, 0)}}
 	if err := fs.Create(context.Background(), e.config("")); err != nil {
 		t.Fatal(err)
 	}
