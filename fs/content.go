@@ -42,13 +42,18 @@ type content struct {
 	written  int64  // when it last changed
 	fetching map[int64]chan struct{}
 
-	pins int // users of f: open handles and operations in progress
-	f    *os.File
-	used int64 // Tree.uses when last used, for eviction
+	pins  int // users of f: open handles and operations in progress
+	f     *os.File
+	used  int64 // Tree.uses when last used, for eviction
+	freed bool  // the inode is gone: its cache file must not come back
+	// trim, if not negative, is the size recorded when the state was
+	// loaded: a crash can leave a cache file longer than that, and bytes
+	// past it must read as zeros if the file grows again.
+	trim int64
 }
 
 func newContent(ino Ino, manifest []byte) (*content, error) {
-	c := &content{ino: ino, fetching: map[int64]chan struct{}{}}
+	c := &content{ino: ino, fetching: map[int64]chan struct{}{}, trim: -1}
 	return c, c.setBase(manifest)
 }
 
@@ -146,10 +151,22 @@ func (c *content) parseState(b []byte) error {
 func (t *Tree) acquire(c *content) (*os.File, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.freed {
+		return nil, fmt.Errorf("fs: inode %d: %w", c.ino, ErrNotExist)
+	}
 	if c.f == nil {
 		f, err := os.OpenFile(t.st.cachePath(c.ino), os.O_RDWR|os.O_CREATE, 0o600)
 		if err != nil {
 			return nil, fmt.Errorf("fs: cache file of %d: %w", c.ino, err)
+		}
+		if c.trim >= 0 {
+			if fi, err := f.Stat(); err == nil && fi.Size() > c.trim {
+				if err := f.Truncate(c.trim); err != nil {
+					f.Close()
+					return nil, fmt.Errorf("fs: cache file of %d: %w", c.ino, err)
+				}
+			}
+			c.trim = -1
 		}
 		c.f = f
 	}
@@ -354,18 +371,11 @@ func (t *Tree) truncateContent(ctx context.Context, c *content, old, size int64)
 
 // syncContent makes c's cache file survive a crash of the machine.
 func (t *Tree) syncContent(c *content) error {
-	c.mu.Lock()
-	f := c.f
-	c.mu.Unlock()
-	if f == nil {
-		// Not open: written bytes went to the file through a handle that
-		// is closed now; open it to sync them.
-		var err error
-		if f, err = t.acquire(c); err != nil {
-			return err
-		}
-		defer c.unpin()
+	f, err := t.acquire(c)
+	if err != nil {
+		return err
 	}
+	defer c.unpin()
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("fs: sync cache file of %d: %w", c.ino, err)
 	}

@@ -116,6 +116,11 @@ func (t *Tree) setAttr(ino Ino, in SetAttrIn) (Attr, error) {
 	if in.Valid&SetSize != 0 {
 		n.resize(int(in.Size))
 		a.Mtime = now
+		if n.content != nil {
+			n.content.mu.Lock()
+			n.content.changed(now) // as finishWrite does
+			n.content.mu.Unlock()
+		}
 	}
 	switch {
 	case in.Valid&SetAtimeNow != 0:
@@ -255,6 +260,15 @@ func (t *Tree) WriteAtContext(ctx context.Context, ino Ino, p []byte, off int64)
 	if err := t.writeContent(ctx, c, p, off); err != nil {
 		return 0, fmt.Errorf("fs: write %d at %d: %w", ino, off, err)
 	}
+	t.finishWrite(n, end)
+	return len(p), nil
+}
+
+// finishWrite sets the size and times after a write to n's cache file
+// that ended at end. It bumps the contents' generation again, under both
+// locks: a commit that read the contents between the two halves of the
+// write saw the new bytes with the old size, and must not adopt them.
+func (t *Tree) finishWrite(n *inode, end int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if uint64(end) > n.attr.Size {
@@ -262,6 +276,8 @@ func (t *Tree) WriteAtContext(ctx context.Context, ino Ino, p []byte, off int64)
 	}
 	now := t.now()
 	n.attr.Mtime, n.attr.Ctime = now, now
-	t.mark(ino)
-	return len(p), nil
+	n.content.mu.Lock()
+	n.content.changed(now)
+	n.content.mu.Unlock()
+	t.mark(n.attr.Ino)
 }

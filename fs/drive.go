@@ -2,6 +2,7 @@ package fs
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -114,6 +115,7 @@ type Drive struct {
 	gen      uint64    // its commit number
 	writer   [16]byte  // this mount's ID
 	writing  bool      // holds the writer lease
+	frozen   bool      // holds changes it cannot commit: never follows
 	noLease  bool      // publishes roots without a lease: Create, and Close's last
 	until    time.Time // when that lease lapses
 	why      string    // why the drive is read-only, if it is
@@ -209,6 +211,11 @@ type meta struct {
 	Gen    uint64
 	Ref    []byte
 	Next   Ino
+	// Clean says the mount stopped cleanly. After a crash the local
+	// blocks of uploaded contents are not trusted (the cache files were
+	// never fsynced for them, and eviction may have been cut short):
+	// they are fetched again.
+	Clean bool
 }
 
 func (m *meta) marshal() []byte {
@@ -219,7 +226,11 @@ func (m *meta) marshal() []byte {
 	b = binary.AppendUvarint(b, m.Gen)
 	b = binary.AppendUvarint(b, uint64(m.Next))
 	b = binary.AppendUvarint(b, uint64(len(m.Ref)))
-	return append(b, m.Ref...)
+	b = append(b, m.Ref...)
+	if m.Clean {
+		return append(b, 1)
+	}
+	return append(b, 0)
 }
 
 func parseMeta(b []byte) (*meta, error) {
@@ -233,17 +244,20 @@ func parseMeta(b []byte) (*meta, error) {
 	m.Seq, m.Gen = r.Uvarint(1<<63-1), r.Uvarint(1<<63-1)
 	m.Next = Ino(r.Uvarint(maxIno))
 	m.Ref = slices.Clone(r.LenBytes(MaxRootValue))
+	m.Clean = r.Byte() == 1
 	r.Done()
 	return m, r.Err()
 }
 
-func (d *Drive) meta() []byte {
+func (d *Drive) meta() []byte { return d.metaClean(false) }
+
+func (d *Drive) metaClean(clean bool) []byte {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.t.mu.Lock()
 	next := d.t.next
 	d.t.mu.Unlock()
-	return (&meta{Drive: d.cfg.Keys.Drive(), Writer: d.writer, Seq: d.seq, Gen: d.gen, Ref: d.ref, Next: next}).marshal()
+	return (&meta{Drive: d.cfg.Keys.Drive(), Writer: d.writer, Seq: d.seq, Gen: d.gen, Ref: d.ref, Next: next, Clean: clean}).marshal()
 }
 
 func (d *Drive) open(ctx context.Context) error {
@@ -294,6 +308,9 @@ func (d *Drive) open(ctx context.Context) error {
 		}
 		d.gen, d.ref = local.Gen, local.Ref
 		d.t.next = max(d.t.next, local.Next)
+		if !local.Clean {
+			d.t.distrustCache()
+		}
 	case local != nil && d.hasLocalChanges():
 		// Another device committed since this state was; this state has
 		// changes it never committed. They stay here, never merged.
@@ -301,7 +318,10 @@ func (d *Drive) open(ctx context.Context) error {
 			return err
 		}
 		d.gen, d.ref = local.Gen, local.Ref
-		readOnly = true
+		if !local.Clean {
+			d.t.distrustCache()
+		}
+		readOnly, d.frozen = true, true
 		d.why = fmt.Sprintf("the drive changed on another device since this mount's last commit, and this mount has changes it never committed; they are kept in %s (mounted read-only, as it was before)", cfg.StateDir)
 	default:
 		if local != nil {
@@ -336,6 +356,10 @@ func (d *Drive) hasLocalChanges() bool {
 		if len(v) > 1 && v[1]&1 != 0 {
 			dirty = true
 		}
+		return nil
+	})
+	d.t.st.scan(keyChanged, func(Ino, []byte) error {
+		dirty = true
 		return nil
 	})
 	return dirty
@@ -419,8 +443,12 @@ func (d *Drive) publish(ctx context.Context, ref []byte, gen uint64) error {
 			return d.lostLease(seq)
 		}
 		// A root of ours this mount did not record (a publish whose
-		// answer was lost): carry on from it.
-		known = seq
+		// answer was lost), or a lookup that found an older copy:
+		// carry on from the newest.
+		if seq > known && ref == nil {
+			ref, gen = root.Super, d.gen
+		}
+		known = max(seq, known)
 	}
 	if ref == nil {
 		ref, gen = d.ref, d.gen
@@ -448,7 +476,7 @@ func (d *Drive) publish(ctx context.Context, ref []byte, gen uint64) error {
 func (d *Drive) lostLease(seq uint64) error {
 	d.t.readOnly.Store(true)
 	d.mu.Lock()
-	d.writing = false
+	d.writing, d.frozen = false, true
 	d.why = fmt.Sprintf("the writer lease was lost: root %d was published by another mount; this mount's uncommitted changes stay in %s", seq, d.cfg.StateDir)
 	d.mu.Unlock()
 	d.log.Error("fs: drive is read-only now", "why", d.why)
@@ -499,6 +527,13 @@ type pending struct {
 	size int64
 }
 
+// upload is a file's contents as this commit uploaded them.
+type upload struct {
+	m   *pipeline.Manifest
+	enc []byte
+	gen uint64
+}
+
 func (d *Drive) commitLocked(ctx context.Context, all bool) error {
 	t := d.t
 	// What changed: contents to upload, pages to rewrite.
@@ -512,18 +547,20 @@ func (d *Drive) commitLocked(ctx context.Context, all bool) error {
 	var files []pending
 	now := t.now()
 	for ino := range changed {
-		if n := t.nodes[ino]; n != nil && n.content != nil && n.attr.Nlink > 0 {
-			c := n.content
-			c.mu.Lock()
-			busy := c.pins > 0 && now-c.written < int64(Quiet) && now-c.since < int64(MaxDirty)
-			switch {
-			case c.dirty && busy:
-				t.changed[ino] = struct{}{} // next time
-			case c.dirty:
-				files = append(files, pending{c, c.gen, int64(n.attr.Size)})
-			}
-			c.mu.Unlock()
+		n := t.nodes[ino]
+		if n == nil || n.content == nil || n.attr.Nlink == 0 {
+			continue
 		}
+		c := n.content
+		c.mu.Lock()
+		busy := !all && c.pins > 0 && now-c.written < int64(Quiet) && now-c.since < int64(MaxDirty)
+		switch {
+		case c.dirty && busy:
+			t.changed[ino] = struct{}{} // next time
+		case c.dirty:
+			files = append(files, pending{c, c.gen, int64(n.attr.Size)})
+		}
+		c.mu.Unlock()
 	}
 	t.mu.Unlock()
 	restore := func() {
@@ -532,7 +569,7 @@ func (d *Drive) commitLocked(ctx context.Context, all bool) error {
 		t.mu.Unlock()
 	}
 
-	slices.SortFunc(files, func(a, b pending) int { return int(a.c.ino - b.c.ino) })
+	slices.SortFunc(files, func(a, b pending) int { return cmp.Compare(a.c.ino, b.c.ino) })
 	readers := make([]io.Reader, len(files))
 	for i, p := range files {
 		readers[i] = io.NewSectionReader(contentReaderAt{t, p.c}, 0, p.size)
@@ -543,8 +580,12 @@ func (d *Drive) commitLocked(ctx context.Context, all bool) error {
 		return fmt.Errorf("fs: upload contents: %w", err)
 	}
 
-	// Adopt the uploads whose files did not change meanwhile, and encode
-	// the changed pages.
+	// Encode the changed pages at one instant: the namespace as it is
+	// now, each file's contents as last uploaded — by this commit if the
+	// file did not change since it was read. Pages of inodes changed
+	// during the upload are encoded too, so no page names an inode
+	// another page lost.
+	fresh := map[*content]upload{}
 	t.mu.Lock()
 	for i, p := range files {
 		enc, err := ms[i].MarshalBinary()
@@ -554,19 +595,16 @@ func (d *Drive) commitLocked(ctx context.Context, all bool) error {
 			return err
 		}
 		p.c.mu.Lock()
-		if p.c.gen == p.gen {
-			p.c.manifest, p.c.m, p.c.limit, p.c.dirty = enc, ms[i], ms[i].Size, false
-			for b := int64(0); b*BlockSize < ms[i].Size; b++ {
-				p.c.mark(b)
-			}
-			t.dirty[p.c.ino] = struct{}{}
-		} else {
-			t.changed[p.c.ino] = struct{}{}
+		if p.c.gen == p.gen && !p.c.freed {
+			fresh[p.c] = upload{m: ms[i], enc: enc, gen: p.gen}
 		}
 		p.c.mu.Unlock()
 	}
 	touched := map[uint64]bool{}
 	for ino := range changed {
+		touched[uint64(ino)/PageInodes] = true
+	}
+	for ino := range t.changed {
 		touched[uint64(ino)/PageInodes] = true
 	}
 	if d.ref == nil {
@@ -585,11 +623,11 @@ func (d *Drive) commitLocked(ctx context.Context, all bool) error {
 		if len(nodes) == 0 {
 			continue
 		}
-		slices.SortFunc(nodes, func(a, b *inode) int { return int(a.attr.Ino - b.attr.Ino) })
+		slices.SortFunc(nodes, func(a, b *inode) int { return cmp.Compare(a.attr.Ino, b.attr.Ino) })
 		b := []byte{pageVersion}
 		b = binary.AppendUvarint(b, uint64(len(nodes)))
 		for _, n := range nodes {
-			b = d.appendCommitted(b, n)
+			b = appendCommitted(b, n, fresh)
 		}
 		pageNums = append(pageNums, p)
 		pageBytes = append(pageBytes, bytes.NewReader(pad(b)))
@@ -636,29 +674,50 @@ func (d *Drive) commitLocked(ctx context.Context, all bool) error {
 		restore()
 		return err
 	}
+
+	// Published: the uploads are the files' bases now. A file written
+	// since it was read stays dirty, on top of its new base.
+	t.mu.Lock()
+	for c, u := range fresh {
+		c.mu.Lock()
+		c.manifest, c.m, c.limit = u.enc, u.m, u.m.Size
+		for b := int64(0); b*BlockSize < u.m.Size; b++ {
+			c.mark(b) // the upload read every block, so all are local
+		}
+		if c.gen == u.gen {
+			c.dirty = false
+		}
+		c.mu.Unlock()
+		t.dirty[c.ino] = struct{}{}
+	}
+	for ino := range changed {
+		t.dirty[ino] = struct{}{} // rewrite, so its "changed" mark goes
+	}
+	t.mu.Unlock()
 	d.mu.Lock()
 	d.pages = pages
 	d.mu.Unlock()
 	if d.t.st != nil {
-		return d.t.flush(d.meta(), false)
+		return d.t.flush(d.meta(), true)
 	}
 	return nil
 }
 
-// appendCommitted appends n's record as the commit keeps it: a file whose
-// contents changed since its last upload appears as that upload.
-func (d *Drive) appendCommitted(b []byte, n *inode) []byte {
+// appendCommitted appends n's record as the commit keeps it: a file's
+// contents as last uploaded (fresh holds this commit's uploads).
+func appendCommitted(b []byte, n *inode, fresh map[*content]upload) []byte {
 	if n.content == nil {
 		return appendRecord(b, n, nil)
 	}
 	c := n.content
+	cp := *n
+	if u, ok := fresh[c]; ok {
+		cp.attr.Size = uint64(u.m.Size)
+		return appendRecord(b, &cp, u.enc)
+	}
 	c.mu.Lock()
 	manifest, m := c.manifest, c.m
 	c.mu.Unlock()
-	if manifest == nil && n.attr.Size == 0 || m != nil && m.Size == int64(n.attr.Size) {
-		return appendRecord(b, n, manifest)
-	}
-	cp := *n
 	cp.attr.Size = 0
 	if m != nil {
 		cp.attr.Size = uint64(m.Size)
@@ -737,9 +796,9 @@ func (d *Drive) loop() {
 			d.evict()
 		case <-follow.C:
 			d.mu.Lock()
-			writing := d.writing
+			follow := !d.writing && !d.frozen
 			d.mu.Unlock()
-			if !writing && d.cfg.Snapshot == 0 {
+			if follow && d.cfg.Snapshot == 0 {
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 				if err := d.Follow(ctx); err != nil {
 					d.log.Warn("fs: follow the drive's root", "err", err)
@@ -759,10 +818,17 @@ func (d *Drive) loop() {
 
 // Follow loads the drive's newest root if it differs from the one this
 // read-only mount shows, and reports the inodes that changed to OnChange's
-// function.
+// function. A mount that holds changes it could not commit never follows:
+// they stay as they are.
 func (d *Drive) Follow(ctx context.Context) error {
 	d.commitMu.Lock()
 	defer d.commitMu.Unlock()
+	d.mu.Lock()
+	frozen := d.frozen
+	d.mu.Unlock()
+	if frozen {
+		return nil
+	}
 	seq, value, err := d.cfg.Cloud.LookupRoot(ctx, d.cfg.Keys.PublicKey())
 	if err != nil {
 		return err
@@ -782,47 +848,33 @@ func (d *Drive) Follow(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	return d.switchTo(ctx, root.Super, s)
+}
+
+// switchTo makes the commit s (whose reference is ref) the tree this
+// mount shows, and records it in the state directory in one batch with
+// the records it changed.
+func (d *Drive) switchTo(ctx context.Context, ref []byte, s *super) error {
 	nodes, err := d.loadPages(ctx, s)
 	if err != nil {
 		return err
 	}
 	t := d.t
 	t.mu.Lock()
-	var changed []Ino
-	for ino, n := range nodes {
-		old := t.nodes[ino]
-		if old != nil && old.content != nil && n.content != nil && bytes.Equal(old.content.manifest, n.content.manifest) {
-			n.content = old.content // keep what is cached
-		} else if old != nil && old.content != nil {
-			t.freeContent(old.content)
-		}
-		n.opens = 0
-		if old != nil {
-			n.opens = old.opens
-		}
-		if old == nil || !sameInode(old, n) {
-			changed = append(changed, ino)
-		}
-	}
-	for ino, old := range t.nodes {
-		if nodes[ino] == nil {
-			if old.opens > 0 {
-				cp := *old
-				cp.attr.Nlink = 0
-				nodes[ino] = &cp // open handles keep it
-			}
-			changed = append(changed, ino)
-		}
-	}
-	t.nodes = nodes
-	t.next = max(t.next, s.Next)
+	changed, err := t.replaceTree(nodes, s.Next)
 	t.mu.Unlock()
+	if err != nil {
+		return err
+	}
 	d.mu.Lock()
-	d.ref, d.gen, d.pages = root.Super, s.Gen, s.Pages
+	d.ref, d.gen, d.pages = ref, s.Gen, s.Pages
 	fn := d.onChange
 	d.mu.Unlock()
 	if fn != nil {
 		fn(changed)
+	}
+	if t.st != nil {
+		return t.flush(d.meta(), false)
 	}
 	return nil
 }
@@ -923,9 +975,6 @@ func (d *Drive) Status() Status {
 			c.mu.Unlock()
 		}
 	}
-	if len(d.t.changed) > 0 && st.PendingFiles == 0 {
-		st.PendingFiles = 0
-	}
 	d.t.mu.Unlock()
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -965,8 +1014,12 @@ func (d *Drive) DropCache() int64 {
 	d.t.mu.Unlock()
 	var freed int64
 	for _, it := range items {
-		freed += d.t.dropLocal(it.c, it.size)
-		d.t.mark(it.c.ino)
+		if n := d.t.dropLocal(it.c, it.size); n > 0 {
+			freed += n
+			d.t.mu.Lock()
+			d.t.dirty[it.c.ino] = struct{}{} // its content state, not a change
+			d.t.mu.Unlock()
+		}
 	}
 	return freed
 }
@@ -1008,7 +1061,7 @@ func (d *Drive) evict() {
 		total -= freed
 		if freed > 0 {
 			d.t.mu.Lock()
-			d.t.mark(it.c.ino)
+			d.t.dirty[it.c.ino] = struct{}{}
 			d.t.mu.Unlock()
 		}
 	}
@@ -1038,7 +1091,7 @@ func (d *Drive) Close(ctx context.Context) error {
 		}
 	}
 	if d.t.st != nil {
-		err = errors.Join(err, d.t.flush(d.meta(), true))
+		err = errors.Join(err, d.t.flush(d.metaClean(true), true))
 	}
 	return errors.Join(err, d.t.closeState())
 }
@@ -1076,8 +1129,8 @@ func (d *Drive) Snapshots(ctx context.Context) ([]Snapshot, error) {
 // Restore makes snapshot gen the drive's current tree again, as a new
 // commit whose previous one is the current: nothing is lost, and the
 // restore itself can be undone by restoring the commit before it. The
-// mount must hold the writer lease and have nothing uncommitted (commit
-// first). The tree this mount shows becomes the restored one.
+// mount must hold the writer lease; what it has not committed is
+// committed first. The tree this mount shows becomes the restored one.
 func (d *Drive) Restore(ctx context.Context, gen uint64) error {
 	if err := d.Commit(ctx); err != nil {
 		return err
@@ -1105,10 +1158,6 @@ func (d *Drive) Restore(ctx context.Context, gen uint64) error {
 		}
 		old = s.Prev
 	}
-	nodes, err := d.loadPages(ctx, s)
-	if err != nil {
-		return err
-	}
 	d.t.mu.Lock()
 	next := max(d.t.next, s.Next)
 	d.t.mu.Unlock()
@@ -1124,38 +1173,10 @@ func (d *Drive) Restore(ctx context.Context, gen uint64) error {
 	if err := d.publish(ctx, nref, ns.Gen); err != nil {
 		return err
 	}
-	// The local tree becomes the restored one; the state directory is
-	// rewritten whole.
-	t := d.t
-	t.mu.Lock()
-	for ino, n := range t.nodes {
-		if n.content != nil && (nodes[ino] == nil || nodes[ino].content == nil || !bytes.Equal(nodes[ino].content.manifest, n.content.manifest)) {
-			n.content.mu.Lock()
-			busy := n.content.pins > 0
-			n.content.mu.Unlock()
-			if !busy {
-				t.freeContent(n.content)
-			}
-		}
-		t.dirty[ino] = struct{}{}
-	}
-	err = t.adopt(nodes)
-	for ino := range nodes {
-		t.dirty[ino] = struct{}{}
-	}
-	t.next = next
-	t.mu.Unlock()
-	if err != nil {
+	if err := d.switchTo(ctx, nref, ns); err != nil {
 		return err
 	}
-	d.mu.Lock()
-	d.pages = s.Pages
-	fn := d.onChange
-	d.mu.Unlock()
-	if fn != nil {
-		fn(nil)
-	}
-	return t.flush(d.meta(), true)
+	return d.t.flush(d.meta(), true)
 }
 
 // KeyFile returns the passphrase-wrapped key file kept in the root of the

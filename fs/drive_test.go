@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,13 +25,26 @@ type driveEnv struct {
 	clock *fakeClock
 }
 
-type fakeClock struct{ now time.Time }
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
 
-func (c *fakeClock) Now() time.Time { return c.now }
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
 
 func newDriveEnv(t *testing.T) *driveEnv {
 	t.Helper()
-	e := &driveEnv{t: t, keys: crypt.NewMasterKey().Keys(crypt.NewDriveID()), cloud: cloudtest.NewMem(0), clock: &fakeClock{time.Unix(1_800_000_000, 0)}}
+	e := &driveEnv{t: t, keys: crypt.NewMasterKey().Keys(crypt.NewDriveID()), cloud: cloudtest.NewMem(0), clock: &fakeClock{now: time.Unix(1_800_000_000, 0)}}
 	if err := fs.Create(context.Background(), e.config("")); err != nil {
 		t.Fatal(err)
 	}
@@ -244,7 +258,7 @@ func TestDriveLease(t *testing.T) {
 	second.Close(context.Background())
 
 	// The writer stops renewing; its lease lapses; a new mount takes it.
-	e.clock.now = e.clock.now.Add(2 * time.Minute)
+	e.clock.Add(2 * time.Minute)
 	third := e.open(t.TempDir(), false)
 	defer third.Close(context.Background())
 	if !third.Status().Writer {

@@ -1,6 +1,7 @@
 package fs
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"maps"
@@ -15,8 +16,9 @@ import (
 // machine.
 func (t *Tree) flush(meta []byte, sync bool) error {
 	t.mu.Lock()
-	b := &batch{records: map[Ino][]byte{}, contents: map[Ino][]byte{}, meta: meta}
+	b := &batch{records: map[Ino][]byte{}, contents: map[Ino][]byte{}, changed: map[Ino]bool{}, meta: meta}
 	for ino := range t.dirty {
+		_, b.changed[ino] = t.changed[ino]
 		n, ok := t.nodes[ino]
 		if !ok {
 			b.records[ino], b.contents[ino] = nil, nil
@@ -64,6 +66,7 @@ func (t *Tree) loadState() error {
 			if err != nil {
 				return err
 			}
+			c.trim = int64(n.attr.Size)
 			n.content = c
 		}
 		nodes[ino] = n
@@ -77,6 +80,12 @@ func (t *Tree) loadState() error {
 			return nil
 		})
 	}
+	if err == nil {
+		err = t.st.scan(keyChanged, func(ino Ino, _ []byte) error {
+			t.changed[ino] = struct{}{}
+			return nil
+		})
+	}
 	if err != nil {
 		return fmt.Errorf("fs: load state: %w", err)
 	}
@@ -86,39 +95,9 @@ func (t *Tree) loadState() error {
 // adopt makes nodes the tree's inodes, after checking that they form a
 // tree rooted at RootIno and repairing what a crash can leave.
 func (t *Tree) adopt(nodes map[Ino]*inode) error {
-	root := nodes[RootIno]
-	if root == nil || !root.isDir() {
-		return fmt.Errorf("%w: no root directory", ErrDamaged)
-	}
-	named := map[Ino]int{}
-	next := RootIno + 1
-	for _, ino := range slices.Sorted(maps.Keys(nodes)) {
-		n := nodes[ino]
-		next = max(next, ino+1)
-		for name, child := range n.entries {
-			if nodes[child] == nil {
-				t.logf("fs: dropping entry %q of directory %d: inode %d is missing", name, ino, child)
-				delete(n.entries, name)
-				t.mark(ino)
-				continue
-			}
-			named[child]++
-		}
-	}
-	for ino, n := range nodes {
-		if ino != RootIno && named[ino] == 0 {
-			delete(nodes, ino)
-			t.mark(ino)
-			if n.content != nil && t.st != nil {
-				t.freeContent(n.content)
-			}
-			continue
-		}
-		if !n.isDir() && n.attr.Nlink != uint32(named[ino]) {
-			t.logf("fs: inode %d has %d names but a link count of %d: fixed", ino, named[ino], n.attr.Nlink)
-			n.attr.Nlink = uint32(named[ino])
-			t.mark(ino)
-		}
+	next, err := t.repair(nodes)
+	if err != nil {
+		return err
 	}
 	t.nodes, t.next = nodes, max(t.next, next)
 	for ino, n := range nodes {
@@ -129,6 +108,47 @@ func (t *Tree) adopt(nodes map[Ino]*inode) error {
 	return nil
 }
 
+// repair checks that nodes form a tree rooted at RootIno, drops entries
+// naming missing inodes and inodes no entry names, fixes link counts, and
+// returns the next free inode number. Each repair is logged and marked.
+func (t *Tree) repair(nodes map[Ino]*inode) (Ino, error) {
+	root := nodes[RootIno]
+	if root == nil || !root.isDir() {
+		return 0, fmt.Errorf("%w: no root directory", ErrDamaged)
+	}
+	named := map[Ino]int{}
+	next := RootIno + 1
+	for _, ino := range slices.Sorted(maps.Keys(nodes)) {
+		n := nodes[ino]
+		next = max(next, ino+1)
+		for name, child := range n.entries {
+			if nodes[child] == nil {
+				t.logf("fs: dropping entry %q of directory %d: inode %d is missing", name, ino, child)
+				delete(n.entries, name)
+				t.dirty[ino] = struct{}{}
+				continue
+			}
+			named[child]++
+		}
+	}
+	for ino, n := range nodes {
+		if ino != RootIno && named[ino] == 0 {
+			delete(nodes, ino)
+			t.dirty[ino] = struct{}{}
+			if n.content != nil && t.st != nil {
+				t.freeContent(n.content)
+			}
+			continue
+		}
+		if !n.isDir() && n.attr.Nlink != uint32(named[ino]) {
+			t.logf("fs: inode %d has %d names but a link count of %d: fixed", ino, named[ino], n.attr.Nlink)
+			n.attr.Nlink = uint32(named[ino])
+			t.dirty[ino] = struct{}{}
+		}
+	}
+	return next, nil
+}
+
 func (t *Tree) logf(format string, args ...any) {
 	if t.log != nil {
 		t.log.Warn(fmt.Sprintf(format, args...))
@@ -137,3 +157,72 @@ func (t *Tree) logf(format string, args ...any) {
 
 // errClosed reports use of a closed drive.
 var errClosed = errors.New("fs: drive closed")
+
+// distrustCache forgets which blocks of uploaded contents are local, after
+// a crash: they are fetched again when read. Blocks of contents not yet
+// uploaded are the only copy, and stay.
+func (t *Tree) distrustCache() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for ino, n := range t.nodes {
+		if c := n.content; c != nil && c.m != nil && !c.dirty {
+			c.have, c.limit = nil, c.m.Size
+			t.dirty[ino] = struct{}{}
+		}
+	}
+}
+
+// replaceTree makes nodes, a commit loaded from the cloud, the tree's
+// inodes (a followed or restored commit). An inode that stays keeps its
+// content object, so open handles' pins stay right, with its base
+// replaced if it changed; an open inode that went stays until released.
+// Every inode that changed is marked for the state directory and
+// returned. The caller holds t.mu.
+func (t *Tree) replaceTree(nodes map[Ino]*inode, next Ino) ([]Ino, error) {
+	if _, err := t.repair(nodes); err != nil {
+		return nil, err
+	}
+	var changed []Ino
+	for ino, n := range nodes {
+		old := t.nodes[ino]
+		if old == nil || !sameInode(old, n) {
+			changed = append(changed, ino)
+			t.dirty[ino] = struct{}{}
+		}
+		if old == nil {
+			continue
+		}
+		n.opens = old.opens
+		if oc := old.content; oc != nil && n.content != nil {
+			oc.mu.Lock()
+			if !bytes.Equal(oc.manifest, n.content.manifest) {
+				oc.manifest, oc.m, oc.have, oc.limit = n.content.manifest, n.content.m, nil, 0
+				if oc.m != nil {
+					oc.limit = oc.m.Size
+				}
+				oc.dirty = false
+				oc.gen++
+			}
+			oc.mu.Unlock()
+			n.content = oc
+		}
+	}
+	for ino, old := range t.nodes {
+		if nodes[ino] != nil {
+			continue
+		}
+		changed = append(changed, ino)
+		t.dirty[ino] = struct{}{}
+		if old.opens > 0 {
+			cp := *old
+			cp.attr.Nlink = 0
+			nodes[ino] = &cp
+			continue
+		}
+		if old.content != nil {
+			t.freeContent(old.content)
+		}
+	}
+	t.nodes, t.next = nodes, max(t.next, next)
+	return changed, nil
+}

@@ -73,6 +73,9 @@ func (r *remote) forget(ino Ino) {
 // freeContent lets go of a freed inode's contents: its cache file goes
 // (after the last pin, which an upload may hold, the name is gone anyway).
 func (t *Tree) freeContent(c *content) {
+	c.mu.Lock()
+	c.freed = true
+	c.mu.Unlock()
 	os.Remove(t.st.cachePath(c.ino))
 	if t.cloud != nil {
 		t.cloud.forget(c.ino)

@@ -19,6 +19,7 @@ import (
 //
 //	"i" ino(8, big-endian) -> inode record (record.go)
 //	"c" ino(8)             -> content state (content.go)
+//	"x" ino(8)             -> (empty) the inode changed since the last commit
 //	"m"                    -> the drive's local metadata (drive.go)
 //
 // Writes go to badger without a sync of their own: badger's log is a
@@ -36,6 +37,7 @@ type state struct {
 const (
 	keyRecord  = 'i'
 	keyContent = 'c'
+	keyChanged = 'x'
 	keyMeta    = 'm'
 )
 
@@ -77,10 +79,13 @@ func (s *state) cachePath(ino Ino) string {
 type batch struct {
 	records  map[Ino][]byte
 	contents map[Ino][]byte
+	changed  map[Ino]bool // set or clear the inode's "changed" mark
 	meta     []byte
 }
 
-func (b *batch) empty() bool { return len(b.records) == 0 && len(b.contents) == 0 && b.meta == nil }
+func (b *batch) empty() bool {
+	return len(b.records) == 0 && len(b.contents) == 0 && len(b.changed) == 0 && b.meta == nil
+}
 
 // write applies b atomically, and syncs badger's log if sync.
 func (s *state) write(b *batch, sync bool) error {
@@ -102,6 +107,15 @@ func (s *state) write(b *batch, sync bool) error {
 		}
 		for ino, v := range b.contents {
 			if err := set(inoKey(keyContent, ino), v); err != nil {
+				return s.writeErr(err)
+			}
+		}
+		for ino, on := range b.changed {
+			var v []byte
+			if on {
+				v = []byte{}
+			}
+			if err := set(inoKey(keyChanged, ino), v); err != nil {
 				return s.writeErr(err)
 			}
 		}
