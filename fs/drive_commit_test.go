@@ -41,7 +41,7 @@ func (h *hookCloud) PutStripe(ctx context.Context, d *erasure.Descriptor, s [][]
 	return h.Mem.PutStripe(ctx, d, s)
 }
 
-// R10: an unlink while a commit uploads the file: the file's page (touched)
+// an unlink while a commit uploads the file: the file's page (touched)
 // drops it, its directory's page (not in the commit's snapshot of changes)
 // still names it. The commit's tree has a dangling entry; a follower's
 // ReadDir dereferences a nil inode.
@@ -90,7 +90,7 @@ func TestDriveUnlinkDuringCommitUpload(t *testing.T) {
 	t.Logf("%d entries, %v", len(ents), err)
 }
 
-// R11: a read-only mount with a state directory follows a commit; Close
+// a read-only mount with a state directory follows a commit; Close
 // writes the followed root into the state's meta, but Follow never marked
 // the changed inodes, so the records on disk are the old tree. The next
 // mount on that state takes it as current and shows (and would commit) the
@@ -128,7 +128,7 @@ func TestDriveFollowThenRemountStale(t *testing.T) {
 	}
 }
 
-// R12: Commit (all=true) and Close skip a file that is open and was just
+// Commit (all=true) and Close skip a file that is open and was just
 // written: commitLocked never reads all.
 func TestDriveCommitSkipsOpenFile(t *testing.T) {
 	e := newDriveEnv(t)
@@ -152,7 +152,7 @@ func TestDriveCommitSkipsOpenFile(t *testing.T) {
 	}
 }
 
-// R13: after a crash the cache file can be longer than the file's size;
+// after a crash the cache file can be longer than the file's size;
 // extending the file then shows the stale bytes instead of zeros.
 func TestDriveExtendAfterCrashShowsStaleBytes(t *testing.T) {
 	e := newDriveEnv(t)

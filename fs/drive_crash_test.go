@@ -23,7 +23,7 @@ func crashCopy(t *testing.T, state string) string {
 	return dst
 }
 
-// R1: a mount kept read-only because its state has uncommitted changes
+// a mount kept read-only because its state has uncommitted changes
 // (docs/drive.md: "the changes stay") follows the writer; Follow frees the
 // dirty contents' cache files and Close records the followed root as the
 // state's, so the next mount takes the stale local records as current,
@@ -96,7 +96,7 @@ func TestDriveFollowDestroysKeptChanges(t *testing.T) {
 	}
 }
 
-// R2: eviction/DropCache truncates the cache file before the content
+// eviction/DropCache truncates the cache file before the content
 // state saying the blocks are local is rewritten; a crash in between
 // (up to FlushEvery) leaves a committed file reading zeros.
 func TestDriveDropCacheCrash(t *testing.T) {
@@ -118,7 +118,7 @@ func TestDriveDropCacheCrash(t *testing.T) {
 	}
 }
 
-// R3: namespace changes flushed to the state but not committed are lost
+// namespace changes flushed to the state but not committed are lost
 // to the cloud after a crash: t.changed is not persisted, so the next
 // mount never commits them (and Pending says nothing is pending).
 func TestDriveUncommittedNamespaceAfterCrash(t *testing.T) {

@@ -14,7 +14,7 @@ import (
 	"github.com/murmur-cloud/murmur/fs"
 )
 
-// R4: a commit that loses the lease at publish has already adopted its
+// a commit that loses the lease at publish has already adopted its
 // uploads (contents clean); the state then "holds nothing uncommitted" by
 // hasLocalChanges, and the next mount clears it: the changes are gone,
 // though docs/drive.md says they stay in the state directory.
@@ -46,7 +46,7 @@ func TestDriveLeaseLostChangesKept(t *testing.T) {
 	}
 }
 
-// R5: a commit between writeContent (gen bumped, cache file extended) and
+// a commit between writeContent (gen bumped, cache file extended) and
 // WriteAt's size update uploads the old size and adopts it as clean; the
 // tail is never uploaded, and eviction then drops it locally too.
 func TestDriveCommitRacesExtendingWrite(t *testing.T) {
@@ -102,7 +102,7 @@ func firstDiff(a, b []byte) int {
 	return min(len(a), len(b))
 }
 
-// R6: DropCache marks inodes without Tree.mu (run with -race).
+// DropCache marks inodes without Tree.mu (run with -race).
 func TestDriveDropCacheRace(t *testing.T) {
 	e := newDriveEnv(t)
 	d := e.open(t.TempDir(), false)
@@ -122,7 +122,7 @@ func TestDriveDropCacheRace(t *testing.T) {
 	wg.Wait()
 }
 
-// R7: Fsync uses the cache file without pinning it; a Release closing it
+// Fsync uses the cache file without pinning it; a Release closing it
 // meanwhile makes fsync fail.
 func TestDriveFsyncRacesRelease(t *testing.T) {
 	e := newDriveEnv(t)
@@ -158,7 +158,7 @@ func TestDriveFsyncRacesRelease(t *testing.T) {
 	}
 }
 
-// R8: Follow replaces the content of an open file whose manifest changed;
+// Follow replaces the content of an open file whose manifest changed;
 // Release then unpins the new content, and the old one's fd stays open.
 func TestDriveFollowOpenHandleLeaksFd(t *testing.T) {
 	e := newDriveEnv(t)
