@@ -48,6 +48,9 @@ var (
 	// ErrReadOnly reports a change to a drive mounted read-only: a
 	// snapshot, or a mount that does not hold the drive's writer lease.
 	ErrReadOnly = errors.New("fs: read-only drive")
+	// ErrNotSupported reports what the model does not do: POSIX ACLs
+	// (system.posix_acl_* attributes), which tools then do without.
+	ErrNotSupported = errors.New("fs: operation not supported")
 )
 
 // errnos is the table Errno reads: each sentinel and its errno.
@@ -68,6 +71,7 @@ var errnos = []struct {
 	{ErrTooBig, syscall.E2BIG},
 	{ErrFileTooBig, syscall.EFBIG},
 	{ErrReadOnly, syscall.EROFS},
+	{ErrNotSupported, syscall.EOPNOTSUPP},
 }
 
 // Errno translates an error from this package into the errno a kernel

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/murmur-cloud/murmur/pipeline"
 )
@@ -17,6 +18,33 @@ type remote struct {
 	mu      sync.Mutex
 	readers map[Ino]*openReader
 	tick    int64
+
+	spaceMu          sync.Mutex
+	spaceAt          time.Time
+	spaceTotal, free uint64
+	spaceOK          bool
+}
+
+// space returns the cloud's usable capacity and free bytes (raw bytes
+// scaled by k/(k+m)), asking the cloud at most every 10 s and waiting at
+// most a second for it.
+func (r *remote) space() (total, free uint64, ok bool) {
+	r.spaceMu.Lock()
+	defer r.spaceMu.Unlock()
+	if time.Since(r.spaceAt) > 10*time.Second {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		tot, fr, err := r.cloud.Space(ctx)
+		cancel()
+		r.spaceAt = time.Now()
+		if err == nil {
+			k, m := uint64(max(r.cfg.K, 1)), uint64(max(r.cfg.M, 0))
+			if r.cfg.K == 0 {
+				k, m = pipeline.DefaultK, pipeline.DefaultM
+			}
+			r.spaceTotal, r.free, r.spaceOK = tot*k/(k+m), fr*k/(k+m), true
+		}
+	}
+	return r.spaceTotal, r.free, r.spaceOK
 }
 
 type openReader struct {

@@ -50,22 +50,33 @@ type StatFS struct {
 	NameLen       uint32
 }
 
-// StatFS reports the drive's capacity. A Tree without a cloud reports its
-// own use and no limit but MaxFileSize's.
+// StatFS reports the drive's capacity: with a cloud, the cloud's capacity
+// and free bytes as gossip estimates them, scaled by the erasure code's
+// overhead (what files can still take); without one, or before gossip
+// knows, a nominal 1 TiB. Files counts inodes in use and free.
 func (t *Tree) StatFS() StatFS {
+	const bsize = 4096
+	total, free := uint64(1<<40), uint64(0)
+	known := false
+	if t.cloud != nil {
+		if tot, fr, ok := t.cloud.space(); ok && tot > 0 {
+			total, free, known = tot, fr, true
+		}
+	}
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	var used uint64
 	for _, n := range t.nodes {
 		used += n.attr.Size
 	}
-	const bsize = 4096
-	total := uint64(1<<40) / bsize
-	usedBlocks := (used + bsize - 1) / bsize
-	free := total - min(total, usedBlocks)
+	inodes := uint64(len(t.nodes))
+	t.mu.Unlock()
+	if !known {
+		free = total - min(total, used)
+	}
+	const maxInodes = 1 << 32
 	return StatFS{
-		Bsize: bsize, Blocks: total, Bfree: free, Bavail: free,
-		Files: uint64(len(t.nodes)), Ffree: 1 << 32, NameLen: MaxNameLen,
+		Bsize: bsize, Blocks: total / bsize, Bfree: free / bsize, Bavail: free / bsize,
+		Files: maxInodes, Ffree: maxInodes - min(maxInodes, inodes), NameLen: MaxNameLen,
 	}
 }
 

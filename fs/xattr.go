@@ -68,6 +68,12 @@ func (t *Tree) setXattr(ino Ino, name string, value []byte, flags XattrFlags) er
 	if err := checkXattrName(name); err != nil {
 		return err
 	}
+	if strings.HasPrefix(name, "system.posix_acl_") {
+		// An ACL stored as opaque bytes would be shown (ls's '+') but not
+		// enforced, and cp -a would take it for applied and skip its
+		// chmod: refusing it is what a filesystem without ACLs does.
+		return ErrNotSupported
+	}
 	if len(value) > MaxXattrValueLen {
 		return ErrTooBig
 	}
