@@ -16,8 +16,9 @@
 // default_permissions: the kernel checks permissions against the mode,
 // owner and group the Tree reports, and sends no ACCESS requests.
 // allow_other (Options.AllowOther) lets other local users in; without it
-// the kernel refuses everyone but the user who mounted. It is nosuid and
-// nodev, "murmur" of type "fuse.murmur" in /proc/mounts, with 1 MiB reads
+// the kernel refuses everyone but the user who mounted. It is nosuid,
+// nodev and noatime (the model changes atime only when a program sets
+// it), "murmur" of type "fuse.murmur" in /proc/mounts, with 1 MiB reads
 // and writes (the kernel's ceiling) and 128 KiB of readahead (what Linux
 // offers a FUSE mount). A read-only mount (Options.ReadOnly) is mounted
 // ro, and the layer answers any change that reaches it with

@@ -97,10 +97,13 @@ func (o Options) mountOptions() *gofs.Options {
 		// kernel's own error (EBUSY, EPERM) instead of a missing helper.
 		DirectMount:       true,
 		DirectMountStrict: true,
-		Debug:             o.Debug,
+		// fusermount's flags, and noatime, which is what the model does:
+		// atime changes only when a program sets it.
+		DirectMountFlags: syscall.MS_NOSUID | syscall.MS_NODEV | syscall.MS_NOATIME,
+		Debug:            o.Debug,
 	}
 	if o.ReadOnly {
-		mo.Options = append(mo.Options, "ro")
+		mo.DirectMountFlags |= syscall.MS_RDONLY
 	}
 	if o.Debug && o.Logger != nil {
 		mo.Logger = slog.NewLogLogger(o.Logger.Handler(), slog.LevelDebug)
