@@ -45,7 +45,7 @@ func TestOwnership(t *testing.T) {
 	if !mountInfo(t, m.Dir).has("allow_other") {
 		t.Errorf("AllowOther mount lacks allow_other")
 	}
-	if out, err := asNobody(t, m.Dir, "bash", "-c", "echo mine > mine && mkdir mydir && ln -s mine mylink && cat mine"); err != nil || out != "mine\n" {
+	if out, err := asNobody(t, m.Dir, "bash", "-c", "umask 022 && echo mine > mine && mkdir mydir && ln -s mine mylink && cat mine"); err != nil || out != "mine\n" {
 		t.Fatalf("nobody creating files: %v\n%s", err, out)
 	}
 	for _, name := range []string{"mine", "mydir", "mylink"} {
@@ -109,6 +109,7 @@ func TestNoAllowOther(t *testing.T) {
 // TestMknod: mknod makes regular files; fifos, sockets and devices are
 // not held by the model, and mknod answers EPERM.
 func TestMknod(t *testing.T) {
+	setUmask(t, 0o022)
 	m := mountDefault(t)
 	p := filepath.Join(m.Dir, "reg")
 	if err := syscall.Mknod(p, syscall.S_IFREG|0o640, 0); err != nil {
@@ -136,4 +137,11 @@ func asRoot(t testing.TB, dir, name string, args ...string) (string, error) {
 	t.Helper()
 	out, err := command(t, env(t), dir, name, args...).CombinedOutput()
 	return string(out), err
+}
+
+// setUmask sets the process's umask to mask for the rest of the test.
+func setUmask(t testing.TB, mask int) {
+	t.Helper()
+	old := syscall.Umask(mask)
+	t.Cleanup(func() { syscall.Umask(old) })
 }
