@@ -41,6 +41,26 @@ func TestPosixACLXattr(t *testing.T) {
 	}
 }
 
+// TestStatfsInodes shows a bug in package fs, reported, not worked around
+// here: Tree.StatFS reports Files as the number of inodes in use, but
+// statfs(2)'s f_files is the total number of inodes, used and free, so
+// with Ffree at 2^32 every tool computes a negative count in use: df -i
+// shows IUsed -4294967295 on an empty drive.
+func TestStatfsInodes(t *testing.T) {
+	m := mountDefault(t)
+	writeFile(t, filepath.Join(m.Dir, "f"), nil, 0o644)
+	var st unix.Statfs_t
+	if err := unix.Statfs(m.Dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Ffree > st.Files {
+		t.Fatalf("statfs: %d inodes free of %d in all: fs.Tree.StatFS's Files must count free inodes too", st.Ffree, st.Files)
+	}
+	if used := st.Files - st.Ffree; used != 2 {
+		t.Errorf("statfs: %d inodes in use, want 2 (the root and f)", used)
+	}
+}
+
 // aclForMode encodes the minimal POSIX ACL equal to the permission bits
 // of mode, in the xattr format (linux/posix_acl_xattr.h).
 func aclForMode(mode uint32) []byte {
