@@ -1,0 +1,122 @@
+package mount
+
+import (
+	"math"
+	"syscall"
+
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/murmur-cloud/murmur/fs"
+)
+
+// blockSize is the st_blksize reported for every inode: the preferred I/O
+// size, and the unit of st_blocks' estimate (go-fuse's setBlocks).
+const blockSize = 4096
+
+// nsPerSec is the number of nanoseconds in a second.
+const nsPerSec = 1_000_000_000
+
+// fillAttr copies the model's attributes a into the kernel's out.
+func fillAttr(a fs.Attr, out *fuse.Attr) {
+	*out = fuse.Attr{
+		Ino:     uint64(a.Ino),
+		Size:    a.Size,
+		Blocks:  (a.Size + blockSize - 1) / blockSize * (blockSize / 512),
+		Mode:    a.StatMode(),
+		Nlink:   a.Nlink,
+		Owner:   fuse.Owner{Uid: a.Uid, Gid: a.Gid},
+		Blksize: blockSize,
+	}
+	out.Atime, out.Atimensec = splitNs(a.Atime)
+	out.Mtime, out.Mtimensec = splitNs(a.Mtime)
+	out.Ctime, out.Ctimensec = splitNs(a.Ctime)
+}
+
+// splitNs splits a time in ns since the epoch into seconds and
+// nanoseconds, as the kernel takes them: seconds as a two's complement
+// int64, nanoseconds in [0, 1e9) even before 1970.
+func splitNs(ns int64) (sec uint64, nsec uint32) {
+	s, n := ns/nsPerSec, ns%nsPerSec
+	if n < 0 {
+		s, n = s-1, n+nsPerSec
+	}
+	return uint64(s), uint32(n)
+}
+
+// joinNs is the inverse of splitNs. Times the model cannot hold (before
+// 1678 or after 2262, outside int64 nanoseconds) are clamped to the
+// nearest it can, as ext4 clamps to its own range.
+func joinNs(sec uint64, nsec uint32) int64 {
+	s := int64(sec)
+	switch {
+	case s > math.MaxInt64/nsPerSec-1:
+		return math.MaxInt64
+	case s < math.MinInt64/nsPerSec+1:
+		return math.MinInt64
+	}
+	return s*nsPerSec + int64(nsec)
+}
+
+// setAttrIn translates the kernel's setattr into the model's. The
+// kernel's own bits (FATTR_FH, FATTR_LOCKOWNER; FATTR_CTIME, which the
+// model sets itself on any change) have no counterpart and are dropped.
+func setAttrIn(in *fuse.SetAttrIn) fs.SetAttrIn {
+	var out fs.SetAttrIn
+	v := in.Valid
+	if v&fuse.FATTR_MODE != 0 {
+		out.Valid |= fs.SetMode
+		out.Mode = in.Mode
+	}
+	if v&fuse.FATTR_UID != 0 {
+		out.Valid |= fs.SetUid
+		out.Uid = in.Uid
+	}
+	if v&fuse.FATTR_GID != 0 {
+		out.Valid |= fs.SetGid
+		out.Gid = in.Gid
+	}
+	if v&fuse.FATTR_SIZE != 0 {
+		out.Valid |= fs.SetSize
+		out.Size = in.Size
+	}
+	if v&fuse.FATTR_ATIME != 0 {
+		out.Valid |= fs.SetAtime
+		out.Atime = joinNs(in.Atime, in.Atimensec)
+	}
+	if v&fuse.FATTR_MTIME != 0 {
+		out.Valid |= fs.SetMtime
+		out.Mtime = joinNs(in.Mtime, in.Mtimensec)
+	}
+	if v&fuse.FATTR_ATIME_NOW != 0 {
+		out.Valid |= fs.SetAtimeNow
+	}
+	if v&fuse.FATTR_MTIME_NOW != 0 {
+		out.Valid |= fs.SetMtimeNow
+	}
+	return out
+}
+
+// typeBits returns the S_IFMT bits of kind k.
+func typeBits(k fs.Kind) uint32 {
+	switch k {
+	case fs.Directory:
+		return syscall.S_IFDIR
+	case fs.Symlink:
+		return syscall.S_IFLNK
+	}
+	return syscall.S_IFREG
+}
+
+// fillStatfs copies the model's StatFS into the kernel's out.
+func fillStatfs(st fs.StatFS, out *fuse.StatfsOut) {
+	*out = fuse.StatfsOut{
+		Blocks:  st.Blocks,
+		Bfree:   st.Bfree,
+		Bavail:  st.Bavail,
+		Files:   st.Files,
+		Ffree:   st.Ffree,
+		Bsize:   st.Bsize,
+		NameLen: st.NameLen,
+		Frsize:  st.Bsize,
+	}
+}
