@@ -25,6 +25,9 @@ type mounted struct {
 // directory with options o, and unmounts it when the test ends.
 func newMount(t testing.TB, c fs.Config, o mount.Options) *mounted {
 	t.Helper()
+	if driveBacked {
+		return mountTree(t, newDriveTree(t, c), o)
+	}
 	tree, err := fs.New(c)
 	if err != nil {
 		t.Fatalf("fs.New: %v", err)
