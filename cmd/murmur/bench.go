@@ -16,7 +16,7 @@ func benchCommand() *command {
 	return &command{
 		name:    "bench",
 		summary: "measure Murmur's speed on this machine",
-		sub:     []*command{benchPipelineCommand(), benchClusterCommand()},
+		sub:     []*command{benchPipelineCommand(), benchClusterCommand(), benchMountCommand()},
 	}
 }
 

@@ -168,15 +168,20 @@ func rmCommand() *command {
 }
 
 func statusCommand() *command {
-	return clientCommand("status", "", "show this node: peers, stored bytes, capacity",
+	cmd := clientCommand("status", "", "show this node: peers, stored bytes, capacity, and its mounted drives",
 		func(ctx context.Context, c *api.Client, _ *flag.FlagSet, out io.Writer, asJSON bool) error {
 			s, err := c.Status(ctx)
 			if err != nil {
 				return err
 			}
+			mounts := mountStatuses(filepath.Dir(c.Socket()))
 			if asJSON {
-				return printJSON(out, s)
+				return printJSON(out, struct {
+					*api.Status
+					Mounts []mountStatus `json:"mounts"`
+				}{s, mounts})
 			}
+			defer printMounts(out, mounts)
 			capacity := "no quota"
 			if s.Capacity > 0 {
 				capacity = humanBytes(s.Capacity)
@@ -212,6 +217,28 @@ func statusCommand() *command {
 			}
 			return nil
 		})
+	return cmd
+}
+
+// printMounts shows the node's running mounts and what they have not
+// uploaded yet.
+func printMounts(out io.Writer, mounts []mountStatus) {
+	if len(mounts) == 0 {
+		fmt.Fprintln(out, "drives    none mounted")
+		return
+	}
+	for _, m := range mounts {
+		mode := "writer"
+		if !m.Writer {
+			mode = "read-only: " + m.ReadOnlyWhy
+		}
+		fmt.Fprintf(out, "drive     %s at %s (%s), snapshot %d; pending upload: %s in %d files; cached %s",
+			m.Name, m.Mountpoint, mode, m.Snapshot, humanBytes(m.PendingBytes), m.PendingFiles, humanBytes(m.CachedBytes))
+		if m.LastError != "" {
+			fmt.Fprintf(out, "; last commit failed: %s", m.LastError)
+		}
+		fmt.Fprintln(out)
+	}
 }
 
 func peersCommand() *command {

@@ -29,6 +29,9 @@ func root() *command {
 		summary: "an encrypted peer-to-peer cloud drive",
 		sub: []*command{
 			upCommand(),
+			mountCommand(),
+			driveCommand(),
+			snapshotCommand(),
 			putCommand(),
 			getCommand(),
 			lsCommand(),

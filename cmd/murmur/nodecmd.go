@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -12,6 +15,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/murmur-cloud/murmur/crypt"
+	mfs "github.com/murmur-cloud/murmur/fs"
+	"github.com/murmur-cloud/murmur/fs/mount"
+	"github.com/murmur-cloud/murmur/internal/atomicfile"
 	"github.com/murmur-cloud/murmur/node"
 	"github.com/murmur-cloud/murmur/node/api"
 	"github.com/murmur-cloud/murmur/placement"
@@ -164,18 +171,37 @@ func splitList(s string) []string {
 func upCommand() *command {
 	var dir string
 	var nodes int
-	var verbose bool
+	var verbose, noMount, allowOther bool
 	var target float64
 	return &command{
 		name:    "up",
-		summary: "run a small cloud of several nodes in this process, on loopback",
+		args:    "[MOUNTPOINT]",
+		summary: "run a small cloud of several nodes in this process, on loopback, with its drive mounted at ./cloud",
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&dir, "dir", defaultDir(), "folder for the cloud (its nodes live in DIR/up) and its API socket")
 			fs.IntVar(&nodes, "nodes", 6, "how many nodes")
 			fs.BoolVar(&verbose, "v", false, "log debug messages")
 			fs.Float64Var(&target, "target", placement.DefaultTarget, "wanted probability that a stripe stays readable; sets k and m for new files")
+			fs.BoolVar(&noMount, "no-mount", false, "do not mount the cloud's drive")
+			fs.BoolVar(&allowOther, "allow-other", false, "let other local users use the mount (permissions still apply)")
 		},
-		run: func(ctx context.Context, _ *flag.FlagSet, out io.Writer) error {
+		run: func(ctx context.Context, fl *flag.FlagSet, out io.Writer) error {
+			if fl.NArg() > 1 {
+				return fmt.Errorf("%w: murmur up [MOUNTPOINT]", errUsage)
+			}
+			mountpoint := "cloud"
+			if fl.NArg() == 1 {
+				mountpoint = fl.Arg(0)
+			}
+			mountpoint, err := filepath.Abs(mountpoint)
+			if err != nil {
+				return err
+			}
+			if !noMount {
+				if err := checkFUSE(); err != nil {
+					return fmt.Errorf("%v (or run murmur up --no-mount)", err)
+				}
+			}
 			if os.Getenv("GOMEMLIMIT") == "" {
 				debug.SetMemoryLimit(memoryLimit)
 			}
@@ -194,6 +220,18 @@ func upCommand() *command {
 				return fmt.Errorf("%w: --target: %v", errUsage, err)
 			}
 			sock := socketPath(dir)
+			mountDone := make(chan error, 1)
+			if noMount {
+				mountDone <- nil
+			} else {
+				d, err := upDrive(ctx, dir, home, l, target, log)
+				if err != nil {
+					return err
+				}
+				go func() {
+					mountDone <- serveDrive(ctx, d, mountpoint, "up", statusFile(dir, "up"), mount.Options{AllowOther: allowOther, Logger: log}, out)
+				}()
+			}
 			fmt.Fprintf(out, `A cloud of %d nodes is running in %s (cloud %s).
 
 Try, from another terminal:
@@ -206,8 +244,12 @@ Try, from another terminal:
 
 Ctrl-C stops the cloud; running murmur up again resumes it with its data.
 `, len(l.Nodes), home, l.Secret.CloudID(), dir)
-			if err := srv.Serve(ctx, sock); err != nil {
-				return err
+			serveErr := srv.Serve(ctx, sock)
+			if err := <-mountDone; err != nil {
+				fmt.Fprintf(out, "drive: %v\n", err)
+			}
+			if serveErr != nil {
+				return serveErr
 			}
 			fmt.Fprintln(out, "stopping the cloud")
 			return nil
@@ -221,4 +263,53 @@ func newLogger(level slog.Level, verbose bool) *slog.Logger {
 		level = slog.LevelDebug
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}
+
+// upDrive opens the drive of murmur up's cloud, making it the first time:
+// its passphrase is random and kept, readable by the owner only, in
+// home/drive.passphrase, so that `murmur mount --dir DIR` with
+// MURMUR_PASSPHRASE set to it mounts the same drive from elsewhere.
+func upDrive(ctx context.Context, dir, home string, l *node.Local, target float64, log *slog.Logger) (*mfs.Drive, error) {
+	placer, err := placement.NewReliable(placement.ReliableConfig{Seed: uint64(time.Now().UnixNano())})
+	if err != nil {
+		return nil, err
+	}
+	cloud := api.NewDriveCloud(l.Nodes[0], l.Nodes[0].Cloud(placer))
+	passFile := filepath.Join(home, "drive.passphrase")
+	pass, err := os.ReadFile(passFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		pass = []byte(rand.Text())
+		pub, _, err := createDrive(ctx, cloud, pass, crypt.DefaultKDF())
+		if err != nil {
+			return nil, fmt.Errorf("make the cloud's drive: %w", err)
+		}
+		if err := atomicfile.WriteFile(passFile, pass, 0o600); err != nil {
+			return nil, err
+		}
+		if err := rememberDrive(dir, "up", pub); err != nil {
+			return nil, err
+		}
+	} else if err != nil {
+		return nil, err
+	}
+	pub, _, err := resolveDrive(dir, "up")
+	if err != nil {
+		return nil, err
+	}
+	keys, raw, err := unlock(ctx, cloud, pub, "", passFile, io.Discard)
+	if err != nil {
+		return nil, err
+	}
+	return mfs.Open(ctx, mfs.DriveConfig{
+		Keys: keys, Cloud: cloud, KeyFile: raw, StateDir: filepath.Join(mountsDir(dir), "up"), Logger: log,
+		Code: nodeCode(l.Nodes[0], target),
+	})
+}
+
+// nodeCode chooses a drive's code from what node n's gossip knows.
+func nodeCode(n *node.Node, target float64) func(ctx context.Context) (int, int, error) {
+	return func(context.Context) (int, int, error) {
+		c, err := placement.ChooseCode(n.CodeParams(target))
+		return c.K, c.M, err
+	}
 }

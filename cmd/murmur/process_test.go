@@ -174,9 +174,9 @@ func TestNodesAsProcesses(t *testing.T) {
 }
 
 // startUp runs `murmur up` as its own process and waits for its API.
-func startUp(t *testing.T, dir string) *exec.Cmd {
+func startUp(t *testing.T, dir, mnt string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "up", "--dir", dir)
+	cmd := exec.Command(os.Args[0], "up", "--dir", dir, mnt)
 	cmd.Env = append(os.Environ(), "MURMUR_RUN_MAIN=1")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -190,7 +190,7 @@ func startUp(t *testing.T, dir string) *exec.Cmd {
 		}
 	})
 	for deadline := time.Now().Add(30 * time.Second); ; {
-		if _, err := run(t, "status", "--dir", dir); err == nil {
+		if _, err := run(t, "status", "--dir", dir); err == nil && mounted(mnt) {
 			return cmd
 		}
 		if time.Now().After(deadline) {
@@ -200,11 +200,19 @@ func startUp(t *testing.T, dir string) *exec.Cmd {
 	}
 }
 
-// TestUp runs murmur up, stores and fetches a file with the CLI, stops it
-// with Ctrl-C, and finds the file again after a rerun.
+// TestUp runs murmur up, stores and fetches a file with the CLI and one
+// through the drive it mounts, stops it with Ctrl-C, and finds both again
+// after a rerun.
 func TestUp(t *testing.T) {
 	dir := t.TempDir()
-	up := startUp(t, dir)
+	mnt := filepath.Join(t.TempDir(), "cloud")
+	up := startUp(t, dir, mnt)
+	if err := os.MkdirAll(filepath.Join(mnt, "notes"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(mnt, "notes", "todo.txt"), []byte("water the plants\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	in := filepath.Join(t.TempDir(), "in")
 	data := make([]byte, 3<<20+5)
 	rand.Read(data)
@@ -222,16 +230,25 @@ func TestUp(t *testing.T) {
 	if st, err := run(t, "status", "--dir", dir, "--json"); err != nil || !strings.Contains(st, `"peers": 5`) {
 		t.Fatalf("status: %q, %v", st, err)
 	}
+	if st, err := run(t, "status", "--dir", dir); err != nil || !strings.Contains(st, "drive     up at "+mnt) {
+		t.Fatalf("status does not show the mounted drive: %q, %v", st, err)
+	}
 
 	up.Process.Signal(os.Interrupt)
 	if err := up.Wait(); err != nil {
 		t.Fatalf("murmur up after Ctrl-C: %v", err)
 	}
+	if mounted(mnt) {
+		t.Fatal("murmur up stopped and left its drive mounted")
+	}
 	if _, err := run(t, "ls", "--dir", dir); !errors.Is(err, api.ErrNotRunning) {
 		t.Fatalf("ls with the cloud stopped: %v", err)
 	}
 
-	startUp(t, dir)
+	startUp(t, dir, mnt)
+	if b, err := os.ReadFile(filepath.Join(mnt, "notes", "todo.txt")); err != nil || string(b) != "water the plants\n" {
+		t.Fatalf("the drive after a rerun: %q, %v", b, err)
+	}
 	outFile := filepath.Join(t.TempDir(), "out")
 	if _, err := run(t, "get", "--dir", dir, id, outFile); err != nil {
 		t.Fatal(err)

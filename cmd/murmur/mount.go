@@ -1,0 +1,227 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	mfs "github.com/murmur-cloud/murmur/fs"
+	"github.com/murmur-cloud/murmur/fs/mount"
+	"github.com/murmur-cloud/murmur/internal/atomicfile"
+)
+
+// mountsDir holds each mount's state directory and status file.
+func mountsDir(dir string) string { return filepath.Join(dir, "mounts") }
+
+// checkFUSE says clearly why this user cannot mount, if it cannot.
+func checkFUSE() error {
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		return fmt.Errorf("FUSE is not available: /dev/fuse is missing (load the fuse module, or run where FUSE is allowed)")
+	}
+	if os.Geteuid() != 0 {
+		if _, err := exec.LookPath("fusermount3"); err != nil {
+			return fmt.Errorf("mounting as a user other than root needs fusermount3: install the fuse3 package (apt-get install fuse3)")
+		}
+	}
+	return nil
+}
+
+// mountStatus is what a running mount writes to its status file once a
+// second, for `murmur status`.
+type mountStatus struct {
+	Mountpoint string `json:"mountpoint"`
+	Name       string `json:"name"`
+	PID        int    `json:"pid"`
+	mfs.Status
+}
+
+func statusFile(dir, drive string) string {
+	return filepath.Join(mountsDir(dir), drive+".status.json")
+}
+
+// serveDrive mounts d at mountpoint and serves it until ctx ends, then
+// unmounts and closes d, showing the upload of what is pending.
+func serveDrive(ctx context.Context, d *mfs.Drive, mountpoint, name, statusPath string, o mount.Options, out io.Writer) error {
+	if err := checkFUSE(); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(mountpoint, 0o755); err != nil {
+		return err
+	}
+	st := d.Status()
+	o.ReadOnly = o.ReadOnly || !st.Writer
+	srv, err := mount.Mount(mountpoint, d.Tree(), o)
+	if err != nil {
+		d.Close(context.Background())
+		return fmt.Errorf("mount %s: %w", mountpoint, err)
+	}
+	d.OnChange(func(changed []mfs.Ino) {
+		if changed == nil {
+			srv.Invalidate(mfs.RootIno)
+			return
+		}
+		for _, ino := range changed {
+			srv.Invalidate(ino)
+		}
+	})
+	mode := "read-write"
+	if !st.Writer {
+		mode = "read-only: " + st.ReadOnlyWhy
+	}
+	fmt.Fprintf(out, "drive %s mounted at %s (%s)\nCtrl-C unmounts; changes upload in the background, and at unmount.\n", name, mountpoint, mode)
+
+	writeStatus := func() {
+		if statusPath == "" {
+			return
+		}
+		b, err := json.Marshal(mountStatus{Mountpoint: mountpoint, Name: name, PID: os.Getpid(), Status: d.Status()})
+		if err == nil {
+			atomicfile.WriteFile(statusPath, b, 0o600)
+		}
+	}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	writeStatus()
+	unmounted := make(chan struct{})
+	go func() { srv.Wait(); close(unmounted) }()
+wait:
+	for {
+		select {
+		case <-ctx.Done():
+			break wait
+		case <-unmounted:
+			fmt.Fprintf(out, "%s was unmounted\n", mountpoint)
+			break wait
+		case <-tick.C:
+			writeStatus()
+		}
+	}
+	if err := unmountRetrying(srv, unmounted, out); err != nil {
+		fmt.Fprintf(out, "%v\n", err)
+	}
+	err = closeWithProgress(d, out)
+	if statusPath != "" {
+		os.Remove(statusPath)
+	}
+	return err
+}
+
+// unmountRetrying unmounts; while a program still uses the mount it says
+// so and tries again for up to a minute.
+func unmountRetrying(srv *mount.Server, unmounted <-chan struct{}, out io.Writer) error {
+	select {
+	case <-unmounted:
+		return nil
+	default:
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		err := srv.Unmount()
+		if err == nil || !errors.Is(err, syscall.EBUSY) || time.Now().After(deadline) {
+			return err
+		}
+		fmt.Fprintf(out, "%s is busy (a program has a file open or a shell is in it); retrying\n", srv.Dir())
+		time.Sleep(2 * time.Second)
+	}
+}
+
+// closeWithProgress closes d, drawing the upload of what is pending.
+func closeWithProgress(d *mfs.Drive, out io.Writer) error {
+	st := d.Status()
+	if st.PendingBytes == 0 && st.PendingFiles == 0 {
+		return d.Close(context.Background())
+	}
+	total := st.PendingBytes
+	done := make(chan error, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	go func() { done <- d.Close(ctx) }()
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			fmt.Fprintf(out, "\ruploading pending changes: done%s\n", strings.Repeat(" ", 30))
+			return err
+		case <-tick.C:
+			p := d.Status().PendingBytes
+			fmt.Fprintf(out, "\ruploading pending changes: %s of %s left", humanBytes(p), humanBytes(total))
+		}
+	}
+}
+
+func mountCommand() *command {
+	var f openDriveFlags
+	var readOnly, allowOther, verbose bool
+	var snapshot uint64
+	var state string
+	cache := sizeFlag(4 << 30)
+	return &command{
+		name:    "mount",
+		args:    "DIR",
+		summary: "mount a drive at DIR until interrupted",
+		flags: func(fs *flag.FlagSet) {
+			f.declare(fs)
+			fs.BoolVar(&readOnly, "read-only", false, "mount read-only, without taking the writer lease")
+			fs.Uint64Var(&snapshot, "snapshot", 0, "mount snapshot N read-only (see 'murmur snapshot list')")
+			fs.BoolVar(&allowOther, "allow-other", false, "let other local users use the mount (permissions still apply)")
+			fs.StringVar(&state, "state", "", "the mount's state directory (default: DIR of the node/mounts/DRIVE)")
+			fs.Var(&cache, "cache", "bound on the local cache of uploaded contents")
+			fs.BoolVar(&verbose, "v", false, "log debug messages")
+		},
+		run: func(ctx context.Context, fs *flag.FlagSet, out io.Writer) error {
+			if fs.NArg() != 1 {
+				return fmt.Errorf("%w: murmur mount DIR", errUsage)
+			}
+			if err := checkFUSE(); err != nil {
+				return err
+			}
+			mountpoint, err := filepath.Abs(fs.Arg(0))
+			if err != nil {
+				return err
+			}
+			log := newLogger(slog.LevelInfo, verbose)
+			pub, _, err := resolveDrive(f.dir, f.drive)
+			if err != nil {
+				return err
+			}
+			id := fmt.Sprintf("%x", []byte(pub))[:16]
+			if state == "" && snapshot == 0 {
+				state = filepath.Join(mountsDir(f.dir), id)
+			}
+			cfg := mfs.DriveConfig{StateDir: state, ReadOnly: readOnly, Snapshot: snapshot, CacheBytes: int64(cache), Logger: log}
+			d, _, name, err := f.open(ctx, cfg, out)
+			if err != nil {
+				return err
+			}
+			return serveDrive(ctx, d, mountpoint, name, statusFile(f.dir, id), mount.Options{AllowOther: allowOther, Logger: log}, out)
+		},
+	}
+}
+
+// mountStatuses reads the status files of the node's running mounts.
+func mountStatuses(dir string) []mountStatus {
+	files, _ := filepath.Glob(filepath.Join(mountsDir(dir), "*.status.json"))
+	var out []mountStatus
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		var s mountStatus
+		if json.Unmarshal(b, &s) == nil && syscall.Kill(s.PID, 0) == nil {
+			out = append(out, s)
+		}
+	}
+	return out
+}
