@@ -35,6 +35,10 @@ type DriveConfig struct {
 	// Pipeline configures how contents are sealed and coded: K and M,
 	// chunking, workers. Its Keys are set from Keys.
 	Pipeline pipeline.Config
+	// Code, if not nil, chooses k and m before every commit (the cloud's
+	// members come and go; a code wider than the members reachable
+	// cannot be placed). An error or k < 1 keeps Pipeline's.
+	Code func(ctx context.Context) (k, m int, err error)
 	// KeyFile is the drive's passphrase-wrapped key, kept in the root so
 	// another device can unlock the drive with the passphrase alone.
 	KeyFile []byte
@@ -167,8 +171,8 @@ func newDrive(cfg DriveConfig) (*Drive, error) {
 	t.dirty, t.changed = map[Ino]struct{}{}, map[Ino]struct{}{}
 	pc := cfg.Pipeline
 	t.cloud = newRemote(pc, cfg.Cloud)
-	t.prefetch = make(chan struct{}, 8)
-	t.readahead = 8
+	t.prefetch = make(chan struct{}, 16)
+	t.readahead = 16
 	d := &Drive{cfg: cfg, pipe: pc, t: t, log: cfg.Logger, pages: map[uint64][]byte{}, stop: make(chan struct{})}
 	return d, nil
 }
@@ -536,6 +540,13 @@ type upload struct {
 
 func (d *Drive) commitLocked(ctx context.Context, all bool) error {
 	t := d.t
+	if d.cfg.Code != nil {
+		if k, m, err := d.cfg.Code(ctx); err == nil && k >= 1 && m >= 0 {
+			d.pipe.K, d.pipe.M = k, m
+		} else if err != nil {
+			d.log.Warn("fs: choose a code; keeping the last", "k", d.pipe.K, "m", d.pipe.M, "err", err)
+		}
+	}
 	// What changed: contents to upload, pages to rewrite.
 	t.mu.Lock()
 	if len(t.changed) == 0 && d.ref != nil {

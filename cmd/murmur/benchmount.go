@@ -162,7 +162,7 @@ func runMountBench(ctx context.Context, base string, size int64, files, nodes in
 	if err != nil {
 		return nil, err
 	}
-	srv, err := mount.Mount(mnt, d.Tree(), mount.Options{Logger: log})
+	srv, err := mount.Mount(mnt, d.Tree(), mount.Options{Logger: log, EntryTimeout: writerTimeout, AttrTimeout: writerTimeout, NegativeTimeout: writerTimeout})
 	if err != nil {
 		d.Close(ctx)
 		return nil, err

@@ -20,6 +20,10 @@ import (
 	"github.com/murmur-cloud/murmur/internal/atomicfile"
 )
 
+// writerTimeout is how long the kernel caches names and attributes on a
+// mount that holds the writer lease.
+const writerTimeout = time.Minute
+
 // mountsDir holds each mount's state directory and status file.
 func mountsDir(dir string) string { return filepath.Join(dir, "mounts") }
 
@@ -60,6 +64,13 @@ func serveDrive(ctx context.Context, d *mfs.Drive, mountpoint, name, statusPath 
 	}
 	st := d.Status()
 	o.ReadOnly = o.ReadOnly || !st.Writer
+	if st.Writer && o.EntryTimeout == 0 {
+		// Every change to the drive comes through this kernel, which
+		// updates its caches as it makes it: they may last. A follower's
+		// tree moves under it, so it keeps the short defaults, and the
+		// invalidations it is sent.
+		o.EntryTimeout, o.AttrTimeout, o.NegativeTimeout = writerTimeout, writerTimeout, writerTimeout
+	}
 	srv, err := mount.Mount(mountpoint, d.Tree(), o)
 	if err != nil {
 		d.Close(context.Background())

@@ -48,11 +48,11 @@
 // went, or now names another inode.
 //
 // An open keeps the file's pages in the page cache (FOPEN_KEEP_CACHE)
-// when the file has the size and mtime it had at the kernel's previous
-// open of it: the pages then hold its current contents, since every write
-// since went through the page cache, and a change from elsewhere comes
-// with Invalidate, which empties the cache. Otherwise the open drops the
-// cached pages. So rereading an unchanged file is served from memory.
+// unless Invalidate was called for it since the kernel's previous open:
+// the pages hold its current contents, since every write went through
+// the page cache, and a change from elsewhere comes with Invalidate,
+// which empties the cache. So rereading a file, even one just written, is
+// served from memory.
 //
 // # Locks
 //

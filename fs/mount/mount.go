@@ -95,8 +95,12 @@ func (o Options) mountOptions() *gofs.Options {
 		// mount(2) directly, as root can, without falling back to a
 		// fusermount helper: a failed mount or unmount then reports the
 		// kernel's own error (EBUSY, EPERM) instead of a missing helper.
-		DirectMount:       true,
-		DirectMountStrict: true,
+		// The kernel must not drop a file's cached pages because its
+		// mtime moved: every write through it updates them, and a
+		// change from elsewhere comes with Invalidate.
+		ExplicitDataCacheControl: true,
+		DirectMount:              true,
+		DirectMountStrict:        true,
 		// fusermount's flags, and noatime, which is what the model does:
 		// atime changes only when a program sets it.
 		DirectMountFlags: syscall.MS_NOSUID | syscall.MS_NODEV | syscall.MS_NOATIME,

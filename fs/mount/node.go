@@ -246,18 +246,17 @@ func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32,
 }
 
 // keepCache reports whether the kernel may keep its page cache of n on an
-// open of the file with attributes a: whether size and mtime are those n
-// had at its last open. The kernel's cache then holds the current
-// contents, since every change since came through the kernel, which
-// updates its cache as it writes; a change from elsewhere comes with
+// open: whether nothing invalidated n since the kernel last opened it.
+// The kernel's cache holds the current contents then, since every change
+// to a file comes through the kernel, which updates its cache as it
+// writes; a change from elsewhere (a follower's new root) comes with
 // Invalidate, which empties the cache and resets n. It records a as the
 // version the kernel caches from now on.
 func (n *node) keepCache(a fs.Attr) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	s := stamp{size: a.Size, mtime: a.Mtime, valid: true}
-	keep := n.cached == s
-	n.cached = s
+	keep := n.cached.valid
+	n.cached = stamp{size: a.Size, mtime: a.Mtime, valid: true}
 	return keep
 }
 
