@@ -1,6 +1,7 @@
 package fs
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -18,6 +19,12 @@ import (
 // BlockSize is the unit in which a file's contents are fetched from the
 // cloud into its cache file and tracked as local.
 const BlockSize = 1 << 20
+
+// InlineMax is the size up to which a new file's contents live in memory
+// and in its record in the state directory instead of a cache file of
+// their own: most files are small, and a file per file would cost a
+// local create for each.
+const InlineMax = 64 << 10
 
 // content is a regular file's contents in a Tree with a state directory:
 // the uploaded version (a pipeline manifest, the "base"), and a cache file
@@ -46,6 +53,11 @@ type content struct {
 	f     *os.File
 	used  int64 // Tree.uses when last used, for eviction
 	freed bool  // the inode is gone: its cache file must not come back
+	// inline says the contents are data, whole, with no cache file; a
+	// file leaves this mode for good when it grows past InlineMax or its
+	// local copy is dropped.
+	inline bool
+	data   []byte
 	// trim, if not negative, is the size recorded when the state was
 	// loaded: a crash can leave a cache file longer than that, and bytes
 	// past it must read as zeros if the file grows again.
@@ -91,6 +103,9 @@ func (c *content) mark(b int64) {
 
 // localBytes is about how much of the cache file is in use.
 func (c *content) localBytes(size int64) int64 {
+	if c.inline {
+		return int64(len(c.data))
+	}
 	if c.m == nil {
 		return size
 	}
@@ -102,8 +117,8 @@ func (c *content) localBytes(size int64) int64 {
 }
 
 // The content state's encoding, kept in the state directory:
-// version(1) | flags(1: dirty) | limit | have (length-prefixed bytes,
-// little-endian words).
+// version(1) | flags(1: dirty, 2: inline) | limit | have (length-prefixed
+// bytes, little-endian words) | data (length-prefixed; inline only).
 const contentVersion = 1
 
 func (c *content) appendState(b []byte) []byte {
@@ -112,11 +127,18 @@ func (c *content) appendState(b []byte) []byte {
 	if c.dirty {
 		flags |= 1
 	}
+	if c.inline {
+		flags |= 2
+	}
 	b = append(b, flags)
 	b = binary.AppendUvarint(b, uint64(c.limit))
 	b = binary.AppendUvarint(b, uint64(8*len(c.have)))
 	for _, w := range c.have {
 		b = binary.LittleEndian.AppendUint64(b, w)
+	}
+	if c.inline {
+		b = binary.AppendUvarint(b, uint64(len(c.data)))
+		b = append(b, c.data...)
 	}
 	return b
 }
@@ -129,6 +151,10 @@ func (c *content) parseState(b []byte) error {
 	flags := r.Byte()
 	limit := int64(r.Uvarint(1<<63 - 1))
 	have := r.LenBytes(1 << 20)
+	var data []byte
+	if flags&2 != 0 {
+		data = r.LenBytes(InlineMax)
+	}
 	r.Done()
 	if err := r.Err(); err != nil {
 		return err
@@ -137,6 +163,8 @@ func (c *content) parseState(b []byte) error {
 		return fmt.Errorf("%w: content bitmap of %d bytes", ErrDamaged, len(have))
 	}
 	c.dirty = flags&1 != 0
+	c.inline = flags&2 != 0
+	c.data = bytes.Clone(data)
 	if c.m != nil {
 		c.limit = min(limit, c.m.Size)
 		c.have = make([]uint64, len(have)/8)
@@ -153,6 +181,11 @@ func (t *Tree) acquire(c *content) (*os.File, error) {
 	defer c.mu.Unlock()
 	if c.freed {
 		return nil, fmt.Errorf("fs: inode %d: %w", c.ino, ErrNotExist)
+	}
+	if c.inline {
+		c.pins++
+		c.used = t.uses.Add(1)
+		return nil, nil
 	}
 	if c.f == nil {
 		f, err := os.OpenFile(t.st.cachePath(c.ino), os.O_RDWR|os.O_CREATE, 0o600)
@@ -289,6 +322,14 @@ func (t *Tree) readBase(ctx context.Context, c *content, m *pipeline.Manifest, p
 // readContent reads regular file c at off into p, which the caller has
 // cut to the file's size.
 func (t *Tree) readContent(ctx context.Context, c *content, p []byte, off int64) error {
+	c.mu.Lock()
+	if c.inline {
+		n := copy(p, c.data[min(off, int64(len(c.data))):])
+		clear(p[n:])
+		c.mu.Unlock()
+		return nil
+	}
+	c.mu.Unlock()
 	f, err := t.acquire(c)
 	if err != nil {
 		return err
@@ -308,12 +349,29 @@ func (t *Tree) readContent(ctx context.Context, c *content, p []byte, off int64)
 // writeContent writes p into c at off: the partly written blocks at both
 // ends are made local first, then the bytes go into the cache file.
 func (t *Tree) writeContent(ctx context.Context, c *content, p []byte, off int64) error {
+	end := off + int64(len(p))
+	c.mu.Lock()
+	if c.inline {
+		if end <= InlineMax {
+			if grow := int(end) - len(c.data); grow > 0 {
+				c.data = append(c.data, make([]byte, grow)...)
+			}
+			copy(c.data[off:], p)
+			c.changed(t.now())
+			c.mu.Unlock()
+			return nil
+		}
+		if err := t.toFile(c); err != nil {
+			c.mu.Unlock()
+			return err
+		}
+	}
+	c.mu.Unlock()
 	f, err := t.acquire(c)
 	if err != nil {
 		return err
 	}
 	defer c.unpin()
-	end := off + int64(len(p))
 	if off%BlockSize != 0 {
 		if err := t.fetchBlock(ctx, c, off/BlockSize); err != nil {
 			return err
@@ -349,6 +407,24 @@ func (c *content) changed(now int64) {
 
 // truncateContent changes c's size from old to size.
 func (t *Tree) truncateContent(ctx context.Context, c *content, old, size int64) error {
+	c.mu.Lock()
+	if c.inline {
+		if size <= InlineMax {
+			if grow := int(size) - len(c.data); grow > 0 {
+				c.data = append(c.data, make([]byte, grow)...)
+			} else {
+				c.data = c.data[:size]
+			}
+			c.changed(t.now())
+			c.mu.Unlock()
+			return nil
+		}
+		if err := t.toFile(c); err != nil {
+			c.mu.Unlock()
+			return err
+		}
+	}
+	c.mu.Unlock()
 	f, err := t.acquire(c)
 	if err != nil {
 		return err
@@ -371,6 +447,12 @@ func (t *Tree) truncateContent(ctx context.Context, c *content, old, size int64)
 
 // syncContent makes c's cache file survive a crash of the machine.
 func (t *Tree) syncContent(c *content) error {
+	c.mu.Lock()
+	inline := c.inline
+	c.mu.Unlock()
+	if inline {
+		return nil // the contents are in the state, which the caller syncs
+	}
 	f, err := t.acquire(c)
 	if err != nil {
 		return err
@@ -391,9 +473,39 @@ func (t *Tree) dropLocal(c *content, size int64) int64 {
 		return 0
 	}
 	n := c.localBytes(size)
+	if c.inline {
+		c.inline, c.data, c.have, c.limit = false, nil, nil, c.m.Size
+		return n
+	}
 	if err := os.Truncate(t.st.cachePath(c.ino), 0); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return 0
 	}
 	c.have, c.limit = nil, c.m.Size
 	return n
+}
+
+// toFile moves inline contents into a cache file, for good. The caller
+// holds c.mu. Every byte is local in the file afterwards.
+func (t *Tree) toFile(c *content) error {
+	f, err := os.OpenFile(t.st.cachePath(c.ino), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("fs: cache file of %d: %w", c.ino, err)
+	}
+	if _, err := f.WriteAt(c.data, 0); err != nil {
+		f.Close()
+		return fmt.Errorf("fs: cache file of %d: %w", c.ino, err)
+	}
+	if c.m != nil {
+		c.limit = min(c.limit, int64(len(c.data)))
+		for b := int64(0); b*BlockSize < int64(len(c.data)); b++ {
+			c.mark(b)
+		}
+	}
+	c.inline, c.data, c.trim = false, nil, -1
+	if c.pins > 0 {
+		c.f = f // the pins taken in inline mode now hold the file
+	} else {
+		f.Close()
+	}
+	return nil
 }

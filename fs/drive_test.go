@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -331,5 +333,68 @@ func TestDriveSnapshots(t *testing.T) {
 	}
 	if snaps, err := r.Snapshots(context.Background()); err != nil || len(snaps) != 5 {
 		t.Fatalf("snapshots after restore: %+v, %v", snaps, err)
+	}
+}
+
+// TestDriveInlineFiles: a small file lives in the state, without a cache
+// file, until it grows past InlineMax or its local copy is dropped; its
+// bytes are right in every mode, across commits and remounts.
+func TestDriveInlineFiles(t *testing.T) {
+	e := newDriveEnv(t)
+	state := t.TempDir()
+	d := e.open(state, false)
+	tr := d.Tree()
+	small := randBytes(7, 10<<10)
+	ino := writeFile(t, tr, fs.RootIno, "small", small)
+	if err := tr.Fsync(ino); err != nil {
+		t.Fatal(err)
+	}
+	if files, _ := os.ReadDir(filepath.Join(state, "data")); len(files) != 0 {
+		t.Fatalf("a 10 KiB file made %d cache files", len(files))
+	}
+	// Grow it past InlineMax with a gap: the gap reads as zeros.
+	tail := randBytes(8, 1000)
+	if _, err := tr.WriteAt(ino, tail, fs.InlineMax+5000); err != nil {
+		t.Fatal(err)
+	}
+	want := append(bytes.Clone(small), make([]byte, fs.InlineMax+5000-len(small))...)
+	want = append(want, tail...)
+	if got := readFile(t, tr, fs.RootIno, "small"); !bytes.Equal(got, want) {
+		t.Fatal("after growing past InlineMax the file differs")
+	}
+	// A second small file, committed, dropped from the cache, read back
+	// from the cloud, then written again.
+	other := randBytes(9, 3000)
+	ino2 := writeFile(t, tr, fs.RootIno, "other", other)
+	mustCommit(t, d)
+	if d.DropCache() == 0 {
+		t.Fatal("DropCache freed nothing")
+	}
+	if got := readFile(t, tr, fs.RootIno, "other"); !bytes.Equal(got, other) {
+		t.Fatal("a dropped inline file reads differently from the cloud")
+	}
+	if _, err := tr.WriteAt(ino2, []byte("HEAD"), 0); err != nil {
+		t.Fatal(err)
+	}
+	copy(other, "HEAD")
+	if _, err := tr.SetAttr(ino2, fs.SetAttrIn{Valid: fs.SetSize, Size: 2000}); err != nil {
+		t.Fatal(err)
+	}
+	other = other[:2000]
+	if err := d.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	d = e.open(state, false)
+	defer d.Close(context.Background())
+	if got := readFile(t, d.Tree(), fs.RootIno, "small"); !bytes.Equal(got, want) {
+		t.Fatal("the grown file differs after a remount")
+	}
+	if got := readFile(t, d.Tree(), fs.RootIno, "other"); !bytes.Equal(got, other) {
+		t.Fatal("the rewritten file differs after a remount")
+	}
+	r := e.open(t.TempDir(), true)
+	defer r.Close(context.Background())
+	if got := readFile(t, r.Tree(), fs.RootIno, "other"); !bytes.Equal(got, other) {
+		t.Fatal("another device reads the rewritten file differently")
 	}
 }

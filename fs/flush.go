@@ -197,6 +197,7 @@ func (t *Tree) replaceTree(nodes map[Ino]*inode, next Ino) ([]Ino, error) {
 			oc.mu.Lock()
 			if !bytes.Equal(oc.manifest, n.content.manifest) {
 				oc.manifest, oc.m, oc.have, oc.limit = n.content.manifest, n.content.m, nil, 0
+				oc.inline, oc.data = false, nil // fetched from the new base
 				if oc.m != nil {
 					oc.limit = oc.m.Size
 				}

@@ -33,7 +33,7 @@ const (
 
 // seedInputs returns one valid encoding of every stored format.
 func seedInputs(t testing.TB) map[string][]byte {
-	keys := crypt.NewMasterKey().Keys(crypt.NewDriveID())
+	keys := crypt.MasterKey{1}.Keys(crypt.DriveID{2}) // fixed, so the seeds are too
 	m, err := pipeline.Write(context.Background(), pipeline.Config{Keys: keys}, store.NewMem(0), bytes.NewReader([]byte("seed file contents")))
 	if err != nil {
 		t.Fatal(err)
@@ -54,6 +54,8 @@ func seedInputs(t testing.TB) map[string][]byte {
 	c, _ := newContent(300, manifest)
 	c.mark(0)
 	c.dirty = true
+	small, _ := newContent(301, nil)
+	small.inline, small.data, small.dirty = true, []byte("inline contents"), true
 	return map[string][]byte{
 		"record":  append([]byte{fuzzRecord}, appendRecord(nil, file, manifest)...),
 		"dir":     append([]byte{fuzzRecord}, appendRecord(nil, dir, nil)...),
@@ -62,6 +64,7 @@ func seedInputs(t testing.TB) map[string][]byte {
 		"root":    append([]byte{fuzzRoot}, root.marshal()...),
 		"meta":    append([]byte{fuzzMeta}, (&meta{Seq: 9, Gen: 3, Ref: []byte("ref"), Next: 400}).marshal()...),
 		"content": append([]byte{fuzzContent}, c.appendState(nil)...),
+		"inline":  append([]byte{fuzzContent}, small.appendState(nil)...),
 	}
 }
 

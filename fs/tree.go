@@ -430,6 +430,7 @@ func (t *Tree) newEntry(parent Ino, name string, kind Kind, mode, uid, gid uint3
 	}
 	if kind == Regular && t.st != nil {
 		n.content, _ = newContent(n.attr.Ino, nil)
+		n.content.inline = true
 	}
 	t.nodes[n.attr.Ino] = n
 	d.entries[name] = n.attr.Ino
