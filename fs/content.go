@@ -182,6 +182,7 @@ func (t *Tree) acquire(c *content) (*os.File, error) {
 	if c.freed {
 		return nil, fmt.Errorf("fs: inode %d: %w", c.ino, ErrNotExist)
 	}
+	t.active.Store(t.now())
 	if c.inline {
 		c.pins++
 		c.used = t.uses.Add(1)

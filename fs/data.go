@@ -204,6 +204,7 @@ func (t *Tree) ReadAtContext(ctx context.Context, ino Ino, p []byte, off int64) 
 	}
 	c := n.content
 	t.mu.Unlock()
+	t.active.Store(t.now())
 	if err := t.readContent(ctx, c, p, off); err != nil {
 		return 0, inoErr("read", ino, err)
 	}

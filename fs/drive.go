@@ -112,7 +112,8 @@ type Drive struct {
 	t    *Tree
 	log  *slog.Logger
 
-	commitMu sync.Mutex // one commit, lease renewal or reload at a time
+	commitMu sync.Mutex // one commit, restore or reload at a time
+	pubMu    sync.Mutex // one publish of the root at a time
 	mu       sync.Mutex
 	seq      uint64    // the newest root this mount published or follows
 	ref      []byte    // its super's reference
@@ -433,6 +434,8 @@ func (d *Drive) renewLease(ctx context.Context) error {
 // still the one this mount knows: a mount that lost its lease learns it
 // here, and publishes nothing.
 func (d *Drive) publish(ctx context.Context, ref []byte, gen uint64) error {
+	d.pubMu.Lock()
+	defer d.pubMu.Unlock()
 	cfg := d.cfg
 	seq, value, err := cfg.Cloud.LookupRoot(ctx, cfg.Keys.PublicKey())
 	if err != nil && !errors.Is(err, ErrNoRoot) {
@@ -753,11 +756,54 @@ func (r contentReaderAt) ReadAt(p []byte, off int64) (int, error) {
 // start runs the background work: flushing records, committing and
 // renewing the lease, or following new roots.
 func (d *Drive) start() {
-	d.done.Add(1)
+	d.done.Add(2)
 	go func() {
 		defer d.done.Done()
 		d.loop()
 	}()
+	go func() {
+		defer d.done.Done()
+		d.leaseLoop()
+	}()
+}
+
+// leaseLoop renews the writer lease every third of its term, on its own:
+// a commit uploading for longer than the term must not let it lapse.
+func (d *Drive) leaseLoop() {
+	tick := time.NewTicker(d.cfg.LeaseTerm / 3)
+	defer tick.Stop()
+	for {
+		select {
+		case <-d.stop:
+			return
+		case <-tick.C:
+			d.mu.Lock()
+			writing, until := d.writing, d.until
+			d.mu.Unlock()
+			if !writing || until.Sub(d.cfg.Clock()) >= 2*d.cfg.LeaseTerm/3 {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), d.cfg.LeaseTerm/3)
+			if err := d.renewLease(ctx); err != nil {
+				d.log.Error("fs: renew the writer lease", "err", err)
+			}
+			cancel()
+		}
+	}
+}
+
+// dueForCommit says whether the background commit should run now: when
+// the drive has been idle for Quiet (uploading competes with what the
+// user is doing), or its oldest uncommitted change is MaxDirty old.
+func (d *Drive) dueForCommit() bool {
+	t := d.t
+	now := t.now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.changed) == 0 {
+		return false
+	}
+	return now-t.active.Load() >= int64(Quiet) || now-t.changedSince >= int64(MaxDirty)
 }
 
 func (d *Drive) loop() {
@@ -783,27 +829,17 @@ func (d *Drive) loop() {
 		case <-commit.C:
 			d.mu.Lock()
 			writing := d.writing
-			until := d.until
 			d.mu.Unlock()
-			if !writing {
+			now := d.cfg.Clock()
+			if !writing || now.Sub(lastCommit) < d.cfg.CommitEvery || !d.dueForCommit() {
 				continue
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), d.cfg.LeaseTerm)
-			now := d.cfg.Clock()
-			var err error
-			if now.Sub(lastCommit) >= d.cfg.CommitEvery {
-				err = d.commit(ctx, false)
-				lastCommit = now
-			}
-			if err == nil && until.Sub(d.cfg.Clock()) < 2*d.cfg.LeaseTerm/3 {
-				d.commitMu.Lock()
-				err = d.renewLease(ctx)
-				d.commitMu.Unlock()
-			}
-			cancel()
-			if err != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+			if err := d.commit(ctx, false); err != nil {
 				d.log.Error("fs: commit", "err", err)
 			}
+			cancel()
+			lastCommit = now
 			d.evict()
 		case <-follow.C:
 			d.mu.Lock()

@@ -164,6 +164,9 @@ type Tree struct {
 	readOnly atomic.Bool
 
 	uses      atomic.Int64  // a clock of content use, for eviction
+	active    atomic.Int64  // when the tree was last used (ns), for the background commit
+	// changedSince is when changed last went from empty to not.
+	changedSince int64
 	prefetch  chan struct{} // bounds background block fetches
 	readahead int           // blocks to fetch ahead of a read
 }
@@ -746,6 +749,11 @@ func (t *Tree) mark(inos ...Ino) {
 	if t.dirty == nil {
 		return
 	}
+	now := t.now()
+	if len(t.changed) == 0 {
+		t.changedSince = now
+	}
+	t.active.Store(now)
 	for _, ino := range inos {
 		t.dirty[ino] = struct{}{}
 		t.changed[ino] = struct{}{}
