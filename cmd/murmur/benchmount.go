@@ -45,7 +45,8 @@ type mountBench struct {
 	ColdReadRatio float64 `json:"cold_read_ratio"`
 	CreateRatio   float64 `json:"create_ratio"`
 	StatRatio     float64 `json:"stat_ratio"`
-	UntarRatio    float64 `json:"untar_ratio"`
+	UntarRatio    float64 `json:"untar_ratio"` // extract and read back
+	UntarOnly     float64 `json:"untar_only_ratio"`
 	ReadTreeRatio float64 `json:"read_tree_ratio"`
 
 	CommitSeconds float64 `json:"commit_seconds"` // the upload of everything written, after the writes
@@ -124,8 +125,9 @@ func printMountBench(out io.Writer, r *mountBench) {
 	row("read, cold", "MB/s", r.Plain.ColdReadMBps, r.Mount.ColdReadMBps, r.ColdReadRatio)
 	row("create 4 KiB files", "/s", r.Plain.CreatesPerS, r.Mount.CreatesPerS, r.CreateRatio)
 	row("stat", "/s", r.Plain.StatsPerS, r.Mount.StatsPerS, r.StatRatio)
-	row("untar Go's src", "s", r.Plain.UntarSeconds, r.Mount.UntarSeconds, r.UntarRatio)
+	row("untar Go's src", "s", r.Plain.UntarSeconds, r.Mount.UntarSeconds, r.Plain.UntarSeconds/r.Mount.UntarSeconds)
 	row("read it back", "s", r.Plain.ReadTreeSecs, r.Mount.ReadTreeSecs, r.ReadTreeRatio)
+	row("untar + read back", "s", r.Plain.UntarSeconds+r.Plain.ReadTreeSecs, r.Mount.UntarSeconds+r.Mount.ReadTreeSecs, r.UntarRatio)
 	fmt.Fprintf(out, "  upload of it all after the writes: %.1f s\n", r.CommitSeconds)
 }
 
@@ -239,8 +241,10 @@ func runMountBench(ctx context.Context, base string, size int64, files, nodes in
 	r.ColdReadRatio = ratio(r.Mount.ColdReadMBps, r.Plain.ColdReadMBps)
 	r.CreateRatio = ratio(r.Mount.CreatesPerS, r.Plain.CreatesPerS)
 	r.StatRatio = ratio(r.Mount.StatsPerS, r.Plain.StatsPerS)
-	r.UntarRatio = ratio(r.Plain.UntarSeconds, r.Mount.UntarSeconds)
+	// As the drive issue defines it: extracting and then reading back.
+	r.UntarRatio = ratio(r.Plain.UntarSeconds+r.Plain.ReadTreeSecs, r.Mount.UntarSeconds+r.Mount.ReadTreeSecs)
 	r.ReadTreeRatio = ratio(r.Plain.ReadTreeSecs, r.Mount.ReadTreeSecs)
+	r.UntarOnly = ratio(r.Plain.UntarSeconds, r.Mount.UntarSeconds)
 	return r, nil
 }
 

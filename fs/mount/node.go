@@ -116,7 +116,7 @@ func (n *node) Create(ctx context.Context, name string, flags, mode uint32, out 
 	}
 	// A new file has nothing in the page cache to keep.
 	child.Operations().(*node).keepCache(a)
-	return child, fh, 0, 0
+	return child, fh, fuse.FOPEN_NOFLUSH, 0
 }
 
 // Mkdir makes the directory name in n, owned by the caller.
@@ -238,7 +238,9 @@ func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32,
 	if err != nil {
 		return nil, 0, n.srv.errno(err)
 	}
-	var fuseFlags uint32
+	// Closing makes nothing more durable here (fs.Tree.Flush checks
+	// only that the inode exists), so the kernel need not ask.
+	fuseFlags := uint32(fuse.FOPEN_NOFLUSH)
 	if n.keepCache(a) {
 		fuseFlags |= fuse.FOPEN_KEEP_CACHE
 	}
