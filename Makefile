@@ -14,7 +14,7 @@ vet:
 # detector over the concurrent packages, and a short run of every fuzz target.
 test: vet
 	$(GO) test -count=1 ./...
-	$(GO) test -count=1 -race -short ./pipeline/... ./store/... ./erasure/... ./node/... ./gossip/
+	$(GO) test -count=1 -race -short ./pipeline/... ./store/... ./erasure/... ./node/... ./gossip/ ./fs/
 	./scripts/fuzz.sh 10s
 
 # Longer fuzzing: make fuzz FUZZTIME=5m

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -301,6 +302,33 @@ func TestDriveAcrossProcesses(t *testing.T) {
 	}
 	m3.stop(t)
 	m2.stop(t)
+
+	// Every commit is a snapshot: the oldest (the drive as made) mounts
+	// read-only and is empty; restoring it makes the drive empty again,
+	// as a new snapshot.
+	out, err = murmurCmd("snapshot", "list", "--json", "--dir", dirs[1], "--drive", pub, "--passphrase-file", pass).CombinedOutput()
+	if err != nil {
+		t.Fatalf("snapshot list: %v\n%s", err, out)
+	}
+	var snaps []struct{ Gen uint64 }
+	if err := json.Unmarshal(out, &snaps); err != nil || len(snaps) < 3 || snaps[len(snaps)-1].Gen != 1 {
+		t.Fatalf("snapshot list: %v\n%s", err, out)
+	}
+	old := filepath.Join(t.TempDir(), "old")
+	m4 := startMount(t, old, "--dir", dirs[1], "--drive", pub, "--passphrase-file", pass, "--snapshot", "1")
+	if entries, err := os.ReadDir(old); err != nil || len(entries) != 0 {
+		t.Fatalf("snapshot 1 shows %d entries, %v", len(entries), err)
+	}
+	m4.stop(t)
+	out, err = murmurCmd("snapshot", "restore", "--dir", dirs[1], "--drive", pub, "--passphrase-file", pass, "1").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "restored") {
+		t.Fatalf("snapshot restore: %v\n%s", err, out)
+	}
+	m5 := startMount(t, other, "--dir", dirs[1], "--drive", pub, "--passphrase-file", pass)
+	if entries, err := os.ReadDir(other); err != nil || len(entries) != 0 {
+		t.Fatalf("after restoring snapshot 1 the drive shows %d entries, %v", len(entries), err)
+	}
+	m5.stop(t)
 
 	// A wrong passphrase is refused, clearly, with the exit code for it.
 	wrong := writeSecret(t, "wrong")
