@@ -163,12 +163,12 @@ type Tree struct {
 	changed  map[Ino]struct{}
 	readOnly atomic.Bool
 
-	uses      atomic.Int64  // a clock of content use, for eviction
-	active    atomic.Int64  // when the tree was last used (ns), for the background commit
+	uses   atomic.Int64 // a clock of content use, for eviction
+	active atomic.Int64 // when the tree was last used (ns), for the background commit
 	// changedSince is when changed last went from empty to not.
 	changedSince int64
-	prefetch  chan struct{} // bounds background block fetches
-	readahead int           // blocks to fetch ahead of a read
+	prefetch     chan struct{} // bounds background block fetches
+	readahead    int           // blocks to fetch ahead of a read
 }
 
 // inode is one file, directory or symlink.
