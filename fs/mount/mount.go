@@ -3,6 +3,7 @@ package mount
 import (
 	"fmt"
 	"log/slog"
+	"os"
 	"syscall"
 	"time"
 
@@ -100,7 +101,7 @@ func (o Options) mountOptions() *gofs.Options {
 		// change from elsewhere comes with Invalidate.
 		ExplicitDataCacheControl: true,
 		DirectMount:              true,
-		DirectMountStrict:        true,
+		DirectMountStrict:        os.Geteuid() == 0,
 		// fusermount's flags, and noatime, which is what the model does:
 		// atime changes only when a program sets it.
 		DirectMountFlags: syscall.MS_NOSUID | syscall.MS_NODEV | syscall.MS_NOATIME,
