@@ -306,6 +306,19 @@ func (d *Drive) open(ctx context.Context) error {
 
 	d.seq = seq
 	switch {
+	case local != nil && local.Seq > seq:
+		// The cloud shows an older root than this mount has seen: a
+		// lookup that missed the newest record, or peers withholding it.
+		// The state is newer; never roll back to the older root.
+		if err := d.t.loadState(); err != nil {
+			return err
+		}
+		d.seq, d.gen, d.ref = local.Seq, local.Gen, local.Ref
+		d.t.next = max(d.t.next, local.Next)
+		if !local.Clean {
+			d.t.distrustCache()
+		}
+		d.log.Warn("fs: the cloud shows an older root than this mount saw; keeping the newer state", "cloud", seq, "state", local.Seq)
 	case local != nil && bytes.Equal(local.Ref, root.Super):
 		// The cloud is where this state left it: the state is current.
 		if err := d.t.loadState(); err != nil {

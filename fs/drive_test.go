@@ -2,6 +2,7 @@ package fs_test
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"context"
 	"errors"
 	"math/rand/v2"
@@ -396,5 +397,45 @@ func TestDriveInlineFiles(t *testing.T) {
 	defer r.Close(context.Background())
 	if got := readFile(t, r.Tree(), fs.RootIno, "other"); !bytes.Equal(got, other) {
 		t.Fatal("another device reads the rewritten file differently")
+	}
+}
+
+// staleCloud answers root lookups with an old record, as peers that
+// withhold the newest would.
+type staleCloud struct {
+	fs.Cloud
+	seq   uint64
+	value []byte
+}
+
+func (c *staleCloud) LookupRoot(ctx context.Context, drive ed25519.PublicKey) (uint64, []byte, error) {
+	return c.seq, c.value, nil
+}
+
+// TestDriveNeverRollsBack: a mount whose state has seen a newer root than
+// the cloud now shows keeps its newer tree instead of loading the older.
+func TestDriveNeverRollsBack(t *testing.T) {
+	e := newDriveEnv(t)
+	state := t.TempDir()
+	d := e.open(state, false)
+	writeFile(t, d.Tree(), fs.RootIno, "old", []byte("1"))
+	mustCommit(t, d)
+	seq, value, err := e.cloud.LookupRoot(context.Background(), e.keys.PublicKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, d.Tree(), fs.RootIno, "new", []byte("2"))
+	if err := d.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	cfg := e.config(state)
+	cfg.Cloud = &staleCloud{Cloud: e.cloud, seq: seq, value: value}
+	d, err = fs.Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close(context.Background())
+	if got := readFile(t, d.Tree(), fs.RootIno, "new"); string(got) != "2" {
+		t.Fatalf("the mount rolled back to the older root: new reads %q", got)
 	}
 }
