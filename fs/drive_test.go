@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -437,5 +438,44 @@ func TestDriveNeverRollsBack(t *testing.T) {
 	defer d.Close(context.Background())
 	if got := readFile(t, d.Tree(), fs.RootIno, "new"); string(got) != "2" {
 		t.Fatalf("the mount rolled back to the older root: new reads %q", got)
+	}
+}
+
+// TestDriveCacheBound: eviction keeps the local copies of uploaded
+// contents within CacheBytes, least recently used first, and never drops
+// contents not yet uploaded.
+func TestDriveCacheBound(t *testing.T) {
+	e := newDriveEnv(t)
+	cfg := e.config(t.TempDir())
+	cfg.CacheBytes = 2 * fs.BlockSize
+	d, err := fs.Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close(context.Background())
+	tr := d.Tree()
+	var files [][]byte
+	for i := range 4 {
+		files = append(files, randBytes(uint64(40+i), fs.BlockSize))
+		writeFile(t, tr, fs.RootIno, fmt.Sprint("f", i), files[i])
+	}
+	mustCommit(t, d)
+	pending := randBytes(50, 3*fs.BlockSize)
+	writeFile(t, tr, fs.RootIno, "pending", pending)
+	d.Evict()
+	st := d.Status()
+	if st.CachedBytes > cfg.CacheBytes {
+		t.Fatalf("after eviction %d bytes cached, bound %d", st.CachedBytes, cfg.CacheBytes)
+	}
+	if st.PendingBytes != int64(len(pending)) {
+		t.Fatalf("eviction touched the pending file: %+v", st)
+	}
+	for i, want := range files {
+		if got := readFile(t, tr, fs.RootIno, fmt.Sprint("f", i)); !bytes.Equal(got, want) {
+			t.Fatalf("f%d differs after eviction", i)
+		}
+	}
+	if got := readFile(t, tr, fs.RootIno, "pending"); !bytes.Equal(got, pending) {
+		t.Fatal("the pending file differs after eviction")
 	}
 }

@@ -15,3 +15,6 @@ func WriteFirstHalf(t *Tree, ino Ino, p []byte, off int64) (finish func()) {
 	}
 	return func() { t.finishWrite(n, off+int64(len(p))) }
 }
+
+// Evict runs the cache eviction the background loop runs after commits.
+func (d *Drive) Evict() { d.evict() }
