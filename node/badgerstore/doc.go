@@ -28,6 +28,12 @@
 // give back the space of small shards. A deleted shard's file is removed
 // at once.
 //
+// DHT records: Records is a go-datastore Batching over the same database,
+// under a key prefix of its own, where the node's DHT keeps the records put
+// to it (drive roots), so they outlive a restart. Shards and records never
+// see each other: Walk and Reclaim leave records alone, and a record query
+// lists no shard.
+//
 // Memory: the tables, block cache and index cache are sized for a node
 // that holds a million shards in tens of MiB (see Config); shard files are
 // read into fresh buffers, never mapped.

@@ -27,10 +27,13 @@ import (
 // value-log entry's size).
 // Leases: 'l' | id | owner, value the expiry in Unix nanoseconds (8 bytes,
 // big-endian).
+// DHT records: 'r' | a go-datastore key ("/murmur-root/…"), value the
+// record as the DHT stores it (records.go).
 const (
-	prefixShard = 's'
-	prefixSize  = 'z'
-	prefixLease = 'l'
+	prefixShard  = 's'
+	prefixSize   = 'z'
+	prefixLease  = 'l'
+	prefixRecord = 'r'
 	// MaxOwnerLen bounds a lease owner's name.
 	MaxOwnerLen = 128
 )
@@ -83,8 +86,9 @@ func (c Config) withDefaults() (Config, error) {
 
 // Store is a ShardStore on badger. It is safe for concurrent use.
 type Store struct {
-	cfg Config
-	db  *badger.DB
+	cfg  Config
+	db   *badger.DB
+	recs *Records // the DHT's records, in the same database
 
 	mu      sync.Mutex
 	used    int64                             // bytes of shards held or being written
@@ -149,6 +153,7 @@ func Open(cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("badgerstore: open %s: %w", cfg.Dir, err)
 	}
 	s := &Store{cfg: cfg, db: db, pending: map[erasure.ShardID]chan struct{}{}}
+	s.recs = &Records{s: s}
 	if err := s.openBlobs(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("badgerstore: %w", err)
@@ -170,8 +175,12 @@ func Open(cfg Config) (*Store, error) {
 	return s, nil
 }
 
-// Close closes the database. Shards already acknowledged are on disk.
-func (s *Store) Close() error { return s.db.Close() }
+// Close closes the database, after closing Records (which waits for its
+// calls in progress). Shards and records already acknowledged are on disk.
+func (s *Store) Close() error {
+	s.recs.Close()
+	return s.db.Close()
+}
 
 // Used returns the bytes of shards held.
 func (s *Store) Used() int64 {
