@@ -55,3 +55,9 @@ func PrivateConn(c net.Conn, s CloudSecret) (net.Conn, error) {
 	}
 	return newPrivateConn(mc, s), nil
 }
+
+// PutRecord puts a value into n's DHT as it is, without PublishRoot's
+// look-up of the newest record first: what a stale or rogue member sends.
+func PutRecord(ctx context.Context, n *Node, key string, value []byte) error {
+	return n.dht.PutValue(ctx, key, value)
+}

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	ds "github.com/ipfs/go-datastore"
+	dssync "github.com/ipfs/go-datastore/sync"
 	"github.com/libp2p/go-libp2p"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
 	pb "github.com/libp2p/go-libp2p-kad-dht/pb"
@@ -211,10 +213,24 @@ func New(cfg Config) (*Node, error) {
 	n.host = h
 	// The Kademlia DHT, under the cloud's own protocol prefix so it only
 	// ever talks to members, with the validator of drive-root records.
+	//
+	// The records put to it (drive roots) are kept in the store's
+	// database, so that a drive outlives a restart of every node of its
+	// cloud, and they never expire: a root is only ever replaced by a
+	// newer one (RootValidator.Select), and a drive nobody has written for
+	// a year must still be found. (kad-dht stamps a record with the time it
+	// was received and treats one older than MaxRecordAge as absent,
+	// default 48 h; a non-positive age turns that off, and the sweep that
+	// deletes old records with it.) Provider records stay in memory:
+	// there is one per shard held, they churn, and the node announces
+	// them again after a restart (announcer).
 	opts := []dht.Option{
 		dht.Mode(dht.ModeServer),
 		dht.ProtocolPrefix(cfg.Secret.Protocol("")),
 		dht.NamespacedValidator(RootNamespace, RootValidator{}),
+		dht.Datastore(st.Records()),
+		dht.MaxRecordAge(0),
+		dht.ProviderDatastore(dssync.MutexWrap(ds.NewMapDatastore())),
 		dht.ProviderManagerOpts(records.ProvideValidity(cfg.ProviderValidity)),
 	}
 	if f := cfg.onDHTRequest; f != nil {
@@ -270,7 +286,8 @@ func (n *Node) tracked(s network.Stream, serve func(network.Stream)) {
 }
 
 // Close stops the DHT and the host (which resets open streams), waits for
-// the requests being served, and then closes the store.
+// the requests being served, and then closes the store (whose Records wait
+// for, or refuse, the DHT's handlers that are still running).
 func (n *Node) Close() error {
 	n.mu.Lock()
 	n.closing = true
