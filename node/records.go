@@ -16,6 +16,9 @@ import (
 // check a record without a secret; no peer can forge one, and a record
 // with a lower sequence number than one already held is refused (the
 // validator's Select), so a stale root cannot be replayed over a newer one.
+// Each node keeps the records it holds in its database
+// (badgerstore.Records) and never lets them expire (node.go), so a drive
+// outlives a restart of every node and a week, or a year, unwritten.
 //
 //	key:    "/murmur-root/" + the drive's Ed25519 public key (32 raw bytes)
 //	value:  the record's encoding, rootrec.Record.MarshalBinary
