@@ -188,6 +188,7 @@ func startUp(t *testing.T, dir, mnt string) *exec.Cmd {
 			cmd.Process.Signal(syscall.SIGKILL)
 			cmd.Wait()
 		}
+		syscall.Unmount(mnt, syscall.MNT_DETACH) // a killed up leaves its mount dead
 	})
 	for deadline := time.Now().Add(30 * time.Second); ; {
 		if _, err := run(t, "status", "--dir", dir); err == nil && mounted(mnt) {
