@@ -58,6 +58,7 @@ type content struct {
 	// local copy is dropped.
 	inline bool
 	data   []byte
+	synced bool // inline bytes reached the state with a sync
 	// trim, if not negative, is the size recorded when the state was
 	// loaded: a crash can leave a cache file longer than that, and bytes
 	// past it must read as zeros if the file grows again.
@@ -475,6 +476,10 @@ func (t *Tree) dropLocal(c *content, size int64) int64 {
 	}
 	n := c.localBytes(size)
 	if c.inline {
+		// A cache file left by a crash must not show through later.
+		if err := os.Truncate(t.st.cachePath(c.ino), 0); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return 0
+		}
 		c.inline, c.data, c.have, c.limit = false, nil, nil, c.m.Size
 		return n
 	}
@@ -502,7 +507,15 @@ func (t *Tree) toFile(c *content) error {
 			c.mark(b)
 		}
 	}
-	c.inline, c.data, c.trim = false, nil, -1
+	if c.synced {
+		// The inline bytes were fsynced: the file holding them now must
+		// be too before the state says they are there.
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return fmt.Errorf("fs: cache file of %d: %w", c.ino, err)
+		}
+	}
+	c.inline, c.data, c.trim, c.synced = false, nil, -1, false
 	if c.pins > 0 {
 		c.f = f // the pins taken in inline mode now hold the file
 	} else {

@@ -455,7 +455,7 @@ func (d *Drive) publish(ctx context.Context, ref []byte, gen uint64) error {
 		return fmt.Errorf("fs: look up the drive's root: %w", err)
 	}
 	d.mu.Lock()
-	known := d.seq
+	known, curRef, curGen := d.seq, d.ref, d.gen
 	d.mu.Unlock()
 	if err == nil && seq != known {
 		root, perr := parseRootValue(value)
@@ -466,12 +466,12 @@ func (d *Drive) publish(ctx context.Context, ref []byte, gen uint64) error {
 		// answer was lost), or a lookup that found an older copy:
 		// carry on from the newest.
 		if seq > known && ref == nil {
-			ref, gen = root.Super, d.gen
+			ref, gen = root.Super, curGen
 		}
 		known = max(seq, known)
 	}
 	if ref == nil {
-		ref, gen = d.ref, d.gen
+		ref, gen = curRef, curGen
 	}
 	now := cfg.Clock()
 	until := now.Add(cfg.LeaseTerm)
@@ -564,8 +564,11 @@ func (d *Drive) commitLocked(ctx context.Context, all bool) error {
 		}
 	}
 	// What changed: contents to upload, pages to rewrite.
+	d.mu.Lock()
+	first := d.ref == nil
+	d.mu.Unlock()
 	t.mu.Lock()
-	if len(t.changed) == 0 && d.ref != nil {
+	if len(t.changed) == 0 && !first {
 		t.mu.Unlock()
 		return nil
 	}
@@ -584,6 +587,7 @@ func (d *Drive) commitLocked(ctx context.Context, all bool) error {
 		switch {
 		case c.dirty && busy:
 			t.changed[ino] = struct{}{} // next time
+			t.changedSince = now        // not overdue: it is being written
 		case c.dirty:
 			files = append(files, pending{c, c.gen, int64(n.attr.Size)})
 		}
@@ -634,7 +638,7 @@ func (d *Drive) commitLocked(ctx context.Context, all bool) error {
 	for ino := range t.changed {
 		touched[uint64(ino)/PageInodes] = true
 	}
-	if d.ref == nil {
+	if first {
 		touched[uint64(RootIno)/PageInodes] = true
 	}
 	byPage := map[uint64][]*inode{}

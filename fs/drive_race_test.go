@@ -93,11 +93,15 @@ func TestDriveCommitRacesExtendingWrite(t *testing.T) {
 	}
 }
 
+// firstDiff returns the first index where a and b differ, -1 if equal.
 func firstDiff(a, b []byte) int {
 	for i := range min(len(a), len(b)) {
 		if a[i] != b[i] {
 			return i
 		}
+	}
+	if len(a) == len(b) {
+		return -1
 	}
 	return min(len(a), len(b))
 }

@@ -18,3 +18,7 @@ func WriteFirstHalf(t *Tree, ino Ino, p []byte, off int64) (finish func()) {
 
 // Evict runs the cache eviction the background loop runs after commits.
 func (d *Drive) Evict() { d.evict() }
+
+// FlushState writes the changed records to the state directory without a
+// sync, as the background loop does every FlushEvery.
+func (d *Drive) FlushState() error { return d.t.flush(nil, false) }

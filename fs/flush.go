@@ -3,6 +3,7 @@ package fs
 import (
 	"bytes"
 	"errors"
+	"os"
 	"fmt"
 	"maps"
 	"slices"
@@ -35,12 +36,27 @@ func (t *Tree) flush(meta []byte, sync bool) error {
 	}
 	dirty := t.dirty
 	t.dirty = map[Ino]struct{}{}
+	var inline []*content
+	if sync {
+		for ino := range b.contents {
+			if n := t.nodes[ino]; n != nil && n.content != nil {
+				inline = append(inline, n.content)
+			}
+		}
+	}
 	t.mu.Unlock()
 	if err := t.st.write(b, sync); err != nil {
 		t.mu.Lock()
 		maps.Copy(t.dirty, dirty) // try again next time
 		t.mu.Unlock()
 		return err
+	}
+	for _, c := range inline {
+		c.mu.Lock()
+		if c.inline {
+			c.synced = true
+		}
+		c.mu.Unlock()
 	}
 	return nil
 }
@@ -81,6 +97,14 @@ func (t *Tree) loadState() error {
 		})
 	}
 	if err == nil {
+		for ino, n := range nodes {
+			if n.content != nil && n.content.inline {
+				// Inline means no cache file: one a crash left behind
+				// (written as the file grew, before the state said so)
+				// goes.
+				os.Remove(t.st.cachePath(ino))
+			}
+		}
 		err = t.st.scan(keyChanged, func(ino Ino, _ []byte) error {
 			t.changed[ino] = struct{}{}
 			return nil
@@ -155,8 +179,9 @@ func (t *Tree) logf(format string, args ...any) {
 	}
 }
 
-// errClosed reports use of a closed drive.
-var errClosed = errors.New("fs: drive closed")
+// errClosed reports use of a closed drive: EIO to a program that still
+// has it open.
+var errClosed = errors.New("fs: the drive was closed")
 
 // distrustCache forgets which blocks of uploaded contents are local, after
 // a crash: they are fetched again when read. Blocks of contents not yet
@@ -198,6 +223,13 @@ func (t *Tree) replaceTree(nodes map[Ino]*inode, next Ino) ([]Ino, error) {
 			if !bytes.Equal(oc.manifest, n.content.manifest) {
 				oc.manifest, oc.m, oc.have, oc.limit = n.content.manifest, n.content.m, nil, 0
 				oc.inline, oc.data = false, nil // fetched from the new base
+				// The cache file holds the old version: none of it may show
+				// through when the file grows.
+				if oc.f != nil {
+					oc.f.Truncate(0)
+				} else if t.st != nil {
+					os.Truncate(t.st.cachePath(ino), 0)
+				}
 				if oc.m != nil {
 					oc.limit = oc.m.Size
 				}

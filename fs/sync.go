@@ -10,6 +10,9 @@ import (
 // durability contract in docs/drive.md says. A Tree without a state
 // directory keeps everything in memory, where Fsync has nothing to do.
 func (t *Tree) Fsync(ino Ino) error {
+	if t.closed.Load() {
+		return inoErr("fsync", ino, errClosed)
+	}
 	t.mu.Lock()
 	n, err := t.get(ino)
 	t.mu.Unlock()
@@ -114,6 +117,7 @@ func (t *Tree) clearState() error {
 
 // closeState closes the state directory, if any.
 func (t *Tree) closeState() error {
+	t.closed.Store(true)
 	if t.st == nil {
 		return nil
 	}

@@ -162,6 +162,7 @@ type Tree struct {
 	dirty    map[Ino]struct{}
 	changed  map[Ino]struct{}
 	readOnly atomic.Bool
+	closed   atomic.Bool // the drive closed: nothing may change, nothing is durable
 
 	uses   atomic.Int64 // a clock of content use, for eviction
 	active atomic.Int64 // when the tree was last used (ns), for the background commit
@@ -737,6 +738,9 @@ func (t *Tree) Release(ino Ino) error {
 
 // writable reports ErrReadOnly if the tree may not change.
 func (t *Tree) writable() error {
+	if t.closed.Load() {
+		return errClosed
+	}
 	if t.readOnly.Load() {
 		return ErrReadOnly
 	}

@@ -118,7 +118,12 @@ wait:
 		}
 	}
 	if err := unmountRetrying(srv, unmounted, out); err != nil {
-		fmt.Fprintf(out, "%v\n", err)
+		// Still busy after a minute: detach the mount, so no program's
+		// request reaches the drive after it closes; programs still in
+		// it see EIO from now on, not a hang.
+		fmt.Fprintf(out, "%v: detaching the mount; programs still using it get errors\n", err)
+		syscall.Unmount(srv.Dir(), syscall.MNT_DETACH)
+		<-unmounted
 	}
 	err = closeWithProgress(d, out)
 	if statusPath != "" {

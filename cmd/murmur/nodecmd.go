@@ -221,6 +221,8 @@ func upCommand() *command {
 			}
 			sock := socketPath(dir)
 			mountDone := make(chan error, 1)
+			mctx, stopMount := context.WithCancel(ctx)
+			defer stopMount()
 			if noMount {
 				mountDone <- nil
 			} else {
@@ -229,7 +231,7 @@ func upCommand() *command {
 					return err
 				}
 				go func() {
-					mountDone <- serveDrive(ctx, d, mountpoint, "up", statusFile(dir, "up"), mount.Options{AllowOther: allowOther, Logger: log}, out)
+					mountDone <- serveDrive(mctx, d, mountpoint, "up", statusFile(dir, "up"), mount.Options{AllowOther: allowOther, Logger: log}, out)
 				}()
 			}
 			fmt.Fprintf(out, `A cloud of %d nodes is running in %s (cloud %s).
@@ -245,6 +247,7 @@ Try, from another terminal:
 Ctrl-C stops the cloud; running murmur up again resumes it with its data.
 `, len(l.Nodes), home, l.Secret.CloudID(), dir)
 			serveErr := srv.Serve(ctx, sock)
+			stopMount() // the API stopped, or never started: unmount too
 			if err := <-mountDone; err != nil {
 				fmt.Fprintf(out, "drive: %v\n", err)
 			}
@@ -277,19 +280,26 @@ func upDrive(ctx context.Context, dir, home string, l *node.Local, target float6
 	cloud := api.NewDriveCloud(l.Nodes[0], l.Nodes[0].Cloud(placer))
 	passFile := filepath.Join(home, "drive.passphrase")
 	pass, err := os.ReadFile(passFile)
-	if errors.Is(err, fs.ErrNotExist) {
-		pass = []byte(rand.Text())
+	_, _, known := resolveDrive(dir, "up")
+	switch {
+	case errors.Is(err, fs.ErrNotExist) || err == nil && known != nil:
+		// No drive yet, or one whose making was cut short before it was
+		// remembered: make one. The passphrase is saved first, so a drive
+		// never exists without it.
+		if pass == nil {
+			pass = []byte(rand.Text())
+			if err := atomicfile.WriteFile(passFile, pass, 0o600); err != nil {
+				return nil, err
+			}
+		}
 		pub, _, err := createDrive(ctx, cloud, pass, crypt.DefaultKDF())
 		if err != nil {
 			return nil, fmt.Errorf("make the cloud's drive: %w", err)
 		}
-		if err := atomicfile.WriteFile(passFile, pass, 0o600); err != nil {
-			return nil, err
-		}
 		if err := rememberDrive(dir, "up", pub); err != nil {
 			return nil, err
 		}
-	} else if err != nil {
+	case err != nil:
 		return nil, err
 	}
 	pub, _, err := resolveDrive(dir, "up")
