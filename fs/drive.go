@@ -172,8 +172,8 @@ func newDrive(cfg DriveConfig) (*Drive, error) {
 	t.dirty, t.changed = map[Ino]struct{}{}, map[Ino]struct{}{}
 	pc := cfg.Pipeline
 	t.cloud = newRemote(pc, cfg.Cloud)
-	t.prefetch = make(chan struct{}, 16)
-	t.readahead = 16
+	t.prefetch = make(chan struct{}, 32)
+	t.readahead = 32
 	d := &Drive{cfg: cfg, pipe: pc, t: t, log: cfg.Logger, pages: map[uint64][]byte{}, stop: make(chan struct{})}
 	return d, nil
 }

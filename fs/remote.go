@@ -56,8 +56,8 @@ type openReader struct {
 // maxReaders bounds the pipeline readers kept open, each with its cache
 // of opened chunks (readerCache bytes).
 const (
-	maxReaders  = 16
-	readerCache = 8 << 20
+	maxReaders  = 4
+	readerCache = 64 << 20
 )
 
 func newRemote(cfg pipeline.Config, cloud Cloud) *remote {

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -69,6 +70,7 @@ func benchMountCommand() *command {
 		asJSON bool
 		dir    string
 		nodes  int
+		parts  string
 	)
 	return &command{
 		name:    "mount",
@@ -79,6 +81,7 @@ func benchMountCommand() *command {
 			fs.BoolVar(&asJSON, "json", false, "print one JSON object")
 			fs.StringVar(&dir, "dir", "", "where to put the cloud, the mount and the plain directory (default: a temporary directory)")
 			fs.IntVar(&nodes, "nodes", 6, "nodes in the local cloud")
+			fs.StringVar(&parts, "parts", "seq,small,tree", "which measurements: seq (write, warm and cold read), small (creates, stats), tree (untar and read back)")
 		},
 		run: func(ctx context.Context, fl *flag.FlagSet, out io.Writer) error {
 			if err := checkFUSE(); err != nil {
@@ -101,7 +104,7 @@ func benchMountCommand() *command {
 			} else {
 				progress = out
 			}
-			res, err := runMountBench(ctx, base, int64(size), files, nodes, progress)
+			res, err := runMountBench(ctx, base, int64(size), files, nodes, splitList(parts), progress)
 			if err != nil {
 				return err
 			}
@@ -131,7 +134,8 @@ func printMountBench(out io.Writer, r *mountBench) {
 	fmt.Fprintf(out, "  upload of it all after the writes: %.1f s\n", r.CommitSeconds)
 }
 
-func runMountBench(ctx context.Context, base string, size int64, files, nodes int, progress io.Writer) (*mountBench, error) {
+func runMountBench(ctx context.Context, base string, size int64, files, nodes int, parts []string, progress io.Writer) (*mountBench, error) {
+	want := func(p string) bool { return slices.Contains(parts, p) }
 	plain := filepath.Join(base, "plain")
 	mnt := filepath.Join(base, "mnt")
 	for _, d := range []string{plain, mnt} {
@@ -197,42 +201,8 @@ func runMountBench(ctx context.Context, base string, size int64, files, nodes in
 		}},
 	}
 	for _, sd := range sides {
-		fmt.Fprintf(progress, "%s: sequential write and read of %s\n", sd.name, formatSize(size))
-		big := filepath.Join(sd.dir, "big")
-		secs, err := timed(func() error { return writeBig(big, size) })
-		if err != nil {
-			return nil, fmt.Errorf("%s: write: %w", sd.name, err)
-		}
-		sd.s.SeqWriteMBps = float64(size) / 1e6 / secs
-		if secs, err = timed(func() error { return readAll(big) }); err != nil {
-			return nil, fmt.Errorf("%s: read: %w", sd.name, err)
-		}
-		sd.s.SeqReadMBps = float64(size) / 1e6 / secs
-		if err := sd.cold(); err != nil {
-			return nil, fmt.Errorf("%s: empty the caches: %w", sd.name, err)
-		}
-		if secs, err = timed(func() error { return readAll(big) }); err != nil {
-			return nil, fmt.Errorf("%s: cold read: %w", sd.name, err)
-		}
-		sd.s.ColdReadMBps = float64(size) / 1e6 / secs
-		os.Remove(big)
-
-		fmt.Fprintf(progress, "%s: %d creates and stats, untar and read back of Go's src\n", sd.name, files)
-		small := filepath.Join(sd.dir, "small")
-		if secs, err = timed(func() error { return createFiles(small, files) }); err != nil {
-			return nil, fmt.Errorf("%s: create: %w", sd.name, err)
-		}
-		sd.s.CreatesPerS = float64(files) / secs
-		if secs, err = timed(func() error { return statFiles(small, files) }); err != nil {
-			return nil, fmt.Errorf("%s: stat: %w", sd.name, err)
-		}
-		sd.s.StatsPerS = float64(files) / secs
-		src := filepath.Join(sd.dir, "src")
-		if sd.s.UntarSeconds, err = timed(func() error { return untar(tree, src) }); err != nil {
-			return nil, fmt.Errorf("%s: untar: %w", sd.name, err)
-		}
-		if sd.s.ReadTreeSecs, err = timed(func() error { return readTree(src) }); err != nil {
-			return nil, fmt.Errorf("%s: read back: %w", sd.name, err)
+		if err := benchSideRun(sd.name, sd.dir, sd.s, sd.cold, size, files, tree, want, progress); err != nil {
+			return nil, err
 		}
 	}
 	ratio := func(m, p float64) float64 { return m / p }
@@ -459,4 +429,55 @@ func readTree(dir string) error {
 		}
 		return nil
 	})
+}
+
+// benchSideRun measures one side, the plain directory or the mount, in
+// dir; cold empties the caches between the warm and the cold read.
+func benchSideRun(name, dir string, s *benchSide, cold func() error, size int64, files int, tree []byte, want func(string) bool, progress io.Writer) error {
+	var err error
+	if want("seq") {
+		fmt.Fprintf(progress, "%s: sequential write and read of %s\n", name, formatSize(size))
+		big := filepath.Join(dir, "big")
+		secs, err := timed(func() error { return writeBig(big, size) })
+		if err != nil {
+			return fmt.Errorf("%s: write: %w", name, err)
+		}
+		s.SeqWriteMBps = float64(size) / 1e6 / secs
+		if secs, err = timed(func() error { return readAll(big) }); err != nil {
+			return fmt.Errorf("%s: read: %w", name, err)
+		}
+		s.SeqReadMBps = float64(size) / 1e6 / secs
+		if err := cold(); err != nil {
+			return fmt.Errorf("%s: empty the caches: %w", name, err)
+		}
+		if secs, err = timed(func() error { return readAll(big) }); err != nil {
+			return fmt.Errorf("%s: cold read: %w", name, err)
+		}
+		s.ColdReadMBps = float64(size) / 1e6 / secs
+		os.Remove(big)
+	}
+	if want("small") {
+		fmt.Fprintf(progress, "%s: %d creates and stats\n", name, files)
+		small := filepath.Join(dir, "small")
+		secs, err := timed(func() error { return createFiles(small, files) })
+		if err != nil {
+			return fmt.Errorf("%s: create: %w", name, err)
+		}
+		s.CreatesPerS = float64(files) / secs
+		if secs, err = timed(func() error { return statFiles(small, files) }); err != nil {
+			return fmt.Errorf("%s: stat: %w", name, err)
+		}
+		s.StatsPerS = float64(files) / secs
+	}
+	if want("tree") {
+		fmt.Fprintf(progress, "%s: untar and read back of Go's src\n", name)
+		src := filepath.Join(dir, "src")
+		if s.UntarSeconds, err = timed(func() error { return untar(tree, src) }); err != nil {
+			return fmt.Errorf("%s: untar: %w", name, err)
+		}
+		if s.ReadTreeSecs, err = timed(func() error { return readTree(src) }); err != nil {
+			return fmt.Errorf("%s: read back: %w", name, err)
+		}
+	}
+	return nil
 }

@@ -7,12 +7,21 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// MURMUR_CPUPROFILE=FILE profiles any command, for `go tool pprof`.
+	if path := os.Getenv("MURMUR_CPUPROFILE"); path != "" {
+		if f, err := os.Create(path); err == nil {
+			pprof.StartCPUProfile(f)
+			defer f.Close()
+		}
+	}
 	err := root().execute(ctx, os.Args[1:], os.Stdout)
+	pprof.StopCPUProfile()
 	stop()
 	if err != nil {
 		msg, code := explain(err)
