@@ -352,34 +352,25 @@ func (t *Tree) readContent(ctx context.Context, c *content, p []byte, off int64)
 // ends are made local first, then the bytes go into the cache file.
 func (t *Tree) writeContent(ctx context.Context, c *content, p []byte, off int64) error {
 	end := off + int64(len(p))
-	c.mu.Lock()
-	if c.inline {
-		if end <= InlineMax {
-			if grow := int(end) - len(c.data); grow > 0 {
-				c.data = append(c.data, make([]byte, grow)...)
-			}
-			copy(c.data[off:], p)
-			c.changed(t.now())
-			c.mu.Unlock()
-			return nil
-		}
-		if err := t.toFile(c); err != nil {
-			c.mu.Unlock()
-			return err
-		}
+	done, err := t.inlineChange(c, end, func() {
+		c.data = resized(c.data, max(int64(len(c.data)), end))
+		copy(c.data[off:], p)
+	})
+	if done || err != nil {
+		return err
 	}
-	c.mu.Unlock()
 	f, err := t.acquire(c)
 	if err != nil {
 		return err
 	}
 	defer c.unpin()
+	first, last := off/BlockSize, (end-1)/BlockSize
 	if off%BlockSize != 0 {
-		if err := t.fetchBlock(ctx, c, off/BlockSize); err != nil {
+		if err := t.fetchBlock(ctx, c, first); err != nil {
 			return err
 		}
 	}
-	if end%BlockSize != 0 && (end-1)/BlockSize != off/BlockSize || off%BlockSize == 0 && end%BlockSize != 0 {
+	if end%BlockSize != 0 && (last != first || off%BlockSize == 0) {
 		if err := t.fetchBlock(ctx, c, (end-1)/BlockSize); err != nil {
 			return err
 		}
@@ -398,6 +389,33 @@ func (t *Tree) writeContent(ctx context.Context, c *content, p []byte, off int64
 	return nil
 }
 
+// inlineChange applies fn, a change leaving the contents size bytes long,
+// to c's inline data if c is inline and size is at most InlineMax, and
+// reports true. An inline file the change would take past InlineMax moves
+// to a cache file first, and false is returned: the caller makes the
+// change there, as for any file not inline.
+func (t *Tree) inlineChange(c *content, size int64, fn func()) (bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case !c.inline:
+		return false, nil
+	case size <= InlineMax:
+		fn()
+		c.changed(t.now())
+		return true, nil
+	}
+	return false, t.toFile(c)
+}
+
+// resized returns b cut or zero-extended to n bytes.
+func resized(b []byte, n int64) []byte {
+	if grow := int(n) - len(b); grow > 0 {
+		return append(b, make([]byte, grow)...)
+	}
+	return b[:n]
+}
+
 // changed records a change of the bytes at time now.
 func (c *content) changed(now int64) {
 	if !c.dirty {
@@ -409,24 +427,10 @@ func (c *content) changed(now int64) {
 
 // truncateContent changes c's size from old to size.
 func (t *Tree) truncateContent(ctx context.Context, c *content, old, size int64) error {
-	c.mu.Lock()
-	if c.inline {
-		if size <= InlineMax {
-			if grow := int(size) - len(c.data); grow > 0 {
-				c.data = append(c.data, make([]byte, grow)...)
-			} else {
-				c.data = c.data[:size]
-			}
-			c.changed(t.now())
-			c.mu.Unlock()
-			return nil
-		}
-		if err := t.toFile(c); err != nil {
-			c.mu.Unlock()
-			return err
-		}
+	done, err := t.inlineChange(c, size, func() { c.data = resized(c.data, size) })
+	if done || err != nil {
+		return err
 	}
-	c.mu.Unlock()
 	f, err := t.acquire(c)
 	if err != nil {
 		return err
