@@ -3,9 +3,9 @@ package fs
 import (
 	"bytes"
 	"errors"
-	"os"
 	"fmt"
 	"maps"
+	"os"
 	"slices"
 
 	"github.com/murmur-cloud/murmur/internal/wire"
