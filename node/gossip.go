@@ -11,6 +11,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -137,13 +138,19 @@ func (g *Gossip) self() gossip.Descriptor {
 	return d
 }
 
-// attrs returns this node's aggregated attributes.
+// attrs returns this node's aggregated attributes. A node without a quota
+// counts its disk: the size of the filesystem its store is on, and what
+// is free there (placement still sees it as unlimited).
 func (g *Gossip) attrs(d gossip.Descriptor) []float64 {
-	free := float64(d.Free)
-	if d.Free < 0 {
-		free = 0
+	capacity, free := float64(d.Capacity), float64(max(d.Free, 0))
+	if d.Capacity == 0 {
+		var st syscall.Statfs_t
+		if err := syscall.Statfs(g.n.cfg.Dir, &st); err == nil {
+			capacity = float64(st.Blocks) * float64(st.Bsize)
+			free = float64(st.Bavail) * float64(st.Bsize)
+		}
 	}
-	return []float64{attrCapacity: float64(d.Capacity), attrFree: free, attrStored: float64(g.n.store.Used())}
+	return []float64{attrCapacity: capacity, attrFree: free, attrStored: float64(g.n.store.Used())}
 }
 
 // run gossips every period until ctx ends.
