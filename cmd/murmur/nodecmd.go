@@ -240,11 +240,12 @@ Try, from another terminal:
   murmur put FILE       store a file; prints its ID
   murmur ls             list stored files
   murmur get ID OUT     fetch a file
-  murmur status         this cloud's first node
+  murmur status         this cloud's first node, and its mounted drive
   murmur peers          its peers
 (add --dir %s if you gave murmur up a --dir)
 
-Ctrl-C stops the cloud; running murmur up again resumes it with its data.
+Ctrl-C unmounts the drive (uploading what is pending) and stops the cloud;
+running murmur up again resumes both with their data.
 `, len(l.Nodes), home, l.Secret.CloudID(), dir)
 			serveErr := srv.Serve(ctx, sock)
 			stopMount() // the API stopped, or never started: unmount too
