@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -477,5 +478,18 @@ func TestDriveCacheBound(t *testing.T) {
 	}
 	if got := readFile(t, tr, fs.RootIno, "pending"); !bytes.Equal(got, pending) {
 		t.Fatal("the pending file differs after eviction")
+	}
+}
+
+// TestDriveStateInUse: a second mount on a state directory in use is
+// refused with ErrBusy and a message that says what to do.
+func TestDriveStateInUse(t *testing.T) {
+	e := newDriveEnv(t)
+	state := t.TempDir()
+	d := e.open(state, false)
+	defer d.Close(context.Background())
+	_, err := fs.Open(context.Background(), e.config(state))
+	if !errors.Is(err, fs.ErrBusy) || !strings.Contains(err.Error(), "own state directory") {
+		t.Fatalf("a second mount on the same state: %v", err)
 	}
 }

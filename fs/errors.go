@@ -51,6 +51,8 @@ var (
 	// ErrNotSupported reports what the model does not do: POSIX ACLs
 	// (system.posix_acl_* attributes), which tools then do without.
 	ErrNotSupported = errors.New("fs: operation not supported")
+	// ErrBusy reports a state directory another mount is using.
+	ErrBusy = errors.New("fs: in use")
 )
 
 // errnos is the table Errno reads: each sentinel and its errno.
@@ -72,6 +74,7 @@ var errnos = []struct {
 	{ErrFileTooBig, syscall.EFBIG},
 	{ErrReadOnly, syscall.EROFS},
 	{ErrNotSupported, syscall.EOPNOTSUPP},
+	{ErrBusy, syscall.EBUSY},
 }
 
 // Errno translates an error from this package into the errno a kernel

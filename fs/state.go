@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/dgraph-io/badger/v4"
@@ -63,6 +64,9 @@ func openState(dir string, log *slog.Logger) (*state, error) {
 		WithMetricsEnabled(false).
 		WithDetectConflicts(false)
 	db, err := badger.Open(opts)
+	if err != nil && strings.Contains(err.Error(), "Another process is using this Badger database") {
+		return nil, fmt.Errorf("fs: the state directory %s is in use: the drive is mounted from it already (give a second mount its own state directory): %w", dir, ErrBusy)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("fs: open state %s: %w", dir, err)
 	}

@@ -170,7 +170,7 @@ func unlock(ctx context.Context, cloud mfs.Cloud, pub ed25519.PublicKey, keyFile
 	}
 	mk, err := kf.Unlock(pass)
 	if err != nil {
-		return nil, nil, fmt.Errorf("cannot unlock the drive: %w (wrong passphrase?)", err)
+		return nil, nil, fmt.Errorf("cannot unlock the drive: %w", err)
 	}
 	keys := mk.Keys(kf.Drive)
 	if !keys.PublicKey().Equal(pub) {
