@@ -12,11 +12,11 @@ vet:
 
 # Everything: formatting, vet, the unit and conformance tests, the race
 # detector over the concurrent packages, and a short run of every fuzz target.
+# The race run over fs is a step of its own: it is CPU-heavy, and beside
+# node's tests it starves the gossip tests' timing.
 test: vet
 	$(GO) test -count=1 ./...
 	$(GO) test -count=1 -race -short ./pipeline/... ./store/... ./erasure/... ./node/... ./gossip/
-	# fs alone: its race run is CPU-heavy, and next to node's it starves
-	# the gossip tests' timing.
 	$(GO) test -count=1 -race -short ./fs/
 	./scripts/fuzz.sh 10s
 
