@@ -389,6 +389,12 @@ func (d *Drive) loadRoot(ctx context.Context, ref []byte) error {
 	if err != nil {
 		return err
 	}
+	return d.loadCommit(ctx, ref, s)
+}
+
+// loadCommit replaces the tree with the commit s, whose super's
+// reference is ref.
+func (d *Drive) loadCommit(ctx context.Context, ref []byte, s *super) error {
 	nodes, err := d.loadPages(ctx, s)
 	if err != nil {
 		return err
@@ -413,26 +419,36 @@ func (d *Drive) loadRoot(ctx context.Context, ref []byte) error {
 
 // openSnapshot mounts commit number cfg.Snapshot, read-only.
 func (d *Drive) openSnapshot(ctx context.Context, root *rootValue) error {
-	ref := root.Super
-	for {
-		s, err := d.loadSuper(ctx, ref)
-		if err != nil {
-			return fmt.Errorf("fs: snapshot %d: %w", d.cfg.Snapshot, err)
-		}
-		if s.Gen == d.cfg.Snapshot {
-			break
-		}
-		if s.Gen < d.cfg.Snapshot || len(s.Prev) == 0 {
-			return fmt.Errorf("fs: no snapshot %d (the newest is %d)", d.cfg.Snapshot, s.Gen)
-		}
-		ref = s.Prev
+	ref, s, err := d.findSnapshot(ctx, root.Super, d.cfg.Snapshot)
+	if err != nil {
+		return err
 	}
 	if err := d.t.openTemp(); err != nil {
 		return err
 	}
 	d.why = fmt.Sprintf("snapshot %d", d.cfg.Snapshot)
 	d.t.readOnly.Store(true)
-	return d.loadRoot(ctx, ref)
+	return d.loadCommit(ctx, ref, s)
+}
+
+// findSnapshot walks back from the commit ref names to commit gen, and
+// returns its reference and super.
+func (d *Drive) findSnapshot(ctx context.Context, ref []byte, gen uint64) ([]byte, *super, error) {
+	newest := uint64(0)
+	for {
+		s, err := d.loadSuper(ctx, ref)
+		if err != nil {
+			return nil, nil, fmt.Errorf("fs: snapshot %d: %w", gen, err)
+		}
+		newest = max(newest, s.Gen)
+		if s.Gen == gen {
+			return ref, s, nil
+		}
+		if s.Gen < gen || len(s.Prev) == 0 {
+			return nil, nil, fmt.Errorf("fs: no snapshot %d (the newest is %d)", gen, newest)
+		}
+		ref = s.Prev
+	}
 }
 
 // renewLease publishes the current root again with this mount as the
@@ -1207,20 +1223,9 @@ func (d *Drive) Restore(ctx context.Context, gen uint64) error {
 	if !writing {
 		return ErrReadOnly
 	}
-	old := ref
-	var s *super
-	for {
-		var err error
-		if s, err = d.loadSuper(ctx, old); err != nil {
-			return fmt.Errorf("fs: snapshot %d: %w", gen, err)
-		}
-		if s.Gen == gen {
-			break
-		}
-		if s.Gen < gen || len(s.Prev) == 0 {
-			return fmt.Errorf("fs: no snapshot %d (the newest is %d)", gen, cur)
-		}
-		old = s.Prev
+	_, s, err := d.findSnapshot(ctx, ref, gen)
+	if err != nil {
+		return err
 	}
 	d.t.mu.Lock()
 	next := max(d.t.next, s.Next)
