@@ -1079,36 +1079,18 @@ func (d *Drive) Pending() bool {
 
 // DropCache empties the local cache of uploaded contents, keeping what is
 // not uploaded and what is open; it returns the bytes given back.
-func (d *Drive) DropCache() int64 {
-	d.t.mu.Lock()
-	type item struct {
-		c    *content
-		size int64
-	}
-	var items []item
-	for _, n := range d.t.nodes {
-		if n.content != nil {
-			items = append(items, item{n.content, int64(n.attr.Size)})
-		}
-	}
-	d.t.mu.Unlock()
-	var freed int64
-	for _, it := range items {
-		if n := d.t.dropLocal(it.c, it.size); n > 0 {
-			freed += n
-			d.t.mu.Lock()
-			d.t.dirty[it.c.ino] = struct{}{} // its content state, not a change
-			d.t.mu.Unlock()
-		}
-	}
-	return freed
-}
+func (d *Drive) DropCache() int64 { return d.shrinkCache(0) }
 
 // evict drops the least recently used clean contents until the cache is
 // within CacheBytes.
-func (d *Drive) evict() {
+func (d *Drive) evict() { d.shrinkCache(d.cfg.CacheBytes) }
+
+// shrinkCache drops the local copies of uploaded contents, least recently
+// used first, until what stays is within bound; contents not uploaded, and
+// open ones, stay. It returns the bytes given back.
+func (d *Drive) shrinkCache(bound int64) int64 {
 	if d.t.st == nil {
-		return
+		return 0
 	}
 	d.t.mu.Lock()
 	type item struct {
@@ -1121,30 +1103,27 @@ func (d *Drive) evict() {
 		if c := n.content; c != nil {
 			c.mu.Lock()
 			if !c.dirty && c.m != nil {
-				b := c.localBytes(int64(n.attr.Size))
-				total += b
+				total += c.localBytes(int64(n.attr.Size))
 				items = append(items, item{c, int64(n.attr.Size), c.used})
 			}
 			c.mu.Unlock()
 		}
 	}
 	d.t.mu.Unlock()
-	if total <= d.cfg.CacheBytes {
-		return
-	}
-	slices.SortFunc(items, func(a, b item) int { return int(a.used - b.used) })
+	slices.SortFunc(items, func(a, b item) int { return cmp.Compare(a.used, b.used) })
+	var freed int64
 	for _, it := range items {
-		if total <= d.cfg.CacheBytes {
+		if total-freed <= bound {
 			break
 		}
-		freed := d.t.dropLocal(it.c, it.size)
-		total -= freed
-		if freed > 0 {
+		if n := d.t.dropLocal(it.c, it.size); n > 0 {
+			freed += n
 			d.t.mu.Lock()
-			d.t.dirty[it.c.ino] = struct{}{}
+			d.t.dirty[it.c.ino] = struct{}{} // its content state, not a change
 			d.t.mu.Unlock()
 		}
 	}
+	return freed
 }
 
 // Close stops the background work, commits what is pending (when it
