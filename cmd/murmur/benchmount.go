@@ -160,7 +160,7 @@ func runMountBench(ctx context.Context, base string, size int64, files, nodes in
 	if err != nil {
 		return nil, err
 	}
-	keys, _, err := unlockRaw(raw, pub, pass)
+	keys, err := unlockKeyFile(raw, pub, pass)
 	if err != nil {
 		return nil, err
 	}
@@ -225,19 +225,6 @@ func runMountBench(ctx context.Context, base string, size int64, files, nodes in
 	r.ReadTreeRatio = ratio(r.Plain.ReadTreeSecs, r.Mount.ReadTreeSecs)
 	r.UntarOnly = ratio(r.Plain.UntarSeconds, r.Mount.UntarSeconds)
 	return r, nil
-}
-
-// unlockRaw unlocks a key file held in memory.
-func unlockRaw(raw []byte, pub []byte, pass []byte) (*crypt.Keys, []byte, error) {
-	kf, err := crypt.ParseKeyFile(raw)
-	if err != nil {
-		return nil, nil, err
-	}
-	mk, err := kf.Unlock(pass)
-	if err != nil {
-		return nil, nil, err
-	}
-	return mk.Keys(kf.Drive), raw, nil
 }
 
 // settle writes back what the disk holds dirty and lets it rest, so one

@@ -160,23 +160,30 @@ func unlock(ctx context.Context, cloud mfs.Cloud, pub ed25519.PublicKey, keyFile
 	if err != nil {
 		return nil, nil, err
 	}
-	kf, err := crypt.ParseKeyFile(raw)
-	if err != nil {
-		return nil, nil, err
-	}
 	pass, err := passphrase(passFile, false, out)
 	if err != nil {
 		return nil, nil, err
 	}
+	keys, err := unlockKeyFile(raw, pub, pass)
+	return keys, raw, err
+}
+
+// unlockKeyFile opens the key file raw with pass, and checks that it is
+// the key of the drive whose public key is pub.
+func unlockKeyFile(raw []byte, pub ed25519.PublicKey, pass []byte) (*crypt.Keys, error) {
+	kf, err := crypt.ParseKeyFile(raw)
+	if err != nil {
+		return nil, err
+	}
 	mk, err := kf.Unlock(pass)
 	if err != nil {
-		return nil, nil, fmt.Errorf("cannot unlock the drive: %w", err)
+		return nil, fmt.Errorf("cannot unlock the drive: %w", err)
 	}
 	keys := mk.Keys(kf.Drive)
 	if !keys.PublicKey().Equal(pub) {
-		return nil, nil, fmt.Errorf("%w: the key file is for another drive (%s)", crypt.ErrKeyFile, kf.Drive)
+		return nil, fmt.Errorf("%w: the key file is for another drive (%s)", crypt.ErrKeyFile, kf.Drive)
 	}
-	return keys, raw, nil
+	return keys, nil
 }
 
 // pipelineFor returns the pipeline configuration the daemon's gossip
