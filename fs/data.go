@@ -3,7 +3,6 @@ package fs
 import (
 	"context"
 	"fmt"
-	"slices"
 )
 
 // SetAttrMask says which fields of a SetAttrIn to apply.
@@ -38,9 +37,9 @@ type SetAttrIn struct {
 // symlink ErrInvalid, past Config.MaxFileSize ErrFileTooBig; unknown bits
 // in Valid are ErrInvalid. An empty Valid changes nothing.
 func (t *Tree) SetAttr(ino Ino, in SetAttrIn) (Attr, error) {
-	if in.Valid&SetSize != 0 && t.st != nil {
-		// The cache file changes first, outside the tree's lock: a
-		// shrink may fetch the block it cuts through.
+	if in.Valid&SetSize != 0 {
+		// The contents change first, outside the tree's lock: a shrink
+		// may fetch the block it cuts through.
 		if err := t.truncate(ino, in); err != nil {
 			return Attr{}, inoErr("setattr", ino, err)
 		}
@@ -51,7 +50,7 @@ func (t *Tree) SetAttr(ino Ino, in SetAttrIn) (Attr, error) {
 	return a, inoErr("setattr", ino, err)
 }
 
-// truncate changes the size of regular file ino's cache file, after the
+// truncate changes the size of regular file ino's contents, after the
 // checks setAttr makes.
 func (t *Tree) truncate(ino Ino, in SetAttrIn) error {
 	t.mu.Lock()
@@ -72,12 +71,12 @@ func (t *Tree) truncate(ino Ino, in SetAttrIn) error {
 		t.mu.Unlock()
 		return err
 	}
-	c, old := n.content, int64(n.attr.Size)
+	f, old := n.file, int64(n.Attr.Size)
 	t.mu.Unlock()
 	if old == int64(in.Size) {
 		return nil
 	}
-	return t.truncateContent(context.Background(), c, old, int64(in.Size))
+	return f.Truncate(context.Background(), old, int64(in.Size))
 }
 
 func (t *Tree) setAttr(ino Ino, in SetAttrIn) (Attr, error) {
@@ -89,7 +88,7 @@ func (t *Tree) setAttr(ino Ino, in SetAttrIn) (Attr, error) {
 		return Attr{}, ErrInvalid
 	}
 	if in.Valid == 0 {
-		return n.attr, nil
+		return n.Attr, nil
 	}
 	if err := t.writable(); err != nil {
 		return Attr{}, err
@@ -103,7 +102,7 @@ func (t *Tree) setAttr(ino Ino, in SetAttrIn) (Attr, error) {
 		}
 	}
 	now := t.now()
-	a := &n.attr
+	a := &n.Attr
 	if in.Valid&SetMode != 0 {
 		a.Mode = in.Mode & ModeMask
 	}
@@ -114,13 +113,9 @@ func (t *Tree) setAttr(ino Ino, in SetAttrIn) (Attr, error) {
 		a.Gid = in.Gid
 	}
 	if in.Valid&SetSize != 0 {
-		n.resize(int(in.Size))
+		a.Size = in.Size // the contents changed already (truncate)
 		a.Mtime = now
-		if n.content != nil {
-			n.content.mu.Lock()
-			n.content.changed(now) // as finishWrite does
-			n.content.mu.Unlock()
-		}
+		n.file.Written() // as finishWrite does
 	}
 	switch {
 	case in.Valid&SetAtimeNow != 0:
@@ -140,34 +135,15 @@ func (t *Tree) setAttr(ino Ino, in SetAttrIn) (Attr, error) {
 }
 
 // checkData reports whether n has contents: directories are ErrIsDir,
-// symlinks ErrInvalid.
+// symlinks, fifos, sockets and devices ErrInvalid.
 func (t *Tree) checkData(n *inode) error {
-	switch n.attr.Kind {
+	switch n.Attr.Kind {
+	case Regular:
+		return nil
 	case Directory:
 		return ErrIsDir
-	case Symlink:
-		return ErrInvalid
 	}
-	return nil
-}
-
-// resize truncates or zero-extends a regular file's contents to size.
-// With a state directory the cache file has changed already.
-func (n *inode) resize(size int) {
-	if n.content != nil {
-		n.attr.Size = uint64(size)
-		return
-	}
-	if old := len(n.data); size > old {
-		n.data = slices.Grow(n.data, size-old)[:size]
-		clear(n.data[old:])
-	} else {
-		n.data = n.data[:size]
-		if cap(n.data) > 2*size+4096 {
-			n.data = slices.Clone(n.data) // give back memory after a big truncate
-		}
-	}
-	n.attr.Size = uint64(size)
+	return ErrInvalid
 }
 
 // ReadAt copies into p the contents of regular file ino from offset off,
@@ -192,20 +168,16 @@ func (t *Tree) ReadAtContext(ctx context.Context, ino Ino, p []byte, off int64) 
 		t.mu.Unlock()
 		return 0, inoErr("read", ino, err)
 	}
-	size := int64(n.attr.Size)
+	size := int64(n.Attr.Size)
 	if off >= size {
 		t.mu.Unlock()
 		return 0, nil
 	}
 	p = p[:min(int64(len(p)), size-off)]
-	if n.content == nil {
-		defer t.mu.Unlock()
-		return copy(p, n.data[off:]), nil
-	}
-	c := n.content
+	f := n.file
 	t.mu.Unlock()
-	t.active.Store(t.now())
-	if err := t.readContent(ctx, c, p, off); err != nil {
+	t.now()
+	if err := f.ReadAt(ctx, p, off); err != nil {
 		return 0, inoErr("read", ino, err)
 	}
 	return len(p), nil
@@ -246,39 +218,27 @@ func (t *Tree) WriteAtContext(ctx context.Context, ino Ino, p []byte, off int64)
 		return 0, nil
 	}
 	end := off + int64(len(p))
-	if n.content == nil {
-		defer t.mu.Unlock()
-		if end > int64(len(n.data)) {
-			n.resize(int(end))
-		}
-		copy(n.data[off:], p)
-		now := t.now()
-		n.attr.Mtime, n.attr.Ctime = now, now
-		return len(p), nil
-	}
-	c := n.content
+	f := n.file
 	t.mu.Unlock()
-	if err := t.writeContent(ctx, c, p, off); err != nil {
+	if err := f.WriteAt(ctx, p, off); err != nil {
 		return 0, fmt.Errorf("fs: write %d at %d: %w", ino, off, err)
 	}
 	t.finishWrite(n, end)
 	return len(p), nil
 }
 
-// finishWrite sets the size and times after a write to n's cache file
-// that ended at end. It bumps the contents' generation again, under both
-// locks: a commit that read the contents between the two halves of the
-// write saw the new bytes with the old size, and must not adopt them.
+// finishWrite sets the size and times after a write to n's contents that
+// ended at end. File.Written runs under the tree's lock: a commit that
+// read the contents between the write and this saw the new bytes with the
+// old size, and must not take them for the file's.
 func (t *Tree) finishWrite(n *inode, end int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if uint64(end) > n.attr.Size {
-		n.attr.Size = uint64(end)
+	if uint64(end) > n.Attr.Size {
+		n.Attr.Size = uint64(end)
 	}
 	now := t.now()
-	n.attr.Mtime, n.attr.Ctime = now, now
-	n.content.mu.Lock()
-	n.content.changed(now)
-	n.content.mu.Unlock()
-	t.mark(n.attr.Ino)
+	n.Attr.Mtime, n.Attr.Ctime = now, now
+	n.file.Written()
+	t.mark(n.Attr.Ino)
 }

@@ -53,6 +53,9 @@ var (
 	ErrNotSupported = errors.New("fs: operation not supported")
 	// ErrBusy reports a state directory another mount is using.
 	ErrBusy = errors.New("fs: in use")
+	// ErrDamaged reports a stored record, page, root or state that does
+	// not parse, or a set of inodes that is not a tree.
+	ErrDamaged = errors.New("fs: damaged record")
 )
 
 // errnos is the table Errno reads: each sentinel and its errno.

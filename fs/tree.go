@@ -21,25 +21,37 @@ const RootIno Ino = 1
 // Kind is the type of an inode.
 type Kind uint8
 
-// The kinds of inode. The zero Kind is invalid.
+// The kinds of inode. The zero Kind is invalid. Their values are stored
+// in records (docs/format.md): they never change.
 const (
 	Regular Kind = iota + 1
 	Directory
 	Symlink
+	Fifo        // a named pipe (mkfifo)
+	Socket      // a unix socket's name (bind)
+	CharDevice  // a character device node; its number is Attr.Rdev
+	BlockDevice // a block device node; its number is Attr.Rdev
 )
 
-// String returns "regular", "directory" or "symlink".
+// MaxKind is the highest Kind.
+const MaxKind = BlockDevice
+
+var kindNames = [...]string{Regular: "regular", Directory: "directory", Symlink: "symlink",
+	Fifo: "fifo", Socket: "socket", CharDevice: "char device", BlockDevice: "block device"}
+
+// String returns the kind's name: "regular", "directory", "symlink",
+// "fifo", "socket", "char device" or "block device".
 func (k Kind) String() string {
-	switch k {
-	case Regular:
-		return "regular"
-	case Directory:
-		return "directory"
-	case Symlink:
-		return "symlink"
+	if k >= Regular && k <= MaxKind {
+		return kindNames[k]
 	}
 	return fmt.Sprintf("Kind(%d)", uint8(k))
 }
+
+// Special reports whether k is a fifo, socket or device node: an inode
+// with neither contents nor entries nor target, whose opens the kernel
+// serves itself.
+func (k Kind) Special() bool { return k >= Fifo && k <= BlockDevice }
 
 // Permission bits as they appear in Attr.Mode: POSIX values, not
 // os.FileMode's, so they pass to and from the kernel unchanged.
@@ -77,23 +89,49 @@ type Attr struct {
 	// removed but is still open.
 	Nlink uint32
 	// Size is the length of a regular file's contents or of a symlink's
-	// target; 0 for a directory.
+	// target; 0 for anything else.
 	Size uint64
+	// Rdev is a device node's device number, as stat's st_rdev holds it
+	// (major and minor in Linux's encoding); 0 for other kinds.
+	Rdev uint32
 	// Times in nanoseconds since the Unix epoch, from Config.Clock.
 	// Atime changes only through SetAttr: the model is noatime.
 	Atime, Mtime, Ctime int64
 }
 
-// StatMode returns the st_mode a stat call reports: Mode with the type bits
-// (S_IFREG, S_IFDIR or S_IFLNK) of the kind.
-func (a Attr) StatMode() uint32 {
-	switch a.Kind {
+// StatMode returns the st_mode a stat call reports: Mode with the type
+// bits (S_IFREG, S_IFDIR, S_IFLNK, S_IFIFO, S_IFSOCK, S_IFCHR or S_IFBLK)
+// of the kind.
+func (a Attr) StatMode() uint32 { return TypeBits(a.Kind) | a.Mode }
+
+// TypeBits returns the S_IF* bits of kind k.
+func TypeBits(k Kind) uint32 {
+	switch k {
 	case Directory:
-		return syscall.S_IFDIR | a.Mode
+		return syscall.S_IFDIR
 	case Symlink:
-		return syscall.S_IFLNK | a.Mode
+		return syscall.S_IFLNK
+	case Fifo:
+		return syscall.S_IFIFO
+	case Socket:
+		return syscall.S_IFSOCK
+	case CharDevice:
+		return syscall.S_IFCHR
+	case BlockDevice:
+		return syscall.S_IFBLK
 	}
-	return syscall.S_IFREG | a.Mode
+	return syscall.S_IFREG
+}
+
+// KindOf returns the kind whose S_IF* bits mode holds, and false if they
+// are none of them.
+func KindOf(mode uint32) (Kind, bool) {
+	for k := Regular; k <= MaxKind; k++ {
+		if mode&syscall.S_IFMT == TypeBits(k) {
+			return k, true
+		}
+	}
+	return 0, false
 }
 
 // DirEntry is one entry of a directory, as ReadDir returns it.
@@ -114,6 +152,24 @@ type Config struct {
 	// MaxFileSize bounds a regular file's size; writes and truncates past
 	// it fail with ErrFileTooBig. Zero: DefaultMaxFileSize.
 	MaxFileSize int64
+	// Contents keeps regular files' bytes. Nil: MemContents, in memory.
+	Contents Contents
+	// Sync, if not nil, is called by Fsync after the file's contents are
+	// synced: it makes every change of the tree so far survive a crash
+	// of the machine (the drive's state directory).
+	Sync func() error
+	// Space, if not nil, gives StatFS its sizes; it may be slow, and is
+	// called without the tree's lock.
+	Space func() Space
+	// Logger hears of what Load repairs. Nil: nothing is logged.
+	Logger *slog.Logger
+}
+
+// Space is what StatFS reports of the room a tree has, in bytes.
+type Space struct {
+	Total uint64 // the capacity
+	Used  uint64 // what is stored
+	Avail uint64 // what can still be written
 }
 
 // withDefaults returns a copy of c with its zero fields filled in, or an
@@ -134,57 +190,72 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxFileSize == 0 {
 		c.MaxFileSize = DefaultMaxFileSize
 	}
+	if c.Contents == nil {
+		c.Contents = MemContents{}
+	}
 	return c, nil
 }
 
 // Tree is the in-memory namespace of a drive: inodes by number, directories
-// of named entries, regular files' contents, symlinks' targets and extended
-// attributes, with POSIX semantics. Operations name an inode, or a parent
-// directory and a name in it, as a FUSE layer calls them; resolving paths,
-// "." and "..", and permission checks are left to the kernel.
+// of named entries, symlinks' targets, device numbers and extended
+// attributes, with POSIX semantics; regular files' bytes live in a
+// Contents. Operations name an inode, or a parent directory and a name in
+// it, as a FUSE layer calls them; resolving paths, "." and "..", and
+// permission checks are left to the kernel.
 //
 // Every operation is atomic: it either fails and changes nothing, or
 // succeeds whole. Errors wrap the sentinels in errors.go. A Tree is safe
 // for concurrent use.
+//
+// A Tree records what changed, for the layers that keep it (changes.go):
+// the inodes whose stored state must be saved again, and those changed
+// since the last commit, each with the commit epoch of its change.
 type Tree struct {
-	clock   func() time.Time
-	maxSize int64
-	log     *slog.Logger
+	clock    func() time.Time
+	maxSize  int64
+	contents Contents
+	syncFn   func() error
+	spaceFn  func() Space
+	log      *slog.Logger
 
 	mu    sync.Mutex
 	nodes map[Ino]*inode // live inodes: named, or open, or the root
 	next  Ino            // next inode number to hand out
 
-	// With a state directory (drive.go): the inodes whose records must be
-	// written to it, and those changed since the last commit to the cloud.
-	st       *state
-	cloud    *remote
-	dirty    map[Ino]struct{}
-	changed  map[Ino]struct{}
-	readOnly atomic.Bool
-	closed   atomic.Bool // the drive closed: nothing may change, nothing is durable
-
-	uses   atomic.Int64 // a clock of content use, for eviction
-	active atomic.Int64 // when the tree was last used (ns), for the background commit
-	// changedSince is when changed last went from empty to not.
+	// Change tracking (changes.go).
+	dirty      map[Ino]struct{} // stored state to save again
+	changed    map[Ino]uint64   // changed since the last commit: the epoch of the change
+	committing map[Ino]uint64   // taken by the commit under way
+	epoch      uint64           // the epoch of a change made now
+	// changedSince is when changed last went from empty to not (ns).
 	changedSince int64
-	prefetch     chan struct{} // bounds background block fetches
-	readahead    int           // blocks to fetch ahead of a read
+
+	readOnly atomic.Bool
+	closed   atomic.Bool  // nothing may change any more
+	active   atomic.Int64 // when the tree was last used (ns)
 }
 
-// inode is one file, directory or symlink.
+// Node is an inode as it is stored: everything but a regular file's
+// bytes. A Node a Tree hands out (Collect, Inspect) is its own, valid
+// only during the call; one given to Load or Replace becomes the tree's.
+type Node struct {
+	Attr Attr
+	// Parent is a directory's parent; the root names itself. Zero for
+	// other kinds (a file's names are its directories' entries).
+	Parent  Ino
+	Entries map[string]Ino // directories
+	Target  string         // symlinks
+	Xattrs  map[string][]byte
+}
+
+// inode is one live inode.
 type inode struct {
-	attr    Attr
-	parent  Ino            // directories: the directory naming this one; the root names itself
-	entries map[string]Ino // directories
-	target  string         // symlinks
-	data    []byte         // regular files without a state directory; len(data) == attr.Size
-	content *content       // regular files with a state directory
-	xattrs  map[string][]byte
-	opens   int // Open calls not yet Released
+	Node
+	file  File // regular files
+	opens int  // Open calls not yet Released
 }
 
-func (n *inode) isDir() bool { return n.attr.Kind == Directory }
+func (n *inode) isDir() bool { return n.Attr.Kind == Directory }
 
 // New returns a Tree holding only an empty root directory, RootIno.
 func New(c Config) (*Tree, error) {
@@ -192,20 +263,30 @@ func New(c Config) (*Tree, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Tree{clock: c.Clock, maxSize: c.MaxFileSize, nodes: make(map[Ino]*inode), next: RootIno + 1}
+	t := &Tree{
+		clock: c.Clock, maxSize: c.MaxFileSize, contents: c.Contents, syncFn: c.Sync, spaceFn: c.Space, log: c.Logger,
+		nodes: make(map[Ino]*inode), next: RootIno + 1,
+		dirty: map[Ino]struct{}{}, changed: map[Ino]uint64{}, epoch: 1,
+	}
 	now := t.now()
-	t.nodes[RootIno] = &inode{
-		attr: Attr{
+	t.nodes[RootIno] = &inode{Node: Node{
+		Attr: Attr{
 			Ino: RootIno, Kind: Directory, Mode: c.RootMode, Uid: c.RootUid, Gid: c.RootGid,
 			Nlink: 2, Atime: now, Mtime: now, Ctime: now,
 		},
-		parent:  RootIno,
-		entries: make(map[string]Ino),
-	}
+		Parent:  RootIno,
+		Entries: make(map[string]Ino),
+	}}
+	t.mark(RootIno)
 	return t, nil
 }
 
-func (t *Tree) now() int64 { return t.clock().UnixNano() }
+// now reads the clock, and records the reading as the tree's last use.
+func (t *Tree) now() int64 {
+	v := t.clock().UnixNano()
+	t.active.Store(v)
+	return v
+}
 
 // inoErr wraps err, if any, with an operation on one inode.
 func inoErr(op string, ino Ino, err error) error {
@@ -223,9 +304,9 @@ func entryErr(op string, parent Ino, name string, err error) error {
 	return fmt.Errorf("fs: %s %d/%q: %w", op, parent, name, err)
 }
 
-// checkName reports whether name may name an entry: 1 to MaxNameLen bytes,
+// CheckName reports whether name may name an entry: 1 to MaxNameLen bytes,
 // without '/' or NUL, and neither "." nor "..".
-func checkName(name string) error {
+func CheckName(name string) error {
 	switch {
 	case len(name) > MaxNameLen:
 		return ErrNameTooLong
@@ -263,36 +344,36 @@ func (t *Tree) liveDir(ino Ino) (*inode, error) {
 	if err != nil {
 		return nil, err
 	}
-	if d.attr.Nlink == 0 {
+	if d.Attr.Nlink == 0 {
 		return nil, ErrNotExist
 	}
 	return d, nil
 }
 
 // touch sets a directory's mtime and ctime after its entries changed.
-func touch(d *inode, now int64) { d.attr.Mtime, d.attr.Ctime = now, now }
+func touch(d *inode, now int64) { d.Attr.Mtime, d.Attr.Ctime = now, now }
 
 // dropName records that n lost a name at time now, and frees it if it has
 // neither names nor opens left. A directory loses its only name and its
 // parent loses the link from its "..".
 func (t *Tree) dropName(n *inode, from *inode, now int64) {
 	if n.isDir() {
-		n.attr.Nlink = 0
-		from.attr.Nlink--
+		n.Attr.Nlink = 0
+		from.Attr.Nlink--
 	} else {
-		n.attr.Nlink--
+		n.Attr.Nlink--
 	}
-	n.attr.Ctime = now
+	n.Attr.Ctime = now
 	t.maybeFree(n)
 }
 
 // maybeFree forgets n once nothing refers to it.
 func (t *Tree) maybeFree(n *inode) {
-	if n.attr.Nlink == 0 && n.opens == 0 {
-		delete(t.nodes, n.attr.Ino)
-		t.mark(n.attr.Ino)
-		if n.content != nil {
-			t.freeContent(n.content)
+	if n.Attr.Nlink == 0 && n.opens == 0 {
+		delete(t.nodes, n.Attr.Ino)
+		t.mark(n.Attr.Ino)
+		if n.file != nil {
+			t.contents.Free(n.Attr.Ino, n.file)
 		}
 	}
 }
@@ -306,7 +387,7 @@ func (t *Tree) within(ino, dir Ino) bool {
 		if ino == RootIno {
 			return false
 		}
-		ino = t.nodes[ino].parent
+		ino = t.nodes[ino].Parent
 	}
 }
 
@@ -323,14 +404,14 @@ func (t *Tree) lookup(parent Ino, name string) (Attr, error) {
 	if err != nil {
 		return Attr{}, err
 	}
-	if err := checkName(name); err != nil {
+	if err := CheckName(name); err != nil {
 		return Attr{}, err
 	}
-	ino, ok := d.entries[name]
+	ino, ok := d.Entries[name]
 	if !ok {
 		return Attr{}, ErrNotExist
 	}
-	return t.nodes[ino].attr, nil
+	return t.nodes[ino].Attr, nil
 }
 
 // GetAttr returns the attributes of inode ino, which may have been removed
@@ -342,7 +423,7 @@ func (t *Tree) GetAttr(ino Ino) (Attr, error) {
 	if err != nil {
 		return Attr{}, inoErr("getattr", ino, err)
 	}
-	return n.attr, nil
+	return n.Attr, nil
 }
 
 // Create makes an empty regular file name in directory parent with
@@ -355,7 +436,7 @@ func (t *Tree) Create(parent Ino, name string, mode, uid, gid uint32) (Attr, err
 	if err != nil {
 		return Attr{}, entryErr("create", parent, name, err)
 	}
-	return n.attr, nil
+	return n.Attr, nil
 }
 
 // Mkdir makes an empty directory name in directory parent, and returns its
@@ -368,7 +449,7 @@ func (t *Tree) Mkdir(parent Ino, name string, mode, uid, gid uint32) (Attr, erro
 	if err != nil {
 		return Attr{}, entryErr("mkdir", parent, name, err)
 	}
-	return n.attr, nil
+	return n.Attr, nil
 }
 
 // Symlink makes a symbolic link name in directory parent pointing at
@@ -393,9 +474,31 @@ func (t *Tree) Symlink(parent Ino, name, target string, uid, gid uint32) (Attr, 
 	if err != nil {
 		return Attr{}, entryErr("symlink", parent, name, err)
 	}
-	n.target = target
-	n.attr.Size = uint64(len(target))
-	return n.attr, nil
+	n.Target = target
+	n.Attr.Size = uint64(len(target))
+	return n.Attr, nil
+}
+
+// Mknod makes an inode of kind k named name in directory parent, as
+// mknod(2) does: a regular file, a fifo, a socket, or a character or block
+// device whose number is rdev (kept for devices only), with permission
+// bits mode, and returns its attributes. Directories and symlinks are made
+// with Mkdir and Symlink (ErrInvalid here). The model only records a
+// device: whether it may be opened is the mount's business (nodev).
+func (t *Tree) Mknod(parent Ino, name string, k Kind, mode, rdev, uid, gid uint32) (Attr, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if k != Regular && !k.Special() {
+		return Attr{}, entryErr("mknod", parent, name, ErrInvalid)
+	}
+	n, err := t.newEntry(parent, name, k, mode, uid, gid)
+	if err != nil {
+		return Attr{}, entryErr("mknod", parent, name, err)
+	}
+	if k == CharDevice || k == BlockDevice {
+		n.Attr.Rdev = rdev
+	}
+	return n.Attr, nil
 }
 
 // newEntry makes an inode of kind named name in directory parent.
@@ -407,39 +510,38 @@ func (t *Tree) newEntry(parent Ino, name string, kind Kind, mode, uid, gid uint3
 	if err := t.writable(); err != nil {
 		return nil, err
 	}
-	if err := checkName(name); err != nil {
+	if err := CheckName(name); err != nil {
 		return nil, err
 	}
-	if _, ok := d.entries[name]; ok {
+	if _, ok := d.Entries[name]; ok {
 		return nil, ErrExist
 	}
 	mode &= ModeMask
-	if d.attr.Mode&ModeSetgid != 0 {
-		gid = d.attr.Gid
+	if d.Attr.Mode&ModeSetgid != 0 {
+		gid = d.Attr.Gid
 		if kind == Directory {
 			mode |= ModeSetgid
 		}
 	}
 	now := t.now()
-	n := &inode{attr: Attr{
+	n := &inode{Node: Node{Attr: Attr{
 		Ino: t.next, Kind: kind, Mode: mode, Uid: uid, Gid: gid,
 		Nlink: 1, Atime: now, Mtime: now, Ctime: now,
-	}}
+	}}}
 	t.next++
 	if kind == Directory {
-		n.attr.Nlink = 2
-		n.parent = parent
-		n.entries = make(map[string]Ino)
-		d.attr.Nlink++
+		n.Attr.Nlink = 2
+		n.Parent = parent
+		n.Entries = make(map[string]Ino)
+		d.Attr.Nlink++
 	}
-	if kind == Regular && t.st != nil {
-		n.content, _ = newContent(n.attr.Ino, nil)
-		n.content.inline = true
+	if kind == Regular {
+		n.file = t.contents.New(n.Attr.Ino)
 	}
-	t.nodes[n.attr.Ino] = n
-	d.entries[name] = n.attr.Ino
+	t.nodes[n.Attr.Ino] = n
+	d.Entries[name] = n.Attr.Ino
 	touch(d, now)
-	t.mark(parent, n.attr.Ino)
+	t.mark(parent, n.Attr.Ino)
 	return n, nil
 }
 
@@ -449,13 +551,13 @@ func (t *Tree) Readlink(ino Ino) (string, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	n, err := t.get(ino)
-	if err == nil && n.attr.Kind != Symlink {
+	if err == nil && n.Attr.Kind != Symlink {
 		err = ErrInvalid
 	}
 	if err != nil {
 		return "", inoErr("readlink", ino, err)
 	}
-	return n.target, nil
+	return n.Target, nil
 }
 
 // Link gives inode ino another name, newName in directory newParent, and
@@ -480,28 +582,28 @@ func (t *Tree) link(ino, newParent Ino, newName string) (Attr, error) {
 	if err != nil {
 		return Attr{}, err
 	}
-	if err := checkName(newName); err != nil {
+	if err := CheckName(newName); err != nil {
 		return Attr{}, err
 	}
 	if err := t.writable(); err != nil {
 		return Attr{}, err
 	}
-	if _, ok := d.entries[newName]; ok {
+	if _, ok := d.Entries[newName]; ok {
 		return Attr{}, ErrExist
 	}
 	if n.isDir() {
 		return Attr{}, ErrPerm
 	}
-	if n.attr.Nlink == 0 {
+	if n.Attr.Nlink == 0 {
 		return Attr{}, ErrNotExist
 	}
 	now := t.now()
-	d.entries[newName] = ino
-	n.attr.Nlink++
-	n.attr.Ctime = now
+	d.Entries[newName] = ino
+	n.Attr.Nlink++
+	n.Attr.Ctime = now
 	touch(d, now)
 	t.mark(ino, newParent)
-	return n.attr, nil
+	return n.Attr, nil
 }
 
 // Unlink removes the entry name, which is not a directory (ErrIsDir), from
@@ -526,10 +628,10 @@ func (t *Tree) remove(parent Ino, name string, dir bool) error {
 	if err != nil {
 		return err
 	}
-	if err := checkName(name); err != nil {
+	if err := CheckName(name); err != nil {
 		return err
 	}
-	ino, ok := d.entries[name]
+	ino, ok := d.Entries[name]
 	if !ok {
 		return ErrNotExist
 	}
@@ -542,11 +644,11 @@ func (t *Tree) remove(parent Ino, name string, dir bool) error {
 		return ErrNotDir
 	case !dir && n.isDir():
 		return ErrIsDir
-	case dir && len(n.entries) > 0:
+	case dir && len(n.Entries) > 0:
 		return ErrNotEmpty
 	}
 	now := t.now()
-	delete(d.entries, name)
+	delete(d.Entries, name)
 	touch(d, now)
 	t.mark(parent, ino)
 	t.dropName(n, d, now)
@@ -598,13 +700,13 @@ func (t *Tree) rename(parent Ino, name string, newParent Ino, newName string, fl
 	if err != nil {
 		return err
 	}
-	if err := checkName(name); err != nil {
+	if err := CheckName(name); err != nil {
 		return err
 	}
-	if err := checkName(newName); err != nil {
+	if err := CheckName(newName); err != nil {
 		return err
 	}
-	srcIno, ok := d.entries[name]
+	srcIno, ok := d.Entries[name]
 	if !ok {
 		return ErrNotExist
 	}
@@ -612,7 +714,7 @@ func (t *Tree) rename(parent Ino, name string, newParent Ino, newName string, fl
 		return err
 	}
 	src := t.nodes[srcIno]
-	dstIno, exists := nd.entries[newName]
+	dstIno, exists := nd.Entries[newName]
 	if exists && flags&RenameNoReplace != 0 {
 		return ErrExist
 	}
@@ -642,7 +744,7 @@ func (t *Tree) rename(parent Ino, name string, newParent Ino, newName string, fl
 				return ErrNotDir
 			case !src.isDir() && dst.isDir():
 				return ErrIsDir
-			case dst.isDir() && len(dst.entries) > 0:
+			case dst.isDir() && len(dst.Entries) > 0:
 				return ErrNotEmpty
 			}
 		}
@@ -655,22 +757,22 @@ func (t *Tree) rename(parent Ino, name string, newParent Ino, newName string, fl
 	}
 	move := func(n *inode, from, to *inode) {
 		if n.isDir() && from != to {
-			from.attr.Nlink--
-			to.attr.Nlink++
-			n.parent = to.attr.Ino
+			from.Attr.Nlink--
+			to.Attr.Nlink++
+			n.Parent = to.Attr.Ino
 		}
-		n.attr.Ctime = now
+		n.Attr.Ctime = now
 	}
 	if exchange {
-		d.entries[name], nd.entries[newName] = dstIno, srcIno
+		d.Entries[name], nd.Entries[newName] = dstIno, srcIno
 		move(src, d, nd)
 		move(dst, nd, d)
 	} else {
 		if exists {
 			t.dropName(dst, nd, now)
 		}
-		delete(d.entries, name)
-		nd.entries[newName] = srcIno
+		delete(d.Entries, name)
+		nd.Entries[newName] = srcIno
 		move(src, d, nd)
 	}
 	touch(d, now)
@@ -688,9 +790,9 @@ func (t *Tree) ReadDir(ino Ino) ([]DirEntry, error) {
 	if err != nil {
 		return nil, inoErr("readdir", ino, err)
 	}
-	out := make([]DirEntry, 0, len(d.entries))
-	for name, child := range d.entries {
-		out = append(out, DirEntry{Name: name, Ino: child, Kind: t.nodes[child].attr.Kind})
+	out := make([]DirEntry, 0, len(d.Entries))
+	for name, child := range d.Entries {
+		out = append(out, DirEntry{Name: name, Ino: child, Kind: t.nodes[child].Attr.Kind})
 	}
 	slices.SortFunc(out, func(a, b DirEntry) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
@@ -706,8 +808,8 @@ func (t *Tree) Open(ino Ino) error {
 	if err != nil {
 		return inoErr("open", ino, err)
 	}
-	if n.content != nil {
-		if _, err := t.acquire(n.content); err != nil {
+	if n.file != nil {
+		if err := n.file.Open(); err != nil {
 			return inoErr("open", ino, err)
 		}
 	}
@@ -729,8 +831,8 @@ func (t *Tree) Release(ino Ino) error {
 		return inoErr("release", ino, err)
 	}
 	n.opens--
-	if n.content != nil {
-		n.content.unpin()
+	if n.file != nil {
+		n.file.Release()
 	}
 	t.maybeFree(n)
 	return nil
@@ -747,19 +849,15 @@ func (t *Tree) writable() error {
 	return nil
 }
 
-// mark records that inode ino changed (or went), for the state directory
-// and the next commit. Without a state directory nothing is recorded.
+// mark records that inode ino changed (or went), for the state and the
+// next commit. The caller holds t.mu.
 func (t *Tree) mark(inos ...Ino) {
-	if t.dirty == nil {
-		return
-	}
-	now := t.now()
 	if len(t.changed) == 0 {
-		t.changedSince = now
+		// The operation read the clock already: no second reading.
+		t.changedSince = t.active.Load()
 	}
-	t.active.Store(now)
 	for _, ino := range inos {
 		t.dirty[ino] = struct{}{}
-		t.changed[ino] = struct{}{}
+		t.changed[ino] = t.epoch
 	}
 }

@@ -31,10 +31,10 @@ func xattrErr(op string, ino Ino, name string, err error) error {
 	return fmt.Errorf("fs: %s %d %q: %w", op, ino, name, err)
 }
 
-// checkXattrName reports whether name may name an extended attribute: 1
+// CheckXattrName reports whether name may name an extended attribute: 1
 // to MaxXattrNameLen bytes without NUL. Namespaces ("user.", "trusted.")
 // are not interpreted here.
-func checkXattrName(name string) error {
+func CheckXattrName(name string) error {
 	switch {
 	case name == "" || len(name) > MaxXattrNameLen:
 		return ErrRange
@@ -65,7 +65,7 @@ func (t *Tree) setXattr(ino Ino, name string, value []byte, flags XattrFlags) er
 	if flags&^(XattrCreate|XattrReplace) != 0 || flags == XattrCreate|XattrReplace {
 		return ErrInvalid
 	}
-	if err := checkXattrName(name); err != nil {
+	if err := CheckXattrName(name); err != nil {
 		return err
 	}
 	if strings.HasPrefix(name, "system.posix_acl_") {
@@ -77,18 +77,18 @@ func (t *Tree) setXattr(ino Ino, name string, value []byte, flags XattrFlags) er
 	if len(value) > MaxXattrValueLen {
 		return ErrTooBig
 	}
-	_, exists := n.xattrs[name]
+	_, exists := n.Xattrs[name]
 	switch {
 	case exists && flags&XattrCreate != 0:
 		return ErrExist
 	case !exists && flags&XattrReplace != 0:
 		return ErrNoData
 	}
-	if n.xattrs == nil {
-		n.xattrs = make(map[string][]byte)
+	if n.Xattrs == nil {
+		n.Xattrs = make(map[string][]byte)
 	}
-	n.xattrs[name] = append([]byte{}, value...)
-	n.attr.Ctime = t.now()
+	n.Xattrs[name] = append([]byte{}, value...)
+	n.Attr.Ctime = t.now()
 	t.mark(ino)
 	return nil
 }
@@ -100,12 +100,12 @@ func (t *Tree) GetXattr(ino Ino, name string) ([]byte, error) {
 	defer t.mu.Unlock()
 	n, err := t.get(ino)
 	if err == nil {
-		err = checkXattrName(name)
+		err = CheckXattrName(name)
 	}
 	if err != nil {
 		return nil, xattrErr("getxattr", ino, name, err)
 	}
-	v, ok := n.xattrs[name]
+	v, ok := n.Xattrs[name]
 	if !ok {
 		return nil, xattrErr("getxattr", ino, name, ErrNoData)
 	}
@@ -121,7 +121,7 @@ func (t *Tree) ListXattr(ino Ino) ([]string, error) {
 	if err != nil {
 		return nil, inoErr("listxattr", ino, err)
 	}
-	return slices.Sorted(maps.Keys(n.xattrs)), nil
+	return slices.Sorted(maps.Keys(n.Xattrs)), nil
 }
 
 // RemoveXattr removes extended attribute name of inode ino, or returns
@@ -131,21 +131,21 @@ func (t *Tree) RemoveXattr(ino Ino, name string) error {
 	defer t.mu.Unlock()
 	n, err := t.get(ino)
 	if err == nil {
-		err = checkXattrName(name)
+		err = CheckXattrName(name)
 	}
 	if err == nil {
 		err = t.writable()
 	}
 	if err == nil {
-		if _, ok := n.xattrs[name]; !ok {
+		if _, ok := n.Xattrs[name]; !ok {
 			err = ErrNoData
 		}
 	}
 	if err != nil {
 		return xattrErr("removexattr", ino, name, err)
 	}
-	delete(n.xattrs, name)
-	n.attr.Ctime = t.now()
+	delete(n.Xattrs, name)
+	n.Attr.Ctime = t.now()
 	t.mark(ino)
 	return nil
 }

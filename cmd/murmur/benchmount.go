@@ -22,7 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/murmur-cloud/murmur/crypt"
-	mfs "github.com/murmur-cloud/murmur/fs"
+	"github.com/murmur-cloud/murmur/fs/drive"
 	"github.com/murmur-cloud/murmur/fs/mount"
 	"github.com/murmur-cloud/murmur/node"
 	"github.com/murmur-cloud/murmur/node/api"
@@ -164,7 +164,7 @@ func runMountBench(ctx context.Context, base string, size int64, files, nodes in
 	if err != nil {
 		return nil, err
 	}
-	d, err := mfs.Open(ctx, mfs.DriveConfig{Keys: keys, Cloud: cloud, KeyFile: raw, StateDir: filepath.Join(base, "state"), Logger: log, Code: nodeCode(l.Nodes[0], placement.DefaultTarget)})
+	d, err := drive.Open(ctx, drive.Config{Keys: keys, Cloud: cloud, KeyFile: raw, StateDir: filepath.Join(base, "state"), Logger: log, Code: nodeCode(l.Nodes[0], placement.DefaultTarget)})
 	if err != nil {
 		return nil, err
 	}

@@ -20,7 +20,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/murmur-cloud/murmur/crypt"
-	mfs "github.com/murmur-cloud/murmur/fs"
+	"github.com/murmur-cloud/murmur/fs/drive"
 	"github.com/murmur-cloud/murmur/internal/atomicfile"
 	"github.com/murmur-cloud/murmur/node/api"
 	"github.com/murmur-cloud/murmur/pipeline"
@@ -149,13 +149,13 @@ func passphrase(file string, confirm bool, out io.Writer) ([]byte, error) {
 
 // unlock opens a drive's keys: with the key file given, or with the one
 // its root keeps; either way with the passphrase.
-func unlock(ctx context.Context, cloud mfs.Cloud, pub ed25519.PublicKey, keyFile, passFile string, out io.Writer) (*crypt.Keys, []byte, error) {
+func unlock(ctx context.Context, cloud drive.Cloud, pub ed25519.PublicKey, keyFile, passFile string, out io.Writer) (*crypt.Keys, []byte, error) {
 	var raw []byte
 	var err error
 	if keyFile != "" {
 		raw, err = os.ReadFile(keyFile)
 	} else {
-		raw, err = mfs.KeyFile(ctx, cloud, pub)
+		raw, err = drive.KeyFile(ctx, cloud, pub)
 	}
 	if err != nil {
 		return nil, nil, err
@@ -211,7 +211,7 @@ func daemonCode(c *api.Client) func(ctx context.Context) (int, int, error) {
 }
 
 // createDrive makes a drive in the cloud and returns its public key.
-func createDrive(ctx context.Context, cloud mfs.Cloud, pass []byte, kdf crypt.KDFParams) (ed25519.PublicKey, []byte, error) {
+func createDrive(ctx context.Context, cloud drive.Cloud, pass []byte, kdf crypt.KDFParams) (ed25519.PublicKey, []byte, error) {
 	mk := crypt.NewMasterKey()
 	id := crypt.NewDriveID()
 	keys := mk.Keys(id)
@@ -223,7 +223,7 @@ func createDrive(ctx context.Context, cloud mfs.Cloud, pass []byte, kdf crypt.KD
 	if err != nil {
 		return nil, nil, err
 	}
-	err = mfs.Create(ctx, mfs.DriveConfig{Keys: keys, Cloud: cloud, KeyFile: raw, Uid: uint32(os.Getuid()), Gid: uint32(os.Getgid())})
+	err = drive.Create(ctx, drive.Config{Keys: keys, Cloud: cloud, KeyFile: raw, Uid: uint32(os.Getuid()), Gid: uint32(os.Getgid())})
 	return keys.PublicKey(), raw, err
 }
 
@@ -298,7 +298,7 @@ func (f *openDriveFlags) declare(fs *flag.FlagSet) {
 }
 
 // open unlocks the drive and opens it with cfg's other fields.
-func (f *openDriveFlags) open(ctx context.Context, cfg mfs.DriveConfig, out io.Writer) (*mfs.Drive, *api.Client, string, error) {
+func (f *openDriveFlags) open(ctx context.Context, cfg drive.Config, out io.Writer) (*drive.Drive, *api.Client, string, error) {
 	c := api.NewClient(socketPath(f.dir))
 	pub, name, err := resolveDrive(f.dir, f.drive)
 	if err != nil {
@@ -312,7 +312,7 @@ func (f *openDriveFlags) open(ctx context.Context, cfg mfs.DriveConfig, out io.W
 	cfg.Keys, cfg.Cloud, cfg.KeyFile = keys, cloud, raw
 	cfg.Pipeline = pipelineFor(ctx, c)
 	cfg.Code = daemonCode(c)
-	d, err := mfs.Open(ctx, cfg)
+	d, err := drive.Open(ctx, cfg)
 	if err != nil {
 		return nil, nil, "", err
 	}
@@ -338,7 +338,7 @@ func snapshotCommand() *command {
 					fs.BoolVar(&asJSON, "json", false, "print JSON")
 				},
 				run: func(ctx context.Context, _ *flag.FlagSet, out io.Writer) error {
-					d, _, _, err := f.open(ctx, mfs.DriveConfig{ReadOnly: true}, out)
+					d, _, _, err := f.open(ctx, drive.Config{ReadOnly: true}, out)
 					if err != nil {
 						return err
 					}
@@ -376,7 +376,7 @@ func snapshotCommand() *command {
 						return err
 					}
 					defer os.RemoveAll(state)
-					d, _, _, err := f.open(ctx, mfs.DriveConfig{StateDir: state}, out)
+					d, _, _, err := f.open(ctx, drive.Config{StateDir: state}, out)
 					if err != nil {
 						return err
 					}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	mfs "github.com/murmur-cloud/murmur/fs"
+	"github.com/murmur-cloud/murmur/fs/drive"
 	"github.com/murmur-cloud/murmur/fs/mount"
 	"github.com/murmur-cloud/murmur/internal/atomicfile"
 )
@@ -46,7 +47,7 @@ type mountStatus struct {
 	Mountpoint string `json:"mountpoint"`
 	Name       string `json:"name"`
 	PID        int    `json:"pid"`
-	mfs.Status
+	drive.Status
 }
 
 func statusFile(dir, drive string) string {
@@ -55,7 +56,7 @@ func statusFile(dir, drive string) string {
 
 // serveDrive mounts d at mountpoint and serves it until ctx ends, then
 // unmounts and closes d, showing the upload of what is pending.
-func serveDrive(ctx context.Context, d *mfs.Drive, mountpoint, name, statusPath string, o mount.Options, out io.Writer) error {
+func serveDrive(ctx context.Context, d *drive.Drive, mountpoint, name, statusPath string, o mount.Options, out io.Writer) error {
 	if err := checkFUSE(); err != nil {
 		return err
 	}
@@ -152,7 +153,7 @@ func unmountRetrying(srv *mount.Server, unmounted <-chan struct{}, out io.Writer
 }
 
 // closeWithProgress closes d, drawing the upload of what is pending.
-func closeWithProgress(d *mfs.Drive, out io.Writer) error {
+func closeWithProgress(d *drive.Drive, out io.Writer) error {
 	st := d.Status()
 	if st.PendingBytes == 0 && st.PendingFiles == 0 {
 		return d.Close(context.Background())
@@ -215,7 +216,7 @@ func mountCommand() *command {
 			if state == "" && snapshot == 0 {
 				state = filepath.Join(mountsDir(f.dir), id)
 			}
-			cfg := mfs.DriveConfig{StateDir: state, ReadOnly: readOnly, Snapshot: snapshot, CacheBytes: int64(cache), Logger: log}
+			cfg := drive.Config{StateDir: state, ReadOnly: readOnly, Snapshot: snapshot, CacheBytes: int64(cache), Logger: log}
 			d, _, name, err := f.open(ctx, cfg, out)
 			if err != nil {
 				return err

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/murmur-cloud/murmur/crypt"
-	mfs "github.com/murmur-cloud/murmur/fs"
+	"github.com/murmur-cloud/murmur/fs/drive"
 	"github.com/murmur-cloud/murmur/fs/mount"
 	"github.com/murmur-cloud/murmur/internal/atomicfile"
 	"github.com/murmur-cloud/murmur/node"
@@ -273,7 +273,7 @@ func newLogger(level slog.Level, verbose bool) *slog.Logger {
 // its passphrase is random and kept, readable by the owner only, in
 // home/drive.passphrase, so that `murmur mount --dir DIR` with
 // MURMUR_PASSPHRASE set to it mounts the same drive from elsewhere.
-func upDrive(ctx context.Context, dir, home string, l *node.Local, target float64, log *slog.Logger) (*mfs.Drive, error) {
+func upDrive(ctx context.Context, dir, home string, l *node.Local, target float64, log *slog.Logger) (*drive.Drive, error) {
 	placer, err := placement.NewReliable(placement.ReliableConfig{Seed: uint64(time.Now().UnixNano())})
 	if err != nil {
 		return nil, err
@@ -311,7 +311,7 @@ func upDrive(ctx context.Context, dir, home string, l *node.Local, target float6
 	if err != nil {
 		return nil, err
 	}
-	return mfs.Open(ctx, mfs.DriveConfig{
+	return drive.Open(ctx, drive.Config{
 		Keys: keys, Cloud: cloud, KeyFile: raw, StateDir: filepath.Join(mountsDir(dir), "up"), Logger: log,
 		Code: nodeCode(l.Nodes[0], target),
 	})

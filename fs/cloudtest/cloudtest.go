@@ -1,4 +1,4 @@
-// Package cloudtest is the conformance suite every fs.Cloud must pass, and
+// Package cloudtest is the conformance suite every drive.Cloud must pass, and
 // Mem, the in-memory Cloud that fs's own tests run on. The same cases run
 // against Mem, against a node's cloud in process (api.NewDriveCloud) and
 // against the daemon's API (api.Client.Drive), so a drive that works on
@@ -16,7 +16,7 @@ import (
 
 	"github.com/murmur-cloud/murmur/crypt"
 	"github.com/murmur-cloud/murmur/erasure"
-	"github.com/murmur-cloud/murmur/fs"
+	"github.com/murmur-cloud/murmur/fs/drive"
 	"github.com/murmur-cloud/murmur/internal/rootrec"
 	"github.com/murmur-cloud/murmur/store"
 )
@@ -59,7 +59,7 @@ func Stripe(k, m int, sizes ...int) (*erasure.Descriptor, [][]byte) {
 // the test ends. It may return the same cloud to several cases, which a
 // real cloud of several nodes needs to stay quick: every case uses shards
 // of its own and drives of its own.
-func Run(t *testing.T, open func(t *testing.T) fs.Cloud) {
+func Run(t *testing.T, open func(t *testing.T) drive.Cloud) {
 	ctx := context.Background()
 	t.Run("PutGet", func(t *testing.T) {
 		c := open(t)
@@ -161,7 +161,7 @@ func Run(t *testing.T, open func(t *testing.T) fs.Cloud) {
 	})
 	t.Run("NoRoot", func(t *testing.T) {
 		c := open(t)
-		if _, _, err := c.LookupRoot(ctx, Keys().PublicKey()); !errors.Is(err, fs.ErrNoRoot) {
+		if _, _, err := c.LookupRoot(ctx, Keys().PublicKey()); !errors.Is(err, drive.ErrNoRoot) {
 			t.Fatalf("LookupRoot of a drive never published: err = %v, want ErrNoRoot", err)
 		}
 	})
@@ -206,11 +206,11 @@ func Run(t *testing.T, open func(t *testing.T) fs.Cloud) {
 	t.Run("RootValueLimit", func(t *testing.T) {
 		c := open(t)
 		keys := Keys()
-		full := make([]byte, fs.MaxRootValue)
+		full := make([]byte, drive.MaxRootValue)
 		rand.Read(full)
 		publish(t, c, keys, 1, full)
 		lookup(t, c, keys, 1, full)
-		err := c.PublishRoot(ctx, keys, 2, make([]byte, fs.MaxRootValue+1))
+		err := c.PublishRoot(ctx, keys, 2, make([]byte, drive.MaxRootValue+1))
 		if !errors.Is(err, rootrec.ErrBad) {
 			t.Fatalf("publish a value of MaxRootValue+1 bytes: err = %v, want rootrec.ErrBad", err)
 		}
@@ -306,14 +306,14 @@ func Run(t *testing.T, open func(t *testing.T) fs.Cloud) {
 	})
 }
 
-func publish(t *testing.T, c fs.Cloud, keys *crypt.Keys, seq uint64, value []byte) {
+func publish(t *testing.T, c drive.Cloud, keys *crypt.Keys, seq uint64, value []byte) {
 	t.Helper()
 	if err := c.PublishRoot(context.Background(), keys, seq, value); err != nil {
 		t.Fatalf("publish seq %d: %v", seq, err)
 	}
 }
 
-func lookup(t *testing.T, c fs.Cloud, keys *crypt.Keys, wantSeq uint64, want []byte) {
+func lookup(t *testing.T, c drive.Cloud, keys *crypt.Keys, wantSeq uint64, want []byte) {
 	t.Helper()
 	seq, v, err := c.LookupRoot(context.Background(), keys.PublicKey())
 	if err != nil {

@@ -9,12 +9,12 @@ import (
 
 	"github.com/murmur-cloud/murmur/crypt"
 	"github.com/murmur-cloud/murmur/erasure"
-	"github.com/murmur-cloud/murmur/fs"
+	"github.com/murmur-cloud/murmur/fs/drive"
 	"github.com/murmur-cloud/murmur/internal/rootrec"
 	"github.com/murmur-cloud/murmur/store"
 )
 
-// Mem is an fs.Cloud in memory: shards in a store.Mem, root records in a
+// Mem is an drive.Cloud in memory: shards in a store.Mem, root records in a
 // map. It keeps root records as the DHT does, as their signed encoding
 // (internal/rootrec), checked when published and again when looked up,
 // and applies the same rule to them (rootrec.CheckNewer). Gets return
@@ -28,7 +28,7 @@ type Mem struct {
 	renewed map[erasure.ShardID]int
 }
 
-var _ fs.Cloud = (*Mem)(nil)
+var _ drive.Cloud = (*Mem)(nil)
 
 // NewMem returns an empty cloud holding at most capacity bytes of shards
 // (0: no limit, and Space reports zeros, as a cloud that does not know its
@@ -89,7 +89,7 @@ func (m *Mem) GetHinted(ctx context.Context, id erasure.ShardID, hints []store.H
 	return m.Get(ctx, id)
 }
 
-// PublishRoot implements fs.Cloud.
+// PublishRoot implements drive.Cloud.
 func (m *Mem) PublishRoot(ctx context.Context, keys *crypt.Keys, seq uint64, value []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -109,7 +109,7 @@ func (m *Mem) PublishRoot(ctx context.Context, keys *crypt.Keys, seq uint64, val
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	held, err := m.lookup(r.Drive)
-	if err != nil && !errors.Is(err, fs.ErrNoRoot) {
+	if err != nil && !errors.Is(err, drive.ErrNoRoot) {
 		return err
 	}
 	if err := rootrec.CheckNewer(r, held); err != nil {
@@ -119,7 +119,7 @@ func (m *Mem) PublishRoot(ctx context.Context, keys *crypt.Keys, seq uint64, val
 	return nil
 }
 
-// LookupRoot implements fs.Cloud.
+// LookupRoot implements drive.Cloud.
 func (m *Mem) LookupRoot(ctx context.Context, drive ed25519.PublicKey) (uint64, []byte, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, nil, err
@@ -134,22 +134,22 @@ func (m *Mem) LookupRoot(ctx context.Context, drive ed25519.PublicKey) (uint64, 
 }
 
 // lookup parses and checks the record held for drive; m.mu is held.
-func (m *Mem) lookup(drive ed25519.PublicKey) (*rootrec.Record, error) {
-	b, ok := m.roots[string(drive)]
+func (m *Mem) lookup(pub ed25519.PublicKey) (*rootrec.Record, error) {
+	b, ok := m.roots[string(pub)]
 	if !ok {
-		return nil, fmt.Errorf("cloudtest: look up drive root: %w", fs.ErrNoRoot)
+		return nil, fmt.Errorf("cloudtest: look up drive root: %w", drive.ErrNoRoot)
 	}
 	r, err := rootrec.Parse(b)
 	if err != nil {
 		return nil, err
 	}
-	if !r.Drive.Equal(drive) {
+	if !r.Drive.Equal(pub) {
 		return nil, fmt.Errorf("%w: filed under another drive", rootrec.ErrBad)
 	}
 	return r, nil
 }
 
-// Renew implements fs.Cloud: it fails, matching store.ErrNotFound, if a
+// Renew implements drive.Cloud: it fails, matching store.ErrNotFound, if a
 // shard named is not held.
 func (m *Mem) Renew(ctx context.Context, ids []erasure.ShardID, hints []store.Holder) error {
 	has, err := m.shards.Has(ctx, ids)
@@ -172,7 +172,7 @@ func (m *Mem) Renew(ctx context.Context, ids []erasure.ShardID, hints []store.Ho
 	return nil
 }
 
-// Space implements fs.Cloud.
+// Space implements drive.Cloud.
 func (m *Mem) Space(ctx context.Context) (total, free uint64, err error) {
 	if err := ctx.Err(); err != nil {
 		return 0, 0, err

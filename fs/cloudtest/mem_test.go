@@ -6,18 +6,18 @@ import (
 	"testing"
 
 	"github.com/murmur-cloud/murmur/erasure"
-	"github.com/murmur-cloud/murmur/fs"
 	"github.com/murmur-cloud/murmur/fs/cloudtest"
+	"github.com/murmur-cloud/murmur/fs/drive"
 	"github.com/murmur-cloud/murmur/internal/rootrec"
 )
 
 func TestMem(t *testing.T) {
-	cloudtest.Run(t, func(t *testing.T) fs.Cloud { return cloudtest.NewMem(0) })
+	cloudtest.Run(t, func(t *testing.T) drive.Cloud { return cloudtest.NewMem(0) })
 }
 
 func TestMaxRootValue(t *testing.T) {
-	if fs.MaxRootValue != rootrec.MaxValueLen {
-		t.Fatalf("fs.MaxRootValue = %d, the record's limit is %d", fs.MaxRootValue, rootrec.MaxValueLen)
+	if drive.MaxRootValue != rootrec.MaxValueLen {
+		t.Fatalf("drive.MaxRootValue = %d, the record's limit is %d", drive.MaxRootValue, rootrec.MaxValueLen)
 	}
 }
 

@@ -2,7 +2,6 @@ package mount
 
 import (
 	"math"
-	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
 
@@ -25,6 +24,7 @@ func fillAttr(a fs.Attr, out *fuse.Attr) {
 		Mode:    a.StatMode(),
 		Nlink:   a.Nlink,
 		Owner:   fuse.Owner{Uid: a.Uid, Gid: a.Gid},
+		Rdev:    a.Rdev,
 		Blksize: blockSize,
 	}
 	out.Atime, out.Atimensec = splitNs(a.Atime)
@@ -97,15 +97,7 @@ func setAttrIn(in *fuse.SetAttrIn) fs.SetAttrIn {
 }
 
 // typeBits returns the S_IFMT bits of kind k.
-func typeBits(k fs.Kind) uint32 {
-	switch k {
-	case fs.Directory:
-		return syscall.S_IFDIR
-	case fs.Symlink:
-		return syscall.S_IFLNK
-	}
-	return syscall.S_IFREG
-}
+func typeBits(k fs.Kind) uint32 { return fs.TypeBits(k) }
 
 // fillStatfs copies the model's StatFS into the kernel's out.
 func fillStatfs(st fs.StatFS, out *fuse.StatfsOut) {

@@ -9,6 +9,7 @@ import (
 	"github.com/murmur-cloud/murmur/crypt"
 	"github.com/murmur-cloud/murmur/fs"
 	"github.com/murmur-cloud/murmur/fs/cloudtest"
+	"github.com/murmur-cloud/murmur/fs/drive"
 	"github.com/murmur-cloud/murmur/pipeline"
 )
 
@@ -20,17 +21,17 @@ var driveBacked bool
 // (its last commit checked) when the test ends.
 func newDriveTree(t testing.TB, c fs.Config) *fs.Tree {
 	t.Helper()
-	cfg := fs.DriveConfig{
+	cfg := drive.Config{
 		Keys: crypt.NewMasterKey().Keys(crypt.NewDriveID()), Cloud: cloudtest.NewMem(0),
 		Pipeline: pipeline.Config{K: 2, M: 1, Chunking: chunk.Params{Min: 16 << 10, Avg: 64 << 10, Max: 256 << 10}},
 		Uid:      c.RootUid, Gid: c.RootGid, RootMode: c.RootMode, Clock: c.Clock,
 		CommitEvery: 100 * time.Millisecond, FlushEvery: 50 * time.Millisecond,
 	}
-	if err := fs.Create(context.Background(), cfg); err != nil {
+	if err := drive.Create(context.Background(), cfg); err != nil {
 		t.Fatal(err)
 	}
 	cfg.StateDir = t.TempDir()
-	d, err := fs.Open(context.Background(), cfg)
+	d, err := drive.Open(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -132,20 +132,22 @@ func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.En
 	return n.newChild(ctx, a, out), 0
 }
 
-// Mknod makes an empty regular file, as mknod(2) with S_IFREG does; the
-// model holds no fifos, sockets or devices, and mknod(2)'s answer for a
-// filesystem that does not support a type is EPERM.
+// Mknod makes the inode name in n of the type mode's S_IFMT bits say, as
+// mknod(2) does: a regular file, a fifo, a socket (bind of a unix socket
+// comes here), or a character or block device numbered dev. The mount is
+// nodev, so a device node made here is recorded, listed and kept, but the
+// kernel refuses to open it, as on any nodev mount.
 func (n *node) Mknod(ctx context.Context, name string, mode, dev uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	if err := n.srv.checkWritable("mknod"); err != nil {
 		return nil, n.srv.errno(err)
 	}
-	if mode&syscall.S_IFMT != syscall.S_IFREG {
-		err := fmt.Errorf("mount: mknod %d/%q type %#o: only regular files, directories and symlinks: %w",
-			n.ino, name, mode&syscall.S_IFMT, fs.ErrPerm)
+	k, ok := fs.KindOf(mode)
+	if !ok || k == fs.Directory || k == fs.Symlink {
+		err := fmt.Errorf("mount: mknod %d/%q of type %#o: %w", n.ino, name, mode&syscall.S_IFMT, fs.ErrInvalid)
 		return nil, n.srv.errno(err)
 	}
 	uid, gid := caller(ctx)
-	a, err := n.tree().Create(n.ino, name, mode, uid, gid)
+	a, err := n.tree().Mknod(n.ino, name, k, mode, dev, uid, gid)
 	if err != nil {
 		return nil, n.srv.errno(err)
 	}

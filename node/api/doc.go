@@ -8,7 +8,7 @@
 //	GET  /v1/files         the files stored through this node
 //	GET  /v1/files/{id}    the file's bytes
 //
-// The drive's endpoints serve the node's cloud as an fs.Cloud (DriveCloud,
+// The drive's endpoints serve the node's cloud as an fsdrive.Cloud (DriveCloud,
 // Server.Drive) to a mount in another process (Client.Drive):
 //
 //	PUT  /v1/drive/shards/{id}          store the body, a shard, under its hex ID

@@ -8,13 +8,13 @@ import (
 
 	"github.com/murmur-cloud/murmur/crypt"
 	"github.com/murmur-cloud/murmur/erasure"
-	"github.com/murmur-cloud/murmur/fs"
+	fsdrive "github.com/murmur-cloud/murmur/fs/drive"
 	"github.com/murmur-cloud/murmur/internal/rootrec"
 	"github.com/murmur-cloud/murmur/node"
 	"github.com/murmur-cloud/murmur/store"
 )
 
-// DriveCloud is the fs.Cloud of a drive mounted in the daemon's own
+// DriveCloud is the fsdrive.Cloud of a drive mounted in the daemon's own
 // process: shards through the node's Cloud, root records through its DHT,
 // leases taken and renewed in the node's name. The daemon's API serves
 // the same DriveCloud to a mount in another process (Client.Drive).
@@ -23,9 +23,9 @@ type DriveCloud struct {
 	cloud *node.Cloud
 }
 
-var _ fs.Cloud = (*DriveCloud)(nil)
+var _ fsdrive.Cloud = (*DriveCloud)(nil)
 
-// NewDriveCloud returns the fs.Cloud of node n, whose cloud-wide store is c.
+// NewDriveCloud returns the fsdrive.Cloud of node n, whose cloud-wide store is c.
 func NewDriveCloud(n *node.Node, c *node.Cloud) *DriveCloud {
 	return &DriveCloud{n: n, cloud: c}
 }
@@ -50,7 +50,7 @@ func (d *DriveCloud) GetHinted(ctx context.Context, id erasure.ShardID, hints []
 	return d.cloud.GetHinted(ctx, id, hints)
 }
 
-// PublishRoot implements fs.Cloud: the record is signed here, in the
+// PublishRoot implements fsdrive.Cloud: the record is signed here, in the
 // caller's process, and published through the node's DHT.
 func (d *DriveCloud) PublishRoot(ctx context.Context, keys *crypt.Keys, seq uint64, value []byte) error {
 	r, err := node.NewRootRecord(keys, seq, value)
@@ -65,7 +65,7 @@ func (d *DriveCloud) publish(ctx context.Context, r *node.RootRecord) error {
 	return d.n.PublishRoot(ctx, r)
 }
 
-// LookupRoot implements fs.Cloud.
+// LookupRoot implements fsdrive.Cloud.
 func (d *DriveCloud) LookupRoot(ctx context.Context, drive ed25519.PublicKey) (uint64, []byte, error) {
 	r, err := d.lookup(ctx, drive)
 	if err != nil {
@@ -75,11 +75,11 @@ func (d *DriveCloud) LookupRoot(ctx context.Context, drive ed25519.PublicKey) (u
 }
 
 // lookup returns the newest record of drive, with the DHT's not-found
-// translated to fs.ErrNoRoot.
+// translated to fsdrive.ErrNoRoot.
 func (d *DriveCloud) lookup(ctx context.Context, drive ed25519.PublicKey) (*node.RootRecord, error) {
 	r, err := d.n.LookupRoot(ctx, drive)
 	if errors.Is(err, node.ErrNoRoot) {
-		return nil, fmt.Errorf("%w: %w", fs.ErrNoRoot, err)
+		return nil, fmt.Errorf("%w: %w", fsdrive.ErrNoRoot, err)
 	}
 	if err != nil {
 		return nil, err
@@ -90,7 +90,7 @@ func (d *DriveCloud) lookup(ctx context.Context, drive ed25519.PublicKey) (*node
 	return r, nil
 }
 
-// Renew implements fs.Cloud. It fails, matching store.ErrNotFound, if a
+// Renew implements fsdrive.Cloud. It fails, matching store.ErrNotFound, if a
 // shard's holder no longer has it or no holder was found; the leases that
 // could be renewed are renewed all the same.
 func (d *DriveCloud) Renew(ctx context.Context, ids []erasure.ShardID, hints []store.Holder) error {
@@ -112,7 +112,7 @@ func (d *DriveCloud) Renew(ctx context.Context, ids []erasure.ShardID, hints []s
 	return nil
 }
 
-// Space implements fs.Cloud: the cloud's capacity and free bytes as
+// Space implements fsdrive.Cloud: the cloud's capacity and free bytes as
 // gossip estimates them, or, until gossip has an estimate, those of the
 // node's own store (zeros if it has no quota).
 func (d *DriveCloud) Space(ctx context.Context) (total, free uint64, err error) {

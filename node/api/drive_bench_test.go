@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/murmur-cloud/murmur/erasure"
-	"github.com/murmur-cloud/murmur/fs"
 	"github.com/murmur-cloud/murmur/fs/cloudtest"
+	fsdrive "github.com/murmur-cloud/murmur/fs/drive"
 )
 
 // BenchmarkDrive compares the drive's shard throughput through the
@@ -22,7 +22,7 @@ import (
 func BenchmarkDrive(b *testing.B) {
 	ctx := context.Background()
 	srv, c := serveDrive(b)
-	clouds := [2]fs.Cloud{srv.Drive(), c.Drive()}
+	clouds := [2]fsdrive.Cloud{srv.Drive(), c.Drive()}
 	for _, size := range []int{1 << 20, 4 << 20} {
 		b.Run(fmt.Sprintf("Put/%dMiB", size>>20), func(b *testing.B) {
 			var spent [2]time.Duration

@@ -16,24 +16,24 @@ import (
 
 	"github.com/murmur-cloud/murmur/crypt"
 	"github.com/murmur-cloud/murmur/erasure"
-	"github.com/murmur-cloud/murmur/fs"
+	fsdrive "github.com/murmur-cloud/murmur/fs/drive"
 	"github.com/murmur-cloud/murmur/internal/rootrec"
 	"github.com/murmur-cloud/murmur/node"
 	"github.com/murmur-cloud/murmur/store"
 )
 
-// Drive returns the daemon's cloud as an fs.Cloud, for a drive mounted in
+// Drive returns the daemon's cloud as an fsdrive.Cloud, for a drive mounted in
 // another process than the daemon's. Root records are signed here: the
 // drive's keys never reach the daemon. Shards the daemon returns are
 // checked against their IDs again here (erasure.ErrCorrupt otherwise), and
 // a root record against the drive asked for. Errors match the sentinels
 // the daemon's DriveCloud returns (kinds in server.go). It is safe for
 // concurrent use; requests share the client's connections.
-func (c *Client) Drive() fs.Cloud { return &driveClient{c: c} }
+func (c *Client) Drive() fsdrive.Cloud { return &driveClient{c: c} }
 
 type driveClient struct{ c *Client }
 
-var _ fs.Cloud = (*driveClient)(nil)
+var _ fsdrive.Cloud = (*driveClient)(nil)
 
 // errReleased is what the transport reads from a request body after the
 // call that sent it has returned.

@@ -17,7 +17,7 @@ import (
 	"github.com/murmur-cloud/murmur/store"
 )
 
-// The drive's endpoints serve Server.Drive, the node's fs.Cloud, to a
+// The drive's endpoints serve Server.Drive, the node's fsdrive.Cloud, to a
 // mount in another process (Client.Drive); doc.go lists them. Shards and
 // root records travel as raw bytes, with their lengths in Content-Length;
 // the rest as JSON. Holders, which are binary (peer IDs), travel as

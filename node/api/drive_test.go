@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/murmur-cloud/murmur/fs"
 	"github.com/murmur-cloud/murmur/fs/cloudtest"
+	fsdrive "github.com/murmur-cloud/murmur/fs/drive"
 	"github.com/murmur-cloud/murmur/node"
 	"github.com/murmur-cloud/murmur/node/api"
 	"github.com/murmur-cloud/murmur/placement"
@@ -46,7 +46,7 @@ func startCloud(t testing.TB, n int) *node.Local {
 	return l
 }
 
-// TestDriveCloud runs the fs.Cloud suite on a node's cloud in process.
+// TestDriveCloud runs the fsdrive.Cloud suite on a node's cloud in process.
 func TestDriveCloud(t *testing.T) {
 	l := startCloud(t, driveNodes)
 	placer, err := placement.NewReliable(placement.ReliableConfig{Seed: 1})
@@ -54,7 +54,7 @@ func TestDriveCloud(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := api.NewDriveCloud(l.Nodes[0], l.Nodes[0].Cloud(placer))
-	cloudtest.Run(t, func(*testing.T) fs.Cloud { return d })
+	cloudtest.Run(t, func(*testing.T) fsdrive.Cloud { return d })
 }
 
 // serveDrive starts a local cloud of driveNodes nodes and the first
@@ -83,12 +83,12 @@ func serveDrive(t testing.TB) (*api.Server, *api.Client) {
 	}
 }
 
-// TestDriveAPI runs the fs.Cloud suite on the daemon's API: a client in
+// TestDriveAPI runs the fsdrive.Cloud suite on the daemon's API: a client in
 // this process, a real server on a unix socket, a real cloud behind it.
 func TestDriveAPI(t *testing.T) {
 	_, c := serveDrive(t)
 	d := c.Drive()
-	cloudtest.Run(t, func(*testing.T) fs.Cloud { return d })
+	cloudtest.Run(t, func(*testing.T) fsdrive.Cloud { return d })
 }
 
 // TestDriveCloudSpace: until gossip has estimated the cloud's space, Space

@@ -20,7 +20,7 @@ import (
 
 	"github.com/murmur-cloud/murmur/crypt"
 	"github.com/murmur-cloud/murmur/erasure"
-	"github.com/murmur-cloud/murmur/fs"
+	fsdrive "github.com/murmur-cloud/murmur/fs/drive"
 	"github.com/murmur-cloud/murmur/internal/atomicfile"
 	"github.com/murmur-cloud/murmur/internal/rootrec"
 	"github.com/murmur-cloud/murmur/node"
@@ -82,7 +82,7 @@ func NewServer(n *node.Node, dir string, log *slog.Logger) (*Server, error) {
 }
 
 // Drive returns the node's cloud as a drive mounted in this process sees
-// it: the fs.Cloud that the /v1/drive endpoints serve to other processes.
+// it: the fsdrive.Cloud that the /v1/drive endpoints serve to other processes.
 func (s *Server) Drive() *DriveCloud { return s.drive }
 
 const catalogFile = "catalog.json"
@@ -363,7 +363,7 @@ var kinds = []struct {
 }{
 	{ErrNoFile, "no_file", http.StatusNotFound},
 	{store.ErrNotFound, "not_found", http.StatusNotFound},
-	{fs.ErrNoRoot, "no_root", http.StatusNotFound},
+	{fsdrive.ErrNoRoot, "no_root", http.StatusNotFound},
 	{rootrec.ErrStale, "stale_root", http.StatusConflict},
 	{rootrec.ErrBad, "bad_record", http.StatusBadRequest},
 	{store.ErrBadShard, "bad_shard", http.StatusBadRequest},

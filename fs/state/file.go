@@ -1,9 +1,7 @@
-package fs
+package state
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -12,7 +10,7 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/murmur-cloud/murmur/internal/wire"
+	"github.com/murmur-cloud/murmur/fs"
 	"github.com/murmur-cloud/murmur/pipeline"
 )
 
@@ -21,22 +19,23 @@ import (
 const BlockSize = 1 << 20
 
 // InlineMax is the size up to which a new file's contents live in memory
-// and in its record in the state directory instead of a cache file of
-// their own: most files are small, and a file per file would cost a
-// local create for each.
+// and in its record in the journal instead of a cache file of their own:
+// most files are small, and a file per file would cost a local create for
+// each.
 const InlineMax = 64 << 10
 
-// content is a regular file's contents in a Tree with a state directory:
-// the uploaded version (a pipeline manifest, the "base"), and a cache file
-// holding the blocks that are local — fetched from the base, or written
-// since. A block b is local if have[b] is set or it starts at or past
-// limit: base bytes past limit were truncated away, so what the cache file
-// holds there (zeros or new writes) is the contents.
+// File is a regular file's contents in a state directory: the uploaded
+// version (a pipeline manifest, the "base"), and a cache file holding the
+// blocks that are local — fetched from the base, or written since. A
+// block b is local if have[b] is set or it starts at or past limit: base
+// bytes past limit were truncated away, so what the cache file holds
+// there (zeros or new writes) is the contents.
 //
 // The file's size is its inode's Attr.Size; the cache file may be shorter
 // (reads past its end are zeros) or, after a crash, longer.
-type content struct {
-	ino Ino
+type File struct {
+	d   *Dir
+	ino fs.Ino
 
 	mu       sync.Mutex
 	manifest []byte // the base, in the pipeline's encoding; nil: none
@@ -45,33 +44,35 @@ type content struct {
 	limit    int64
 	dirty    bool   // differs from the base: to upload
 	gen      uint64 // bumps on every change of the bytes
-	since    int64  // when it became dirty (Tree's clock, ns)
+	since    int64  // when it became dirty (ns)
 	written  int64  // when it last changed
 	fetching map[int64]chan struct{}
 
 	pins  int // users of f: open handles and operations in progress
 	f     *os.File
-	used  int64 // Tree.uses when last used, for eviction
+	used  int64 // Dir.uses when last used, for eviction
 	freed bool  // the inode is gone: its cache file must not come back
 	// inline says the contents are data, whole, with no cache file; a
 	// file leaves this mode for good when it grows past InlineMax or its
 	// local copy is dropped.
 	inline bool
 	data   []byte
-	synced bool // inline bytes reached the state with a sync
+	synced bool // inline bytes reached the journal with a sync
 	// trim, if not negative, is the size recorded when the state was
 	// loaded: a crash can leave a cache file longer than that, and bytes
 	// past it must read as zeros if the file grows again.
 	trim int64
 }
 
-func newContent(ino Ino, manifest []byte) (*content, error) {
-	c := &content{ino: ino, fetching: map[int64]chan struct{}{}, trim: -1}
-	return c, c.setBase(manifest)
+var _ fs.File = (*File)(nil)
+
+func (d *Dir) newFile(ino fs.Ino, manifest []byte) (*File, error) {
+	f := &File{d: d, ino: ino, fetching: map[int64]chan struct{}{}, trim: -1}
+	return f, f.setBase(manifest)
 }
 
 // setBase makes manifest the uploaded version, with nothing of it local.
-func (c *content) setBase(manifest []byte) error {
+func (c *File) setBase(manifest []byte) error {
 	c.manifest, c.m, c.have, c.limit = manifest, nil, nil, 0
 	if len(manifest) == 0 {
 		c.manifest = nil
@@ -79,14 +80,14 @@ func (c *content) setBase(manifest []byte) error {
 	}
 	m, err := pipeline.ParseManifest(manifest)
 	if err != nil {
-		return fmt.Errorf("%w: manifest of inode %d: %v", ErrDamaged, c.ino, err)
+		return fmt.Errorf("%w: manifest of inode %d: %v", fs.ErrDamaged, c.ino, err)
 	}
 	c.m, c.limit = m, m.Size
 	return nil
 }
 
 // local reports whether block b needs no fetch.
-func (c *content) local(b int64) bool {
+func (c *File) local(b int64) bool {
 	if b*BlockSize >= c.limit {
 		return true
 	}
@@ -94,7 +95,7 @@ func (c *content) local(b int64) bool {
 	return i < int64(len(c.have)) && c.have[i]&(1<<(b%64)) != 0
 }
 
-func (c *content) mark(b int64) {
+func (c *File) mark(b int64) {
 	i := int(b / 64)
 	if i >= len(c.have) {
 		c.have = slices.Grow(c.have, i+1-len(c.have))[:i+1]
@@ -103,7 +104,7 @@ func (c *content) mark(b int64) {
 }
 
 // localBytes is about how much of the cache file is in use.
-func (c *content) localBytes(size int64) int64 {
+func (c *File) localBytes(size int64) int64 {
 	if c.inline {
 		return int64(len(c.data))
 	}
@@ -117,80 +118,38 @@ func (c *content) localBytes(size int64) int64 {
 	return n*BlockSize + max(0, size-c.limit)
 }
 
-// The content state's encoding, kept in the state directory:
-// version(1) | flags(1: dirty, 2: inline) | limit | have (length-prefixed
-// bytes, little-endian words) | data (length-prefixed; inline only).
-const contentVersion = 1
-
-func (c *content) appendState(b []byte) []byte {
-	b = append(b, contentVersion)
-	var flags byte
-	if c.dirty {
-		flags |= 1
-	}
-	if c.inline {
-		flags |= 2
-	}
-	b = append(b, flags)
-	b = binary.AppendUvarint(b, uint64(c.limit))
-	b = binary.AppendUvarint(b, uint64(8*len(c.have)))
-	for _, w := range c.have {
-		b = binary.LittleEndian.AppendUint64(b, w)
-	}
-	if c.inline {
-		b = binary.AppendUvarint(b, uint64(len(c.data)))
-		b = append(b, c.data...)
-	}
-	return b
+// Open opens the cache file if it is not, and pins it: an open handle.
+func (c *File) Open() error {
+	_, err := c.acquire()
+	return err
 }
 
-func (c *content) parseState(b []byte) error {
-	r := wire.NewReader(b, ErrDamaged)
-	if v := r.Byte(); r.Err() == nil && v != contentVersion {
-		r.Fail("content state version %d", v)
+// Release drops a pin, closing the cache file with the last one.
+func (c *File) Release() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.pins--
+	if c.pins == 0 && c.f != nil {
+		c.f.Close()
+		c.f = nil
 	}
-	flags := r.Byte()
-	limit := int64(r.Uvarint(1<<63 - 1))
-	have := r.LenBytes(1 << 20)
-	var data []byte
-	if flags&2 != 0 {
-		data = r.LenBytes(InlineMax)
-	}
-	r.Done()
-	if err := r.Err(); err != nil {
-		return err
-	}
-	if len(have)%8 != 0 {
-		return fmt.Errorf("%w: content bitmap of %d bytes", ErrDamaged, len(have))
-	}
-	c.dirty = flags&1 != 0
-	c.inline = flags&2 != 0
-	c.data = bytes.Clone(data)
-	if c.m != nil {
-		c.limit = min(limit, c.m.Size)
-		c.have = make([]uint64, len(have)/8)
-		for i := range c.have {
-			c.have[i] = binary.LittleEndian.Uint64(have[8*i:])
-		}
-	}
-	return nil
 }
 
-// acquire opens the cache file if it is not, and pins it.
-func (t *Tree) acquire(c *content) (*os.File, error) {
+// acquire opens the cache file if it is not, and pins it; an inline file
+// has none (nil).
+func (c *File) acquire() (*os.File, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.freed {
-		return nil, fmt.Errorf("fs: inode %d: %w", c.ino, ErrNotExist)
+		return nil, fmt.Errorf("fs: inode %d: %w", c.ino, fs.ErrNotExist)
 	}
-	t.active.Store(t.now())
 	if c.inline {
 		c.pins++
-		c.used = t.uses.Add(1)
+		c.used = c.d.uses.Add(1)
 		return nil, nil
 	}
 	if c.f == nil {
-		f, err := os.OpenFile(t.st.cachePath(c.ino), os.O_RDWR|os.O_CREATE, 0o600)
+		f, err := os.OpenFile(c.d.cachePath(c.ino), os.O_RDWR|os.O_CREATE, 0o600)
 		if err != nil {
 			return nil, fmt.Errorf("fs: cache file of %d: %w", c.ino, err)
 		}
@@ -206,25 +165,14 @@ func (t *Tree) acquire(c *content) (*os.File, error) {
 		c.f = f
 	}
 	c.pins++
-	c.used = t.uses.Add(1)
+	c.used = c.d.uses.Add(1)
 	return c.f, nil
-}
-
-// unpin drops a pin, closing the cache file with the last one.
-func (c *content) unpin() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.pins--
-	if c.pins == 0 && c.f != nil {
-		c.f.Close()
-		c.f = nil
-	}
 }
 
 // ensure makes every block overlapping [lo, hi) local, fetching what is
 // not from the base, several blocks at once; and starts fetching the
 // readahead blocks after hi in the background.
-func (t *Tree) ensure(ctx context.Context, c *content, lo, hi int64, readahead int) error {
+func (c *File) ensure(ctx context.Context, lo, hi int64, readahead int) error {
 	if hi <= lo {
 		return nil
 	}
@@ -232,7 +180,7 @@ func (t *Tree) ensure(ctx context.Context, c *content, lo, hi int64, readahead i
 	var wg sync.WaitGroup
 	errs := make([]error, last-first+1)
 	for b := first; b <= last; b++ {
-		wg.Go(func() { errs[b-first] = t.fetchBlock(ctx, c, b) })
+		wg.Go(func() { errs[b-first] = c.fetchBlock(ctx, b) })
 	}
 	for b := last + 1; b <= last+int64(readahead); b++ {
 		c.mu.Lock()
@@ -242,14 +190,14 @@ func (t *Tree) ensure(ctx context.Context, c *content, lo, hi int64, readahead i
 			continue
 		}
 		select {
-		case t.prefetch <- struct{}{}:
+		case c.d.prefetch <- struct{}{}:
 			go func() {
-				defer func() { <-t.prefetch }()
-				if _, err := t.acquire(c); err != nil {
+				defer func() { <-c.d.prefetch }()
+				if _, err := c.acquire(); err != nil {
 					return
 				}
-				defer c.unpin()
-				t.fetchBlock(context.Background(), c, b)
+				defer c.Release()
+				c.fetchBlock(context.Background(), b)
 			}()
 		default:
 		}
@@ -261,7 +209,7 @@ func (t *Tree) ensure(ctx context.Context, c *content, lo, hi int64, readahead i
 // fetchBlock makes block b local: reads it from the base and writes it
 // into the cache file, unless a write made it local meanwhile. One fetch
 // per block runs at a time; others wait for it. The caller holds a pin.
-func (t *Tree) fetchBlock(ctx context.Context, c *content, b int64) error {
+func (c *File) fetchBlock(ctx context.Context, b int64) error {
 	for {
 		c.mu.Lock()
 		if c.local(b) {
@@ -283,7 +231,7 @@ func (t *Tree) fetchBlock(ctx context.Context, c *content, b int64) error {
 		c.mu.Unlock()
 
 		buf := make([]byte, min(BlockSize, limit-b*BlockSize))
-		err := t.readBase(ctx, c, m, buf, b*BlockSize)
+		err := c.readBase(ctx, m, buf, b*BlockSize)
 		c.mu.Lock()
 		delete(c.fetching, b)
 		close(ch)
@@ -295,6 +243,7 @@ func (t *Tree) fetchBlock(ctx context.Context, c *content, b int64) error {
 				err = fmt.Errorf("fs: cache file of %d: %w", c.ino, werr)
 			} else {
 				c.mark(b)
+				c.d.touch(c.ino)
 			}
 		}
 		c.mu.Unlock()
@@ -303,41 +252,42 @@ func (t *Tree) fetchBlock(ctx context.Context, c *content, b int64) error {
 }
 
 // readBase reads len(p) bytes of the base m at off, from the cloud.
-func (t *Tree) readBase(ctx context.Context, c *content, m *pipeline.Manifest, p []byte, off int64) error {
-	if t.cloud == nil {
-		return fmt.Errorf("fs: contents of %d are in the cloud, and this tree has none", c.ino)
+func (c *File) readBase(ctx context.Context, m *pipeline.Manifest, p []byte, off int64) error {
+	src := c.d.source()
+	if src == nil {
+		return fmt.Errorf("fs: contents of %d are in the cloud, and this state has none", c.ino)
 	}
-	r, err := t.cloud.reader(ctx, c.ino, m)
-	if err != nil {
-		return err
-	}
-	n, err := r.ReadAtContext(ctx, p, off)
-	if err == io.EOF && n == len(p) {
-		err = nil
-	}
-	if err != nil {
+	if err := src.ReadBase(ctx, c.ino, m, p, off); err != nil {
 		return fmt.Errorf("fs: fetch %d bytes of %d at %d: %w", len(p), c.ino, off, err)
 	}
 	return nil
 }
 
-// readContent reads regular file c at off into p, which the caller has
-// cut to the file's size.
-func (t *Tree) readContent(ctx context.Context, c *content, p []byte, off int64) error {
+// ReadAt reads the contents at off into p, which the caller has cut to
+// the file's size.
+func (c *File) ReadAt(ctx context.Context, p []byte, off int64) error {
 	c.mu.Lock()
 	if c.inline {
-		n := copy(p, c.data[min(off, int64(len(c.data))):])
+		n := 0
+		if off < int64(len(c.data)) {
+			n = copy(p, c.data[off:])
+		}
 		clear(p[n:])
 		c.mu.Unlock()
 		return nil
 	}
 	c.mu.Unlock()
-	f, err := t.acquire(c)
+	f, err := c.acquire()
 	if err != nil {
 		return err
 	}
-	defer c.unpin()
-	if err := t.ensure(ctx, c, off, off+int64(len(p)), t.readahead); err != nil {
+	defer c.Release()
+	if f == nil {
+		// Inline after all: only a load makes a file inline, never a
+		// change, so this is a bug, not a race to retry.
+		return fmt.Errorf("fs: inode %d went inline while being read", c.ino)
+	}
+	if err := c.ensure(ctx, off, off+int64(len(p)), c.d.readahead); err != nil {
 		return err
 	}
 	n, err := f.ReadAt(p, off)
@@ -348,30 +298,30 @@ func (t *Tree) readContent(ctx context.Context, c *content, p []byte, off int64)
 	return nil
 }
 
-// writeContent writes p into c at off: the partly written blocks at both
-// ends are made local first, then the bytes go into the cache file.
-func (t *Tree) writeContent(ctx context.Context, c *content, p []byte, off int64) error {
+// WriteAt writes p at off: the partly written blocks at both ends are
+// made local first, then the bytes go into the cache file.
+func (c *File) WriteAt(ctx context.Context, p []byte, off int64) error {
 	end := off + int64(len(p))
-	done, err := t.inlineChange(c, end, func() {
+	done, err := c.inlineChange(end, func() {
 		c.data = resized(c.data, max(int64(len(c.data)), end))
 		copy(c.data[off:], p)
 	})
 	if done || err != nil {
 		return err
 	}
-	f, err := t.acquire(c)
+	f, err := c.acquire()
 	if err != nil {
 		return err
 	}
-	defer c.unpin()
+	defer c.Release()
 	first, last := off/BlockSize, (end-1)/BlockSize
 	if off%BlockSize != 0 {
-		if err := t.fetchBlock(ctx, c, first); err != nil {
+		if err := c.fetchBlock(ctx, first); err != nil {
 			return err
 		}
 	}
 	if end%BlockSize != 0 && (last != first || off%BlockSize == 0) {
-		if err := t.fetchBlock(ctx, c, (end-1)/BlockSize); err != nil {
+		if err := c.fetchBlock(ctx, last); err != nil {
 			return err
 		}
 	}
@@ -381,20 +331,20 @@ func (t *Tree) writeContent(ctx context.Context, c *content, p []byte, off int64
 		return fmt.Errorf("fs: cache file of %d: %w", c.ino, err)
 	}
 	if c.m != nil {
-		for b := off / BlockSize; b <= (end-1)/BlockSize; b++ {
+		for b := first; b <= last; b++ {
 			c.mark(b)
 		}
 	}
-	c.changed(t.now())
+	c.changed()
 	return nil
 }
 
 // inlineChange applies fn, a change leaving the contents size bytes long,
-// to c's inline data if c is inline and size is at most InlineMax, and
-// reports true. An inline file the change would take past InlineMax moves
-// to a cache file first, and false is returned: the caller makes the
-// change there, as for any file not inline.
-func (t *Tree) inlineChange(c *content, size int64, fn func()) (bool, error) {
+// to the inline data if the file is inline and size is at most InlineMax,
+// and reports true. An inline file the change would take past InlineMax
+// moves to a cache file first, and false is returned: the caller makes
+// the change there, as for any file not inline.
+func (c *File) inlineChange(size int64, fn func()) (bool, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
@@ -402,10 +352,10 @@ func (t *Tree) inlineChange(c *content, size int64, fn func()) (bool, error) {
 		return false, nil
 	case size <= InlineMax:
 		fn()
-		c.changed(t.now())
+		c.changed()
 		return true, nil
 	}
-	return false, t.toFile(c)
+	return false, c.toFile()
 }
 
 // resized returns b cut or zero-extended to n bytes.
@@ -416,8 +366,9 @@ func resized(b []byte, n int64) []byte {
 	return b[:n]
 }
 
-// changed records a change of the bytes at time now.
-func (c *content) changed(now int64) {
+// changed records a change of the bytes. The caller holds c.mu.
+func (c *File) changed() {
+	now := c.d.now()
 	if !c.dirty {
 		c.dirty, c.since = true, now
 	}
@@ -425,19 +376,29 @@ func (c *content) changed(now int64) {
 	c.written = now
 }
 
-// truncateContent changes c's size from old to size.
-func (t *Tree) truncateContent(ctx context.Context, c *content, old, size int64) error {
-	done, err := t.inlineChange(c, size, func() { c.data = resized(c.data, size) })
+// Written bumps the generation again once the tree shows the change: a
+// commit that read the bytes between the write and now saw them with the
+// old size, and must not take them as the file's (Uploaded compares
+// generations).
+func (c *File) Written() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.changed()
+}
+
+// Truncate changes the size from old to size.
+func (c *File) Truncate(ctx context.Context, old, size int64) error {
+	done, err := c.inlineChange(size, func() { c.data = resized(c.data, size) })
 	if done || err != nil {
 		return err
 	}
-	f, err := t.acquire(c)
+	f, err := c.acquire()
 	if err != nil {
 		return err
 	}
-	defer c.unpin()
+	defer c.Release()
 	if size < old && size%BlockSize != 0 {
-		if err := t.fetchBlock(ctx, c, size/BlockSize); err != nil {
+		if err := c.fetchBlock(ctx, size/BlockSize); err != nil {
 			return err
 		}
 	}
@@ -447,57 +408,37 @@ func (t *Tree) truncateContent(ctx context.Context, c *content, old, size int64)
 		return fmt.Errorf("fs: cache file of %d: %w", c.ino, err)
 	}
 	c.limit = min(c.limit, old, size)
-	c.changed(t.now())
+	c.changed()
 	return nil
 }
 
-// syncContent makes c's cache file survive a crash of the machine.
-func (t *Tree) syncContent(c *content) error {
+// Sync makes the cache file survive a crash of the machine. Inline bytes
+// are in the journal, which the tree's Fsync syncs next.
+func (c *File) Sync() error {
 	c.mu.Lock()
 	inline := c.inline
 	c.mu.Unlock()
 	if inline {
-		return nil // the contents are in the state, which the caller syncs
+		return nil
 	}
-	f, err := t.acquire(c)
+	f, err := c.acquire()
 	if err != nil {
 		return err
 	}
-	defer c.unpin()
+	defer c.Release()
+	if f == nil {
+		return nil
+	}
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("fs: sync cache file of %d: %w", c.ino, err)
 	}
 	return nil
 }
 
-// dropLocal forgets the local blocks of clean, unpinned c, and empties its
-// cache file; it reports the bytes given back.
-func (t *Tree) dropLocal(c *content, size int64) int64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.dirty || c.m == nil || c.pins > 0 || len(c.fetching) > 0 {
-		return 0
-	}
-	n := c.localBytes(size)
-	if c.inline {
-		// A cache file left by a crash must not show through later.
-		if err := os.Truncate(t.st.cachePath(c.ino), 0); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return 0
-		}
-		c.inline, c.data, c.have, c.limit = false, nil, nil, c.m.Size
-		return n
-	}
-	if err := os.Truncate(t.st.cachePath(c.ino), 0); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return 0
-	}
-	c.have, c.limit = nil, c.m.Size
-	return n
-}
-
 // toFile moves inline contents into a cache file, for good. The caller
 // holds c.mu. Every byte is local in the file afterwards.
-func (t *Tree) toFile(c *content) error {
-	f, err := os.OpenFile(t.st.cachePath(c.ino), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+func (c *File) toFile() error {
+	f, err := os.OpenFile(c.d.cachePath(c.ino), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return fmt.Errorf("fs: cache file of %d: %w", c.ino, err)
 	}
@@ -525,5 +466,6 @@ func (t *Tree) toFile(c *content) error {
 	} else {
 		f.Close()
 	}
+	c.d.touch(c.ino)
 	return nil
 }

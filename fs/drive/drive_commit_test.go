@@ -1,4 +1,4 @@
-package fs_test
+package drive_test
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 	"github.com/murmur-cloud/murmur/erasure"
 	"github.com/murmur-cloud/murmur/fs"
 	"github.com/murmur-cloud/murmur/fs/cloudtest"
+	"github.com/murmur-cloud/murmur/fs/format"
 	"github.com/murmur-cloud/murmur/store"
 )
 
@@ -53,7 +54,7 @@ func TestDriveUnlinkDuringCommitUpload(t *testing.T) {
 	defer d.Close(context.Background())
 	tr := d.Tree()
 	var x fs.Ino
-	for i := 0; x < fs.PageInodes; i++ {
+	for i := 0; x < format.PageInodes; i++ {
 		a, err := tr.Create(fs.RootIno, fmt.Sprint("f", i), 0o644, 0, 0)
 		if err != nil {
 			t.Fatal(err)
@@ -156,8 +157,8 @@ func TestDriveCommitSkipsOpenFile(t *testing.T) {
 // extending the file then shows the stale bytes instead of zeros.
 func TestDriveExtendAfterCrashShowsStaleBytes(t *testing.T) {
 	e := newDriveEnv(t)
-	state := t.TempDir()
-	d := e.open(state, false)
+	dir := t.TempDir()
+	d := e.open(dir, false)
 	tr := d.Tree()
 	ino := writeFile(t, tr, fs.RootIno, "f", randBytes(40, 1000))
 	if err := tr.Fsync(ino); err != nil {
@@ -166,7 +167,7 @@ func TestDriveExtendAfterCrashShowsStaleBytes(t *testing.T) {
 	if _, err := tr.WriteAt(ino, randBytes(41, 1000), 1000); err != nil { // not fsynced
 		t.Fatal(err)
 	}
-	crashed := crashCopy(t, state)
+	crashed := crashCopy(t, dir)
 	e.clock.Add(2 * time.Minute)
 	d2 := e.open(crashed, false)
 	defer d2.Close(context.Background())

@@ -1,4 +1,4 @@
-package fs_test
+package drive_test
 
 import (
 	"bytes"
@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/murmur-cloud/murmur/fs/drive"
 
 	"github.com/murmur-cloud/murmur/fs"
 )
@@ -34,7 +36,7 @@ func TestDriveLeaseLostChangesKept(t *testing.T) {
 	if _, err := a.Tree().WriteAt(ino, []byte("v2, A's, must be kept"), 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Commit(context.Background()); !errors.Is(err, fs.ErrLeaseLost) {
+	if err := a.Commit(context.Background()); !errors.Is(err, drive.ErrLeaseLost) {
 		t.Fatalf("commit: %v", err)
 	}
 	a.Close(context.Background())
@@ -201,30 +203,4 @@ func openUnder(t *testing.T, dir string) int {
 		}
 	}
 	return n
-}
-
-// the interleaving replayed: writeContent, Commit,
-// then the size update.
-func TestDriveCommitBetweenWriteHalves(t *testing.T) {
-	e := newDriveEnv(t)
-	d := e.open(t.TempDir(), false)
-	defer d.Close(context.Background())
-	tr := d.Tree()
-	head := randBytes(30, fs.BlockSize)
-	ino := writeFile(t, tr, fs.RootIno, "f", head)
-	tail := randBytes(31, fs.BlockSize)
-	finish := fs.WriteFirstHalf(tr, ino, tail, fs.BlockSize)
-	mustCommit(t, d) // sees gen after the write, size before it
-	finish()
-	mustCommit(t, d)
-	want := append(bytes.Clone(head), tail...)
-	r := e.open(t.TempDir(), true)
-	defer r.Close(context.Background())
-	if got := readFile(t, r.Tree(), fs.RootIno, "f"); !bytes.Equal(got, want) {
-		t.Errorf("cloud: %d bytes of %d; status %+v", len(got), len(want), d.Status())
-	}
-	d.DropCache()
-	if got := readFile(t, tr, fs.RootIno, "f"); !bytes.Equal(got, want) {
-		t.Errorf("local after DropCache: %d bytes, first differing at %d", len(got), firstDiff(got, want))
-	}
 }

@@ -1,4 +1,4 @@
-package fs
+package drive
 
 import (
 	"context"
@@ -7,15 +7,16 @@ import (
 
 	"github.com/murmur-cloud/murmur/crypt"
 	"github.com/murmur-cloud/murmur/erasure"
+	"github.com/murmur-cloud/murmur/fs/format"
 	"github.com/murmur-cloud/murmur/store"
 )
 
 // Cloud is what a drive needs from the cloud that stores it. A node
-// implements it in process (node.DriveCloud), and the daemon's API serves
-// it to a mount in another process (api.Client's Drive); fs never imports
-// either. Shards are sealed before they reach a Cloud, and root records
-// are signed by the caller's keys before they leave it: a Cloud never sees
-// a drive's keys.
+// implements it in process (daemon.DriveCloud), and the daemon's API
+// serves it to a mount in another process (client.Client's Drive); this
+// package imports neither. Shards are sealed before they reach a Cloud,
+// and root records are signed by the caller's keys before they leave it:
+// a Cloud never sees a drive's keys.
 type Cloud interface {
 	store.ShardPutter
 	store.StripePutter
@@ -40,7 +41,7 @@ type Cloud interface {
 }
 
 // MaxRootValue bounds a root record's value (node.MaxRootValueLen).
-const MaxRootValue = 8 << 10
+const MaxRootValue = format.MaxRootValue
 
 // ErrNoRoot reports a drive the cloud holds no root record for.
 var ErrNoRoot = errors.New("fs: the cloud holds no root for this drive")

@@ -1,9 +1,11 @@
-package fs_test
+package drive_test
 
 import (
 	"bytes"
 	"context"
 	"testing"
+
+	"github.com/murmur-cloud/murmur/fs/state"
 
 	"github.com/murmur-cloud/murmur/fs"
 )
@@ -16,8 +18,8 @@ import (
 // shows the lost write's bytes where zeros belong.
 func TestDriveInlineCrashLeavesNoStaleBytes(t *testing.T) {
 	e := newDriveEnv(t)
-	state := t.TempDir()
-	d := e.open(state, false)
+	dir := t.TempDir()
+	d := e.open(dir, false)
 	tr := d.Tree()
 	a := bytes.Repeat([]byte("A"), 10<<10)
 	ino := writeFile(t, tr, fs.RootIno, "f", a)
@@ -25,7 +27,7 @@ func TestDriveInlineCrashLeavesNoStaleBytes(t *testing.T) {
 	if _, err := tr.WriteAt(ino, bytes.Repeat([]byte("B"), 100<<10), 0); err != nil {
 		t.Fatal(err) // toFile: data/INO holds 100 KiB of B; state not flushed
 	}
-	crashed := crashCopy(t, state) // the mount process dies (d is abandoned)
+	crashed := crashCopy(t, dir) // the mount process dies (d is abandoned)
 
 	d2 := e.open(crashed, false)
 	defer d2.Close(context.Background())
@@ -59,7 +61,7 @@ func TestDriveRestoreLeavesNoStaleBytes(t *testing.T) {
 	ino := writeFile(t, tr, fs.RootIno, "f", []byte("small"))
 	mustCommit(t, d)
 	gen := d.Status().Snapshot
-	if _, err := tr.WriteAt(ino, bytes.Repeat([]byte("B"), 2*fs.BlockSize), 0); err != nil {
+	if _, err := tr.WriteAt(ino, bytes.Repeat([]byte("B"), 2*state.BlockSize), 0); err != nil {
 		t.Fatal(err)
 	}
 	mustCommit(t, d)
@@ -69,10 +71,10 @@ func TestDriveRestoreLeavesNoStaleBytes(t *testing.T) {
 	if got := readFile(t, tr, fs.RootIno, "f"); string(got) != "small" {
 		t.Fatalf("restored f reads %q", got)
 	}
-	if _, err := tr.SetAttr(ino, fs.SetAttrIn{Valid: fs.SetSize, Size: fs.BlockSize}); err != nil {
+	if _, err := tr.SetAttr(ino, fs.SetAttrIn{Valid: fs.SetSize, Size: state.BlockSize}); err != nil {
 		t.Fatal(err)
 	}
-	want := append([]byte("small"), make([]byte, fs.BlockSize-5)...)
+	want := append([]byte("small"), make([]byte, state.BlockSize-5)...)
 	got := readFile(t, tr, fs.RootIno, "f")
 	if i := firstDiff(got, want); i >= 0 {
 		t.Fatalf("extended restored file differs at %d: %q, want zeros", i, got[i:min(i+8, len(got))])
@@ -84,11 +86,11 @@ func TestDriveRestoreLeavesNoStaleBytes(t *testing.T) {
 // an in-place overwrite of a committed big one. Before then, the crash
 // shows the old bytes or the new, never others.
 func TestDriveWriteSurvivesProcessCrashOnceFlushed(t *testing.T) {
-	for _, size := range []int{100, 2 * fs.BlockSize} {
+	for _, size := range []int{100, 2 * state.BlockSize} {
 		for _, flushed := range []bool{true, false} {
 			e := newDriveEnv(t)
-			state := t.TempDir()
-			d := e.open(state, false)
+			dir := t.TempDir()
+			d := e.open(dir, false)
 			tr := d.Tree()
 			ino := writeFile(t, tr, fs.RootIno, "f", bytes.Repeat([]byte("a"), size))
 			mustCommit(t, d)
@@ -100,7 +102,7 @@ func TestDriveWriteSurvivesProcessCrashOnceFlushed(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			crashed := crashCopy(t, state)
+			crashed := crashCopy(t, dir)
 			d2 := e.open(crashed, false)
 			got := readFile(t, d2.Tree(), fs.RootIno, "f")
 			d2.Close(context.Background())
@@ -123,7 +125,7 @@ func TestDriveTreeRefusesAfterClose(t *testing.T) {
 	e := newDriveEnv(t)
 	d := e.open(t.TempDir(), false)
 	tr := d.Tree()
-	ino := writeFile(t, tr, fs.RootIno, "f", bytes.Repeat([]byte("x"), 2*fs.BlockSize))
+	ino := writeFile(t, tr, fs.RootIno, "f", bytes.Repeat([]byte("x"), 2*state.BlockSize))
 	if err := tr.Open(ino); err != nil { // the busy program's handle
 		t.Fatal(err)
 	}

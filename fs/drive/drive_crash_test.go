@@ -1,4 +1,4 @@
-package fs_test
+package drive_test
 
 import (
 	"bytes"
@@ -8,16 +8,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/murmur-cloud/murmur/fs/state"
+
 	"github.com/murmur-cloud/murmur/fs"
 )
 
 // crashCopy copies a live mount's state directory: what a crash of the
 // mount process (kill -9) leaves on disk, since badger's log and the cache
 // files are in the page cache either way.
-func crashCopy(t *testing.T, state string) string {
+func crashCopy(t *testing.T, dir string) string {
 	t.Helper()
 	dst := filepath.Join(t.TempDir(), "crashed")
-	if out, err := exec.Command("cp", "-a", state, dst).CombinedOutput(); err != nil {
+	if out, err := exec.Command("cp", "-a", dir, dst).CombinedOutput(); err != nil {
 		t.Fatalf("cp: %v %s", err, out)
 	}
 	return dst
@@ -32,7 +34,7 @@ func TestDriveFollowDestroysKeptChanges(t *testing.T) {
 	e := newDriveEnv(t)
 	stateA := t.TempDir()
 	a := e.open(stateA, false)
-	v1 := randBytes(10, 3*fs.BlockSize)
+	v1 := randBytes(10, 3*state.BlockSize)
 	ino := writeFile(t, a.Tree(), fs.RootIno, "f", v1)
 	mustCommit(t, a)
 	v2 := bytes.Clone(v1)
@@ -48,7 +50,7 @@ func TestDriveFollowDestroysKeptChanges(t *testing.T) {
 	// A's lease lapses; device B writes f.
 	e.clock.Add(2 * time.Minute)
 	b := e.open(t.TempDir(), false)
-	v3 := randBytes(11, fs.BlockSize)
+	v3 := randBytes(11, state.BlockSize)
 	if _, err := b.Tree().SetAttr(ino, fs.SetAttrIn{Valid: fs.SetSize, Size: 0}); err != nil {
 		t.Fatal(err)
 	}
@@ -101,15 +103,15 @@ func TestDriveFollowDestroysKeptChanges(t *testing.T) {
 // (up to FlushEvery) leaves a committed file reading zeros.
 func TestDriveDropCacheCrash(t *testing.T) {
 	e := newDriveEnv(t)
-	state := t.TempDir()
-	d := e.open(state, false)
-	data := randBytes(20, 2*fs.BlockSize+100)
+	dir := t.TempDir()
+	d := e.open(dir, false)
+	data := randBytes(20, 2*state.BlockSize+100)
 	writeFile(t, d.Tree(), fs.RootIno, "f", data)
 	mustCommit(t, d) // flushes the content state: all blocks local
 	if d.DropCache() == 0 {
 		t.Fatal("nothing dropped")
 	}
-	crashed := crashCopy(t, state) // crash before the next flush
+	crashed := crashCopy(t, dir) // crash before the next flush
 	e.clock.Add(2 * time.Minute)
 	d2 := e.open(crashed, false)
 	defer d2.Close(context.Background())
@@ -123,8 +125,8 @@ func TestDriveDropCacheCrash(t *testing.T) {
 // mount never commits them (and Pending says nothing is pending).
 func TestDriveUncommittedNamespaceAfterCrash(t *testing.T) {
 	e := newDriveEnv(t)
-	state := t.TempDir()
-	d := e.open(state, false)
+	dir := t.TempDir()
+	d := e.open(dir, false)
 	f := writeFile(t, d.Tree(), fs.RootIno, "a", []byte("x"))
 	mustCommit(t, d)
 	if err := d.Tree().Rename(fs.RootIno, "a", fs.RootIno, "b", 0); err != nil {
@@ -133,7 +135,7 @@ func TestDriveUncommittedNamespaceAfterCrash(t *testing.T) {
 	if err := d.Tree().Fsync(f); err != nil { // the rename is durable
 		t.Fatal(err)
 	}
-	crashed := crashCopy(t, state)
+	crashed := crashCopy(t, dir)
 	e.clock.Add(2 * time.Minute)
 	d2 := e.open(crashed, false)
 	mustLookup(t, d2.Tree(), fs.RootIno, "b")

@@ -1,4 +1,4 @@
-package fs_test
+package drive_test
 
 import (
 	"bytes"
@@ -14,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/murmur-cloud/murmur/fs/drive"
+	"github.com/murmur-cloud/murmur/fs/state"
+
 	"github.com/murmur-cloud/murmur/chunk"
 	"github.com/murmur-cloud/murmur/crypt"
 	"github.com/murmur-cloud/murmur/fs"
@@ -26,7 +29,7 @@ import (
 type driveEnv struct {
 	t     *testing.T
 	keys  *crypt.Keys
-	cloud fs.Cloud
+	cloud drive.Cloud
 	clock *fakeClock
 }
 
@@ -50,15 +53,15 @@ func (c *fakeClock) Add(d time.Duration) {
 func newDriveEnv(t *testing.T) *driveEnv {
 	t.Helper()
 	e := &driveEnv{t: t, keys: crypt.NewMasterKey().Keys(crypt.NewDriveID()), cloud: cloudtest.NewMem(0), clock: &fakeClock{now: time.Unix(1_800_000_000, 0)}}
-	if err := fs.Create(context.Background(), e.config("")); err != nil {
+	if err := drive.Create(context.Background(), e.config("")); err != nil {
 		t.Fatal(err)
 	}
 	return e
 }
 
-func (e *driveEnv) config(state string) fs.DriveConfig {
-	return fs.DriveConfig{
-		Keys: e.keys, Cloud: e.cloud, StateDir: state,
+func (e *driveEnv) config(dir string) drive.Config {
+	return drive.Config{
+		Keys: e.keys, Cloud: e.cloud, StateDir: dir,
 		Pipeline: pipeline.Config{K: 2, M: 1, Chunking: chunk.Params{Min: 16 << 10, Avg: 64 << 10, Max: 256 << 10}},
 		// Long periods: the tests commit and follow by hand.
 		CommitEvery: time.Hour, FlushEvery: time.Hour, FollowEvery: time.Hour, LeaseTerm: time.Minute,
@@ -66,18 +69,18 @@ func (e *driveEnv) config(state string) fs.DriveConfig {
 	}
 }
 
-func (e *driveEnv) open(state string, readOnly bool) *fs.Drive {
+func (e *driveEnv) open(dir string, readOnly bool) *drive.Drive {
 	e.t.Helper()
-	cfg := e.config(state)
+	cfg := e.config(dir)
 	cfg.ReadOnly = readOnly
-	d, err := fs.Open(context.Background(), cfg)
+	d, err := drive.Open(context.Background(), cfg)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	return d
 }
 
-func mustCommit(t *testing.T, d *fs.Drive) {
+func mustCommit(t *testing.T, d *drive.Drive) {
 	t.Helper()
 	if err := d.Commit(context.Background()); err != nil {
 		t.Fatal(err)
@@ -130,7 +133,7 @@ func TestDriveRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	big := randBytes(1, 3*fs.BlockSize+12345)
+	big := randBytes(1, 3*state.BlockSize+12345)
 	small := []byte("hello, drive")
 	bigIno := writeFile(t, tr, dir.Ino, "big.bin", big)
 	writeFile(t, tr, fs.RootIno, "small.txt", small)
@@ -191,9 +194,9 @@ func mustLookup(t *testing.T, tr *fs.Tree, parent fs.Ino, name string) fs.Attr {
 // written but not committed, and the next mount on it has it.
 func TestDriveStateSurvivesRemount(t *testing.T) {
 	e := newDriveEnv(t)
-	state := t.TempDir()
-	d := e.open(state, false)
-	data := randBytes(2, 2*fs.BlockSize+7)
+	dir := t.TempDir()
+	d := e.open(dir, false)
+	data := randBytes(2, 2*state.BlockSize+7)
 	ino := writeFile(t, d.Tree(), fs.RootIno, "f", data)
 	if err := d.Tree().Fsync(ino); err != nil {
 		t.Fatal(err)
@@ -201,14 +204,14 @@ func TestDriveStateSurvivesRemount(t *testing.T) {
 	mustCommit(t, d)
 	// Overwrite the middle of the committed file, then remount.
 	patch := randBytes(3, 1000)
-	if _, err := d.Tree().WriteAt(ino, patch, fs.BlockSize-500); err != nil {
+	if _, err := d.Tree().WriteAt(ino, patch, state.BlockSize-500); err != nil {
 		t.Fatal(err)
 	}
-	copy(data[fs.BlockSize-500:], patch)
+	copy(data[state.BlockSize-500:], patch)
 	if err := d.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	d = e.open(state, false)
+	d = e.open(dir, false)
 	if got := readFile(t, d.Tree(), fs.RootIno, "f"); !bytes.Equal(got, data) {
 		t.Fatal("contents differ after remount")
 	}
@@ -225,10 +228,10 @@ func TestDriveStateSurvivesRemount(t *testing.T) {
 		t.Fatal(err)
 	}
 	copy(data[10:], "xyz")
-	if _, err := d.Tree().SetAttr(ino, fs.SetAttrIn{Valid: fs.SetSize, Size: fs.BlockSize + 3}); err != nil {
+	if _, err := d.Tree().SetAttr(ino, fs.SetAttrIn{Valid: fs.SetSize, Size: state.BlockSize + 3}); err != nil {
 		t.Fatal(err)
 	}
-	data = data[:fs.BlockSize+3]
+	data = data[:state.BlockSize+3]
 	if got := readFile(t, d.Tree(), fs.RootIno, "f"); !bytes.Equal(got, data) {
 		t.Fatal("contents differ after a partial write and a truncate of uncached blocks")
 	}
@@ -270,7 +273,7 @@ func TestDriveLease(t *testing.T) {
 		t.Fatalf("third mount did not take the lapsed lease: %+v", third.Status())
 	}
 	writeFile(t, w.Tree(), fs.RootIno, "b", []byte("lost"))
-	if err := w.Commit(context.Background()); !errors.Is(err, fs.ErrLeaseLost) {
+	if err := w.Commit(context.Background()); !errors.Is(err, drive.ErrLeaseLost) {
 		t.Fatalf("old writer's commit: %v", err)
 	}
 	if _, err := w.Tree().Create(fs.RootIno, "c", 0o644, 0, 0); !errors.Is(err, fs.ErrReadOnly) {
@@ -305,7 +308,7 @@ func TestDriveSnapshots(t *testing.T) {
 	}
 	cfg := e.config("")
 	cfg.Snapshot = gen
-	s, err := fs.Open(context.Background(), cfg)
+	s, err := drive.Open(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -344,23 +347,23 @@ func TestDriveSnapshots(t *testing.T) {
 // bytes are right in every mode, across commits and remounts.
 func TestDriveInlineFiles(t *testing.T) {
 	e := newDriveEnv(t)
-	state := t.TempDir()
-	d := e.open(state, false)
+	dir := t.TempDir()
+	d := e.open(dir, false)
 	tr := d.Tree()
 	small := randBytes(7, 10<<10)
 	ino := writeFile(t, tr, fs.RootIno, "small", small)
 	if err := tr.Fsync(ino); err != nil {
 		t.Fatal(err)
 	}
-	if files, _ := os.ReadDir(filepath.Join(state, "data")); len(files) != 0 {
+	if files, _ := os.ReadDir(filepath.Join(dir, "data")); len(files) != 0 {
 		t.Fatalf("a 10 KiB file made %d cache files", len(files))
 	}
 	// Grow it past InlineMax with a gap: the gap reads as zeros.
 	tail := randBytes(8, 1000)
-	if _, err := tr.WriteAt(ino, tail, fs.InlineMax+5000); err != nil {
+	if _, err := tr.WriteAt(ino, tail, state.InlineMax+5000); err != nil {
 		t.Fatal(err)
 	}
-	want := append(bytes.Clone(small), make([]byte, fs.InlineMax+5000-len(small))...)
+	want := append(bytes.Clone(small), make([]byte, state.InlineMax+5000-len(small))...)
 	want = append(want, tail...)
 	if got := readFile(t, tr, fs.RootIno, "small"); !bytes.Equal(got, want) {
 		t.Fatal("after growing past InlineMax the file differs")
@@ -387,7 +390,7 @@ func TestDriveInlineFiles(t *testing.T) {
 	if err := d.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	d = e.open(state, false)
+	d = e.open(dir, false)
 	defer d.Close(context.Background())
 	if got := readFile(t, d.Tree(), fs.RootIno, "small"); !bytes.Equal(got, want) {
 		t.Fatal("the grown file differs after a remount")
@@ -405,7 +408,7 @@ func TestDriveInlineFiles(t *testing.T) {
 // staleCloud answers root lookups with an old record, as peers that
 // withhold the newest would.
 type staleCloud struct {
-	fs.Cloud
+	drive.Cloud
 	seq   uint64
 	value []byte
 }
@@ -418,8 +421,8 @@ func (c *staleCloud) LookupRoot(ctx context.Context, drive ed25519.PublicKey) (u
 // the cloud now shows keeps its newer tree instead of loading the older.
 func TestDriveNeverRollsBack(t *testing.T) {
 	e := newDriveEnv(t)
-	state := t.TempDir()
-	d := e.open(state, false)
+	dir := t.TempDir()
+	d := e.open(dir, false)
 	writeFile(t, d.Tree(), fs.RootIno, "old", []byte("1"))
 	mustCommit(t, d)
 	seq, value, err := e.cloud.LookupRoot(context.Background(), e.keys.PublicKey())
@@ -430,9 +433,9 @@ func TestDriveNeverRollsBack(t *testing.T) {
 	if err := d.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	cfg := e.config(state)
+	cfg := e.config(dir)
 	cfg.Cloud = &staleCloud{Cloud: e.cloud, seq: seq, value: value}
-	d, err = fs.Open(context.Background(), cfg)
+	d, err = drive.Open(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -448,8 +451,8 @@ func TestDriveNeverRollsBack(t *testing.T) {
 func TestDriveCacheBound(t *testing.T) {
 	e := newDriveEnv(t)
 	cfg := e.config(t.TempDir())
-	cfg.CacheBytes = 2 * fs.BlockSize
-	d, err := fs.Open(context.Background(), cfg)
+	cfg.CacheBytes = 2 * state.BlockSize
+	d, err := drive.Open(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -457,11 +460,11 @@ func TestDriveCacheBound(t *testing.T) {
 	tr := d.Tree()
 	var files [][]byte
 	for i := range 4 {
-		files = append(files, randBytes(uint64(40+i), fs.BlockSize))
+		files = append(files, randBytes(uint64(40+i), state.BlockSize))
 		writeFile(t, tr, fs.RootIno, fmt.Sprint("f", i), files[i])
 	}
 	mustCommit(t, d)
-	pending := randBytes(50, 3*fs.BlockSize)
+	pending := randBytes(50, 3*state.BlockSize)
 	writeFile(t, tr, fs.RootIno, "pending", pending)
 	d.Evict()
 	st := d.Status()
@@ -485,10 +488,10 @@ func TestDriveCacheBound(t *testing.T) {
 // refused with ErrBusy and a message that says what to do.
 func TestDriveStateInUse(t *testing.T) {
 	e := newDriveEnv(t)
-	state := t.TempDir()
-	d := e.open(state, false)
+	dir := t.TempDir()
+	d := e.open(dir, false)
 	defer d.Close(context.Background())
-	_, err := fs.Open(context.Background(), e.config(state))
+	_, err := drive.Open(context.Background(), e.config(dir))
 	if !errors.Is(err, fs.ErrBusy) || !strings.Contains(err.Error(), "own state directory") {
 		t.Fatalf("a second mount on the same state: %v", err)
 	}

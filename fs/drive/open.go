@@ -1,0 +1,331 @@
+package drive
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/murmur-cloud/murmur/fs"
+	"github.com/murmur-cloud/murmur/fs/format"
+	"github.com/murmur-cloud/murmur/fs/state"
+)
+
+// How a mount decides what its state directory is worth against the
+// cloud (docs/drive.md, "One writer, several devices"). It reads what the
+// drive's roots say, not only its own bookkeeping:
+//
+//   - A commit the state recorded as about to be published (its intent)
+//     that the cloud's chain of commits holds was published: the state
+//     is at it.
+//   - The cloud's root names the commit the state is at: the state is
+//     current.
+//   - The cloud shows an older root than the state has seen (a lookup
+//     that missed the newest, peers withholding it): the state is kept,
+//     never rolled back.
+//   - The cloud moved on: its chain is walked back to the state's commit.
+//     If every commit on the way was made by this state's mount (each
+//     super names its writer), they are its own, and the state holds
+//     everything in them: it is current. Otherwise another device wrote:
+//     a state with nothing uncommitted is cleared and the tree loaded
+//     from the cloud; one with uncommitted changes keeps them, read-only,
+//     never merged.
+
+// maxChainWalk bounds how far back the open walks the chain of commits to
+// find the state's own.
+const maxChainWalk = 10_000
+
+func (d *Drive) open(ctx context.Context) error {
+	cfg := d.cfg
+	seq, value, err := cfg.Cloud.LookupRoot(ctx, cfg.Keys.PublicKey())
+	if errors.Is(err, ErrNoRoot) {
+		return fmt.Errorf("%w: %s (make it with `murmur drive create`)", ErrNoDrive, cfg.Keys.Drive())
+	}
+	if err != nil {
+		return err
+	}
+	root, err := format.ParseRoot(value)
+	if err != nil {
+		return fmt.Errorf("fs: the drive's root: %w", err)
+	}
+	if cfg.Snapshot != 0 {
+		return d.openSnapshot(ctx, root)
+	}
+	if cfg.StateDir == "" {
+		d.st, err = state.OpenTemp(d.stateOptions())
+	} else {
+		d.st, err = state.Open(cfg.StateDir, d.stateOptions())
+	}
+	if err != nil {
+		return err
+	}
+	if err := d.newTree(); err != nil {
+		return err
+	}
+	local, err := d.localMeta()
+	if err != nil {
+		return err
+	}
+	if local != nil {
+		d.writer = local.Writer
+	} else if _, err := rand.Read(d.writer[:]); err != nil {
+		return err
+	}
+
+	readOnly := cfg.ReadOnly
+	d.seq = seq
+	if local == nil {
+		if err := d.loadRoot(ctx, root.Super); err != nil {
+			return err
+		}
+	} else if err := d.reconcile(ctx, local, seq, root, &readOnly); err != nil {
+		return err
+	}
+	if !readOnly {
+		now := cfg.Clock()
+		if root.Writer != d.writer && root.Until.After(now) {
+			readOnly = true
+			d.why = fmt.Sprintf("another mount holds the drive's writer lease until %s", root.Until.Format(time.RFC3339))
+		} else if err := d.renewLease(ctx); err != nil {
+			return err
+		}
+	} else if d.why == "" {
+		d.why = "mounted read-only"
+	}
+	d.t.SetReadOnly(readOnly)
+	return d.save(d.meta(false, nil), true)
+}
+
+// localMeta returns the state directory's metadata, nil if it has none.
+func (d *Drive) localMeta() (*meta, error) {
+	b, err := d.st.Meta()
+	if err != nil {
+		return nil, fmt.Errorf("fs: read state: %w", err)
+	}
+	if b == nil {
+		return nil, nil
+	}
+	local, err := parseMeta(b)
+	if err != nil {
+		return nil, fmt.Errorf("fs: state directory %s: %w", d.cfg.StateDir, err)
+	}
+	if local.Drive != d.cfg.Keys.Drive() {
+		return nil, fmt.Errorf("fs: state directory %s belongs to drive %s, not %s", d.cfg.StateDir, local.Drive, d.cfg.Keys.Drive())
+	}
+	return local, nil
+}
+
+// reconcile decides, by the rules above, what the tree is: the state's,
+// or the cloud's root; and whether the mount must be read-only.
+func (d *Drive) reconcile(ctx context.Context, local *meta, seq uint64, root *format.Root, readOnly *bool) error {
+	if p := local.Pending; p != nil && !bytes.Equal(p.Ref, local.Ref) {
+		if found, _, err := d.onChain(ctx, root.Super, p.Ref, p.Gen); err != nil {
+			d.log.Warn("fs: could not tell whether the last commit was published; taking it as not", "err", err)
+		} else if found {
+			d.log.Info("fs: the commit this mount was publishing when it stopped is in the cloud", "commit", p.Gen)
+			local.Ref, local.Gen, local.Epoch = p.Ref, p.Gen, p.Epoch
+		}
+	}
+	useState := func() error {
+		if err := d.loadState(local); err != nil {
+			return err
+		}
+		// The next commit names every page it does not rewrite by the
+		// manifests this commit's super holds.
+		s, err := d.loadSuper(ctx, local.Ref)
+		if err != nil {
+			return fmt.Errorf("fs: the super of commit %d, which the state is at: %w", local.Gen, err)
+		}
+		d.gen, d.ref, d.epoch, d.pages = local.Gen, local.Ref, local.Epoch, s.Pages
+		return nil
+	}
+	switch {
+	case bytes.Equal(local.Ref, root.Super):
+		return useState()
+	case local.Seq > seq:
+		d.log.Warn("fs: the cloud shows an older root than this mount saw; keeping the newer state", "cloud", seq, "state", local.Seq)
+		if err := useState(); err != nil {
+			return err
+		}
+		d.seq = local.Seq
+		return nil
+	}
+	found, ours, err := d.onChain(ctx, root.Super, local.Ref, local.Gen)
+	if err != nil {
+		d.log.Warn("fs: could not walk the drive's commits back to this state's", "err", err)
+	}
+	if found && ours {
+		// Commits this mount published and its state did not record:
+		// the state holds all they hold, and more.
+		d.log.Info("fs: the cloud is at a later commit of this mount's own; the state holds it", "state", local.Gen)
+		if err := useState(); err != nil {
+			return err
+		}
+		s, err := d.loadSuper(ctx, root.Super)
+		if err != nil {
+			return err
+		}
+		d.ref, d.gen, d.pages = root.Super, s.Gen, s.Pages
+		return nil
+	}
+	l, err := d.st.Load()
+	if err != nil {
+		return err
+	}
+	if !hasChanges(l, local.Epoch) {
+		// Behind another device's commits, with nothing of its own.
+		if err := d.st.Clear(); err != nil {
+			return err
+		}
+		return d.loadRoot(ctx, root.Super)
+	}
+	if err := useState(); err != nil {
+		return err
+	}
+	*readOnly, d.frozen = true, true
+	d.why = fmt.Sprintf("the drive changed on another device since this mount's last commit, and this mount has changes it never committed; they are kept in %s (mounted read-only, as it was before)", d.cfg.StateDir)
+	return nil
+}
+
+// hasChanges reports whether a loaded state holds changes not committed
+// by the commit of epoch: records of later epochs, contents not uploaded.
+func hasChanges(l *state.Loaded, epoch uint64) bool {
+	for _, e := range l.Epochs {
+		if e > epoch {
+			return true
+		}
+	}
+	for _, f := range l.Files {
+		if dirty, _ := f.(*state.File).Dirty(); dirty {
+			return true
+		}
+	}
+	return false
+}
+
+// onChain walks the chain of commits back from the super head names and
+// reports whether it reaches ref (commit gen), and whether every commit
+// after it was made by this mount.
+func (d *Drive) onChain(ctx context.Context, head, ref []byte, gen uint64) (found, ours bool, err error) {
+	ours = true
+	for range maxChainWalk {
+		if bytes.Equal(head, ref) {
+			return true, ours, nil
+		}
+		if len(head) == 0 {
+			return false, false, nil
+		}
+		s, err := d.loadSuper(ctx, head)
+		if err != nil {
+			return false, false, err
+		}
+		if s.Gen <= gen {
+			return false, false, nil
+		}
+		ours = ours && s.Writer == d.writer
+		head = s.Prev
+	}
+	return false, false, nil
+}
+
+// loadState makes the tree the one the state directory holds: changed
+// are the inodes saved with an epoch after the one the state's commit
+// covers, and files whose contents were not uploaded. After a crash the
+// local blocks of uploaded contents are distrusted.
+func (d *Drive) loadState(local *meta) error {
+	l, err := d.st.Load()
+	if err != nil {
+		return err
+	}
+	changed := map[fs.Ino]uint64{}
+	for ino, e := range l.Epochs {
+		if e > local.Epoch {
+			changed[ino] = e
+		}
+	}
+	for ino, f := range l.Files {
+		sf := f.(*state.File)
+		if dirty, _ := sf.Dirty(); dirty {
+			changed[ino] = max(changed[ino], local.Epoch+1) // not uploaded before the stop
+		} else if !local.Clean {
+			sf.Distrust()
+		}
+	}
+	return d.t.Load(l.Nodes, l.Files, changed, local.Next)
+}
+
+// loadRoot replaces the tree with the commit whose super ref names.
+func (d *Drive) loadRoot(ctx context.Context, ref []byte) error {
+	s, err := d.loadSuper(ctx, ref)
+	if err != nil {
+		return err
+	}
+	return d.loadCommit(ctx, ref, s)
+}
+
+// loadCommit replaces the tree with the commit s, whose super's
+// reference is ref; every inode is saved to the state.
+func (d *Drive) loadCommit(ctx context.Context, ref []byte, s *format.Super) error {
+	nodes, manifests, err := d.loadPages(ctx, s)
+	if err != nil {
+		return err
+	}
+	files := map[fs.Ino]fs.File{}
+	for ino, m := range manifests {
+		if files[ino], err = d.st.NewBase(ino, m); err != nil {
+			return err
+		}
+	}
+	if err := d.t.Load(nodes, files, nil, s.Next); err != nil {
+		return err
+	}
+	inos := make([]fs.Ino, 0, len(nodes))
+	for ino := range nodes {
+		inos = append(inos, ino)
+	}
+	d.t.MarkDirty(inos...)
+	d.mu.Lock()
+	d.ref, d.gen, d.pages = ref, s.Gen, s.Pages
+	d.epoch = 0
+	d.mu.Unlock()
+	return nil
+}
+
+// openSnapshot mounts commit number cfg.Snapshot, read-only.
+func (d *Drive) openSnapshot(ctx context.Context, root *format.Root) error {
+	ref, s, err := d.findSnapshot(ctx, root.Super, d.cfg.Snapshot)
+	if err != nil {
+		return err
+	}
+	if d.st, err = state.OpenTemp(d.stateOptions()); err != nil {
+		return err
+	}
+	if err := d.newTree(); err != nil {
+		return err
+	}
+	d.why = fmt.Sprintf("snapshot %d", d.cfg.Snapshot)
+	d.t.SetReadOnly(true)
+	return d.loadCommit(ctx, ref, s)
+}
+
+// findSnapshot walks back from the commit ref names to commit gen, and
+// returns its reference and super.
+func (d *Drive) findSnapshot(ctx context.Context, ref []byte, gen uint64) ([]byte, *format.Super, error) {
+	newest := uint64(0)
+	for {
+		s, err := d.loadSuper(ctx, ref)
+		if err != nil {
+			return nil, nil, fmt.Errorf("fs: snapshot %d: %w", gen, err)
+		}
+		newest = max(newest, s.Gen)
+		if s.Gen == gen {
+			return ref, s, nil
+		}
+		if s.Gen < gen || len(s.Prev) == 0 {
+			return nil, nil, fmt.Errorf("fs: no snapshot %d (the newest is %d)", gen, newest)
+		}
+		ref = s.Prev
+	}
+}
