@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/murmur-cloud/murmur/fs/drive"
+	"github.com/murmur-cloud/murmur/fs/format"
 	"github.com/murmur-cloud/murmur/fs/state"
 
 	"github.com/murmur-cloud/murmur/chunk"
@@ -494,5 +495,37 @@ func TestDriveStateInUse(t *testing.T) {
 	_, err := drive.Open(context.Background(), e.config(dir))
 	if !errors.Is(err, fs.ErrBusy) || !strings.Contains(err.Error(), "own state directory") {
 		t.Fatalf("a second mount on the same state: %v", err)
+	}
+}
+
+// TestDriveRemountCommitKeepsOtherPages: a mount restarted on its state
+// commits a change to one page; another device still sees every inode of
+// the pages that commit did not rewrite.
+func TestDriveRemountCommitKeepsOtherPages(t *testing.T) {
+	e := newDriveEnv(t)
+	dir := t.TempDir()
+	d := e.open(dir, false)
+	const n = 3 * format.PageInodes
+	for i := range n {
+		writeFile(t, d.Tree(), fs.RootIno, fmt.Sprint("f", i), []byte(fmt.Sprint(i)))
+	}
+	mustCommit(t, d)
+	if err := d.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	d = e.open(dir, false)
+	if _, err := d.Tree().WriteAt(mustLookup(t, d.Tree(), fs.RootIno, "f7").Ino, []byte("seven"), 0); err != nil {
+		t.Fatal(err)
+	}
+	mustCommit(t, d)
+	defer d.Close(context.Background())
+	r := e.open(t.TempDir(), true)
+	defer r.Close(context.Background())
+	ents, err := r.Tree().ReadDir(fs.RootIno)
+	if err != nil || len(ents) != n {
+		t.Fatalf("another device sees %d entries (%v), want %d", len(ents), err, n)
+	}
+	if got := readFile(t, r.Tree(), fs.RootIno, "f7"); string(got) != "seven" {
+		t.Fatalf("f7 = %q", got)
 	}
 }
