@@ -22,10 +22,10 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/murmur-cloud/murmur/crypt"
+	"github.com/murmur-cloud/murmur/daemon"
 	mfs "github.com/murmur-cloud/murmur/fs"
 	"github.com/murmur-cloud/murmur/fs/mount"
 	"github.com/murmur-cloud/murmur/node"
-	"github.com/murmur-cloud/murmur/node/api"
 	"github.com/murmur-cloud/murmur/placement"
 )
 
@@ -154,7 +154,7 @@ func runMountBench(ctx context.Context, base string, size int64, files, nodes in
 	if err != nil {
 		return nil, err
 	}
-	cloud := api.NewDriveCloud(l.Nodes[0], l.Nodes[0].Cloud(placer))
+	cloud := daemon.NewDriveCloud(l.Nodes[0], l.Nodes[0].Cloud(placer))
 	pass := []byte("bench")
 	pub, raw, err := createDrive(ctx, cloud, pass, crypt.TestKDF())
 	if err != nil {

@@ -19,10 +19,10 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/murmur-cloud/murmur/client"
 	"github.com/murmur-cloud/murmur/crypt"
 	mfs "github.com/murmur-cloud/murmur/fs"
 	"github.com/murmur-cloud/murmur/internal/atomicfile"
-	"github.com/murmur-cloud/murmur/node/api"
 	"github.com/murmur-cloud/murmur/pipeline"
 )
 
@@ -188,7 +188,7 @@ func unlockKeyFile(raw []byte, pub ed25519.PublicKey, pass []byte) (*crypt.Keys,
 
 // pipelineFor returns the pipeline configuration the daemon's gossip
 // chose a code for.
-func pipelineFor(ctx context.Context, c *api.Client) pipeline.Config {
+func pipelineFor(ctx context.Context, c *client.Client) pipeline.Config {
 	var pc pipeline.Config
 	if k, m, err := daemonCode(c)(ctx); err == nil {
 		pc.K, pc.M = k, m
@@ -197,7 +197,7 @@ func pipelineFor(ctx context.Context, c *api.Client) pipeline.Config {
 }
 
 // daemonCode asks the daemon which code to use now.
-func daemonCode(c *api.Client) func(ctx context.Context) (int, int, error) {
+func daemonCode(c *client.Client) func(ctx context.Context) (int, int, error) {
 	return func(ctx context.Context) (int, int, error) {
 		st, err := c.Status(ctx)
 		if err != nil {
@@ -243,7 +243,7 @@ func driveCommand() *command {
 					fs.StringVar(&keyOut, "key-file", "", "also write the drive's key file here (keep it as a backup)")
 				},
 				run: func(ctx context.Context, _ *flag.FlagSet, out io.Writer) error {
-					c := api.NewClient(socketPath(dir))
+					c := client.New(socketPath(dir))
 					pass, err := passphrase(passFile, true, out)
 					if err != nil {
 						return err
@@ -298,8 +298,8 @@ func (f *openDriveFlags) declare(fs *flag.FlagSet) {
 }
 
 // open unlocks the drive and opens it with cfg's other fields.
-func (f *openDriveFlags) open(ctx context.Context, cfg mfs.DriveConfig, out io.Writer) (*mfs.Drive, *api.Client, string, error) {
-	c := api.NewClient(socketPath(f.dir))
+func (f *openDriveFlags) open(ctx context.Context, cfg mfs.DriveConfig, out io.Writer) (*mfs.Drive, *client.Client, string, error) {
+	c := client.New(socketPath(f.dir))
 	pub, name, err := resolveDrive(f.dir, f.drive)
 	if err != nil {
 		return nil, nil, "", err

@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 
+	"github.com/murmur-cloud/murmur/client"
 	"github.com/murmur-cloud/murmur/crypt"
 	"github.com/murmur-cloud/murmur/erasure"
 	"github.com/murmur-cloud/murmur/node"
-	"github.com/murmur-cloud/murmur/node/api"
 	"github.com/murmur-cloud/murmur/pipeline"
 	"github.com/murmur-cloud/murmur/store"
 )
@@ -37,8 +37,8 @@ func explain(err error) (string, int) {
 		{context.Canceled, exitStopped, ""},
 		{context.DeadlineExceeded, exitFailure, " (timed out)"},
 		{errUsage, exitUsage, ""},
-		{api.ErrNotRunning, exitNotRunning, ""},
-		{api.ErrNoFile, exitNotFound, ""},
+		{client.ErrNotRunning, exitNotRunning, ""},
+		{client.ErrNoFile, exitNotFound, ""},
 		{crypt.ErrWrongPassphrase, exitAuth, ""},
 		{crypt.ErrKeyFile, exitAuth, ""},
 		{node.ErrBadInvite, exitUsage, ""},

@@ -11,14 +11,14 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/murmur-cloud/murmur/node/api"
+	"github.com/murmur-cloud/murmur/client"
 )
 
 // socketPath is where the node (or murmur up) of a folder answers.
 func socketPath(dir string) string { return filepath.Join(dir, "murmur.sock") }
 
 // clientCommand is a command that talks to the running node.
-func clientCommand(name, args, summary string, run func(ctx context.Context, c *api.Client, fs *flag.FlagSet, out io.Writer, asJSON bool) error) *command {
+func clientCommand(name, args, summary string, run func(ctx context.Context, c *client.Client, fs *flag.FlagSet, out io.Writer, asJSON bool) error) *command {
 	var dir string
 	var asJSON bool
 	return &command{
@@ -28,7 +28,7 @@ func clientCommand(name, args, summary string, run func(ctx context.Context, c *
 			fs.BoolVar(&asJSON, "json", false, "print JSON")
 		},
 		run: func(ctx context.Context, fs *flag.FlagSet, out io.Writer) error {
-			return run(ctx, api.NewClient(socketPath(dir)), fs, out, asJSON)
+			return run(ctx, client.New(socketPath(dir)), fs, out, asJSON)
 		},
 	}
 }
@@ -41,7 +41,7 @@ func printJSON(out io.Writer, v any) error {
 
 func putCommand() *command {
 	return clientCommand("put", "FILE", "store a file in the cloud; prints its ID",
-		func(ctx context.Context, c *api.Client, fs *flag.FlagSet, out io.Writer, asJSON bool) error {
+		func(ctx context.Context, c *client.Client, fs *flag.FlagSet, out io.Writer, asJSON bool) error {
 			if fs.NArg() != 1 {
 				return fmt.Errorf("%w: murmur put FILE", errUsage)
 			}
@@ -70,7 +70,7 @@ func putCommand() *command {
 
 func getCommand() *command {
 	return clientCommand("get", "ID OUT", "fetch a file from the cloud into OUT (- for standard output)",
-		func(ctx context.Context, c *api.Client, fs *flag.FlagSet, out io.Writer, asJSON bool) error {
+		func(ctx context.Context, c *client.Client, fs *flag.FlagSet, out io.Writer, asJSON bool) error {
 			if fs.NArg() != 2 {
 				return fmt.Errorf("%w: murmur get ID OUT", errUsage)
 			}
@@ -122,7 +122,7 @@ func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
 
 func lsCommand() *command {
 	return clientCommand("ls", "", "list the files stored through this node",
-		func(ctx context.Context, c *api.Client, _ *flag.FlagSet, out io.Writer, asJSON bool) error {
+		func(ctx context.Context, c *client.Client, _ *flag.FlagSet, out io.Writer, asJSON bool) error {
 			list, err := c.List(ctx)
 			if err != nil {
 				return err
@@ -141,11 +141,11 @@ func lsCommand() *command {
 
 func rmCommand() *command {
 	return clientCommand("rm", "ID...", "remove files from the cloud and give their space back",
-		func(ctx context.Context, c *api.Client, fs *flag.FlagSet, out io.Writer, asJSON bool) error {
+		func(ctx context.Context, c *client.Client, fs *flag.FlagSet, out io.Writer, asJSON bool) error {
 			if fs.NArg() == 0 {
 				return fmt.Errorf("%w: murmur rm ID...", errUsage)
 			}
-			var done []*api.Removed
+			var done []*client.Removed
 			for _, id := range fs.Args() {
 				r, err := c.Remove(ctx, id)
 				if err != nil {
@@ -169,7 +169,7 @@ func rmCommand() *command {
 
 func statusCommand() *command {
 	cmd := clientCommand("status", "", "show this node: peers, stored bytes, capacity, and its mounted drives",
-		func(ctx context.Context, c *api.Client, _ *flag.FlagSet, out io.Writer, asJSON bool) error {
+		func(ctx context.Context, c *client.Client, _ *flag.FlagSet, out io.Writer, asJSON bool) error {
 			s, err := c.Status(ctx)
 			if err != nil {
 				return err
@@ -177,7 +177,7 @@ func statusCommand() *command {
 			mounts := mountStatuses(filepath.Dir(c.Socket()))
 			if asJSON {
 				return printJSON(out, struct {
-					*api.Status
+					*client.Status
 					Mounts []mountStatus `json:"mounts"`
 				}{s, mounts})
 			}
@@ -243,7 +243,7 @@ func printMounts(out io.Writer, mounts []mountStatus) {
 
 func peersCommand() *command {
 	return clientCommand("peers", "", "list the peers this node is connected to",
-		func(ctx context.Context, c *api.Client, _ *flag.FlagSet, out io.Writer, asJSON bool) error {
+		func(ctx context.Context, c *client.Client, _ *flag.FlagSet, out io.Writer, asJSON bool) error {
 			peers, err := c.Peers(ctx)
 			if err != nil {
 				return err

@@ -16,11 +16,11 @@ import (
 	"time"
 
 	"github.com/murmur-cloud/murmur/crypt"
+	"github.com/murmur-cloud/murmur/daemon"
 	mfs "github.com/murmur-cloud/murmur/fs"
 	"github.com/murmur-cloud/murmur/fs/mount"
 	"github.com/murmur-cloud/murmur/internal/atomicfile"
 	"github.com/murmur-cloud/murmur/node"
-	"github.com/murmur-cloud/murmur/node/api"
 	"github.com/murmur-cloud/murmur/placement"
 )
 
@@ -145,7 +145,7 @@ func nodeCommand() *command {
 					return err
 				}
 			}
-			srv, err := api.NewServer(n, dir, log)
+			srv, err := daemon.NewServer(n, dir, log)
 			if err != nil {
 				return err
 			}
@@ -212,7 +212,7 @@ func upCommand() *command {
 				return err
 			}
 			defer l.Close()
-			srv, err := api.NewServer(l.Nodes[0], home, log)
+			srv, err := daemon.NewServer(l.Nodes[0], home, log)
 			if err != nil {
 				return err
 			}
@@ -278,7 +278,7 @@ func upDrive(ctx context.Context, dir, home string, l *node.Local, target float6
 	if err != nil {
 		return nil, err
 	}
-	cloud := api.NewDriveCloud(l.Nodes[0], l.Nodes[0].Cloud(placer))
+	cloud := daemon.NewDriveCloud(l.Nodes[0], l.Nodes[0].Cloud(placer))
 	passFile := filepath.Join(home, "drive.passphrase")
 	pass, err := os.ReadFile(passFile)
 	_, _, known := resolveDrive(dir, "up")
