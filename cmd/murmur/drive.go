@@ -20,6 +20,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/murmur-cloud/murmur/client"
+	"github.com/murmur-cloud/murmur/cmd/murmur/internal/cli"
 	"github.com/murmur-cloud/murmur/crypt"
 	mfs "github.com/murmur-cloud/murmur/fs"
 	"github.com/murmur-cloud/murmur/internal/atomicfile"
@@ -62,7 +63,7 @@ func rememberDrive(dir, name string, pub ed25519.PublicKey) error {
 			if ds[i].Public == h {
 				return nil
 			}
-			return fmt.Errorf("%w: this node already knows a drive named %q", errUsage, name)
+			return fmt.Errorf("%w: this node already knows a drive named %q", cli.ErrUsage, name)
 		}
 	}
 	ds = append(ds, driveEntry{Name: name, Public: h})
@@ -95,11 +96,11 @@ func resolveDrive(dir, name string) (ed25519.PublicKey, string, error) {
 	}
 	switch {
 	case len(ds) == 0:
-		return nil, "", fmt.Errorf("%w: this node knows no drive: make one with 'murmur drive create', or give --drive PUBLIC_KEY of a drive made elsewhere", errUsage)
+		return nil, "", fmt.Errorf("%w: this node knows no drive: make one with 'murmur drive create', or give --drive PUBLIC_KEY of a drive made elsewhere", cli.ErrUsage)
 	case name == "":
-		return nil, "", fmt.Errorf("%w: this node knows %d drives: say which with --drive NAME", errUsage, len(ds))
+		return nil, "", fmt.Errorf("%w: this node knows %d drives: say which with --drive NAME", cli.ErrUsage, len(ds))
 	}
-	return nil, "", fmt.Errorf("%w: no drive %q on this node (see 'murmur drive list')", errUsage, name)
+	return nil, "", fmt.Errorf("%w: no drive %q on this node (see 'murmur drive list')", cli.ErrUsage, name)
 }
 
 // passphrase reads a drive's passphrase: from file if given, else from
@@ -120,7 +121,7 @@ func passphrase(file string, confirm bool, out io.Writer) ([]byte, error) {
 	if !term.IsTerminal(fd) {
 		line, err := bufio.NewReader(os.Stdin).ReadString('\n')
 		if err != nil && line == "" {
-			return nil, fmt.Errorf("%w: no passphrase: give --passphrase-file, set MURMUR_PASSPHRASE, or type it", errUsage)
+			return nil, fmt.Errorf("%w: no passphrase: give --passphrase-file, set MURMUR_PASSPHRASE, or type it", cli.ErrUsage)
 		}
 		return []byte(strings.TrimRight(line, "\r\n")), nil
 	}
@@ -138,11 +139,11 @@ func passphrase(file string, confirm bool, out io.Writer) ([]byte, error) {
 			return nil, err
 		}
 		if string(p) != string(q) {
-			return nil, fmt.Errorf("%w: the passphrases differ", errUsage)
+			return nil, fmt.Errorf("%w: the passphrases differ", cli.ErrUsage)
 		}
 	}
 	if len(p) == 0 {
-		return nil, fmt.Errorf("%w: empty passphrase", errUsage)
+		return nil, fmt.Errorf("%w: empty passphrase", cli.ErrUsage)
 	}
 	return p, nil
 }
@@ -227,23 +228,23 @@ func createDrive(ctx context.Context, cloud mfs.Cloud, pass []byte, kdf crypt.KD
 	return keys.PublicKey(), raw, err
 }
 
-func driveCommand() *command {
+func driveCommand() *cli.Command {
 	var dir, name, passFile, keyOut string
-	return &command{
-		name:    "drive",
-		summary: "make a drive, or list the drives this node knows",
-		sub: []*command{
+	return &cli.Command{
+		Name:    "drive",
+		Summary: "make a drive, or list the drives this node knows",
+		Sub: []*cli.Command{
 			{
-				name:    "create",
-				summary: "make a new encrypted drive in the cloud, locked with a passphrase",
-				flags: func(fs *flag.FlagSet) {
-					fs.StringVar(&dir, "dir", defaultDir(), "the node's folder")
+				Name:    "create",
+				Summary: "make a new encrypted drive in the cloud, locked with a passphrase",
+				Flags: func(fs *flag.FlagSet) {
+					fs.StringVar(&dir, "dir", cli.DefaultDir(), "the node's folder")
 					fs.StringVar(&name, "name", "default", "the drive's name on this node")
 					fs.StringVar(&passFile, "passphrase-file", "", "read the passphrase from this file (else $MURMUR_PASSPHRASE, else the terminal)")
 					fs.StringVar(&keyOut, "key-file", "", "also write the drive's key file here (keep it as a backup)")
 				},
-				run: func(ctx context.Context, _ *flag.FlagSet, out io.Writer) error {
-					c := client.New(socketPath(dir))
+				Run: func(ctx context.Context, _ *flag.FlagSet, out io.Writer) error {
+					c := client.New(cli.SocketPath(dir))
 					pass, err := passphrase(passFile, true, out)
 					if err != nil {
 						return err
@@ -265,10 +266,10 @@ func driveCommand() *command {
 				},
 			},
 			{
-				name:    "list",
-				summary: "list the drives this node knows",
-				flags:   func(fs *flag.FlagSet) { fs.StringVar(&dir, "dir", defaultDir(), "the node's folder") },
-				run: func(ctx context.Context, _ *flag.FlagSet, out io.Writer) error {
+				Name:    "list",
+				Summary: "list the drives this node knows",
+				Flags:   func(fs *flag.FlagSet) { fs.StringVar(&dir, "dir", cli.DefaultDir(), "the node's folder") },
+				Run: func(ctx context.Context, _ *flag.FlagSet, out io.Writer) error {
 					ds, err := loadDrives(dir)
 					if err != nil {
 						return err
@@ -291,7 +292,7 @@ type openDriveFlags struct {
 }
 
 func (f *openDriveFlags) declare(fs *flag.FlagSet) {
-	fs.StringVar(&f.dir, "dir", defaultDir(), "the node's folder")
+	fs.StringVar(&f.dir, "dir", cli.DefaultDir(), "the node's folder")
 	fs.StringVar(&f.drive, "drive", "", "the drive: a name this node knows, or a public key (default: the node's only drive)")
 	fs.StringVar(&f.keyFile, "key-file", "", "unlock with this key file instead of the one the drive's root keeps")
 	fs.StringVar(&f.passFile, "passphrase-file", "", "read the passphrase from this file (else $MURMUR_PASSPHRASE, else the terminal)")
@@ -299,7 +300,7 @@ func (f *openDriveFlags) declare(fs *flag.FlagSet) {
 
 // open unlocks the drive and opens it with cfg's other fields.
 func (f *openDriveFlags) open(ctx context.Context, cfg mfs.DriveConfig, out io.Writer) (*mfs.Drive, *client.Client, string, error) {
-	c := client.New(socketPath(f.dir))
+	c := client.New(cli.SocketPath(f.dir))
 	pub, name, err := resolveDrive(f.dir, f.drive)
 	if err != nil {
 		return nil, nil, "", err
@@ -316,28 +317,28 @@ func (f *openDriveFlags) open(ctx context.Context, cfg mfs.DriveConfig, out io.W
 	if err != nil {
 		return nil, nil, "", err
 	}
-	if err := rememberDrive(f.dir, name, pub); err != nil && !errors.Is(err, errUsage) {
+	if err := rememberDrive(f.dir, name, pub); err != nil && !errors.Is(err, cli.ErrUsage) {
 		d.Close(ctx)
 		return nil, nil, "", err
 	}
 	return d, c, name, nil
 }
 
-func snapshotCommand() *command {
+func snapshotCommand() *cli.Command {
 	var f openDriveFlags
 	var asJSON bool
-	return &command{
-		name:    "snapshot",
-		summary: "list a drive's snapshots (every commit is one), or restore one",
-		sub: []*command{
+	return &cli.Command{
+		Name:    "snapshot",
+		Summary: "list a drive's snapshots (every commit is one), or restore one",
+		Sub: []*cli.Command{
 			{
-				name:    "list",
-				summary: "list the drive's snapshots, newest first",
-				flags: func(fs *flag.FlagSet) {
+				Name:    "list",
+				Summary: "list the drive's snapshots, newest first",
+				Flags: func(fs *flag.FlagSet) {
 					f.declare(fs)
 					fs.BoolVar(&asJSON, "json", false, "print JSON")
 				},
-				run: func(ctx context.Context, _ *flag.FlagSet, out io.Writer) error {
+				Run: func(ctx context.Context, _ *flag.FlagSet, out io.Writer) error {
 					d, _, _, err := f.open(ctx, mfs.DriveConfig{ReadOnly: true}, out)
 					if err != nil {
 						return err
@@ -348,7 +349,7 @@ func snapshotCommand() *command {
 						return err
 					}
 					if asJSON {
-						return printJSON(out, snaps)
+						return cli.PrintJSON(out, snaps)
 					}
 					tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 					fmt.Fprintln(tw, "SNAPSHOT\tTIME\tPAGES")
@@ -359,17 +360,17 @@ func snapshotCommand() *command {
 				},
 			},
 			{
-				name:    "restore",
-				args:    "N",
-				summary: "make snapshot N the drive's current tree again (as a new snapshot; nothing is lost)",
-				flags:   f.declare,
-				run: func(ctx context.Context, fs *flag.FlagSet, out io.Writer) error {
+				Name:    "restore",
+				Args:    "N",
+				Summary: "make snapshot N the drive's current tree again (as a new snapshot; nothing is lost)",
+				Flags:   f.declare,
+				Run: func(ctx context.Context, fs *flag.FlagSet, out io.Writer) error {
 					if fs.NArg() != 1 {
-						return fmt.Errorf("%w: murmur snapshot restore N", errUsage)
+						return fmt.Errorf("%w: murmur snapshot restore N", cli.ErrUsage)
 					}
 					var gen uint64
 					if _, err := fmt.Sscan(fs.Arg(0), &gen); err != nil || gen == 0 {
-						return fmt.Errorf("%w: snapshot %q is not a number", errUsage, fs.Arg(0))
+						return fmt.Errorf("%w: snapshot %q is not a number", cli.ErrUsage, fs.Arg(0))
 					}
 					state, err := os.MkdirTemp("", "murmur-restore-")
 					if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/murmur-cloud/murmur/client"
+	"github.com/murmur-cloud/murmur/cmd/murmur/internal/cli"
 	"github.com/murmur-cloud/murmur/crypt"
 	"github.com/murmur-cloud/murmur/erasure"
 	"github.com/murmur-cloud/murmur/node"
@@ -36,7 +37,7 @@ func explain(err error) (string, int) {
 		// Interruption first: a read cut short is not data loss.
 		{context.Canceled, exitStopped, ""},
 		{context.DeadlineExceeded, exitFailure, " (timed out)"},
-		{errUsage, exitUsage, ""},
+		{cli.ErrUsage, exitUsage, ""},
 		{client.ErrNotRunning, exitNotRunning, ""},
 		{client.ErrNoFile, exitNotFound, ""},
 		{crypt.ErrWrongPassphrase, exitAuth, ""},

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/murmur-cloud/murmur/cmd/murmur/internal/cli"
 	mfs "github.com/murmur-cloud/murmur/fs"
 	"github.com/murmur-cloud/murmur/fs/mount"
 	"github.com/murmur-cloud/murmur/internal/atomicfile"
@@ -171,22 +172,22 @@ func closeWithProgress(d *mfs.Drive, out io.Writer) error {
 			return err
 		case <-tick.C:
 			p := d.Status().PendingBytes
-			fmt.Fprintf(out, "\ruploading pending changes: %s of %s left", humanBytes(p), humanBytes(total))
+			fmt.Fprintf(out, "\ruploading pending changes: %s of %s left", cli.HumanBytes(p), cli.HumanBytes(total))
 		}
 	}
 }
 
-func mountCommand() *command {
+func mountCommand() *cli.Command {
 	var f openDriveFlags
 	var readOnly, allowOther, verbose bool
 	var snapshot uint64
 	var state string
-	cache := sizeFlag(4 << 30)
-	return &command{
-		name:    "mount",
-		args:    "DIR",
-		summary: "mount a drive at DIR until interrupted",
-		flags: func(fs *flag.FlagSet) {
+	cache := cli.Size(4 << 30)
+	return &cli.Command{
+		Name:    "mount",
+		Args:    "DIR",
+		Summary: "mount a drive at DIR until interrupted",
+		Flags: func(fs *flag.FlagSet) {
 			f.declare(fs)
 			fs.BoolVar(&readOnly, "read-only", false, "mount read-only, without taking the writer lease")
 			fs.Uint64Var(&snapshot, "snapshot", 0, "mount snapshot N read-only (see 'murmur snapshot list')")
@@ -195,9 +196,9 @@ func mountCommand() *command {
 			fs.Var(&cache, "cache", "bound on the local cache of uploaded contents")
 			fs.BoolVar(&verbose, "v", false, "log debug messages")
 		},
-		run: func(ctx context.Context, fs *flag.FlagSet, out io.Writer) error {
+		Run: func(ctx context.Context, fs *flag.FlagSet, out io.Writer) error {
 			if fs.NArg() != 1 {
-				return fmt.Errorf("%w: murmur mount DIR", errUsage)
+				return fmt.Errorf("%w: murmur mount DIR", cli.ErrUsage)
 			}
 			if err := checkFUSE(); err != nil {
 				return err
@@ -206,7 +207,7 @@ func mountCommand() *command {
 			if err != nil {
 				return err
 			}
-			log := newLogger(slog.LevelInfo, verbose)
+			log := cli.NewLogger(slog.LevelInfo, verbose)
 			pub, _, err := resolveDrive(f.dir, f.drive)
 			if err != nil {
 				return err

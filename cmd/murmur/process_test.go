@@ -18,6 +18,7 @@ import (
 	"github.com/multiformats/go-multiaddr"
 
 	"github.com/murmur-cloud/murmur/client"
+	"github.com/murmur-cloud/murmur/cmd/murmur/internal/cli"
 	"github.com/murmur-cloud/murmur/crypt"
 	"github.com/murmur-cloud/murmur/node"
 	"github.com/murmur-cloud/murmur/pipeline"
@@ -296,7 +297,7 @@ func TestGossipAsProcesses(t *testing.T) {
 	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(500 * time.Millisecond) {
 		ok := true
 		for i, d := range dirs {
-			st, err := client.New(socketPath(d)).Status(ctx)
+			st, err := client.New(cli.SocketPath(d)).Status(ctx)
 			if err != nil {
 				t.Fatalf("status of node %d: %v", i, err)
 			}
