@@ -21,6 +21,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/murmur-cloud/murmur/cmd/murmur/clientcmd"
 	"github.com/murmur-cloud/murmur/cmd/murmur/internal/cli"
 	"github.com/murmur-cloud/murmur/crypt"
 	"github.com/murmur-cloud/murmur/daemon"
@@ -85,7 +86,7 @@ func benchMountCommand() *cli.Command {
 			fs.StringVar(&parts, "parts", "seq,small,tree", "which measurements: seq (write, warm and cold read), small (creates, stats), tree (untar and read back)")
 		},
 		Run: func(ctx context.Context, fl *flag.FlagSet, out io.Writer) error {
-			if err := checkFUSE(); err != nil {
+			if err := clientcmd.CheckFUSE(); err != nil {
 				return err
 			}
 			if os.Getenv("GOMEMLIMIT") == "" {
@@ -157,11 +158,11 @@ func runMountBench(ctx context.Context, base string, size int64, files, nodes in
 	}
 	cloud := daemon.NewDriveCloud(l.Nodes[0], l.Nodes[0].Cloud(placer))
 	pass := []byte("bench")
-	pub, raw, err := createDrive(ctx, cloud, pass, crypt.TestKDF())
+	pub, raw, err := clientcmd.CreateDrive(ctx, cloud, pass, crypt.TestKDF())
 	if err != nil {
 		return nil, err
 	}
-	keys, err := unlockKeyFile(raw, pub, pass)
+	keys, err := clientcmd.UnlockKeyFile(raw, pub, pass)
 	if err != nil {
 		return nil, err
 	}
@@ -169,7 +170,7 @@ func runMountBench(ctx context.Context, base string, size int64, files, nodes in
 	if err != nil {
 		return nil, err
 	}
-	srv, err := mount.Mount(mnt, d.Tree(), mount.Options{Logger: log, EntryTimeout: writerTimeout, AttrTimeout: writerTimeout, NegativeTimeout: writerTimeout})
+	srv, err := mount.Mount(mnt, d.Tree(), mount.Options{Logger: log, EntryTimeout: clientcmd.WriterTimeout, AttrTimeout: clientcmd.WriterTimeout, NegativeTimeout: clientcmd.WriterTimeout})
 	if err != nil {
 		d.Close(ctx)
 		return nil, err

@@ -10,6 +10,7 @@ import (
 	"runtime/pprof"
 	"syscall"
 
+	"github.com/murmur-cloud/murmur/cmd/murmur/clientcmd"
 	"github.com/murmur-cloud/murmur/cmd/murmur/internal/cli"
 )
 
@@ -40,15 +41,15 @@ func root() *cli.Command {
 		Summary: "an encrypted peer-to-peer cloud drive",
 		Sub: []*cli.Command{
 			upCommand(),
-			mountCommand(),
-			driveCommand(),
-			snapshotCommand(),
-			putCommand(),
-			getCommand(),
-			lsCommand(),
-			rmCommand(),
-			statusCommand(),
-			peersCommand(),
+			clientcmd.MountCommand(),
+			clientcmd.DriveCommand(),
+			clientcmd.SnapshotCommand(),
+			clientcmd.PutCommand(),
+			clientcmd.GetCommand(),
+			clientcmd.LsCommand(),
+			clientcmd.RmCommand(),
+			clientcmd.StatusCommand(),
+			clientcmd.PeersCommand(),
 			initCommand(),
 			cloudCommand(),
 			nodeCommand(),

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/murmur-cloud/murmur/cmd/murmur/clientcmd"
 	"github.com/murmur-cloud/murmur/cmd/murmur/internal/cli"
 	"github.com/murmur-cloud/murmur/crypt"
 	"github.com/murmur-cloud/murmur/daemon"
@@ -187,7 +188,7 @@ func upCommand() *cli.Command {
 				return err
 			}
 			if !noMount {
-				if err := checkFUSE(); err != nil {
+				if err := clientcmd.CheckFUSE(); err != nil {
 					return fmt.Errorf("%v (or run murmur up --no-mount)", err)
 				}
 			}
@@ -220,7 +221,7 @@ func upCommand() *cli.Command {
 					return err
 				}
 				go func() {
-					mountDone <- serveDrive(mctx, d, mountpoint, "up", statusFile(dir, "up"), mount.Options{AllowOther: allowOther, Logger: log}, out)
+					mountDone <- clientcmd.ServeDrive(mctx, d, mountpoint, "up", clientcmd.StatusFile(dir, "up"), mount.Options{AllowOther: allowOther, Logger: log}, out)
 				}()
 			}
 			fmt.Fprintf(out, `A cloud of %d nodes is running in %s (cloud %s).
@@ -262,7 +263,7 @@ func upDrive(ctx context.Context, dir, home string, l *node.Local, target float6
 	cloud := daemon.NewDriveCloud(l.Nodes[0], l.Nodes[0].Cloud(placer))
 	passFile := filepath.Join(home, "drive.passphrase")
 	pass, err := os.ReadFile(passFile)
-	_, _, known := resolveDrive(dir, "up")
+	_, _, known := clientcmd.ResolveDrive(dir, "up")
 	switch {
 	case errors.Is(err, fs.ErrNotExist) || err == nil && known != nil:
 		// No drive yet, or one whose making was cut short before it was
@@ -274,26 +275,26 @@ func upDrive(ctx context.Context, dir, home string, l *node.Local, target float6
 				return nil, err
 			}
 		}
-		pub, _, err := createDrive(ctx, cloud, pass, crypt.DefaultKDF())
+		pub, _, err := clientcmd.CreateDrive(ctx, cloud, pass, crypt.DefaultKDF())
 		if err != nil {
 			return nil, fmt.Errorf("make the cloud's drive: %w", err)
 		}
-		if err := rememberDrive(dir, "up", pub); err != nil {
+		if err := clientcmd.RememberDrive(dir, "up", pub); err != nil {
 			return nil, err
 		}
 	case err != nil:
 		return nil, err
 	}
-	pub, _, err := resolveDrive(dir, "up")
+	pub, _, err := clientcmd.ResolveDrive(dir, "up")
 	if err != nil {
 		return nil, err
 	}
-	keys, raw, err := unlock(ctx, cloud, pub, "", passFile, io.Discard)
+	keys, raw, err := clientcmd.Unlock(ctx, cloud, pub, "", passFile, io.Discard)
 	if err != nil {
 		return nil, err
 	}
 	return mfs.Open(ctx, mfs.DriveConfig{
-		Keys: keys, Cloud: cloud, KeyFile: raw, StateDir: filepath.Join(mountsDir(dir), "up"), Logger: log,
+		Keys: keys, Cloud: cloud, KeyFile: raw, StateDir: filepath.Join(clientcmd.MountsDir(dir), "up"), Logger: log,
 		Code: nodeCode(l.Nodes[0], target),
 	})
 }

@@ -1,4 +1,4 @@
-package main
+package clientcmd
 
 import (
 	"context"
@@ -21,15 +21,15 @@ import (
 	"github.com/murmur-cloud/murmur/internal/atomicfile"
 )
 
-// writerTimeout is how long the kernel caches names and attributes on a
+// WriterTimeout is how long the kernel caches names and attributes on a
 // mount that holds the writer lease.
-const writerTimeout = time.Minute
+const WriterTimeout = time.Minute
 
-// mountsDir holds each mount's state directory and status file.
-func mountsDir(dir string) string { return filepath.Join(dir, "mounts") }
+// MountsDir holds each mount's state directory and status file.
+func MountsDir(dir string) string { return filepath.Join(dir, "mounts") }
 
-// checkFUSE says clearly why this user cannot mount, if it cannot.
-func checkFUSE() error {
+// CheckFUSE says clearly why this user cannot mount, if it cannot.
+func CheckFUSE() error {
 	if _, err := os.Stat("/dev/fuse"); err != nil {
 		return fmt.Errorf("FUSE is not available: /dev/fuse is missing (load the fuse module, or run where FUSE is allowed)")
 	}
@@ -50,14 +50,14 @@ type mountStatus struct {
 	mfs.Status
 }
 
-func statusFile(dir, drive string) string {
-	return filepath.Join(mountsDir(dir), drive+".status.json")
+func StatusFile(dir, drive string) string {
+	return filepath.Join(MountsDir(dir), drive+".status.json")
 }
 
-// serveDrive mounts d at mountpoint and serves it until ctx ends, then
+// ServeDrive mounts d at mountpoint and serves it until ctx ends, then
 // unmounts and closes d, showing the upload of what is pending.
-func serveDrive(ctx context.Context, d *mfs.Drive, mountpoint, name, statusPath string, o mount.Options, out io.Writer) error {
-	if err := checkFUSE(); err != nil {
+func ServeDrive(ctx context.Context, d *mfs.Drive, mountpoint, name, statusPath string, o mount.Options, out io.Writer) error {
+	if err := CheckFUSE(); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(mountpoint, 0o755); err != nil {
@@ -70,7 +70,7 @@ func serveDrive(ctx context.Context, d *mfs.Drive, mountpoint, name, statusPath 
 		// updates its caches as it makes it: they may last. A follower's
 		// tree moves under it, so it keeps the short defaults, and the
 		// invalidations it is sent.
-		o.EntryTimeout, o.AttrTimeout, o.NegativeTimeout = writerTimeout, writerTimeout, writerTimeout
+		o.EntryTimeout, o.AttrTimeout, o.NegativeTimeout = WriterTimeout, WriterTimeout, WriterTimeout
 	}
 	srv, err := mount.Mount(mountpoint, d.Tree(), o)
 	if err != nil {
@@ -177,7 +177,8 @@ func closeWithProgress(d *mfs.Drive, out io.Writer) error {
 	}
 }
 
-func mountCommand() *cli.Command {
+// MountCommand is `murmur mount DIR`.
+func MountCommand() *cli.Command {
 	var f openDriveFlags
 	var readOnly, allowOther, verbose bool
 	var snapshot uint64
@@ -200,7 +201,7 @@ func mountCommand() *cli.Command {
 			if fs.NArg() != 1 {
 				return fmt.Errorf("%w: murmur mount DIR", cli.ErrUsage)
 			}
-			if err := checkFUSE(); err != nil {
+			if err := CheckFUSE(); err != nil {
 				return err
 			}
 			mountpoint, err := filepath.Abs(fs.Arg(0))
@@ -208,27 +209,27 @@ func mountCommand() *cli.Command {
 				return err
 			}
 			log := cli.NewLogger(slog.LevelInfo, verbose)
-			pub, _, err := resolveDrive(f.dir, f.drive)
+			pub, _, err := ResolveDrive(f.dir, f.drive)
 			if err != nil {
 				return err
 			}
 			id := fmt.Sprintf("%x", []byte(pub))[:16]
 			if state == "" && snapshot == 0 {
-				state = filepath.Join(mountsDir(f.dir), id)
+				state = filepath.Join(MountsDir(f.dir), id)
 			}
 			cfg := mfs.DriveConfig{StateDir: state, ReadOnly: readOnly, Snapshot: snapshot, CacheBytes: int64(cache), Logger: log}
 			d, _, name, err := f.open(ctx, cfg, out)
 			if err != nil {
 				return err
 			}
-			return serveDrive(ctx, d, mountpoint, name, statusFile(f.dir, id), mount.Options{AllowOther: allowOther, Logger: log}, out)
+			return ServeDrive(ctx, d, mountpoint, name, StatusFile(f.dir, id), mount.Options{AllowOther: allowOther, Logger: log}, out)
 		},
 	}
 }
 
 // mountStatuses reads the status files of the node's running mounts.
 func mountStatuses(dir string) []mountStatus {
-	files, _ := filepath.Glob(filepath.Join(mountsDir(dir), "*.status.json"))
+	files, _ := filepath.Glob(filepath.Join(MountsDir(dir), "*.status.json"))
 	var out []mountStatus
 	for _, f := range files {
 		b, err := os.ReadFile(f)

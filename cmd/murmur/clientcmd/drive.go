@@ -1,4 +1,4 @@
-package main
+package clientcmd
 
 import (
 	"bufio"
@@ -52,7 +52,9 @@ func loadDrives(dir string) ([]driveEntry, error) {
 	return ds, nil
 }
 
-func rememberDrive(dir, name string, pub ed25519.PublicKey) error {
+// RememberDrive records that the drive of pub is called name on the node
+// of dir; a name taken by another drive is a usage error.
+func RememberDrive(dir, name string, pub ed25519.PublicKey) error {
 	ds, err := loadDrives(dir)
 	if err != nil {
 		return err
@@ -74,10 +76,10 @@ func rememberDrive(dir, name string, pub ed25519.PublicKey) error {
 	return atomicfile.WriteFile(filepath.Join(dir, drivesFile), append(b, '\n'), 0o600)
 }
 
-// resolveDrive turns --drive (a name this node knows, or a public key in
+// ResolveDrive turns --drive (a name this node knows, or a public key in
 // hex) into the drive's public key. An empty name is the node's only
 // drive.
-func resolveDrive(dir, name string) (ed25519.PublicKey, string, error) {
+func ResolveDrive(dir, name string) (ed25519.PublicKey, string, error) {
 	if b, err := hex.DecodeString(name); err == nil && len(b) == ed25519.PublicKeySize {
 		return b, name[:12], nil
 	}
@@ -148,9 +150,9 @@ func passphrase(file string, confirm bool, out io.Writer) ([]byte, error) {
 	return p, nil
 }
 
-// unlock opens a drive's keys: with the key file given, or with the one
+// Unlock opens a drive's keys: with the key file given, or with the one
 // its root keeps; either way with the passphrase.
-func unlock(ctx context.Context, cloud mfs.Cloud, pub ed25519.PublicKey, keyFile, passFile string, out io.Writer) (*crypt.Keys, []byte, error) {
+func Unlock(ctx context.Context, cloud mfs.Cloud, pub ed25519.PublicKey, keyFile, passFile string, out io.Writer) (*crypt.Keys, []byte, error) {
 	var raw []byte
 	var err error
 	if keyFile != "" {
@@ -165,13 +167,13 @@ func unlock(ctx context.Context, cloud mfs.Cloud, pub ed25519.PublicKey, keyFile
 	if err != nil {
 		return nil, nil, err
 	}
-	keys, err := unlockKeyFile(raw, pub, pass)
+	keys, err := UnlockKeyFile(raw, pub, pass)
 	return keys, raw, err
 }
 
-// unlockKeyFile opens the key file raw with pass, and checks that it is
+// UnlockKeyFile opens the key file raw with pass, and checks that it is
 // the key of the drive whose public key is pub.
-func unlockKeyFile(raw []byte, pub ed25519.PublicKey, pass []byte) (*crypt.Keys, error) {
+func UnlockKeyFile(raw []byte, pub ed25519.PublicKey, pass []byte) (*crypt.Keys, error) {
 	kf, err := crypt.ParseKeyFile(raw)
 	if err != nil {
 		return nil, err
@@ -211,8 +213,8 @@ func daemonCode(c *client.Client) func(ctx context.Context) (int, int, error) {
 	}
 }
 
-// createDrive makes a drive in the cloud and returns its public key.
-func createDrive(ctx context.Context, cloud mfs.Cloud, pass []byte, kdf crypt.KDFParams) (ed25519.PublicKey, []byte, error) {
+// CreateDrive makes a drive in the cloud and returns its public key.
+func CreateDrive(ctx context.Context, cloud mfs.Cloud, pass []byte, kdf crypt.KDFParams) (ed25519.PublicKey, []byte, error) {
 	mk := crypt.NewMasterKey()
 	id := crypt.NewDriveID()
 	keys := mk.Keys(id)
@@ -228,7 +230,8 @@ func createDrive(ctx context.Context, cloud mfs.Cloud, pass []byte, kdf crypt.KD
 	return keys.PublicKey(), raw, err
 }
 
-func driveCommand() *cli.Command {
+// DriveCommand is `murmur drive create|list`.
+func DriveCommand() *cli.Command {
 	var dir, name, passFile, keyOut string
 	return &cli.Command{
 		Name:    "drive",
@@ -249,7 +252,7 @@ func driveCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					pub, raw, err := createDrive(ctx, c.Drive(), pass, crypt.DefaultKDF())
+					pub, raw, err := CreateDrive(ctx, c.Drive(), pass, crypt.DefaultKDF())
 					if err != nil {
 						return err
 					}
@@ -258,7 +261,7 @@ func driveCommand() *cli.Command {
 							return err
 						}
 					}
-					if err := rememberDrive(dir, name, pub); err != nil {
+					if err := RememberDrive(dir, name, pub); err != nil {
 						return err
 					}
 					fmt.Fprintf(out, "drive %q made: %x\nmount it: murmur mount DIR\nfrom another node of the cloud: murmur mount --drive %x DIR (with the passphrase)\n", name, []byte(pub), []byte(pub))
@@ -301,12 +304,12 @@ func (f *openDriveFlags) declare(fs *flag.FlagSet) {
 // open unlocks the drive and opens it with cfg's other fields.
 func (f *openDriveFlags) open(ctx context.Context, cfg mfs.DriveConfig, out io.Writer) (*mfs.Drive, *client.Client, string, error) {
 	c := client.New(cli.SocketPath(f.dir))
-	pub, name, err := resolveDrive(f.dir, f.drive)
+	pub, name, err := ResolveDrive(f.dir, f.drive)
 	if err != nil {
 		return nil, nil, "", err
 	}
 	cloud := c.Drive()
-	keys, raw, err := unlock(ctx, cloud, pub, f.keyFile, f.passFile, out)
+	keys, raw, err := Unlock(ctx, cloud, pub, f.keyFile, f.passFile, out)
 	if err != nil {
 		return nil, nil, "", err
 	}
@@ -317,14 +320,15 @@ func (f *openDriveFlags) open(ctx context.Context, cfg mfs.DriveConfig, out io.W
 	if err != nil {
 		return nil, nil, "", err
 	}
-	if err := rememberDrive(f.dir, name, pub); err != nil && !errors.Is(err, cli.ErrUsage) {
+	if err := RememberDrive(f.dir, name, pub); err != nil && !errors.Is(err, cli.ErrUsage) {
 		d.Close(ctx)
 		return nil, nil, "", err
 	}
 	return d, c, name, nil
 }
 
-func snapshotCommand() *cli.Command {
+// SnapshotCommand is `murmur snapshot list|restore`.
+func SnapshotCommand() *cli.Command {
 	var f openDriveFlags
 	var asJSON bool
 	return &cli.Command{

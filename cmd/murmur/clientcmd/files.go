@@ -1,4 +1,4 @@
-package main
+package clientcmd
 
 import (
 	"context"
@@ -30,7 +30,8 @@ func clientCommand(name, args, summary string, run func(ctx context.Context, c *
 	}
 }
 
-func putCommand() *cli.Command {
+// PutCommand is `murmur put FILE`.
+func PutCommand() *cli.Command {
 	return clientCommand("put", "FILE", "store a file in the cloud; prints its ID",
 		func(ctx context.Context, c *client.Client, fs *flag.FlagSet, out io.Writer, asJSON bool) error {
 			if fs.NArg() != 1 {
@@ -59,7 +60,8 @@ func putCommand() *cli.Command {
 		})
 }
 
-func getCommand() *cli.Command {
+// GetCommand is `murmur get ID OUT`.
+func GetCommand() *cli.Command {
 	return clientCommand("get", "ID OUT", "fetch a file from the cloud into OUT (- for standard output)",
 		func(ctx context.Context, c *client.Client, fs *flag.FlagSet, out io.Writer, asJSON bool) error {
 			if fs.NArg() != 2 {
@@ -111,7 +113,8 @@ type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
 
-func lsCommand() *cli.Command {
+// LsCommand is `murmur ls`.
+func LsCommand() *cli.Command {
 	return clientCommand("ls", "", "list the files stored through this node",
 		func(ctx context.Context, c *client.Client, _ *flag.FlagSet, out io.Writer, asJSON bool) error {
 			list, err := c.List(ctx)
@@ -130,7 +133,8 @@ func lsCommand() *cli.Command {
 		})
 }
 
-func rmCommand() *cli.Command {
+// RmCommand is `murmur rm ID...`.
+func RmCommand() *cli.Command {
 	return clientCommand("rm", "ID...", "remove files from the cloud and give their space back",
 		func(ctx context.Context, c *client.Client, fs *flag.FlagSet, out io.Writer, asJSON bool) error {
 			if fs.NArg() == 0 {
@@ -158,7 +162,8 @@ func rmCommand() *cli.Command {
 		})
 }
 
-func statusCommand() *cli.Command {
+// StatusCommand is `murmur status`.
+func StatusCommand() *cli.Command {
 	cmd := clientCommand("status", "", "show this node: peers, stored bytes, capacity, and its mounted drives",
 		func(ctx context.Context, c *client.Client, _ *flag.FlagSet, out io.Writer, asJSON bool) error {
 			s, err := c.Status(ctx)
@@ -232,7 +237,8 @@ func printMounts(out io.Writer, mounts []mountStatus) {
 	}
 }
 
-func peersCommand() *cli.Command {
+// PeersCommand is `murmur peers`.
+func PeersCommand() *cli.Command {
 	return clientCommand("peers", "", "list the peers this node is connected to",
 		func(ctx context.Context, c *client.Client, _ *flag.FlagSet, out io.Writer, asJSON bool) error {
 			peers, err := c.Peers(ctx)
