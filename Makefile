@@ -16,7 +16,7 @@ vet:
 # node's tests it starves the gossip tests' timing.
 test: vet
 	$(GO) test -count=1 ./...
-	$(GO) test -count=1 -race -short ./pipeline/... ./store/... ./erasure/... ./node/... ./gossip/
+	$(GO) test -count=1 -race -short ./pipeline/... ./store/... ./erasure/... ./node/... ./daemon/ ./client/ ./gossip/
 	$(GO) test -count=1 -race -short ./fs/
 	./scripts/fuzz.sh 10s
 

@@ -21,11 +21,13 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/murmur-cloud/murmur/cmd/murmur/clientcmd"
+	"github.com/murmur-cloud/murmur/cmd/murmur/internal/cli"
 	"github.com/murmur-cloud/murmur/crypt"
+	"github.com/murmur-cloud/murmur/daemon"
 	"github.com/murmur-cloud/murmur/fs/drive"
 	"github.com/murmur-cloud/murmur/fs/mount"
 	"github.com/murmur-cloud/murmur/node"
-	"github.com/murmur-cloud/murmur/node/api"
 	"github.com/murmur-cloud/murmur/placement"
 )
 
@@ -63,19 +65,19 @@ type benchSide struct {
 	ReadTreeSecs float64 `json:"read_tree_seconds"`
 }
 
-func benchMountCommand() *command {
+func benchMountCommand() *cli.Command {
 	var (
-		size   = sizeFlag(1 << 30)
+		size   = cli.Size(1 << 30)
 		files  int
 		asJSON bool
 		dir    string
 		nodes  int
 		parts  string
 	)
-	return &command{
-		name:    "mount",
-		summary: "the drive mounted over a local cloud against a plain directory of the same disk",
-		flags: func(fs *flag.FlagSet) {
+	return &cli.Command{
+		Name:    "mount",
+		Summary: "the drive mounted over a local cloud against a plain directory of the same disk",
+		Flags: func(fs *flag.FlagSet) {
 			fs.Var(&size, "size", "bytes of the sequential write and read")
 			fs.IntVar(&files, "files", 10000, "4 KiB files to create and stat")
 			fs.BoolVar(&asJSON, "json", false, "print one JSON object")
@@ -83,8 +85,8 @@ func benchMountCommand() *command {
 			fs.IntVar(&nodes, "nodes", 6, "nodes in the local cloud")
 			fs.StringVar(&parts, "parts", "seq,small,tree", "which measurements: seq (write, warm and cold read), small (creates, stats), tree (untar and read back)")
 		},
-		run: func(ctx context.Context, fl *flag.FlagSet, out io.Writer) error {
-			if err := checkFUSE(); err != nil {
+		Run: func(ctx context.Context, fl *flag.FlagSet, out io.Writer) error {
+			if err := clientcmd.CheckFUSE(); err != nil {
 				return err
 			}
 			if os.Getenv("GOMEMLIMIT") == "" {
@@ -118,7 +120,7 @@ func benchMountCommand() *command {
 }
 
 func printMountBench(out io.Writer, r *mountBench) {
-	fmt.Fprintf(out, "\nbench mount: %s sequential, %d files of 4 KiB, Go's src (%d files, %s)\n", formatSize(r.Bytes), r.Files, r.TreeFiles, formatSize(r.TreeBytes))
+	fmt.Fprintf(out, "\nbench mount: %s sequential, %d files of 4 KiB, Go's src (%d files, %s)\n", cli.FormatSize(r.Bytes), r.Files, r.TreeFiles, cli.FormatSize(r.TreeBytes))
 	row := func(name, unit string, plain, mnt, ratio float64) {
 		fmt.Fprintf(out, "  %-22s %10.1f %-7s %10.1f %-7s %5.2fx\n", name, plain, unit, mnt, unit, ratio)
 	}
@@ -154,13 +156,13 @@ func runMountBench(ctx context.Context, base string, size int64, files, nodes in
 	if err != nil {
 		return nil, err
 	}
-	cloud := api.NewDriveCloud(l.Nodes[0], l.Nodes[0].Cloud(placer))
+	cloud := daemon.NewDriveCloud(l.Nodes[0], l.Nodes[0].Cloud(placer))
 	pass := []byte("bench")
-	pub, raw, err := createDrive(ctx, cloud, pass, crypt.TestKDF())
+	pub, raw, err := clientcmd.CreateDrive(ctx, cloud, pass, crypt.TestKDF())
 	if err != nil {
 		return nil, err
 	}
-	keys, err := unlockKeyFile(raw, pub, pass)
+	keys, err := clientcmd.UnlockKeyFile(raw, pub, pass)
 	if err != nil {
 		return nil, err
 	}
@@ -168,7 +170,7 @@ func runMountBench(ctx context.Context, base string, size int64, files, nodes in
 	if err != nil {
 		return nil, err
 	}
-	srv, err := mount.Mount(mnt, d.Tree(), mount.Options{Logger: log, EntryTimeout: writerTimeout, AttrTimeout: writerTimeout, NegativeTimeout: writerTimeout})
+	srv, err := mount.Mount(mnt, d.Tree(), mount.Options{Logger: log, EntryTimeout: clientcmd.WriterTimeout, AttrTimeout: clientcmd.WriterTimeout, NegativeTimeout: clientcmd.WriterTimeout})
 	if err != nil {
 		d.Close(ctx)
 		return nil, err
@@ -439,7 +441,7 @@ func readTree(dir string) error {
 func benchSideRun(name, dir string, s *benchSide, cold func() error, size int64, files int, tree []byte, want func(string) bool, progress io.Writer) error {
 	var err error
 	if want("seq") {
-		fmt.Fprintf(progress, "%s: sequential write and read of %s\n", name, formatSize(size))
+		fmt.Fprintf(progress, "%s: sequential write and read of %s\n", name, cli.FormatSize(size))
 		big := filepath.Join(dir, "big")
 		secs, err := timed(func() error { return writeBig(big, size) })
 		if err != nil {

@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 
+	"github.com/murmur-cloud/murmur/client"
+	"github.com/murmur-cloud/murmur/cmd/murmur/internal/cli"
 	"github.com/murmur-cloud/murmur/crypt"
 	"github.com/murmur-cloud/murmur/erasure"
 	"github.com/murmur-cloud/murmur/node"
-	"github.com/murmur-cloud/murmur/node/api"
 	"github.com/murmur-cloud/murmur/pipeline"
 	"github.com/murmur-cloud/murmur/store"
 )
@@ -36,9 +37,9 @@ func explain(err error) (string, int) {
 		// Interruption first: a read cut short is not data loss.
 		{context.Canceled, exitStopped, ""},
 		{context.DeadlineExceeded, exitFailure, " (timed out)"},
-		{errUsage, exitUsage, ""},
-		{api.ErrNotRunning, exitNotRunning, ""},
-		{api.ErrNoFile, exitNotFound, ""},
+		{cli.ErrUsage, exitUsage, ""},
+		{client.ErrNotRunning, exitNotRunning, ""},
+		{client.ErrNoFile, exitNotFound, ""},
 		{crypt.ErrWrongPassphrase, exitAuth, ""},
 		{crypt.ErrKeyFile, exitAuth, ""},
 		{node.ErrBadInvite, exitUsage, ""},

@@ -9,6 +9,9 @@ import (
 	"os/signal"
 	"runtime/pprof"
 	"syscall"
+
+	"github.com/murmur-cloud/murmur/cmd/murmur/clientcmd"
+	"github.com/murmur-cloud/murmur/cmd/murmur/internal/cli"
 )
 
 func main() {
@@ -20,7 +23,7 @@ func main() {
 			defer f.Close()
 		}
 	}
-	err := root().execute(ctx, os.Args[1:], os.Stdout)
+	err := root().Execute(ctx, os.Args[1:], os.Stdout)
 	pprof.StopCPUProfile()
 	stop()
 	if err != nil {
@@ -32,21 +35,21 @@ func main() {
 
 // root lists every command. Later commands (node, put, get, mount, ...)
 // are added here.
-func root() *command {
-	return &command{
-		name:    "murmur",
-		summary: "an encrypted peer-to-peer cloud drive",
-		sub: []*command{
+func root() *cli.Command {
+	return &cli.Command{
+		Name:    "murmur",
+		Summary: "an encrypted peer-to-peer cloud drive",
+		Sub: []*cli.Command{
 			upCommand(),
-			mountCommand(),
-			driveCommand(),
-			snapshotCommand(),
-			putCommand(),
-			getCommand(),
-			lsCommand(),
-			rmCommand(),
-			statusCommand(),
-			peersCommand(),
+			clientcmd.MountCommand(),
+			clientcmd.DriveCommand(),
+			clientcmd.SnapshotCommand(),
+			clientcmd.PutCommand(),
+			clientcmd.GetCommand(),
+			clientcmd.LsCommand(),
+			clientcmd.RmCommand(),
+			clientcmd.StatusCommand(),
+			clientcmd.PeersCommand(),
 			initCommand(),
 			cloudCommand(),
 			nodeCommand(),

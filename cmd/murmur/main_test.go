@@ -11,35 +11,17 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/murmur-cloud/murmur/cmd/murmur/internal/cli"
 	"github.com/murmur-cloud/murmur/crypt"
 	"github.com/murmur-cloud/murmur/erasure"
 )
-
-func TestParseSize(t *testing.T) {
-	for in, want := range map[string]int64{
-		"0": 0, "4096": 4096, "64KiB": 64 << 10, "256MiB": 256 << 20, "1GiB": 1 << 30,
-		"10MB": 10e6, "2G": 2 << 30, " 5 MiB ": 5 << 20, "7B": 7,
-	} {
-		if got, err := parseSize(in); err != nil || got != want {
-			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"", "-1", "lots", "1.5GiB", "99999999999TiB"} {
-		if _, err := parseSize(in); err == nil {
-			t.Errorf("parseSize(%q) succeeded", in)
-		}
-	}
-	if got := formatSize(256 << 20); got != "256MiB" {
-		t.Errorf("formatSize = %q", got)
-	}
-}
 
 func TestExplain(t *testing.T) {
 	for _, tt := range []struct {
 		err  error
 		code int
 	}{
-		{fmt.Errorf("%w: bad flag", errUsage), exitUsage},
+		{fmt.Errorf("%w: bad flag", cli.ErrUsage), exitUsage},
 		{fmt.Errorf("unlock: %w", crypt.ErrWrongPassphrase), exitAuth},
 		{fmt.Errorf("chunk 3: %w", crypt.ErrAuth), exitAuth},
 		{fmt.Errorf("stripe 2: %w", &erasure.TooFewShardsError{Found: 3, Need: 4}), exitData},
@@ -59,21 +41,21 @@ func TestExplain(t *testing.T) {
 func run(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	var out bytes.Buffer
-	err := root().execute(context.Background(), args, &out)
+	err := root().Execute(context.Background(), args, &out)
 	return out.String(), err
 }
 
 func TestCommands(t *testing.T) {
-	if _, err := run(t); !errors.Is(err, errUsage) {
+	if _, err := run(t); !errors.Is(err, cli.ErrUsage) {
 		t.Fatalf("no command: %v", err)
 	}
-	if _, err := run(t, "frobnicate"); !errors.Is(err, errUsage) {
+	if _, err := run(t, "frobnicate"); !errors.Is(err, cli.ErrUsage) {
 		t.Fatalf("unknown command: %v", err)
 	}
 	if out, err := run(t, "help"); err != nil || !strings.Contains(out, "bench") {
 		t.Fatalf("help: %q, %v", out, err)
 	}
-	if _, err := run(t, "bench", "pipeline", "--size", "lots"); !errors.Is(err, errUsage) {
+	if _, err := run(t, "bench", "pipeline", "--size", "lots"); !errors.Is(err, cli.ErrUsage) {
 		t.Fatalf("bad size: %v", err)
 	}
 	out, err := run(t, "bench", "pipeline", "--size", "8MiB", "--rounds", "1", "--json")
@@ -123,7 +105,7 @@ func TestSimCommand(t *testing.T) {
 		{"sim", "--crash", "10"},
 		{"sim", "--nodes", "1"},
 	} {
-		if _, err := run(t, bad...); !errors.Is(err, errUsage) {
+		if _, err := run(t, bad...); !errors.Is(err, cli.ErrUsage) {
 			t.Errorf("%v: %v, want a usage error", bad, err)
 		}
 	}

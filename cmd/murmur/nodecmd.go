@@ -15,39 +15,29 @@ import (
 	"strings"
 	"time"
 
+	"github.com/murmur-cloud/murmur/cmd/murmur/clientcmd"
+	"github.com/murmur-cloud/murmur/cmd/murmur/internal/cli"
 	"github.com/murmur-cloud/murmur/crypt"
+	"github.com/murmur-cloud/murmur/daemon"
 	"github.com/murmur-cloud/murmur/fs/drive"
 	"github.com/murmur-cloud/murmur/fs/mount"
 	"github.com/murmur-cloud/murmur/internal/atomicfile"
 	"github.com/murmur-cloud/murmur/node"
-	"github.com/murmur-cloud/murmur/node/api"
 	"github.com/murmur-cloud/murmur/placement"
 )
 
-// defaultDir is where a machine's node lives unless --dir or MURMUR_DIR says.
-func defaultDir() string {
-	if d := os.Getenv("MURMUR_DIR"); d != "" {
-		return d
-	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return ".murmur"
-	}
-	return filepath.Join(home, ".murmur")
-}
-
-func initCommand() *command {
+func initCommand() *cli.Command {
 	var dir, listen string
-	capacity := sizeFlag(0)
-	return &command{
-		name:    "init",
-		summary: "make a node on this machine (identity, data folder, config)",
-		flags: func(fs *flag.FlagSet) {
-			fs.StringVar(&dir, "dir", defaultDir(), "the node's folder")
+	capacity := cli.Size(0)
+	return &cli.Command{
+		Name:    "init",
+		Summary: "make a node on this machine (identity, data folder, config)",
+		Flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&dir, "dir", cli.DefaultDir(), "the node's folder")
 			fs.StringVar(&listen, "listen", "/ip4/0.0.0.0/tcp/4001", "multiaddrs to listen on, comma-separated (TCP: the private network excludes QUIC)")
 			fs.Var(&capacity, "capacity", "bytes this node stores for others (0: no quota)")
 		},
-		run: func(_ context.Context, _ *flag.FlagSet, out io.Writer) error {
+		Run: func(_ context.Context, _ *flag.FlagSet, out io.Writer) error {
 			id, err := node.Init(dir, node.Setup{Listen: splitList(listen), Capacity: int64(capacity)})
 			if err != nil {
 				return err
@@ -58,18 +48,18 @@ func initCommand() *command {
 	}
 }
 
-func cloudCommand() *command {
+func cloudCommand() *cli.Command {
 	var dir string
-	dirFlag := func(fs *flag.FlagSet) { fs.StringVar(&dir, "dir", defaultDir(), "the node's folder") }
-	return &command{
-		name:    "cloud",
-		summary: "create a cloud, or print an invite to this node's cloud",
-		sub: []*command{
+	dirFlag := func(fs *flag.FlagSet) { fs.StringVar(&dir, "dir", cli.DefaultDir(), "the node's folder") }
+	return &cli.Command{
+		Name:    "cloud",
+		Summary: "create a cloud, or print an invite to this node's cloud",
+		Sub: []*cli.Command{
 			{
-				name:    "create",
-				summary: "make a new cloud secret for this node and print an invite",
-				flags:   dirFlag,
-				run: func(_ context.Context, _ *flag.FlagSet, out io.Writer) error {
+				Name:    "create",
+				Summary: "make a new cloud secret for this node and print an invite",
+				Flags:   dirFlag,
+				Run: func(_ context.Context, _ *flag.FlagSet, out io.Writer) error {
 					if _, err := node.CreateCloud(dir); err != nil {
 						return err
 					}
@@ -77,10 +67,10 @@ func cloudCommand() *command {
 				},
 			},
 			{
-				name:    "invite",
-				summary: "print an invite to this node's cloud (it carries the cloud secret)",
-				flags:   dirFlag,
-				run: func(_ context.Context, _ *flag.FlagSet, out io.Writer) error {
+				Name:    "invite",
+				Summary: "print an invite to this node's cloud (it carries the cloud secret)",
+				Flags:   dirFlag,
+				Run: func(_ context.Context, _ *flag.FlagSet, out io.Writer) error {
 					return printInvite(out, dir)
 				},
 			},
@@ -97,16 +87,16 @@ func printInvite(out io.Writer, dir string) error {
 	return nil
 }
 
-func nodeCommand() *command {
+func nodeCommand() *cli.Command {
 	var dir, join, addrFile, zone string
 	var verbose, noMDNS bool
 	var period time.Duration
 	var target float64
-	return &command{
-		name:    "node",
-		summary: "run this machine's node until interrupted",
-		flags: func(fs *flag.FlagSet) {
-			fs.StringVar(&dir, "dir", defaultDir(), "the node's folder")
+	return &cli.Command{
+		Name:    "node",
+		Summary: "run this machine's node until interrupted",
+		Flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&dir, "dir", cli.DefaultDir(), "the node's folder")
 			fs.StringVar(&join, "join", "", "an invite: join its cloud and bootstrap from its members")
 			fs.StringVar(&addrFile, "addr-file", "", "write the node's addresses to this file once it listens")
 			fs.BoolVar(&verbose, "v", false, "log debug messages")
@@ -115,7 +105,7 @@ func nodeCommand() *command {
 			fs.DurationVar(&period, "gossip-period", node.DefaultGossipPeriod, "how often the node gossips")
 			fs.Float64Var(&target, "target", placement.DefaultTarget, "wanted probability that a stripe stays readable; sets k and m for new files")
 		},
-		run: func(ctx context.Context, _ *flag.FlagSet, out io.Writer) error {
+		Run: func(ctx context.Context, _ *flag.FlagSet, out io.Writer) error {
 			if join != "" {
 				in, err := node.ParseInvite(join)
 				if err != nil {
@@ -125,7 +115,7 @@ func nodeCommand() *command {
 					return err
 				}
 			}
-			log := newLogger(slog.LevelInfo, verbose)
+			log := cli.NewLogger(slog.LevelInfo, verbose)
 			n, err := node.Open(dir, node.Config{Logger: log, MDNS: !noMDNS, Zone: zone, GossipPeriod: period})
 			if err != nil {
 				return err
@@ -145,15 +135,15 @@ func nodeCommand() *command {
 					return err
 				}
 			}
-			srv, err := api.NewServer(n, dir, log)
+			srv, err := daemon.NewServer(n, dir, log)
 			if err != nil {
 				return err
 			}
 			if err := srv.SetTarget(target); err != nil {
-				return fmt.Errorf("%w: --target: %v", errUsage, err)
+				return fmt.Errorf("%w: --target: %v", cli.ErrUsage, err)
 			}
-			fmt.Fprintf(out, "node %s running; listening on\n  %s\nlocal API on %s; Ctrl-C stops it.\n", n.ID(), strings.Join(addrs, "\n  "), socketPath(dir))
-			return srv.Serve(ctx, socketPath(dir))
+			fmt.Fprintf(out, "node %s running; listening on\n  %s\nlocal API on %s; Ctrl-C stops it.\n", n.ID(), strings.Join(addrs, "\n  "), cli.SocketPath(dir))
+			return srv.Serve(ctx, cli.SocketPath(dir))
 		},
 	}
 }
@@ -168,26 +158,26 @@ func splitList(s string) []string {
 	return out
 }
 
-func upCommand() *command {
+func upCommand() *cli.Command {
 	var dir string
 	var nodes int
 	var verbose, noMount, allowOther bool
 	var target float64
-	return &command{
-		name:    "up",
-		args:    "[MOUNTPOINT]",
-		summary: "run a small cloud of several nodes in this process, on loopback, with its drive mounted at ./cloud",
-		flags: func(fs *flag.FlagSet) {
-			fs.StringVar(&dir, "dir", defaultDir(), "folder for the cloud (its nodes live in DIR/up) and its API socket")
+	return &cli.Command{
+		Name:    "up",
+		Args:    "[MOUNTPOINT]",
+		Summary: "run a small cloud of several nodes in this process, on loopback, with its drive mounted at ./cloud",
+		Flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&dir, "dir", cli.DefaultDir(), "folder for the cloud (its nodes live in DIR/up) and its API socket")
 			fs.IntVar(&nodes, "nodes", 6, "how many nodes")
 			fs.BoolVar(&verbose, "v", false, "log debug messages")
 			fs.Float64Var(&target, "target", placement.DefaultTarget, "wanted probability that a stripe stays readable; sets k and m for new files")
 			fs.BoolVar(&noMount, "no-mount", false, "do not mount the cloud's drive")
 			fs.BoolVar(&allowOther, "allow-other", false, "let other local users use the mount (permissions still apply)")
 		},
-		run: func(ctx context.Context, fl *flag.FlagSet, out io.Writer) error {
+		Run: func(ctx context.Context, fl *flag.FlagSet, out io.Writer) error {
 			if fl.NArg() > 1 {
-				return fmt.Errorf("%w: murmur up [MOUNTPOINT]", errUsage)
+				return fmt.Errorf("%w: murmur up [MOUNTPOINT]", cli.ErrUsage)
 			}
 			mountpoint := "cloud"
 			if fl.NArg() == 1 {
@@ -198,28 +188,28 @@ func upCommand() *command {
 				return err
 			}
 			if !noMount {
-				if err := checkFUSE(); err != nil {
+				if err := clientcmd.CheckFUSE(); err != nil {
 					return fmt.Errorf("%v (or run murmur up --no-mount)", err)
 				}
 			}
 			if os.Getenv("GOMEMLIMIT") == "" {
 				debug.SetMemoryLimit(memoryLimit)
 			}
-			log := newLogger(slog.LevelWarn, verbose)
+			log := cli.NewLogger(slog.LevelWarn, verbose)
 			home := filepath.Join(dir, "up")
 			l, err := node.StartLocal(ctx, node.LocalConfig{Dir: home, Nodes: nodes, Logger: log})
 			if err != nil {
 				return err
 			}
 			defer l.Close()
-			srv, err := api.NewServer(l.Nodes[0], home, log)
+			srv, err := daemon.NewServer(l.Nodes[0], home, log)
 			if err != nil {
 				return err
 			}
 			if err := srv.SetTarget(target); err != nil {
-				return fmt.Errorf("%w: --target: %v", errUsage, err)
+				return fmt.Errorf("%w: --target: %v", cli.ErrUsage, err)
 			}
-			sock := socketPath(dir)
+			sock := cli.SocketPath(dir)
 			mountDone := make(chan error, 1)
 			mctx, stopMount := context.WithCancel(ctx)
 			defer stopMount()
@@ -231,7 +221,7 @@ func upCommand() *command {
 					return err
 				}
 				go func() {
-					mountDone <- serveDrive(mctx, d, mountpoint, "up", statusFile(dir, "up"), mount.Options{AllowOther: allowOther, Logger: log}, out)
+					mountDone <- clientcmd.ServeDrive(mctx, d, mountpoint, "up", clientcmd.StatusFile(dir, "up"), mount.Options{AllowOther: allowOther, Logger: log}, out)
 				}()
 			}
 			fmt.Fprintf(out, `A cloud of %d nodes is running in %s (cloud %s).
@@ -261,14 +251,6 @@ running murmur up again resumes both with their data.
 	}
 }
 
-// newLogger logs to standard error from level up, or from Debug if verbose.
-func newLogger(level slog.Level, verbose bool) *slog.Logger {
-	if verbose {
-		level = slog.LevelDebug
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-}
-
 // upDrive opens the drive of murmur up's cloud, making it the first time:
 // its passphrase is random and kept, readable by the owner only, in
 // home/drive.passphrase, so that `murmur mount --dir DIR` with
@@ -278,10 +260,10 @@ func upDrive(ctx context.Context, dir, home string, l *node.Local, target float6
 	if err != nil {
 		return nil, err
 	}
-	cloud := api.NewDriveCloud(l.Nodes[0], l.Nodes[0].Cloud(placer))
+	cloud := daemon.NewDriveCloud(l.Nodes[0], l.Nodes[0].Cloud(placer))
 	passFile := filepath.Join(home, "drive.passphrase")
 	pass, err := os.ReadFile(passFile)
-	_, _, known := resolveDrive(dir, "up")
+	_, _, known := clientcmd.ResolveDrive(dir, "up")
 	switch {
 	case errors.Is(err, fs.ErrNotExist) || err == nil && known != nil:
 		// No drive yet, or one whose making was cut short before it was
@@ -293,26 +275,26 @@ func upDrive(ctx context.Context, dir, home string, l *node.Local, target float6
 				return nil, err
 			}
 		}
-		pub, _, err := createDrive(ctx, cloud, pass, crypt.DefaultKDF())
+		pub, _, err := clientcmd.CreateDrive(ctx, cloud, pass, crypt.DefaultKDF())
 		if err != nil {
 			return nil, fmt.Errorf("make the cloud's drive: %w", err)
 		}
-		if err := rememberDrive(dir, "up", pub); err != nil {
+		if err := clientcmd.RememberDrive(dir, "up", pub); err != nil {
 			return nil, err
 		}
 	case err != nil:
 		return nil, err
 	}
-	pub, _, err := resolveDrive(dir, "up")
+	pub, _, err := clientcmd.ResolveDrive(dir, "up")
 	if err != nil {
 		return nil, err
 	}
-	keys, raw, err := unlock(ctx, cloud, pub, "", passFile, io.Discard)
+	keys, raw, err := clientcmd.Unlock(ctx, cloud, pub, "", passFile, io.Discard)
 	if err != nil {
 		return nil, err
 	}
 	return drive.Open(ctx, drive.Config{
-		Keys: keys, Cloud: cloud, KeyFile: raw, StateDir: filepath.Join(mountsDir(dir), "up"), Logger: log,
+		Keys: keys, Cloud: cloud, KeyFile: raw, StateDir: filepath.Join(clientcmd.MountsDir(dir), "up"), Logger: log,
 		Code: nodeCode(l.Nodes[0], target),
 	})
 }

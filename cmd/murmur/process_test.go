@@ -17,9 +17,10 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/multiformats/go-multiaddr"
 
+	"github.com/murmur-cloud/murmur/client"
+	"github.com/murmur-cloud/murmur/cmd/murmur/internal/cli"
 	"github.com/murmur-cloud/murmur/crypt"
 	"github.com/murmur-cloud/murmur/node"
-	"github.com/murmur-cloud/murmur/node/api"
 	"github.com/murmur-cloud/murmur/pipeline"
 	"github.com/murmur-cloud/murmur/placement"
 )
@@ -242,7 +243,7 @@ func TestUp(t *testing.T) {
 	if mounted(mnt) {
 		t.Fatal("murmur up stopped and left its drive mounted")
 	}
-	if _, err := run(t, "ls", "--dir", dir); !errors.Is(err, api.ErrNotRunning) {
+	if _, err := run(t, "ls", "--dir", dir); !errors.Is(err, client.ErrNotRunning) {
 		t.Fatalf("ls with the cloud stopped: %v", err)
 	}
 
@@ -258,7 +259,7 @@ func TestUp(t *testing.T) {
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("after a rerun the file reads as %d bytes, %v", len(got), err)
 	}
-	if _, err := run(t, "get", "--dir", dir, "00", outFile); !errors.Is(err, api.ErrNoFile) {
+	if _, err := run(t, "get", "--dir", dir, "00", outFile); !errors.Is(err, client.ErrNoFile) {
 		t.Fatalf("get of an unknown ID: %v", err)
 	}
 	if st, err := run(t, "status", "--dir", dir); err != nil || !strings.Contains(st, "leases    not renewed yet") {
@@ -270,7 +271,7 @@ func TestUp(t *testing.T) {
 	if ls, err := run(t, "ls", "--dir", dir); err != nil || strings.Contains(ls, id) {
 		t.Fatalf("ls after rm: %q, %v", ls, err)
 	}
-	if _, err := run(t, "rm", "--dir", dir, id); !errors.Is(err, api.ErrNoFile) {
+	if _, err := run(t, "rm", "--dir", dir, id); !errors.Is(err, client.ErrNoFile) {
 		t.Fatalf("second rm: %v", err)
 	}
 }
@@ -296,7 +297,7 @@ func TestGossipAsProcesses(t *testing.T) {
 	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(500 * time.Millisecond) {
 		ok := true
 		for i, d := range dirs {
-			st, err := api.NewClient(socketPath(d)).Status(ctx)
+			st, err := client.New(cli.SocketPath(d)).Status(ctx)
 			if err != nil {
 				t.Fatalf("status of node %d: %v", i, err)
 			}

@@ -11,21 +11,22 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/murmur-cloud/murmur/cmd/murmur/internal/cli"
 	"github.com/murmur-cloud/murmur/gossip/sim"
 )
 
-func simCommand() *command {
+func simCommand() *cli.Command {
 	var (
 		name, file, csvPath, session, crash, zoneFail string
 		asJSON, quiet                                 bool
 		every                                         int
 		over                                          sim.Scenario
 	)
-	return &command{
-		name: "sim",
-		summary: "simulate the gossip protocols on a cloud of up to millions of nodes; scenarios: " +
+	return &cli.Command{
+		Name: "sim",
+		Summary: "simulate the gossip protocols on a cloud of up to millions of nodes; scenarios: " +
 			strings.Join(sim.ScenarioNames(), ", "),
-		flags: func(fs *flag.FlagSet) {
+		Flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&name, "scenario", "counting", "a named scenario to start from")
 			fs.StringVar(&file, "file", "", "a scenario in JSON (see docs/sim.md) instead of a named one")
 			fs.IntVar(&over.Nodes, "nodes", 0, "nodes at the start")
@@ -48,9 +49,9 @@ func simCommand() *command {
 			fs.BoolVar(&quiet, "quiet", false, "print only the summary")
 			fs.BoolVar(&asJSON, "json", false, "print the summary as JSON")
 		},
-		run: func(ctx context.Context, fs *flag.FlagSet, out io.Writer) error {
+		Run: func(ctx context.Context, fs *flag.FlagSet, out io.Writer) error {
 			if fs.NArg() > 0 {
-				return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+				return fmt.Errorf("%w: unexpected argument %q", cli.ErrUsage, fs.Arg(0))
 			}
 			sc, err := baseScenario(name, file)
 			if err != nil {
@@ -120,7 +121,7 @@ func baseScenario(name, file string) (sim.Scenario, error) {
 	}
 	sc, ok := sim.Scenarios[name]
 	if !ok {
-		return sc, fmt.Errorf("%w: no scenario %q (there are %s)", errUsage, name, strings.Join(sim.ScenarioNames(), ", "))
+		return sc, fmt.Errorf("%w: no scenario %q (there are %s)", cli.ErrUsage, name, strings.Join(sim.ScenarioNames(), ", "))
 	}
 	return sc, nil
 }
@@ -145,7 +146,7 @@ func overrideScenario(sc *sim.Scenario, o sim.Scenario, set map[string]bool, ses
 		for i, s := range f[1:] {
 			v, err := strconv.ParseFloat(s, 64)
 			if err != nil {
-				return fmt.Errorf("%w: --session %q: %v", errUsage, session, err)
+				return fmt.Errorf("%w: --session %q: %v", cli.ErrUsage, session, err)
 			}
 			nums[i] = v
 		}
@@ -155,7 +156,7 @@ func overrideScenario(sc *sim.Scenario, o sim.Scenario, set map[string]bool, ses
 		case f[0] == "pareto" && len(nums) == 2:
 			sc.Session = sim.Session{Kind: "pareto", Shape: nums[0], Min: nums[1]}
 		default:
-			return fmt.Errorf("%w: --session %q: want exp:MEAN or pareto:SHAPE:MIN", errUsage, session)
+			return fmt.Errorf("%w: --session %q: want exp:MEAN or pareto:SHAPE:MIN", cli.ErrUsage, session)
 		}
 	}
 	for _, ev := range []struct{ flag, val, kind string }{{"crash", crash, "crash"}, {"zone-fail", zoneFail, "zone"}} {
@@ -166,7 +167,7 @@ func overrideScenario(sc *sim.Scenario, o sim.Scenario, set map[string]bool, ses
 		cycle, err1 := strconv.Atoi(c)
 		x, err2 := strconv.ParseFloat(v, 64)
 		if !ok || err1 != nil || err2 != nil {
-			return fmt.Errorf("%w: --%s %q: want CYCLE:VALUE", errUsage, ev.flag, ev.val)
+			return fmt.Errorf("%w: --%s %q: want CYCLE:VALUE", cli.ErrUsage, ev.flag, ev.val)
 		}
 		e := sim.Event{Cycle: cycle, Kind: ev.kind}
 		if ev.kind == "zone" {
@@ -180,7 +181,7 @@ func overrideScenario(sc *sim.Scenario, o sim.Scenario, set map[string]bool, ses
 		sc.Name += " (modified)"
 	}
 	if err := sc.Validate(); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: %v", cli.ErrUsage, err)
 	}
 	return nil
 }

@@ -6,13 +6,15 @@ import (
 	"fmt"
 	"io"
 	"runtime/debug"
+
+	"github.com/murmur-cloud/murmur/cmd/murmur/internal/cli"
 )
 
-func versionCommand() *command {
-	return &command{
-		name:    "version",
-		summary: "print the version of this binary",
-		run: func(_ context.Context, _ *flag.FlagSet, out io.Writer) error {
+func versionCommand() *cli.Command {
+	return &cli.Command{
+		Name:    "version",
+		Summary: "print the version of this binary",
+		Run: func(_ context.Context, _ *flag.FlagSet, out io.Writer) error {
 			v := "(devel)"
 			if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
 				v = bi.Main.Version

@@ -1,4 +1,4 @@
-package api
+package client
 
 import (
 	"bytes"
@@ -16,24 +16,24 @@ import (
 
 	"github.com/murmur-cloud/murmur/crypt"
 	"github.com/murmur-cloud/murmur/erasure"
-	fsdrive "github.com/murmur-cloud/murmur/fs/drive"
+	"github.com/murmur-cloud/murmur/fs/drive"
 	"github.com/murmur-cloud/murmur/internal/rootrec"
-	"github.com/murmur-cloud/murmur/node"
 	"github.com/murmur-cloud/murmur/store"
 )
 
-// Drive returns the daemon's cloud as an fsdrive.Cloud, for a drive mounted in
+// Drive returns the daemon's cloud as an drive.Cloud, for a drive mounted in
 // another process than the daemon's. Root records are signed here: the
 // drive's keys never reach the daemon. Shards the daemon returns are
 // checked against their IDs again here (erasure.ErrCorrupt otherwise), and
 // a root record against the drive asked for. Errors match the sentinels
-// the daemon's DriveCloud returns (kinds in server.go). It is safe for
-// concurrent use; requests share the client's connections.
-func (c *Client) Drive() fsdrive.Cloud { return &driveClient{c: c} }
+// the daemon's DriveCloud returns (kinds, in errors.go), node's matching
+// ErrBusy and ErrPeer. It is safe for concurrent use; requests share the
+// client's connections.
+func (c *Client) Drive() drive.Cloud { return &driveClient{c: c} }
 
 type driveClient struct{ c *Client }
 
-var _ fsdrive.Cloud = (*driveClient)(nil)
+var _ drive.Cloud = (*driveClient)(nil)
 
 // errReleased is what the transport reads from a request body after the
 // call that sent it has returned.
@@ -135,7 +135,7 @@ func (d *driveClient) Put(ctx context.Context, id erasure.ShardID, data []byte) 
 }
 
 func (d *driveClient) PutStripe(ctx context.Context, desc *erasure.Descriptor, shards [][]byte) ([]store.Holder, error) {
-	head, err := stripeHead(desc)
+	head, err := StripeHead(desc)
 	if err != nil {
 		return nil, err
 	}
@@ -156,7 +156,7 @@ func (d *driveClient) PutStripe(ctx context.Context, desc *erasure.Descriptor, s
 		return nil, fmt.Errorf("put stripe: %w", err)
 	}
 	defer done(resp)
-	var ans stripePut
+	var ans StripePut
 	if err := json.NewDecoder(resp.Body).Decode(&ans); err != nil {
 		return nil, fmt.Errorf("api: put stripe: the answer: %w", err)
 	}
@@ -202,7 +202,7 @@ func (d *driveClient) GetHinted(ctx context.Context, id erasure.ShardID, hints [
 }
 
 func (d *driveClient) PublishRoot(ctx context.Context, keys *crypt.Keys, seq uint64, value []byte) error {
-	r, err := node.NewRootRecord(keys, seq, value)
+	r, err := rootrec.New(keys, seq, value)
 	if err != nil {
 		return err
 	}
@@ -227,7 +227,7 @@ func (d *driveClient) LookupRoot(ctx context.Context, drive ed25519.PublicKey) (
 	if err != nil {
 		return 0, nil, fmt.Errorf("look up drive root: %w", err)
 	}
-	r, err := node.ParseRootRecord(b)
+	r, err := rootrec.Parse(b)
 	if err != nil {
 		return 0, nil, fmt.Errorf("look up drive root: %w", err)
 	}
@@ -246,9 +246,9 @@ func (d *driveClient) Renew(ctx context.Context, ids []erasure.ShardID, hints []
 	var errs []error
 	for start := 0; start < len(ids); start += MaxRenewBatch {
 		end := min(start+MaxRenewBatch, len(ids))
-		refs := make([]driveRef, 0, end-start)
+		refs := make([]RenewRef, 0, end-start)
 		for i := start; i < end; i++ {
-			r := driveRef{ID: ids[i]}
+			r := RenewRef{ID: ids[i]}
 			if i < len(hints) {
 				r.Holder = []byte(hints[i])
 			}

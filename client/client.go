@@ -1,4 +1,4 @@
-package api
+package client
 
 import (
 	"context"
@@ -10,15 +10,8 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"syscall"
 )
-
-// ErrNotRunning reports that no node answers on the socket.
-var ErrNotRunning = errors.New("no node is running here (start one with 'murmur up' or 'murmur node')")
-
-// ErrShort reports a file transfer that ended before its length.
-var ErrShort = errors.New("api: transfer ended early")
 
 // Client talks to a node's API.
 type Client struct {
@@ -26,8 +19,8 @@ type Client struct {
 	http   *http.Client
 }
 
-// NewClient returns a client of the node whose socket is at path.
-func NewClient(path string) *Client {
+// New returns a client of the node whose socket is at path.
+func New(path string) *Client {
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
@@ -38,6 +31,9 @@ func NewClient(path string) *Client {
 	}
 	return &Client{socket: path, http: &http.Client{Transport: tr}}
 }
+
+// Socket returns the path of the unix socket the client talks to.
+func (c *Client) Socket() string { return c.socket }
 
 func (c *Client) do(req *http.Request) (*http.Response, error) {
 	resp, err := c.http.Do(req)
@@ -51,31 +47,12 @@ func (c *Client) do(req *http.Request) (*http.Response, error) {
 		return resp, nil
 	}
 	defer resp.Body.Close()
-	var e errorBody
+	var e ErrorBody
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&e); err != nil {
 		return nil, fmt.Errorf("api: %s", resp.Status)
 	}
-	for _, k := range kinds {
-		if k.kind == e.Kind {
-			if strings.Contains(e.Error, k.err.Error()) {
-				return nil, &remoteError{msg: e.Error, err: k.err}
-			}
-			return nil, fmt.Errorf("%w (%s)", k.err, e.Error)
-		}
-	}
-	return nil, errors.New(e.Error)
+	return nil, remoteErr(e)
 }
-
-// remoteError is an error the node sent: its message as the node wrote
-// it (which names the sentinel already), matching the sentinel its kind
-// names.
-type remoteError struct {
-	msg string
-	err error
-}
-
-func (e *remoteError) Error() string { return e.msg }
-func (e *remoteError) Unwrap() error { return e.err }
 
 func (c *Client) getJSON(ctx context.Context, path string, v any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://murmur"+path, nil)

@@ -1,4 +1,4 @@
-package api_test
+package daemon_test
 
 import (
 	"context"
@@ -7,10 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/murmur-cloud/murmur/client"
+	"github.com/murmur-cloud/murmur/daemon"
 	"github.com/murmur-cloud/murmur/fs/cloudtest"
-	fsdrive "github.com/murmur-cloud/murmur/fs/drive"
+	"github.com/murmur-cloud/murmur/fs/drive"
 	"github.com/murmur-cloud/murmur/node"
-	"github.com/murmur-cloud/murmur/node/api"
 	"github.com/murmur-cloud/murmur/placement"
 )
 
@@ -46,24 +47,24 @@ func startCloud(t testing.TB, n int) *node.Local {
 	return l
 }
 
-// TestDriveCloud runs the fsdrive.Cloud suite on a node's cloud in process.
+// TestDriveCloud runs the drive.Cloud suite on a node's cloud in process.
 func TestDriveCloud(t *testing.T) {
 	l := startCloud(t, driveNodes)
 	placer, err := placement.NewReliable(placement.ReliableConfig{Seed: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := api.NewDriveCloud(l.Nodes[0], l.Nodes[0].Cloud(placer))
-	cloudtest.Run(t, func(*testing.T) fsdrive.Cloud { return d })
+	d := daemon.NewDriveCloud(l.Nodes[0], l.Nodes[0].Cloud(placer))
+	cloudtest.Run(t, func(*testing.T) drive.Cloud { return d })
 }
 
 // serveDrive starts a local cloud of driveNodes nodes and the first
 // node's API on a unix socket, and returns the server and a client.
-func serveDrive(t testing.TB) (*api.Server, *api.Client) {
+func serveDrive(t testing.TB) (*daemon.Server, *client.Client) {
 	t.Helper()
 	l := startCloud(t, driveNodes)
 	dir := t.TempDir()
-	srv, err := api.NewServer(l.Nodes[0], dir, nil)
+	srv, err := daemon.NewServer(l.Nodes[0], dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +73,7 @@ func serveDrive(t testing.TB) (*api.Server, *api.Client) {
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, sock) }()
 	t.Cleanup(func() { cancel(); <-done })
-	c := api.NewClient(sock)
+	c := client.New(sock)
 	for deadline := time.Now().Add(5 * time.Second); ; {
 		if _, err := c.Status(context.Background()); err == nil {
 			return srv, c
@@ -83,12 +84,12 @@ func serveDrive(t testing.TB) (*api.Server, *api.Client) {
 	}
 }
 
-// TestDriveAPI runs the fsdrive.Cloud suite on the daemon's API: a client in
+// TestDriveAPI runs the drive.Cloud suite on the daemon's API: a client in
 // this process, a real server on a unix socket, a real cloud behind it.
 func TestDriveAPI(t *testing.T) {
 	_, c := serveDrive(t)
 	d := c.Drive()
-	cloudtest.Run(t, func(*testing.T) fsdrive.Cloud { return d })
+	cloudtest.Run(t, func(*testing.T) drive.Cloud { return d })
 }
 
 // TestDriveCloudSpace: until gossip has estimated the cloud's space, Space
@@ -105,7 +106,7 @@ func TestDriveCloudSpace(t *testing.T) {
 		t.Fatalf("gossip estimates %v bytes before its first epoch ended", st.Capacity)
 	}
 	placer := placement.NewRandom(1)
-	d := api.NewDriveCloud(n, n.Cloud(placer))
+	d := daemon.NewDriveCloud(n, n.Cloud(placer))
 	id, b := cloudtest.Shard(5000)
 	if err := n.Store().Put(context.Background(), id, b); err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package api_test
+package client_test
 
 import (
 	"bytes"
@@ -9,9 +9,9 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/murmur-cloud/murmur/client"
 	"github.com/murmur-cloud/murmur/erasure"
 	"github.com/murmur-cloud/murmur/fs/cloudtest"
-	"github.com/murmur-cloud/murmur/node/api"
 )
 
 var update = flag.Bool("update", false, "rewrite the committed fuzz seed corpus")
@@ -19,7 +19,7 @@ var update = flag.Bool("update", false, "rewrite the committed fuzz seed corpus"
 // stripeBody returns the body of a stripe as the client sends it.
 func stripeBody(t testing.TB, d *erasure.Descriptor, shards [][]byte) []byte {
 	t.Helper()
-	b, err := api.StripeHead(d)
+	b, err := client.StripeHead(d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,17 +30,17 @@ func stripeBody(t testing.TB, d *erasure.Descriptor, shards [][]byte) []byte {
 }
 
 // headOf returns what the server reads before it knows a body's length.
-func headOf(b []byte) []byte { return b[:min(len(b), api.MaxStripeHead)] }
+func headOf(b []byte) []byte { return b[:min(len(b), client.MaxStripeHead)] }
 
 func TestStripeBody(t *testing.T) {
 	for _, sizes := range [][]int{{5000, 3000}, {2000}, {1, 1, 1, 1}} {
 		k := max(len(sizes), 3)
 		d, shards := cloudtest.Stripe(k, 2, sizes...)
 		b := stripeBody(t, d, shards)
-		if n, err := api.StripeLen(headOf(b)); err != nil || n != int64(len(b)) {
+		if n, err := client.StripeLen(headOf(b)); err != nil || n != int64(len(b)) {
 			t.Fatalf("StripeLen = %d, %v; the body is %d bytes", n, err, len(b))
 		}
-		got, gotShards, err := api.ParseStripe(b)
+		got, gotShards, err := client.ParseStripe(b)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -54,11 +54,11 @@ func TestStripeBody(t *testing.T) {
 		}
 		// Truncated or extended, it is refused.
 		for n := range len(b) {
-			if _, _, err := api.ParseStripe(b[:n]); !errors.Is(err, api.ErrBadStripe) {
+			if _, _, err := client.ParseStripe(b[:n]); !errors.Is(err, client.ErrBadStripe) {
 				t.Fatalf("truncated to %d of %d bytes: %v", n, len(b), err)
 			}
 		}
-		if _, _, err := api.ParseStripe(append(b, 0)); !errors.Is(err, api.ErrBadStripe) {
+		if _, _, err := client.ParseStripe(append(b, 0)); !errors.Is(err, client.ErrBadStripe) {
 			t.Fatalf("a byte too many: %v", err)
 		}
 	}
@@ -75,15 +75,15 @@ func TestLargestDescriptor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(b) != api.MaxDescriptorLen {
-		t.Fatalf("the largest descriptor is %d bytes, the bound %d", len(b), api.MaxDescriptorLen)
+	if len(b) != client.MaxDescriptorLen {
+		t.Fatalf("the largest descriptor is %d bytes, the bound %d", len(b), client.MaxDescriptorLen)
 	}
-	head, err := api.StripeHead(d)
+	head, err := client.StripeHead(d)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n, err := api.StripeLen(head); err != nil || n != int64(len(head))+256*erasure.MaxShardSize || n > api.MaxStripeBody {
-		t.Fatalf("the largest stripe: StripeLen = %d, %v; MaxStripeBody = %d", n, err, int64(api.MaxStripeBody))
+	if n, err := client.StripeLen(head); err != nil || n != int64(len(head))+256*erasure.MaxShardSize || n > client.MaxStripeBody {
+		t.Fatalf("the largest stripe: StripeLen = %d, %v; MaxStripeBody = %d", n, err, int64(client.MaxStripeBody))
 	}
 }
 
@@ -115,7 +115,7 @@ func TestWriteFuzzSeeds(t *testing.T) {
 // parses to, and the length the server computes from its head is its own.
 func FuzzParseStripe(f *testing.F) {
 	d, shards := cloudtest.Stripe(2, 1, 9)
-	b, _ := api.StripeHead(d)
+	b, _ := client.StripeHead(d)
 	for _, s := range shards {
 		b = append(b, s...)
 	}
@@ -123,10 +123,10 @@ func FuzzParseStripe(f *testing.F) {
 	f.Add([]byte{1})
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		n, lerr := api.StripeLen(headOf(b))
-		d, shards, err := api.ParseStripe(b)
+		n, lerr := client.StripeLen(headOf(b))
+		d, shards, err := client.ParseStripe(b)
 		if err != nil {
-			if !errors.Is(err, api.ErrBadStripe) {
+			if !errors.Is(err, client.ErrBadStripe) {
 				t.Fatalf("an error that is not ErrBadStripe: %v", err)
 			}
 			return
@@ -134,7 +134,7 @@ func FuzzParseStripe(f *testing.F) {
 		if lerr != nil || n != int64(len(b)) {
 			t.Fatalf("a body of %d bytes parses, but its head says %d, %v", len(b), n, lerr)
 		}
-		again, err := api.StripeHead(d)
+		again, err := client.StripeHead(d)
 		if err != nil {
 			t.Fatal(err)
 		}

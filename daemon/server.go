@@ -1,4 +1,4 @@
-package api
+package daemon
 
 import (
 	"context"
@@ -18,19 +18,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/murmur-cloud/murmur/client"
 	"github.com/murmur-cloud/murmur/crypt"
-	"github.com/murmur-cloud/murmur/erasure"
-	fsdrive "github.com/murmur-cloud/murmur/fs/drive"
 	"github.com/murmur-cloud/murmur/internal/atomicfile"
-	"github.com/murmur-cloud/murmur/internal/rootrec"
 	"github.com/murmur-cloud/murmur/node"
 	"github.com/murmur-cloud/murmur/pipeline"
 	"github.com/murmur-cloud/murmur/placement"
-	"github.com/murmur-cloud/murmur/store"
 )
-
-// ErrNoFile reports a file ID this node does not know.
-var ErrNoFile = errors.New("no such file")
 
 // Server serves the API of one node.
 type Server struct {
@@ -45,7 +39,7 @@ type Server struct {
 	target     float64       // wanted probability that a stripe is readable
 
 	mu     sync.Mutex
-	leases LeaseStatus
+	leases client.LeaseStatus
 }
 
 // FirstRenewal is how long after it starts serving the daemon renews its
@@ -82,7 +76,7 @@ func NewServer(n *node.Node, dir string, log *slog.Logger) (*Server, error) {
 }
 
 // Drive returns the node's cloud as a drive mounted in this process sees
-// it: the fsdrive.Cloud that the /v1/drive endpoints serve to other processes.
+// it: the drive.Cloud that the /v1/drive endpoints serve to other processes.
 func (s *Server) Drive() *DriveCloud { return s.drive }
 
 const catalogFile = "catalog.json"
@@ -196,30 +190,14 @@ func (s *Server) Handler() http.Handler {
 	return mux
 }
 
-// Status is the answer to GET /v1/status.
-type Status struct {
-	ID          string `json:"id"`
-	Cloud       string `json:"cloud"`
-	Peers       int    `json:"peers"`
-	StoredBytes int64  `json:"stored_bytes"`
-	Capacity    int64  `json:"capacity"`
-	Files       int    `json:"files"`
-
-	Leases LeaseStatus `json:"leases"` // of the shards of the files stored through this node
-
-	Gossip    node.GossipStatus     `json:"gossip"`
-	Code      *placement.CodeChoice `json:"code,omitempty"` // for the next file; nil when none is possible
-	CodeError string                `json:"code_error,omitempty"`
-	Providers node.AnnounceStats    `json:"providers"`
-}
-
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
-	st := Status{
+	g := s.n.GossipStatus()
+	st := client.Status{
 		ID: s.n.ID().String(), Cloud: s.n.CloudID(), Peers: len(s.n.Peers()),
 		StoredBytes: s.n.Store().Used(), Capacity: s.n.Store().Capacity(), Files: len(s.cat.list()),
-		Leases: s.leaseStatus(), Gossip: s.n.GossipStatus(), Providers: s.n.AnnounceStats(),
+		Leases: s.leaseStatus(), Gossip: gossipStatus(g), Providers: client.AnnounceStats(s.n.AnnounceStats()),
 	}
-	if c, err := s.codeFrom(st.Gossip); err != nil {
+	if c, err := s.codeFrom(g); err != nil {
 		st.CodeError = err.Error()
 	} else {
 		st.Code = &c
@@ -227,23 +205,16 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, st)
 }
 
-func (s *Server) leaseStatus() LeaseStatus {
+func (s *Server) leaseStatus() client.LeaseStatus {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.leases
 }
 
-// Removed is the answer to DELETE /v1/files/{id}.
-type Removed struct {
-	ID       string `json:"id"`
-	Released int    `json:"released"` // shard leases given up
-	Failed   int    `json:"failed"`   // shards whose holder was not reached: they expire with their leases
-}
-
 func (s *Server) del(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	rep, err := s.remove(r.Context(), id)
-	if errors.Is(err, ErrNoFile) {
+	if errors.Is(err, client.ErrNoFile) {
 		writeError(w, err)
 		return
 	}
@@ -251,27 +222,21 @@ func (s *Server) del(w http.ResponseWriter, r *http.Request) {
 		// The file is gone from the catalog; what was not released expires.
 		s.log.Warn("releasing a removed file's shards failed", "id", id, "err", err)
 	}
-	writeJSON(w, Removed{ID: id, Released: rep.Done, Failed: rep.Failed})
+	writeJSON(w, client.Removed{ID: id, Released: rep.Done, Failed: rep.Failed})
 }
 
 func (s *Server) renewNow(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, s.renew(r.Context()))
 }
 
-// Peer is one entry of GET /v1/peers.
-type Peer struct {
-	ID    string   `json:"id"`
-	Addrs []string `json:"addrs"`
-}
-
 func (s *Server) peers(w http.ResponseWriter, r *http.Request) {
-	out := []Peer{}
+	out := []client.Peer{}
 	for _, p := range s.n.Peers() {
 		var addrs []string
 		for _, a := range s.n.Host().Peerstore().Addrs(p) {
 			addrs = append(addrs, a.String())
 		}
-		out = append(out, Peer{ID: p.String(), Addrs: addrs})
+		out = append(out, client.Peer{ID: p.String(), Addrs: addrs})
 	}
 	writeJSON(w, out)
 }
@@ -296,7 +261,7 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	e := Entry{ID: id.String(), Name: name, Size: man.Size, Created: time.Now().UTC(), Manifest: sealed}
+	e := client.Entry{ID: id.String(), Name: name, Size: man.Size, Created: time.Now().UTC(), Manifest: sealed}
 	if err := s.cat.add(e); err != nil {
 		writeError(w, err)
 		return
@@ -317,7 +282,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 	e, ok := s.cat.get(r.PathValue("id"))
 	if !ok {
-		writeError(w, fmt.Errorf("%w: %s", ErrNoFile, r.PathValue("id")))
+		writeError(w, fmt.Errorf("%w: %s", client.ErrNoFile, r.PathValue("id")))
 		return
 	}
 	m, err := s.manifest(e)
@@ -346,50 +311,4 @@ func writeJSON(w http.ResponseWriter, v any) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Write(append(b, '\n'))
-}
-
-// errorBody is the JSON of an error answer.
-type errorBody struct {
-	Error string `json:"error"`
-	Kind  string `json:"kind"`
-}
-
-// kinds classifies errors for the wire, once; the client maps them back.
-// An error matching several is sent as the first.
-var kinds = []struct {
-	err    error
-	kind   string
-	status int
-}{
-	{ErrNoFile, "no_file", http.StatusNotFound},
-	{store.ErrNotFound, "not_found", http.StatusNotFound},
-	{fsdrive.ErrNoRoot, "no_root", http.StatusNotFound},
-	{rootrec.ErrStale, "stale_root", http.StatusConflict},
-	{rootrec.ErrBad, "bad_record", http.StatusBadRequest},
-	{store.ErrBadShard, "bad_shard", http.StatusBadRequest},
-	{erasure.ErrCorrupt, "corrupt", http.StatusBadGateway},
-	{crypt.ErrAuth, "auth", http.StatusForbidden},
-	{erasure.ErrTooFewShards, "data", http.StatusBadGateway},
-	{store.ErrFull, "full", http.StatusInsufficientStorage},
-	{pipeline.ErrManifest, "bad_request", http.StatusBadRequest},
-	{erasure.ErrDescriptor, "bad_descriptor", http.StatusBadRequest},
-	{ErrBadStripe, "bad_stripe", http.StatusBadRequest},
-	{ErrRequest, "malformed", http.StatusBadRequest},
-	{ErrTooLarge, "too_large", http.StatusRequestEntityTooLarge},
-	{placement.ErrNotEnoughPeers, "no_peers", http.StatusServiceUnavailable},
-	{node.ErrBusy, "busy", http.StatusServiceUnavailable},
-	{node.ErrPeer, "peer", http.StatusBadGateway},
-}
-
-func writeError(w http.ResponseWriter, err error) {
-	kind, status := "internal", http.StatusInternalServerError
-	for _, k := range kinds {
-		if errors.Is(err, k.err) {
-			kind, status = k.kind, k.status
-			break
-		}
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(errorBody{Error: err.Error(), Kind: kind})
 }

@@ -1,4 +1,4 @@
-package api
+package daemon
 
 import (
 	"encoding/json"
@@ -8,29 +8,20 @@ import (
 	"os"
 	"sort"
 	"sync"
-	"time"
 
+	"github.com/murmur-cloud/murmur/client"
 	"github.com/murmur-cloud/murmur/internal/atomicfile"
 )
-
-// Entry is one file in the catalog.
-type Entry struct {
-	ID       string    `json:"id"`
-	Name     string    `json:"name"`
-	Size     int64     `json:"size"`
-	Created  time.Time `json:"created"`
-	Manifest []byte    `json:"manifest,omitempty"` // sealed; never sent to clients
-}
 
 // catalog is the node's list of files, a JSON file rewritten atomically.
 type catalog struct {
 	path string
 	mu   sync.Mutex
-	byID map[string]Entry
+	byID map[string]client.Entry
 }
 
 func openCatalog(path string) (*catalog, error) {
-	c := &catalog{path: path, byID: map[string]Entry{}}
+	c := &catalog{path: path, byID: map[string]client.Entry{}}
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return c, nil
@@ -38,7 +29,7 @@ func openCatalog(path string) (*catalog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("api: read catalog: %w", err)
 	}
-	var list []Entry
+	var list []client.Entry
 	if err := json.Unmarshal(b, &list); err != nil {
 		return nil, fmt.Errorf("api: catalog %s is damaged: %w", path, err)
 	}
@@ -48,7 +39,7 @@ func openCatalog(path string) (*catalog, error) {
 	return c, nil
 }
 
-func (c *catalog) add(e Entry) error {
+func (c *catalog) add(e client.Entry) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.byID[e.ID] = e
@@ -57,17 +48,17 @@ func (c *catalog) add(e Entry) error {
 
 // remove takes a file out of the catalog and returns it with the entries
 // left.
-func (c *catalog) remove(id string) (Entry, []Entry, error) {
+func (c *catalog) remove(id string) (client.Entry, []client.Entry, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.byID[id]
 	if !ok {
-		return Entry{}, nil, fmt.Errorf("%w: %s", ErrNoFile, id)
+		return client.Entry{}, nil, fmt.Errorf("%w: %s", client.ErrNoFile, id)
 	}
 	delete(c.byID, id)
 	if err := c.saveLocked(); err != nil {
 		c.byID[id] = e
-		return Entry{}, nil, err
+		return client.Entry{}, nil, err
 	}
 	return e, c.listLocked(), nil
 }
@@ -80,21 +71,21 @@ func (c *catalog) saveLocked() error {
 	return atomicfile.WriteFile(c.path, b, 0o600)
 }
 
-func (c *catalog) get(id string) (Entry, bool) {
+func (c *catalog) get(id string) (client.Entry, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.byID[id]
 	return e, ok
 }
 
-func (c *catalog) list() []Entry {
+func (c *catalog) list() []client.Entry {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.listLocked()
 }
 
-func (c *catalog) listLocked() []Entry {
-	out := make([]Entry, 0, len(c.byID))
+func (c *catalog) listLocked() []client.Entry {
+	out := make([]client.Entry, 0, len(c.byID))
 	for _, e := range c.byID {
 		out = append(out, e)
 	}

@@ -1,4 +1,4 @@
-package api
+package daemon
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/murmur-cloud/murmur/client"
 	"github.com/murmur-cloud/murmur/erasure"
 	"github.com/murmur-cloud/murmur/node"
 	"github.com/murmur-cloud/murmur/pipeline"
@@ -16,20 +17,10 @@ import (
 // releases the shards no other file references. What a crash between the
 // two steps of a removal leaves behind expires with its leases.
 
-// LeaseStatus reports the last renewal of the catalog's leases.
-type LeaseStatus struct {
-	Last    time.Time `json:"last,omitzero"`
-	Shards  int       `json:"shards"`  // shards referenced by the catalog
-	Renewed int       `json:"renewed"` // leases renewed at their holders
-	Missing int       `json:"missing"` // shards a holder no longer has
-	Failed  int       `json:"failed"`  // shards whose holder could not be reached
-	Error   string    `json:"error,omitempty"`
-}
-
 // refsOf returns the stored shards the entries' manifests reference, each
 // once per hinted holder. A manifest that cannot be opened is reported in
 // the error and skipped: the shards of the others are still returned.
-func (s *Server) refsOf(entries []Entry) ([]node.ShardRef, error) {
+func (s *Server) refsOf(entries []client.Entry) ([]node.ShardRef, error) {
 	seen := map[node.ShardRef]bool{}
 	var refs []node.ShardRef
 	var errs []error
@@ -58,7 +49,7 @@ func (s *Server) refsOf(entries []Entry) ([]node.ShardRef, error) {
 	return refs, errors.Join(errs...)
 }
 
-func (s *Server) manifest(e Entry) (*pipeline.Manifest, error) {
+func (s *Server) manifest(e client.Entry) (*pipeline.Manifest, error) {
 	id, err := pipeline.ParseManifestID(e.ID)
 	if err != nil {
 		return nil, err
@@ -67,8 +58,8 @@ func (s *Server) manifest(e Entry) (*pipeline.Manifest, error) {
 }
 
 // renew renews the leases of every shard the catalog references.
-func (s *Server) renew(ctx context.Context) LeaseStatus {
-	st := LeaseStatus{Last: time.Now().UTC()}
+func (s *Server) renew(ctx context.Context) client.LeaseStatus {
+	st := client.LeaseStatus{Last: time.Now().UTC()}
 	// A file whose manifest cannot be opened does not stop the others'
 	// renewal; the error says which.
 	refs, err := s.refsOf(s.cat.list())
@@ -110,7 +101,7 @@ func (s *Server) remove(ctx context.Context, id string) (node.LeaseReport, error
 	if err != nil {
 		return node.LeaseReport{}, err
 	}
-	gone, err := s.refsOf([]Entry{e})
+	gone, err := s.refsOf([]client.Entry{e})
 	if err != nil {
 		return node.LeaseReport{}, err
 	}

@@ -1,4 +1,4 @@
-package main
+package clientcmd
 
 import (
 	"context"
@@ -15,21 +15,22 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/murmur-cloud/murmur/cmd/murmur/internal/cli"
 	mfs "github.com/murmur-cloud/murmur/fs"
 	"github.com/murmur-cloud/murmur/fs/drive"
 	"github.com/murmur-cloud/murmur/fs/mount"
 	"github.com/murmur-cloud/murmur/internal/atomicfile"
 )
 
-// writerTimeout is how long the kernel caches names and attributes on a
+// WriterTimeout is how long the kernel caches names and attributes on a
 // mount that holds the writer lease.
-const writerTimeout = time.Minute
+const WriterTimeout = time.Minute
 
-// mountsDir holds each mount's state directory and status file.
-func mountsDir(dir string) string { return filepath.Join(dir, "mounts") }
+// MountsDir holds each mount's state directory and status file.
+func MountsDir(dir string) string { return filepath.Join(dir, "mounts") }
 
-// checkFUSE says clearly why this user cannot mount, if it cannot.
-func checkFUSE() error {
+// CheckFUSE says clearly why this user cannot mount, if it cannot.
+func CheckFUSE() error {
 	if _, err := os.Stat("/dev/fuse"); err != nil {
 		return fmt.Errorf("FUSE is not available: /dev/fuse is missing (load the fuse module, or run where FUSE is allowed)")
 	}
@@ -50,14 +51,14 @@ type mountStatus struct {
 	drive.Status
 }
 
-func statusFile(dir, drive string) string {
-	return filepath.Join(mountsDir(dir), drive+".status.json")
+func StatusFile(dir, drive string) string {
+	return filepath.Join(MountsDir(dir), drive+".status.json")
 }
 
-// serveDrive mounts d at mountpoint and serves it until ctx ends, then
+// ServeDrive mounts d at mountpoint and serves it until ctx ends, then
 // unmounts and closes d, showing the upload of what is pending.
-func serveDrive(ctx context.Context, d *drive.Drive, mountpoint, name, statusPath string, o mount.Options, out io.Writer) error {
-	if err := checkFUSE(); err != nil {
+func ServeDrive(ctx context.Context, d *drive.Drive, mountpoint, name, statusPath string, o mount.Options, out io.Writer) error {
+	if err := CheckFUSE(); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(mountpoint, 0o755); err != nil {
@@ -70,7 +71,7 @@ func serveDrive(ctx context.Context, d *drive.Drive, mountpoint, name, statusPat
 		// updates its caches as it makes it: they may last. A follower's
 		// tree moves under it, so it keeps the short defaults, and the
 		// invalidations it is sent.
-		o.EntryTimeout, o.AttrTimeout, o.NegativeTimeout = writerTimeout, writerTimeout, writerTimeout
+		o.EntryTimeout, o.AttrTimeout, o.NegativeTimeout = WriterTimeout, WriterTimeout, WriterTimeout
 	}
 	srv, err := mount.Mount(mountpoint, d.Tree(), o)
 	if err != nil {
@@ -172,22 +173,23 @@ func closeWithProgress(d *drive.Drive, out io.Writer) error {
 			return err
 		case <-tick.C:
 			p := d.Status().PendingBytes
-			fmt.Fprintf(out, "\ruploading pending changes: %s of %s left", humanBytes(p), humanBytes(total))
+			fmt.Fprintf(out, "\ruploading pending changes: %s of %s left", cli.HumanBytes(p), cli.HumanBytes(total))
 		}
 	}
 }
 
-func mountCommand() *command {
+// MountCommand is `murmur mount DIR`.
+func MountCommand() *cli.Command {
 	var f openDriveFlags
 	var readOnly, allowOther, verbose bool
 	var snapshot uint64
 	var state string
-	cache := sizeFlag(4 << 30)
-	return &command{
-		name:    "mount",
-		args:    "DIR",
-		summary: "mount a drive at DIR until interrupted",
-		flags: func(fs *flag.FlagSet) {
+	cache := cli.Size(4 << 30)
+	return &cli.Command{
+		Name:    "mount",
+		Args:    "DIR",
+		Summary: "mount a drive at DIR until interrupted",
+		Flags: func(fs *flag.FlagSet) {
 			f.declare(fs)
 			fs.BoolVar(&readOnly, "read-only", false, "mount read-only, without taking the writer lease")
 			fs.Uint64Var(&snapshot, "snapshot", 0, "mount snapshot N read-only (see 'murmur snapshot list')")
@@ -196,39 +198,39 @@ func mountCommand() *command {
 			fs.Var(&cache, "cache", "bound on the local cache of uploaded contents")
 			fs.BoolVar(&verbose, "v", false, "log debug messages")
 		},
-		run: func(ctx context.Context, fs *flag.FlagSet, out io.Writer) error {
+		Run: func(ctx context.Context, fs *flag.FlagSet, out io.Writer) error {
 			if fs.NArg() != 1 {
-				return fmt.Errorf("%w: murmur mount DIR", errUsage)
+				return fmt.Errorf("%w: murmur mount DIR", cli.ErrUsage)
 			}
-			if err := checkFUSE(); err != nil {
+			if err := CheckFUSE(); err != nil {
 				return err
 			}
 			mountpoint, err := filepath.Abs(fs.Arg(0))
 			if err != nil {
 				return err
 			}
-			log := newLogger(slog.LevelInfo, verbose)
-			pub, _, err := resolveDrive(f.dir, f.drive)
+			log := cli.NewLogger(slog.LevelInfo, verbose)
+			pub, _, err := ResolveDrive(f.dir, f.drive)
 			if err != nil {
 				return err
 			}
 			id := fmt.Sprintf("%x", []byte(pub))[:16]
 			if state == "" && snapshot == 0 {
-				state = filepath.Join(mountsDir(f.dir), id)
+				state = filepath.Join(MountsDir(f.dir), id)
 			}
 			cfg := drive.Config{StateDir: state, ReadOnly: readOnly, Snapshot: snapshot, CacheBytes: int64(cache), Logger: log}
 			d, _, name, err := f.open(ctx, cfg, out)
 			if err != nil {
 				return err
 			}
-			return serveDrive(ctx, d, mountpoint, name, statusFile(f.dir, id), mount.Options{AllowOther: allowOther, Logger: log}, out)
+			return ServeDrive(ctx, d, mountpoint, name, StatusFile(f.dir, id), mount.Options{AllowOther: allowOther, Logger: log}, out)
 		},
 	}
 }
 
 // mountStatuses reads the status files of the node's running mounts.
 func mountStatuses(dir string) []mountStatus {
-	files, _ := filepath.Glob(filepath.Join(mountsDir(dir), "*.status.json"))
+	files, _ := filepath.Glob(filepath.Join(MountsDir(dir), "*.status.json"))
 	var out []mountStatus
 	for _, f := range files {
 		b, err := os.ReadFile(f)

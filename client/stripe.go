@@ -1,4 +1,4 @@
-package api
+package client
 
 import (
 	"encoding/binary"
@@ -24,19 +24,21 @@ const (
 	// maxDescriptorLen is the longest valid descriptor: version, K and M
 	// (two varint bytes each), ShardSize (four), and 256 × (ID, size).
 	maxDescriptorLen = 1 + 2 + 2 + 4 + erasure.MaxShards*(32+4)
-	// maxStripeHead bounds the version, length and descriptor.
-	maxStripeHead = 1 + binary.MaxVarintLen16 + maxDescriptorLen
+	// MaxStripeHead bounds the version, length and descriptor: the bytes
+	// a server reads before it knows a body's length (StripeLen).
+	MaxStripeHead = 1 + binary.MaxVarintLen16 + maxDescriptorLen
 	// MaxStripeBody bounds a stripe's body: the largest stripe the
 	// pipeline can make, k+m = 256 shards of 64 MiB.
-	MaxStripeBody = maxStripeHead + int64(erasure.MaxShards)*erasure.MaxShardSize
+	MaxStripeBody = MaxStripeHead + int64(erasure.MaxShards)*erasure.MaxShardSize
 )
 
 // ErrBadStripe reports a stripe body that is malformed or does not match
 // its descriptor.
 var ErrBadStripe = errors.New("api: malformed stripe body")
 
-// stripeHead returns the header of the body of the stripe d describes.
-func stripeHead(d *erasure.Descriptor) ([]byte, error) {
+// StripeHead returns the header of the body of the stripe d describes;
+// the stored shards' bytes follow it.
+func StripeHead(d *erasure.Descriptor) ([]byte, error) {
 	desc, err := d.MarshalBinary()
 	if err != nil {
 		return nil, err
@@ -70,10 +72,10 @@ func decodeStripeHead(rd *wire.Reader) (*erasure.Descriptor, error) {
 	return d, nil
 }
 
-// stripeLen reads the descriptor from the front of a body (head holds at
-// least its first min(maxStripeHead, body length) bytes) and returns the
+// StripeLen reads the descriptor from the front of a body (head holds at
+// least its first min(MaxStripeHead, body length) bytes) and returns the
 // body's full length, so a server can check it before reading the rest.
-func stripeLen(head []byte) (int64, error) {
+func StripeLen(head []byte) (int64, error) {
 	rd := wire.NewReader(head, ErrBadStripe)
 	d, err := decodeStripeHead(rd)
 	if err != nil {
@@ -82,9 +84,9 @@ func stripeLen(head []byte) (int64, error) {
 	return int64(len(head)-rd.Len()) + storedBytes(d), nil
 }
 
-// parseStripe decodes a whole stripe body. The shards alias b; an empty
-// slot's shard is nil.
-func parseStripe(b []byte) (*erasure.Descriptor, [][]byte, error) {
+// ParseStripe decodes a whole stripe body. The shards alias b; an empty
+// slot's shard is nil. Every error matches ErrBadStripe.
+func ParseStripe(b []byte) (*erasure.Descriptor, [][]byte, error) {
 	rd := wire.NewReader(b, ErrBadStripe)
 	d, err := decodeStripeHead(rd)
 	if err != nil {

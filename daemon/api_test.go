@@ -1,4 +1,4 @@
-package api_test
+package daemon_test
 
 import (
 	"bytes"
@@ -12,18 +12,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/murmur-cloud/murmur/client"
+	"github.com/murmur-cloud/murmur/daemon"
 	"github.com/murmur-cloud/murmur/node"
-	"github.com/murmur-cloud/murmur/node/api"
 )
 
 // serve starts a three-node local cloud and its first node's API.
-func serve(t *testing.T) (*api.Client, *node.Local) {
+func serve(t *testing.T) (*client.Client, *node.Local) {
 	c, l, _ := serveWith(t)
 	return c, l
 }
 
 // serveWith is serve, also returning the server.
-func serveWith(t *testing.T) (*api.Client, *node.Local, *api.Server) {
+func serveWith(t *testing.T) (*client.Client, *node.Local, *daemon.Server) {
 	t.Helper()
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -31,7 +32,7 @@ func serveWith(t *testing.T) (*api.Client, *node.Local, *api.Server) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := api.NewServer(l.Nodes[0], dir, nil)
+	srv, err := daemon.NewServer(l.Nodes[0], dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +40,7 @@ func serveWith(t *testing.T) (*api.Client, *node.Local, *api.Server) {
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, sock) }()
 	t.Cleanup(func() { cancel(); <-done; l.Close() })
-	c := api.NewClient(sock)
+	c := client.New(sock)
 	for deadline := time.Now().Add(5 * time.Second); ; {
 		if _, err := c.Status(context.Background()); err == nil {
 			return c, l, srv
@@ -79,15 +80,8 @@ func TestAPI(t *testing.T) {
 	if err != nil || len(peers) != 2 {
 		t.Fatalf("peers = %v, %v", peers, err)
 	}
-	if _, err := c.Get(ctx, "0123", &got, nil); !errors.Is(err, api.ErrNoFile) {
+	if _, err := c.Get(ctx, "0123", &got, nil); !errors.Is(err, client.ErrNoFile) {
 		t.Fatalf("get of an unknown file: %v", err)
-	}
-}
-
-func TestNotRunning(t *testing.T) {
-	c := api.NewClient(filepath.Join(t.TempDir(), "murmur.sock"))
-	if _, err := c.Status(context.Background()); !errors.Is(err, api.ErrNotRunning) {
-		t.Fatalf("status with no node: %v", err)
 	}
 }
 
@@ -103,7 +97,7 @@ func TestLostDriveKeyIsNotReplaced(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "catalog.json"), []byte("[]"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := api.NewServer(l.Nodes[0], dir, nil); err == nil || !strings.Contains(err.Error(), "drive key") {
+	if _, err := daemon.NewServer(l.Nodes[0], dir, nil); err == nil || !strings.Contains(err.Error(), "drive key") {
 		t.Fatalf("NewServer without its drive key: %v", err)
 	}
 }
@@ -138,7 +132,7 @@ func TestRemoveReleasesShards(t *testing.T) {
 	}
 	// A file whose manifest cannot be opened does not stop the others'
 	// renewal, and the status says which.
-	api.AddEntry(srv, api.Entry{ID: strings.Repeat("ab", 32), Name: "damaged", Manifest: []byte("not a sealed manifest")})
+	daemon.AddEntry(srv, client.Entry{ID: strings.Repeat("ab", 32), Name: "damaged", Manifest: []byte("not a sealed manifest")})
 	bad, err := c.RenewLeases(ctx)
 	if err != nil || bad.Renewed != st.Renewed || !strings.Contains(bad.Error, strings.Repeat("ab", 32)) {
 		t.Fatalf("renew beside a damaged manifest: %+v, %v", bad, err)
@@ -157,10 +151,10 @@ func TestRemoveReleasesShards(t *testing.T) {
 	if after := used(l); after >= before || before-after < int64(len(files[0])) {
 		t.Fatalf("removing a %d-byte file freed %d bytes of shards", len(files[0]), before-after)
 	}
-	if _, err := c.Get(ctx, ids[0], io.Discard, nil); !errors.Is(err, api.ErrNoFile) {
+	if _, err := c.Get(ctx, ids[0], io.Discard, nil); !errors.Is(err, client.ErrNoFile) {
 		t.Fatalf("get of a removed file: %v", err)
 	}
-	if _, err := c.Remove(ctx, ids[0]); !errors.Is(err, api.ErrNoFile) {
+	if _, err := c.Remove(ctx, ids[0]); !errors.Is(err, client.ErrNoFile) {
 		t.Fatalf("second remove: %v", err)
 	}
 	var got bytes.Buffer

@@ -1,61 +1,35 @@
-package api
+package daemon
 
 import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strconv"
 
+	"github.com/murmur-cloud/murmur/client"
 	"github.com/murmur-cloud/murmur/erasure"
 	"github.com/murmur-cloud/murmur/internal/rootrec"
 	"github.com/murmur-cloud/murmur/node"
 	"github.com/murmur-cloud/murmur/store"
 )
 
-// The drive's endpoints serve Server.Drive, the node's fsdrive.Cloud, to a
-// mount in another process (Client.Drive); doc.go lists them. Shards and
-// root records travel as raw bytes, with their lengths in Content-Length;
-// the rest as JSON. Holders, which are binary (peer IDs), travel as
-// unpadded base64url in a query and as base64 in JSON.
-
-var (
-	// ErrRequest reports a request the API cannot read.
-	ErrRequest = errors.New("api: malformed request")
-	// ErrTooLarge reports a request body above the endpoint's bound.
-	ErrTooLarge = errors.New("api: request too large")
-)
+// The drive's endpoints serve Server.Drive, the node's drive.Cloud, to a
+// mount in another process (client.Client's Drive); the client's doc.go
+// lists them. Shards and root records travel as raw bytes, with their
+// lengths in Content-Length; the rest as JSON. Holders, which are binary
+// (peer IDs), travel as unpadded base64url in a query and as base64 in
+// JSON.
 
 // Bounds of the drive's requests.
 const (
-	// MaxRenewBatch bounds the shards of one renew request; the client
-	// sends longer lists in several.
-	MaxRenewBatch = 1 << 14
-	maxRenewBody  = MaxRenewBatch * 512
+	maxRenewBody = client.MaxRenewBatch * 512
 	// maxHints bounds the hints of one get.
 	maxHints = erasure.MaxShards
 )
-
-// driveRef is one shard of a renew request.
-type driveRef struct {
-	ID     erasure.ShardID `json:"id"`
-	Holder []byte          `json:"holder,omitempty"`
-}
-
-// stripePut is the answer to a stripe put.
-type stripePut struct {
-	Holders [][]byte `json:"holders"` // one per shard of the stripe; empty for an empty slot
-}
-
-// Space is the answer to GET /v1/drive/space.
-type Space struct {
-	Total uint64 `json:"total"`
-	Free  uint64 `json:"free"`
-}
 
 func (s *Server) driveRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("PUT /v1/drive/shards/{id}", s.drivePut)
@@ -73,13 +47,13 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 	n := r.ContentLength
 	switch {
 	case n < 0:
-		return nil, fmt.Errorf("%w: the body's length is required", ErrRequest)
+		return nil, fmt.Errorf("%w: the body's length is required", client.ErrRequest)
 	case n > limit:
-		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrTooLarge, n, limit)
+		return nil, fmt.Errorf("%w: %d bytes, at most %d", client.ErrTooLarge, n, limit)
 	}
 	b := make([]byte, n)
 	if m, err := io.ReadFull(r.Body, b); err != nil {
-		return nil, fmt.Errorf("%w: the body ended after %d of %d bytes: %v", ErrRequest, m, n, err)
+		return nil, fmt.Errorf("%w: the body ended after %d of %d bytes: %v", client.ErrRequest, m, n, err)
 	}
 	return b, nil
 }
@@ -87,7 +61,7 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 func shardID(r *http.Request) (erasure.ShardID, error) {
 	id, err := erasure.ParseShardID(r.PathValue("id"))
 	if err != nil {
-		return id, fmt.Errorf("%w: %w", ErrRequest, err)
+		return id, fmt.Errorf("%w: %w", client.ErrRequest, err)
 	}
 	return id, nil
 }
@@ -118,14 +92,14 @@ func (s *Server) driveGet(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()["hint"]
 	if len(q) > maxHints {
-		writeError(w, fmt.Errorf("%w: %d hints, at most %d", ErrRequest, len(q), maxHints))
+		writeError(w, fmt.Errorf("%w: %d hints, at most %d", client.ErrRequest, len(q), maxHints))
 		return
 	}
 	hints := make([]store.Holder, 0, len(q))
 	for _, h := range q {
 		b, err := base64.RawURLEncoding.DecodeString(h)
 		if err != nil || len(b) == 0 || len(b) > store.MaxHolderLen {
-			writeError(w, fmt.Errorf("%w: hint %q is not the base64url of 1 to %d bytes", ErrRequest, h, store.MaxHolderLen))
+			writeError(w, fmt.Errorf("%w: hint %q is not the base64url of 1 to %d bytes", client.ErrRequest, h, store.MaxHolderLen))
 			return
 		}
 		hints = append(hints, store.Holder(b))
@@ -152,33 +126,33 @@ func (s *Server) drivePutStripe(w http.ResponseWriter, r *http.Request) {
 	n := r.ContentLength
 	switch {
 	case n < 0:
-		writeError(w, fmt.Errorf("%w: the body's length is required", ErrRequest))
+		writeError(w, fmt.Errorf("%w: the body's length is required", client.ErrRequest))
 		return
-	case n > MaxStripeBody:
-		writeError(w, fmt.Errorf("%w: a stripe of %d bytes, at most %d", ErrTooLarge, n, MaxStripeBody))
+	case n > client.MaxStripeBody:
+		writeError(w, fmt.Errorf("%w: a stripe of %d bytes, at most %d", client.ErrTooLarge, n, client.MaxStripeBody))
 		return
 	}
-	head := make([]byte, min(n, maxStripeHead))
+	head := make([]byte, min(n, client.MaxStripeHead))
 	if _, err := io.ReadFull(r.Body, head); err != nil {
-		writeError(w, fmt.Errorf("%w: the body ended early: %v", ErrRequest, err))
+		writeError(w, fmt.Errorf("%w: the body ended early: %v", client.ErrRequest, err))
 		return
 	}
-	want, err := stripeLen(head)
+	want, err := client.StripeLen(head)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
 	if want != n {
-		writeError(w, fmt.Errorf("%w: a body of %d bytes for a stripe of %d", ErrBadStripe, n, want))
+		writeError(w, fmt.Errorf("%w: a body of %d bytes for a stripe of %d", client.ErrBadStripe, n, want))
 		return
 	}
 	body := make([]byte, n)
 	copy(body, head)
 	if _, err := io.ReadFull(r.Body, body[len(head):]); err != nil {
-		writeError(w, fmt.Errorf("%w: the body ended early: %v", ErrRequest, err))
+		writeError(w, fmt.Errorf("%w: the body ended early: %v", client.ErrRequest, err))
 		return
 	}
-	d, shards, err := parseStripe(body)
+	d, shards, err := client.ParseStripe(body)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -192,7 +166,7 @@ func (s *Server) drivePutStripe(w http.ResponseWriter, r *http.Request) {
 		writeError(w, fmt.Errorf("api: the cloud named %d holders for %d shards", len(holders), len(d.Shards)))
 		return
 	}
-	out := stripePut{Holders: make([][]byte, len(holders))}
+	out := client.StripePut{Holders: make([][]byte, len(holders))}
 	for i, h := range holders {
 		out.Holders[i] = []byte(h)
 	}
@@ -220,7 +194,7 @@ func (s *Server) drivePublish(w http.ResponseWriter, r *http.Request) {
 func (s *Server) driveLookup(w http.ResponseWriter, r *http.Request) {
 	drive, err := hex.DecodeString(r.PathValue("drive"))
 	if err != nil || len(drive) != ed25519.PublicKeySize {
-		writeError(w, fmt.Errorf("%w: a drive is named by the %d hex digits of its public key", ErrRequest, 2*ed25519.PublicKeySize))
+		writeError(w, fmt.Errorf("%w: a drive is named by the %d hex digits of its public key", client.ErrRequest, 2*ed25519.PublicKeySize))
 		return
 	}
 	rec, err := s.drive.lookup(r.Context(), drive)
@@ -242,20 +216,20 @@ func (s *Server) driveRenew(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	var refs []driveRef
+	var refs []client.RenewRef
 	if err := json.Unmarshal(b, &refs); err != nil {
-		writeError(w, fmt.Errorf("%w: %w", ErrRequest, err))
+		writeError(w, fmt.Errorf("%w: %w", client.ErrRequest, err))
 		return
 	}
-	if len(refs) > MaxRenewBatch {
-		writeError(w, fmt.Errorf("%w: %d shards, at most %d", ErrTooLarge, len(refs), MaxRenewBatch))
+	if len(refs) > client.MaxRenewBatch {
+		writeError(w, fmt.Errorf("%w: %d shards, at most %d", client.ErrTooLarge, len(refs), client.MaxRenewBatch))
 		return
 	}
 	ids := make([]erasure.ShardID, len(refs))
 	hints := make([]store.Holder, len(refs))
 	for i, ref := range refs {
 		if len(ref.Holder) > store.MaxHolderLen {
-			writeError(w, fmt.Errorf("%w: a holder of %d bytes", ErrRequest, len(ref.Holder)))
+			writeError(w, fmt.Errorf("%w: a holder of %d bytes", client.ErrRequest, len(ref.Holder)))
 			return
 		}
 		ids[i], hints[i] = ref.ID, store.Holder(ref.Holder)
@@ -273,5 +247,5 @@ func (s *Server) driveSpace(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, Space{Total: total, Free: free})
+	writeJSON(w, client.Space{Total: total, Free: free})
 }

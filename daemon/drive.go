@@ -1,4 +1,4 @@
-package api
+package daemon
 
 import (
 	"context"
@@ -17,7 +17,7 @@ import (
 // DriveCloud is the fsdrive.Cloud of a drive mounted in the daemon's own
 // process: shards through the node's Cloud, root records through its DHT,
 // leases taken and renewed in the node's name. The daemon's API serves
-// the same DriveCloud to a mount in another process (Client.Drive).
+// the same DriveCloud to a mount in another process (client.Client's Drive).
 type DriveCloud struct {
 	n     *node.Node
 	cloud *node.Cloud

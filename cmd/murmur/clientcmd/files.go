@@ -1,8 +1,7 @@
-package main
+package clientcmd
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -11,39 +10,32 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/murmur-cloud/murmur/node/api"
+	"github.com/murmur-cloud/murmur/client"
+	"github.com/murmur-cloud/murmur/cmd/murmur/internal/cli"
 )
 
-// socketPath is where the node (or murmur up) of a folder answers.
-func socketPath(dir string) string { return filepath.Join(dir, "murmur.sock") }
-
 // clientCommand is a command that talks to the running node.
-func clientCommand(name, args, summary string, run func(ctx context.Context, c *api.Client, fs *flag.FlagSet, out io.Writer, asJSON bool) error) *command {
+func clientCommand(name, args, summary string, run func(ctx context.Context, c *client.Client, fs *flag.FlagSet, out io.Writer, asJSON bool) error) *cli.Command {
 	var dir string
 	var asJSON bool
-	return &command{
-		name: name, args: args, summary: summary,
-		flags: func(fs *flag.FlagSet) {
-			fs.StringVar(&dir, "dir", defaultDir(), "the node's folder")
+	return &cli.Command{
+		Name: name, Args: args, Summary: summary,
+		Flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&dir, "dir", cli.DefaultDir(), "the node's folder")
 			fs.BoolVar(&asJSON, "json", false, "print JSON")
 		},
-		run: func(ctx context.Context, fs *flag.FlagSet, out io.Writer) error {
-			return run(ctx, api.NewClient(socketPath(dir)), fs, out, asJSON)
+		Run: func(ctx context.Context, fs *flag.FlagSet, out io.Writer) error {
+			return run(ctx, client.New(cli.SocketPath(dir)), fs, out, asJSON)
 		},
 	}
 }
 
-func printJSON(out io.Writer, v any) error {
-	enc := json.NewEncoder(out)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
-
-func putCommand() *command {
+// PutCommand is `murmur put FILE`.
+func PutCommand() *cli.Command {
 	return clientCommand("put", "FILE", "store a file in the cloud; prints its ID",
-		func(ctx context.Context, c *api.Client, fs *flag.FlagSet, out io.Writer, asJSON bool) error {
+		func(ctx context.Context, c *client.Client, fs *flag.FlagSet, out io.Writer, asJSON bool) error {
 			if fs.NArg() != 1 {
-				return fmt.Errorf("%w: murmur put FILE", errUsage)
+				return fmt.Errorf("%w: murmur put FILE", cli.ErrUsage)
 			}
 			f, err := os.Open(fs.Arg(0))
 			if err != nil {
@@ -61,18 +53,19 @@ func putCommand() *command {
 				return err
 			}
 			if asJSON {
-				return printJSON(out, e)
+				return cli.PrintJSON(out, e)
 			}
 			fmt.Fprintln(out, e.ID)
 			return nil
 		})
 }
 
-func getCommand() *command {
+// GetCommand is `murmur get ID OUT`.
+func GetCommand() *cli.Command {
 	return clientCommand("get", "ID OUT", "fetch a file from the cloud into OUT (- for standard output)",
-		func(ctx context.Context, c *api.Client, fs *flag.FlagSet, out io.Writer, asJSON bool) error {
+		func(ctx context.Context, c *client.Client, fs *flag.FlagSet, out io.Writer, asJSON bool) error {
 			if fs.NArg() != 2 {
-				return fmt.Errorf("%w: murmur get ID OUT", errUsage)
+				return fmt.Errorf("%w: murmur get ID OUT", cli.ErrUsage)
 			}
 			var w io.Writer = out
 			var f *os.File
@@ -110,7 +103,7 @@ func getCommand() *command {
 				return err
 			}
 			if asJSON && f != nil {
-				return printJSON(out, map[string]any{"id": fs.Arg(0), "bytes": n, "out": fs.Arg(1)})
+				return cli.PrintJSON(out, map[string]any{"id": fs.Arg(0), "bytes": n, "out": fs.Arg(1)})
 			}
 			return nil
 		})
@@ -120,32 +113,34 @@ type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
 
-func lsCommand() *command {
+// LsCommand is `murmur ls`.
+func LsCommand() *cli.Command {
 	return clientCommand("ls", "", "list the files stored through this node",
-		func(ctx context.Context, c *api.Client, _ *flag.FlagSet, out io.Writer, asJSON bool) error {
+		func(ctx context.Context, c *client.Client, _ *flag.FlagSet, out io.Writer, asJSON bool) error {
 			list, err := c.List(ctx)
 			if err != nil {
 				return err
 			}
 			if asJSON {
-				return printJSON(out, list)
+				return cli.PrintJSON(out, list)
 			}
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tSIZE\tSTORED\tNAME")
 			for _, e := range list {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.ID, humanBytes(e.Size), e.Created.Local().Format(time.DateTime), e.Name)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.ID, cli.HumanBytes(e.Size), e.Created.Local().Format(time.DateTime), e.Name)
 			}
 			return tw.Flush()
 		})
 }
 
-func rmCommand() *command {
+// RmCommand is `murmur rm ID...`.
+func RmCommand() *cli.Command {
 	return clientCommand("rm", "ID...", "remove files from the cloud and give their space back",
-		func(ctx context.Context, c *api.Client, fs *flag.FlagSet, out io.Writer, asJSON bool) error {
+		func(ctx context.Context, c *client.Client, fs *flag.FlagSet, out io.Writer, asJSON bool) error {
 			if fs.NArg() == 0 {
-				return fmt.Errorf("%w: murmur rm ID...", errUsage)
+				return fmt.Errorf("%w: murmur rm ID...", cli.ErrUsage)
 			}
-			var done []*api.Removed
+			var done []*client.Removed
 			for _, id := range fs.Args() {
 				r, err := c.Remove(ctx, id)
 				if err != nil {
@@ -161,36 +156,37 @@ func rmCommand() *command {
 				}
 			}
 			if asJSON {
-				return printJSON(out, done)
+				return cli.PrintJSON(out, done)
 			}
 			return nil
 		})
 }
 
-func statusCommand() *command {
+// StatusCommand is `murmur status`.
+func StatusCommand() *cli.Command {
 	cmd := clientCommand("status", "", "show this node: peers, stored bytes, capacity, and its mounted drives",
-		func(ctx context.Context, c *api.Client, _ *flag.FlagSet, out io.Writer, asJSON bool) error {
+		func(ctx context.Context, c *client.Client, _ *flag.FlagSet, out io.Writer, asJSON bool) error {
 			s, err := c.Status(ctx)
 			if err != nil {
 				return err
 			}
 			mounts := mountStatuses(filepath.Dir(c.Socket()))
 			if asJSON {
-				return printJSON(out, struct {
-					*api.Status
+				return cli.PrintJSON(out, struct {
+					*client.Status
 					Mounts []mountStatus `json:"mounts"`
 				}{s, mounts})
 			}
 			defer printMounts(out, mounts)
 			capacity := "no quota"
 			if s.Capacity > 0 {
-				capacity = humanBytes(s.Capacity)
+				capacity = cli.HumanBytes(s.Capacity)
 			}
 			fmt.Fprintf(out, "node      %s\ncloud     %s\npeers     %d connected\nstored    %s for the cloud (capacity: %s)\nfiles     %d stored through this node\n",
-				s.ID, s.Cloud, s.Peers, humanBytes(s.StoredBytes), capacity, s.Files)
+				s.ID, s.Cloud, s.Peers, cli.HumanBytes(s.StoredBytes), capacity, s.Files)
 			if g := s.Gossip; g.Size > 0 {
 				fmt.Fprintf(out, "members   about %.1f (gossip epoch %d, median of %d counts); they offer %s, %s free, store %s\n",
-					g.Size, g.Epoch, g.Instances, humanBytes(int64(g.Capacity)), humanBytes(int64(g.Free)), humanBytes(int64(g.Stored)))
+					g.Size, g.Epoch, g.Instances, cli.HumanBytes(int64(g.Capacity)), cli.HumanBytes(int64(g.Free)), cli.HumanBytes(int64(g.Stored)))
 			} else {
 				fmt.Fprintf(out, "members   no size estimate yet (gossip cycle %d; the first epoch is still running)\n", g.Cycles)
 			}
@@ -233,7 +229,7 @@ func printMounts(out io.Writer, mounts []mountStatus) {
 			mode = "read-only: " + m.ReadOnlyWhy
 		}
 		fmt.Fprintf(out, "drive     %s at %s (%s), snapshot %d; pending upload: %s in %d files; cached %s",
-			m.Name, m.Mountpoint, mode, m.Snapshot, humanBytes(m.PendingBytes), m.PendingFiles, humanBytes(m.CachedBytes))
+			m.Name, m.Mountpoint, mode, m.Snapshot, cli.HumanBytes(m.PendingBytes), m.PendingFiles, cli.HumanBytes(m.CachedBytes))
 		if m.LastError != "" {
 			fmt.Fprintf(out, "; last commit failed: %s", m.LastError)
 		}
@@ -241,15 +237,16 @@ func printMounts(out io.Writer, mounts []mountStatus) {
 	}
 }
 
-func peersCommand() *command {
+// PeersCommand is `murmur peers`.
+func PeersCommand() *cli.Command {
 	return clientCommand("peers", "", "list the peers this node is connected to",
-		func(ctx context.Context, c *api.Client, _ *flag.FlagSet, out io.Writer, asJSON bool) error {
+		func(ctx context.Context, c *client.Client, _ *flag.FlagSet, out io.Writer, asJSON bool) error {
 			peers, err := c.Peers(ctx)
 			if err != nil {
 				return err
 			}
 			if asJSON {
-				return printJSON(out, peers)
+				return cli.PrintJSON(out, peers)
 			}
 			for _, p := range peers {
 				fmt.Fprintln(out, p.ID)
@@ -259,18 +256,6 @@ func peersCommand() *command {
 			}
 			return nil
 		})
-}
-
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }
 
 // progress draws a progress line on standard error when it is a terminal.
@@ -301,7 +286,7 @@ func (p *progress) draw() {
 		pct = 100 * float64(p.sent) / float64(p.total)
 	}
 	rate := float64(p.sent) / (1 << 20) / max(time.Since(p.start).Seconds(), 1e-3)
-	fmt.Fprintf(os.Stderr, "\r%s %5.1f%%  %s of %s  %.0f MiB/s ", p.op, pct, humanBytes(p.sent), humanBytes(p.total), rate)
+	fmt.Fprintf(os.Stderr, "\r%s %5.1f%%  %s of %s  %.0f MiB/s ", p.op, pct, cli.HumanBytes(p.sent), cli.HumanBytes(p.total), rate)
 }
 
 func (p *progress) finish(err error) {

@@ -1,4 +1,4 @@
-package main
+package clientcmd
 
 import (
 	"bufio"
@@ -19,10 +19,11 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/murmur-cloud/murmur/client"
+	"github.com/murmur-cloud/murmur/cmd/murmur/internal/cli"
 	"github.com/murmur-cloud/murmur/crypt"
 	"github.com/murmur-cloud/murmur/fs/drive"
 	"github.com/murmur-cloud/murmur/internal/atomicfile"
-	"github.com/murmur-cloud/murmur/node/api"
 	"github.com/murmur-cloud/murmur/pipeline"
 )
 
@@ -51,7 +52,9 @@ func loadDrives(dir string) ([]driveEntry, error) {
 	return ds, nil
 }
 
-func rememberDrive(dir, name string, pub ed25519.PublicKey) error {
+// RememberDrive records that the drive of pub is called name on the node
+// of dir; a name taken by another drive is a usage error.
+func RememberDrive(dir, name string, pub ed25519.PublicKey) error {
 	ds, err := loadDrives(dir)
 	if err != nil {
 		return err
@@ -62,7 +65,7 @@ func rememberDrive(dir, name string, pub ed25519.PublicKey) error {
 			if ds[i].Public == h {
 				return nil
 			}
-			return fmt.Errorf("%w: this node already knows a drive named %q", errUsage, name)
+			return fmt.Errorf("%w: this node already knows a drive named %q", cli.ErrUsage, name)
 		}
 	}
 	ds = append(ds, driveEntry{Name: name, Public: h})
@@ -73,10 +76,10 @@ func rememberDrive(dir, name string, pub ed25519.PublicKey) error {
 	return atomicfile.WriteFile(filepath.Join(dir, drivesFile), append(b, '\n'), 0o600)
 }
 
-// resolveDrive turns --drive (a name this node knows, or a public key in
+// ResolveDrive turns --drive (a name this node knows, or a public key in
 // hex) into the drive's public key. An empty name is the node's only
 // drive.
-func resolveDrive(dir, name string) (ed25519.PublicKey, string, error) {
+func ResolveDrive(dir, name string) (ed25519.PublicKey, string, error) {
 	if b, err := hex.DecodeString(name); err == nil && len(b) == ed25519.PublicKeySize {
 		return b, name[:12], nil
 	}
@@ -95,11 +98,11 @@ func resolveDrive(dir, name string) (ed25519.PublicKey, string, error) {
 	}
 	switch {
 	case len(ds) == 0:
-		return nil, "", fmt.Errorf("%w: this node knows no drive: make one with 'murmur drive create', or give --drive PUBLIC_KEY of a drive made elsewhere", errUsage)
+		return nil, "", fmt.Errorf("%w: this node knows no drive: make one with 'murmur drive create', or give --drive PUBLIC_KEY of a drive made elsewhere", cli.ErrUsage)
 	case name == "":
-		return nil, "", fmt.Errorf("%w: this node knows %d drives: say which with --drive NAME", errUsage, len(ds))
+		return nil, "", fmt.Errorf("%w: this node knows %d drives: say which with --drive NAME", cli.ErrUsage, len(ds))
 	}
-	return nil, "", fmt.Errorf("%w: no drive %q on this node (see 'murmur drive list')", errUsage, name)
+	return nil, "", fmt.Errorf("%w: no drive %q on this node (see 'murmur drive list')", cli.ErrUsage, name)
 }
 
 // passphrase reads a drive's passphrase: from file if given, else from
@@ -120,7 +123,7 @@ func passphrase(file string, confirm bool, out io.Writer) ([]byte, error) {
 	if !term.IsTerminal(fd) {
 		line, err := bufio.NewReader(os.Stdin).ReadString('\n')
 		if err != nil && line == "" {
-			return nil, fmt.Errorf("%w: no passphrase: give --passphrase-file, set MURMUR_PASSPHRASE, or type it", errUsage)
+			return nil, fmt.Errorf("%w: no passphrase: give --passphrase-file, set MURMUR_PASSPHRASE, or type it", cli.ErrUsage)
 		}
 		return []byte(strings.TrimRight(line, "\r\n")), nil
 	}
@@ -138,18 +141,18 @@ func passphrase(file string, confirm bool, out io.Writer) ([]byte, error) {
 			return nil, err
 		}
 		if string(p) != string(q) {
-			return nil, fmt.Errorf("%w: the passphrases differ", errUsage)
+			return nil, fmt.Errorf("%w: the passphrases differ", cli.ErrUsage)
 		}
 	}
 	if len(p) == 0 {
-		return nil, fmt.Errorf("%w: empty passphrase", errUsage)
+		return nil, fmt.Errorf("%w: empty passphrase", cli.ErrUsage)
 	}
 	return p, nil
 }
 
-// unlock opens a drive's keys: with the key file given, or with the one
+// Unlock opens a drive's keys: with the key file given, or with the one
 // its root keeps; either way with the passphrase.
-func unlock(ctx context.Context, cloud drive.Cloud, pub ed25519.PublicKey, keyFile, passFile string, out io.Writer) (*crypt.Keys, []byte, error) {
+func Unlock(ctx context.Context, cloud drive.Cloud, pub ed25519.PublicKey, keyFile, passFile string, out io.Writer) (*crypt.Keys, []byte, error) {
 	var raw []byte
 	var err error
 	if keyFile != "" {
@@ -164,13 +167,13 @@ func unlock(ctx context.Context, cloud drive.Cloud, pub ed25519.PublicKey, keyFi
 	if err != nil {
 		return nil, nil, err
 	}
-	keys, err := unlockKeyFile(raw, pub, pass)
+	keys, err := UnlockKeyFile(raw, pub, pass)
 	return keys, raw, err
 }
 
-// unlockKeyFile opens the key file raw with pass, and checks that it is
+// UnlockKeyFile opens the key file raw with pass, and checks that it is
 // the key of the drive whose public key is pub.
-func unlockKeyFile(raw []byte, pub ed25519.PublicKey, pass []byte) (*crypt.Keys, error) {
+func UnlockKeyFile(raw []byte, pub ed25519.PublicKey, pass []byte) (*crypt.Keys, error) {
 	kf, err := crypt.ParseKeyFile(raw)
 	if err != nil {
 		return nil, err
@@ -188,7 +191,7 @@ func unlockKeyFile(raw []byte, pub ed25519.PublicKey, pass []byte) (*crypt.Keys,
 
 // pipelineFor returns the pipeline configuration the daemon's gossip
 // chose a code for.
-func pipelineFor(ctx context.Context, c *api.Client) pipeline.Config {
+func pipelineFor(ctx context.Context, c *client.Client) pipeline.Config {
 	var pc pipeline.Config
 	if k, m, err := daemonCode(c)(ctx); err == nil {
 		pc.K, pc.M = k, m
@@ -197,7 +200,7 @@ func pipelineFor(ctx context.Context, c *api.Client) pipeline.Config {
 }
 
 // daemonCode asks the daemon which code to use now.
-func daemonCode(c *api.Client) func(ctx context.Context) (int, int, error) {
+func daemonCode(c *client.Client) func(ctx context.Context) (int, int, error) {
 	return func(ctx context.Context) (int, int, error) {
 		st, err := c.Status(ctx)
 		if err != nil {
@@ -210,8 +213,8 @@ func daemonCode(c *api.Client) func(ctx context.Context) (int, int, error) {
 	}
 }
 
-// createDrive makes a drive in the cloud and returns its public key.
-func createDrive(ctx context.Context, cloud drive.Cloud, pass []byte, kdf crypt.KDFParams) (ed25519.PublicKey, []byte, error) {
+// CreateDrive makes a drive in the cloud and returns its public key.
+func CreateDrive(ctx context.Context, cloud drive.Cloud, pass []byte, kdf crypt.KDFParams) (ed25519.PublicKey, []byte, error) {
 	mk := crypt.NewMasterKey()
 	id := crypt.NewDriveID()
 	keys := mk.Keys(id)
@@ -227,28 +230,29 @@ func createDrive(ctx context.Context, cloud drive.Cloud, pass []byte, kdf crypt.
 	return keys.PublicKey(), raw, err
 }
 
-func driveCommand() *command {
+// DriveCommand is `murmur drive create|list`.
+func DriveCommand() *cli.Command {
 	var dir, name, passFile, keyOut string
-	return &command{
-		name:    "drive",
-		summary: "make a drive, or list the drives this node knows",
-		sub: []*command{
+	return &cli.Command{
+		Name:    "drive",
+		Summary: "make a drive, or list the drives this node knows",
+		Sub: []*cli.Command{
 			{
-				name:    "create",
-				summary: "make a new encrypted drive in the cloud, locked with a passphrase",
-				flags: func(fs *flag.FlagSet) {
-					fs.StringVar(&dir, "dir", defaultDir(), "the node's folder")
+				Name:    "create",
+				Summary: "make a new encrypted drive in the cloud, locked with a passphrase",
+				Flags: func(fs *flag.FlagSet) {
+					fs.StringVar(&dir, "dir", cli.DefaultDir(), "the node's folder")
 					fs.StringVar(&name, "name", "default", "the drive's name on this node")
 					fs.StringVar(&passFile, "passphrase-file", "", "read the passphrase from this file (else $MURMUR_PASSPHRASE, else the terminal)")
 					fs.StringVar(&keyOut, "key-file", "", "also write the drive's key file here (keep it as a backup)")
 				},
-				run: func(ctx context.Context, _ *flag.FlagSet, out io.Writer) error {
-					c := api.NewClient(socketPath(dir))
+				Run: func(ctx context.Context, _ *flag.FlagSet, out io.Writer) error {
+					c := client.New(cli.SocketPath(dir))
 					pass, err := passphrase(passFile, true, out)
 					if err != nil {
 						return err
 					}
-					pub, raw, err := createDrive(ctx, c.Drive(), pass, crypt.DefaultKDF())
+					pub, raw, err := CreateDrive(ctx, c.Drive(), pass, crypt.DefaultKDF())
 					if err != nil {
 						return err
 					}
@@ -257,7 +261,7 @@ func driveCommand() *command {
 							return err
 						}
 					}
-					if err := rememberDrive(dir, name, pub); err != nil {
+					if err := RememberDrive(dir, name, pub); err != nil {
 						return err
 					}
 					fmt.Fprintf(out, "drive %q made: %x\nmount it: murmur mount DIR\nfrom another node of the cloud: murmur mount --drive %x DIR (with the passphrase)\n", name, []byte(pub), []byte(pub))
@@ -265,10 +269,10 @@ func driveCommand() *command {
 				},
 			},
 			{
-				name:    "list",
-				summary: "list the drives this node knows",
-				flags:   func(fs *flag.FlagSet) { fs.StringVar(&dir, "dir", defaultDir(), "the node's folder") },
-				run: func(ctx context.Context, _ *flag.FlagSet, out io.Writer) error {
+				Name:    "list",
+				Summary: "list the drives this node knows",
+				Flags:   func(fs *flag.FlagSet) { fs.StringVar(&dir, "dir", cli.DefaultDir(), "the node's folder") },
+				Run: func(ctx context.Context, _ *flag.FlagSet, out io.Writer) error {
 					ds, err := loadDrives(dir)
 					if err != nil {
 						return err
@@ -291,21 +295,21 @@ type openDriveFlags struct {
 }
 
 func (f *openDriveFlags) declare(fs *flag.FlagSet) {
-	fs.StringVar(&f.dir, "dir", defaultDir(), "the node's folder")
+	fs.StringVar(&f.dir, "dir", cli.DefaultDir(), "the node's folder")
 	fs.StringVar(&f.drive, "drive", "", "the drive: a name this node knows, or a public key (default: the node's only drive)")
 	fs.StringVar(&f.keyFile, "key-file", "", "unlock with this key file instead of the one the drive's root keeps")
 	fs.StringVar(&f.passFile, "passphrase-file", "", "read the passphrase from this file (else $MURMUR_PASSPHRASE, else the terminal)")
 }
 
 // open unlocks the drive and opens it with cfg's other fields.
-func (f *openDriveFlags) open(ctx context.Context, cfg drive.Config, out io.Writer) (*drive.Drive, *api.Client, string, error) {
-	c := api.NewClient(socketPath(f.dir))
-	pub, name, err := resolveDrive(f.dir, f.drive)
+func (f *openDriveFlags) open(ctx context.Context, cfg drive.Config, out io.Writer) (*drive.Drive, *client.Client, string, error) {
+	c := client.New(cli.SocketPath(f.dir))
+	pub, name, err := ResolveDrive(f.dir, f.drive)
 	if err != nil {
 		return nil, nil, "", err
 	}
 	cloud := c.Drive()
-	keys, raw, err := unlock(ctx, cloud, pub, f.keyFile, f.passFile, out)
+	keys, raw, err := Unlock(ctx, cloud, pub, f.keyFile, f.passFile, out)
 	if err != nil {
 		return nil, nil, "", err
 	}
@@ -316,28 +320,29 @@ func (f *openDriveFlags) open(ctx context.Context, cfg drive.Config, out io.Writ
 	if err != nil {
 		return nil, nil, "", err
 	}
-	if err := rememberDrive(f.dir, name, pub); err != nil && !errors.Is(err, errUsage) {
+	if err := RememberDrive(f.dir, name, pub); err != nil && !errors.Is(err, cli.ErrUsage) {
 		d.Close(ctx)
 		return nil, nil, "", err
 	}
 	return d, c, name, nil
 }
 
-func snapshotCommand() *command {
+// SnapshotCommand is `murmur snapshot list|restore`.
+func SnapshotCommand() *cli.Command {
 	var f openDriveFlags
 	var asJSON bool
-	return &command{
-		name:    "snapshot",
-		summary: "list a drive's snapshots (every commit is one), or restore one",
-		sub: []*command{
+	return &cli.Command{
+		Name:    "snapshot",
+		Summary: "list a drive's snapshots (every commit is one), or restore one",
+		Sub: []*cli.Command{
 			{
-				name:    "list",
-				summary: "list the drive's snapshots, newest first",
-				flags: func(fs *flag.FlagSet) {
+				Name:    "list",
+				Summary: "list the drive's snapshots, newest first",
+				Flags: func(fs *flag.FlagSet) {
 					f.declare(fs)
 					fs.BoolVar(&asJSON, "json", false, "print JSON")
 				},
-				run: func(ctx context.Context, _ *flag.FlagSet, out io.Writer) error {
+				Run: func(ctx context.Context, _ *flag.FlagSet, out io.Writer) error {
 					d, _, _, err := f.open(ctx, drive.Config{ReadOnly: true}, out)
 					if err != nil {
 						return err
@@ -348,7 +353,7 @@ func snapshotCommand() *command {
 						return err
 					}
 					if asJSON {
-						return printJSON(out, snaps)
+						return cli.PrintJSON(out, snaps)
 					}
 					tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 					fmt.Fprintln(tw, "SNAPSHOT\tTIME\tPAGES")
@@ -359,17 +364,17 @@ func snapshotCommand() *command {
 				},
 			},
 			{
-				name:    "restore",
-				args:    "N",
-				summary: "make snapshot N the drive's current tree again (as a new snapshot; nothing is lost)",
-				flags:   f.declare,
-				run: func(ctx context.Context, fs *flag.FlagSet, out io.Writer) error {
+				Name:    "restore",
+				Args:    "N",
+				Summary: "make snapshot N the drive's current tree again (as a new snapshot; nothing is lost)",
+				Flags:   f.declare,
+				Run: func(ctx context.Context, fs *flag.FlagSet, out io.Writer) error {
 					if fs.NArg() != 1 {
-						return fmt.Errorf("%w: murmur snapshot restore N", errUsage)
+						return fmt.Errorf("%w: murmur snapshot restore N", cli.ErrUsage)
 					}
 					var gen uint64
 					if _, err := fmt.Sscan(fs.Arg(0), &gen); err != nil || gen == 0 {
-						return fmt.Errorf("%w: snapshot %q is not a number", errUsage, fs.Arg(0))
+						return fmt.Errorf("%w: snapshot %q is not a number", cli.ErrUsage, fs.Arg(0))
 					}
 					state, err := os.MkdirTemp("", "murmur-restore-")
 					if err != nil {

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"fmt"
@@ -6,8 +6,8 @@ import (
 	"strings"
 )
 
-// sizeFlag is a byte count given as 123, 64KiB, 256MiB, 1GiB, 10MB, ...
-type sizeFlag int64
+// Size is a flag of a byte count given as 123, 64KiB, 256MiB, 1GiB, 10MB, ...
+type Size int64
 
 var sizeUnits = []struct {
 	suffix string
@@ -18,18 +18,19 @@ var sizeUnits = []struct {
 	{"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"B", 1},
 }
 
-func (s *sizeFlag) String() string { return formatSize(int64(*s)) }
+func (s *Size) String() string { return FormatSize(int64(*s)) }
 
-func (s *sizeFlag) Set(v string) error {
-	n, err := parseSize(v)
+func (s *Size) Set(v string) error {
+	n, err := ParseSize(v)
 	if err != nil {
 		return err
 	}
-	*s = sizeFlag(n)
+	*s = Size(n)
 	return nil
 }
 
-func parseSize(v string) (int64, error) {
+// ParseSize reads a byte count as Size does.
+func ParseSize(v string) (int64, error) {
 	t := strings.TrimSpace(v)
 	mult := int64(1)
 	for _, u := range sizeUnits {
@@ -45,7 +46,8 @@ func parseSize(v string) (int64, error) {
 	return n * mult, nil
 }
 
-func formatSize(n int64) string {
+// FormatSize writes n in the largest binary unit that divides it exactly.
+func FormatSize(n int64) string {
 	for _, u := range []struct {
 		suffix string
 		mult   int64
@@ -55,4 +57,18 @@ func formatSize(n int64) string {
 		}
 	}
 	return fmt.Sprintf("%dB", n)
+}
+
+// HumanBytes writes n for a person to read: in GiB, MiB or KiB with one
+// decimal, or in bytes.
+func HumanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
 }

@@ -1,4 +1,4 @@
-package api_test
+package daemon_test
 
 import (
 	"context"
@@ -12,13 +12,13 @@ import (
 )
 
 // BenchmarkDrive compares the drive's shard throughput through the
-// daemon's API (Client.Drive, over the unix socket) with the node's own
+// daemon's API (client.Client's Drive, over the unix socket) with the node's own
 // DriveCloud (Server.Drive) behind it, in one run: every iteration moves a
 // shard through each, alternating which goes first, and the benchmark
 // reports each one's MB/s and their ratio (api/inproc: 1 means the API
 // costs nothing).
 //
-//	go test -run '^$' -bench Drive -benchtime 40x ./node/api/
+//	go test -run '^$' -bench Drive -benchtime 40x ./daemon/
 func BenchmarkDrive(b *testing.B) {
 	ctx := context.Background()
 	srv, c := serveDrive(b)

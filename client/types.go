@@ -1,0 +1,133 @@
+package client
+
+import (
+	"time"
+
+	"github.com/murmur-cloud/murmur/erasure"
+	"github.com/murmur-cloud/murmur/placement"
+)
+
+// The API's wire types: the daemon fills them, the client decodes them.
+
+// Status is the answer to GET /v1/status.
+type Status struct {
+	ID          string `json:"id"`
+	Cloud       string `json:"cloud"`
+	Peers       int    `json:"peers"`
+	StoredBytes int64  `json:"stored_bytes"`
+	Capacity    int64  `json:"capacity"`
+	Files       int    `json:"files"`
+
+	Leases LeaseStatus `json:"leases"` // of the shards of the files stored through this node
+
+	Gossip    GossipStatus          `json:"gossip"`
+	Code      *placement.CodeChoice `json:"code,omitempty"` // for the next file; nil when none is possible
+	CodeError string                `json:"code_error,omitempty"`
+	Providers AnnounceStats         `json:"providers"`
+}
+
+// GossipStatus is what gossip has taught the node: node.GossipStatus on
+// the wire.
+type GossipStatus struct {
+	Cycles      int64        `json:"cycles"`
+	Epoch       uint64       `json:"epoch"`
+	Size        float64      `json:"size"`            // estimated members, from the last completed epoch
+	Instances   int          `json:"instances"`       // counting instances it is the median of
+	Capacity    float64      `json:"capacity"`        // total bytes the members offer
+	Free        float64      `json:"free"`            // total bytes they can still take
+	Stored      float64      `json:"stored"`          // total bytes they store
+	View        int          `json:"view"`            // links in the Cyclon view
+	Rank        float64      `json:"rank"`            // this node's rank by capacity, 0 lowest
+	Slice       int          `json:"slice"`           // of 10, by capacity
+	BytesPerCyc float64      `json:"bytes_per_cycle"` // gossip traffic, sent and received
+	Peers       []PeerStatus `json:"peers"`
+}
+
+// PeerStatus is the node's view of one member: node.PeerStatus on the
+// wire.
+type PeerStatus struct {
+	ID          string  `json:"id"`
+	Zone        string  `json:"zone,omitempty"`
+	Reliability float64 `json:"reliability"`
+	Evidence    float64 `json:"evidence"`
+	Free        int64   `json:"free"`
+}
+
+// AnnounceStats describes the node's provider records: node.AnnounceStats
+// on the wire.
+type AnnounceStats struct {
+	Queued    int   `json:"queued"`    // fresh shards waiting to be announced
+	Dropped   int64 `json:"dropped"`   // fresh shards not queued, the queue being full (the next sweep announces them)
+	Announced int64 `json:"announced"` // fresh shards announced
+	Records   int64 `json:"records"`   // provider records sent: one per shard per member it goes to
+	Failed    int64 `json:"failed"`    // provider records that could not be sent
+	Walks     int64 `json:"walks"`     // DHT walks (closest-peer lookups) made to explore the swarm
+	Peers     int   `json:"peers"`     // members in the latest view of the swarm
+
+	Sweeps      int64         `json:"sweeps"`       // full sweeps of the store done
+	Catchups    int64         `json:"catchups"`     // passes for members that lacked our records
+	LastSweep   time.Time     `json:"last_sweep"`   // when the latest full sweep started; zero: none yet
+	SweepShards int           `json:"sweep_shards"` // shards it announced
+	SweepTook   time.Duration `json:"sweep_took"`   // how long it took
+	NextSweep   time.Time     `json:"next_sweep"`   // when the next is due; zero: once the node has peers
+}
+
+// LeaseStatus reports the last renewal of the catalog's leases: the
+// answer to POST /v1/leases/renew, and part of Status.
+type LeaseStatus struct {
+	Last    time.Time `json:"last,omitzero"`
+	Shards  int       `json:"shards"`  // shards referenced by the catalog
+	Renewed int       `json:"renewed"` // leases renewed at their holders
+	Missing int       `json:"missing"` // shards a holder no longer has
+	Failed  int       `json:"failed"`  // shards whose holder could not be reached
+	Error   string    `json:"error,omitempty"`
+}
+
+// Peer is one entry of GET /v1/peers.
+type Peer struct {
+	ID    string   `json:"id"`
+	Addrs []string `json:"addrs"`
+}
+
+// Entry is one file in the node's catalog: the answer to a put, and an
+// entry of GET /v1/files.
+type Entry struct {
+	ID       string    `json:"id"`
+	Name     string    `json:"name"`
+	Size     int64     `json:"size"`
+	Created  time.Time `json:"created"`
+	Manifest []byte    `json:"manifest,omitempty"` // sealed; never sent to clients
+}
+
+// Removed is the answer to DELETE /v1/files/{id}.
+type Removed struct {
+	ID       string `json:"id"`
+	Released int    `json:"released"` // shard leases given up
+	Failed   int    `json:"failed"`   // shards whose holder was not reached: they expire with their leases
+}
+
+// The drive's endpoints' wire types. Shards and root records travel as
+// raw bytes, with their lengths in Content-Length; the rest as JSON.
+// Holders, which are binary (peer IDs), travel as unpadded base64url in a
+// query and as base64 in JSON.
+
+// MaxRenewBatch bounds the shards of one renew request; the client sends
+// longer lists in several.
+const MaxRenewBatch = 1 << 14
+
+// RenewRef is one shard of a renew request, POST /v1/drive/renew.
+type RenewRef struct {
+	ID     erasure.ShardID `json:"id"`
+	Holder []byte          `json:"holder,omitempty"`
+}
+
+// StripePut is the answer to a stripe put, POST /v1/drive/stripes.
+type StripePut struct {
+	Holders [][]byte `json:"holders"` // one per shard of the stripe; empty for an empty slot
+}
+
+// Space is the answer to GET /v1/drive/space.
+type Space struct {
+	Total uint64 `json:"total"`
+	Free  uint64 `json:"free"`
+}

@@ -1,0 +1,76 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+)
+
+// Command is one node of the command tree: either it has subcommands or it
+// runs.
+type Command struct {
+	Name    string
+	Args    string // usage after the flags, e.g. "FILE"
+	Summary string
+	Flags   func(fs *flag.FlagSet) // declares the command's flags
+	Run     func(ctx context.Context, fs *flag.FlagSet, out io.Writer) error
+	Sub     []*Command
+}
+
+// ErrUsage marks a mistake in how murmur was called; the message says what.
+var ErrUsage = errors.New("usage")
+
+// Execute runs the command that args name below c, with its flags parsed
+// from args, writing to out. Help is printed to out; a mistake in args is
+// an error matching ErrUsage.
+func (c *Command) Execute(ctx context.Context, args []string, out io.Writer) error {
+	return c.dispatch(ctx, c.Name, args, out)
+}
+
+func (c *Command) dispatch(ctx context.Context, path string, args []string, out io.Writer) error {
+	if len(c.Sub) > 0 {
+		if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+			c.help(out, path)
+			if len(args) == 0 {
+				return fmt.Errorf("%w: %s needs a command", ErrUsage, path)
+			}
+			return nil
+		}
+		for _, s := range c.Sub {
+			if s.Name == args[0] {
+				return s.dispatch(ctx, path+" "+s.Name, args[1:], out)
+			}
+		}
+		return fmt.Errorf("%w: %s has no command %q (see '%s help')", ErrUsage, path, args[0], path)
+	}
+	fs := flag.NewFlagSet(path, flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.Usage = func() {
+		fmt.Fprintf(out, "usage: %s [flags] %s\n\n%s\n\nflags:\n", path, c.Args, c.Summary)
+		fs.PrintDefaults()
+	}
+	if c.Flags != nil {
+		c.Flags(fs)
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return fmt.Errorf("%w: %v", ErrUsage, err)
+	}
+	return c.Run(ctx, fs, out)
+}
+
+func (c *Command) help(out io.Writer, path string) {
+	fmt.Fprintf(out, "%s: %s\n\nusage: %s COMMAND [flags]\n\ncommands:\n", path, c.Summary, path)
+	subs := append([]*Command(nil), c.Sub...)
+	sort.Slice(subs, func(i, j int) bool { return subs[i].Name < subs[j].Name })
+	for _, s := range subs {
+		fmt.Fprintf(out, "  %-12s %s\n", s.Name, s.Summary)
+	}
+	fmt.Fprintf(out, "\nRun '%s COMMAND -h' for a command's flags.\n", strings.TrimSpace(path))
+}

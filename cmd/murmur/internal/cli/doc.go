@@ -1,0 +1,6 @@
+// Package cli is what the murmur command's packages share: the command
+// tree (Command, ErrUsage), the size flag and the formatting of byte
+// counts, and where a node's folder and socket are. It holds no command
+// and imports nothing of Murmur's, so a package of commands that uses it
+// depends only on what its own commands need.
+package cli

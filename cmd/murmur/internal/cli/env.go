@@ -1,0 +1,39 @@
+package cli
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+)
+
+// DefaultDir is where a machine's node lives unless --dir or MURMUR_DIR says.
+func DefaultDir() string {
+	if d := os.Getenv("MURMUR_DIR"); d != "" {
+		return d
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return ".murmur"
+	}
+	return filepath.Join(home, ".murmur")
+}
+
+// SocketPath is where the node (or murmur up) of a folder answers.
+func SocketPath(dir string) string { return filepath.Join(dir, "murmur.sock") }
+
+// NewLogger logs to standard error from level up, or from Debug if verbose.
+func NewLogger(level slog.Level, verbose bool) *slog.Logger {
+	if verbose {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}
+
+// PrintJSON writes v to out as indented JSON.
+func PrintJSON(out io.Writer, v any) error {
+	enc := json.NewEncoder(out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
