@@ -178,7 +178,7 @@ func closeWithProgress(d *mfs.Drive, out io.Writer) error {
 
 func mountCommand() *command {
 	var f openDriveFlags
-	var readOnly, allowOther, verbose bool
+	var readOnly, allowOther, verbose, nonempty bool
 	var snapshot uint64
 	var state string
 	cache := sizeFlag(4 << 30)
@@ -191,6 +191,7 @@ func mountCommand() *command {
 			fs.BoolVar(&readOnly, "read-only", false, "mount read-only, without taking the writer lease")
 			fs.Uint64Var(&snapshot, "snapshot", 0, "mount snapshot N read-only (see 'murmur snapshot list')")
 			fs.BoolVar(&allowOther, "allow-other", false, "let other local users use the mount (permissions still apply)")
+			fs.BoolVar(&nonempty, "nonempty", false, nonemptyUsage)
 			fs.StringVar(&state, "state", "", "the mount's state directory (default: DIR of the node/mounts/DRIVE)")
 			fs.Var(&cache, "cache", "bound on the local cache of uploaded contents")
 			fs.BoolVar(&verbose, "v", false, "log debug messages")
@@ -207,6 +208,9 @@ func mountCommand() *command {
 				return err
 			}
 			log := newLogger(slog.LevelInfo, verbose)
+			if err := prepareMountpoint(mountpoint, nonempty, log); err != nil {
+				return err
+			}
 			pub, _, err := resolveDrive(f.dir, f.drive)
 			if err != nil {
 				return err

@@ -171,7 +171,7 @@ func splitList(s string) []string {
 func upCommand() *command {
 	var dir string
 	var nodes int
-	var verbose, noMount, allowOther bool
+	var verbose, noMount, allowOther, nonempty bool
 	var target float64
 	return &command{
 		name:    "up",
@@ -184,6 +184,7 @@ func upCommand() *command {
 			fs.Float64Var(&target, "target", placement.DefaultTarget, "wanted probability that a stripe stays readable; sets k and m for new files")
 			fs.BoolVar(&noMount, "no-mount", false, "do not mount the cloud's drive")
 			fs.BoolVar(&allowOther, "allow-other", false, "let other local users use the mount (permissions still apply)")
+			fs.BoolVar(&nonempty, "nonempty", false, nonemptyUsage)
 		},
 		run: func(ctx context.Context, fl *flag.FlagSet, out io.Writer) error {
 			if fl.NArg() > 1 {
@@ -206,6 +207,11 @@ func upCommand() *command {
 				debug.SetMemoryLimit(memoryLimit)
 			}
 			log := newLogger(slog.LevelWarn, verbose)
+			if !noMount {
+				if err := prepareMountpoint(mountpoint, nonempty, log); err != nil {
+					return err
+				}
+			}
 			home := filepath.Join(dir, "up")
 			l, err := node.StartLocal(ctx, node.LocalConfig{Dir: home, Nodes: nodes, Logger: log})
 			if err != nil {

@@ -71,7 +71,7 @@ func PrepareMountpoint(dir string, nonempty bool, log *slog.Logger) error {
 		case found && top.FSType == "fuse."+DefaultName:
 			return fmt.Errorf("mount: a drive is %w at %s: unmount it first (Ctrl-C its murmur, or umount %s)", ErrMounted, dir, dir)
 		case found:
-			return fmt.Errorf("mount: %s is %w (%s %s): unmount it first, or choose another folder", dir, ErrMounted, top.FSType, top.Source)
+			return fmt.Errorf("mount: something is %w at %s (a %s filesystem from %s): unmount it first, or choose another folder", ErrMounted, dir, top.FSType, top.Source)
 		case errors.Is(err, os.ErrNotExist):
 			return nil
 		case err != nil:
