@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -117,38 +116,16 @@ wait:
 			writeStatus()
 		}
 	}
-	if err := unmountRetrying(srv, unmounted, out); err != nil {
-		// Still busy after a minute: detach the mount, so no program's
-		// request reaches the drive after it closes; programs still in
-		// it see EIO from now on, not a hang.
-		fmt.Fprintf(out, "%v: detaching the mount; programs still using it get errors\n", err)
-		syscall.Unmount(srv.Dir(), syscall.MNT_DETACH)
-		<-unmounted
+	if err := unmountOrDetach(srv, unmounted, out); err != nil {
+		// Its connection could not be aborted: a program still in the
+		// mount may reach the drive until it leaves, or this exits.
+		fmt.Fprintln(out, err)
 	}
 	err = closeWithProgress(d, out)
 	if statusPath != "" {
 		os.Remove(statusPath)
 	}
 	return err
-}
-
-// unmountRetrying unmounts; while a program still uses the mount it says
-// so and tries again for up to a minute.
-func unmountRetrying(srv *mount.Server, unmounted <-chan struct{}, out io.Writer) error {
-	select {
-	case <-unmounted:
-		return nil
-	default:
-	}
-	deadline := time.Now().Add(time.Minute)
-	for {
-		err := srv.Unmount()
-		if err == nil || !errors.Is(err, syscall.EBUSY) || time.Now().After(deadline) {
-			return err
-		}
-		fmt.Fprintf(out, "%s is busy (a program has a file open or a shell is in it); retrying\n", srv.Dir())
-		time.Sleep(2 * time.Second)
-	}
 }
 
 // closeWithProgress closes d, drawing the upload of what is pending.
