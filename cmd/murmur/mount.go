@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -135,22 +134,15 @@ func closeWithProgress(d *mfs.Drive, out io.Writer) error {
 		return d.Close(context.Background())
 	}
 	total := st.PendingBytes
+	// TODO(fs-progress): use Status.UploadDone/UploadTotal
+	p := newUploadProgress(out, isTerminal(out), time.Now, func() (int64, int64) {
+		return total - d.Status().PendingBytes, total
+	})
 	done := make(chan error, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
 	go func() { done <- d.Close(ctx) }()
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case err := <-done:
-			fmt.Fprintf(out, "\ruploading pending changes: done%s\n", strings.Repeat(" ", 30))
-			return err
-		case <-tick.C:
-			p := d.Status().PendingBytes
-			fmt.Fprintf(out, "\ruploading pending changes: %s of %s left", humanBytes(p), humanBytes(total))
-		}
-	}
+	return p.follow(done)
 }
 
 func mountCommand() *command {
