@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -10,12 +9,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	mfs "github.com/murmur-cloud/murmur/fs"
 	"github.com/murmur-cloud/murmur/fs/mount"
-	"github.com/murmur-cloud/murmur/internal/atomicfile"
 )
 
 // writerTimeout is how long the kernel caches names and attributes on a
@@ -38,8 +35,8 @@ func checkFUSE() error {
 	return nil
 }
 
-// mountStatus is what a running mount writes to its status file once a
-// second, for `murmur status`.
+// mountStatus is what a running mount answers on its status socket, for
+// `murmur status`.
 type mountStatus struct {
 	Mountpoint string `json:"mountpoint"`
 	Name       string `json:"name"`
@@ -47,13 +44,9 @@ type mountStatus struct {
 	mfs.Status
 }
 
-func statusFile(dir, drive string) string {
-	return filepath.Join(mountsDir(dir), drive+".status.json")
-}
-
 // serveDrive mounts d at mountpoint and serves it until ctx ends, then
 // unmounts and closes d, showing the upload of what is pending.
-func serveDrive(ctx context.Context, d *mfs.Drive, mountpoint, name, statusPath string, o mount.Options, out io.Writer) error {
+func serveDrive(ctx context.Context, d *mfs.Drive, mountpoint, name, statusSock string, o mount.Options, out io.Writer) error {
 	if err := checkFUSE(); err != nil {
 		return err
 	}
@@ -89,42 +82,29 @@ func serveDrive(ctx context.Context, d *mfs.Drive, mountpoint, name, statusPath 
 	}
 	fmt.Fprintf(out, "drive %s mounted at %s (%s)\nCtrl-C unmounts; changes upload in the background, and at unmount.\n", name, mountpoint, mode)
 
-	writeStatus := func() {
-		if statusPath == "" {
-			return
-		}
-		b, err := json.Marshal(mountStatus{Mountpoint: mountpoint, Name: name, PID: os.Getpid(), Status: d.Status()})
-		if err == nil {
-			atomicfile.WriteFile(statusPath, b, 0o600)
+	if statusSock != "" {
+		stop, err := serveStatus(statusSock, func() mountStatus {
+			return mountStatus{Mountpoint: mountpoint, Name: name, PID: os.Getpid(), Status: d.Status()}
+		})
+		if err != nil {
+			fmt.Fprintf(out, "murmur status will not show this mount: %v\n", err)
+		} else {
+			defer stop()
 		}
 	}
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	writeStatus()
 	unmounted := make(chan struct{})
 	go func() { srv.Wait(); close(unmounted) }()
-wait:
-	for {
-		select {
-		case <-ctx.Done():
-			break wait
-		case <-unmounted:
-			fmt.Fprintf(out, "%s was unmounted\n", mountpoint)
-			break wait
-		case <-tick.C:
-			writeStatus()
-		}
+	select {
+	case <-ctx.Done():
+	case <-unmounted:
+		fmt.Fprintf(out, "%s was unmounted\n", mountpoint)
 	}
 	if err := unmountOrDetach(srv, unmounted, out); err != nil {
 		// Its connection could not be aborted: a program still in the
 		// mount may reach the drive until it leaves, or this exits.
 		fmt.Fprintln(out, err)
 	}
-	err = closeWithProgress(d, out)
-	if statusPath != "" {
-		os.Remove(statusPath)
-	}
-	return err
+	return closeWithProgress(d, out)
 }
 
 // closeWithProgress closes d, drawing the upload of what is pending.
@@ -193,24 +173,7 @@ func mountCommand() *command {
 			if err != nil {
 				return err
 			}
-			return serveDrive(ctx, d, mountpoint, name, statusFile(f.dir, id), mount.Options{AllowOther: allowOther, Logger: log}, out)
+			return serveDrive(ctx, d, mountpoint, name, statusSocket(f.dir, id), mount.Options{AllowOther: allowOther, Logger: log}, out)
 		},
 	}
-}
-
-// mountStatuses reads the status files of the node's running mounts.
-func mountStatuses(dir string) []mountStatus {
-	files, _ := filepath.Glob(filepath.Join(mountsDir(dir), "*.status.json"))
-	var out []mountStatus
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		var s mountStatus
-		if json.Unmarshal(b, &s) == nil && syscall.Kill(s.PID, 0) == nil {
-			out = append(out, s)
-		}
-	}
-	return out
 }

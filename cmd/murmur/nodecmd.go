@@ -237,7 +237,7 @@ func upCommand() *command {
 					return err
 				}
 				go func() {
-					mountDone <- serveDrive(mctx, d, mountpoint, "up", statusFile(dir, "up"), mount.Options{AllowOther: allowOther, Logger: log}, out)
+					mountDone <- serveDrive(mctx, d, mountpoint, "up", statusSocket(dir, "up"), mount.Options{AllowOther: allowOther, Logger: log}, out)
 				}()
 			}
 			fmt.Fprintf(out, `A cloud of %d nodes is running in %s (cloud %s).
