@@ -69,7 +69,7 @@ func PrepareMountpoint(dir string, nonempty bool, log *slog.Logger) error {
 		case errors.Is(err, errNoAnswer):
 			return fmt.Errorf("mount: %w", err)
 		case found && top.FSType == "fuse."+DefaultName:
-			return fmt.Errorf("mount: a drive is %w at %s: unmount it first (Ctrl-C its murmur, or umount %s)", ErrMounted, dir, dir)
+			return fmt.Errorf("mount: a drive is %w at %s: unmount it first (Ctrl-C the murmur serving it, or umount %s)", ErrMounted, dir, dir)
 		case found:
 			return fmt.Errorf("mount: something is %w at %s (a %s filesystem from %s): unmount it first, or choose another folder", ErrMounted, dir, top.FSType, top.Source)
 		case errors.Is(err, os.ErrNotExist):
