@@ -161,7 +161,7 @@ func splitList(s string) []string {
 func upCommand() *cli.Command {
 	var dir string
 	var nodes int
-	var verbose, noMount, allowOther bool
+	var verbose, noMount, allowOther, nonempty bool
 	var target float64
 	return &cli.Command{
 		Name:    "up",
@@ -174,6 +174,7 @@ func upCommand() *cli.Command {
 			fs.Float64Var(&target, "target", placement.DefaultTarget, "wanted probability that a stripe stays readable; sets k and m for new files")
 			fs.BoolVar(&noMount, "no-mount", false, "do not mount the cloud's drive")
 			fs.BoolVar(&allowOther, "allow-other", false, "let other local users use the mount (permissions still apply)")
+			fs.BoolVar(&nonempty, "nonempty", false, clientcmd.NonemptyUsage)
 		},
 		Run: func(ctx context.Context, fl *flag.FlagSet, out io.Writer) error {
 			if fl.NArg() > 1 {
@@ -196,6 +197,11 @@ func upCommand() *cli.Command {
 				debug.SetMemoryLimit(memoryLimit)
 			}
 			log := cli.NewLogger(slog.LevelWarn, verbose)
+			if !noMount {
+				if err := clientcmd.PrepareMountpoint(mountpoint, nonempty, log); err != nil {
+					return err
+				}
+			}
 			home := filepath.Join(dir, "up")
 			l, err := node.StartLocal(ctx, node.LocalConfig{Dir: home, Nodes: nodes, Logger: log})
 			if err != nil {
@@ -221,7 +227,7 @@ func upCommand() *cli.Command {
 					return err
 				}
 				go func() {
-					mountDone <- clientcmd.ServeDrive(mctx, d, mountpoint, "up", clientcmd.StatusFile(dir, "up"), mount.Options{AllowOther: allowOther, Logger: log}, out)
+					mountDone <- clientcmd.ServeDrive(mctx, d, mountpoint, "up", clientcmd.StatusSocket(dir, "up"), mount.Options{AllowOther: allowOther, Logger: log}, out)
 				}()
 			}
 			fmt.Fprintf(out, `A cloud of %d nodes is running in %s (cloud %s).

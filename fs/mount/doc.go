@@ -24,6 +24,18 @@
 // ro, and the layer answers any change that reaches it with
 // fs.ErrReadOnly, EROFS, even after a remount read-write.
 //
+// PrepareMountpoint readies a directory before Mount: a dead FUSE mount
+// left there by a serving process that died (SIGKILL, a crash) answers
+// every call with ENOTCONN, and is detached; a live mount there, or a
+// directory with files in it, is refused unless asked.
+//
+// Unmount fails with EBUSY while a program has a file open, mapped or
+// running from the mount, or its working directory in it; Holders names
+// those programs from /proc. Detach ends the mount without waiting for
+// them: it detaches it from its directory and aborts the FUSE connection
+// (the control filesystem's abort file), so Wait returns at once and the
+// programs' further requests fail with ENOTCONN.
+//
 // Every open and create calls Tree.Open and every release Tree.Release,
 // exactly once per handle, so an unlinked file stays readable through its
 // descriptors and leaves the model with its last one; an open directory is

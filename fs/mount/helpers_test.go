@@ -39,7 +39,13 @@ func newMount(t testing.TB, c fs.Config, o mount.Options) *mounted {
 // unmounts it when the test ends.
 func mountTree(t testing.TB, tree *fs.Tree, o mount.Options) *mounted {
 	t.Helper()
-	dir := t.TempDir()
+	return mountTreeOn(t, t.TempDir(), tree, o)
+}
+
+// mountTreeOn mounts tree on dir with options o, and unmounts it when the
+// test ends.
+func mountTreeOn(t testing.TB, dir string, tree *fs.Tree, o mount.Options) *mounted {
+	t.Helper()
 	srv, err := mount.Mount(dir, tree, o)
 	if err != nil {
 		t.Fatalf("Mount: %v", err)

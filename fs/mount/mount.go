@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -134,6 +135,10 @@ type Server struct {
 	fuse *fuse.Server
 	// nodes finds the kernel's nodes of an inode, for Invalidate.
 	nodes registry
+	// conn names the FUSE connection in the control filesystem, for
+	// Detach; detached is set by Detach.
+	conn     string
+	detached atomic.Bool
 }
 
 // Mount mounts t on the directory dir and serves it until Unmount, or
@@ -150,6 +155,7 @@ func Mount(dir string, t *fs.Tree, o Options) (*Server, error) {
 		return nil, fmt.Errorf("mount: mount %s: %w", dir, err)
 	}
 	s.fuse = srv
+	s.conn, _ = connectionOf(dir) // Detach says so if it is unknown
 	return s, nil
 }
 
@@ -160,6 +166,9 @@ func (s *Server) Dir() string { return s.dir }
 // request. It fails with EBUSY, and leaves the mount serving, while a
 // process has a file or its working directory in it.
 func (s *Server) Unmount() error {
+	if s.detached.Load() {
+		return nil
+	}
 	if err := s.fuse.Unmount(); err != nil {
 		return fmt.Errorf("mount: unmount %s: %w", s.dir, err)
 	}

@@ -2,8 +2,6 @@ package clientcmd
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -11,15 +9,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
-	"syscall"
 	"time"
 
 	"github.com/murmur-cloud/murmur/cmd/murmur/internal/cli"
 	mfs "github.com/murmur-cloud/murmur/fs"
 	"github.com/murmur-cloud/murmur/fs/drive"
 	"github.com/murmur-cloud/murmur/fs/mount"
-	"github.com/murmur-cloud/murmur/internal/atomicfile"
 )
 
 // WriterTimeout is how long the kernel caches names and attributes on a
@@ -42,8 +37,8 @@ func CheckFUSE() error {
 	return nil
 }
 
-// mountStatus is what a running mount writes to its status file once a
-// second, for `murmur status`.
+// mountStatus is what a running mount answers on its status socket, for
+// `murmur status`.
 type mountStatus struct {
 	Mountpoint string `json:"mountpoint"`
 	Name       string `json:"name"`
@@ -51,13 +46,10 @@ type mountStatus struct {
 	drive.Status
 }
 
-func StatusFile(dir, drive string) string {
-	return filepath.Join(MountsDir(dir), drive+".status.json")
-}
-
 // ServeDrive mounts d at mountpoint and serves it until ctx ends, then
-// unmounts and closes d, showing the upload of what is pending.
-func ServeDrive(ctx context.Context, d *drive.Drive, mountpoint, name, statusPath string, o mount.Options, out io.Writer) error {
+// unmounts and closes d, showing the upload of what is pending. A running
+// mount answers `murmur status` on the unix socket statusSock.
+func ServeDrive(ctx context.Context, d *drive.Drive, mountpoint, name, statusSock string, o mount.Options, out io.Writer) error {
 	if err := CheckFUSE(); err != nil {
 		return err
 	}
@@ -93,64 +85,29 @@ func ServeDrive(ctx context.Context, d *drive.Drive, mountpoint, name, statusPat
 	}
 	fmt.Fprintf(out, "drive %s mounted at %s (%s)\nCtrl-C unmounts; changes upload in the background, and at unmount.\n", name, mountpoint, mode)
 
-	writeStatus := func() {
-		if statusPath == "" {
-			return
-		}
-		b, err := json.Marshal(mountStatus{Mountpoint: mountpoint, Name: name, PID: os.Getpid(), Status: d.Status()})
-		if err == nil {
-			atomicfile.WriteFile(statusPath, b, 0o600)
+	if statusSock != "" {
+		stop, err := serveStatus(statusSock, func() mountStatus {
+			return mountStatus{Mountpoint: mountpoint, Name: name, PID: os.Getpid(), Status: d.Status()}
+		})
+		if err != nil {
+			fmt.Fprintf(out, "murmur status will not show this mount: %v\n", err)
+		} else {
+			defer stop()
 		}
 	}
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	writeStatus()
 	unmounted := make(chan struct{})
 	go func() { srv.Wait(); close(unmounted) }()
-wait:
-	for {
-		select {
-		case <-ctx.Done():
-			break wait
-		case <-unmounted:
-			fmt.Fprintf(out, "%s was unmounted\n", mountpoint)
-			break wait
-		case <-tick.C:
-			writeStatus()
-		}
-	}
-	if err := unmountRetrying(srv, unmounted, out); err != nil {
-		// Still busy after a minute: detach the mount, so no program's
-		// request reaches the drive after it closes; programs still in
-		// it see EIO from now on, not a hang.
-		fmt.Fprintf(out, "%v: detaching the mount; programs still using it get errors\n", err)
-		syscall.Unmount(srv.Dir(), syscall.MNT_DETACH)
-		<-unmounted
-	}
-	err = closeWithProgress(d, out)
-	if statusPath != "" {
-		os.Remove(statusPath)
-	}
-	return err
-}
-
-// unmountRetrying unmounts; while a program still uses the mount it says
-// so and tries again for up to a minute.
-func unmountRetrying(srv *mount.Server, unmounted <-chan struct{}, out io.Writer) error {
 	select {
+	case <-ctx.Done():
 	case <-unmounted:
-		return nil
-	default:
+		fmt.Fprintf(out, "%s was unmounted\n", mountpoint)
 	}
-	deadline := time.Now().Add(time.Minute)
-	for {
-		err := srv.Unmount()
-		if err == nil || !errors.Is(err, syscall.EBUSY) || time.Now().After(deadline) {
-			return err
-		}
-		fmt.Fprintf(out, "%s is busy (a program has a file open or a shell is in it); retrying\n", srv.Dir())
-		time.Sleep(2 * time.Second)
+	if err := unmountOrDetach(srv, unmounted, out); err != nil {
+		// Its connection could not be aborted: a program still in the
+		// mount may reach the drive until it leaves, or this exits.
+		fmt.Fprintln(out, err)
 	}
+	return closeWithProgress(d, out)
 }
 
 // closeWithProgress closes d, drawing the upload of what is pending.
@@ -160,28 +117,23 @@ func closeWithProgress(d *drive.Drive, out io.Writer) error {
 		return d.Close(context.Background())
 	}
 	total := st.PendingBytes
+	p := newUploadProgress(out, isTerminal(out), time.Now, func() (int64, int64) {
+		// Files leave PendingBytes when their commit is published; until
+		// then the running commit counts what it has uploaded of them.
+		s := d.Status()
+		return min(total, total-s.PendingBytes+s.UploadDone), total
+	})
 	done := make(chan error, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
 	go func() { done <- d.Close(ctx) }()
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case err := <-done:
-			fmt.Fprintf(out, "\ruploading pending changes: done%s\n", strings.Repeat(" ", 30))
-			return err
-		case <-tick.C:
-			p := d.Status().PendingBytes
-			fmt.Fprintf(out, "\ruploading pending changes: %s of %s left", cli.HumanBytes(p), cli.HumanBytes(total))
-		}
-	}
+	return p.follow(done)
 }
 
 // MountCommand is `murmur mount DIR`.
 func MountCommand() *cli.Command {
 	var f openDriveFlags
-	var readOnly, allowOther, verbose bool
+	var readOnly, allowOther, verbose, nonempty bool
 	var snapshot uint64
 	var state string
 	cache := cli.Size(4 << 30)
@@ -194,6 +146,7 @@ func MountCommand() *cli.Command {
 			fs.BoolVar(&readOnly, "read-only", false, "mount read-only, without taking the writer lease")
 			fs.Uint64Var(&snapshot, "snapshot", 0, "mount snapshot N read-only (see 'murmur snapshot list')")
 			fs.BoolVar(&allowOther, "allow-other", false, "let other local users use the mount (permissions still apply)")
+			fs.BoolVar(&nonempty, "nonempty", false, NonemptyUsage)
 			fs.StringVar(&state, "state", "", "the mount's state directory (default: DIR of the node/mounts/DRIVE)")
 			fs.Var(&cache, "cache", "bound on the local cache of uploaded contents")
 			fs.BoolVar(&verbose, "v", false, "log debug messages")
@@ -210,6 +163,9 @@ func MountCommand() *cli.Command {
 				return err
 			}
 			log := cli.NewLogger(slog.LevelInfo, verbose)
+			if err := PrepareMountpoint(mountpoint, nonempty, log); err != nil {
+				return err
+			}
 			pub, _, err := ResolveDrive(f.dir, f.drive)
 			if err != nil {
 				return err
@@ -223,24 +179,7 @@ func MountCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			return ServeDrive(ctx, d, mountpoint, name, StatusFile(f.dir, id), mount.Options{AllowOther: allowOther, Logger: log}, out)
+			return ServeDrive(ctx, d, mountpoint, name, StatusSocket(f.dir, id), mount.Options{AllowOther: allowOther, Logger: log}, out)
 		},
 	}
-}
-
-// mountStatuses reads the status files of the node's running mounts.
-func mountStatuses(dir string) []mountStatus {
-	files, _ := filepath.Glob(filepath.Join(MountsDir(dir), "*.status.json"))
-	var out []mountStatus
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		var s mountStatus
-		if json.Unmarshal(b, &s) == nil && syscall.Kill(s.PID, 0) == nil {
-			out = append(out, s)
-		}
-	}
-	return out
 }
