@@ -211,10 +211,11 @@ func (v View) Changed(ino Ino) bool {
 // file's contents; changed the inodes with changes not yet committed,
 // with their epochs; next is at least the next inode number to hand out
 // (Load raises it past every inode), and changes from now on are of an
-// epoch after every one given. What a crash can leave is repaired, each
+// epoch after committed (the last epoch a commit covers) and after every
+// one given. What a crash can leave is repaired, each
 // repair logged and saved: entries naming missing inodes go, inodes no
 // entry names go, link counts are fixed.
-func (t *Tree) Load(nodes map[Ino]*Node, files map[Ino]File, changed map[Ino]uint64, next Ino) error {
+func (t *Tree) Load(nodes map[Ino]*Node, files map[Ino]File, changed map[Ino]uint64, next Ino, committed uint64) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	inodes, err := t.build(nodes, files)
@@ -228,6 +229,7 @@ func (t *Tree) Load(nodes map[Ino]*Node, files map[Ino]File, changed map[Ino]uin
 	}
 	t.nodes, t.next = inodes, max(t.next, next, t.nextFree(inodes))
 	t.changed, t.committing = map[Ino]uint64{}, nil
+	t.epoch = max(t.epoch, committed+1)
 	for ino, e := range changed {
 		t.changed[ino] = e
 		t.epoch = max(t.epoch, e)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/murmur-cloud/murmur/fs"
+	"github.com/murmur-cloud/murmur/fs/fstest"
 )
 
 // clock is a fake clock that moves one second forward on every reading,
@@ -164,51 +165,8 @@ func listing(t testing.TB, tr *fs.Tree) []string {
 	return out
 }
 
-// checkInvariants walks tr and checks that every inode's Nlink counts its
-// names (a directory: 2 plus its subdirectories), that entries agree with
-// the attributes they name, and that ReadDir is sorted.
-func checkInvariants(t testing.TB, tr *fs.Tree) {
-	t.Helper()
-	names := map[fs.Ino]uint32{}
-	subdirs := map[fs.Ino]uint32{}
-	kinds := map[fs.Ino]fs.Kind{}
-	var walk func(dir fs.Ino)
-	walk = func(dir fs.Ino) {
-		ents, err := tr.ReadDir(dir)
-		if err != nil {
-			t.Fatalf("ReadDir %d: %v", dir, err)
-		}
-		if !slices.IsSortedFunc(ents, func(a, b fs.DirEntry) int { return strings.Compare(a.Name, b.Name) }) {
-			t.Fatalf("ReadDir %d not sorted: %v", dir, ents)
-		}
-		for _, e := range ents {
-			a, err := tr.Lookup(dir, e.Name)
-			if err != nil || a.Ino != e.Ino || a.Kind != e.Kind {
-				t.Fatalf("Lookup %d/%q = %+v, %v; ReadDir said %+v", dir, e.Name, a, err, e)
-			}
-			names[e.Ino]++
-			kinds[e.Ino] = e.Kind
-			if e.Kind == fs.Directory {
-				if names[e.Ino] > 1 {
-					t.Fatalf("directory %d has two names", e.Ino)
-				}
-				subdirs[dir]++
-				walk(e.Ino)
-			}
-		}
-	}
-	walk(fs.RootIno)
-	kinds[fs.RootIno] = fs.Directory
-	for i, k := range kinds {
-		want := names[i]
-		if k == fs.Directory {
-			want = 2 + subdirs[i]
-		}
-		if got := attr(t, tr, i).Nlink; got != want {
-			t.Fatalf("inode %d (%v): Nlink %d, want %d", i, k, got, want)
-		}
-	}
-}
+// checkInvariants checks tr's link counts and entries (fstest).
+func checkInvariants(t testing.TB, tr *fs.Tree) { fstest.CheckInvariants(t, tr) }
 
 // read returns the whole contents of regular file i.
 func read(t testing.TB, tr *fs.Tree, i fs.Ino) []byte {

@@ -3,6 +3,8 @@ package drive_test
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/murmur-cloud/murmur/fs/state"
@@ -142,5 +144,40 @@ func TestDriveTreeRefusesAfterClose(t *testing.T) {
 	}
 	if err := tr.Fsync(ino); err == nil {
 		t.Errorf("fsync after Close succeeded")
+	}
+}
+
+// TestDriveUnlinkThenCrashKeepsBytes: a file flushed to the state, then
+// unlinked, then the process dies before the next flush: the state brings
+// the file back, and its bytes with it (its cache file goes only once the
+// deletion is saved).
+func TestDriveUnlinkThenCrashKeepsBytes(t *testing.T) {
+	e := newDriveEnv(t)
+	dir := t.TempDir()
+	d := e.open(dir, false)
+	data := randBytes(40, 3*state.InlineMax)
+	writeFile(t, d.Tree(), fs.RootIno, "f", data)
+	if err := d.FlushState(); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Tree().Unlink(fs.RootIno, "f"); err != nil {
+		t.Fatal(err)
+	}
+	crashed := crashCopy(t, dir)
+	d.Abandon()
+	r := e.open(crashed, false)
+	defer r.Close(context.Background())
+	if got := readFile(t, r.Tree(), fs.RootIno, "f"); !bytes.Equal(got, data) {
+		t.Fatalf("after the crash the file holds %d bytes differing at %d", len(got), firstDiff(got, data))
+	}
+	// Once the deletion is saved, the cache file goes.
+	if err := r.Tree().Unlink(fs.RootIno, "f"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.FlushState(); err != nil {
+		t.Fatal(err)
+	}
+	if files, _ := os.ReadDir(filepath.Join(crashed, "data")); len(files) != 0 {
+		t.Fatalf("%d cache files left after the deletion was saved", len(files))
 	}
 }

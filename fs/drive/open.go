@@ -25,13 +25,15 @@ import (
 //   - The cloud shows an older root than the state has seen (a lookup
 //     that missed the newest, peers withholding it): the state is kept,
 //     never rolled back.
-//   - The cloud moved on: its chain is walked back to the state's commit.
-//     If every commit on the way was made by this state's mount (each
-//     super names its writer), they are its own, and the state holds
-//     everything in them: it is current. Otherwise another device wrote:
-//     a state with nothing uncommitted is cleared and the tree loaded
-//     from the cloud; one with uncommitted changes keeps them, read-only,
-//     never merged.
+//   - The cloud moved on: a state with nothing uncommitted is cleared and
+//     the tree loaded from the cloud; one with uncommitted changes keeps
+//     them, read-only, never merged. The chain of commits is walked back
+//     to the state's own to say why: each super names the mount that made
+//     it.
+//
+// A commit is recorded in the state, synced, before its root is
+// published, so a mount that crashed finds its last commit as its intent,
+// and is never "behind" its own commits.
 
 // maxChainWalk bounds how far back the open walks the chain of commits to
 // find the state's own.
@@ -152,30 +154,13 @@ func (d *Drive) reconcile(ctx context.Context, local *meta, seq uint64, root *fo
 		d.seq = local.Seq
 		return nil
 	}
-	found, ours, err := d.onChain(ctx, root.Super, local.Ref, local.Gen)
-	if err != nil {
-		d.log.Warn("fs: could not walk the drive's commits back to this state's", "err", err)
-	}
-	if found && ours {
-		// Commits this mount published and its state did not record:
-		// the state holds all they hold, and more.
-		d.log.Info("fs: the cloud is at a later commit of this mount's own; the state holds it", "state", local.Gen)
-		if err := useState(); err != nil {
-			return err
-		}
-		s, err := d.loadSuper(ctx, root.Super)
-		if err != nil {
-			return err
-		}
-		d.ref, d.gen, d.pages = root.Super, s.Gen, s.Pages
-		return nil
-	}
 	l, err := d.st.Load()
 	if err != nil {
 		return err
 	}
 	if !hasChanges(l, local.Epoch) {
-		// Behind another device's commits, with nothing of its own.
+		// Behind the cloud's commits, with nothing of its own: the cloud's
+		// tree is the drive's, whoever made it.
 		if err := d.st.Clear(); err != nil {
 			return err
 		}
@@ -185,7 +170,20 @@ func (d *Drive) reconcile(ctx context.Context, local *meta, seq uint64, root *fo
 		return err
 	}
 	*readOnly, d.frozen = true, true
-	d.why = fmt.Sprintf("the drive changed on another device since this mount's last commit, and this mount has changes it never committed; they are kept in %s (mounted read-only, as it was before)", d.cfg.StateDir)
+	found, ours, err := d.onChain(ctx, root.Super, local.Ref, local.Gen)
+	switch {
+	case err != nil:
+		d.log.Warn("fs: could not walk the drive's commits back to this state's", "err", err)
+		fallthrough
+	case !found || !ours:
+		d.why = fmt.Sprintf("the drive changed on another device since this mount's last commit, and this mount has changes it never committed; they are kept in %s (mounted read-only, as it was before)", d.cfg.StateDir)
+	default:
+		// Commits of this mount's own that its state never recorded: a
+		// commit is recorded, synced, before its root goes out, so this
+		// is a state copied or restored from an older backup. Which of
+		// its changes those commits hold is not known: keep them, apart.
+		d.why = fmt.Sprintf("the cloud holds commits of this mount's that its state directory %s does not know (was it restored from a backup?); its uncommitted changes are kept there, and the mount is read-only", d.cfg.StateDir)
+	}
 	return nil
 }
 
@@ -253,7 +251,7 @@ func (d *Drive) loadState(local *meta) error {
 			sf.Distrust()
 		}
 	}
-	return d.t.Load(l.Nodes, l.Files, changed, local.Next)
+	return d.t.Load(l.Nodes, l.Files, changed, local.Next, local.Epoch)
 }
 
 // loadRoot replaces the tree with the commit whose super ref names.
@@ -278,7 +276,7 @@ func (d *Drive) loadCommit(ctx context.Context, ref []byte, s *format.Super) err
 			return err
 		}
 	}
-	if err := d.t.Load(nodes, files, nil, s.Next); err != nil {
+	if err := d.t.Load(nodes, files, nil, s.Next, 0); err != nil {
 		return err
 	}
 	inos := make([]fs.Ino, 0, len(nodes))

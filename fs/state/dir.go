@@ -59,6 +59,10 @@ type Dir struct {
 
 	mu      sync.Mutex
 	touched map[fs.Ino]struct{} // content states changed, to save with the next flush
+	// doomed are the cache files of gone inodes, removed once a flush has
+	// saved that the inodes are gone: until then a crash brings the inode
+	// back from the journal, and its bytes must be there.
+	doomed []fs.Ino
 }
 
 // Keys in the journal.
@@ -199,15 +203,22 @@ func (d *Dir) NewBase(ino fs.Ino, manifest []byte) (*File, error) {
 	return d.newFile(ino, manifest)
 }
 
-// Free lets go of a gone inode's contents: its cache file goes (after the
-// last pin, which an upload may hold, the name is gone anyway).
+// Free lets go of a gone inode's contents. Its cache file is removed by
+// the next flush that saves the inode's deletion: a crash before that
+// brings the inode back as the journal last saw it, bytes and all.
 func (d *Dir) Free(ino fs.Ino, f fs.File) {
 	if c, ok := f.(*File); ok {
 		c.mu.Lock()
 		c.freed = true
+		if c.f != nil && c.pins == 0 {
+			c.f.Close()
+			c.f = nil
+		}
 		c.mu.Unlock()
 	}
-	os.Remove(d.cachePath(ino))
+	d.mu.Lock()
+	d.doomed = append(d.doomed, ino)
+	d.mu.Unlock()
 	if s := d.source(); s != nil {
 		s.Forget(ino)
 	}

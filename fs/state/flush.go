@@ -88,6 +88,9 @@ func (d *Dir) Flush(t *fs.Tree, meta []byte, sync bool) error {
 		also = append(also, ino)
 	}
 	d.touched = map[fs.Ino]struct{}{}
+	// Freed before the Collect below, so their deletions are in this batch.
+	doomed := d.doomed
+	d.doomed = nil
 	d.mu.Unlock()
 	var b journal.Batch
 	var files []*File
@@ -107,7 +110,13 @@ func (d *Dir) Flush(t *fs.Tree, meta []byte, sync bool) error {
 	}
 	if err := d.j.Write(&b); err != nil {
 		retry()
+		d.mu.Lock()
+		d.doomed = append(d.doomed, doomed...)
+		d.mu.Unlock()
 		return fmt.Errorf("fs: save state: %w", err)
+	}
+	for _, ino := range doomed {
+		os.Remove(d.cachePath(ino))
 	}
 	if !sync {
 		return nil

@@ -1,0 +1,188 @@
+package drive_test
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/murmur-cloud/murmur/crypt"
+	"github.com/murmur-cloud/murmur/erasure"
+	"github.com/murmur-cloud/murmur/fs"
+	"github.com/murmur-cloud/murmur/fs/drive"
+	"github.com/murmur-cloud/murmur/fs/fstest"
+	"github.com/murmur-cloud/murmur/fs/state"
+	"github.com/murmur-cloud/murmur/store"
+)
+
+var (
+	longModel = flag.Bool("long", false, "run the model test over the drive long: 20,000 steps per seed, bursts of 4,000 files of 16 KiB")
+	modelSeed = flag.Uint64("seed", 0, "run the model test over the drive with this seed only")
+)
+
+// TestModelOnDrive runs the randomized model test (fs/fstest) over a real
+// drive: its state directory's journal and cache files, an in-memory
+// cloud, and among the steps flushes, fsyncs, commits, bursts of files
+// past what one badger transaction took, and crashes — the mount process
+// dying at a random point, or at a random call of a commit to the cloud,
+// and the drive reopened on the state directory it left. After every
+// crash the tree must be the last durable point's and take changes.
+//
+//	go test ./fs/drive/ -run ModelOnDrive -long            # the long form
+//	go test ./fs/drive/ -run ModelOnDrive -seed 7 -v       # one seed
+func TestModelOnDrive(t *testing.T) {
+	steps, burst := 1500, 800
+	seeds := []uint64{1, 2, 3}
+	if testing.Short() {
+		steps, seeds = 500, seeds[:1]
+	}
+	if *longModel {
+		steps, burst = 20_000, 4000
+	}
+	if *modelSeed != 0 {
+		seeds = []uint64{*modelSeed}
+	}
+	for _, seed := range seeds {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			env := newModelDrive(t)
+			fstest.Run(t, env, fstest.Options{Seed: seed, Steps: steps, Big: 3 * state.InlineMax, Burst: burst, BurstSize: 16 << 10})
+			env.d.Close(context.Background())
+		})
+	}
+}
+
+// modelDrive is a drive for the model: one cloud, and a state directory
+// that each crash replaces by the copy it left.
+type modelDrive struct {
+	t     *testing.T
+	e     *driveEnv
+	cloud *crashCloud
+	d     *drive.Drive
+	dir   string
+}
+
+func newModelDrive(t *testing.T) *modelDrive {
+	e := newDriveEnv(t)
+	c := &crashCloud{Cloud: e.cloud}
+	e.cloud = c
+	m := &modelDrive{t: t, e: e, cloud: c, dir: t.TempDir()}
+	m.d = e.open(m.dir, false)
+	return m
+}
+
+func (m *modelDrive) Tree() *fs.Tree { return m.d.Tree() }
+func (m *modelDrive) Flush() error   { return m.d.FlushState() }
+func (m *modelDrive) Commit() error  { return m.d.Commit(context.Background()) }
+
+func (m *modelDrive) Writable() bool {
+	return m.d.Status().Writer && !m.d.Tree().ReadOnly()
+}
+
+var errCrashed = errors.New("the mount process died here")
+
+func (m *modelDrive) Crash(inCommit bool, call int, after bool) (bool, error) {
+	var left string
+	if inCommit {
+		m.cloud.arm(call, after, func() { left = crashCopy(m.t, m.dir) })
+		err := m.d.Commit(context.Background())
+		m.cloud.disarm()
+		if left == "" {
+			return false, err // the commit made fewer calls, and finished
+		}
+		if !errors.Is(err, errCrashed) {
+			return false, fmt.Errorf("a commit that crashed returned %v", err)
+		}
+	} else {
+		left = crashCopy(m.t, m.dir)
+	}
+	m.d.Abandon()
+	m.dir = left
+	cfg := m.e.config(left)
+	d, err := drive.Open(context.Background(), cfg)
+	if err != nil {
+		return true, fmt.Errorf("reopen: %w", err)
+	}
+	m.d = d
+	return true, nil
+}
+
+// crashCloud is a cloud whose calls that change it can be made to fail
+// from one on, as if the process making them died there: before that
+// call is made, or just after it returned.
+type crashCloud struct {
+	drive.Cloud
+	mu    sync.Mutex
+	at    int // the call to crash at (from 1); 0: never
+	after bool
+	calls int
+	dead  bool
+	crash func()
+}
+
+func (c *crashCloud) arm(call int, after bool, crash func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.at, c.after, c.calls, c.dead, c.crash = call, after, 0, false, crash
+}
+
+func (c *crashCloud) disarm() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.at, c.dead, c.crash = 0, false, nil
+}
+
+// call runs do unless the process is dead by now.
+func (c *crashCloud) call(do func() error) error {
+	c.mu.Lock()
+	if c.dead {
+		c.mu.Unlock()
+		return errCrashed
+	}
+	c.calls++
+	here := c.at > 0 && c.calls == c.at
+	if here && !c.after {
+		c.dead = true
+		c.crash()
+		c.mu.Unlock()
+		return errCrashed
+	}
+	c.mu.Unlock()
+	err := do()
+	if here {
+		c.mu.Lock()
+		c.dead = true
+		c.crash()
+		c.mu.Unlock()
+		return errCrashed
+	}
+	return err
+}
+
+func (c *crashCloud) Put(ctx context.Context, id erasure.ShardID, b []byte) error {
+	return c.call(func() error { return c.Cloud.Put(ctx, id, b) })
+}
+
+func (c *crashCloud) PutStripe(ctx context.Context, d *erasure.Descriptor, s [][]byte) ([]store.Holder, error) {
+	var h []store.Holder
+	err := c.call(func() (err error) {
+		h, err = c.Cloud.PutStripe(ctx, d, s)
+		return err
+	})
+	return h, err
+}
+
+func (c *crashCloud) PublishRoot(ctx context.Context, keys *crypt.Keys, seq uint64, value []byte) error {
+	return c.call(func() error { return c.Cloud.PublishRoot(ctx, keys, seq, value) })
+}
+
+func (m *modelDrive) Another() (*fs.Tree, func(), error) {
+	cfg := m.e.config(m.t.TempDir())
+	cfg.ReadOnly = true
+	d, err := drive.Open(context.Background(), cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return d.Tree(), func() { d.Close(context.Background()) }, nil
+}
