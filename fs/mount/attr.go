@@ -60,6 +60,8 @@ func joinNs(sec uint64, nsec uint32) int64 {
 // setAttrIn translates the kernel's setattr into the model's. The
 // kernel's own bits (FATTR_FH, FATTR_LOCKOWNER; FATTR_CTIME, which the
 // model sets itself on any change) have no counterpart and are dropped.
+// A setattr with none of the others is still a change: the kernel sends
+// one for chown(2) to -1 and -1, which sets ctime alone.
 func setAttrIn(in *fuse.SetAttrIn) fs.SetAttrIn {
 	var out fs.SetAttrIn
 	v := in.Valid
@@ -92,6 +94,9 @@ func setAttrIn(in *fuse.SetAttrIn) fs.SetAttrIn {
 	}
 	if v&fuse.FATTR_MTIME_NOW != 0 {
 		out.Valid |= fs.SetMtimeNow
+	}
+	if out.Valid == 0 {
+		out.Valid = fs.SetCtime
 	}
 	return out
 }
