@@ -61,6 +61,7 @@ func TestOnDrive(t *testing.T) {
 		{"Xattr", TestXattr}, {"Renameat2", TestRenameat2}, {"Ownership", TestOwnership},
 		{"Setattr", TestSetattr}, {"KeepCache", TestKeepCache}, {"Locks", TestLocks},
 		{"HandlesReleased", TestHandlesReleased}, {"SpecialPosix", TestSpecialPosix},
+		{"SpecialPrograms", TestSpecialPrograms},
 	} {
 		t.Run(c.name, c.fn)
 	}
