@@ -18,9 +18,12 @@ const (
 	SetMtime                            // Mtime
 	SetAtimeNow                         // atime to the clock's now, overriding SetAtime
 	SetMtimeNow                         // mtime to the clock's now, overriding SetMtime
+	// SetCtime changes nothing but ctime, which any change sets: what
+	// chown(2) with an owner and a group of -1 does.
+	SetCtime
 )
 
-const setAll = SetMode | SetUid | SetGid | SetSize | SetAtime | SetMtime | SetAtimeNow | SetMtimeNow
+const setAll = SetMode | SetUid | SetGid | SetSize | SetAtime | SetMtime | SetAtimeNow | SetMtimeNow | SetCtime
 
 // SetAttrIn is a change of attributes: the fields named in Valid.
 type SetAttrIn struct {

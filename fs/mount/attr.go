@@ -20,7 +20,7 @@ func fillAttr(a fs.Attr, out *fuse.Attr) {
 	*out = fuse.Attr{
 		Ino:     uint64(a.Ino),
 		Size:    a.Size,
-		Blocks:  (a.Size + blockSize - 1) / blockSize * (blockSize / 512),
+		Blocks:  blocks(a),
 		Mode:    a.StatMode(),
 		Nlink:   a.Nlink,
 		Owner:   fuse.Owner{Uid: a.Uid, Gid: a.Gid},
@@ -30,6 +30,17 @@ func fillAttr(a fs.Attr, out *fuse.Attr) {
 	out.Atime, out.Atimensec = splitNs(a.Atime)
 	out.Mtime, out.Mtimensec = splitNs(a.Mtime)
 	out.Ctime, out.Ctimensec = splitNs(a.Ctime)
+}
+
+// blocks is st_blocks, in 512-byte units: a regular file's size rounded
+// up to whole blocks. Nothing else has blocks of its own: a symlink's
+// target lives in its inode's record, as a short one does in ext4's and
+// tmpfs's inodes, and du counts it as nothing, as there.
+func blocks(a fs.Attr) uint64 {
+	if a.Kind != fs.Regular {
+		return 0
+	}
+	return (a.Size + blockSize - 1) / blockSize * (blockSize / 512)
 }
 
 // splitNs splits a time in ns since the epoch into seconds and
@@ -60,6 +71,8 @@ func joinNs(sec uint64, nsec uint32) int64 {
 // setAttrIn translates the kernel's setattr into the model's. The
 // kernel's own bits (FATTR_FH, FATTR_LOCKOWNER; FATTR_CTIME, which the
 // model sets itself on any change) have no counterpart and are dropped.
+// A setattr with none of the others is still a change: the kernel sends
+// one for chown(2) to -1 and -1, which sets ctime alone.
 func setAttrIn(in *fuse.SetAttrIn) fs.SetAttrIn {
 	var out fs.SetAttrIn
 	v := in.Valid
@@ -92,6 +105,9 @@ func setAttrIn(in *fuse.SetAttrIn) fs.SetAttrIn {
 	}
 	if v&fuse.FATTR_MTIME_NOW != 0 {
 		out.Valid |= fs.SetMtimeNow
+	}
+	if out.Valid == 0 {
+		out.Valid = fs.SetCtime
 	}
 	return out
 }

@@ -74,10 +74,15 @@
 //
 // # Limits
 //
-// The Tree holds regular files, directories and symlinks. mknod(2) of a
-// regular file works; of a fifo, socket or device it fails with EPERM,
-// mknod(2)'s answer for a type the filesystem does not support (so bind(2)
-// of a unix socket in the drive fails too). fallocate(2) extends a file
+// The Tree holds every file type: mknod(2) and mkfifo(3) make fifos,
+// sockets (bind(2) of a unix socket comes as a mknod) and character and
+// block devices with their numbers, kept like any inode. The kernel
+// serves their opens itself and never asks the layer: a fifo's bytes
+// pass between its readers and writers in the kernel, and so do not move
+// its mtime and ctime as they do on a local filesystem (a FUSE inode's
+// times are the filesystem's to set, and it never hears of them); a
+// connect(2) finds the socket bound to the inode; and the mount is
+// nodev, so opening a device is EACCES. fallocate(2) extends a file
 // (mode 0) or does nothing (FALLOC_FL_KEEP_SIZE; the model has no blocks
 // to reserve); punching holes and zeroing ranges are EOPNOTSUPP. POSIX
 // ACLs are not supported by the kernel side of the mount; their xattrs

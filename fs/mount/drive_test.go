@@ -60,7 +60,8 @@ func TestOnDrive(t *testing.T) {
 		{"ConcurrentWriters", TestConcurrentWriters}, {"UnlinkedOpen", TestUnlinkedOpen},
 		{"Xattr", TestXattr}, {"Renameat2", TestRenameat2}, {"Ownership", TestOwnership},
 		{"Setattr", TestSetattr}, {"KeepCache", TestKeepCache}, {"Locks", TestLocks},
-		{"HandlesReleased", TestHandlesReleased},
+		{"HandlesReleased", TestHandlesReleased}, {"SpecialPosix", TestSpecialPosix},
+		{"SpecialPrograms", TestSpecialPrograms},
 	} {
 		t.Run(c.name, c.fn)
 	}

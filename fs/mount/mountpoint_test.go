@@ -28,6 +28,9 @@ func TestMain(m *testing.M) {
 	if dir := os.Getenv(childMountEnv); dir != "" {
 		serveChild(dir)
 	}
+	if os.Getenv(specialScriptEnv) != "" {
+		os.Exit(runSpecialScript())
+	}
 	os.Exit(m.Run())
 }
 

@@ -298,14 +298,22 @@ func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, 
 }
 
 // Listxattr copies the names of n's attributes, each ending in NUL, into
-// dest, with Getxattr's protocol for the length.
+// dest, with Getxattr's protocol for the length. The trusted.* ones are
+// listed to root only: the kernel refuses anyone else their values and
+// leaves hiding their names to the filesystem, as ext4 and tmpfs hide
+// them from callers without CAP_SYS_ADMIN; FUSE tells the caller's uid,
+// not its capabilities, and uid 0 stands for them.
 func (n *node) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
 	names, err := n.tree().ListXattr(n.ino)
 	if err != nil {
 		return 0, n.srv.errno(err)
 	}
+	uid, _ := caller(ctx)
 	var b strings.Builder
 	for _, name := range names {
+		if uid != 0 && strings.HasPrefix(name, "trusted.") {
+			continue
+		}
 		b.WriteString(name)
 		b.WriteByte(0)
 	}
