@@ -72,8 +72,8 @@ type run struct {
 	// committed is the model at the last commit, nil if a crash made it
 	// unknown whether a commit went out.
 	committed *snapshot
-	handles []handle
-	bursts  int
+	handles   []handle
+	bursts    int
 	// burstDir is the directory of the burst not yet removed, if any.
 	burstDir string
 	crashes  int
@@ -119,7 +119,7 @@ func Run(t *testing.T, env Env, opts Options) {
 }
 
 func (r *run) pick(paths []string) string { return paths[r.rng.IntN(len(paths))] }
-func (r *run) dirs() []string              { return slices.Sorted(maps.Keys(r.m.dirs)) }
+func (r *run) dirs() []string             { return slices.Sorted(maps.Keys(r.m.dirs)) }
 
 func (r *run) regulars() []string {
 	var out []string
