@@ -65,6 +65,14 @@ func (m *meta) marshal() []byte {
 	return b
 }
 
+func readBool(r *wire.Reader) bool {
+	b := r.Byte()
+	if b > 1 {
+		r.Fail("a flag of %d", b)
+	}
+	return b == 1
+}
+
 func boolByte(v bool) byte {
 	if v {
 		return 1
@@ -84,9 +92,9 @@ func parseMeta(b []byte) (*meta, error) {
 	m.Seq, m.Gen = r.Uvarint(1<<63-1), r.Uvarint(1<<63-1)
 	m.Next = fs.Ino(r.Uvarint(format.MaxIno))
 	m.Ref = slices.Clone(r.LenBytes(MaxRootValue))
-	m.Clean = r.Byte() == 1
+	m.Clean = readBool(r)
 	m.Epoch = r.Uvarint(1<<63 - 1)
-	if r.Byte() == 1 {
+	if readBool(r) {
 		m.Pending = &intent{Ref: slices.Clone(r.LenBytes(MaxRootValue))}
 		m.Pending.Gen, m.Pending.Epoch = r.Uvarint(1<<63-1), r.Uvarint(1<<63-1)
 	}
