@@ -230,8 +230,14 @@ func printMounts(out io.Writer, mounts []mountStatus) {
 		}
 		fmt.Fprintf(out, "drive     %s at %s (%s), snapshot %d; pending upload: %s in %d files; cached %s",
 			m.Name, m.Mountpoint, mode, m.Snapshot, cli.HumanBytes(m.PendingBytes), m.PendingFiles, cli.HumanBytes(m.CachedBytes))
+		if m.UploadTotal > 0 {
+			fmt.Fprintf(out, "; uploading %s of %s", cli.HumanBytes(m.UploadDone), cli.HumanBytes(m.UploadTotal))
+		}
 		if m.LastError != "" {
 			fmt.Fprintf(out, "; last commit failed: %s", m.LastError)
+		}
+		if m.StateError != "" {
+			fmt.Fprintf(out, "; its state directory cannot be written (changes kept in memory until it can): %s", m.StateError)
 		}
 		fmt.Fprintln(out)
 	}
