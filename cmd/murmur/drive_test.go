@@ -330,6 +330,26 @@ func TestDriveAcrossProcesses(t *testing.T) {
 	}
 	m5.stop(t)
 
+	// A mount whose node goes away cannot upload at unmount: it says what
+	// is kept where, and exits non-zero.
+	lone := filepath.Join(t.TempDir(), "lone")
+	m6 := startMount(t, lone, "--dir", dirs[3], "--drive", pub, "--passphrase-file", pass)
+	if err := os.WriteFile(filepath.Join(lone, "stranded"), []byte("kept locally"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	procs[3].kill()
+	m6.killed = true
+	m6.cmd.Process.Signal(os.Interrupt)
+	select {
+	case err := <-m6.exited:
+		if err == nil || !strings.Contains(m6.out.String(), "not in the cloud yet") || !strings.Contains(m6.out.String(), "kept in") {
+			t.Errorf("unmount with the node gone: %v\n%s", err, m6.out.String())
+		}
+	case <-time.After(3 * time.Minute):
+		t.Fatalf("unmount with the node gone did not end:\n%s", m6.out.String())
+	}
+	syscall.Unmount(lone, syscall.MNT_DETACH)
+
 	// A wrong passphrase is refused, clearly, with the exit code for it.
 	wrong := writeSecret(t, "wrong")
 	cmd := murmurCmd("mount", "--dir", dirs[2], "--drive", pub, "--passphrase-file", wrong, filepath.Join(t.TempDir(), "x"))

@@ -245,14 +245,15 @@ running murmur up again resumes both with their data.
 `, len(l.Nodes), home, l.Secret.CloudID(), dir)
 			serveErr := srv.Serve(ctx, sock)
 			stopMount() // the API stopped, or never started: unmount too
+			var mountErr error
 			if err := <-mountDone; err != nil {
-				fmt.Fprintf(out, "drive: %v\n", err)
+				mountErr = fmt.Errorf("the drive did not close cleanly: %w", err)
 			}
 			if serveErr != nil {
-				return serveErr
+				return errors.Join(serveErr, mountErr)
 			}
 			fmt.Fprintln(out, "stopping the cloud")
-			return nil
+			return mountErr
 		},
 	}
 }
