@@ -12,12 +12,12 @@ vet:
 
 # Everything: formatting, vet, the unit and conformance tests, the race
 # detector over the concurrent packages, and a short run of every fuzz target.
-# The race run over fs is a step of its own: it is CPU-heavy, and beside
-# node's tests it starves the gossip tests' timing.
+# The race run over the drive's packages is a step of its own: it is
+# CPU-heavy, and beside node's tests it starves the gossip tests' timing.
 test: vet
 	$(GO) test -count=1 ./...
 	$(GO) test -count=1 -race -short ./pipeline/... ./store/... ./erasure/... ./node/... ./daemon/ ./client/ ./gossip/
-	$(GO) test -count=1 -race -short ./fs/
+	$(GO) test -count=1 -race -short ./fs/ ./fs/format/ ./fs/state/ ./fs/drive/ ./internal/journal/ ./cmd/murmur/clientcmd/
 	./scripts/fuzz.sh 10s
 
 # Longer fuzzing: make fuzz FUZZTIME=5m
