@@ -154,6 +154,9 @@ func (g *Gossip) attrs() []float64 {
 	}
 }
 
+// maxSpace bounds the bytes an estimate reports (4 EiB).
+const maxSpace = 1 << 62
+
 // totals returns the last completed epoch's estimate: the members, and
 // their capacity, free and stored bytes; ok is false until there is one
 // that makes sense.
@@ -169,7 +172,7 @@ func (g *Gossip) totals() (size, capacity, free, stored float64, ok bool) {
 		if math.IsInf(*v, 0) || math.IsNaN(*v) {
 			return 0, 0, 0, 0, false
 		}
-		*v = max(*v, 0)
+		*v = min(max(*v, 0), maxSpace) // a liar's figures stay in range
 	}
 	return last.Size, capacity, free, stored, true
 }
