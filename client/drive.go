@@ -271,10 +271,10 @@ func (d *driveClient) Renew(ctx context.Context, ids []erasure.ShardID, hints []
 	return errors.Join(errs...)
 }
 
-func (d *driveClient) Space(ctx context.Context) (total, free uint64, err error) {
+func (d *driveClient) Space(ctx context.Context) (drive.CloudSpace, error) {
 	var s Space
 	if err := d.c.getJSON(ctx, "/v1/drive/space", &s); err != nil {
-		return 0, 0, err
+		return drive.CloudSpace{}, err
 	}
-	return s.Total, s.Free, nil
+	return drive.CloudSpace{Total: s.Total, Free: min(s.Free, s.Total), Stored: s.Stored, Estimated: s.Estimated}, nil
 }

@@ -20,7 +20,11 @@ type Status struct {
 
 	Leases LeaseStatus `json:"leases"` // of the shards of the files stored through this node
 
-	Gossip    GossipStatus          `json:"gossip"`
+	Gossip GossipStatus `json:"gossip"`
+	// Space is the cloud's room as a drive's statfs shows it, before the
+	// code's overhead is taken out; Disk is the node's own disk.
+	Space     Space                 `json:"space"`
+	Disk      DiskStatus            `json:"disk"`
 	Code      *placement.CodeChoice `json:"code,omitempty"` // for the next file; nil when none is possible
 	CodeError string                `json:"code_error,omitempty"`
 	Providers AnnounceStats         `json:"providers"`
@@ -126,8 +130,37 @@ type StripePut struct {
 	Holders [][]byte `json:"holders"` // one per shard of the stripe; empty for an empty slot
 }
 
-// Space is the answer to GET /v1/drive/space.
+// Space is the cloud's room in raw bytes, parity included: the answer to
+// GET /v1/drive/space, and part of Status (node.Space on the wire). A
+// daemon from before stored, members and estimated sends only total and
+// free.
 type Space struct {
-	Total uint64 `json:"total"`
-	Free  uint64 `json:"free"`
+	Total  uint64 `json:"total"`  // the members' quotas, or their disks' size where they set none, each disk once
+	Free   uint64 `json:"free"`   // what they can still take
+	Stored uint64 `json:"stored"` // what they store
+	// Members is the members counted: the size estimate, or the nodes the
+	// daemon's node sees on its own disk.
+	Members float64 `json:"members"`
+	// Estimated is set when the figures are for the whole cloud; false
+	// before gossip's first estimate, when they are what the daemon's node
+	// knows itself (its disk or quota, and the members it sees there).
+	Estimated bool `json:"estimated"`
+}
+
+// DiskStatus is what the node knows of the disk its store is on, part of
+// Status: node.DiskStatus on the wire.
+type DiskStatus struct {
+	ID   string `json:"id"`
+	Size int64  `json:"size"` // the filesystem's size; 0 if it could not be measured
+	Free int64  `json:"free"` // what is free there
+	// Nodes counts the live nodes of this cloud whose stores are on the
+	// disk, this one included; together they offer Capacity bytes, Avail
+	// of them free, and store Stored, and each counts 1/Nodes of it.
+	Nodes    int   `json:"nodes"`
+	Capacity int64 `json:"capacity"`
+	Avail    int64 `json:"avail"`
+	Stored   int64 `json:"stored"`
+	// Alone, if set, says why the node cannot see the other nodes of its
+	// disk, and so counts the disk as its own.
+	Alone string `json:"alone,omitempty"`
 }

@@ -112,19 +112,14 @@ func (d *DriveCloud) Renew(ctx context.Context, ids []erasure.ShardID, hints []s
 	return nil
 }
 
-// Space implements fsdrive.Cloud: the cloud's capacity and free bytes as
-// gossip estimates them, or, until gossip has an estimate, those of the
-// node's own store (zeros if it has no quota).
-func (d *DriveCloud) Space(ctx context.Context) (total, free uint64, err error) {
+// Space implements fsdrive.Cloud: the cloud's room as the node knows it
+// (node.Space): gossip's estimate, with each disk counted once however
+// many nodes share it; before the first estimate, the node's own disk or
+// quota and those of the members it sees there, not marked Estimated.
+func (d *DriveCloud) Space(ctx context.Context) (fsdrive.CloudSpace, error) {
 	if err := ctx.Err(); err != nil {
-		return 0, 0, err
+		return fsdrive.CloudSpace{}, err
 	}
-	if st := d.n.GossipStatus(); st.Capacity > 0 {
-		return uint64(st.Capacity), uint64(min(max(st.Free, 0), st.Capacity)), nil
-	}
-	s := d.n.Store()
-	if c := s.Capacity(); c > 0 {
-		return uint64(c), uint64(max(c-s.Used(), 0)), nil
-	}
-	return 0, 0, nil
+	sp, _ := d.n.Space()
+	return fsdrive.CloudSpace{Total: sp.Total, Free: min(sp.Free, sp.Total), Stored: sp.Stored, Estimated: sp.Estimated}, nil
 }

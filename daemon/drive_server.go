@@ -242,10 +242,10 @@ func (s *Server) driveRenew(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) driveSpace(w http.ResponseWriter, r *http.Request) {
-	total, free, err := s.drive.Space(r.Context())
-	if err != nil {
+	if err := r.Context().Err(); err != nil {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, client.Space{Total: total, Free: free})
+	sp, _ := s.n.Space()
+	writeJSON(w, client.Space(sp))
 }

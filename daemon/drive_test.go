@@ -23,7 +23,17 @@ const driveNodes = 4
 // DHT answers a lookup, so root records can be published at once.
 func startCloud(t testing.TB, n int) *node.Local {
 	t.Helper()
-	l, err := node.StartLocal(context.Background(), node.LocalConfig{Dir: t.TempDir(), Nodes: n})
+	return startCloudWith(t, node.LocalConfig{Nodes: n})
+}
+
+// startCloudWith is startCloud of a cloud configured by cfg, in a
+// temporary folder unless cfg.Dir names one.
+func startCloudWith(t testing.TB, cfg node.LocalConfig) *node.Local {
+	t.Helper()
+	if cfg.Dir == "" {
+		cfg.Dir = t.TempDir()
+	}
+	l, err := node.StartLocal(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +72,13 @@ func TestDriveCloud(t *testing.T) {
 // node's API on a unix socket, and returns the server and a client.
 func serveDrive(t testing.TB) (*daemon.Server, *client.Client) {
 	t.Helper()
-	l := startCloud(t, driveNodes)
+	return serveNode(t, startCloud(t, driveNodes))
+}
+
+// serveNode serves the API of l's first node on a unix socket, and
+// returns the server and a client.
+func serveNode(t testing.TB, l *node.Local) (*daemon.Server, *client.Client) {
+	t.Helper()
 	dir := t.TempDir()
 	srv, err := daemon.NewServer(l.Nodes[0], dir, nil)
 	if err != nil {
@@ -90,29 +106,4 @@ func TestDriveAPI(t *testing.T) {
 	_, c := serveDrive(t)
 	d := c.Drive()
 	cloudtest.Run(t, func(*testing.T) drive.Cloud { return d })
-}
-
-// TestDriveCloudSpace: until gossip has estimated the cloud's space, Space
-// reports the node's own store.
-func TestDriveCloudSpace(t *testing.T) {
-	// An hour-long gossip period: no epoch completes during the test.
-	l, err := node.StartLocal(context.Background(), node.LocalConfig{Dir: t.TempDir(), Nodes: 2, Capacity: 1 << 30, GossipPeriod: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	n := l.Nodes[0]
-	if st := n.GossipStatus(); st.Capacity != 0 {
-		t.Fatalf("gossip estimates %v bytes before its first epoch ended", st.Capacity)
-	}
-	placer := placement.NewRandom(1)
-	d := daemon.NewDriveCloud(n, n.Cloud(placer))
-	id, b := cloudtest.Shard(5000)
-	if err := n.Store().Put(context.Background(), id, b); err != nil {
-		t.Fatal(err)
-	}
-	total, free, err := d.Space(context.Background())
-	if err != nil || total != 1<<30 || free != 1<<30-uint64(n.Store().Used()) || free == total {
-		t.Fatalf("Space = %d, %d, %v; the store holds %d of %d", total, free, err, n.Store().Used(), n.Store().Capacity())
-	}
 }

@@ -192,10 +192,12 @@ func (s *Server) Handler() http.Handler {
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	g := s.n.GossipStatus()
+	sp, disk := s.n.Space()
 	st := client.Status{
 		ID: s.n.ID().String(), Cloud: s.n.CloudID(), Peers: len(s.n.Peers()),
 		StoredBytes: s.n.Store().Used(), Capacity: s.n.Store().Capacity(), Files: len(s.cat.list()),
-		Leases: s.leaseStatus(), Gossip: gossipStatus(g), Providers: client.AnnounceStats(s.n.AnnounceStats()),
+		Leases: s.leaseStatus(), Gossip: gossipStatus(g), Space: client.Space(sp), Disk: client.DiskStatus(disk),
+		Providers: client.AnnounceStats(s.n.AnnounceStats()),
 	}
 	if c, err := s.codeFrom(g); err != nil {
 		st.CodeError = err.Error()

@@ -47,6 +47,8 @@ func fill(t *testing.T, v reflect.Value, n *int) {
 		v.SetInt(int64(*n))
 	case reflect.Uint64:
 		v.SetUint(uint64(*n))
+	case reflect.Bool:
+		v.SetBool(true)
 	case reflect.Float64:
 		v.SetFloat(float64(*n) + 0.5)
 	default:
@@ -62,6 +64,10 @@ func TestStatusOnTheWire(t *testing.T) {
 	fill(t, reflect.ValueOf(&g).Elem(), &n)
 	var a node.AnnounceStats
 	fill(t, reflect.ValueOf(&a).Elem(), &n)
+	var sp node.Space
+	fill(t, reflect.ValueOf(&sp).Elem(), &n)
+	var d node.DiskStatus
+	fill(t, reflect.ValueOf(&d).Elem(), &n)
 	for _, c := range []struct {
 		name       string
 		node, wire any
@@ -69,6 +75,8 @@ func TestStatusOnTheWire(t *testing.T) {
 		{"gossip", g, daemon.GossipStatus(g)},
 		{"gossip without peers", node.GossipStatus{Cycles: 3}, daemon.GossipStatus(node.GossipStatus{Cycles: 3})},
 		{"providers", a, client.AnnounceStats(a)},
+		{"space", sp, client.Space(sp)},
+		{"disk", d, client.DiskStatus(d)},
 	} {
 		want, err := json.Marshal(c.node)
 		if err != nil {

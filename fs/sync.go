@@ -50,8 +50,9 @@ type StatFS struct {
 
 // StatFS reports the tree's room, from Config.Space: Blocks its total,
 // Bfree what is not used, Bavail what can still be written (so df shows
-// Used as the stored bytes); without a Space, a nominal 1 TiB less the
-// bytes of the files. Files counts inodes in use and free.
+// Used as the stored bytes). Without a Space, or when it gives no total
+// (the room is not known), a nominal 1 TiB less the bytes of the files.
+// Files counts inodes in use and free.
 func (t *Tree) StatFS() StatFS {
 	const bsize = 4096
 	var sp Space
@@ -59,8 +60,8 @@ func (t *Tree) StatFS() StatFS {
 		sp = t.spaceFn()
 	}
 	t.mu.Lock()
-	var used uint64
-	if t.spaceFn == nil {
+	if sp.Total == 0 {
+		var used uint64
 		for _, n := range t.nodes {
 			used += n.Attr.Size
 		}

@@ -3,6 +3,9 @@ package node
 import (
 	"context"
 	"net"
+	"strconv"
+	"syscall"
+	"testing"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
@@ -60,4 +63,22 @@ func PrivateConn(c net.Conn, s CloudSecret) (net.Conn, error) {
 // look-up of the newest record first: what a stale or rogue member sends.
 func PutRecord(ctx context.Context, n *Node, key string, value []byte) error {
 	return n.dht.PutValue(ctx, key, value)
+}
+
+// MountTmpfs mounts a tmpfs of size bytes (a bound: it takes memory only
+// for what is written) on a temporary folder for the test, or skips the
+// test if it cannot (it needs root).
+func MountTmpfs(t *testing.T, size int64) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+strconv.FormatInt(size, 10)); err != nil {
+		t.Skipf("cannot mount a tmpfs (needs root): %v", err)
+	}
+	t.Cleanup(func() {
+		if err := syscall.Unmount(dir, 0); err != nil {
+			t.Errorf("unmount the tmpfs: %v", err)
+			syscall.Unmount(dir, syscall.MNT_DETACH)
+		}
+	})
+	return dir
 }

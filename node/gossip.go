@@ -11,7 +11,6 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -35,7 +34,8 @@ import (
 // the peer ID its connection authenticated, never by what a message says.
 //
 // Aggregation averages each node's capacity, free space and stored bytes,
-// so every node learns the cloud's size and totals; slicing and top-k run
+// so every node learns the cloud's size and totals, with each disk counted
+// once however many nodes share it (attrs, disk.go); slicing and top-k run
 // on capacity, a figure nodes state about themselves (a hint: a node that
 // lies about room fails its puts and loses reliability). Reliability is
 // never ranked by a node's own word: placement ranks members by this
@@ -117,7 +117,7 @@ func newGossip(n *Node) (*Gossip, error) {
 	}
 	// Tick once before serving, so no exchange reaches an aggregator that
 	// has no clock yet.
-	g.agg.Tick(cfg.Now(), g.attrs(self))
+	g.agg.Tick(cfg.Now(), g.attrs())
 	return g, nil
 }
 
@@ -138,19 +138,43 @@ func (g *Gossip) self() gossip.Descriptor {
 	return d
 }
 
-// attrs returns this node's aggregated attributes. A node without a quota
-// counts its disk: the size of the filesystem its store is on, and what
-// is free there (placement still sees it as unlimited).
-func (g *Gossip) attrs(d gossip.Descriptor) []float64 {
-	capacity, free := float64(d.Capacity), float64(max(d.Free, 0))
-	if d.Capacity == 0 {
-		var st syscall.Statfs_t
-		if err := syscall.Statfs(g.n.cfg.Dir, &st); err == nil {
-			capacity = float64(st.Blocks) * float64(st.Bsize)
-			free = float64(st.Bavail) * float64(st.Bsize)
-		}
+// attrs returns this node's aggregated attributes: its share of what
+// the nodes of its disk offer together (the disk's size and free space
+// if one of them has no quota, their quotas capped by the disk
+// otherwise), divided among them so that the cloud counts each disk once
+// (disk.go), and the bytes it stores itself. Placement still sees a node
+// without a quota as unlimited: it reads descriptors, not these.
+func (g *Gossip) attrs() []float64 {
+	d := g.n.Disk()
+	share := 1 / float64(max(d.Nodes, 1))
+	return []float64{
+		attrCapacity: float64(d.Capacity) * share,
+		attrFree:     float64(max(d.Avail, 0)) * share,
+		attrStored:   float64(g.n.store.Used()),
 	}
-	return []float64{attrCapacity: capacity, attrFree: free, attrStored: float64(g.n.store.Used())}
+}
+
+// maxSpace bounds the bytes an estimate reports (4 EiB).
+const maxSpace = 1 << 62
+
+// totals returns the last completed epoch's estimate: the members, and
+// their capacity, free and stored bytes; ok is false until there is one
+// that makes sense.
+func (g *Gossip) totals() (size, capacity, free, stored float64, ok bool) {
+	g.mu.Lock()
+	last := g.agg.Last()
+	g.mu.Unlock()
+	if len(last.Means) != numAttrs || !(last.Size >= 1) || math.IsInf(last.Size, 0) {
+		return 0, 0, 0, 0, false
+	}
+	capacity, free, stored = last.Total(attrCapacity), last.Total(attrFree), last.Total(attrStored)
+	for _, v := range []*float64{&capacity, &free, &stored} {
+		if math.IsInf(*v, 0) || math.IsNaN(*v) {
+			return 0, 0, 0, 0, false
+		}
+		*v = min(max(*v, 0), maxSpace) // a liar's figures stay in range
+	}
+	return last.Size, capacity, free, stored, true
 }
 
 // run gossips every period until ctx ends.
@@ -161,11 +185,12 @@ func (g *Gossip) cycle(ctx context.Context) {
 	g.cycles.Add(1)
 	now := g.n.cfg.Now()
 	self := g.self()
+	attrs := g.attrs() // reads the disk registry: not under the lock
 	g.mu.Lock()
 	for _, p := range g.n.Peers() { // members met otherwise (invite, DHT, mDNS), while there is room
 		g.cy.Add(p)
 	}
-	g.agg.Tick(now, g.attrs(self))
+	g.agg.Tick(now, attrs)
 	if e, _ := g.agg.Epoch(); e != g.topEpoch {
 		g.topEpoch = e
 		g.top.Reset(gossip.Item[peer.ID]{Peer: g.n.ID(), Key: self.Key})

@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"math"
 	"slices"
-	"syscall"
 	"testing"
 	"time"
 
@@ -158,42 +157,4 @@ func TestGossipTwentyNodes(t *testing.T) {
 	if got := readBack(t, cfgDrive, nodes[9].Cloud(placement.NewRandom(2)), m); !bytes.Equal(got, data) {
 		t.Fatal("the file reads back differently")
 	}
-}
-
-// TestGossipNoQuotaCountsDisk: nodes without a quota count the size of
-// their disk, and what is free on it, in the cloud's capacity, so a
-// drive's statfs shows real space.
-func TestGossipNoQuotaCountsDisk(t *testing.T) {
-	const n = 4
-	secret := node.NewCloudSecret()
-	var nodes []*node.Node
-	var disk float64
-	for range n {
-		cfg := node.Config{Dir: t.TempDir(), Secret: secret, GossipPeriod: 100 * time.Millisecond, GossipEpoch: 10, RequestTimeout: 10 * time.Second}
-		var st syscall.Statfs_t
-		if err := syscall.Statfs(cfg.Dir, &st); err != nil {
-			t.Fatal(err)
-		}
-		disk += float64(st.Blocks) * float64(st.Bsize)
-		nd, err := node.New(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { nd.Close() })
-		for _, o := range nodes {
-			if err := nd.Connect(context.Background(), o.AddrInfo()); err != nil {
-				t.Fatal(err)
-			}
-		}
-		nodes = append(nodes, nd)
-	}
-	eventually(t, 30*time.Second, "capacity did not reach the disks' size", func() bool {
-		for _, nd := range nodes {
-			st := nd.GossipStatus()
-			if math.Abs(st.Capacity-disk) > 0.05*disk || st.Free <= 0 || st.Free > st.Capacity {
-				return false
-			}
-		}
-		return true
-	})
 }

@@ -55,17 +55,8 @@ func TestLeasesExpireUnlessRenewed(t *testing.T) {
 	secret := node.NewCloudSecret()
 	var nodes []*node.Node
 	for range 6 {
-		nd, err := node.New(node.Config{Dir: t.TempDir(), Secret: secret, Lease: 3 * time.Second, ReclaimEvery: 200 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { nd.Close() })
-		for _, o := range nodes {
-			if err := nd.Connect(context.Background(), o.AddrInfo()); err != nil {
-				t.Fatal(err)
-			}
-		}
-		nodes = append(nodes, nd)
+		cfg := node.Config{Dir: t.TempDir(), Secret: secret, Lease: 3 * time.Second, ReclaimEvery: 200 * time.Millisecond}
+		nodes = append(nodes, joinNode(t, cfg, nodes))
 	}
 	cfg := drive()
 	ctx := context.Background()

@@ -23,6 +23,9 @@ type LocalConfig struct {
 	// loopback traffic is cheap, and a local cloud should learn its
 	// members' availability (and so its code) within a minute.
 	GossipPeriod time.Duration
+	// DiskRegistry is the nodes' Config.DiskRegistry: the six nodes of
+	// `murmur up` share one disk, and count it once through it.
+	DiskRegistry string
 	Logger       *slog.Logger
 }
 
@@ -67,6 +70,7 @@ func StartLocal(ctx context.Context, cfg LocalConfig) (*Local, error) {
 		n, err := New(Config{
 			Dir: filepath.Join(cfg.Dir, fmt.Sprintf("node-%d", i)), Secret: secret,
 			Capacity: cfg.Capacity, Logger: cfg.Logger, GossipPeriod: cfg.GossipPeriod, GossipEpoch: localGossipEpoch,
+			DiskRegistry: cfg.DiskRegistry,
 		})
 		if err != nil {
 			l.Close()

@@ -68,6 +68,11 @@ type Config struct {
 	// ProviderValidity is how long the node keeps a provider record that
 	// a member announced to it. Default 48 h (kad-dht's).
 	ProviderValidity time.Duration
+	// DiskRegistry is the host's registry of disks, where the nodes whose
+	// stores share a filesystem find each other so that they count it
+	// once (disk.go). Every node of a host should use the same one.
+	// Default DefaultDiskRegistry.
+	DiskRegistry string
 
 	Logger *slog.Logger     // nil: discard
 	Now    func() time.Time // nil: time.Now
@@ -117,6 +122,9 @@ func (c Config) withDefaults() (Config, error) {
 	if len(c.Zone) > gossip.MaxZoneLen {
 		return c, fmt.Errorf("node: zone %q is longer than %d bytes", c.Zone, gossip.MaxZoneLen)
 	}
+	if c.DiskRegistry == "" {
+		c.DiskRegistry = DefaultDiskRegistry
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -139,6 +147,7 @@ type Node struct {
 
 	announce *announcer
 	gossip   *Gossip
+	disk     diskState
 	stopBG   context.CancelFunc // stops the node's background work
 	bg       sync.WaitGroup
 	mdns     interface{ Close() error }
@@ -252,6 +261,8 @@ func New(cfg Config) (*Node, error) {
 	var bg context.Context
 	bg, n.stopBG = context.WithCancel(context.Background())
 	n.bg.Go(func() { n.reclaimLoop(bg, cfg.ReclaimEvery) })
+	n.openDisk() // before gossip: its first values count the disk
+	n.bg.Go(func() { tick(bg, diskRefresh, n.refreshDisk) })
 	if n.gossip, err = newGossip(n); err != nil {
 		n.Close()
 		return nil, err
@@ -299,7 +310,7 @@ func (n *Node) Close() error {
 	n.announce.close()
 	n.stopBG()
 	n.bg.Wait()
-	err = errors.Join(err, n.dht.Close(), n.host.Close())
+	err = errors.Join(err, n.closeDisk(), n.dht.Close(), n.host.Close())
 	n.handlers.Wait()
 	return errors.Join(err, n.store.Close())
 }

@@ -249,12 +249,15 @@ func Run(t *testing.T, open func(t *testing.T) drive.Cloud) {
 	})
 	t.Run("Space", func(t *testing.T) {
 		c := open(t)
-		total, free, err := c.Space(ctx)
+		sp, err := c.Space(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if free > total {
-			t.Fatalf("Space: %d free of %d", free, total)
+		if sp.Free > sp.Total {
+			t.Fatalf("Space: %d free of %d", sp.Free, sp.Total)
+		}
+		if sp.Total == 0 && sp.Estimated {
+			t.Fatalf("Space: %+v: an estimate without a total", sp)
 		}
 	})
 	t.Run("Canceled", func(t *testing.T) {
@@ -276,6 +279,9 @@ func Run(t *testing.T, open func(t *testing.T) drive.Cloud) {
 		}
 		if _, _, err := c.LookupRoot(cctx, keys.PublicKey()); !errors.Is(err, context.Canceled) {
 			t.Fatalf("LookupRoot with a canceled context: %v", err)
+		}
+		if _, err := c.Space(cctx); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Space with a canceled context: %v", err)
 		}
 	})
 	t.Run("Concurrent", func(t *testing.T) {

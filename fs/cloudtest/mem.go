@@ -31,8 +31,8 @@ type Mem struct {
 var _ drive.Cloud = (*Mem)(nil)
 
 // NewMem returns an empty cloud holding at most capacity bytes of shards
-// (0: no limit, and Space reports zeros, as a cloud that does not know its
-// size yet).
+// (0: no limit, and Space reports no total, as a cloud that does not know
+// its size).
 func NewMem(capacity int64) *Mem {
 	return &Mem{
 		shards: store.NewMem(capacity), capacity: capacity,
@@ -172,13 +172,16 @@ func (m *Mem) Renew(ctx context.Context, ids []erasure.ShardID, hints []store.Ho
 	return nil
 }
 
-// Space implements drive.Cloud.
-func (m *Mem) Space(ctx context.Context) (total, free uint64, err error) {
+// Space implements drive.Cloud: the whole cloud is known, so its figures
+// are exact (Estimated), and Stored is the bytes of the shards held.
+func (m *Mem) Space(ctx context.Context) (drive.CloudSpace, error) {
 	if err := ctx.Err(); err != nil {
-		return 0, 0, err
+		return drive.CloudSpace{}, err
 	}
+	used := uint64(m.shards.Used())
 	if m.capacity <= 0 {
-		return 0, 0, nil
+		return drive.CloudSpace{Stored: used}, nil
 	}
-	return uint64(m.capacity), uint64(max(0, m.capacity-m.shards.Used())), nil
+	total := uint64(m.capacity)
+	return drive.CloudSpace{Total: total, Free: total - min(total, used), Stored: used, Estimated: true}, nil
 }

@@ -46,9 +46,12 @@ func TestMemSpace(t *testing.T) {
 	if err := m.Put(ctx, id, b); err != nil {
 		t.Fatal(err)
 	}
-	total, free, err := m.Space(ctx)
-	if err != nil || total != 1<<20 || free != 1<<20-1000 {
-		t.Fatalf("Space = %d, %d, %v", total, free, err)
+	sp, err := m.Space(ctx)
+	if want := (drive.CloudSpace{Total: 1 << 20, Free: 1<<20 - 1000, Stored: 1000, Estimated: true}); err != nil || sp != want {
+		t.Fatalf("Space = %+v, %v; want %+v", sp, err, want)
+	}
+	if sp, err := cloudtest.NewMem(0).Space(ctx); err != nil || sp != (drive.CloudSpace{}) {
+		t.Fatalf("Space of a cloud without a limit = %+v, %v; want no figures", sp, err)
 	}
 	if err := m.Renew(ctx, []erasure.ShardID{id}, nil); err != nil || m.Renewed(id) != 1 {
 		t.Fatalf("Renew: %v; renewed %d times", err, m.Renewed(id))

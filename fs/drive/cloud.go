@@ -35,9 +35,21 @@ type Cloud interface {
 	// Renew extends the cloud's leases on the shards named, so they
 	// outlive the lease term; hints[i], if any, is where ids[i] was put.
 	Renew(ctx context.Context, ids []erasure.ShardID, hints []store.Holder) error
-	// Space reports the cloud's capacity and free bytes as gossip
-	// estimates them; zeros when not yet known.
-	Space(ctx context.Context) (total, free uint64, err error)
+	// Space reports the cloud's room in raw bytes (shards, parity
+	// included): see CloudSpace.
+	Space(ctx context.Context) (CloudSpace, error)
+}
+
+// CloudSpace is the cloud's room in raw bytes, parity included, as its
+// members offer it: a drive scales it by its code's overhead.
+type CloudSpace struct {
+	Total  uint64 // the capacity: the members' quotas, or their disks' size where they set none, each disk once; 0 if unknown
+	Free   uint64 // what can still be written, at most Total
+	Stored uint64 // what the members store, for every drive and file of the cloud
+	// Estimated is set when the figures are for the whole cloud (gossip's
+	// estimate); before there is one, they are what the cloud's node
+	// knows itself: its disk or quota, and the members it sees there.
+	Estimated bool
 }
 
 // MaxRootValue bounds a root record's value (node.MaxRootValueLen).

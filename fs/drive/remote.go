@@ -22,10 +22,10 @@ type remote struct {
 	readers map[fs.Ino]*openReader
 	tick    int64
 
-	spaceMu          sync.Mutex
-	spaceAt          time.Time
-	spaceTotal, free uint64
-	spaceOK          bool
+	spaceMu sync.Mutex
+	spaceAt time.Time
+	sp      CloudSpace // scaled
+	spaceOK bool
 }
 
 type openReader struct {
@@ -92,15 +92,21 @@ func (r *remote) Forget(ino fs.Ino) {
 	delete(r.readers, ino)
 }
 
-// space returns the cloud's usable capacity and free bytes (raw bytes
-// scaled by k/(k+m)), asking the cloud at most every 10 s and waiting at
-// most a second for it.
-func (r *remote) space() (total, free uint64, ok bool) {
+// space returns the cloud's room scaled by the code's overhead k/(k+m):
+// usable capacity, free bytes and stored bytes as a drive's contents.
+// It asks the cloud at most every 10 s once the figures are gossip's
+// estimate (every second before, while they still grow with the cloud)
+// and waits at most a second for it.
+func (r *remote) space() (CloudSpace, bool) {
 	r.spaceMu.Lock()
 	defer r.spaceMu.Unlock()
-	if time.Since(r.spaceAt) > 10*time.Second {
+	every := time.Second
+	if r.spaceOK && r.sp.Estimated {
+		every = 10 * time.Second
+	}
+	if time.Since(r.spaceAt) > every {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		tot, fr, err := r.cloud.Space(ctx)
+		sp, err := r.cloud.Space(ctx)
 		cancel()
 		r.spaceAt = time.Now()
 		if err == nil {
@@ -108,8 +114,10 @@ func (r *remote) space() (total, free uint64, ok bool) {
 			if r.cfg.K == 0 {
 				k, m = pipeline.DefaultK, pipeline.DefaultM
 			}
-			r.spaceTotal, r.free, r.spaceOK = tot*k/(k+m), fr*k/(k+m), true
+			scale := func(v uint64) uint64 { return v / (k + m) * k }
+			r.sp = CloudSpace{Total: scale(sp.Total), Free: scale(min(sp.Free, sp.Total)), Stored: scale(sp.Stored), Estimated: sp.Estimated}
+			r.spaceOK = true
 		}
 	}
-	return r.spaceTotal, r.free, r.spaceOK
+	return r.sp, r.spaceOK
 }

@@ -77,22 +77,18 @@ func (d *Drive) Status() Status {
 // Pending reports whether changes wait to be committed.
 func (d *Drive) Pending() bool { return d.t.Pending() }
 
-// space is the tree's StatFS: the cloud's capacity and free bytes as
-// gossip estimates them, scaled by the code's overhead; before gossip
-// knows, a nominal 1 TiB.
+// space is the tree's StatFS: the cloud's usable capacity, the bytes it
+// stores (Used: those of every drive and file it holds) and what can
+// still be written, each scaled by the code's overhead. Before gossip has
+// an estimate, these are what the cloud's node knows itself (its disk or
+// quota, and the members it sees there); a cloud that cannot say at all
+// gives zeros, which leave StatFS its nominal figures.
 func (d *Drive) space() fs.Space {
-	total, free, ok := d.remote.space()
-	if !ok || total == 0 {
-		var used uint64
-		d.t.Inspect(func(v fs.View) {
-			for n := range v.All() {
-				used += n.Attr.Size
-			}
-		})
-		total = 1 << 40
-		return fs.Space{Total: total, Used: used, Avail: total - min(total, used)}
+	sp, ok := d.remote.space()
+	if !ok || sp.Total == 0 {
+		return fs.Space{}
 	}
-	return fs.Space{Total: total, Used: total - min(total, free), Avail: free}
+	return fs.Space{Total: sp.Total, Used: min(sp.Stored, sp.Total), Avail: sp.Free}
 }
 
 // DropCache empties the local cache of uploaded contents, keeping what is
