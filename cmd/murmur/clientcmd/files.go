@@ -190,6 +190,21 @@ func StatusCommand() *cli.Command {
 			} else {
 				fmt.Fprintf(out, "members   no size estimate yet (gossip cycle %d; the first epoch is still running)\n", g.Cycles)
 			}
+			if sp := s.Space; sp.Total > 0 {
+				whose := "the cloud, from gossip"
+				if !sp.Estimated {
+					whose = "what this node sees itself, before gossip's first estimate"
+				}
+				fmt.Fprintf(out, "space     %s in all, %s free, %s stored, parity included (%s)\n",
+					cli.HumanBytes(int64(sp.Total)), cli.HumanBytes(int64(sp.Free)), cli.HumanBytes(int64(sp.Stored)), whose)
+			}
+			if dk := s.Disk; dk.Size > 0 {
+				fmt.Fprintf(out, "disk      %s, %s free; %d node(s) of this cloud share it, offering %s", cli.HumanBytes(dk.Size), cli.HumanBytes(dk.Free), dk.Nodes, cli.HumanBytes(dk.Capacity))
+				if dk.Alone != "" {
+					fmt.Fprintf(out, " (counted as this node's own: %s)", dk.Alone)
+				}
+				fmt.Fprintln(out)
+			}
 			fmt.Fprintf(out, "gossip    view of %d, rank %.2f by capacity (slice %d of 10), %.0f bytes per cycle\n", s.Gossip.View, s.Gossip.Rank, s.Gossip.Slice, s.Gossip.BytesPerCyc)
 			if s.Code != nil {
 				fmt.Fprintf(out, "code      %s\n", s.Code.Why)
