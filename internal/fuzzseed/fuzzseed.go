@@ -31,3 +31,27 @@ func WriteCorpora(t testing.TB, dir string, corpora map[string]map[string][]byte
 		}
 	}
 }
+
+// Golden compares the golden files a test makes today, files[name], with
+// those committed in dir, writing them first when update is set. It
+// reports each file that differs and returns the committed bytes: the
+// ones every later version must keep reading.
+func Golden(t testing.TB, dir string, files map[string][]byte, update bool) map[string][]byte {
+	t.Helper()
+	committed := map[string][]byte{}
+	for name, b := range files {
+		path := filepath.Join(dir, name)
+		if update {
+			WriteFile(t, path, b)
+		}
+		c, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(c) != string(b) {
+			t.Errorf("%s: today's code makes other bytes than the committed ones", path)
+		}
+		committed[name] = c
+	}
+	return committed
+}

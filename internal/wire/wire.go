@@ -6,6 +6,8 @@
 package wire
 
 import (
+	"bytes"
+	"encoding"
 	"encoding/binary"
 	"fmt"
 )
@@ -102,4 +104,18 @@ func (r *Reader) Done() {
 	if r.err == nil && len(r.b) > 0 {
 		r.Fail("%d trailing bytes", len(r.b))
 	}
+}
+
+// Canonical checks that v, parsed from b, encodes back to b exactly, so
+// that each value has one byte form (a non-minimal varint, for one, does
+// not). The error wraps sentinel, and the encoder's error if it fails.
+func Canonical(b []byte, v encoding.BinaryMarshaler, sentinel error) error {
+	again, err := v.MarshalBinary()
+	if err != nil {
+		return fmt.Errorf("%w: %w", sentinel, err)
+	}
+	if !bytes.Equal(again, b) {
+		return fmt.Errorf("%w: non-canonical encoding", sentinel)
+	}
+	return nil
 }

@@ -49,3 +49,27 @@ func TestReaderErrors(t *testing.T) {
 		}
 	}
 }
+
+// uvarintValue encodes as a minimal uvarint.
+type uvarintValue uint64
+
+func (v uvarintValue) MarshalBinary() ([]byte, error) {
+	return binary.AppendUvarint(nil, uint64(v)), nil
+}
+
+type failing struct{}
+
+func (failing) MarshalBinary() ([]byte, error) { return nil, errors.New("cannot encode") }
+
+func TestCanonical(t *testing.T) {
+	if err := Canonical([]byte{0x81, 0x01}, uvarintValue(129), errTest); err != nil {
+		t.Fatal(err)
+	}
+	// 1 written in two bytes: the same value, another byte form.
+	if err := Canonical([]byte{0x81, 0x00}, uvarintValue(1), errTest); !errors.Is(err, errTest) {
+		t.Fatalf("non-minimal: %v", err)
+	}
+	if err := Canonical(nil, failing{}, errTest); !errors.Is(err, errTest) {
+		t.Fatalf("an encoder's error: %v", err)
+	}
+}

@@ -6,8 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -76,22 +74,8 @@ func goldenFiles(t *testing.T) map[string][]byte {
 // TestGoldenV1: the committed v1 objects parse and verify, and today's
 // code makes the same bytes.
 func TestGoldenV1(t *testing.T) {
-	files := goldenFiles(t)
-	if *update {
-		for name, b := range files {
-			fuzzseed.WriteFile(t, filepath.Join("testdata/v1", name), b)
-		}
-	}
-	read := func(name string) []byte {
-		b, err := os.ReadFile(filepath.Join("testdata/v1", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(b, files[name]) {
-			t.Errorf("%s: today's code makes other bytes than v1", name)
-		}
-		return b
-	}
+	v1 := fuzzseed.Golden(t, "testdata/v1", goldenFiles(t), *update)
+	read := func(name string) []byte { return v1[name] }
 	shard := goldenShard()
 	var root proof.Root
 	for _, line := range strings.Split(strings.TrimSpace(string(read("roots.txt"))), "\n") {

@@ -69,7 +69,7 @@ func ParseChallenge(b []byte) (*Challenge, error) {
 	if r.Err() != nil {
 		return nil, r.Err()
 	}
-	return c, canonical(b, c)
+	return c, wire.Canonical(b, c, ErrMalformed)
 }
 
 // AppendBinary appends the proof's encoding to b.
@@ -152,7 +152,7 @@ func ParseProof(b []byte) (*Proof, error) {
 	if r.Err() != nil {
 		return nil, r.Err()
 	}
-	return p, canonical(b, p)
+	return p, wire.Canonical(b, p, ErrMalformed)
 }
 
 // MarshalBinary encodes the tree, for a holder to keep beside its shard.
@@ -187,18 +187,5 @@ func ParseTree(b []byte) (*Tree, error) {
 	if r.Err() != nil {
 		return nil, r.Err()
 	}
-	return t, canonical(b, t)
-}
-
-// canonical checks that v, parsed from b, encodes back to b: one value,
-// one byte form (a non-minimal varint is refused).
-func canonical(b []byte, v interface{ MarshalBinary() ([]byte, error) }) error {
-	again, err := v.MarshalBinary()
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrMalformed, err)
-	}
-	if !bytes.Equal(again, b) {
-		return fmt.Errorf("%w: non-canonical encoding", ErrMalformed)
-	}
-	return nil
+	return t, wire.Canonical(b, t, ErrMalformed)
 }
