@@ -20,17 +20,18 @@
 // lanes: measured here, a plain BLAKE3 runs at 1.1 GB/s over 1 KiB inputs,
 // 1.9 GB/s over 4 KiB and 3.4 GB/s over 8 KiB, against 4.0 GB/s over a
 // whole 64 MiB shard, and a tree is hashed whenever a shard is written,
-// repaired or scrubbed. 8 KiB is the smallest leaf that keeps the tree
-// within a fifth of a plain hash (BenchmarkRoot), and its leaf hashes, the
-// Tree a holder keeps to answer without reading the whole shard, take 32
-// bytes per 8 KiB (0.4%).
+// repaired or scrubbed. With 8 KiB leaves a root is computed at about 80%
+// of a plain BLAKE3's throughput over 1 MiB and 95% over 64 MiB
+// (BenchmarkRoot), and the leaf hashes, the Tree a holder keeps to answer
+// without reading the whole shard, take 32 bytes per 8 KiB (0.4%). A
+// four-leaf audit sends about 34 KB whatever the shard's size.
 //
 // A holder that keeps a fraction f of a shard's leaves passes a challenge
 // of c leaves with probability f^c: one that dropped the shard fails every
-// audit, one that lost a quarter of it fails four leaves in three of four
-// times. A holder can always rebuild a lost shard from k others of its
-// stripe in time to answer; that costs it k shards of traffic per audit,
-// more than keeping the shard.
+// audit, one that lost a quarter of it fails a four-leaf challenge two
+// times in three. A holder can always rebuild a lost shard from k others
+// of its stripe in time to answer; that costs it k shards of traffic per
+// audit, more than keeping the shard.
 //
 // The package imports nothing of Murmur's but erasure's ShardID and the
 // internal wire and merkle helpers. Every parser is bounded and fuzzed;
