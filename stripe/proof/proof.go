@@ -2,6 +2,7 @@ package proof
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -237,8 +238,9 @@ func (t *Tree) Prove(ch *Challenge, shard io.ReaderAt) (*Proof, error) {
 	p := &Proof{Shard: ch.Shard, Nonce: ch.Nonce, Size: t.size, Leaves: make([]Leaf, len(ch.Leaves))}
 	for k, i := range ch.Leaves {
 		data := make([]byte, leafLen(t.size, i))
-		if _, err := shard.ReadAt(data, int64(i)*LeafSize); err != nil && !(err == io.EOF && len(data) == 0) {
-			return nil, fmt.Errorf("proof: reading leaf %d: %w", i, err)
+		// ReaderAt may report io.EOF with a full read of the last bytes.
+		if n, err := shard.ReadAt(data, int64(i)*LeafSize); n < len(data) {
+			return nil, fmt.Errorf("proof: reading leaf %d: %w", i, cmp.Or(err, io.ErrUnexpectedEOF))
 		}
 		if h.Leaf(data) != t.leaves[i] {
 			return nil, fmt.Errorf("%w: leaf %d of shard %s", ErrCorrupt, i, ch.Shard.Short())

@@ -3,6 +3,7 @@ package proof_test
 import (
 	"bytes"
 	"errors"
+	"io"
 	"math/rand/v2"
 	"testing"
 
@@ -212,6 +213,9 @@ func TestTreeProve(t *testing.T) {
 	if _, err := tr.Prove(&proof.Challenge{Leaves: []int{0, 2}}, bytes.NewReader(rotten)); err != nil {
 		t.Fatalf("only intact leaves asked for: %v", err)
 	}
+	if _, err := tr.Prove(ch, bytes.NewReader(b[:len(b)-1])); err == nil || errors.Is(err, proof.ErrCorrupt) {
+		t.Fatalf("a shard cut short: %v", err)
+	}
 	enc, _ := tr.MarshalBinary()
 	back, err := proof.ParseTree(enc)
 	if err != nil || back.Root() != tr.Root() || back.Size() != tr.Size() {
@@ -224,9 +228,15 @@ type countingReader struct {
 	n int
 }
 
+// ReadAt reports io.EOF with a read that reaches the end, as
+// io.ReaderAt allows.
 func (r *countingReader) ReadAt(p []byte, off int64) (int, error) {
 	r.n += len(p)
-	return bytes.NewReader(r.b).ReadAt(p, off)
+	n, err := bytes.NewReader(r.b).ReadAt(p, off)
+	if err == nil && off+int64(n) == int64(len(r.b)) {
+		err = io.EOF
+	}
+	return n, err
 }
 
 func TestChallengeCheck(t *testing.T) {
