@@ -172,6 +172,39 @@ type Machine[P comparable] struct {
 	ballot  uint64
 	out     Output[P]
 	stats   Stats
+	memo    map[memoKey]memoVal // thresholds and risks by (need, stored, healthy, availability in thousandths)
+}
+
+type memoKey struct {
+	need, stored, healthy int16
+	avail                 uint16
+}
+
+type memoVal struct {
+	lazy, urgent int
+	risk         float64
+}
+
+// model returns the thresholds of a stripe and its risk at healthy, with
+// the availability rounded to a thousandth (so repeated records cost one
+// computation).
+func (m *Machine[P]) model(need, stored, healthy int, avail float64) memoVal {
+	k := memoKey{int16(need), int16(stored), int16(healthy), uint16(avail*1000 + 0.5)}
+	if v, ok := m.memo[k]; ok {
+		return v
+	}
+	a := float64(k.avail) / 1000
+	var v memoVal
+	v.lazy, v.urgent = Thresholds(need, stored, a, m.cfg.Target)
+	v.risk = 1
+	if healthy >= need {
+		v.risk = 1 - placement.StripeAvailability(need, healthy-need, a)
+	}
+	if len(m.memo) > 1<<16 {
+		clear(m.memo)
+	}
+	m.memo[k] = v
+	return v
 }
 
 // Stats counts what a Machine did.
@@ -249,7 +282,7 @@ func New[P comparable](cfg Config[P], now time.Time) (*Machine[P], error) {
 	}
 	m := &Machine[P]{
 		cfg: cfg, selfKey: cfg.KeyOf(cfg.Self), hist: cfg.History,
-		stripes: map[StripeID]*stripe[P]{}, peers: map[P]*peer[P]{},
+		stripes: map[StripeID]*stripe[P]{}, peers: map[P]*peer[P]{}, memo: map[memoKey]memoVal{},
 		bucket: NewBucket(cfg.Bandwidth, cfg.Burst, now),
 	}
 	if m.hist == nil {
@@ -271,6 +304,14 @@ func (m *Machine[P]) Drain() Output[P] {
 	m.out = Output[P]{}
 	return o
 }
+
+// Busy reports whether the Machine has repairs queued, being claimed or
+// running: a driver that ticks it at a coarse period should also wake it
+// at NextWake while it is busy.
+func (m *Machine[P]) Busy() bool { return m.active > 0 || len(m.queue) > 0 }
+
+// Backlog returns how many stripes wait in the repair queue.
+func (m *Machine[P]) Backlog() int { return len(m.queue) }
 
 // Pending reports whether Drain has anything.
 func (m *Machine[P]) Pending() bool {
@@ -379,8 +420,8 @@ func (m *Machine[P]) Checked(p P, up bool, now time.Time) {
 			s.reachable++
 			if wasLost {
 				s.healthy++
+				m.health(s)
 			}
-			m.health(s)
 		}
 		for _, s := range pe.stripes {
 			m.evaluate(s, now)
@@ -535,7 +576,8 @@ func (m *Machine[P]) hold(rec Stripe[P], watch bool, now time.Time) {
 		}
 	}
 	s.avail = max(sum/float64(max(s.stored, 1)), 1e-6)
-	s.lazy, s.urgent = Thresholds(s.need, s.stored, s.avail, m.cfg.Target)
+	v := m.model(s.need, s.stored, s.stored, s.avail)
+	s.lazy, s.urgent = v.lazy, v.urgent
 	s.healthy, s.reachable = 0, 0
 	for _, i := range s.order {
 		h := rec.Holders[i]
@@ -606,11 +648,7 @@ func (m *Machine[P]) forget(s *stripe[P], now time.Time) {
 
 // health recomputes s's risk and whether it is below need.
 func (m *Machine[P]) health(s *stripe[P]) {
-	if s.healthy < s.need {
-		s.risk = 1
-	} else {
-		s.risk = 1 - placement.StripeAvailability(s.need, s.healthy-s.need, s.avail)
-	}
+	s.risk = m.model(s.need, s.stored, s.healthy, s.avail).risk
 	below := s.healthy < s.need
 	if below && !s.below {
 		m.out.Below = append(m.out.Below, s.rec.ID)
