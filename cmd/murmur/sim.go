@@ -10,9 +10,11 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/murmur-cloud/murmur/cmd/murmur/internal/cli"
 	"github.com/murmur-cloud/murmur/gossip/sim"
+	repairsim "github.com/murmur-cloud/murmur/repair/sim"
 )
 
 func simCommand() *cli.Command {
@@ -21,11 +23,13 @@ func simCommand() *cli.Command {
 		asJSON, quiet                                 bool
 		every                                         int
 		over                                          sim.Scenario
+		dur                                           repairsim.Config
+		eagerDays, parallel                           int
 	)
 	return &cli.Command{
 		Name: "sim",
-		Summary: "simulate the gossip protocols on a cloud of up to millions of nodes; scenarios: " +
-			strings.Join(sim.ScenarioNames(), ", "),
+		Summary: "simulate the gossip protocols on a cloud of up to millions of nodes, or (durability) a year of repair; scenarios: " +
+			strings.Join(append(sim.ScenarioNames(), "durability"), ", "),
 		Flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&name, "scenario", "counting", "a named scenario to start from")
 			fs.StringVar(&file, "file", "", "a scenario in JSON (see docs/sim.md) instead of a named one")
@@ -48,10 +52,17 @@ func simCommand() *cli.Command {
 			fs.IntVar(&every, "every", 1, "print every Nth cycle")
 			fs.BoolVar(&quiet, "quiet", false, "print only the summary")
 			fs.BoolVar(&asJSON, "json", false, "print the summary as JSON")
+			fs.IntVar(&dur.Stripes, "stripes", 0, "durability: stripes stored")
+			fs.IntVar(&dur.Days, "days", 0, "durability: days simulated")
+			fs.IntVar(&eagerDays, "eager-days", repairsim.DurabilityEagerDays, "durability: days of eager repair (0: as many as --days)")
+			fs.IntVar(&parallel, "parallel", 2, "durability: policies simulated at once")
 		},
 		Run: func(ctx context.Context, fs *flag.FlagSet, out io.Writer) error {
 			if fs.NArg() > 0 {
 				return fmt.Errorf("%w: unexpected argument %q", cli.ErrUsage, fs.Arg(0))
+			}
+			if name == "durability" && file == "" {
+				return runDurability(ctx, fs, out, over, dur, eagerDays, parallel, asJSON)
 			}
 			sc, err := baseScenario(name, file)
 			if err != nil {
@@ -184,4 +195,37 @@ func overrideScenario(sc *sim.Scenario, o sim.Scenario, set map[string]bool, ses
 		return fmt.Errorf("%w: %v", cli.ErrUsage, err)
 	}
 	return nil
+}
+
+// runDurability runs the durability scenario: repair off, eager and lazy
+// on the same simulated cloud.
+func runDurability(ctx context.Context, fs *flag.FlagSet, out io.Writer, over sim.Scenario, dur repairsim.Config, eagerDays, parallel int, asJSON bool) error {
+	cfg := repairsim.Durability
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "nodes":
+			cfg.Nodes = over.Nodes
+		case "seed":
+			cfg.Seed = over.Seed
+		case "stripes":
+			cfg.Stripes = dur.Stripes
+		case "days":
+			cfg.Days = dur.Days
+		}
+	})
+	if eagerDays < 0 || parallel < 1 {
+		return fmt.Errorf("%w: --eager-days %d, --parallel %d", cli.ErrUsage, eagerDays, parallel)
+	}
+	if !asJSON {
+		fmt.Fprintf(out, "sim durability: %d members, %d stripes, %d days (eager %d), seed %d\n", cfg.Nodes, cfg.Stripes, cfg.Days, min(max(eagerDays, 1), cfg.Days), cfg.Seed)
+	}
+	start := time.Now()
+	res, err := repairsim.Compare(ctx, cfg, eagerDays, parallel)
+	if err != nil {
+		return fmt.Errorf("%w: %v", cli.ErrUsage, err)
+	}
+	if asJSON {
+		return json.NewEncoder(out).Encode(map[string]any{"config": cfg, "results": res, "published": repairsim.TotalRecall})
+	}
+	return repairsim.Report(out, cfg, res, time.Since(start))
 }

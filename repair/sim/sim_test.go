@@ -1,0 +1,81 @@
+package sim_test
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/murmur-cloud/murmur/repair/sim"
+)
+
+// TestDurability: at 1,000 members and 10,000 stripes over a year of the
+// default churn, lazy repair loses no stripe and moves less than eager
+// repair (run for 12 days: its traffic a month is steady, and it costs a
+// minute of the test's time a week), and with repair off
+// stripes are lost by the hundred.
+func TestDurability(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a simulated year: about two minutes")
+	}
+	cfg := sim.Config{Nodes: 1000, Stripes: 10000, Days: 365, Seed: 1}
+	start := time.Now()
+	res, err := sim.Compare(context.Background(), cfg, 12, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := sim.Report(&out, cfg, res, time.Since(start)); err != nil {
+		t.Fatal(err)
+	}
+	t.Log("\n" + out.String())
+	off, eager, lazy := res[0], res[1], res[2]
+	if lazy.Lost != 0 {
+		t.Errorf("lazy repair lost %d stripes", lazy.Lost)
+	}
+	if off.Lost < 100 {
+		t.Errorf("with repair off only %d stripes were lost", off.Lost)
+	}
+	if !(lazy.PerMonth < eager.PerMonth/5) || lazy.PerMonth <= 0 {
+		t.Errorf("lazy moves %.4f stored bytes a month, eager %.4f: want lazy well below", lazy.PerMonth, eager.PerMonth)
+	}
+	if eager.Lost != 0 {
+		t.Errorf("eager repair lost %d stripes in %d days", eager.Lost, eager.Days)
+	}
+	if !strings.Contains(out.String(), "Total Recall") {
+		t.Error("the report does not put the published comparison beside")
+	}
+}
+
+// TestReplays: a seed replays the same run.
+func TestReplays(t *testing.T) {
+	cfg := sim.Config{Nodes: 200, Stripes: 500, Days: 20, Seed: 3}
+	a, err := sim.Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := sim.Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Elapsed, b.Elapsed = 0, 0
+	if *a != *b {
+		t.Fatalf("two runs of one seed differ:\n%+v\n%+v", *a, *b)
+	}
+	if a.Repairs == 0 || a.Outages == 0 {
+		t.Fatalf("the run did nothing: %+v", *a)
+	}
+}
+
+func TestConfigChecked(t *testing.T) {
+	for _, c := range []sim.Config{
+		{Nodes: 5, Stripes: 10, Days: 1},
+		{Nodes: 100, Stripes: 10, Days: 1, K: 4},
+		{Nodes: 100, Stripes: 10, Days: 1, Churn: sim.Churn{DepartPerYear: 1.5}},
+	} {
+		if _, err := sim.Run(context.Background(), c); err == nil {
+			t.Errorf("%+v accepted", c)
+		}
+	}
+}
