@@ -132,6 +132,11 @@ type Drive struct {
 	stop     chan struct{}
 	done     sync.WaitGroup
 	stopOnce sync.Once
+
+	// synced, if not nil, hears of every file of the state directory
+	// synced (state.Options.Synced): for tests that model a crash of the
+	// machine.
+	synced func(path string)
 }
 
 // ErrLeaseLost reports a drive whose writer lease went to another mount:
@@ -177,7 +182,7 @@ func newDrive(cfg Config) (*Drive, error) {
 
 // stateOptions configures the state directory.
 func (d *Drive) stateOptions() state.Options {
-	return state.Options{Clock: d.cfg.Clock, Logger: d.log}
+	return state.Options{Clock: d.cfg.Clock, Logger: d.log, Synced: d.synced}
 }
 
 // newTree makes the drive's tree over its state directory, which is open.

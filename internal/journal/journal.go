@@ -49,6 +49,11 @@ type Options struct {
 	// Logger hears of dropped torn or damaged tails and of compactions.
 	// Nil: nothing is logged.
 	Logger *slog.Logger
+	// Synced, if not nil, is called with the file's path each time what
+	// it holds was made to survive a crash of the machine: after Sync,
+	// and after a compaction's rename. A test's model of such a crash
+	// keeps what the file held then.
+	Synced func(path string)
 }
 
 // place is where a live value lies in the file.
@@ -452,7 +457,14 @@ func (l *Log) Sync() error {
 	if err := unix.Fdatasync(int(l.f.Fd())); err != nil {
 		return fmt.Errorf("journal: sync %s: %w", l.path, err)
 	}
+	l.synced()
 	return nil
+}
+
+func (l *Log) synced() {
+	if l.opts.Synced != nil {
+		l.opts.Synced(l.path)
+	}
 }
 
 // Get returns a copy of key's value, and whether it has one.
@@ -577,6 +589,8 @@ func (l *Log) compact() error {
 	if err := syncDir(filepath.Dir(l.path)); err != nil {
 		// The rename happened: the new file is the journal.
 		l.log.Warn("journal: sync the folder after compaction", "err", err)
+	} else {
+		l.synced()
 	}
 	old := l.f
 	l.f, l.size, l.index = out, pos, index
