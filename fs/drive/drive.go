@@ -125,6 +125,11 @@ type Drive struct {
 	lastAt   time.Time       // the last successful commit
 	pages    map[uint64][]byte
 	onChange func(changed []fs.Ino)
+	// unresolved is the last commit whose root may have gone out without
+	// this mount hearing so (its publish failed, or its answer was lost):
+	// every save of the state's metadata keeps it as pending until a
+	// later publish succeeds, so the next open looks for it in the cloud.
+	unresolved *intent
 
 	saveErr  atomic.Pointer[error] // the last failure to save the state, until a save succeeds
 	upDone   atomic.Int64          // bytes the running commit has uploaded
@@ -260,6 +265,9 @@ func (d *Drive) meta(clean bool, pending *intent) []byte {
 	defer d.mu.Unlock()
 	var next fs.Ino
 	d.t.Inspect(func(v fs.View) { next = v.Next() })
+	if pending == nil {
+		pending = d.unresolved
+	}
 	return (&meta{Drive: d.cfg.Keys.Drive(), Writer: d.writer, Seq: d.seq, Gen: d.gen, Ref: d.ref,
 		Next: next, Clean: clean, Epoch: d.epoch, Pending: pending}).marshal()
 }
