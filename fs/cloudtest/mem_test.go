@@ -57,3 +57,37 @@ func TestMemSpace(t *testing.T) {
 		t.Fatalf("Renew: %v; renewed %d times", err, m.Renewed(id))
 	}
 }
+
+// TestFaulty: with no faults, Faulty is the cloud it wraps, held to the
+// same suite; a fault fails the calls it names, after the ones it skips,
+// and a lost answer's call took effect.
+func TestFaulty(t *testing.T) {
+	cloudtest.Run(t, func(t *testing.T) drive.Cloud { return cloudtest.NewFaulty(cloudtest.NewMem(0)) })
+
+	ctx := context.Background()
+	m := cloudtest.NewMem(0)
+	f := cloudtest.NewFaulty(m)
+	f.Inject(cloudtest.Fault{Op: cloudtest.OpPut, Skip: 1, Times: 1})
+	f.Inject(cloudtest.Fault{Op: cloudtest.OpPublish, Times: 1, Lost: true})
+	id1, b1 := cloudtest.Shard(10)
+	id2, b2 := cloudtest.Shard(10)
+	if err := f.Put(ctx, id1, b1); err != nil {
+		t.Fatalf("a skipped put: %v", err)
+	}
+	if err := f.Put(ctx, id2, b2); !errors.Is(err, cloudtest.ErrInjected) {
+		t.Fatalf("the faulty put: %v", err)
+	}
+	if _, err := m.Get(ctx, id2); err == nil {
+		t.Fatal("a failed put stored its shard")
+	}
+	keys := cloudtest.Keys()
+	if err := f.PublishRoot(ctx, keys, 1, []byte("v")); !errors.Is(err, cloudtest.ErrInjected) {
+		t.Fatalf("the publish whose answer is lost: %v", err)
+	}
+	if seq, v, err := f.LookupRoot(ctx, keys.PublicKey()); err != nil || seq != 1 || string(v) != "v" {
+		t.Fatalf("after a lost answer the root is %d %q %v; want the publish done", seq, v, err)
+	}
+	if f.Pending() || f.Hits() != 2 {
+		t.Fatalf("pending %v, %d hits; want none left after 2", f.Pending(), f.Hits())
+	}
+}

@@ -162,6 +162,9 @@ func (d *Drive) commitLocked(ctx context.Context, all bool) (err error) {
 		return err
 	}
 	if err := d.publish(ctx, ref, gen); err != nil {
+		d.mu.Lock()
+		d.unresolved = &intent{Ref: ref, Gen: gen, Epoch: epoch}
+		d.mu.Unlock()
 		return err
 	}
 	published = true

@@ -125,6 +125,11 @@ type Drive struct {
 	lastAt   time.Time       // the last successful commit
 	pages    map[uint64][]byte
 	onChange func(changed []fs.Ino)
+	// unresolved is the last commit whose root may have gone out without
+	// this mount hearing so (its publish failed, or its answer was lost):
+	// every save of the state's metadata keeps it as pending until a
+	// later publish succeeds, so the next open looks for it in the cloud.
+	unresolved *intent
 
 	saveErr  atomic.Pointer[error] // the last failure to save the state, until a save succeeds
 	upDone   atomic.Int64          // bytes the running commit has uploaded
@@ -132,6 +137,11 @@ type Drive struct {
 	stop     chan struct{}
 	done     sync.WaitGroup
 	stopOnce sync.Once
+
+	// synced, if not nil, hears of every file of the state directory
+	// synced (state.Options.Synced): for tests that model a crash of the
+	// machine.
+	synced func(path string)
 }
 
 // ErrLeaseLost reports a drive whose writer lease went to another mount:
@@ -177,7 +187,7 @@ func newDrive(cfg Config) (*Drive, error) {
 
 // stateOptions configures the state directory.
 func (d *Drive) stateOptions() state.Options {
-	return state.Options{Clock: d.cfg.Clock, Logger: d.log}
+	return state.Options{Clock: d.cfg.Clock, Logger: d.log, Synced: d.synced}
 }
 
 // newTree makes the drive's tree over its state directory, which is open.
@@ -255,6 +265,9 @@ func (d *Drive) meta(clean bool, pending *intent) []byte {
 	defer d.mu.Unlock()
 	var next fs.Ino
 	d.t.Inspect(func(v fs.View) { next = v.Next() })
+	if pending == nil {
+		pending = d.unresolved
+	}
 	return (&meta{Drive: d.cfg.Keys.Drive(), Writer: d.writer, Seq: d.seq, Gen: d.gen, Ref: d.ref,
 		Next: next, Clean: clean, Epoch: d.epoch, Pending: pending}).marshal()
 }

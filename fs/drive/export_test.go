@@ -1,5 +1,7 @@
 package drive
 
+import "context"
+
 // Evict runs the cache eviction the background loop runs after commits.
 func (d *Drive) Evict() { d.evict() }
 
@@ -13,4 +15,21 @@ func (d *Drive) Abandon() {
 	d.stopOnce.Do(func() { close(d.stop) })
 	d.done.Wait()
 	d.closeState()
+}
+
+// OpenSynced is Open with synced told of every file of the state
+// directory made to survive a crash of the machine, for tests that model
+// one (state.Options.Synced).
+func OpenSynced(ctx context.Context, cfg Config, synced func(path string)) (*Drive, error) {
+	d, err := newDrive(cfg)
+	if err != nil {
+		return nil, err
+	}
+	d.synced = synced
+	if err := d.open(ctx); err != nil {
+		d.closeState()
+		return nil, err
+	}
+	d.start()
+	return d, nil
 }

@@ -38,7 +38,10 @@ func (d *Drive) publish(ctx context.Context, ref []byte, gen uint64) error {
 	var old *format.Root
 	if err == nil {
 		old, _ = format.ParseRoot(value)
-		if seq != known && (old == nil || old.Writer != d.writer) {
+		// Another mount takes the lease only by publishing past the
+		// newest root this mount knows; an older root than that is a
+		// stale answer (peers that missed the newest), not a loss.
+		if seq > known && (old == nil || old.Writer != d.writer) {
 			return d.lostLease(seq)
 		}
 		known = max(seq, known)
@@ -60,6 +63,7 @@ func (d *Drive) publish(ctx context.Context, ref []byte, gen uint64) error {
 	}
 	d.mu.Lock()
 	d.seq, d.ref, d.gen, d.until, d.writing = known+1, ref, gen, until, true
+	d.unresolved = nil // the root is this one now
 	d.mu.Unlock()
 	return nil
 }

@@ -122,37 +122,57 @@ func (d *Drive) localMeta() (*meta, error) {
 // reconcile decides, by the rules above, what the tree is: the state's,
 // or the cloud's root; and whether the mount must be read-only.
 func (d *Drive) reconcile(ctx context.Context, local *meta, seq uint64, root *format.Root, readOnly *bool) error {
+	publishing := local.Pending != nil
+	var unresolved error // why the intent could not be looked for
 	if p := local.Pending; p != nil && !bytes.Equal(p.Ref, local.Ref) {
-		if found, _, err := d.onChain(ctx, root.Super, p.Ref, p.Gen); err != nil {
-			d.log.Warn("fs: could not tell whether the last commit was published; taking it as not", "err", err)
-		} else if found {
+		found, _, err := d.onChain(ctx, root.Super, p.Ref, p.Gen)
+		switch {
+		case err != nil:
+			// Not known: kept, so that a later open looks again.
+			unresolved = err
+			d.unresolved = p
+			d.log.Warn("fs: could not tell whether the last commit was published; the state keeps it as pending", "commit", p.Gen, "err", err)
+		case found:
 			d.log.Info("fs: the commit this mount was publishing when it stopped is in the cloud", "commit", p.Gen)
 			local.Ref, local.Gen, local.Epoch = p.Ref, p.Gen, p.Epoch
 		}
 	}
-	useState := func() error {
-		if err := d.loadState(local); err != nil {
-			return err
-		}
-		// The next commit names every page it does not rewrite by the
-		// manifests this commit's super holds.
-		s, err := d.loadSuper(ctx, local.Ref)
-		if err != nil {
-			return fmt.Errorf("fs: the super of commit %d, which the state is at: %w", local.Gen, err)
-		}
-		d.gen, d.ref, d.epoch, d.pages = local.Gen, local.Ref, local.Epoch, s.Pages
-		return nil
-	}
 	switch {
 	case bytes.Equal(local.Ref, root.Super):
-		return useState()
+		return d.useState(ctx, local, true)
 	case local.Seq > seq:
 		d.log.Warn("fs: the cloud shows an older root than this mount saw; keeping the newer state", "cloud", seq, "state", local.Seq)
-		if err := useState(); err != nil {
+		if err := d.useState(ctx, local, true); err != nil {
 			return err
 		}
 		d.seq = local.Seq
 		return nil
+	case unresolved != nil:
+		// Whether the cloud moved on past this mount's own last commit
+		// or another device's cannot be told: say so, change nothing.
+		return fmt.Errorf("fs: could not read the drive's commits to tell whether this mount's last commit (%d) was published; nothing was changed, mount again once the cloud answers: %w", local.Pending.Gen, unresolved)
+	}
+	s, serr := d.loadSuper(ctx, root.Super)
+	if serr == nil && publishing && s.Writer == d.writer && bytes.Equal(s.Prev, local.Ref) {
+		// The root is this mount's own commit made on the state's, whose
+		// answer it never heard (a lost answer, and a later commit that
+		// failed): the state holds every change it holds, still to
+		// commit, so the state is at it.
+		d.log.Info("fs: the cloud's root is this mount's commit whose publish was not confirmed", "commit", s.Gen)
+		local.Ref, local.Gen, local.Seq = root.Super, s.Gen, seq
+		return d.useState(ctx, local, true)
+	}
+	if serr == nil {
+		if found, _, err := d.onChain(ctx, local.Ref, root.Super, s.Gen); err == nil && found {
+			// The cloud's root is an ancestor of the state's commit: a
+			// stale answer, whoever made it. Never roll back.
+			d.log.Warn("fs: the cloud shows a commit older than this mount's; keeping the newer state", "cloud", s.Gen, "state", local.Gen)
+			if err := d.useState(ctx, local, true); err != nil {
+				return err
+			}
+			d.seq = max(local.Seq, seq)
+			return nil
+		}
 	}
 	l, err := d.st.Load()
 	if err != nil {
@@ -164,9 +184,12 @@ func (d *Drive) reconcile(ctx context.Context, local *meta, seq uint64, root *fo
 		if err := d.st.Clear(); err != nil {
 			return err
 		}
+		d.unresolved = nil
 		return d.loadRoot(ctx, root.Super)
 	}
-	if err := useState(); err != nil {
+	// Kept read-only: it never commits, so the super of its commit is
+	// not needed, and one that cannot be read keeps nothing from showing.
+	if err := d.useState(ctx, local, false); err != nil {
 		return err
 	}
 	*readOnly, d.frozen = true, true
@@ -174,7 +197,7 @@ func (d *Drive) reconcile(ctx context.Context, local *meta, seq uint64, root *fo
 	switch {
 	case err != nil:
 		d.log.Warn("fs: could not walk the drive's commits back to this state's", "err", err)
-		fallthrough
+		d.why = fmt.Sprintf("the drive's commits since this mount's last could not be read (%v), and this mount has changes it never committed; they are kept in %s (mounted read-only; mount again to look once more)", err, d.cfg.StateDir)
 	case !found || !ours:
 		d.why = fmt.Sprintf("the drive changed on another device since this mount's last commit, and this mount has changes it never committed; they are kept in %s (mounted read-only, as it was before)", d.cfg.StateDir)
 	default:
@@ -183,6 +206,28 @@ func (d *Drive) reconcile(ctx context.Context, local *meta, seq uint64, root *fo
 		// is a state copied or restored from an older backup. Which of
 		// its changes those commits hold is not known: keep them, apart.
 		d.why = fmt.Sprintf("the cloud holds commits of this mount's that its state directory %s does not know (was it restored from a backup?); its uncommitted changes are kept there, and the mount is read-only", d.cfg.StateDir)
+	}
+	return nil
+}
+
+// useState makes the tree the state directory's, at the commit local
+// says. The next commit names every page it does not rewrite by the
+// manifests that commit's super holds: with needSuper, a super that
+// cannot be read fails the open; without (a state that never commits),
+// it is only logged.
+func (d *Drive) useState(ctx context.Context, local *meta, needSuper bool) error {
+	if err := d.loadState(local); err != nil {
+		return err
+	}
+	d.gen, d.ref, d.epoch = local.Gen, local.Ref, local.Epoch
+	s, err := d.loadSuper(ctx, local.Ref)
+	switch {
+	case err == nil:
+		d.pages = s.Pages
+	case needSuper:
+		return fmt.Errorf("fs: the super of commit %d, which the state is at: %w", local.Gen, err)
+	default:
+		d.log.Warn("fs: the super of the commit this state is at cannot be read; the state shows its own tree, read-only", "commit", local.Gen, "err", err)
 	}
 	return nil
 }

@@ -77,6 +77,7 @@ func (c *File) Rebase(manifest []byte) error {
 	} else {
 		os.Truncate(c.d.cachePath(c.ino), 0)
 	}
+	c.d.written(c)
 	c.gen++
 	c.d.touch(c.ino)
 	return nil
@@ -113,6 +114,7 @@ func (c *File) Drop(size int64) int64 {
 	}
 	c.inline, c.data, c.have, c.limit = false, nil, nil, c.m.Size
 	c.d.touch(c.ino)
+	c.d.written(c)
 	return n
 }
 

@@ -39,6 +39,11 @@ type Options struct {
 	// CompactAt is the journal's Options.CompactAt.
 	CompactAt int64
 	Logger    *slog.Logger
+	// Synced, if not nil, is called with a file's path each time the
+	// directory made that file survive a crash of the machine (a cache
+	// file's fsync, the journal's): a test's model of such a crash keeps
+	// what each file held at its last sync, and loses the rest.
+	Synced func(path string)
 }
 
 // Dir is an open state directory.
@@ -50,6 +55,7 @@ type Dir struct {
 	temp bool // remove dir at close
 
 	clock     func() time.Time
+	synced    func(path string)
 	readahead int
 	prefetch  chan struct{} // bounds background block fetches
 	uses      atomic.Int64  // a clock of content use, for eviction
@@ -63,6 +69,15 @@ type Dir struct {
 	// saved that the inodes are gone: until then a crash brings the inode
 	// back from the journal, and its bytes must be there.
 	doomed []fs.Ino
+	// unsynced are the files whose cache files were written since their
+	// last fsync: every sync of the journal syncs them first, so the
+	// journal never vouches, after a crash of the machine, for blocks a
+	// cache file lost (docs/drive.md, "The durability contract").
+	unsynced map[fs.Ino]*File
+	// inlineSaved are the inline files whose records reached the journal
+	// since its last sync: once it syncs, their bytes survive a crash of
+	// the machine, and a move to a cache file must sync that file first.
+	inlineSaved map[fs.Ino]*File
 }
 
 // Keys in the journal.
@@ -93,7 +108,8 @@ func Open(dir string, o Options) (*Dir, error) {
 		}
 		return nil, fmt.Errorf("fs: lock state directory %s: %w", dir, err)
 	}
-	d := &Dir{dir: dir, lock: lock, log: o.Logger, clock: o.Clock, readahead: o.Readahead, touched: map[fs.Ino]struct{}{}}
+	d := &Dir{dir: dir, lock: lock, log: o.Logger, clock: o.Clock, synced: o.Synced, readahead: o.Readahead,
+		touched: map[fs.Ino]struct{}{}, unsynced: map[fs.Ino]*File{}, inlineSaved: map[fs.Ino]*File{}}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}
@@ -111,7 +127,7 @@ func Open(dir string, o Options) (*Dir, error) {
 		lock.Close()
 		return nil, err
 	}
-	d.j, err = journal.Open(filepath.Join(dir, "journal"), journal.Options{CompactAt: o.CompactAt, Logger: d.log})
+	d.j, err = journal.Open(filepath.Join(dir, "journal"), journal.Options{CompactAt: o.CompactAt, Logger: d.log, Synced: o.Synced})
 	if err != nil {
 		lock.Close()
 		return nil, fmt.Errorf("fs: state directory %s: %w", dir, err)
@@ -190,6 +206,66 @@ func (d *Dir) touch(ino fs.Ino) {
 	d.mu.Unlock()
 }
 
+// written records that c's cache file was written and not yet synced.
+func (d *Dir) written(c *File) {
+	d.mu.Lock()
+	d.unsynced[c.ino] = c
+	d.mu.Unlock()
+}
+
+// notify tells Options.Synced that path survives a crash of the machine.
+func (d *Dir) notify(path string) {
+	if d.synced != nil {
+		d.synced(path)
+	}
+}
+
+// sync makes everything the journal holds survive a crash of the
+// machine, in the order that keeps it true: first the cache files
+// written since their last sync (a content state the journal holds may
+// say their blocks are local), then the journal; then the inline files
+// whose records it holds count as synced.
+func (d *Dir) sync() error {
+	d.mu.Lock()
+	files := d.unsynced
+	d.unsynced = map[fs.Ino]*File{}
+	inline := d.inlineSaved
+	d.inlineSaved = map[fs.Ino]*File{}
+	d.mu.Unlock()
+	var err error
+	for ino, c := range files {
+		if err == nil {
+			err = c.syncCache()
+		}
+		if err != nil { // tried again by the next sync
+			d.mu.Lock()
+			if d.unsynced[ino] == nil {
+				d.unsynced[ino] = c
+			}
+			d.mu.Unlock()
+		}
+	}
+	if err == nil {
+		err = d.j.Sync()
+	}
+	if err != nil {
+		d.mu.Lock()
+		for ino, c := range inline {
+			d.inlineSaved[ino] = c
+		}
+		d.mu.Unlock()
+		return fmt.Errorf("fs: sync state: %w", err)
+	}
+	for _, c := range inline {
+		c.mu.Lock()
+		if c.inline {
+			c.synced = true
+		}
+		c.mu.Unlock()
+	}
+	return nil
+}
+
 // New returns the contents of a new, empty regular file: inline.
 func (d *Dir) New(ino fs.Ino) fs.File {
 	f, _ := d.newFile(ino, nil)
@@ -233,8 +309,9 @@ func (d *Dir) Meta() ([]byte, error) {
 	return v, nil
 }
 
-// Sync syncs the journal.
-func (d *Dir) Sync() error { return d.j.Sync() }
+// Sync makes everything the state holds survive a crash of the machine:
+// the cache files written since their last sync, then the journal.
+func (d *Dir) Sync() error { return d.sync() }
 
 // Clear empties the state directory: its records and cache files.
 func (d *Dir) Clear() error {

@@ -244,6 +244,7 @@ func (c *File) fetchBlock(ctx context.Context, b int64) error {
 			} else {
 				c.mark(b)
 				c.d.touch(c.ino)
+				c.d.written(c)
 			}
 		}
 		c.mu.Unlock()
@@ -330,6 +331,7 @@ func (c *File) WriteAt(ctx context.Context, p []byte, off int64) error {
 	if _, err := f.WriteAt(p, off); err != nil {
 		return fmt.Errorf("fs: cache file of %d: %w", c.ino, err)
 	}
+	c.d.written(c)
 	if c.m != nil {
 		for b := first; b <= last; b++ {
 			c.mark(b)
@@ -407,6 +409,7 @@ func (c *File) Truncate(ctx context.Context, old, size int64) error {
 	if err := f.Truncate(size); err != nil {
 		return fmt.Errorf("fs: cache file of %d: %w", c.ino, err)
 	}
+	c.d.written(c)
 	c.limit = min(c.limit, old, size)
 	c.changed()
 	return nil
@@ -415,14 +418,29 @@ func (c *File) Truncate(ctx context.Context, old, size int64) error {
 // Sync makes the cache file survive a crash of the machine. Inline bytes
 // are in the journal, which the tree's Fsync syncs next.
 func (c *File) Sync() error {
+	c.d.mu.Lock()
+	delete(c.d.unsynced, c.ino)
+	c.d.mu.Unlock()
+	if err := c.syncCache(); err != nil {
+		c.d.written(c)
+		return err
+	}
+	return nil
+}
+
+// syncCache fsyncs the cache file, if the file has one and is not gone.
+func (c *File) syncCache() error {
 	c.mu.Lock()
-	inline := c.inline
+	skip := c.inline || c.freed
 	c.mu.Unlock()
-	if inline {
+	if skip {
 		return nil
 	}
 	f, err := c.acquire()
 	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // freed meanwhile: its cache file goes
+		}
 		return err
 	}
 	defer c.Release()
@@ -432,6 +450,7 @@ func (c *File) Sync() error {
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("fs: sync cache file of %d: %w", c.ino, err)
 	}
+	c.d.notify(f.Name())
 	return nil
 }
 
@@ -459,6 +478,9 @@ func (c *File) toFile() error {
 			f.Close()
 			return fmt.Errorf("fs: cache file of %d: %w", c.ino, err)
 		}
+		c.d.notify(f.Name())
+	} else {
+		c.d.written(c)
 	}
 	c.inline, c.data, c.trim, c.synced = false, nil, -1, false
 	if c.pins > 0 {

@@ -93,7 +93,7 @@ func (d *Dir) Flush(t *fs.Tree, meta []byte, sync bool) error {
 	d.doomed = nil
 	d.mu.Unlock()
 	var b journal.Batch
-	var files []*File
+	var inline []*File
 	retry := t.Collect(also, func(ino fs.Ino, n *fs.Node, f fs.File, epoch uint64) {
 		if n == nil {
 			b.Delete(inodeKey(ino))
@@ -101,8 +101,8 @@ func (d *Dir) Flush(t *fs.Tree, meta []byte, sync bool) error {
 		}
 		c, _ := f.(*File)
 		b.Set(inodeKey(ino), appendEntry(nil, n, c, epoch))
-		if sync && c != nil {
-			files = append(files, c)
+		if c != nil {
+			inline = append(inline, c)
 		}
 	})
 	if meta != nil {
@@ -115,23 +115,18 @@ func (d *Dir) Flush(t *fs.Tree, meta []byte, sync bool) error {
 		d.mu.Unlock()
 		return fmt.Errorf("fs: save state: %w", err)
 	}
+	d.mu.Lock()
+	for _, c := range inline {
+		d.inlineSaved[c.ino] = c // whether inline or not: sync looks
+	}
+	d.mu.Unlock()
 	for _, ino := range doomed {
 		os.Remove(d.cachePath(ino))
 	}
 	if !sync {
 		return nil
 	}
-	if err := d.j.Sync(); err != nil {
-		return fmt.Errorf("fs: sync state: %w", err)
-	}
-	for _, c := range files {
-		c.mu.Lock()
-		if c.inline {
-			c.synced = true
-		}
-		c.mu.Unlock()
-	}
-	return nil
+	return d.sync()
 }
 
 // Loaded is a tree as a state directory holds it.

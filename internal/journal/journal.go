@@ -49,6 +49,11 @@ type Options struct {
 	// Logger hears of dropped torn or damaged tails and of compactions.
 	// Nil: nothing is logged.
 	Logger *slog.Logger
+	// Synced, if not nil, is called with the file's path each time what
+	// it holds was made to survive a crash of the machine: after Sync,
+	// and after a compaction's rename. A test's model of such a crash
+	// keeps what the file held then.
+	Synced func(path string)
 }
 
 // place is where a live value lies in the file.
@@ -125,7 +130,7 @@ func (l *Log) replay() error {
 	if string(h[:len(magic)]) != magic || h[len(magic)] != version {
 		return fmt.Errorf("%w: %s is not a journal of version %d", ErrDamaged, l.path, version)
 	}
-	res := scan(r, int64(headerLen), func(key string, p place, del bool) { l.apply(key, p, del) })
+	res := scan(r, int64(headerLen), fi.Size(), func(key string, p place, del bool) { l.apply(key, p, del) })
 	l.size = res.good
 	if res.good < fi.Size() {
 		if res.damaged && fi.Size()-res.good > res.badLen {
@@ -148,9 +153,13 @@ type scanResult struct {
 	why     string // empty at a clean end
 }
 
-// scan reads frames from r, which starts at offset off of the file, and
-// calls apply for every operation of every whole batch, in order.
-func scan(r *bufio.Reader, off int64, apply func(key string, p place, del bool)) scanResult {
+// scan reads frames from r, which starts at offset off of a file of end
+// bytes, and calls apply for every operation of every whole batch, in
+// order. It never allocates more than a frame's length, and never more
+// than the file holds: a header claiming more than is left is either a
+// torn write (what follows it is the start of its operations) or damage
+// (a length field gone bad), and only the bytes there are read to tell.
+func scan(r *bufio.Reader, off, end int64, apply func(key string, p place, del bool)) scanResult {
 	type op struct {
 		key string
 		p   place
@@ -176,6 +185,19 @@ func scan(r *bufio.Reader, off int64, apply func(key string, p place, del bool))
 			res.damaged, res.badLen, res.why = true, frameHead, fmt.Sprintf("a frame header claiming %d bytes and flags %#x", n, flags)
 			return res
 		}
+		if left := end - pos - frameHead; int64(n) > left {
+			// Less than the frame is there: a crash cut its write short,
+			// or the length is wrong. The bytes left are read (no more
+			// than the file holds) to tell.
+			payload = slices.Grow(payload[:0], int(max(left, 0)))[:max(left, 0)]
+			if _, err := io.ReadFull(r, payload); err != nil || !parseOps(payload, true, nil) {
+				res.damaged, res.badLen = true, frameHead
+				res.why = fmt.Sprintf("a frame header claiming %d bytes where %d are left, and no torn write's", n, left)
+				return res
+			}
+			res.why = "a torn frame"
+			return res
+		}
 		payload = slices.Grow(payload[:0], int(n))[:n]
 		if _, err := io.ReadFull(r, payload); err != nil {
 			res.why = "a torn frame"
@@ -187,7 +209,7 @@ func scan(r *bufio.Reader, off int64, apply func(key string, p place, del bool))
 			return res
 		}
 		base := pos + frameHead
-		ok := parseOps(payload, func(key []byte, at, vlen int, del bool) {
+		ok := parseOps(payload, false, func(key []byte, at, vlen int, del bool) {
 			pending = append(pending, op{string(key), place{base + int64(at), vlen}, del})
 		})
 		if !ok {
@@ -205,15 +227,25 @@ func scan(r *bufio.Reader, off int64, apply func(key string, p place, del bool))
 	}
 }
 
-// parseOps calls fn for each operation of a frame's payload, with the
-// value's offset and length within it; it reports false if the payload
-// does not parse.
-func parseOps(b []byte, fn func(key []byte, at, vlen int, del bool)) bool {
+// parseOps calls fn (if not nil) for each operation of a frame's
+// payload, with the value's offset and length within it; it reports false
+// if the payload does not parse. With prefix, b may end inside an
+// operation, as the bytes of a torn write do.
+func parseOps(b []byte, prefix bool, fn func(key []byte, at, vlen int, del bool)) bool {
+	if fn == nil {
+		fn = func([]byte, int, int, bool) {}
+	}
 	i := 0
 	for i < len(b) {
 		kind := b[i]
 		i++
+		if kind != opSet && kind != opDelete {
+			return false
+		}
 		kl, n := binary.Uvarint(b[i:])
+		if prefix && (n == 0 || (n > 0 && kl > 0 && kl <= maxKeyLen && uint64(len(b)-i-n) < kl)) {
+			return true // cut inside the key's length or the key
+		}
 		if n <= 0 || kl == 0 || kl > maxKeyLen || uint64(len(b)-i-n) < kl {
 			return false
 		}
@@ -225,6 +257,9 @@ func parseOps(b []byte, fn func(key []byte, at, vlen int, del bool)) bool {
 			fn(key, 0, 0, true)
 		case opSet:
 			vl, n := binary.Uvarint(b[i:])
+			if prefix && (n == 0 || (n > 0 && vl <= maxValue && uint64(len(b)-i-n) < vl)) {
+				return true // cut inside the value's length or the value
+			}
 			if n <= 0 || vl > maxValue || uint64(len(b)-i-n) < vl {
 				return false
 			}
@@ -422,7 +457,14 @@ func (l *Log) Sync() error {
 	if err := unix.Fdatasync(int(l.f.Fd())); err != nil {
 		return fmt.Errorf("journal: sync %s: %w", l.path, err)
 	}
+	l.synced()
 	return nil
+}
+
+func (l *Log) synced() {
+	if l.opts.Synced != nil {
+		l.opts.Synced(l.path)
+	}
 }
 
 // Get returns a copy of key's value, and whether it has one.
@@ -547,6 +589,8 @@ func (l *Log) compact() error {
 	if err := syncDir(filepath.Dir(l.path)); err != nil {
 		// The rename happened: the new file is the journal.
 		l.log.Warn("journal: sync the folder after compaction", "err", err)
+	} else {
+		l.synced()
 	}
 	old := l.f
 	l.f, l.size, l.index = out, pos, index

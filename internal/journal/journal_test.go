@@ -2,6 +2,7 @@ package journal_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"maps"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -151,6 +153,9 @@ func TestCrashAtEveryCut(t *testing.T) {
 		l := open(t, p, journal.Options{})
 		if got := contents(t, l); !maps.Equal(got, want.model) {
 			t.Fatalf("cut at %d: %d keys, want the %d of the batch ending at %d", cut, len(got), len(want.model), want.end)
+		}
+		if aside, _ := filepath.Glob(p + ".damaged-*"); len(aside) > 0 {
+			t.Fatalf("cut at %d: a torn write taken for damage, kept in %v", cut, aside)
 		}
 		// The cut file takes new batches and keeps them.
 		write(t, l, oneSet("after", "cut"))
@@ -362,3 +367,52 @@ func FuzzOpen(f *testing.F) {
 }
 
 func must[T any](v T, _ error) T { return v }
+
+// TestHugeLengthIsDamage: a frame header whose length field a bad sector
+// or a stray write turned into hundreds of MiB, in a file of a few dozen
+// bytes, is damage, not a reason to allocate what it claims. Open keeps
+// the batches before it, copies the rest aside, and allocates about what
+// the file holds.
+func TestHugeLengthIsDamage(t *testing.T) {
+	for _, claim := range []uint32{512 << 20, 1<<30 + 1<<20, 1<<32 - 1} {
+		t.Run(fmt.Sprint(claim), func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "j")
+			l := open(t, path, journal.Options{})
+			write(t, l, oneSet("a", "1"))
+			mid, _ := l.Size()
+			write(t, l, oneSet("b", "2"))
+			write(t, l, oneSet("c", "3"))
+			size, _ := l.Size()
+			l.Close()
+			b, _ := os.ReadFile(path)
+			binary.LittleEndian.PutUint32(b[mid:], claim)
+			os.WriteFile(path, b, 0o600)
+
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			l = open(t, path, journal.Options{})
+			runtime.ReadMemStats(&after)
+			if got := after.TotalAlloc - before.TotalAlloc; got > 16<<20 {
+				t.Errorf("Open of a %d-byte journal allocated %d MiB", len(b), got>>20)
+			}
+			if got := contents(t, l); !maps.Equal(got, map[string]string{"a": "1"}) {
+				t.Fatalf("after damage: %v", got)
+			}
+			aside, _ := filepath.Glob(path + ".damaged-*")
+			if len(aside) != 1 {
+				t.Fatalf("damaged tail kept in %v, want one file", aside)
+			}
+			if kept, _ := os.ReadFile(aside[0]); !bytes.Equal(kept, b[mid:size]) {
+				t.Fatalf("kept %d bytes, want the %d after the damage", len(kept), size-mid)
+			}
+			// The file takes batches again, and keeps them.
+			write(t, l, oneSet("d", "4"))
+			l.Close()
+			l = open(t, path, journal.Options{})
+			if got := contents(t, l); !maps.Equal(got, map[string]string{"a": "1", "d": "4"}) {
+				t.Fatalf("after a write past the damage: %v", got)
+			}
+		})
+	}
+}
