@@ -90,6 +90,8 @@ func (d *Drive) chooseCode(ctx context.Context) {
 //  5. publish the root;
 //  6. save the state again, at the commit.
 func (d *Drive) commitLocked(ctx context.Context, all bool) (err error) {
+	d.sched.begin()
+	defer d.sched.end()
 	t := d.t
 	d.chooseCode(ctx)
 	d.mu.Lock()

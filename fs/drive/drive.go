@@ -134,6 +134,7 @@ type Drive struct {
 	saveErr  atomic.Pointer[error] // the last failure to save the state, until a save succeeds
 	upDone   atomic.Int64          // bytes the running commit has uploaded
 	upTotal  atomic.Int64          // bytes it uploads
+	sched    scheduler             // when the background commit runs (loop.go)
 	stop     chan struct{}
 	done     sync.WaitGroup
 	stopOnce sync.Once
@@ -197,7 +198,7 @@ func (d *Drive) newTree() error {
 		Clock: d.cfg.Clock, RootMode: d.cfg.RootMode, RootUid: d.cfg.Uid, RootGid: d.cfg.Gid,
 		MaxFileSize: pipeline.MaxFileSize,
 		Contents:    d.st,
-		Sync:        func() error { return d.save(nil, true) },
+		Sync:        d.fsynced,
 		Space:       d.space,
 		Logger:      d.log,
 	})

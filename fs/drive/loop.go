@@ -3,6 +3,8 @@ package drive
 import (
 	"bytes"
 	"context"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/murmur-cloud/murmur/fs"
@@ -24,28 +26,163 @@ func (d *Drive) start() {
 	}()
 }
 
-// dueForCommit says whether the background commit should run now: when
-// the drive has been idle for Quiet (uploading competes with what the
-// user is doing), or its oldest uncommitted change is MaxDirty old.
-func (d *Drive) dueForCommit() bool {
+// Scheduling the background commit. It runs once the drive has been idle
+// for Quiet (uploading competes with what the user is doing), or for
+// SyncQuiet after an fsync (a program that syncs wants its data kept: the
+// cloud is where it is kept from the loss of this machine), or when its
+// oldest uncommitted change is MaxDirty old; and at most every
+// CommitEvery. The loop sleeps until the moment that is due, not a fixed
+// tick.
+const (
+	// SyncQuiet is how long the drive must be idle after an fsync before
+	// the background commit runs.
+	SyncQuiet = 100 * time.Millisecond
+	// idleCheck is how often the loop looks for a first change when none
+	// is pending: the tree tells no one of a change.
+	idleCheck = Quiet / 4
+)
+
+// scheduler is the background commit's bookkeeping: fsyncs since the last
+// commit, the commits running, and the signal of their ends for
+// WaitCommitted. Its zero value is ready.
+type scheduler struct {
+	synced  atomic.Bool
+	running atomic.Int32
+	mu      sync.Mutex
+	kick    chan struct{} // a buffered wake-up for the loop
+	ended   chan struct{} // closed when a commit ends
+}
+
+func (s *scheduler) init() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.kick == nil {
+		s.kick = make(chan struct{}, 1)
+		s.ended = make(chan struct{})
+	}
+}
+
+// wake returns the channel that wakes the loop.
+func (s *scheduler) wake() <-chan struct{} {
+	s.init()
+	return s.kick
+}
+
+// sync records an fsync and wakes the loop.
+func (s *scheduler) sync() {
+	s.init()
+	s.synced.Store(true)
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// begin and end bracket a commit.
+func (s *scheduler) begin() { s.init(); s.running.Add(1) }
+
+func (s *scheduler) end() {
+	s.running.Add(-1)
+	s.mu.Lock()
+	close(s.ended)
+	s.ended = make(chan struct{})
+	s.mu.Unlock()
+}
+
+// next returns the channel closed when the next commit ends.
+func (s *scheduler) next() <-chan struct{} {
+	s.init()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ended
+}
+
+// fsynced is the tree's Sync: it saves every change of the tree, synced,
+// and has the background commit run soon.
+func (d *Drive) fsynced() error {
+	err := d.save(nil, true)
+	d.sched.sync()
+	return err
+}
+
+// commitWait returns how long the background commit should wait before
+// it runs; zero or less: now. lastCommit is when the last one ran.
+func (d *Drive) commitWait(lastCommit time.Time) time.Duration {
+	d.mu.Lock()
+	writing := d.writing
+	d.mu.Unlock()
+	if !writing {
+		return d.cfg.CommitEvery
+	}
 	since, last := d.t.Activity()
 	if since == 0 {
-		return false
+		return idleCheck
 	}
-	now := d.cfg.Clock().UnixNano()
-	return now-last >= int64(Quiet) || now-since >= int64(MaxDirty)
+	quiet := int64(Quiet)
+	if d.sched.synced.Load() {
+		quiet = int64(SyncQuiet)
+	}
+	due := min(last+quiet, since+int64(MaxDirty))
+	due = max(due, lastCommit.Add(d.cfg.CommitEvery).UnixNano())
+	return time.Duration(due - d.cfg.Clock().UnixNano())
+}
+
+// WaitCommitted returns once every change made to the tree before the
+// call is in a published commit: no change waits for a commit and none
+// is running. It waits for the commits' ends, not on a clock; it returns
+// ctx's error if ctx ends first, and the last commit's error if the drive
+// is read-only (a lost lease: nothing will commit).
+func (d *Drive) WaitCommitted(ctx context.Context) error {
+	for {
+		ended := d.sched.next()
+		// Pending first: a commit takes the changes after it counts
+		// itself running, and gives back those it failed to publish
+		// before it ends.
+		if !d.t.Pending() && d.sched.running.Load() == 0 {
+			return nil
+		}
+		d.mu.Lock()
+		writing, err := d.writing, d.lastErr
+		d.mu.Unlock()
+		if !writing {
+			if err == nil {
+				err = fs.ErrReadOnly
+			}
+			return err
+		}
+		select {
+		case <-ended:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 func (d *Drive) loop() {
 	flush := time.NewTicker(d.cfg.FlushEvery)
 	defer flush.Stop()
-	commit := time.NewTicker(min(d.cfg.CommitEvery, d.cfg.LeaseTerm/3))
+	commit := time.NewTimer(idleCheck)
 	defer commit.Stop()
 	follow := time.NewTicker(d.cfg.FollowEvery)
 	defer follow.Stop()
 	renew := time.NewTimer(time.Minute)
 	defer renew.Stop()
 	lastCommit := d.cfg.Clock()
+	runCommit := func() {
+		if wait := d.commitWait(lastCommit); wait > 0 {
+			commit.Reset(wait)
+			return
+		}
+		lastCommit = d.cfg.Clock()
+		d.sched.synced.Store(false) // fsyncs from now on ask for the next commit
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+		if err := d.commit(ctx, false); err != nil {
+			d.log.Error("fs: commit", "err", err)
+		}
+		cancel()
+		d.evict()
+		commit.Reset(max(d.commitWait(lastCommit), 0))
+	}
 	for {
 		select {
 		case <-d.stop:
@@ -53,20 +190,15 @@ func (d *Drive) loop() {
 		case <-flush.C:
 			d.save(nil, false) // a failure is logged and kept for Status; the next tick retries
 		case <-commit.C:
-			d.mu.Lock()
-			writing := d.writing
-			d.mu.Unlock()
-			now := d.cfg.Clock()
-			if !writing || now.Sub(lastCommit) < d.cfg.CommitEvery || !d.dueForCommit() {
-				continue
+			runCommit()
+		case <-d.sched.wake():
+			if !commit.Stop() {
+				select { // a fire not yet taken
+				case <-commit.C:
+				default:
+				}
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
-			if err := d.commit(ctx, false); err != nil {
-				d.log.Error("fs: commit", "err", err)
-			}
-			cancel()
-			lastCommit = now
-			d.evict()
+			runCommit()
 		case <-follow.C:
 			d.mu.Lock()
 			follow := !d.writing && !d.frozen

@@ -12,7 +12,8 @@ import (
 
 // remote is the drive's side of the cloud for reads: the pipeline that
 // reads file contents, with a few readers kept open (each with its cache
-// of opened chunks), and the cloud's space. It is the state directory's
+// of opened chunks) and a cache of packed shards they share, and the
+// cloud's space. It is the state directory's
 // Source.
 type remote struct {
 	cfg   pipeline.Config
@@ -21,6 +22,7 @@ type remote struct {
 	mu      sync.Mutex
 	readers map[fs.Ino]*openReader
 	tick    int64
+	packed  *packedCache // shared by the readers
 
 	spaceMu sync.Mutex
 	spaceAt time.Time
@@ -43,7 +45,7 @@ const (
 
 func newRemote(cfg pipeline.Config, cloud Cloud) *remote {
 	cfg.CacheBytes = readerCache
-	return &remote{cfg: cfg, cloud: cloud, readers: map[fs.Ino]*openReader{}}
+	return &remote{cfg: cfg, cloud: cloud, readers: map[fs.Ino]*openReader{}, packed: newPackedCache(packedCacheBytes)}
 }
 
 // ReadBase reads len(p) bytes of m, the base of inode ino, at off.
@@ -68,7 +70,7 @@ func (r *remote) reader(ino fs.Ino, m *pipeline.Manifest) (*pipeline.Reader, err
 		o.used = r.tick
 		return o.r, nil
 	}
-	pr, err := pipeline.NewReader(context.Background(), r.cfg, r.cloud, m)
+	pr, err := pipeline.NewReader(context.Background(), r.cfg, cachedGetter{r.cloud, r.packed, packedShards(m)}, m)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/murmur-cloud/murmur/cmd/murmur/clientcmd"
+	"github.com/murmur-cloud/murmur/crypt"
+	"github.com/murmur-cloud/murmur/daemon"
+	"github.com/murmur-cloud/murmur/fs/drive"
+	"github.com/murmur-cloud/murmur/fs/mount"
+	"github.com/murmur-cloud/murmur/node"
+	"github.com/murmur-cloud/murmur/placement"
+)
+
+// inCloudTimeout bounds the wait for a commit to publish.
+const inCloudTimeout = 30 * time.Minute
+
+// benchDrive is the drive bench mount measures: a local cloud, the drive
+// mounted over it as the writer, and what a second device needs to mount
+// it too.
+type benchDrive struct {
+	base  string
+	local *node.Local
+	keys  *crypt.Keys
+	raw   []byte // the key file
+	d     *drive.Drive
+	srv   *mount.Server
+	mnt   string
+	// afterWrites adds up the time from the end of each part's writes
+	// until they were in the cloud.
+	afterWrites time.Duration
+}
+
+func startBenchDrive(ctx context.Context, cfg mountBenchConfig) (*benchDrive, error) {
+	log := slog.New(slog.DiscardHandler)
+	fmt.Fprintf(cfg.Progress, "starting a cloud of %d nodes in %s\n", cfg.Nodes, cfg.Base)
+	l, err := node.StartLocal(ctx, node.LocalConfig{Dir: filepath.Join(cfg.Base, "cloud"), Nodes: cfg.Nodes, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	b := &benchDrive{base: cfg.Base, local: l, mnt: filepath.Join(cfg.Base, "mnt")}
+	if err := b.open(ctx); err != nil {
+		b.close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// cloudOf returns node n's drive.Cloud.
+func cloudOf(n *node.Node) (*daemon.DriveCloud, error) {
+	placer, err := placement.NewReliable(placement.ReliableConfig{Seed: 1})
+	if err != nil {
+		return nil, err
+	}
+	return daemon.NewDriveCloud(n, n.Cloud(placer)), nil
+}
+
+func (b *benchDrive) open(ctx context.Context) error {
+	n := b.local.Nodes[0]
+	cloud, err := cloudOf(n)
+	if err != nil {
+		return err
+	}
+	pass := []byte("bench")
+	pub, raw, err := clientcmd.CreateDrive(ctx, cloud, pass, crypt.TestKDF())
+	if err != nil {
+		return err
+	}
+	if b.keys, err = clientcmd.UnlockKeyFile(raw, pub, pass); err != nil {
+		return err
+	}
+	b.raw = raw
+	b.d, err = drive.Open(ctx, drive.Config{Keys: b.keys, Cloud: cloud, KeyFile: raw, StateDir: filepath.Join(b.base, "state"),
+		Logger: slog.New(slog.DiscardHandler), Code: nodeCode(n, placement.DefaultTarget)})
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(b.mnt, 0o755); err != nil {
+		return err
+	}
+	// As `murmur mount` mounts a writer (clientcmd.ServeDrive).
+	t := clientcmd.WriterTimeout
+	b.srv, err = mount.Mount(b.mnt, b.d.Tree(), mount.Options{EntryTimeout: t, AttrTimeout: t, NegativeTimeout: t})
+	return err
+}
+
+func (b *benchDrive) close() {
+	if b.srv != nil {
+		b.srv.Unmount()
+	}
+	if b.d != nil {
+		b.d.Close(context.Background())
+	}
+	b.local.Close()
+}
+
+// side is the mount, as bench mount measures it.
+func (b *benchDrive) side(s *benchSide) *side {
+	return &side{name: "mount", dir: b.mnt, s: s, afterWrites: &b.afterWrites,
+		inCloud: func(ctx context.Context) error {
+			ctx, cancel := context.WithTimeout(ctx, inCloudTimeout)
+			defer cancel()
+			return b.d.WaitCommitted(ctx)
+		},
+		cold: func() error {
+			// Everything is in the cloud already: the mount's cache of
+			// it, and the kernel's, go.
+			b.d.DropCache()
+			return errors.Join(dropCaches(b.mnt), dropCaches(filepath.Join(b.base, "cloud")), dropCaches(filepath.Join(b.base, "state")))
+		}}
+}
+
+// secondDevice mounts the drive on a second device: a read-only mount
+// with an empty state directory over another node of the cloud, as a
+// laptop would mount it after the desktop wrote. It reads what part put
+// in the cloud with every cache empty (the peers' stores' pages dropped
+// from the kernel's cache too), then unmounts.
+func (b *benchDrive) secondDevice(ctx context.Context, w *workload, s *benchSide, part string) error {
+	fmt.Fprintf(w.progress, "second device: %s, cold\n", map[string]string{"seq": "the big file", "tree": "the tree"}[part])
+	cloud, err := cloudOf(b.local.Nodes[len(b.local.Nodes)-1])
+	if err != nil {
+		return err
+	}
+	state := filepath.Join(b.base, "state2-"+part)
+	mnt := filepath.Join(b.base, "mnt2")
+	for _, dir := range []string{state, mnt} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+	}
+	defer os.RemoveAll(state)
+	if err := dropCaches(filepath.Join(b.base, "cloud")); err != nil {
+		return err
+	}
+	start := time.Now()
+	d, err := drive.Open(ctx, drive.Config{Keys: b.keys, Cloud: cloud, KeyFile: b.raw, StateDir: state, ReadOnly: true,
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return fmt.Errorf("second device: open: %w", err)
+	}
+	defer d.Close(context.Background())
+	// A follower's mount: the short default timeouts (clientcmd.ServeDrive).
+	srv, err := mount.Mount(mnt, d.Tree(), mount.Options{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("second device: %w", err)
+	}
+	defer srv.Unmount()
+	s.OpenSecs += time.Since(start).Seconds()
+	switch part {
+	case "seq":
+		secs, err := timed(func() error { return readAll(filepath.Join(mnt, "big")) })
+		if err != nil {
+			return fmt.Errorf("second device: read: %w", err)
+		}
+		s.ColdReadMBps = float64(w.size) / 1e6 / secs
+	case "tree":
+		if s.ColdTreeSecs, err = timed(func() error { return readTree(filepath.Join(mnt, "src")) }); err != nil {
+			return fmt.Errorf("second device: read the tree: %w", err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,74 @@
+package drive_test
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"github.com/murmur-cloud/murmur/crypt"
+	"github.com/murmur-cloud/murmur/fs"
+	"github.com/murmur-cloud/murmur/fs/cloudtest"
+	"github.com/murmur-cloud/murmur/fs/drive"
+)
+
+// TestWaitCommitted: an fsync has the background commit run once the
+// drive is idle for SyncQuiet, and WaitCommitted returns once the commit
+// holding the file is published, which another device then reads. The
+// timeout only bounds a hang: nothing here asserts a duration.
+func TestWaitCommitted(t *testing.T) {
+	// Created a minute ago: Create's root holds no lease now.
+	e := &driveEnv{t: t, keys: crypt.NewMasterKey().Keys(crypt.NewDriveID()), cloud: cloudtest.NewMem(0), clock: &fakeClock{now: time.Now().Add(-time.Minute)}}
+	if err := drive.Create(context.Background(), e.config("")); err != nil {
+		t.Fatal(err)
+	}
+	cfg := e.config(t.TempDir())
+	cfg.Clock, cfg.CommitEvery = time.Now, 10*time.Millisecond // the real clock: the loop's timers run
+	d := openConfig(t, cfg)
+	defer d.Close(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := d.WaitCommitted(ctx); err != nil {
+		t.Fatalf("nothing to commit: %v", err)
+	}
+	tr := d.Tree()
+	data := bytes.Repeat([]byte("synced "), 1000)
+	ino := writeFile(t, tr, fs.RootIno, "synced", data)
+	if err := tr.Open(ino); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Fsync(ino); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Release(ino); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.WaitCommitted(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d.Pending() {
+		t.Fatal("WaitCommitted returned with changes pending")
+	}
+	// Without an fsync, the commit comes once the drive is idle.
+	writeFile(t, tr, fs.RootIno, "later", []byte("idle"))
+	if err := d.WaitCommitted(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := e.open(t.TempDir(), true)
+	defer r.Close(context.Background())
+	if got := readFile(t, r.Tree(), fs.RootIno, "synced"); !bytes.Equal(got, data) {
+		t.Fatalf("another device read %d bytes, want %d", len(got), len(data))
+	}
+	if got := readFile(t, r.Tree(), fs.RootIno, "later"); string(got) != "idle" {
+		t.Fatalf("another device read %q", got)
+	}
+}
+
+func openConfig(t *testing.T, cfg drive.Config) *drive.Drive {
+	t.Helper()
+	d, err := drive.Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}

@@ -1,0 +1,157 @@
+package drive
+
+import (
+	"container/list"
+	"context"
+	"sync"
+
+	"github.com/murmur-cloud/murmur/erasure"
+	"github.com/murmur-cloud/murmur/pipeline"
+	"github.com/murmur-cloud/murmur/store"
+)
+
+// packedCache keeps the packed data shards the drive's readers fetched
+// lately, across files. A commit packs small files' chunks together into
+// shards of about a chunk's average size (1 MiB), so reading a directory
+// of small files reads the same shard once per file: each file has a
+// pipeline reader of its own, whose cache dies with it. This cache, shared
+// by all of them, fetches such a shard once. Only shards packed with more
+// than one chunk are kept (a big file's shards are read once, and would
+// only push them out); it is bounded in bytes, least recently used first.
+// A fetch under way is shared by every reader that asks for the same
+// shard.
+type packedCache struct {
+	bound int64
+
+	mu       sync.Mutex
+	size     int64
+	lru      *list.List // of *packedEntry, most recent first
+	byID     map[erasure.ShardID]*list.Element
+	inflight map[erasure.ShardID]*packedFetch
+}
+
+type packedEntry struct {
+	id erasure.ShardID
+	b  []byte
+}
+
+type packedFetch struct {
+	done chan struct{}
+	b    []byte
+	err  error
+}
+
+// packedCacheBytes bounds the shared cache of packed shards.
+const packedCacheBytes = 32 << 20
+
+func newPackedCache(bound int64) *packedCache {
+	return &packedCache{bound: bound, lru: list.New(), byID: map[erasure.ShardID]*list.Element{}, inflight: map[erasure.ShardID]*packedFetch{}}
+}
+
+// get returns a copy of shard id's bytes, verified, from the cache or
+// from fetch, which must return verified bytes; what fetch returns is
+// kept.
+func (c *packedCache) get(ctx context.Context, id erasure.ShardID, fetch func(context.Context) ([]byte, error)) ([]byte, error) {
+	c.mu.Lock()
+	if e, ok := c.byID[id]; ok {
+		c.lru.MoveToFront(e)
+		b := e.Value.(*packedEntry).b
+		c.mu.Unlock()
+		return append([]byte(nil), b...), nil
+	}
+	if f, ok := c.inflight[id]; ok {
+		c.mu.Unlock()
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if f.err != nil {
+			return fetch(ctx) // its fetcher's failure, maybe its context: try ours
+		}
+		return append([]byte(nil), f.b...), nil
+	}
+	f := &packedFetch{done: make(chan struct{})}
+	c.inflight[id] = f
+	c.mu.Unlock()
+
+	f.b, f.err = fetch(ctx)
+	c.mu.Lock()
+	delete(c.inflight, id)
+	if f.err == nil && int64(len(f.b)) <= c.bound {
+		c.byID[id] = c.lru.PushFront(&packedEntry{id, f.b})
+		c.size += int64(len(f.b))
+		for c.size > c.bound {
+			e := c.lru.Back()
+			old := e.Value.(*packedEntry)
+			c.lru.Remove(e)
+			delete(c.byID, old.id)
+			c.size -= int64(len(old.b))
+		}
+	}
+	c.mu.Unlock()
+	close(f.done)
+	if f.err != nil {
+		return nil, f.err
+	}
+	return append([]byte(nil), f.b...), nil
+}
+
+// packedShards returns the data shards of m that hold more than one
+// sealed chunk (or a chunk that does not fill them: another file's
+// chunks share it).
+func packedShards(m *pipeline.Manifest) map[erasure.ShardID]bool {
+	var packed map[erasure.ShardID]bool
+	for _, ch := range m.Chunks {
+		if ch.Stripe < 0 || ch.Stripe >= len(m.Stripes) {
+			continue
+		}
+		d := m.Stripes[ch.Stripe]
+		if ch.Shard < 0 || ch.Shard >= len(d.Shards) || ch.SealedSize() >= d.Shards[ch.Shard].Size {
+			continue
+		}
+		if packed == nil {
+			packed = map[erasure.ShardID]bool{}
+		}
+		packed[d.Shards[ch.Shard].ID] = true
+	}
+	return packed
+}
+
+// cachedGetter is the store a pipeline reader of one file fetches through:
+// its packed shards through the shared cache, the others from the cloud.
+// Every shard it returns is verified, as a HintedGetter's and a
+// VerifiedGetter's are, and belongs to the caller.
+type cachedGetter struct {
+	cloud  Cloud
+	cache  *packedCache
+	packed map[erasure.ShardID]bool
+}
+
+var (
+	_ store.HintedGetter   = cachedGetter{}
+	_ store.VerifiedGetter = cachedGetter{}
+)
+
+// Get implements store.ShardGetter; the bytes are verified.
+func (g cachedGetter) Get(ctx context.Context, id erasure.ShardID) ([]byte, error) {
+	return g.GetVerified(ctx, id)
+}
+
+// GetVerified implements store.VerifiedGetter.
+func (g cachedGetter) GetVerified(ctx context.Context, id erasure.ShardID) ([]byte, error) {
+	return g.get(ctx, id, nil)
+}
+
+// GetHinted implements store.HintedGetter.
+func (g cachedGetter) GetHinted(ctx context.Context, id erasure.ShardID, hints []store.Holder) ([]byte, error) {
+	return g.get(ctx, id, hints)
+}
+
+func (g cachedGetter) get(ctx context.Context, id erasure.ShardID, hints []store.Holder) ([]byte, error) {
+	fetch := func(ctx context.Context) ([]byte, error) { return store.GetVerified(ctx, g.cloud, id, hints) }
+	if !g.packed[id] {
+		return fetch(ctx)
+	}
+	return g.cache.get(ctx, id, fetch)
+}
