@@ -142,6 +142,12 @@ func (s *Server) codeFrom(st node.GossipStatus) (placement.CodeChoice, error) {
 // Serve answers on a unix socket at path until ctx ends. The socket is
 // made in a folder only the owner can enter, with mode 0600.
 func (s *Server) Serve(ctx context.Context, path string) error {
+	return s.ServeReady(ctx, path, nil)
+}
+
+// ServeReady is Serve, calling ready (if not nil) once the socket at path
+// accepts connections, so that whatever it announces can be used at once.
+func (s *Server) ServeReady(ctx context.Context, path string, ready func() error) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("api: %w", err)
 	}
@@ -157,6 +163,13 @@ func (s *Server) Serve(ctx context.Context, path string) error {
 	if err := os.Chmod(path, 0o600); err != nil {
 		ln.Close()
 		return fmt.Errorf("api: %w", err)
+	}
+	if ready != nil {
+		if err := ready(); err != nil {
+			ln.Close()
+			os.Remove(path)
+			return err
+		}
 	}
 	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	kctx, stopKeeping := context.WithCancel(ctx)

@@ -130,11 +130,6 @@ func nodeCommand() *cli.Command {
 			for _, a := range n.Addrs() {
 				addrs = append(addrs, a.String())
 			}
-			if addrFile != "" {
-				if err := os.WriteFile(addrFile, []byte(strings.Join(addrs, "\n")+"\n"), 0o600); err != nil {
-					return err
-				}
-			}
 			srv, err := daemon.NewServer(n, dir, log)
 			if err != nil {
 				return err
@@ -142,8 +137,17 @@ func nodeCommand() *cli.Command {
 			if err := srv.SetTarget(target); err != nil {
 				return fmt.Errorf("%w: --target: %v", cli.ErrUsage, err)
 			}
-			fmt.Fprintf(out, "node %s running; listening on\n  %s\nlocal API on %s; Ctrl-C stops it.\n", n.ID(), strings.Join(addrs, "\n  "), cli.SocketPath(dir))
-			return srv.Serve(ctx, cli.SocketPath(dir))
+			// The addresses are announced once the API answers too, so that
+			// whoever waits for them can ask the node at once.
+			return srv.ServeReady(ctx, cli.SocketPath(dir), func() error {
+				if addrFile != "" {
+					if err := os.WriteFile(addrFile, []byte(strings.Join(addrs, "\n")+"\n"), 0o600); err != nil {
+						return err
+					}
+				}
+				fmt.Fprintf(out, "node %s running; listening on\n  %s\nlocal API on %s; Ctrl-C stops it.\n", n.ID(), strings.Join(addrs, "\n  "), cli.SocketPath(dir))
+				return nil
+			})
 		},
 	}
 }
