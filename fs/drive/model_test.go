@@ -202,6 +202,30 @@ func (m *modelDrive) FaultyCommit(fault uint64) (bool, error) {
 	return m.faults.Hits() > hits, err
 }
 
+func (m *modelDrive) FaultyClose(fault uint64) (bool, error) {
+	ft := cloudtest.Fault{Op: cloudtest.OpPut, Skip: int(fault % 4), Times: -1}
+	switch fault / 4 % 3 {
+	case 1:
+		ft = cloudtest.Fault{Op: cloudtest.OpPublish, Times: 1, Lost: true}
+	case 2:
+		ft = cloudtest.Fault{Op: cloudtest.OpPublish, Times: 1}
+	}
+	hits := m.faults.Hits()
+	m.faults.Inject(ft)
+	err := m.d.Close(context.Background())
+	m.faults.Clear()
+	hit := m.faults.Hits() > hits
+	if err != nil && !hit {
+		return false, fmt.Errorf("close: %w", err)
+	}
+	d, err := drive.Open(context.Background(), m.e.config(m.dir))
+	if err != nil {
+		return hit, fmt.Errorf("mount again: %w", err)
+	}
+	m.d = d
+	return hit, nil
+}
+
 func (m *modelDrive) FaultyReopen(fault uint64) error {
 	left := crashCopy(m.t, m.dir)
 	m.d.Abandon()

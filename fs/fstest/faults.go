@@ -19,6 +19,11 @@ type Faulty interface {
 	// a moment while the tree reopens, chosen by fault; an open that
 	// fails for them is made again once they pass.
 	FaultyReopen(fault uint64) error
+	// FaultyClose unmounts the tree while the cloud fails as fault
+	// chooses (its last commit failing, or its publish's answer lost),
+	// and mounts it again on what it left. It reports whether the fault
+	// hit a call.
+	FaultyClose(fault uint64) (hit bool, err error)
 }
 
 // faultStep makes one of the steps only a Faulty env has.
@@ -34,9 +39,38 @@ func (r *run) faultStep(step int) (desc string, got error, ok bool) {
 		r.crashes++
 		return desc, nil, true
 	}
+	if r.rng.IntN(4) == 0 {
+		desc = fmt.Sprintf("unmount while the cloud fails (fault %#x), and mount again", fault)
+		hit, err := f.FaultyClose(fault)
+		if err != nil {
+			r.t.Fatalf("seed %d step %d: %s: %v", r.opts.Seed, step, desc, err)
+		}
+		// Unmounting saves everything, synced; its commit went out,
+		// or did not, or its answer was lost.
+		r.saved = r.m.snapshot()
+		if hit {
+			r.committed = nil
+		} else {
+			r.committed = r.m.snapshot()
+		}
+		r.afterCrash(step, desc, r.saved)
+		return desc, nil, true
+	}
 	desc = fmt.Sprintf("commit while the cloud fails (fault %#x)", fault)
 	before, now := r.saved, r.m.snapshot()
-	hit, err := f.FaultyCommit(fault)
+	// One fault, or a few in a row: a commit whose answer was lost, then
+	// the next failing too.
+	var err error
+	hit := false
+	for n := 0; n == 0 || (err != nil && n < 3 && r.rng.IntN(2) == 0); n++ {
+		if n > 0 {
+			fault = r.rng.Uint64()
+			desc += fmt.Sprintf(", again (fault %#x)", fault)
+		}
+		var h bool
+		h, err = f.FaultyCommit(fault)
+		hit = hit || h
+	}
 	where := fmt.Sprintf("seed %d step %d (%s)", r.opts.Seed, step, desc)
 	if err == nil {
 		r.saved, r.committed = now, r.m.snapshot()
