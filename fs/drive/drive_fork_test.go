@@ -337,3 +337,42 @@ func TestDriveRestoreCrashAfterReplace(t *testing.T) {
 	wantFiles(t, d2.Tree(), want, "after the crash")
 	checkCloud(t, e, d2, want)
 }
+
+// TestDriveReadOnlyStateWithoutItsSuper: a read-only mount of a state
+// that is current needs its commit's super for nothing (it never
+// commits): when that super cannot be read, the state's tree still shows.
+func TestDriveReadOnlyStateWithoutItsSuper(t *testing.T) {
+	ctx := context.Background()
+	e := newDriveEnv(t)
+	mem := e.cloud.(*cloudtest.Mem)
+	dir := t.TempDir()
+	a := e.open(dir, false)
+	before := shardSet(t, mem)
+	data := randBytes(33, state.BlockSize+5)
+	writeFile(t, a.Tree(), fs.RootIno, "f", data)
+	if err := a.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mem.Shards().Walk(ctx, func(id erasure.ShardID, _ int) error {
+		if !before[id] {
+			mem.Shards().Delete(ctx, id)
+		}
+		return nil
+	})
+	if w, err := drive.Open(ctx, e.config(dir)); err == nil {
+		w.Close(ctx)
+		t.Fatal("a writable mount opened on a commit whose super is gone")
+	} else if !strings.Contains(err.Error(), "super") {
+		t.Fatalf("the writable mount's error does not say why: %v", err)
+	}
+	cfg := e.config(dir)
+	cfg.ReadOnly = true
+	r, err := drive.Open(ctx, cfg)
+	if err != nil {
+		t.Fatalf("a read-only mount of a current state without its super: %v", err)
+	}
+	defer r.Close(ctx)
+	if got := readFile(t, r.Tree(), fs.RootIno, "f"); !bytes.Equal(got, data) {
+		t.Fatal("f differs")
+	}
+}

@@ -137,12 +137,14 @@ func (d *Drive) reconcile(ctx context.Context, local *meta, seq uint64, root *fo
 			local.Ref, local.Gen, local.Epoch = p.Ref, p.Gen, p.Epoch
 		}
 	}
+	// A mount that will not write needs no super to commit on.
+	needSuper := !d.cfg.ReadOnly
 	switch {
 	case bytes.Equal(local.Ref, root.Super):
-		return d.useState(ctx, local, true)
+		return d.useState(ctx, local, needSuper)
 	case local.Seq > seq:
 		d.log.Warn("fs: the cloud shows an older root than this mount saw; keeping the newer state", "cloud", seq, "state", local.Seq)
-		if err := d.useState(ctx, local, true); err != nil {
+		if err := d.useState(ctx, local, needSuper); err != nil {
 			return err
 		}
 		d.seq = local.Seq
@@ -160,14 +162,14 @@ func (d *Drive) reconcile(ctx context.Context, local *meta, seq uint64, root *fo
 		// commit, so the state is at it.
 		d.log.Info("fs: the cloud's root is this mount's commit whose publish was not confirmed", "commit", s.Gen)
 		local.Ref, local.Gen, local.Seq = root.Super, s.Gen, seq
-		return d.useState(ctx, local, true)
+		return d.useState(ctx, local, needSuper)
 	}
 	if serr == nil {
 		if found, _, err := d.onChain(ctx, local.Ref, root.Super, s.Gen); err == nil && found {
 			// The cloud's root is an ancestor of the state's commit: a
 			// stale answer, whoever made it. Never roll back.
 			d.log.Warn("fs: the cloud shows a commit older than this mount's; keeping the newer state", "cloud", s.Gen, "state", local.Gen)
-			if err := d.useState(ctx, local, true); err != nil {
+			if err := d.useState(ctx, local, needSuper); err != nil {
 				return err
 			}
 			d.seq = max(local.Seq, seq)
