@@ -155,6 +155,12 @@ func (d *Drive) reconcile(ctx context.Context, local *meta, seq uint64, root *fo
 		return fmt.Errorf("fs: could not read the drive's commits to tell whether this mount's last commit (%d) was published; nothing was changed, mount again once the cloud answers: %w", local.Pending.Gen, unresolved)
 	}
 	s, serr := d.loadSuper(ctx, root.Super)
+	if serr != nil && publishing {
+		// Whether the root is this mount's unconfirmed commit cannot be
+		// told: as above.
+		d.unresolved = local.Pending
+		return fmt.Errorf("fs: could not read the drive's newest commit to tell whether it is this mount's last (%d); nothing was changed, mount again once the cloud answers: %w", local.Pending.Gen, serr)
+	}
 	if serr == nil && publishing && s.Writer == d.writer && bytes.Equal(s.Prev, local.Ref) {
 		// The root is this mount's own commit made on the state's, whose
 		// answer it never heard (a lost answer, and a later commit that
@@ -195,6 +201,9 @@ func (d *Drive) reconcile(ctx context.Context, local *meta, seq uint64, root *fo
 		return err
 	}
 	*readOnly, d.frozen = true, true
+	if publishing {
+		d.unresolved = local.Pending // for a later open to look at again
+	}
 	found, ours, err := d.onChain(ctx, root.Super, local.Ref, local.Gen)
 	switch {
 	case err != nil:
