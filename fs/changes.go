@@ -309,6 +309,18 @@ func (t *Tree) logf(format string, args ...any) {
 // Every change is dirty; none is changed for a commit (the tree is the
 // commit's).
 func (t *Tree) Replace(nodes map[Ino]*Node, file func(ino Ino, n *Node, old File) (f File, changed bool), next Ino) ([]Ino, error) {
+	return t.replace(nodes, file, next, false)
+}
+
+// ReplaceChanged is Replace for a restore: every inode that changed is
+// also changed for the next commit, as MarkChanged would make it, under
+// the same lock, so that no Collect between the two saves the replaced
+// inodes as committed.
+func (t *Tree) ReplaceChanged(nodes map[Ino]*Node, file func(ino Ino, n *Node, old File) (f File, changed bool), next Ino) ([]Ino, error) {
+	return t.replace(nodes, file, next, true)
+}
+
+func (t *Tree) replace(nodes map[Ino]*Node, file func(ino Ino, n *Node, old File) (f File, changed bool), next Ino, mark bool) ([]Ino, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	files := map[Ino]File{}
@@ -355,6 +367,10 @@ func (t *Tree) Replace(nodes map[Ino]*Node, file func(ino Ino, n *Node, old File
 	}
 	t.nodes, t.next = inodes, max(t.next, next, t.nextFree(inodes))
 	slices.Sort(changed)
+	if mark && len(changed) > 0 {
+		t.now()
+		t.mark(changed...)
+	}
 	return changed, nil
 }
 

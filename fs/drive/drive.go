@@ -143,6 +143,9 @@ type Drive struct {
 	// synced (state.Options.Synced): for tests that model a crash of the
 	// machine.
 	synced func(path string)
+	// restored, if not nil, is called by Restore once the tree is the
+	// snapshot's, before its commit: for tests that crash there.
+	restored func()
 }
 
 // ErrLeaseLost reports a drive whose writer lease went to another mount:

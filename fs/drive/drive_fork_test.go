@@ -283,3 +283,96 @@ func shardSet(t *testing.T, mem *cloudtest.Mem) map[erasure.ShardID]bool {
 	}
 	return out
 }
+
+// TestDriveRestoreCrashAfterReplace: the background flush comes just as
+// Restore has made the tree the snapshot's, and the process dies before
+// the restore is committed. The next mount must show one tree wholly,
+// the one before the restore or the restored one, and commit what it
+// shows: never the restored tree taken for the committed one.
+func TestDriveRestoreCrashAfterReplace(t *testing.T) {
+	e, f := faultyEnv(t)
+	dir := t.TempDir()
+	d := e.open(dir, false)
+	tr := d.Tree()
+	ino := writeFile(t, tr, fs.RootIno, "f", []byte("v1"))
+	mustCommit(t, d)
+	gen := d.Status().Snapshot
+	if _, err := tr.WriteAt(ino, []byte("v2"), 0); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, tr, fs.RootIno, "g", []byte("later"))
+	mustCommit(t, d)
+	var crashed string
+	d.OnRestored(func() {
+		if err := d.FlushState(); err != nil {
+			t.Error(err)
+		}
+		crashed = crashCopy(t, dir)
+		f.Inject(cloudtest.Fault{Op: cloudtest.OpPut, Times: -1}) // the process is dead
+		f.Inject(cloudtest.Fault{Op: cloudtest.OpPublish, Times: -1})
+	})
+	if err := d.Restore(context.Background(), gen); err == nil {
+		t.Fatal("the restore was committed by a dead process")
+	}
+	d.Abandon()
+	f.Clear()
+
+	e.clock.Add(2 * time.Minute)
+	d2 := e.open(crashed, false)
+	defer d2.Close(context.Background())
+	mustWritable(t, d2, "after the crash")
+	before := map[string]string{"f": "v2", "g": "later"}
+	restored := map[string]string{"f": "v1"}
+	got := map[string]string{}
+	ents, _ := d2.Tree().ReadDir(fs.RootIno)
+	for _, e := range ents {
+		if e.Name != "." && e.Name != ".." {
+			got[e.Name] = string(readFile(t, d2.Tree(), fs.RootIno, e.Name))
+		}
+	}
+	want := before
+	if _, ok := got["g"]; !ok {
+		want = restored
+	}
+	wantFiles(t, d2.Tree(), want, "after the crash")
+	checkCloud(t, e, d2, want)
+}
+
+// TestDriveReadOnlyStateWithoutItsSuper: a read-only mount of a state
+// that is current needs its commit's super for nothing (it never
+// commits): when that super cannot be read, the state's tree still shows.
+func TestDriveReadOnlyStateWithoutItsSuper(t *testing.T) {
+	ctx := context.Background()
+	e := newDriveEnv(t)
+	mem := e.cloud.(*cloudtest.Mem)
+	dir := t.TempDir()
+	a := e.open(dir, false)
+	before := shardSet(t, mem)
+	data := randBytes(33, state.BlockSize+5)
+	writeFile(t, a.Tree(), fs.RootIno, "f", data)
+	if err := a.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mem.Shards().Walk(ctx, func(id erasure.ShardID, _ int) error {
+		if !before[id] {
+			mem.Shards().Delete(ctx, id)
+		}
+		return nil
+	})
+	if w, err := drive.Open(ctx, e.config(dir)); err == nil {
+		w.Close(ctx)
+		t.Fatal("a writable mount opened on a commit whose super is gone")
+	} else if !strings.Contains(err.Error(), "super") {
+		t.Fatalf("the writable mount's error does not say why: %v", err)
+	}
+	cfg := e.config(dir)
+	cfg.ReadOnly = true
+	r, err := drive.Open(ctx, cfg)
+	if err != nil {
+		t.Fatalf("a read-only mount of a current state without its super: %v", err)
+	}
+	defer r.Close(ctx)
+	if got := readFile(t, r.Tree(), fs.RootIno, "f"); !bytes.Equal(got, data) {
+		t.Fatal("f differs")
+	}
+}

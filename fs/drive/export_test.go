@@ -33,3 +33,7 @@ func OpenSynced(ctx context.Context, cfg Config, synced func(path string)) (*Dri
 	d.start()
 	return d, nil
 }
+
+// OnRestored makes Restore call fn once the tree is the snapshot's, before
+// its commit.
+func (d *Drive) OnRestored(fn func()) { d.restored = fn }

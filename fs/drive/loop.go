@@ -278,12 +278,17 @@ func (d *Drive) switchTo(ctx context.Context, ref []byte, s *format.Super) error
 // replace makes the tree the one commit s holds, and returns the inodes
 // that changed.
 func (d *Drive) replace(ctx context.Context, s *format.Super) ([]fs.Ino, error) {
+	return d.replaceTree(ctx, s, d.t.Replace)
+}
+
+// replaceTree is replace with the Tree's Replace or ReplaceChanged.
+func (d *Drive) replaceTree(ctx context.Context, s *format.Super, replace func(map[fs.Ino]*fs.Node, func(fs.Ino, *fs.Node, fs.File) (fs.File, bool), fs.Ino) ([]fs.Ino, error)) ([]fs.Ino, error) {
 	nodes, manifests, err := d.loadPages(ctx, s)
 	if err != nil {
 		return nil, err
 	}
 	var ferr error
-	changed, err := d.t.Replace(nodes, func(ino fs.Ino, _ *fs.Node, old fs.File) (fs.File, bool) {
+	changed, err := replace(nodes, func(ino fs.Ino, _ *fs.Node, old fs.File) (fs.File, bool) {
 		m := manifests[ino]
 		if of, ok := old.(*state.File); ok {
 			if of.SameBase(m) {

@@ -11,6 +11,7 @@ import (
 	"github.com/murmur-cloud/murmur/crypt"
 	"github.com/murmur-cloud/murmur/erasure"
 	"github.com/murmur-cloud/murmur/fs"
+	"github.com/murmur-cloud/murmur/fs/cloudtest"
 	"github.com/murmur-cloud/murmur/fs/drive"
 	"github.com/murmur-cloud/murmur/fs/fstest"
 	"github.com/murmur-cloud/murmur/fs/state"
@@ -25,10 +26,13 @@ var (
 // TestModelOnDrive runs the randomized model test (fs/fstest) over a real
 // drive: its state directory's journal and cache files, an in-memory
 // cloud, and among the steps flushes, fsyncs, commits, bursts of files
-// past what one badger transaction took, and crashes — the mount process
+// past what one badger transaction took, crashes — the mount process
 // dying at a random point, or at a random call of a commit to the cloud,
-// and the drive reopened on the state directory it left. After every
-// crash the tree must be the last durable point's and take changes.
+// and the drive reopened on the state directory it left — and faults of
+// the cloud at seeded points: a put, fetch, lookup or publish failing, a
+// put's or a publish's answer lost, during a commit or a reopen. After
+// every crash the tree must be the last durable point's and take changes,
+// and no fault may make a mount take its own commits for another's.
 //
 //	go test ./fs/drive/ -run ModelOnDrive -long            # the long form
 //	go test ./fs/drive/ -run ModelOnDrive -seed 7 -v       # one seed
@@ -56,18 +60,20 @@ func TestModelOnDrive(t *testing.T) {
 // modelDrive is a drive for the model: one cloud, and a state directory
 // that each crash replaces by the copy it left.
 type modelDrive struct {
-	t     *testing.T
-	e     *driveEnv
-	cloud *crashCloud
-	d     *drive.Drive
-	dir   string
+	t      *testing.T
+	e      *driveEnv
+	cloud  *crashCloud
+	faults *cloudtest.Faulty
+	d      *drive.Drive
+	dir    string
 }
 
 func newModelDrive(t *testing.T) *modelDrive {
 	e := newDriveEnv(t)
-	c := &crashCloud{Cloud: e.cloud}
+	f := cloudtest.NewFaulty(e.cloud)
+	c := &crashCloud{Cloud: f}
 	e.cloud = c
-	m := &modelDrive{t: t, e: e, cloud: c, dir: t.TempDir()}
+	m := &modelDrive{t: t, e: e, cloud: c, faults: f, dir: t.TempDir()}
 	m.d = e.open(m.dir, false)
 	return m
 }
@@ -175,6 +181,72 @@ func (c *crashCloud) PutStripe(ctx context.Context, d *erasure.Descriptor, s [][
 
 func (c *crashCloud) PublishRoot(ctx context.Context, keys *crypt.Keys, seq uint64, value []byte) error {
 	return c.call(func() error { return c.Cloud.PublishRoot(ctx, keys, seq, value) })
+}
+
+// faultKinds are the faults FaultyCommit injects: a call failing, or made
+// and its answer lost.
+var faultKinds = []cloudtest.Fault{
+	{Op: cloudtest.OpPut}, {Op: cloudtest.OpPut, Lost: true},
+	{Op: cloudtest.OpPublish}, {Op: cloudtest.OpPublish, Lost: true},
+	{Op: cloudtest.OpLookup}, {Op: cloudtest.OpGet, Times: 3},
+}
+
+func (m *modelDrive) FaultyCommit(fault uint64) (bool, error) {
+	ft := faultKinds[fault%uint64(len(faultKinds))]
+	ft.Skip = int(fault / uint64(len(faultKinds)) % 4)
+	ft.Times = max(ft.Times, 1)
+	hits := m.faults.Hits()
+	m.faults.Inject(ft)
+	err := m.d.Commit(context.Background())
+	m.faults.Clear()
+	return m.faults.Hits() > hits, err
+}
+
+func (m *modelDrive) FaultyClose(fault uint64) (bool, error) {
+	ft := cloudtest.Fault{Op: cloudtest.OpPut, Skip: int(fault % 4), Times: -1}
+	switch fault / 4 % 3 {
+	case 1:
+		ft = cloudtest.Fault{Op: cloudtest.OpPublish, Times: 1, Lost: true}
+	case 2:
+		ft = cloudtest.Fault{Op: cloudtest.OpPublish, Times: 1}
+	}
+	hits := m.faults.Hits()
+	m.faults.Inject(ft)
+	err := m.d.Close(context.Background())
+	m.faults.Clear()
+	hit := m.faults.Hits() > hits
+	if err != nil && !hit {
+		return false, fmt.Errorf("close: %w", err)
+	}
+	d, err := drive.Open(context.Background(), m.e.config(m.dir))
+	if err != nil {
+		return hit, fmt.Errorf("mount again: %w", err)
+	}
+	m.d = d
+	return hit, nil
+}
+
+func (m *modelDrive) FaultyReopen(fault uint64) error {
+	left := crashCopy(m.t, m.dir)
+	m.d.Abandon()
+	m.dir = left
+	ft := cloudtest.Fault{Op: cloudtest.OpGet, Skip: int(fault % 4), Times: 3}
+	if fault/4%3 == 0 {
+		ft = cloudtest.Fault{Op: cloudtest.OpLookup, Times: 1}
+	}
+	m.faults.Inject(ft)
+	d, err := drive.Open(context.Background(), m.e.config(left))
+	m.faults.Clear()
+	if err != nil {
+		// Refused for a cloud it could not read: nothing changed, and
+		// the open is made again once the cloud answers.
+		d, err = drive.Open(context.Background(), m.e.config(left))
+	}
+	if err != nil {
+		return fmt.Errorf("reopen after the cloud's faults: %w", err)
+	}
+	m.d = d
+	return nil
 }
 
 func (m *modelDrive) Another() (*fs.Tree, func(), error) {

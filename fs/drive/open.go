@@ -137,12 +137,14 @@ func (d *Drive) reconcile(ctx context.Context, local *meta, seq uint64, root *fo
 			local.Ref, local.Gen, local.Epoch = p.Ref, p.Gen, p.Epoch
 		}
 	}
+	// A mount that will not write needs no super to commit on.
+	needSuper := !d.cfg.ReadOnly
 	switch {
 	case bytes.Equal(local.Ref, root.Super):
-		return d.useState(ctx, local, true)
+		return d.useState(ctx, local, needSuper)
 	case local.Seq > seq:
 		d.log.Warn("fs: the cloud shows an older root than this mount saw; keeping the newer state", "cloud", seq, "state", local.Seq)
-		if err := d.useState(ctx, local, true); err != nil {
+		if err := d.useState(ctx, local, needSuper); err != nil {
 			return err
 		}
 		d.seq = local.Seq
@@ -153,6 +155,12 @@ func (d *Drive) reconcile(ctx context.Context, local *meta, seq uint64, root *fo
 		return fmt.Errorf("fs: could not read the drive's commits to tell whether this mount's last commit (%d) was published; nothing was changed, mount again once the cloud answers: %w", local.Pending.Gen, unresolved)
 	}
 	s, serr := d.loadSuper(ctx, root.Super)
+	if serr != nil && publishing {
+		// Whether the root is this mount's unconfirmed commit cannot be
+		// told: as above.
+		d.unresolved = local.Pending
+		return fmt.Errorf("fs: could not read the drive's newest commit to tell whether it is this mount's last (%d); nothing was changed, mount again once the cloud answers: %w", local.Pending.Gen, serr)
+	}
 	if serr == nil && publishing && s.Writer == d.writer && bytes.Equal(s.Prev, local.Ref) {
 		// The root is this mount's own commit made on the state's, whose
 		// answer it never heard (a lost answer, and a later commit that
@@ -160,14 +168,14 @@ func (d *Drive) reconcile(ctx context.Context, local *meta, seq uint64, root *fo
 		// commit, so the state is at it.
 		d.log.Info("fs: the cloud's root is this mount's commit whose publish was not confirmed", "commit", s.Gen)
 		local.Ref, local.Gen, local.Seq = root.Super, s.Gen, seq
-		return d.useState(ctx, local, true)
+		return d.useState(ctx, local, needSuper)
 	}
 	if serr == nil {
 		if found, _, err := d.onChain(ctx, local.Ref, root.Super, s.Gen); err == nil && found {
 			// The cloud's root is an ancestor of the state's commit: a
 			// stale answer, whoever made it. Never roll back.
 			d.log.Warn("fs: the cloud shows a commit older than this mount's; keeping the newer state", "cloud", s.Gen, "state", local.Gen)
-			if err := d.useState(ctx, local, true); err != nil {
+			if err := d.useState(ctx, local, needSuper); err != nil {
 				return err
 			}
 			d.seq = max(local.Seq, seq)
@@ -193,6 +201,9 @@ func (d *Drive) reconcile(ctx context.Context, local *meta, seq uint64, root *fo
 		return err
 	}
 	*readOnly, d.frozen = true, true
+	if publishing {
+		d.unresolved = local.Pending // for a later open to look at again
+	}
 	found, ours, err := d.onChain(ctx, root.Super, local.Ref, local.Gen)
 	switch {
 	case err != nil:

@@ -60,11 +60,16 @@ func (d *Drive) Restore(ctx context.Context, gen uint64) error {
 	if err != nil {
 		return err
 	}
-	changed, err := d.replace(ctx, s)
-	if err != nil {
+	// The tree changes to the snapshot's and those changes are marked
+	// for the commit at one instant: a flush between would save the
+	// snapshot's inodes as committed, and a crash then leave the state
+	// showing a tree the cloud does not hold, never to commit it.
+	if _, err := d.replaceTree(ctx, s, d.t.ReplaceChanged); err != nil {
 		return err
 	}
-	d.t.MarkChanged(changed...)
+	if d.restored != nil {
+		d.restored()
+	}
 	err = d.commitLocked(ctx, true)
 	d.mu.Lock()
 	d.lastErr = err

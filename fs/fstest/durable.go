@@ -70,6 +70,9 @@ func (r *run) durableStep(step, op int) (desc string, got error, want syscall.Er
 		// Before its intent the commit saved nothing; from it, all.
 		r.afterCrash(step, desc, before, now)
 		r.crashes++
+	case 7:
+		desc, got, ok = r.faultStep(step)
+		return desc, got, 0, ok
 	case 6: // what the cloud holds, read by another device
 		if r.committed == nil {
 			return "", nil, 0, false

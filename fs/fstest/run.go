@@ -169,6 +169,9 @@ func (r *run) step(step int) (desc string, got error, want syscall.Errno, ok boo
 	if r.durable != nil {
 		ops = 20
 	}
+	if _, ok := r.durable.(Faulty); ok {
+		ops = 21
+	}
 	tr, m := r.tr, r.m
 	switch op := r.rng.IntN(ops); op {
 	case 0, 1: // create

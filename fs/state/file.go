@@ -428,24 +428,31 @@ func (c *File) Sync() error {
 	return nil
 }
 
-// syncCache fsyncs the cache file, if the file has one and is not gone.
+// syncCache fsyncs the cache file, if the file has one and is not gone
+// or inline. It makes none: a file with no cache file has nothing local
+// to lose.
 func (c *File) syncCache() error {
 	c.mu.Lock()
-	skip := c.inline || c.freed
+	if c.inline || c.freed {
+		c.mu.Unlock()
+		return nil
+	}
+	f := c.f
+	if f != nil {
+		c.pins++ // kept open through the sync
+	}
 	c.mu.Unlock()
-	if skip {
-		return nil
-	}
-	f, err := c.acquire()
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil // freed meanwhile: its cache file goes
+	if f != nil {
+		defer c.Release()
+	} else {
+		// Any descriptor syncs the file's pages.
+		var err error
+		if f, err = os.Open(c.d.cachePath(c.ino)); errors.Is(err, os.ErrNotExist) {
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("fs: sync cache file of %d: %w", c.ino, err)
 		}
-		return err
-	}
-	defer c.Release()
-	if f == nil {
-		return nil
+		defer f.Close()
 	}
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("fs: sync cache file of %d: %w", c.ino, err)

@@ -237,3 +237,46 @@ func FuzzParseEntry(f *testing.F) {
 		}
 	})
 }
+
+// TestSyncOrder: a sync of the state syncs every cache file written since
+// its last sync before the journal, whichever file's fsync asked for it,
+// so the journal never says blocks are local that a crash of the machine
+// took; a file fsynced on its own is not synced again; and a gone file's
+// cache file is not made again to be synced.
+func TestSyncOrder(t *testing.T) {
+	dir := t.TempDir()
+	var order []string
+	d, err := state.Open(dir, state.Options{Synced: func(p string) { order = append(order, filepath.Base(p)) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	tr, err := fs.New(fs.Config{Contents: d, Sync: func() error { return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := write(t, tr, "a", bytes.Repeat([]byte("a"), 2*state.InlineMax))
+	b := write(t, tr, "b", bytes.Repeat([]byte("b"), 2*state.InlineMax))
+	c := write(t, tr, "c", bytes.Repeat([]byte("c"), 2*state.InlineMax))
+	write(t, tr, "small", []byte("inline"))
+	if err := tr.Fsync(b); err != nil { // b's cache file alone
+		t.Fatal(err)
+	}
+	if err := tr.Unlink(fs.RootIno, "c"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Flush(tr, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	order = nil
+	if err := d.Flush(tr, nil, true); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{fmt.Sprintf("%x", a), "journal"}
+	if fmt.Sprint(order) != fmt.Sprint(want) {
+		t.Fatalf("synced %v, want %v", order, want)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data", fmt.Sprintf("%x", c))); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the gone file's cache file: %v", err)
+	}
+}
