@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"time"
 
@@ -117,6 +118,7 @@ func benchMountCommand() *cli.Command {
 		parts     string
 		gocrypt   bool
 		rest      time.Duration
+		profile   string
 	)
 	return &cli.Command{
 		Name:    "mount",
@@ -131,6 +133,7 @@ func benchMountCommand() *cli.Command {
 			fs.StringVar(&parts, "parts", "seq,small,tree", "which measurements: seq (write, warm and cold read), small (creates, stats), tree (untar and read back)")
 			fs.BoolVar(&gocrypt, "gocryptfs", true, "measure a gocryptfs mount of the same disk too, if gocryptfs is on PATH")
 			fs.DurationVar(&rest, "rest", 2*time.Second, "rest between measurements, after a sync")
+			fs.StringVar(&profile, "cpuprofile", "", "write a CPU profile of the whole run (the cloud, the mount and the second device: one process) to this file")
 		},
 		Run: func(ctx context.Context, fl *flag.FlagSet, out io.Writer) error {
 			if fl.NArg() > 0 {
@@ -159,6 +162,17 @@ func benchMountCommand() *cli.Command {
 				if !slices.Contains([]string{"seq", "small", "tree"}, p) {
 					return fmt.Errorf("%w: --parts: no part %q (seq, small, tree)", cli.ErrUsage, p)
 				}
+			}
+			if profile != "" {
+				f, err := os.Create(profile)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
 			}
 			res, err := runMountBench(ctx, cfg)
 			if err != nil {
