@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"time"
 
@@ -101,6 +102,7 @@ type mountBenchConfig struct {
 	Parts     []string      // seq, small, tree
 	Gocryptfs bool          // measure gocryptfs too, if it is on PATH
 	Rest      time.Duration // between measurements, after a sync
+	Workers   int           // the drive's pipeline workers; 0: its default
 	Progress  io.Writer
 }
 
@@ -117,6 +119,8 @@ func benchMountCommand() *cli.Command {
 		parts     string
 		gocrypt   bool
 		rest      time.Duration
+		profile   string
+		workers   int
 	)
 	return &cli.Command{
 		Name:    "mount",
@@ -131,6 +135,8 @@ func benchMountCommand() *cli.Command {
 			fs.StringVar(&parts, "parts", "seq,small,tree", "which measurements: seq (write, warm and cold read), small (creates, stats), tree (untar and read back)")
 			fs.BoolVar(&gocrypt, "gocryptfs", true, "measure a gocryptfs mount of the same disk too, if gocryptfs is on PATH")
 			fs.DurationVar(&rest, "rest", 2*time.Second, "rest between measurements, after a sync")
+			fs.IntVar(&workers, "workers", 0, "the drive's pipeline workers: stripes sealed and stored at once (0: the drive's default)")
+			fs.StringVar(&profile, "cpuprofile", "", "write a CPU profile of the whole run (the cloud, the mount and the second device: one process) to this file")
 		},
 		Run: func(ctx context.Context, fl *flag.FlagSet, out io.Writer) error {
 			if fl.NArg() > 0 {
@@ -151,7 +157,7 @@ func benchMountCommand() *cli.Command {
 				defer os.RemoveAll(base)
 			}
 			cfg := mountBenchConfig{Base: base, Size: int64(size), Files: files, TreeFiles: treeFiles, Nodes: nodes,
-				Parts: splitList(parts), Gocryptfs: gocrypt, Rest: rest, Progress: out}
+				Parts: splitList(parts), Gocryptfs: gocrypt, Rest: rest, Workers: workers, Progress: out}
 			if asJSON {
 				cfg.Progress = os.Stderr
 			}
@@ -159,6 +165,17 @@ func benchMountCommand() *cli.Command {
 				if !slices.Contains([]string{"seq", "small", "tree"}, p) {
 					return fmt.Errorf("%w: --parts: no part %q (seq, small, tree)", cli.ErrUsage, p)
 				}
+			}
+			if profile != "" {
+				f, err := os.Create(profile)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
 			}
 			res, err := runMountBench(ctx, cfg)
 			if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/murmur-cloud/murmur/fs/drive"
 	"github.com/murmur-cloud/murmur/fs/mount"
 	"github.com/murmur-cloud/murmur/node"
+	"github.com/murmur-cloud/murmur/pipeline"
 	"github.com/murmur-cloud/murmur/placement"
 )
 
@@ -32,6 +33,8 @@ type benchDrive struct {
 	d     *drive.Drive
 	srv   *mount.Server
 	mnt   string
+	// workers is the drives' pipeline workers (0: the default).
+	workers int
 	// afterWrites adds up the time from the end of each part's writes
 	// until they were in the cloud.
 	afterWrites time.Duration
@@ -44,7 +47,7 @@ func startBenchDrive(ctx context.Context, cfg mountBenchConfig) (*benchDrive, er
 	if err != nil {
 		return nil, err
 	}
-	b := &benchDrive{base: cfg.Base, local: l, mnt: filepath.Join(cfg.Base, "mnt")}
+	b := &benchDrive{base: cfg.Base, local: l, mnt: filepath.Join(cfg.Base, "mnt"), workers: cfg.Workers}
 	if err := b.open(ctx); err != nil {
 		b.close()
 		return nil, err
@@ -77,7 +80,7 @@ func (b *benchDrive) open(ctx context.Context) error {
 	}
 	b.raw = raw
 	b.d, err = drive.Open(ctx, drive.Config{Keys: b.keys, Cloud: cloud, KeyFile: raw, StateDir: filepath.Join(b.base, "state"),
-		Logger: slog.New(slog.DiscardHandler), Code: nodeCode(n, placement.DefaultTarget)})
+		Logger: slog.New(slog.DiscardHandler), Code: nodeCode(n, placement.DefaultTarget), Pipeline: pipeline.Config{Workers: b.workers}})
 	if err != nil {
 		return err
 	}
@@ -140,7 +143,7 @@ func (b *benchDrive) secondDevice(ctx context.Context, w *workload, s *benchSide
 	}
 	start := time.Now()
 	d, err := drive.Open(ctx, drive.Config{Keys: b.keys, Cloud: cloud, KeyFile: b.raw, StateDir: state, ReadOnly: true,
-		Logger: slog.New(slog.DiscardHandler)})
+		Logger: slog.New(slog.DiscardHandler), Pipeline: pipeline.Config{Workers: b.workers}})
 	if err != nil {
 		return fmt.Errorf("second device: open: %w", err)
 	}

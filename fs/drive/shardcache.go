@@ -48,16 +48,17 @@ func newPackedCache(bound int64) *packedCache {
 	return &packedCache{bound: bound, lru: list.New(), byID: map[erasure.ShardID]*list.Element{}, inflight: map[erasure.ShardID]*packedFetch{}}
 }
 
-// get returns a copy of shard id's bytes, verified, from the cache or
-// from fetch, which must return verified bytes; what fetch returns is
-// kept.
+// get returns shard id's bytes, verified, from the cache or from fetch,
+// which must return verified bytes; what fetch returns is kept. The bytes
+// are shared with the cache and every other caller: nobody may write to
+// them.
 func (c *packedCache) get(ctx context.Context, id erasure.ShardID, fetch func(context.Context) ([]byte, error)) ([]byte, error) {
 	c.mu.Lock()
 	if e, ok := c.byID[id]; ok {
 		c.lru.MoveToFront(e)
 		b := e.Value.(*packedEntry).b
 		c.mu.Unlock()
-		return append([]byte(nil), b...), nil
+		return b, nil
 	}
 	if f, ok := c.inflight[id]; ok {
 		c.mu.Unlock()
@@ -69,7 +70,7 @@ func (c *packedCache) get(ctx context.Context, id erasure.ShardID, fetch func(co
 		if f.err != nil {
 			return fetch(ctx) // its fetcher's failure, maybe its context: try ours
 		}
-		return append([]byte(nil), f.b...), nil
+		return f.b, nil
 	}
 	f := &packedFetch{done: make(chan struct{})}
 	c.inflight[id] = f
@@ -91,10 +92,7 @@ func (c *packedCache) get(ctx context.Context, id erasure.ShardID, fetch func(co
 	}
 	c.mu.Unlock()
 	close(f.done)
-	if f.err != nil {
-		return nil, f.err
-	}
-	return append([]byte(nil), f.b...), nil
+	return f.b, f.err
 }
 
 // packedShards returns the data shards of m that hold more than one
@@ -121,7 +119,11 @@ func packedShards(m *pipeline.Manifest) map[erasure.ShardID]bool {
 // cachedGetter is the store a pipeline reader of one file fetches through:
 // its packed shards through the shared cache, the others from the cloud.
 // Every shard it returns is verified, as a HintedGetter's and a
-// VerifiedGetter's are, and belongs to the caller.
+// VerifiedGetter's are. Unlike a ShardGetter's, a packed shard's bytes are
+// shared, not the caller's: it is only handed to pipeline readers, which
+// never write to a shard (they open chunks out of it into buffers of
+// their own), and a copy of a 1 MiB shard per small file read cost more
+// than the rest of the cache's work.
 type cachedGetter struct {
 	cloud  Cloud
 	cache  *packedCache
