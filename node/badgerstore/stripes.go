@@ -26,6 +26,7 @@ import (
 //	tombstone: 't' | stripe ID → the tombstone's encoding
 //	owned:     'o' | stripe ID → the record of a stripe this node owns
 //	           (signed the retention of), as it last sent it
+//	owned by shard: 'O' | shard ID | stripe ID → empty
 //
 // A held record and its shard are written in one commit, so a shard put
 // with a record is never held without it. Updates of one stripe's records
@@ -35,6 +36,7 @@ const (
 	prefixByShard = 'x'
 	prefixTomb    = 't'
 	prefixOwned   = 'o'
+	prefixOwnedBy = 'O'
 	heldVersion   = 1
 )
 
@@ -566,6 +568,11 @@ func (s *Store) SweepStripes(ctx context.Context, now time.Time) ([]stripe.ID, e
 	return gone, nil
 }
 
+func ownedByKey(sh erasure.ShardID, id stripe.ID) []byte {
+	k := append([]byte{prefixOwnedBy}, sh[:]...)
+	return append(k, id[:]...)
+}
+
 // PutOwned keeps the records of stripes this node owns, in one commit
 // (replacing those of the same stripes).
 func (s *Store) PutOwned(ctx context.Context, recs []*stripe.Record) error {
@@ -578,8 +585,16 @@ func (s *Store) PutOwned(ctx context.Context, recs []*stripe.Record) error {
 			if err != nil {
 				return err
 			}
-			if err := txn.Set(ownedKey(r.ID()), v); err != nil {
+			id := r.ID()
+			if err := txn.Set(ownedKey(id), v); err != nil {
 				return err
+			}
+			for i, sh := range r.Descriptor.Shards {
+				if r.Descriptor.Stored(i) {
+					if err := txn.Set(ownedByKey(sh.ID, id), nil); err != nil {
+						return err
+					}
+				}
 			}
 		}
 		return nil
@@ -590,12 +605,80 @@ func (s *Store) PutOwned(ctx context.Context, recs []*stripe.Record) error {
 func (s *Store) DeleteOwned(ctx context.Context, ids []stripe.ID) error {
 	return s.update(func(txn *badger.Txn) error {
 		for _, id := range ids {
+			item, err := txn.Get(ownedKey(id))
+			if errors.Is(err, badger.ErrKeyNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			v, err := item.ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			if r, err := stripe.ParseRecord(v); err == nil {
+				for _, sh := range r.Descriptor.Shards {
+					if err := txn.Delete(ownedByKey(sh.ID, id)); err != nil {
+						return err
+					}
+				}
+			}
 			if err := txn.Delete(ownedKey(id)); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+}
+
+// OwnedOf returns the records of the owned stripes that have a shard
+// among ids, each once, in stripe ID order.
+func (s *Store) OwnedOf(ctx context.Context, ids []erasure.ShardID) ([]*stripe.Record, error) {
+	var out []*stripe.Record
+	seen := map[stripe.ID]bool{}
+	err := s.db.View(func(txn *badger.Txn) error {
+		for _, sh := range ids {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			prefix := append([]byte{prefixOwnedBy}, sh[:]...)
+			it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+			var found []stripe.ID
+			for it.Rewind(); it.Valid(); it.Next() {
+				var id stripe.ID
+				copy(id[:], it.Item().Key()[len(prefix):])
+				if !seen[id] {
+					seen[id] = true
+					found = append(found, id)
+				}
+			}
+			it.Close()
+			for _, id := range found {
+				item, err := txn.Get(ownedKey(id))
+				if errors.Is(err, badger.ErrKeyNotFound) {
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				v, err := item.ValueCopy(nil)
+				if err != nil {
+					return err
+				}
+				r, err := stripe.ParseRecord(v)
+				if err != nil {
+					return err
+				}
+				out = append(out, r)
+			}
+		}
+		return nil
+	})
+	slices.SortFunc(out, func(a, b *stripe.Record) int {
+		x, y := a.ID(), b.ID()
+		return bytes.Compare(x[:], y[:])
+	})
+	return out, err
 }
 
 // WalkOwned calls fn with the record of every stripe this node owns.

@@ -206,6 +206,10 @@ func TestOwned(t *testing.T) {
 	if len(got) != 1 || got[0] != b.ID() {
 		t.Fatalf("owned %v", got)
 	}
+	of, err := s.OwnedOf(ctx, []erasure.ShardID{a.Descriptor.Shards[0].ID, b.Descriptor.Shards[2].ID, b.Descriptor.Shards[1].ID})
+	if err != nil || len(of) != 1 || of[0].ID() != b.ID() {
+		t.Fatalf("owned of the shards: %v, %v", of, err)
+	}
 }
 
 func FuzzParseHeld(f *testing.F) {
