@@ -214,8 +214,37 @@ func (au *audits) step(ctx context.Context) []audit.Result {
 		mu.Unlock()
 	}
 	wg.Wait()
+	results = au.stillHeld(ctx, results)
 	au.record(results)
 	return results
+}
+
+// stillHeld drops the failures of audits of stripes this node no longer
+// keeps a live record of (released, expired, or its shard dropped while
+// the challenge was out): their holders may rightly have deleted them, so
+// the verdict is no evidence. It forgets those stripes.
+func (au *audits) stillHeld(ctx context.Context, results []audit.Result) []audit.Result {
+	now := au.n.cfg.Now()
+	live := map[stripe.ID]bool{}
+	out := results[:0]
+	for _, r := range results {
+		if r.Verdict != audit.Passed && !r.Scrub {
+			ok, seen := live[r.Stripe]
+			if !seen {
+				h, err := au.n.store.GetHeld(ctx, r.Stripe)
+				ok = err != nil || (h != nil && h.Record.Live(now)) // a read error keeps the verdict
+				live[r.Stripe] = ok
+				if !ok {
+					au.forget(r.Stripe)
+				}
+			}
+			if !ok {
+				continue
+			}
+		}
+		out = append(out, r)
+	}
+	return out
 }
 
 // send challenges one peer with a batch and returns the results of its
