@@ -198,6 +198,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		StoredBytes: s.n.Store().Used(), Capacity: s.n.Store().Capacity(), Files: len(s.cat.list()),
 		Leases: s.leaseStatus(), Gossip: gossipStatus(g), Space: client.Space(sp), Disk: client.DiskStatus(disk),
 		Providers: client.AnnounceStats(s.n.AnnounceStats()),
+		Audits:    auditStatus(s.n.AuditStatus()),
 	}
 	if c, err := s.codeFrom(g); err != nil {
 		st.CodeError = err.Error()
@@ -232,15 +233,35 @@ func (s *Server) renewNow(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) peers(w http.ResponseWriter, r *http.Request) {
+	audits := map[string]node.PeerAudits{}
+	for _, pa := range s.n.AuditStatus().Peers {
+		audits[pa.ID] = pa
+	}
+	ratings := map[string]node.PeerStatus{}
+	for _, ps := range s.n.GossipStatus().Peers {
+		ratings[ps.ID] = ps
+	}
 	out := []client.Peer{}
 	for _, p := range s.n.Peers() {
 		var addrs []string
 		for _, a := range s.n.Host().Peerstore().Addrs(p) {
 			addrs = append(addrs, a.String())
 		}
-		out = append(out, client.Peer{ID: p.String(), Addrs: addrs})
+		pa, ps := audits[p.String()], ratings[p.String()]
+		out = append(out, client.Peer{
+			ID: p.String(), Addrs: addrs, Reliability: ps.Reliability, Evidence: ps.Evidence,
+			Audits: client.PeerAudits{Passed: pa.Passed, Failed: pa.Failed, Missing: pa.Missing, TimedOut: pa.TimedOut, Last: pa.Last},
+		})
 	}
 	writeJSON(w, out)
+}
+
+// auditStatus is node.AuditStatus on the wire.
+func auditStatus(a node.AuditStatus) client.AuditStatus {
+	return client.AuditStatus{
+		Stripes: a.Stripes, Targets: a.Targets, Passed: a.Passed, Failed: a.Failed, Missing: a.Missing, TimedOut: a.TimedOut,
+		Scrubbed: a.Scrubbed, ScrubCorrupt: a.ScrubCorrupt, ScrubMissing: a.ScrubMissing, ScrubLag: a.ScrubLag, RepairQueue: a.RepairQueue,
+	}
 }
 
 func (s *Server) put(w http.ResponseWriter, r *http.Request) {
