@@ -20,6 +20,7 @@ import (
 
 	"github.com/murmur-cloud/murmur/client"
 	"github.com/murmur-cloud/murmur/crypt"
+	"github.com/murmur-cloud/murmur/erasure"
 	"github.com/murmur-cloud/murmur/internal/atomicfile"
 	"github.com/murmur-cloud/murmur/node"
 	"github.com/murmur-cloud/murmur/pipeline"
@@ -274,8 +275,10 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request) {
 	}
 	k, m := code.K, code.M
 	cfg.K, cfg.M = k, m
-	man, err := pipeline.Write(r.Context(), cfg, s.cloud, r.Body)
+	tr := s.cloud.Track()
+	man, err := pipeline.Write(r.Context(), cfg, tr, r.Body)
 	if err != nil {
+		s.undoPut(tr)
 		writeError(w, fmt.Errorf("store %q: %w", name, err))
 		return
 	}
@@ -292,6 +295,29 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request) {
 	s.log.Info("stored a file", "id", e.ID, "name", name, "size", man.Size, "k", k, "m", m)
 	e.Manifest = nil
 	writeJSON(w, e)
+}
+
+// undoPut gives back what a failed put stored, but for the shards the
+// catalog's files reference (the same bytes stored again).
+func (s *Server) undoPut(tr *node.Tracked) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	kept, err := s.refsOf(s.cat.list())
+	if err != nil {
+		s.log.Warn("a failed put's shards are kept until their leases end: the catalog could not be read", "err", err)
+		return
+	}
+	still := map[erasure.ShardID]bool{}
+	for _, r := range kept {
+		still[r.ID] = true
+	}
+	rep, err := tr.Undo(ctx, func(id erasure.ShardID) bool { return still[id] })
+	if err != nil {
+		s.log.Warn("a failed put's shards were not all released; the rest go when their leases end", "err", err)
+	}
+	if rep.Done > 0 {
+		s.log.Info("released a failed put's shards", "shards", rep.Done, "stripes", rep.Stripes)
+	}
 }
 
 func (s *Server) list(w http.ResponseWriter, r *http.Request) {
