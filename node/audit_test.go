@@ -309,3 +309,56 @@ func TestAuditLoop(t *testing.T) {
 		}
 	}
 }
+
+// TestAuditsSurviveRestart: a holder restarted on its folder reloads its
+// stripe records and audits and scrubs them as before.
+func TestAuditsSurviveRestart(t *testing.T) {
+	nodes, clk, cfgs := stripeCloudConfigs(t, 3, nil)
+	ds, hs := putMany(t, nodes[0].Cloud(placement.NewRandom(8)), 2, 2, 1, 150<<10, 500)
+	i := 1
+	before := nodes[i].AuditStatus()
+	if before.Stripes != 2 || before.Targets == 0 {
+		t.Fatalf("before the restart: %+v", before)
+	}
+	if err := nodes[i].Close(); err != nil {
+		t.Fatal(err)
+	}
+	n, err := node.New(cfgs[i])
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	nodes[i] = n
+	for j, o := range nodes {
+		if j != i {
+			if err := n.Connect(context.Background(), o.AddrInfo()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if after := n.AuditStatus(); after.Stripes != before.Stripes || after.Targets != before.Targets {
+		t.Fatalf("after the restart: %+v, before %+v", after, before)
+	}
+	var mine erasure.ShardID
+	for s, d := range ds {
+		for j := range d.Shards {
+			if hs[s][j] == store.Holder(n.ID()) {
+				mine = d.Shards[j].ID
+			}
+		}
+	}
+	if err := os.Remove(node.BlobPath(n, mine)); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, r := range period(t, nodes, clk) {
+		if r.ShardID == mine && r.Scrub && r.Verdict == audit.Missing {
+			found = true
+		} else if r.ShardID != mine && r.Verdict != audit.Passed {
+			t.Errorf("an intact shard: %+v", r)
+		}
+	}
+	if !found {
+		t.Fatal("the restarted holder's scrub did not find its deleted shard")
+	}
+}

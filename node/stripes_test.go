@@ -51,7 +51,15 @@ func testAudit(seed byte) audit.Config {
 // audits; cfg may change each node's config.
 func stripeCloud(t *testing.T, n int, cfg func(i int, c *node.Config)) ([]*node.Node, *clock) {
 	t.Helper()
+	nodes, clk, _ := stripeCloudConfigs(t, n, cfg)
+	return nodes, clk
+}
+
+// stripeCloudConfigs is stripeCloud, also returning each node's config.
+func stripeCloudConfigs(t *testing.T, n int, cfg func(i int, c *node.Config)) ([]*node.Node, *clock, []node.Config) {
+	t.Helper()
 	clk := newClock()
+	var cfgs []node.Config
 	secret := node.NewCloudSecret()
 	var nodes []*node.Node
 	for i := range n {
@@ -65,7 +73,7 @@ func stripeCloud(t *testing.T, n int, cfg func(i int, c *node.Config)) ([]*node.
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { nd.Close() })
-		nodes = append(nodes, nd)
+		nodes, cfgs = append(nodes, nd), append(cfgs, c)
 	}
 	for i, a := range nodes {
 		for _, b := range nodes[i+1:] {
@@ -74,7 +82,7 @@ func stripeCloud(t *testing.T, n int, cfg func(i int, c *node.Config)) ([]*node.
 			}
 		}
 	}
-	return nodes, clk
+	return nodes, clk, cfgs
 }
 
 // coded codes a k+m stripe of k seeded random data shards of size bytes.
