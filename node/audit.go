@@ -441,16 +441,16 @@ func (au *audits) prove(ctx context.Context, ch *proof.Challenge, from peer.ID) 
 			return a
 		}
 	}
-	b, err := n.store.Get(ctx, ch.Shard)
-	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			n.log.Info("audited for a shard this node does not hold", "peer", from.ShortString(), "shard", ch.Shard.Short())
-		}
+	pr, err := n.store.Prove(ctx, ch)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		n.log.Info("audited for a shard this node does not hold", "peer", from.ShortString(), "shard", ch.Shard.Short(), "err", err)
 		return proto.AuditAnswer{}
-	}
-	pr, err := proof.Prove(b, ch)
-	if err != nil {
-		n.log.Info("an audit challenge does not fit the shard", "peer", from.ShortString(), "shard", ch.Shard.Short(), "err", err)
+	case errors.Is(err, proof.ErrCorrupt):
+		n.log.Warn("an audit found this node's copy of a shard damaged", "peer", from.ShortString(), "shard", ch.Shard.Short(), "err", err)
+		return proto.AuditAnswer{Held: true}
+	case err != nil:
+		n.log.Info("an audit challenge was not answered", "peer", from.ShortString(), "shard", ch.Shard.Short(), "err", err)
 		return proto.AuditAnswer{Held: true}
 	}
 	enc, err := pr.MarshalBinary()

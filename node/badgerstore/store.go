@@ -495,7 +495,7 @@ func deleteShard(txn *badger.Txn, id erasure.ShardID) (int64, bool, error) {
 	if err != nil {
 		return -1, false, err
 	}
-	for _, k := range [][]byte{shardKey(id), sizeKey(id)} {
+	for _, k := range [][]byte{shardKey(id), sizeKey(id), treeKey(id)} {
 		if err := txn.Delete(k); err != nil {
 			return -1, false, err
 		}
@@ -659,7 +659,7 @@ func (s *Store) drop(ctx context.Context, batch []dead) (freed int64, shards int
 				return err
 			}
 			if live == 0 {
-				prefixes = append(prefixes, shardKey(id), sizeKey(id), leaseKey(id, nil))
+				prefixes = append(prefixes, shardKey(id), sizeKey(id), leaseKey(id, nil), treeKey(id))
 				freed += int64(n)
 				shards++
 				if inFile {

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/murmur-cloud/murmur/internal/wire"
 	"github.com/murmur-cloud/murmur/store"
 	"github.com/murmur-cloud/murmur/stripe"
+	"github.com/murmur-cloud/murmur/stripe/proof"
 )
 
 // Stripe records (package stripe), in the same database as the shards.
@@ -27,6 +29,8 @@ import (
 //	owned:     'o' | stripe ID → the record of a stripe this node owns
 //	           (signed the retention of), as it last sent it
 //	owned by shard: 'O' | shard ID | stripe ID → empty
+//	proof tree: 'p' | shard ID → the shard's leaf hashes (proof.Tree), so
+//	           an audit reads only the leaves it asks for (Prove)
 //
 // A held record and its shard are written in one commit, so a shard put
 // with a record is never held without it. Updates of one stripe's records
@@ -37,6 +41,7 @@ const (
 	prefixTomb    = 't'
 	prefixOwned   = 'o'
 	prefixOwnedBy = 'O'
+	prefixTree    = 'p'
 	heldVersion   = 1
 )
 
@@ -53,7 +58,10 @@ type Held struct {
 	Shards []int
 }
 
-func heldKey(id stripe.ID) []byte  { return append([]byte{prefixHeld}, id[:]...) }
+func heldKey(id stripe.ID) []byte { return append([]byte{prefixHeld}, id[:]...) }
+func treeKey(id erasure.ShardID) []byte {
+	return append([]byte{prefixTree}, id[:]...)
+}
 func tombKey(id stripe.ID) []byte  { return append([]byte{prefixTomb}, id[:]...) }
 func ownedKey(id stripe.ID) []byte { return append([]byte{prefixOwned}, id[:]...) }
 func byShardKey(sh erasure.ShardID, id stripe.ID) []byte {
@@ -192,11 +200,25 @@ func deleteHeld(txn *badger.Txn, h *Held) error {
 // not); a record that is invalid, expired, or blocked by a tombstone is
 // refused (ErrRefused) and nothing is stored. It returns the record kept.
 func (s *Store) PutStriped(ctx context.Context, rec *stripe.Record, i int, data []byte, owner []byte) (*stripe.Record, error) {
-	if err := rec.CheckShard(i, data); err != nil {
-		return nil, fmt.Errorf("badgerstore: put shard %d of stripe %s: %w: %w", i, rec.ID().Short(), store.ErrBadShard, err)
+	if i < 0 || i >= len(rec.Descriptor.Shards) || !rec.Descriptor.Stored(i) {
+		return nil, fmt.Errorf("badgerstore: put shard %d of stripe %s: %w: no such stored shard", i, rec.ID().Short(), ErrRefused)
 	}
-	if !rec.Descriptor.Stored(i) {
-		return nil, fmt.Errorf("badgerstore: put shard %d of stripe %s: %w: an empty slot", i, rec.ID().Short(), ErrRefused)
+	// Record.CheckShard, hashing the leaves once for the tree as well.
+	sh := rec.Descriptor.Shards[i]
+	var tree *proof.Tree
+	switch {
+	case len(data) != sh.Size:
+		return nil, fmt.Errorf("badgerstore: put shard %d of stripe %s: %w: %d bytes, the record says %d", i, rec.ID().Short(), store.ErrBadShard, len(data), sh.Size)
+	case !sh.ID.Verify(data):
+		return nil, fmt.Errorf("badgerstore: put shard %d of stripe %s: %w: the bytes are not %s", i, rec.ID().Short(), store.ErrBadShard, sh.ID.Short())
+	default:
+		if tree = proof.NewTree(data); tree.Root() != rec.Roots[i] {
+			return nil, fmt.Errorf("badgerstore: put shard %d of stripe %s: %w: its proof root is not the record's", i, rec.ID().Short(), store.ErrBadShard)
+		}
+	}
+	treeBytes, err := tree.MarshalBinary()
+	if err != nil {
+		return nil, err
 	}
 	id := rec.ID()
 	unlock := s.lockStripes(id)
@@ -229,8 +251,11 @@ func (s *Store) PutStriped(ctx context.Context, rec *stripe.Record, i int, data 
 	if err := s.db.View(check); err != nil {
 		return nil, fmt.Errorf("badgerstore: put shard %d of stripe %s: %w", i, id.Short(), err)
 	}
-	err := s.putLeased(ctx, rec.Descriptor.Shards[i].ID, data, owner, rec.Retention.Until, func(txn *badger.Txn) error {
+	err = s.putLeased(ctx, sh.ID, data, owner, rec.Retention.Until, func(txn *badger.Txn) error {
 		if err := check(txn); err != nil {
+			return err
+		}
+		if err := txn.Set(treeKey(sh.ID), treeBytes); err != nil {
 			return err
 		}
 		return setHeld(txn, kept)
@@ -690,4 +715,65 @@ func (s *Store) WalkOwned(ctx context.Context, fn func(*stripe.Record) error) er
 		}
 		return fn(r)
 	})
+}
+
+// Prove answers an audit challenge from the shard this node holds: with
+// the shard's tree, reading only the leaves asked for; without one (a
+// shard put with a lease alone), from the whole shard. A shard not held,
+// or whose file is gone or short, is store.ErrNotFound; one whose leaves
+// no longer match its tree fails with proof.ErrCorrupt.
+func (s *Store) Prove(ctx context.Context, ch *proof.Challenge) (*proof.Proof, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	id := ch.Shard
+	var size int
+	var inFile bool
+	var tb []byte
+	err := s.db.View(func(txn *badger.Txn) error {
+		var err error
+		if size, inFile, err = readSize(txn, id); err != nil {
+			return err
+		}
+		item, err := txn.Get(treeKey(id))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		tb, err = item.ValueCopy(nil)
+		return err
+	})
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, fmt.Errorf("prove %s: %w", id.Short(), store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("badgerstore: prove %s: %w", id.Short(), err)
+	}
+	var tree *proof.Tree
+	if tb != nil {
+		if tree, err = proof.ParseTree(tb); err != nil || tree.Size() != size {
+			tree = nil // a damaged tree: answer from the whole shard
+		}
+	}
+	if tree == nil || !inFile {
+		b, err := s.Get(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if tree == nil {
+			return proof.Prove(b, ch)
+		}
+		return tree.Prove(ch, bytes.NewReader(b))
+	}
+	f, err := os.Open(s.blobPath(id))
+	if err != nil {
+		return nil, fmt.Errorf("prove %s: its file: %v: %w", id.Short(), err, store.ErrNotFound)
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || fi.Size() != int64(size) {
+		return nil, fmt.Errorf("prove %s: its file is damaged: %w", id.Short(), store.ErrNotFound)
+	}
+	return tree.Prove(ch, f)
 }

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 	"github.com/murmur-cloud/murmur/node/badgerstore"
 	"github.com/murmur-cloud/murmur/store"
 	"github.com/murmur-cloud/murmur/stripe"
+	"github.com/murmur-cloud/murmur/stripe/proof"
 )
 
 var update = flag.Bool("update", false, "rewrite the committed fuzz seed corpora")
@@ -239,4 +242,70 @@ func TestWriteHeldSeeds(t *testing.T) {
 	fuzzseed.WriteCorpora(t, "testdata/fuzz", map[string]map[string][]byte{
 		"FuzzParseHeld": {"two-shards": b, "truncated": b[:len(b)/2], "unsorted": append([]byte{1, 2, 2, 0}, b[4:]...)},
 	})
+}
+
+// TestProve: a shard put with its record is proved from its tree, in the
+// value log or in a file; a flipped leaf is proof.ErrCorrupt, a short file
+// not held; a shard put with a lease alone is proved from its bytes.
+func TestProve(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, badgerstore.Config{Dir: dir, FileThreshold: 64 << 10, Now: func() time.Time { return t0.Add(time.Hour) }})
+	ctx := context.Background()
+	c, err := erasure.NewCoder(1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, size := range []int{20 << 10, 100 << 10} {
+		data := make([]byte, size)
+		for i := range data {
+			data[i] = byte(i*7 + size)
+		}
+		d, parity, err := c.Encode([][]byte{data})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, err := stripe.New(d, [][]byte{data, parity[0]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ret, entries, _ := stripe.SignRenewal(ownerKey(6), t0, t0.Add(24*time.Hour), []stripe.ID{rec.ID()})
+		rec = rec.Clone()
+		rec.Retention, rec.Path = ret, entries[rec.ID()].Path
+		if _, err := s.PutStriped(ctx, rec, 0, data, []byte("o")); err != nil {
+			t.Fatal(err)
+		}
+		ch := &proof.Challenge{Shard: d.Shards[0].ID, Nonce: proof.Nonce{1}, Leaves: []int{0, proof.Leaves(size) - 1}}
+		pr, err := s.Prove(ctx, ch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := proof.Verify(rec.Roots[0], ch, pr); err != nil {
+			t.Fatalf("a %d-byte shard's proof: %v", size, err)
+		}
+		if size < 64<<10 {
+			continue
+		}
+		path := filepath.Join(dir, "blobs", d.Shards[0].ID.String()[:1], d.Shards[0].ID.String())
+		b, _ := os.ReadFile(path)
+		b[0] ^= 1
+		os.WriteFile(path, b, 0o600)
+		if _, err := s.Prove(ctx, ch); !errors.Is(err, proof.ErrCorrupt) {
+			t.Fatalf("a flipped leaf: %v", err)
+		}
+		os.Truncate(path, 10)
+		if _, err := s.Prove(ctx, ch); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("a short file: %v", err)
+		}
+	}
+	id, data := erasure.SumShard([]byte("leased")), []byte("leased")
+	if err := s.PutLeased(ctx, id, data, []byte("o"), t0.Add(24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	ch := &proof.Challenge{Shard: id, Leaves: []int{0}}
+	if pr, err := s.Prove(ctx, ch); err != nil || proof.Verify(proof.RootOf(data), ch, pr) != nil {
+		t.Fatalf("a leased shard's proof: %v", err)
+	}
+	if _, err := s.Prove(ctx, &proof.Challenge{Shard: erasure.SumShard([]byte("absent")), Leaves: []int{0}}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("an absent shard: %v", err)
+	}
 }
