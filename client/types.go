@@ -28,6 +28,36 @@ type Status struct {
 	Code      *placement.CodeChoice `json:"code,omitempty"` // for the next file; nil when none is possible
 	CodeError string                `json:"code_error,omitempty"`
 	Providers AnnounceStats         `json:"providers"`
+	// Audits is what this node's audits of its co-holders and scrubs of
+	// its own shards found.
+	Audits AuditStatus `json:"audits"`
+}
+
+// AuditStatus counts audit and scrub results since the node started:
+// node.AuditStatus on the wire, without the per-peer records (those are
+// in GET /v1/peers).
+type AuditStatus struct {
+	Stripes      int     `json:"stripes"`       // stripes this node holds shards of
+	Targets      int     `json:"targets"`       // shards at peers it audits
+	Passed       int64   `json:"passed"`        // audits a peer passed
+	Failed       int64   `json:"failed"`        // audits whose proof did not verify
+	Missing      int64   `json:"missing"`       // audits the peer said it did not have the shard
+	TimedOut     int64   `json:"timed_out"`     // audits not answered by the deadline
+	Scrubbed     int64   `json:"scrubbed"`      // own shards re-hashed
+	ScrubCorrupt int64   `json:"scrub_corrupt"` // of them, not matching their ID
+	ScrubMissing int64   `json:"scrub_missing"` // of them, gone or short
+	ScrubLag     float64 `json:"scrub_lag_seconds"`
+	RepairQueue  int     `json:"repair_queue"` // repair candidates waiting for the repair executor
+}
+
+// PeerAudits is a node's audit record of one peer: node.PeerAudits on
+// the wire.
+type PeerAudits struct {
+	Passed   int64     `json:"passed"`
+	Failed   int64     `json:"failed"`
+	Missing  int64     `json:"missing"`
+	TimedOut int64     `json:"timed_out"`
+	Last     time.Time `json:"last,omitzero"`
 }
 
 // GossipStatus is what gossip has taught the node: node.GossipStatus on
@@ -91,6 +121,11 @@ type LeaseStatus struct {
 type Peer struct {
 	ID    string   `json:"id"`
 	Addrs []string `json:"addrs"`
+	// Reliability and Evidence are the node's rating of the peer
+	// (gossip's reputation); Audits its record of the peer's audits.
+	Reliability float64    `json:"reliability"`
+	Evidence    float64    `json:"evidence"`
+	Audits      PeerAudits `json:"audits"`
 }
 
 // Entry is one file in the node's catalog: the answer to a put, and an

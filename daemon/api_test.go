@@ -166,3 +166,54 @@ func TestRemoveReleasesShards(t *testing.T) {
 		t.Fatalf("renew after remove: %+v (before %+v, released %d), %v", st2, st, rm.Released, err)
 	}
 }
+
+// TestRefusedPutLeavesNothing: a 30 MiB file refused part-way (the nodes
+// run out of quota after some of its stripes are stored) gives back every
+// shard it stored, and a file stored before keeps all of its own.
+func TestRefusedPutLeavesNothing(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	l, err := node.StartLocal(ctx, node.LocalConfig{Dir: dir, Nodes: 3, Capacity: 12 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := daemon.NewServer(l.Nodes[0], dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "murmur.sock")
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, sock) }()
+	t.Cleanup(func() { cancel(); <-done; l.Close() })
+	c := client.New(sock)
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		if _, err := c.Status(ctx); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	small := make([]byte, 1<<20)
+	rand.Read(small)
+	if _, err := c.Put(ctx, "small", bytes.NewReader(small)); err != nil {
+		t.Fatal(err)
+	}
+	before := used(l)
+	big := make([]byte, 30<<20)
+	rand.Read(big)
+	if _, err := c.Put(ctx, "big", bytes.NewReader(big)); err == nil {
+		t.Fatal("a 30 MiB file fit in 36 MiB of quota with its parity")
+	}
+	if after := used(l); after != before {
+		t.Fatalf("the refused put left %d bytes of shards (%d before it, %d after)", after-before, before, after)
+	}
+	list, err := c.List(ctx)
+	if err != nil || len(list) != 1 {
+		t.Fatalf("files %v, %v", list, err)
+	}
+	var got bytes.Buffer
+	if _, err := c.Get(ctx, list[0].ID, &got, nil); err != nil || !bytes.Equal(got.Bytes(), small) {
+		t.Fatalf("the file stored before: %v", err)
+	}
+}

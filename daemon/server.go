@@ -20,6 +20,7 @@ import (
 
 	"github.com/murmur-cloud/murmur/client"
 	"github.com/murmur-cloud/murmur/crypt"
+	"github.com/murmur-cloud/murmur/erasure"
 	"github.com/murmur-cloud/murmur/internal/atomicfile"
 	"github.com/murmur-cloud/murmur/node"
 	"github.com/murmur-cloud/murmur/pipeline"
@@ -211,6 +212,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		StoredBytes: s.n.Store().Used(), Capacity: s.n.Store().Capacity(), Files: len(s.cat.list()),
 		Leases: s.leaseStatus(), Gossip: gossipStatus(g), Space: client.Space(sp), Disk: client.DiskStatus(disk),
 		Providers: client.AnnounceStats(s.n.AnnounceStats()),
+		Audits:    auditStatus(s.n.AuditStatus()),
 	}
 	if c, err := s.codeFrom(g); err != nil {
 		st.CodeError = err.Error()
@@ -245,15 +247,35 @@ func (s *Server) renewNow(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) peers(w http.ResponseWriter, r *http.Request) {
+	audits := map[string]node.PeerAudits{}
+	for _, pa := range s.n.AuditStatus().Peers {
+		audits[pa.ID] = pa
+	}
+	ratings := map[string]node.PeerStatus{}
+	for _, ps := range s.n.GossipStatus().Peers {
+		ratings[ps.ID] = ps
+	}
 	out := []client.Peer{}
 	for _, p := range s.n.Peers() {
 		var addrs []string
 		for _, a := range s.n.Host().Peerstore().Addrs(p) {
 			addrs = append(addrs, a.String())
 		}
-		out = append(out, client.Peer{ID: p.String(), Addrs: addrs})
+		pa, ps := audits[p.String()], ratings[p.String()]
+		out = append(out, client.Peer{
+			ID: p.String(), Addrs: addrs, Reliability: ps.Reliability, Evidence: ps.Evidence,
+			Audits: client.PeerAudits{Passed: pa.Passed, Failed: pa.Failed, Missing: pa.Missing, TimedOut: pa.TimedOut, Last: pa.Last},
+		})
 	}
 	writeJSON(w, out)
+}
+
+// auditStatus is node.AuditStatus on the wire.
+func auditStatus(a node.AuditStatus) client.AuditStatus {
+	return client.AuditStatus{
+		Stripes: a.Stripes, Targets: a.Targets, Passed: a.Passed, Failed: a.Failed, Missing: a.Missing, TimedOut: a.TimedOut,
+		Scrubbed: a.Scrubbed, ScrubCorrupt: a.ScrubCorrupt, ScrubMissing: a.ScrubMissing, ScrubLag: a.ScrubLag, RepairQueue: a.RepairQueue,
+	}
 }
 
 func (s *Server) put(w http.ResponseWriter, r *http.Request) {
@@ -266,8 +288,10 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request) {
 	}
 	k, m := code.K, code.M
 	cfg.K, cfg.M = k, m
-	man, err := pipeline.Write(r.Context(), cfg, s.cloud, r.Body)
+	tr := s.cloud.Track()
+	man, err := pipeline.Write(r.Context(), cfg, tr, r.Body)
 	if err != nil {
+		s.undoPut(tr)
 		writeError(w, fmt.Errorf("store %q: %w", name, err))
 		return
 	}
@@ -284,6 +308,29 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request) {
 	s.log.Info("stored a file", "id", e.ID, "name", name, "size", man.Size, "k", k, "m", m)
 	e.Manifest = nil
 	writeJSON(w, e)
+}
+
+// undoPut gives back what a failed put stored, but for the shards the
+// catalog's files reference (the same bytes stored again).
+func (s *Server) undoPut(tr *node.Tracked) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	kept, err := s.refsOf(s.cat.list())
+	if err != nil {
+		s.log.Warn("a failed put's shards are kept until their leases end: the catalog could not be read", "err", err)
+		return
+	}
+	still := map[erasure.ShardID]bool{}
+	for _, r := range kept {
+		still[r.ID] = true
+	}
+	rep, err := tr.Undo(ctx, func(id erasure.ShardID) bool { return still[id] })
+	if err != nil {
+		s.log.Warn("a failed put's shards were not all released; the rest go when their leases end", "err", err)
+	}
+	if rep.Done > 0 {
+		s.log.Info("released a failed put's shards", "shards", rep.Done, "stripes", rep.Stripes)
+	}
 }
 
 func (s *Server) list(w http.ResponseWriter, r *http.Request) {

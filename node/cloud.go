@@ -16,6 +16,7 @@ import (
 	"github.com/murmur-cloud/murmur/gossip"
 	"github.com/murmur-cloud/murmur/placement"
 	"github.com/murmur-cloud/murmur/store"
+	"github.com/murmur-cloud/murmur/stripe"
 )
 
 // Cloud is the cloud's shards as one node sees them: a store that places
@@ -112,23 +113,43 @@ func (l localLeased) Walk(ctx context.Context, fn func(erasure.ShardID, int) err
 	return l.n.store.Walk(ctx, fn)
 }
 
-// Put stores one shard on one peer chosen by the placer.
+// Put stores one shard on one peer chosen by the placer, under a lease
+// alone (no stripe record: a shard put this way is not audited).
 func (c *Cloud) Put(ctx context.Context, id erasure.ShardID, data []byte) error {
 	d := &erasure.Descriptor{Shards: []erasure.Shard{{ID: id, Size: len(data)}}}
-	_, err := c.place(ctx, d, [][]byte{data}, func(int) bool { return true })
+	_, err := c.place(ctx, d, [][]byte{data}, func(int) bool { return true }, nil)
 	return err
 }
 
 // PutStripe implements store.StripePutter: every stored shard of the
-// stripe goes to a distinct member. A shard whose holder fails is put on
-// another member not yet used by the stripe. It returns only when no
-// transfer is still reading the shards. The holders it returns are the
-// members' peer IDs.
+// stripe goes to a distinct member, with the stripe's record (stripes.go).
+// A shard whose holder fails is put on another member not yet used by the
+// stripe, and then every holder is handed the record with the final
+// hints. If the stripe cannot be stored whole, what was stored of it is
+// released again before PutStripe returns, so a failed put leaves no
+// shards behind. It returns only when no transfer is still reading the
+// shards. The holders it returns are the members' peer IDs.
 func (c *Cloud) PutStripe(ctx context.Context, d *erasure.Descriptor, shards [][]byte) ([]store.Holder, error) {
-	return c.place(ctx, d, shards, d.Stored)
+	rec, err := c.n.newRecord(d, shards)
+	if err != nil {
+		return nil, fmt.Errorf("node: put stripe: %w", err)
+	}
+	return c.place(ctx, d, shards, d.Stored, rec)
 }
 
-func (c *Cloud) place(ctx context.Context, d *erasure.Descriptor, shards [][]byte, stored func(int) bool) ([]store.Holder, error) {
+// putShard puts shard i of a stripe on member p: with the stripe's record
+// when there is one.
+func (c *Cloud) putShard(ctx context.Context, p peer.ID, rec *stripe.Record, i int, id erasure.ShardID, data []byte) error {
+	switch {
+	case rec == nil:
+		return c.storeOf(p).Put(ctx, id, data)
+	case p == c.n.ID():
+		return c.n.putStriped(ctx, rec, i, data, p)
+	}
+	return c.n.Remote(p).PutStriped(ctx, rec, i, data)
+}
+
+func (c *Cloud) place(ctx context.Context, d *erasure.Descriptor, shards [][]byte, stored func(int) bool, rec *stripe.Record) ([]store.Holder, error) {
 	members := c.members()
 	if c.noLocal {
 		members = members[1:]
@@ -145,6 +166,15 @@ func (c *Cloud) place(ctx context.Context, d *erasure.Descriptor, shards [][]byt
 	chosen, err := c.placer.Place(cands, sizes)
 	if err != nil {
 		return nil, fmt.Errorf("node: place %d shards on %d members: %w", len(sizes), len(members), err)
+	}
+	if rec != nil {
+		// The record goes out with the planned holders; a change of plan
+		// is sent after.
+		for j, i := range which {
+			if rec, err = rec.WithHolders(i, []string{string(members[chosen[j]])}, c.n.cfg.Now()); err != nil {
+				return nil, fmt.Errorf("node: put stripe: %w", err)
+			}
+		}
 	}
 	holders := make([]store.Holder, len(shards))
 	var mu sync.Mutex
@@ -166,21 +196,22 @@ func (c *Cloud) place(ctx context.Context, d *erasure.Descriptor, shards [][]byt
 	}
 	errs := make([]error, len(which))
 	done := make([]bool, len(which))
+	at := make([]peer.ID, len(which)) // where each shard was stored
 	var wg sync.WaitGroup
 	for j, i := range which {
 		wg.Go(func() {
 			id, m := d.Shards[i].ID, chosen[j]
 			for {
-				err := c.storeOf(members[m]).Put(ctx, id, shards[i])
+				err := c.putShard(ctx, members[m], rec, i, id, shards[i])
 				c.observe(ctx, members[m], err)
 				if err == nil {
 					c.addHolder(id, members[m])
 					holders[i] = store.Holder(members[m])
-					done[j] = true
+					at[j], done[j] = members[m], true
 					return
 				}
 				errs[j] = fmt.Errorf("shard %d (%s) on %s: %w", i, id.Short(), members[m].ShortString(), err)
-				if ctx.Err() != nil || errors.Is(err, store.ErrBadShard) {
+				if ctx.Err() != nil || errors.Is(err, store.ErrBadShard) || errors.Is(err, ErrRefused) {
 					return
 				}
 				c.n.log.Warn("shard put failed, trying another member", "shard", id.Short(), "peer", members[m].ShortString(), "err", err)
@@ -201,9 +232,103 @@ func (c *Cloud) place(ctx context.Context, d *erasure.Descriptor, shards [][]byt
 		}
 	}
 	if len(failed) > 0 {
+		c.undo(d, which, done, at)
 		return nil, errors.Join(failed...)
 	}
+	if rec != nil {
+		c.settle(ctx, rec, which, chosen, members, at)
+	}
 	return holders, nil
+}
+
+// undo releases the shards a failed put stored, so that they do not hold
+// space until their lease runs out. It runs even when the put's context
+// has ended, within a bounded time of its own.
+//
+// A shard that a stripe this node put earlier also has (the same bytes
+// stored again) is kept: that stripe still needs it.
+func (c *Cloud) undo(d *erasure.Descriptor, which []int, done []bool, at []peer.ID) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.n.cfg.RequestTimeout)
+	defer cancel()
+	var ids []erasure.ShardID
+	for j, i := range which {
+		if done[j] {
+			ids = append(ids, d.Shards[i].ID)
+		}
+	}
+	keep := map[erasure.ShardID]bool{}
+	owned, err := c.n.store.OwnedOf(ctx, ids)
+	if err != nil {
+		c.n.log.Warn("a failed put's shards are kept: this node's stripes could not be read", "err", err)
+		return
+	}
+	for _, r := range owned {
+		for _, s := range r.Descriptor.Shards {
+			keep[s.ID] = true
+		}
+	}
+	var wg sync.WaitGroup
+	for j, i := range which {
+		if !done[j] || keep[d.Shards[i].ID] {
+			continue
+		}
+		id, p := d.Shards[i].ID, at[j]
+		c.forget(id)
+		wg.Go(func() {
+			var err error
+			if p == c.n.ID() {
+				if err = c.n.store.Release(ctx, []erasure.ShardID{id}, []byte(p)); err == nil {
+					c.n.dropShards(ctx, []erasure.ShardID{id})
+				}
+			} else {
+				err = c.n.Remote(p).Release(ctx, []erasure.ShardID{id})
+			}
+			if err != nil {
+				c.n.log.Warn("a failed put's shard could not be released; it goes when its lease ends", "shard", id.Short(), "peer", p.ShortString(), "err", err)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// settle finishes a stripe put: when a shard went to another member than
+// planned, every holder is handed the record with the holders as they are;
+// and the record is kept among this node's own, for renewals and releases.
+func (c *Cloud) settle(ctx context.Context, rec *stripe.Record, which, chosen []int, members []peer.ID, at []peer.ID) {
+	moved := false
+	for j, i := range which {
+		if at[j] != members[chosen[j]] {
+			moved = true
+			var err error
+			if rec, err = rec.WithHolders(i, []string{string(at[j])}, c.n.cfg.Now()); err != nil {
+				c.n.log.Error("a stripe's hints", "err", err)
+			}
+		}
+	}
+	if moved {
+		var wg sync.WaitGroup
+		for _, p := range holdersOf(rec) {
+			wg.Go(func() {
+				var err error
+				if p == c.n.ID() {
+					var kept *stripe.Record
+					var held bool
+					if kept, held, err = c.n.store.UpdateHeld(ctx, rec); held {
+						c.n.audits.update(kept)
+					}
+				} else {
+					err = c.n.Remote(p).PushRecord(ctx, rec)
+				}
+				if err != nil {
+					c.n.log.Warn("a holder did not take a stripe's new hints", "peer", p.ShortString(), "stripe", rec.ID().Short(), "err", err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	if err := c.n.store.PutOwned(ctx, []*stripe.Record{rec}); err != nil {
+		c.n.log.Warn("this node's record of its stripe was not kept; it will not be renewed", "stripe", rec.ID().Short(), "err", err)
+	}
 }
 
 // maxHolders bounds the shards whose holders a Cloud remembers: it is a
@@ -243,7 +368,7 @@ func (c *Cloud) observe(ctx context.Context, p peer.ID, err error) {
 	switch {
 	case err == nil:
 		c.n.Observe(p, gossip.TransferOK)
-	case ctx.Err() != nil || errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrFull) || errors.Is(err, store.ErrBadShard):
+	case ctx.Err() != nil || errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrFull) || errors.Is(err, store.ErrBadShard) || errors.Is(err, ErrRefused):
 	default:
 		c.n.Observe(p, gossip.TransferFailed)
 	}

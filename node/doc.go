@@ -1,9 +1,25 @@
 // Package node is a Murmur peer: the libp2p host in a private network keyed
-// by the cloud secret, the shard protocol (put, get, has, prove), the local
-// shard store on badger, the Kademlia DHT (provider records for shards,
-// signed drive-root records), repair and audits, and the daemon's local
-// API. Its stores implement store.ShardStore and pass storetest.Run.
+// by the cloud secret, the shard protocol (put, get, has, list, leases, and
+// the stripe ops: put with a record, record updates, batched renewals and
+// releases), the audit protocol, the local shard store on badger
+// (node/badgerstore), the Kademlia DHT (provider records for shards, signed
+// drive-root records), gossip, and the local cloud `murmur up` runs. Its
+// stores implement store.ShardStore and pass storetest.Run.
 //
-// It holds no code yet: it is built by the node issue, on top of the data
-// path (chunk, crypt, erasure, pipeline, store).
+// Cloud is the cloud-wide store one node sees: it places each stripe's
+// shards on distinct members and sends each holder its shard with the
+// stripe's record (package stripe), signed by this node's identity key as
+// the stripe's owner (stripes.go). Holders keep the record with the shard
+// and refuse puts the record does not allow; a put that fails part-way
+// releases what it stored (Cloud.PutStripe; Tracked for a whole file). The
+// owner keeps shards alive with leases and, beside them, retentions:
+// Cloud.Renew renews both, with one signature over all the stripes
+// concerned, and Cloud.Release releases both, after which holders keep
+// tombstones (leases.go).
+//
+// Every node audits the co-holders of the stripes it holds and scrubs its
+// own shards on the schedule of an audit.Auditor (audit.go, Config.Audit):
+// results are first-hand evidence in the gossip reputation book, which
+// placement ranks peers by, and failed, missing or corrupt shards become
+// repair candidates (TakeRepairs). AuditStatus reports the counts.
 package node

@@ -3,15 +3,20 @@ package node
 import (
 	"context"
 	"net"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	manet "github.com/multiformats/go-multiaddr/net"
 
+	"github.com/murmur-cloud/murmur/audit"
 	"github.com/murmur-cloud/murmur/erasure"
+	"github.com/murmur-cloud/murmur/node/proto"
+	"github.com/murmur-cloud/murmur/stripe/proof"
 )
 
 // CloudSecretProtocol returns the shard protocol ID n serves.
@@ -81,4 +86,32 @@ func MountTmpfs(t *testing.T, size int64) string {
 		}
 	})
 	return dir
+}
+
+// ManualAudits makes a node run no audit loop: the test steps its
+// Auditor with AuditStep, on the node's own (injected) clock.
+func ManualAudits(c *Config) { c.manualAudits = true }
+
+// AuditStep runs what n's Auditor has due now and returns the results.
+func AuditStep(ctx context.Context, n *Node) []audit.Result { return n.audits.step(ctx) }
+
+// AuditNext returns when n's Auditor next has work.
+func AuditNext(n *Node) time.Time {
+	n.audits.mu.Lock()
+	defer n.audits.mu.Unlock()
+	return n.audits.a.Next()
+}
+
+// AnswerAudits makes a node answer audit challenges with f where f
+// returns true: a cheating holder.
+func AnswerAudits(c *Config, f func(*proof.Challenge) (proto.AuditAnswer, bool)) { c.testAnswers = f }
+
+// HasAll makes a node say it has every shard it is asked about.
+func HasAll(c *Config) { c.testHasAll = true }
+
+// BlobPath returns where n's store keeps the file of shard id (shards of
+// the store's file threshold and more).
+func BlobPath(n *Node, id erasure.ShardID) string {
+	h := id.String()
+	return filepath.Join(n.cfg.Dir, "shards", "blobs", h[:1], h)
 }

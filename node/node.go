@@ -25,10 +25,12 @@ import (
 	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
 	"github.com/multiformats/go-multiaddr"
 
+	"github.com/murmur-cloud/murmur/audit"
 	"github.com/murmur-cloud/murmur/gossip"
 	"github.com/murmur-cloud/murmur/internal/rootrec"
 	"github.com/murmur-cloud/murmur/node/badgerstore"
 	"github.com/murmur-cloud/murmur/node/proto"
+	"github.com/murmur-cloud/murmur/stripe/proof"
 )
 
 // Config configures a Node. Zero fields take the defaults shown.
@@ -74,8 +76,24 @@ type Config struct {
 	// Default DefaultDiskRegistry.
 	DiskRegistry string
 
+	// Audit tunes the audits of co-holders and the scrubs of this node's
+	// own shards (audit.Config: by default each shard held elsewhere is
+	// audited by two of its co-holders at least once a day, and each own
+	// shard re-hashed once a week at up to 4 MiB/s).
+	Audit audit.Config
+
 	Logger *slog.Logger     // nil: discard
 	Now    func() time.Time // nil: time.Now
+
+	// manualAudits, for tests, runs no audit loop: the test steps the
+	// Auditor itself on its own clock (export_test.go).
+	manualAudits bool
+	// testAnswers, for tests, answers audit challenges in place of the
+	// store when it returns true: a cheating holder.
+	testAnswers func(*proof.Challenge) (proto.AuditAnswer, bool)
+	// testHasAll, for tests, makes the node say it has every shard it is
+	// asked about.
+	testHasAll bool
 
 	// onDHTRequest, for tests and benchmarks, sees the type of every DHT
 	// request the node receives.
@@ -144,7 +162,9 @@ type Node struct {
 	store *badgerstore.Store
 	shard protocol.ID
 	log   *slog.Logger
+	key   ed25519.PrivateKey // the identity key, which signs this node's stripes' retentions
 
+	audits   *audits
 	announce *announcer
 	gossip   *Gossip
 	disk     diskState
@@ -178,6 +198,10 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	owner, err := ownerKeyOf(key)
+	if err != nil {
+		return nil, err
+	}
 	st, err := badgerstore.Open(badgerstore.Config{
 		Dir: filepath.Join(cfg.Dir, "shards"), Capacity: cfg.Capacity,
 		Logger: cfg.Logger, Now: cfg.Now,
@@ -185,7 +209,7 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, store: st, shard: cfg.Secret.Protocol(proto.ID), log: cfg.Logger}
+	n := &Node{cfg: cfg, store: st, shard: cfg.Secret.Protocol(proto.ID), log: cfg.Logger, key: owner}
 
 	limits := rcmgr.DefaultLimits
 	libp2p.SetDefaultServiceLimits(&limits)
@@ -269,6 +293,18 @@ func New(cfg Config) (*Node, error) {
 	}
 	h.SetStreamHandler(n.gossip.proto, func(s network.Stream) { n.tracked(s, n.gossip.serve) })
 	n.bg.Go(func() { n.gossip.run(bg) })
+	if n.audits, err = newAudits(n); err != nil {
+		n.Close()
+		return nil, err
+	}
+	if err := n.audits.load(bg); err != nil {
+		n.Close()
+		return nil, fmt.Errorf("node: load the stripe records: %w", err)
+	}
+	h.SetStreamHandler(n.audits.proto, func(s network.Stream) { n.tracked(s, n.audits.serve) })
+	if !cfg.manualAudits {
+		n.bg.Go(func() { n.audits.run(bg) })
+	}
 	h.SetStreamHandler(n.shard, n.serveTracked)
 	if cfg.MDNS {
 		if err := n.startMDNS(); err != nil {

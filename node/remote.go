@@ -91,7 +91,11 @@ func (r *Remote) do(ctx context.Context, req *proto.Request, parts ...[]byte) (*
 	if rerr != nil {
 		return nil, r.fail(ctx, req.Op, cmpErr(werr, rerr))
 	}
-	resp, err := proto.ParseResponse(buf, req.Op, len(req.IDs))
+	n := len(req.IDs)
+	if req.Op == proto.OpRenewStripes {
+		n = req.Limit
+	}
+	resp, err := proto.ParseResponse(buf, req.Op, n)
 	if err != nil {
 		return nil, r.fail(ctx, req.Op, err)
 	}
@@ -106,6 +110,8 @@ func (r *Remote) do(ctx context.Context, req *proto.Request, parts ...[]byte) (*
 		return nil, fmt.Errorf("%v on %s: %w: %s", req.Op, r.peer.ShortString(), store.ErrFull, resp.Message)
 	case proto.StatusBusy:
 		return nil, fmt.Errorf("%v on %s: %w: %s", req.Op, r.peer.ShortString(), ErrBusy, resp.Message)
+	case proto.StatusRefused:
+		return nil, fmt.Errorf("%v on %s: %w: %s", req.Op, r.peer.ShortString(), ErrRefused, resp.Message)
 	}
 	return nil, fmt.Errorf("%v on %s: %w: %v: %s", req.Op, r.peer.ShortString(), ErrPeer, resp.Status, resp.Message)
 }

@@ -9,8 +9,10 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/murmur-cloud/murmur/erasure"
+	"github.com/murmur-cloud/murmur/node/badgerstore"
 	"github.com/murmur-cloud/murmur/node/proto"
 	"github.com/murmur-cloud/murmur/store"
 )
@@ -94,6 +96,11 @@ func (n *Node) handle(ctx context.Context, s network.Stream, owner []byte) (prot
 		if err != nil {
 			return req.Op, refuseErr(err), nil
 		}
+		if n.cfg.testHasAll {
+			for i := range has {
+				has[i] = true
+			}
+		}
 		return req.Op, &proto.Response{Bits: has}, nil
 	case proto.OpList:
 		list, err := n.store.ListLeased(ctx, owner, req.ID, max(1, req.Limit))
@@ -115,7 +122,13 @@ func (n *Node) handle(ctx context.Context, s network.Stream, owner []byte) (prot
 		if err := n.store.Release(ctx, req.IDs, owner); err != nil {
 			return req.Op, refuseErr(err), nil
 		}
+		n.dropShards(ctx, req.IDs)
 		return req.Op, &proto.Response{}, nil
+	case proto.OpPutStripe, proto.OpRecord, proto.OpRenewStripes, proto.OpReleaseStripes:
+		if req.Op == proto.OpPutStripe && len(req.Data) > erasure.MaxShardSize {
+			return req.Op, refuse(proto.StatusBadRequest, fmt.Errorf("a shard of %d bytes exceeds %d", len(req.Data), erasure.MaxShardSize)), nil
+		}
+		return req.Op, n.handleStripe(ctx, req, peer.ID(owner)), nil
 	}
 	return req.Op, refuse(proto.StatusBadRequest, fmt.Errorf("unknown op %v", req.Op)), nil
 }
@@ -133,6 +146,8 @@ func refuseErr(err error) *proto.Response {
 		return refuse(proto.StatusBadShard, err)
 	case errors.Is(err, store.ErrFull):
 		return refuse(proto.StatusFull, err)
+	case errors.Is(err, badgerstore.ErrRefused):
+		return refuse(proto.StatusRefused, err)
 	}
 	return refuse(proto.StatusInternal, err)
 }

@@ -49,3 +49,19 @@ func FuzzParseRelease(f *testing.F) {
 func FuzzParseTombstone(f *testing.F) {
 	fuzzParse(f, stripe.ParseTombstone, func(t *stripe.Tombstone) { _ = t.Verify() })
 }
+
+func FuzzParseRenewal(f *testing.F) {
+	fuzzParse(f, stripe.ParseRenewal, func(r *stripe.Renewal) {
+		for _, e := range r.Entries {
+			_ = r.Retention.Covers(e.Stripe, e.Path)
+		}
+	})
+}
+
+func FuzzParseReleasing(f *testing.F) {
+	fuzzParse(f, stripe.ParseReleasing, func(r *stripe.Releasing) {
+		for _, e := range r.Entries {
+			_, _ = stripe.NewTombstone(e.Stripe, r.Release, e.Path)
+		}
+	})
+}

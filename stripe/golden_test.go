@@ -64,6 +64,8 @@ func (g golden) files(t testing.TB) map[string][]byte {
 		"retention.bin": encode(t, &g.ret),
 		"release.bin":   encode(t, &g.rel),
 		"tombstone.bin": encode(t, g.tomb),
+		"renewal.bin":   encode(t, &stripe.Renewal{Retention: g.ret, Entries: []stripe.Entry{{Stripe: g.record.ID(), Path: g.record.Path}}}),
+		"releasing.bin": encode(t, &stripe.Releasing{Release: g.rel, Entries: []stripe.Entry{{Stripe: g.tomb.Stripe, Path: g.tomb.Path}}}),
 		"id.txt":        []byte(g.record.ID().String() + "\n"),
 	}
 }
@@ -99,6 +101,20 @@ func TestGoldenV1(t *testing.T) {
 	if _, err := stripe.Receive(nil, r, tomb, t0.Add(day)); err == nil {
 		t.Fatal("the v1 tombstone does not block the v1 record")
 	}
+	ren, err := stripe.ParseRenewal(read("renewal.bin"))
+	if err != nil || len(ren.Entries) != 1 || ren.Retention != r.Retention {
+		t.Fatalf("the v1 renewal: %v", err)
+	}
+	if _, err := r.Renew(ren.Retention, ren.Entries[0].Path, nil, t0.Add(day)); err != nil {
+		t.Fatalf("the v1 renewal does not renew the v1 record: %v", err)
+	}
+	ring, err := stripe.ParseReleasing(read("releasing.bin"))
+	if err != nil || len(ring.Entries) != 1 {
+		t.Fatalf("the v1 releasing: %v", err)
+	}
+	if _, err := r.Release(ring.Release, ring.Entries[0].Path); err != nil {
+		t.Fatalf("the v1 releasing does not release the v1 record: %v", err)
+	}
 }
 
 // TestWriteFuzzSeeds refreshes testdata/fuzz when run with -update.
@@ -108,10 +124,13 @@ func TestWriteFuzzSeeds(t *testing.T) {
 	}
 	f := goldenV1(t).files(t)
 	rec, ret, rel, tomb := f["record.bin"], f["retention.bin"], f["release.bin"], f["tombstone.bin"]
+	ren, ring := f["renewal.bin"], f["releasing.bin"]
 	fuzzseed.WriteCorpora(t, "testdata/fuzz", map[string]map[string][]byte{
 		"FuzzParseRecord":    {"golden": rec, "truncated": rec[:len(rec)/2], "huge-descriptor": {1, 0xff, 0xff, 0x03}},
 		"FuzzParseRetention": {"golden": ret, "zero-count": append(bytes.Clone(ret[:49]), make([]byte, 100)...)},
 		"FuzzParseRelease":   {"golden": rel, "truncated": rel[:100]},
 		"FuzzParseTombstone": {"golden": tomb, "long-path": append(bytes.Clone(tomb[:len(tomb)-66]), 0x7f, 0x7f)},
+		"FuzzParseRenewal":   {"golden": ren, "truncated": ren[:len(ren)-10], "huge-count": append(bytes.Clone(ren[:1+stripe.RetentionLen]), 0xff, 0xff, 0x03)},
+		"FuzzParseReleasing": {"golden": ring, "truncated": ring[:len(ring)-10], "empty": ring[:1+stripe.ReleaseLen+1]},
 	})
 }

@@ -439,3 +439,56 @@ func TestCheckShard(t *testing.T) {
 		t.Fatalf("New with a shard missing: %v", err)
 	}
 }
+
+// TestBatches: one signature over many stripes, split into per-holder
+// batches, renews and releases each; a batch whose path does not fit its
+// set does not encode, and one that names another stripe renews nothing.
+func TestBatches(t *testing.T) {
+	key := ownerKey(7)
+	recs, _, _ := covered(t, key, 5, t0, 30*day)
+	ids := make([]stripe.ID, len(recs))
+	for i, r := range recs {
+		ids[i] = r.ID()
+	}
+	ret, entries, err := stripe.SignRenewal(key, t0.Add(day), t0.Add(60*day), ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := (&stripe.Renewal{Retention: ret, Entries: []stripe.Entry{entries[ids[1]], entries[ids[3]]}}).MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ren, err := stripe.ParseRenewal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for j, e := range ren.Entries {
+		r := recs[[]int{1, 3}[j]]
+		got, err := r.Renew(ren.Retention, e.Path, nil, t0.Add(2*day))
+		if err != nil || !got.Retention.Until.Equal(t0.Add(60*day)) {
+			t.Fatalf("renew stripe %d: %v", j, err)
+		}
+	}
+	if _, err := recs[0].Renew(ren.Retention, ren.Entries[0].Path, nil, t0.Add(2*day)); err == nil {
+		t.Fatal("another stripe's path renewed a record")
+	}
+	rel, rentries, err := stripe.SignReleasing(key, t0.Add(3*day), ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err = (&stripe.Releasing{Release: rel, Entries: []stripe.Entry{rentries[ids[2]]}}).MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring, err := stripe.ParseReleasing(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := recs[2].Release(ring.Release, ring.Entries[0].Path); err != nil {
+		t.Fatal(err)
+	}
+	bad := stripe.Renewal{Retention: ret, Entries: []stripe.Entry{{Stripe: ids[0], Path: stripe.Path{Index: 0}}}}
+	if _, err := bad.MarshalBinary(); err == nil {
+		t.Fatal("a path that does not fit its set encoded")
+	}
+}

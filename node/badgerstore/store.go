@@ -28,7 +28,8 @@ import (
 // Leases: 'l' | id | owner, value the expiry in Unix nanoseconds (8 bytes,
 // big-endian).
 // DHT records: 'r' | a go-datastore key ("/murmur-root/…"), value the
-// record as the DHT stores it (records.go).
+// record as the DHT stores it (records.go). Stripe records, tombstones and
+// the owner's own records: 'k', 'x', 't', 'o' (stripes.go).
 const (
 	prefixShard  = 's'
 	prefixSize   = 'z'
@@ -93,6 +94,8 @@ type Store struct {
 	mu      sync.Mutex
 	used    int64                             // bytes of shards held or being written
 	pending map[erasure.ShardID]chan struct{} // Puts in progress
+
+	stripeLocks [256]sync.Mutex // stripes.go
 
 	// dropping is held for writing while Reclaim's DropPrefix runs, which
 	// makes badger refuse every other commit (ErrBlockedWrites); every
@@ -247,6 +250,11 @@ func (s *Store) Put(ctx context.Context, id erasure.ShardID, data []byte) error 
 // on it until the given time (extending an existing lease, never
 // shortening it), in one durable commit.
 func (s *Store) PutLeased(ctx context.Context, id erasure.ShardID, data []byte, owner []byte, until time.Time) error {
+	return s.putLeased(ctx, id, data, owner, until, nil)
+}
+
+// putLeased is PutLeased, running also, when not nil, extra in the commit.
+func (s *Store) putLeased(ctx context.Context, id erasure.ShardID, data []byte, owner []byte, until time.Time, extra func(*badger.Txn) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -287,7 +295,12 @@ func (s *Store) PutLeased(ctx context.Context, id erasure.ShardID, data []byte, 
 			}
 		}
 		if len(owner) > 0 {
-			return setLease(txn, id, owner, until)
+			if err := setLease(txn, id, owner, until); err != nil {
+				return err
+			}
+		}
+		if extra != nil {
+			return extra(txn)
 		}
 		return nil
 	})
@@ -482,7 +495,7 @@ func deleteShard(txn *badger.Txn, id erasure.ShardID) (int64, bool, error) {
 	if err != nil {
 		return -1, false, err
 	}
-	for _, k := range [][]byte{shardKey(id), sizeKey(id)} {
+	for _, k := range [][]byte{shardKey(id), sizeKey(id), treeKey(id)} {
 		if err := txn.Delete(k); err != nil {
 			return -1, false, err
 		}
@@ -646,7 +659,7 @@ func (s *Store) drop(ctx context.Context, batch []dead) (freed int64, shards int
 				return err
 			}
 			if live == 0 {
-				prefixes = append(prefixes, shardKey(id), sizeKey(id), leaseKey(id, nil))
+				prefixes = append(prefixes, shardKey(id), sizeKey(id), leaseKey(id, nil), treeKey(id))
 				freed += int64(n)
 				shards++
 				if inFile {

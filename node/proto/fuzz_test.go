@@ -17,6 +17,8 @@ func FuzzParseRequest(f *testing.F) {
 		{Op: OpList, Limit: 10},
 		{Op: OpRenew, Lease: 5, IDs: ids(2)},
 		{Op: OpRelease, IDs: ids(1)},
+		{Op: OpPutStripe, Index: 2, Body: []byte("record"), Data: []byte("x")},
+		{Op: OpRenewStripes, Body: []byte("renewal")},
 	} {
 		b, _ := AppendRequest(nil, req)
 		f.Add(b)
@@ -30,7 +32,7 @@ func FuzzParseRequest(f *testing.F) {
 		if err != nil {
 			t.Fatalf("a parsed request does not encode: %v", err)
 		}
-		if req2, err := ParseRequest(again); err != nil || req2.Op != req.Op || len(req2.IDs) != len(req.IDs) || !bytes.Equal(req2.Data, req.Data) {
+		if req2, err := ParseRequest(again); err != nil || req2.Op != req.Op || len(req2.IDs) != len(req.IDs) || !bytes.Equal(req2.Data, req.Data) || !bytes.Equal(req2.Body, req.Body) || req2.Index != req.Index {
 			t.Fatalf("re-encoded request parses differently: %v", err)
 		}
 	})
@@ -77,6 +79,10 @@ func TestWriteFuzzSeeds(t *testing.T) {
 		{Op: OpList, Limit: 10},
 		{Op: OpRenew, Lease: 5, IDs: ids(2)},
 		{Op: OpRelease, IDs: ids(1)},
+		{Op: OpPutStripe, Index: 2, Body: []byte("record"), Data: []byte("shard")},
+		{Op: OpRecord, Body: []byte("record")},
+		{Op: OpRenewStripes, Body: []byte("renewal")},
+		{Op: OpReleaseStripes, Body: []byte("releasing")},
 	} {
 		b, _ := AppendRequest(nil, req)
 		write("FuzzParseRequest", fmt.Sprintf("%d-%v", i, req.Op), fmt.Sprintf("[]byte(%q)\n", b))
@@ -95,4 +101,11 @@ func TestWriteFuzzSeeds(t *testing.T) {
 		b := AppendResponse(nil, c.op, c.resp)
 		write("FuzzParseResponse", fmt.Sprintf("%d-%v", i, c.op), fmt.Sprintf("[]byte(%q)\nbyte(%d)\nint(%d)\n", b, c.op, c.n))
 	}
+	_, enc := challenges(t, 3)
+	areq, _ := AppendAuditRequest(nil, enc)
+	write("FuzzParseAuditRequest", "three", fmt.Sprintf("[]byte(%q)\n", areq))
+	write("FuzzParseAuditRequest", "huge-count", "[]byte(\"\\x01\\xff\\xff\\x03\")\n")
+	aresp := AppendAuditResponse(nil, StatusOK, "", []AuditAnswer{{Held: true, Proof: []byte("proof")}, {}, {Held: true}})
+	write("FuzzParseAuditResponse", "three", fmt.Sprintf("[]byte(%q)\nint(3)\n", aresp))
+	write("FuzzParseAuditResponse", "refused", fmt.Sprintf("[]byte(%q)\nint(0)\n", AppendAuditResponse(nil, StatusRefused, "no", nil)))
 }

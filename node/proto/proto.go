@@ -14,12 +14,17 @@
 //	List:    after(32) | uvarint limit
 //	Renew:   uvarint lease seconds | uvarint n | n × id(32)
 //	Release: uvarint n | n × id(32)
+//	PutStripe:      uvarint shard index | uvarint len | record | data (the rest)
+//	Record:         record (the rest)
+//	RenewStripes:   renewal (the rest; stripe.Renewal)
+//	ReleaseStripes: releasing (the rest; stripe.Releasing)
 //
 // Response body:
 //
 //	version(1) | status(1) | fields
 //	OK Get:   data (the rest)
 //	OK Has, Renew: bitmap of ceil(n/8) bytes, bit i of byte i/8 for id i
+//	OK RenewStripes: the same bitmap over the renewal's n stripes
 //	OK List:  uvarint n | n × (id(32) | uvarint size)
 //	not OK:   uvarint len | message (at most MaxMessage bytes)
 package proto
@@ -32,6 +37,7 @@ import (
 
 	"github.com/murmur-cloud/murmur/erasure"
 	"github.com/murmur-cloud/murmur/internal/wire"
+	"github.com/murmur-cloud/murmur/stripe"
 )
 
 // ID is the libp2p protocol ID of this version of the shard protocol
@@ -43,12 +49,12 @@ const Version byte = 1
 
 // Limits.
 const (
-	MaxBatch      = 4096                       // IDs in one Has, Renew or Release
-	MaxList       = 2048                       // entries in one List response
-	MaxMessage    = 1024                       // bytes of an error message
-	MaxLease      = 90 * 24 * 3600             // seconds: 90 days
-	MaxFrame      = erasure.MaxShardSize + 256 // a Put or Get of the largest shard
-	maxSmallFrame = 64 + MaxBatch*(32+5)       // any other message (a full List: 32-byte ID, size varint)
+	MaxBatch      = 4096                                             // IDs in one Has, Renew or Release
+	MaxList       = 2048                                             // entries in one List response
+	MaxMessage    = 1024                                             // bytes of an error message
+	MaxLease      = 90 * 24 * 3600                                   // seconds: 90 days
+	MaxFrame      = erasure.MaxShardSize + 256 + stripe.MaxRecordLen // a Put, PutStripe or Get of the largest shard
+	maxSmallFrame = 64 + MaxBatch*(32+5)                             // any other message (a full List: 32-byte ID, size varint)
 )
 
 // ErrMalformed reports a message that does not parse.
@@ -65,6 +71,17 @@ const (
 	OpList
 	OpRenew
 	OpRelease
+	// OpPutStripe puts shard Index of the stripe Body (a stripe.Record)
+	// describes, with the record: the holder checks both and keeps the
+	// record with the shard. The retention's term is the lease's.
+	OpPutStripe
+	// OpRecord hands a holder a newer record of a stripe it holds (new
+	// holder hints).
+	OpRecord
+	// OpRenewStripes renews stripes: Body is a stripe.Renewal.
+	OpRenewStripes
+	// OpReleaseStripes releases stripes: Body is a stripe.Releasing.
+	OpReleaseStripes
 )
 
 func (o Op) String() string {
@@ -81,6 +98,14 @@ func (o Op) String() string {
 		return "renew"
 	case OpRelease:
 		return "release"
+	case OpPutStripe:
+		return "put stripe"
+	case OpRecord:
+		return "record"
+	case OpRenewStripes:
+		return "renew stripes"
+	case OpReleaseStripes:
+		return "release stripes"
 	}
 	return fmt.Sprintf("op(%d)", byte(o))
 }
@@ -97,10 +122,11 @@ const (
 	StatusBadRequest
 	StatusBusy // the node is overloaded; try another holder or later
 	StatusInternal
+	StatusRefused // the stripe's record does not allow it (invalid, expired, released)
 )
 
 func (s Status) String() string {
-	return [...]string{"ok", "not found", "bad shard", "full", "bad request", "busy", "internal error"}[min(int(s), 6)]
+	return [...]string{"ok", "not found", "bad shard", "full", "bad request", "busy", "internal error", "refused"}[min(int(s), 7)]
 }
 
 // Request is one request. Only the fields of its Op are used.
@@ -110,7 +136,9 @@ type Request struct {
 	IDs   []erasure.ShardID // Has, Renew, Release
 	Lease uint32            // seconds; Put, Renew
 	Limit int               // List
-	Data  []byte            // Put
+	Data  []byte            // Put, PutStripe
+	Index int               // PutStripe: the shard's index in the stripe
+	Body  []byte            // PutStripe, Record: a record; RenewStripes, ReleaseStripes: the batch
 }
 
 // Response is one response.
@@ -147,6 +175,11 @@ func AppendRequest(b []byte, req *Request) ([]byte, error) {
 	case OpRenew:
 		b = binary.AppendUvarint(b, uint64(req.Lease))
 		b = appendIDs(b, req.IDs)
+	case OpPutStripe:
+		b = PutStripeHeader(b, req.Index, req.Body)
+		b = append(b, req.Data...)
+	case OpRecord, OpRenewStripes, OpReleaseStripes:
+		b = append(b, req.Body...)
 	default:
 		return nil, fmt.Errorf("%w: unknown op %d", ErrMalformed, req.Op)
 	}
@@ -158,6 +191,14 @@ func AppendRequest(b []byte, req *Request) ([]byte, error) {
 func PutHeader(b []byte, id erasure.ShardID, lease uint32) []byte {
 	b = append(b, id[:]...)
 	return binary.AppendUvarint(b, uint64(lease))
+}
+
+// PutStripeHeader appends the fields of a PutStripe that precede its
+// data (after the version and op bytes).
+func PutStripeHeader(b []byte, index int, record []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(index))
+	b = binary.AppendUvarint(b, uint64(len(record)))
+	return append(b, record...)
 }
 
 func appendIDs(b []byte, ids []erasure.ShardID) []byte {
@@ -190,6 +231,12 @@ func ParseRequest(b []byte) (*Request, error) {
 	case OpRenew:
 		req.Lease = uint32(r.Uvarint(MaxLease))
 		req.IDs = readIDs(r)
+	case OpPutStripe:
+		req.Index = r.Int(erasure.MaxShards - 1)
+		req.Body = r.LenBytes(stripe.MaxRecordLen)
+		req.Data = r.Bytes(r.Len())
+	case OpRecord, OpRenewStripes, OpReleaseStripes:
+		req.Body = r.Bytes(r.Len())
 	default:
 		if r.Err() == nil {
 			r.Fail("unknown op %d", req.Op)
@@ -228,7 +275,7 @@ func AppendResponse(b []byte, op Op, resp *Response) []byte {
 	switch op {
 	case OpGet:
 		b = append(b, resp.Data...)
-	case OpHas, OpRenew:
+	case OpHas, OpRenew, OpRenewStripes:
 		bits := make([]byte, (len(resp.Bits)+7)/8)
 		for i, v := range resp.Bits {
 			if v {
@@ -247,7 +294,8 @@ func AppendResponse(b []byte, op Op, resp *Response) []byte {
 }
 
 // ParseResponse decodes the body of a response to a request of op with n
-// IDs (for Has and Renew). A Get's Data aliases b.
+// IDs (for Has and Renew) or stripes (RenewStripes). A Get's Data aliases
+// b.
 func ParseResponse(b []byte, op Op, n int) (*Response, error) {
 	r := wire.NewReader(b, ErrMalformed)
 	if v := r.Byte(); r.Err() == nil && v != Version {
@@ -256,14 +304,14 @@ func ParseResponse(b []byte, op Op, n int) (*Response, error) {
 	resp := &Response{Status: Status(r.Byte())}
 	switch {
 	case r.Err() != nil:
-	case resp.Status > StatusInternal:
+	case resp.Status > StatusRefused:
 		r.Fail("unknown status %d", resp.Status)
 	case resp.Status != StatusOK:
 		resp.Message = string(r.LenBytes(MaxMessage))
 	case op == OpGet:
 		resp.Data = r.Bytes(r.Len())
-	case op == OpHas || op == OpRenew:
-		if n < 0 || n > MaxBatch {
+	case op == OpHas || op == OpRenew || op == OpRenewStripes:
+		if n < 0 || n > max(MaxBatch, stripe.MaxBatch) {
 			r.Fail("%d IDs asked about", n)
 			break
 		}
@@ -327,8 +375,13 @@ func ReadFrameSize(r io.ByteReader, max int) (int, error) {
 
 // MaxFrameFor returns the largest frame a message of op may take.
 func MaxFrameFor(op Op) int {
-	if op == OpPut || op == OpGet {
+	switch op {
+	case OpPut, OpGet, OpPutStripe:
 		return MaxFrame
+	case OpRecord:
+		return 64 + stripe.MaxRecordLen
+	case OpRenewStripes, OpReleaseStripes:
+		return 64 + stripe.MaxRenewalLen
 	}
 	return maxSmallFrame
 }

@@ -213,6 +213,14 @@ func StatusCommand() *cli.Command {
 			}
 			p := s.Providers
 			fmt.Fprintf(out, "providers %d records announced, %d queued, %d sweeps\n", p.Records, p.Queued, p.Sweeps)
+			a := s.Audits
+			fmt.Fprintf(out, "audits    %d passed, %d failed, %d missing, %d timed out (%d shards at peers audited, of %d stripes held)\n",
+				a.Passed, a.Failed, a.Missing, a.TimedOut, a.Targets, a.Stripes)
+			fmt.Fprintf(out, "scrubs    %d shards re-hashed: %d corrupt, %d missing", a.Scrubbed, a.ScrubCorrupt, a.ScrubMissing)
+			if a.ScrubLag > 0 {
+				fmt.Fprintf(out, "; %s behind schedule", time.Duration(a.ScrubLag*float64(time.Second)).Round(time.Second))
+			}
+			fmt.Fprintf(out, "; %d repair candidates queued\n", a.RepairQueue)
 			l := s.Leases
 			switch {
 			case l.Last.IsZero():
@@ -270,7 +278,9 @@ func PeersCommand() *cli.Command {
 				return cli.PrintJSON(out, peers)
 			}
 			for _, p := range peers {
-				fmt.Fprintln(out, p.ID)
+				au := p.Audits
+				fmt.Fprintf(out, "%s  reliability %.2f (evidence %.0f); audits %d passed, %d failed, %d missing, %d timed out\n",
+					p.ID, p.Reliability, p.Evidence, au.Passed, au.Failed, au.Missing, au.TimedOut)
 				for _, a := range p.Addrs {
 					fmt.Fprintln(out, "  ", a)
 				}

@@ -1,0 +1,779 @@
+package badgerstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/murmur-cloud/murmur/erasure"
+	"github.com/murmur-cloud/murmur/internal/wire"
+	"github.com/murmur-cloud/murmur/store"
+	"github.com/murmur-cloud/murmur/stripe"
+	"github.com/murmur-cloud/murmur/stripe/proof"
+)
+
+// Stripe records (package stripe), in the same database as the shards.
+//
+//	held:      'k' | stripe ID → version | uvarint n | n × uvarint shard
+//	           index | record: the record of a stripe this node holds
+//	           shards of, and which
+//	by shard:  'x' | shard ID | stripe ID → empty: the stripes a shard is in
+//	tombstone: 't' | stripe ID → the tombstone's encoding
+//	owned:     'o' | stripe ID → the record of a stripe this node owns
+//	           (signed the retention of), as it last sent it
+//	owned by shard: 'O' | shard ID | stripe ID → empty
+//	proof tree: 'p' | shard ID → the shard's leaf hashes (proof.Tree), so
+//	           an audit reads only the leaves it asks for (Prove)
+//
+// A held record and its shard are written in one commit, so a shard put
+// with a record is never held without it. Updates of one stripe's records
+// are serialised by a lock of its bucket (stripeLocks).
+const (
+	prefixHeld    = 'k'
+	prefixByShard = 'x'
+	prefixTomb    = 't'
+	prefixOwned   = 'o'
+	prefixOwnedBy = 'O'
+	prefixTree    = 'p'
+	heldVersion   = 1
+)
+
+// ErrRefused reports a put or renewal a stripe's record does not allow:
+// the record is invalid or expired, or a tombstone blocks it (the error
+// wraps stripe's reason: stripe.ErrBadRecord, ErrExpired, ErrReleased,
+// ErrOwner).
+var ErrRefused = errors.New("badgerstore: refused by the stripe's record")
+
+// Held is a stripe this node holds shards of: its record, and the indexes
+// of the shards held, ascending.
+type Held struct {
+	Record *stripe.Record
+	Shards []int
+}
+
+func heldKey(id stripe.ID) []byte { return append([]byte{prefixHeld}, id[:]...) }
+func treeKey(id erasure.ShardID) []byte {
+	return append([]byte{prefixTree}, id[:]...)
+}
+func tombKey(id stripe.ID) []byte  { return append([]byte{prefixTomb}, id[:]...) }
+func ownedKey(id stripe.ID) []byte { return append([]byte{prefixOwned}, id[:]...) }
+func byShardKey(sh erasure.ShardID, id stripe.ID) []byte {
+	k := append([]byte{prefixByShard}, sh[:]...)
+	return append(k, id[:]...)
+}
+
+// AppendHeld encodes a held entry.
+func AppendHeld(b []byte, h *Held) ([]byte, error) {
+	b = append(b, heldVersion)
+	b = binary.AppendUvarint(b, uint64(len(h.Shards)))
+	for j, i := range h.Shards {
+		if i < 0 || i >= len(h.Record.Descriptor.Shards) || (j > 0 && h.Shards[j-1] >= i) {
+			return nil, fmt.Errorf("%w: held shards %v", stripe.ErrBadRecord, h.Shards)
+		}
+		b = binary.AppendUvarint(b, uint64(i))
+	}
+	return h.Record.AppendBinary(b)
+}
+
+// ParseHeld decodes a held entry. It checks the form, not the record's
+// signature (which was checked when it was stored).
+func ParseHeld(b []byte) (*Held, error) {
+	r := wire.NewReader(b, stripe.ErrBadRecord)
+	if v := r.Byte(); r.Err() == nil && v != heldVersion {
+		r.Fail("unknown held-record version %d", v)
+	}
+	n := r.Count(erasure.MaxShards, 1)
+	h := &Held{}
+	for range n {
+		h.Shards = append(h.Shards, r.Int(erasure.MaxShards-1))
+	}
+	if r.Err() != nil {
+		return nil, r.Err()
+	}
+	rec, err := stripe.ParseRecord(r.Bytes(r.Len()))
+	if err != nil {
+		return nil, err
+	}
+	h.Record = rec
+	again, err := AppendHeld(nil, h)
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(again, b) {
+		return nil, fmt.Errorf("%w: non-canonical held record", stripe.ErrBadRecord)
+	}
+	return h, nil
+}
+
+// lockStripes locks the buckets of ids in ascending order and returns the
+// unlock.
+func (s *Store) lockStripes(ids ...stripe.ID) func() {
+	var bs []int
+	for _, id := range ids {
+		bs = append(bs, int(id[0])%len(s.stripeLocks))
+	}
+	slices.Sort(bs)
+	bs = slices.Compact(bs)
+	for _, b := range bs {
+		s.stripeLocks[b].Lock()
+	}
+	return func() {
+		for _, b := range bs {
+			s.stripeLocks[b].Unlock()
+		}
+	}
+}
+
+func getHeld(txn *badger.Txn, id stripe.ID) (*Held, error) {
+	item, err := txn.Get(heldKey(id))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	v, err := item.ValueCopy(nil)
+	if err != nil {
+		return nil, err
+	}
+	return ParseHeld(v)
+}
+
+func getTomb(txn *badger.Txn, id stripe.ID) (*stripe.Tombstone, error) {
+	item, err := txn.Get(tombKey(id))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	v, err := item.ValueCopy(nil)
+	if err != nil {
+		return nil, err
+	}
+	return stripe.ParseTombstone(v)
+}
+
+func setHeld(txn *badger.Txn, h *Held) error {
+	v, err := AppendHeld(nil, h)
+	if err != nil {
+		return err
+	}
+	id := h.Record.ID()
+	if err := txn.Set(heldKey(id), v); err != nil {
+		return err
+	}
+	for _, i := range h.Shards {
+		if err := txn.Set(byShardKey(h.Record.Descriptor.Shards[i].ID, id), nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deleteHeld deletes a held entry and its by-shard keys (those of shards
+// no other index of the stripe held here has).
+func deleteHeld(txn *badger.Txn, h *Held) error {
+	id := h.Record.ID()
+	if err := txn.Delete(heldKey(id)); err != nil {
+		return err
+	}
+	for _, i := range h.Shards {
+		if err := txn.Delete(byShardKey(h.Record.Descriptor.Shards[i].ID, id)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// PutStriped stores shard i of rec's stripe, with owner's lease on it
+// until the record's retention ends, and keeps the record (merged with
+// the one held, stripe.Receive), all in one durable commit. The bytes
+// must be the record's shard i (Record.CheckShard: store.ErrBadShard if
+// not); a record that is invalid, expired, or blocked by a tombstone is
+// refused (ErrRefused) and nothing is stored. It returns the record kept.
+func (s *Store) PutStriped(ctx context.Context, rec *stripe.Record, i int, data []byte, owner []byte) (*stripe.Record, error) {
+	if i < 0 || i >= len(rec.Descriptor.Shards) || !rec.Descriptor.Stored(i) {
+		return nil, fmt.Errorf("badgerstore: put shard %d of stripe %s: %w: no such stored shard", i, rec.ID().Short(), ErrRefused)
+	}
+	// Record.CheckShard, hashing the leaves once for the tree as well.
+	sh := rec.Descriptor.Shards[i]
+	var tree *proof.Tree
+	switch {
+	case len(data) != sh.Size:
+		return nil, fmt.Errorf("badgerstore: put shard %d of stripe %s: %w: %d bytes, the record says %d", i, rec.ID().Short(), store.ErrBadShard, len(data), sh.Size)
+	case !sh.ID.Verify(data):
+		return nil, fmt.Errorf("badgerstore: put shard %d of stripe %s: %w: the bytes are not %s", i, rec.ID().Short(), store.ErrBadShard, sh.ID.Short())
+	default:
+		if tree = proof.NewTree(data); tree.Root() != rec.Roots[i] {
+			return nil, fmt.Errorf("badgerstore: put shard %d of stripe %s: %w: its proof root is not the record's", i, rec.ID().Short(), store.ErrBadShard)
+		}
+	}
+	treeBytes, err := tree.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	id := rec.ID()
+	unlock := s.lockStripes(id)
+	defer unlock()
+	var kept *Held
+	check := func(txn *badger.Txn) error {
+		held, err := getHeld(txn, id)
+		if err != nil {
+			return err
+		}
+		tomb, err := getTomb(txn, id)
+		if err != nil {
+			return err
+		}
+		var old *stripe.Record
+		h := &Held{Shards: []int{i}}
+		if held != nil {
+			old, h.Shards = held.Record, held.Shards
+			if j, found := slices.BinarySearch(h.Shards, i); !found {
+				h.Shards = slices.Insert(slices.Clone(h.Shards), j, i)
+			}
+		}
+		if h.Record, err = stripe.Receive(old, rec, tomb, s.cfg.Now()); err != nil {
+			return fmt.Errorf("%w: %w", ErrRefused, err)
+		}
+		kept = h
+		return nil
+	}
+	// Check before writing any bytes, and again in the commit.
+	if err := s.db.View(check); err != nil {
+		return nil, fmt.Errorf("badgerstore: put shard %d of stripe %s: %w", i, id.Short(), err)
+	}
+	err = s.putLeased(ctx, sh.ID, data, owner, rec.Retention.Until, func(txn *badger.Txn) error {
+		if err := check(txn); err != nil {
+			return err
+		}
+		if err := txn.Set(treeKey(sh.ID), treeBytes); err != nil {
+			return err
+		}
+		return setHeld(txn, kept)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return kept.Record, nil
+}
+
+// UpdateHeld takes rec as a newer record of a stripe this node holds
+// shards of (new holder hints, a later retention), merged with the one
+// held. It reports whether this node holds the stripe; a record that
+// Receive refuses is refused (ErrRefused).
+func (s *Store) UpdateHeld(ctx context.Context, rec *stripe.Record) (*stripe.Record, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, false, err
+	}
+	id := rec.ID()
+	unlock := s.lockStripes(id)
+	defer unlock()
+	var out *stripe.Record
+	err := s.update(func(txn *badger.Txn) error {
+		held, err := getHeld(txn, id)
+		if err != nil || held == nil {
+			return err
+		}
+		tomb, err := getTomb(txn, id)
+		if err != nil {
+			return err
+		}
+		r, err := stripe.Receive(held.Record, rec, tomb, s.cfg.Now())
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrRefused, err)
+		}
+		held.Record, out = r, r
+		return setHeld(txn, held)
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("badgerstore: update stripe %s: %w", id.Short(), err)
+	}
+	return out, out != nil, nil
+}
+
+// RenewStripes applies an owner's renewal to the stripes it names that
+// this node holds (stripe.Record.Renew), in one commit, and extends
+// owner's leases on their shards to the retention's end. It reports, per
+// entry, whether the stripe is held and now kept at least that long.
+func (s *Store) RenewStripes(ctx context.Context, ren *stripe.Renewal, owner []byte) ([]bool, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	ids := make([]stripe.ID, len(ren.Entries))
+	for i, e := range ren.Entries {
+		ids[i] = e.Stripe
+	}
+	unlock := s.lockStripes(ids...)
+	kept := make([]bool, len(ids))
+	var shards []erasure.ShardID
+	now := s.cfg.Now()
+	err := s.update(func(txn *badger.Txn) error {
+		for j, e := range ren.Entries {
+			held, err := getHeld(txn, e.Stripe)
+			if err != nil {
+				return err
+			}
+			if held == nil {
+				continue
+			}
+			tomb, err := getTomb(txn, e.Stripe)
+			if err != nil {
+				return err
+			}
+			r, err := held.Record.Renew(ren.Retention, e.Path, tomb, now)
+			if err != nil {
+				continue // not this owner's, released, or a forged path
+			}
+			held.Record = r
+			if err := setHeld(txn, held); err != nil {
+				return err
+			}
+			kept[j] = !r.Retention.Until.Before(ren.Retention.Until)
+			for _, i := range held.Shards {
+				shards = append(shards, r.Descriptor.Shards[i].ID)
+			}
+		}
+		return nil
+	})
+	unlock()
+	if err != nil {
+		return nil, fmt.Errorf("badgerstore: renew stripes: %w", err)
+	}
+	if len(shards) > 0 {
+		if _, err := s.Renew(ctx, shards, owner, ren.Retention.Until); err != nil {
+			return nil, err
+		}
+	}
+	return kept, nil
+}
+
+// ReleaseStripes applies an owner's release to the stripes it names: each
+// gets a tombstone (held or not, so that nothing released comes back), its
+// held record goes, and owner's lease on each of its shards is released
+// unless another stripe held here still has the shard (the shard is
+// deleted once no lease remains). A release the held record's retention
+// was signed after is refused for that stripe (stripe.ErrStale). It
+// returns how many stripes it released.
+func (s *Store) ReleaseStripes(ctx context.Context, rel *stripe.Releasing, owner []byte) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	ids := make([]stripe.ID, len(rel.Entries))
+	for i, e := range rel.Entries {
+		ids[i] = e.Stripe
+	}
+	unlock := s.lockStripes(ids...)
+	done := 0
+	var shards []erasure.ShardID
+	err := s.update(func(txn *badger.Txn) error {
+		for _, e := range rel.Entries {
+			held, err := getHeld(txn, e.Stripe)
+			if err != nil {
+				return err
+			}
+			var t *stripe.Tombstone
+			if held != nil {
+				t, err = held.Record.Release(rel.Release, e.Path)
+			} else {
+				t, err = stripe.NewTombstone(e.Stripe, rel.Release, e.Path)
+			}
+			if err != nil {
+				continue
+			}
+			if old, err := getTomb(txn, e.Stripe); err != nil {
+				return err
+			} else if old != nil && old.Release.Issued.After(t.Release.Issued) {
+				t = old
+			}
+			v, err := t.MarshalBinary()
+			if err != nil {
+				return err
+			}
+			if err := txn.Set(tombKey(e.Stripe), v); err != nil {
+				return err
+			}
+			done++
+			if held != nil {
+				if err := deleteHeld(txn, held); err != nil {
+					return err
+				}
+				for _, i := range held.Shards {
+					shards = append(shards, held.Record.Descriptor.Shards[i].ID)
+				}
+			}
+		}
+		return nil
+	})
+	unlock()
+	if err != nil {
+		return 0, fmt.Errorf("badgerstore: release stripes: %w", err)
+	}
+	for _, sh := range shards {
+		if n, err := s.stripesOf(sh); err != nil {
+			return done, err
+		} else if len(n) > 0 {
+			continue
+		}
+		if err := s.release(ctx, sh, owner); err != nil {
+			return done, err
+		}
+	}
+	return done, nil
+}
+
+// stripesOf returns the stripes whose held records have shard sh.
+func (s *Store) stripesOf(sh erasure.ShardID) ([]stripe.ID, error) {
+	var out []stripe.ID
+	prefix := append([]byte{prefixByShard}, sh[:]...)
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			var id stripe.ID
+			copy(id[:], it.Item().Key()[len(prefix):])
+			out = append(out, id)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// DropShards forgets, in the held records, the shards of ids this node no
+// longer has (a lease released, a failed put undone): a record left with
+// no shard goes. It returns the stripes whose records changed.
+func (s *Store) DropShards(ctx context.Context, ids []erasure.ShardID) ([]stripe.ID, error) {
+	has, err := s.Has(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	var changed []stripe.ID
+	for j, sh := range ids {
+		if has[j] {
+			continue
+		}
+		sids, err := s.stripesOf(sh)
+		if err != nil {
+			return changed, err
+		}
+		for _, id := range sids {
+			unlock := s.lockStripes(id)
+			err := s.update(func(txn *badger.Txn) error {
+				held, err := getHeld(txn, id)
+				if err != nil || held == nil {
+					return err
+				}
+				if err := deleteHeld(txn, held); err != nil {
+					return err
+				}
+				held.Shards = slices.DeleteFunc(held.Shards, func(i int) bool { return held.Record.Descriptor.Shards[i].ID == sh })
+				if len(held.Shards) == 0 {
+					return nil
+				}
+				return setHeld(txn, held)
+			})
+			unlock()
+			if err != nil {
+				return changed, fmt.Errorf("badgerstore: drop shard %s: %w", sh.Short(), err)
+			}
+			changed = append(changed, id)
+		}
+	}
+	return changed, nil
+}
+
+// GetHeld returns the held entry of stripe id, or nil if none.
+func (s *Store) GetHeld(ctx context.Context, id stripe.ID) (*Held, error) {
+	var h *Held
+	err := s.db.View(func(txn *badger.Txn) error {
+		var err error
+		h, err = getHeld(txn, id)
+		return err
+	})
+	return h, err
+}
+
+// Tombstone returns the tombstone of stripe id, or nil if none.
+func (s *Store) Tombstone(ctx context.Context, id stripe.ID) (*stripe.Tombstone, error) {
+	var t *stripe.Tombstone
+	err := s.db.View(func(txn *badger.Txn) error {
+		var err error
+		t, err = getTomb(txn, id)
+		return err
+	})
+	return t, err
+}
+
+// WalkHeld calls fn with every held entry, in stripe ID order.
+func (s *Store) WalkHeld(ctx context.Context, fn func(*Held) error) error {
+	return s.walkPrefix(ctx, prefixHeld, func(v []byte) error {
+		h, err := ParseHeld(v)
+		if err != nil {
+			return err
+		}
+		return fn(h)
+	})
+}
+
+func (s *Store) walkPrefix(ctx context.Context, prefix byte, fn func(v []byte) error) error {
+	return s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefix}, PrefetchValues: true, PrefetchSize: 64})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			if err := fn(v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// SweepStripes deletes the held records whose retention has run out at
+// now and the tombstones past their expiry, and returns the stripes whose
+// held records went. (The shards go with their leases, which end with the
+// retention: Reclaim.)
+func (s *Store) SweepStripes(ctx context.Context, now time.Time) ([]stripe.ID, error) {
+	var dead []*Held
+	var tombs []stripe.ID
+	err := s.WalkHeld(ctx, func(h *Held) error {
+		if !h.Record.Live(now) {
+			dead = append(dead, h)
+		}
+		return nil
+	})
+	if err == nil {
+		err = s.walkPrefix(ctx, prefixTomb, func(v []byte) error {
+			t, err := stripe.ParseTombstone(v)
+			if err == nil && !now.Before(t.Expires()) {
+				tombs = append(tombs, t.Stripe)
+			}
+			return err
+		})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("badgerstore: sweep stripes: %w", err)
+	}
+	var gone []stripe.ID
+	for _, h := range dead {
+		id := h.Record.ID()
+		unlock := s.lockStripes(id)
+		err := s.update(func(txn *badger.Txn) error {
+			cur, err := getHeld(txn, id)
+			if err != nil || cur == nil || cur.Record.Live(now) {
+				return err
+			}
+			gone = append(gone, id)
+			return deleteHeld(txn, cur)
+		})
+		unlock()
+		if err != nil {
+			return gone, err
+		}
+	}
+	for _, id := range tombs {
+		if err := s.update(func(txn *badger.Txn) error { return txn.Delete(tombKey(id)) }); err != nil {
+			return gone, err
+		}
+	}
+	return gone, nil
+}
+
+func ownedByKey(sh erasure.ShardID, id stripe.ID) []byte {
+	k := append([]byte{prefixOwnedBy}, sh[:]...)
+	return append(k, id[:]...)
+}
+
+// PutOwned keeps the records of stripes this node owns, in one commit
+// (replacing those of the same stripes).
+func (s *Store) PutOwned(ctx context.Context, recs []*stripe.Record) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.update(func(txn *badger.Txn) error {
+		for _, r := range recs {
+			v, err := r.MarshalBinary()
+			if err != nil {
+				return err
+			}
+			id := r.ID()
+			if err := txn.Set(ownedKey(id), v); err != nil {
+				return err
+			}
+			for i, sh := range r.Descriptor.Shards {
+				if r.Descriptor.Stored(i) {
+					if err := txn.Set(ownedByKey(sh.ID, id), nil); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// DeleteOwned forgets the records of owned stripes (released).
+func (s *Store) DeleteOwned(ctx context.Context, ids []stripe.ID) error {
+	return s.update(func(txn *badger.Txn) error {
+		for _, id := range ids {
+			item, err := txn.Get(ownedKey(id))
+			if errors.Is(err, badger.ErrKeyNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			v, err := item.ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			if r, err := stripe.ParseRecord(v); err == nil {
+				for _, sh := range r.Descriptor.Shards {
+					if err := txn.Delete(ownedByKey(sh.ID, id)); err != nil {
+						return err
+					}
+				}
+			}
+			if err := txn.Delete(ownedKey(id)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// OwnedOf returns the records of the owned stripes that have a shard
+// among ids, each once, in stripe ID order.
+func (s *Store) OwnedOf(ctx context.Context, ids []erasure.ShardID) ([]*stripe.Record, error) {
+	var out []*stripe.Record
+	seen := map[stripe.ID]bool{}
+	err := s.db.View(func(txn *badger.Txn) error {
+		for _, sh := range ids {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			prefix := append([]byte{prefixOwnedBy}, sh[:]...)
+			it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+			var found []stripe.ID
+			for it.Rewind(); it.Valid(); it.Next() {
+				var id stripe.ID
+				copy(id[:], it.Item().Key()[len(prefix):])
+				if !seen[id] {
+					seen[id] = true
+					found = append(found, id)
+				}
+			}
+			it.Close()
+			for _, id := range found {
+				item, err := txn.Get(ownedKey(id))
+				if errors.Is(err, badger.ErrKeyNotFound) {
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				v, err := item.ValueCopy(nil)
+				if err != nil {
+					return err
+				}
+				r, err := stripe.ParseRecord(v)
+				if err != nil {
+					return err
+				}
+				out = append(out, r)
+			}
+		}
+		return nil
+	})
+	slices.SortFunc(out, func(a, b *stripe.Record) int {
+		x, y := a.ID(), b.ID()
+		return bytes.Compare(x[:], y[:])
+	})
+	return out, err
+}
+
+// WalkOwned calls fn with the record of every stripe this node owns.
+func (s *Store) WalkOwned(ctx context.Context, fn func(*stripe.Record) error) error {
+	return s.walkPrefix(ctx, prefixOwned, func(v []byte) error {
+		r, err := stripe.ParseRecord(v)
+		if err != nil {
+			return err
+		}
+		return fn(r)
+	})
+}
+
+// Prove answers an audit challenge from the shard this node holds: with
+// the shard's tree, reading only the leaves asked for; without one (a
+// shard put with a lease alone), from the whole shard. A shard not held,
+// or whose file is gone or short, is store.ErrNotFound; one whose leaves
+// no longer match its tree fails with proof.ErrCorrupt.
+func (s *Store) Prove(ctx context.Context, ch *proof.Challenge) (*proof.Proof, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	id := ch.Shard
+	var size int
+	var inFile bool
+	var tb []byte
+	err := s.db.View(func(txn *badger.Txn) error {
+		var err error
+		if size, inFile, err = readSize(txn, id); err != nil {
+			return err
+		}
+		item, err := txn.Get(treeKey(id))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		tb, err = item.ValueCopy(nil)
+		return err
+	})
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, fmt.Errorf("prove %s: %w", id.Short(), store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("badgerstore: prove %s: %w", id.Short(), err)
+	}
+	var tree *proof.Tree
+	if tb != nil {
+		if tree, err = proof.ParseTree(tb); err != nil || tree.Size() != size {
+			tree = nil // a damaged tree: answer from the whole shard
+		}
+	}
+	if tree == nil || !inFile {
+		b, err := s.Get(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if tree == nil {
+			return proof.Prove(b, ch)
+		}
+		return tree.Prove(ch, bytes.NewReader(b))
+	}
+	f, err := os.Open(s.blobPath(id))
+	if err != nil {
+		return nil, fmt.Errorf("prove %s: its file: %v: %w", id.Short(), err, store.ErrNotFound)
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || fi.Size() != int64(size) {
+		return nil, fmt.Errorf("prove %s: its file is damaged: %w", id.Short(), store.ErrNotFound)
+	}
+	return tree.Prove(ch, f)
+}

@@ -1,0 +1,311 @@
+package badgerstore_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/murmur-cloud/murmur/erasure"
+	"github.com/murmur-cloud/murmur/internal/fuzzseed"
+	"github.com/murmur-cloud/murmur/node/badgerstore"
+	"github.com/murmur-cloud/murmur/store"
+	"github.com/murmur-cloud/murmur/stripe"
+	"github.com/murmur-cloud/murmur/stripe/proof"
+)
+
+var update = flag.Bool("update", false, "rewrite the committed fuzz seed corpora")
+
+var t0 = time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+
+func ownerKey(b byte) ed25519.PrivateKey {
+	seed := bytes.Repeat([]byte{b}, ed25519.SeedSize)
+	return ed25519.NewKeyFromSeed(seed)
+}
+
+// coded codes a 2+1 stripe named by tag, kept by key from t0 for 30 days.
+func coded(t testing.TB, key ed25519.PrivateKey, tag string) (*stripe.Record, [][]byte) {
+	t.Helper()
+	c, err := erasure.NewCoder(2, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := [][]byte{[]byte("shard a of " + tag), []byte("shard b of " + tag)}
+	d, parity, err := c.Encode(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shards := append(data, parity...)
+	rec, err := stripe.New(d, shards)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ret, entries, err := stripe.SignRenewal(key, t0, t0.Add(30*24*time.Hour), []stripe.ID{rec.ID()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec = rec.Clone()
+	rec.Retention, rec.Path = ret, entries[rec.ID()].Path
+	if err := rec.Verify(); err != nil {
+		t.Fatal(err)
+	}
+	return rec, shards
+}
+
+// TestStripedPutRenewRelease: a shard is stored with its record; wrong
+// bytes and forged records are refused; a renewal extends it; a release
+// deletes it and leaves a tombstone that refuses the stale put again.
+func TestStripedPutRenewRelease(t *testing.T) {
+	now := t0.Add(time.Hour)
+	s := open(t, badgerstore.Config{Now: func() time.Time { return now }})
+	ctx := context.Background()
+	key := ownerKey(1)
+	owner := []byte("owner-peer")
+	rec, shards := coded(t, key, "one")
+
+	if _, err := s.PutStriped(ctx, rec, 0, shards[1], owner); !errors.Is(err, store.ErrBadShard) {
+		t.Fatalf("another shard's bytes: %v", err)
+	}
+	forged := rec.Clone()
+	forged.Retention.Until = forged.Retention.Until.Add(time.Hour)
+	if _, err := s.PutStriped(ctx, forged, 0, shards[0], owner); !errors.Is(err, badgerstore.ErrRefused) {
+		t.Fatalf("a forged retention: %v", err)
+	}
+	if has, _ := s.Has(ctx, []erasure.ShardID{rec.Descriptor.Shards[0].ID}); has[0] {
+		t.Fatal("a refused put stored its shard")
+	}
+	for _, i := range []int{0, 2} {
+		if _, err := s.PutStriped(ctx, rec, i, shards[i], owner); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h, err := s.GetHeld(ctx, rec.ID())
+	if err != nil || h == nil || fmt.Sprint(h.Shards) != "[0 2]" || h.Record.ID() != rec.ID() {
+		t.Fatalf("held %+v, %v", h, err)
+	}
+
+	ret, entries, err := stripe.SignRenewal(key, t0.Add(24*time.Hour), t0.Add(60*24*time.Hour), []stripe.ID{rec.ID(), {1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now = t0.Add(25 * time.Hour)
+	kept, err := s.RenewStripes(ctx, &stripe.Renewal{Retention: ret, Entries: []stripe.Entry{entries[rec.ID()], entries[stripe.ID{1}]}}, owner)
+	if err != nil || !kept[0] || kept[1] {
+		t.Fatalf("renew: %v, %v", kept, err)
+	}
+	if h, _ := s.GetHeld(ctx, rec.ID()); !h.Record.Retention.Until.Equal(ret.Until) {
+		t.Fatal("the renewal was not kept")
+	}
+	// Another key's renewal of the same stripe is nobody's business.
+	other, oentries, _ := stripe.SignRenewal(ownerKey(2), now, now.Add(90*24*time.Hour), []stripe.ID{rec.ID()})
+	if kept, _ := s.RenewStripes(ctx, &stripe.Renewal{Retention: other, Entries: []stripe.Entry{oentries[rec.ID()]}}, owner); kept[0] {
+		t.Fatal("another key renewed the stripe")
+	}
+
+	rel, rentries, err := stripe.SignReleasing(key, t0.Add(26*time.Hour), []stripe.ID{rec.ID()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now = t0.Add(27 * time.Hour)
+	n, err := s.ReleaseStripes(ctx, &stripe.Releasing{Release: rel, Entries: []stripe.Entry{rentries[rec.ID()]}}, owner)
+	if err != nil || n != 1 {
+		t.Fatalf("release: %d, %v", n, err)
+	}
+	has, _ := s.Has(ctx, []erasure.ShardID{rec.Descriptor.Shards[0].ID, rec.Descriptor.Shards[2].ID})
+	if has[0] || has[1] {
+		t.Fatalf("released shards still held: %v", has)
+	}
+	if h, _ := s.GetHeld(ctx, rec.ID()); h != nil {
+		t.Fatal("a released stripe's record is still held")
+	}
+	if tomb, _ := s.Tombstone(ctx, rec.ID()); tomb == nil {
+		t.Fatal("no tombstone")
+	}
+	// The stale put (a repairer's, a retry's) does not bring it back.
+	if _, err := s.PutStriped(ctx, rec, 0, shards[0], owner); !errors.Is(err, stripe.ErrReleased) {
+		t.Fatalf("a released stripe came back: %v", err)
+	}
+	if used := s.Used(); used != 0 {
+		t.Fatalf("%d bytes used after the release", used)
+	}
+}
+
+// TestDropShardsAndSweep: a record whose shard is gone is dropped; an
+// expired record and a tombstone past MaxTerm are swept.
+func TestDropShardsAndSweep(t *testing.T) {
+	now := t0.Add(time.Hour)
+	s := open(t, badgerstore.Config{Now: func() time.Time { return now }})
+	ctx := context.Background()
+	key := ownerKey(3)
+	a, as := coded(t, key, "a")
+	b, bs := coded(t, key, "b")
+	owner := []byte("o")
+	for _, p := range []struct {
+		r  *stripe.Record
+		sh [][]byte
+	}{{a, as}, {b, bs}} {
+		if _, err := s.PutStriped(ctx, p.r, 1, p.sh[1], owner); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Release(ctx, []erasure.ShardID{a.Descriptor.Shards[1].ID}, owner); err != nil {
+		t.Fatal(err)
+	}
+	changed, err := s.DropShards(ctx, []erasure.ShardID{a.Descriptor.Shards[1].ID, b.Descriptor.Shards[1].ID})
+	if err != nil || len(changed) != 1 || changed[0] != a.ID() {
+		t.Fatalf("dropped %v, %v", changed, err)
+	}
+	if h, _ := s.GetHeld(ctx, a.ID()); h != nil {
+		t.Fatal("the record of a shard gone is kept")
+	}
+	rel, rentries, _ := stripe.SignReleasing(key, t0.Add(2*time.Hour), []stripe.ID{{9}})
+	if n, err := s.ReleaseStripes(ctx, &stripe.Releasing{Release: rel, Entries: []stripe.Entry{rentries[stripe.ID{9}]}}, owner); n != 1 || err != nil {
+		t.Fatalf("a tombstone for a stripe not held: %d, %v", n, err)
+	}
+	now = t0.Add(31 * 24 * time.Hour)
+	gone, err := s.SweepStripes(ctx, now)
+	if err != nil || len(gone) != 1 || gone[0] != b.ID() {
+		t.Fatalf("swept %v, %v", gone, err)
+	}
+	if tomb, _ := s.Tombstone(ctx, stripe.ID{9}); tomb == nil {
+		t.Fatal("a tombstone went before MaxTerm")
+	}
+	if _, err := s.SweepStripes(ctx, t0.Add(stripe.MaxTerm+3*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if tomb, _ := s.Tombstone(ctx, stripe.ID{9}); tomb != nil {
+		t.Fatal("a tombstone outlived MaxTerm")
+	}
+}
+
+// TestOwned: the owner's records survive a restart.
+func TestOwned(t *testing.T) {
+	dir := t.TempDir()
+	s, err := badgerstore.Open(badgerstore.Config{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	a, _ := coded(t, ownerKey(4), "a")
+	b, _ := coded(t, ownerKey(4), "b")
+	if err := s.PutOwned(ctx, []*stripe.Record{a, b}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteOwned(ctx, []stripe.ID{a.ID()}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = open(t, badgerstore.Config{Dir: dir})
+	var got []stripe.ID
+	if err := s.WalkOwned(ctx, func(r *stripe.Record) error { got = append(got, r.ID()); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0] != b.ID() {
+		t.Fatalf("owned %v", got)
+	}
+	of, err := s.OwnedOf(ctx, []erasure.ShardID{a.Descriptor.Shards[0].ID, b.Descriptor.Shards[2].ID, b.Descriptor.Shards[1].ID})
+	if err != nil || len(of) != 1 || of[0].ID() != b.ID() {
+		t.Fatalf("owned of the shards: %v, %v", of, err)
+	}
+}
+
+func FuzzParseHeld(f *testing.F) {
+	f.Add([]byte{1, 1, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		h, err := badgerstore.ParseHeld(b)
+		if err != nil {
+			return
+		}
+		again, err := badgerstore.AppendHeld(nil, h)
+		if err != nil || !bytes.Equal(again, b) {
+			t.Fatalf("a parsed held record does not re-encode to itself: %v", err)
+		}
+	})
+}
+
+// TestWriteHeldSeeds refreshes the fuzz seeds of FuzzParseHeld (-update).
+func TestWriteHeldSeeds(t *testing.T) {
+	if !*update {
+		return
+	}
+	rec, _ := coded(t, ownerKey(5), "seed")
+	b, err := badgerstore.AppendHeld(nil, &badgerstore.Held{Record: rec, Shards: []int{0, 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fuzzseed.WriteCorpora(t, "testdata/fuzz", map[string]map[string][]byte{
+		"FuzzParseHeld": {"two-shards": b, "truncated": b[:len(b)/2], "unsorted": append([]byte{1, 2, 2, 0}, b[4:]...)},
+	})
+}
+
+// TestProve: a shard put with its record is proved from its tree, in the
+// value log or in a file; a flipped leaf is proof.ErrCorrupt, a short file
+// not held; a shard put with a lease alone is proved from its bytes.
+func TestProve(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, badgerstore.Config{Dir: dir, FileThreshold: 64 << 10, Now: func() time.Time { return t0.Add(time.Hour) }})
+	ctx := context.Background()
+	c, err := erasure.NewCoder(1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, size := range []int{20 << 10, 100 << 10} {
+		data := make([]byte, size)
+		for i := range data {
+			data[i] = byte(i*7 + size)
+		}
+		d, parity, err := c.Encode([][]byte{data})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, err := stripe.New(d, [][]byte{data, parity[0]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ret, entries, _ := stripe.SignRenewal(ownerKey(6), t0, t0.Add(24*time.Hour), []stripe.ID{rec.ID()})
+		rec = rec.Clone()
+		rec.Retention, rec.Path = ret, entries[rec.ID()].Path
+		if _, err := s.PutStriped(ctx, rec, 0, data, []byte("o")); err != nil {
+			t.Fatal(err)
+		}
+		ch := &proof.Challenge{Shard: d.Shards[0].ID, Nonce: proof.Nonce{1}, Leaves: []int{0, proof.Leaves(size) - 1}}
+		pr, err := s.Prove(ctx, ch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := proof.Verify(rec.Roots[0], ch, pr); err != nil {
+			t.Fatalf("a %d-byte shard's proof: %v", size, err)
+		}
+		if size < 64<<10 {
+			continue
+		}
+		path := filepath.Join(dir, "blobs", d.Shards[0].ID.String()[:1], d.Shards[0].ID.String())
+		b, _ := os.ReadFile(path)
+		b[0] ^= 1
+		os.WriteFile(path, b, 0o600)
+		if _, err := s.Prove(ctx, ch); !errors.Is(err, proof.ErrCorrupt) {
+			t.Fatalf("a flipped leaf: %v", err)
+		}
+		os.Truncate(path, 10)
+		if _, err := s.Prove(ctx, ch); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("a short file: %v", err)
+		}
+	}
+	id, data := erasure.SumShard([]byte("leased")), []byte("leased")
+	if err := s.PutLeased(ctx, id, data, []byte("o"), t0.Add(24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	ch := &proof.Challenge{Shard: id, Leaves: []int{0}}
+	if pr, err := s.Prove(ctx, ch); err != nil || proof.Verify(proof.RootOf(data), ch, pr) != nil {
+		t.Fatalf("a leased shard's proof: %v", err)
+	}
+	if _, err := s.Prove(ctx, &proof.Challenge{Shard: erasure.SumShard([]byte("absent")), Leaves: []int{0}}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("an absent shard: %v", err)
+	}
+}
