@@ -1,11 +1,13 @@
 package repair
 
 import (
+	"bytes"
 	"cmp"
 	"container/heap"
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/murmur-cloud/murmur/placement"
@@ -172,12 +174,50 @@ type Machine[P comparable] struct {
 	ballot  uint64
 	out     Output[P]
 	stats   Stats
-	memo    map[memoKey]memoVal // thresholds and risks by (need, stored, healthy, availability in thousandths)
+	dist    []Key             // scratch: holders' distances to a stripe, by slot
+	ends    []time.Time       // scratch: grants' ends
+	ranked  []rankedSource[P] // scratch: a plan's sources by availability
+	sent    []P               // scratch: the peers a Done went to
+}
+
+type rankedSource[P comparable] struct {
+	Source[P]
+	avail float64
+}
+
+// model returns the thresholds of a stripe and its risk at healthy, with
+// the availability rounded to a thousandth (so repeated records cost one
+// computation). They are pure functions of the key and the target, so the
+// Machines of a process share one memo (the simulator runs thousands of
+// Machines, and a memo each would cost gigabytes).
+func (m *Machine[P]) model(need, stored, healthy int, avail float64) memoVal {
+	k := memoKey{int16(need), int16(stored), int16(healthy), uint16(avail*1000 + 0.5), m.cfg.Target}
+	sh := &memo[(uint(k.need)*31+uint(k.stored)*17+uint(k.healthy)*7+uint(k.avail))%uint(len(memo))]
+	sh.Lock()
+	v, ok := sh.m[k]
+	sh.Unlock()
+	if ok {
+		return v
+	}
+	a := float64(k.avail) / 1000
+	v.lazy, v.urgent = Thresholds(need, stored, a, m.cfg.Target)
+	v.risk = 1
+	if healthy >= need {
+		v.risk = 1 - placement.StripeAvailability(need, healthy-need, a)
+	}
+	sh.Lock()
+	if sh.m == nil || len(sh.m) > 1<<14 {
+		sh.m = map[memoKey]memoVal{}
+	}
+	sh.m[k] = v
+	sh.Unlock()
+	return v
 }
 
 type memoKey struct {
 	need, stored, healthy int16
 	avail                 uint16
+	target                float64
 }
 
 type memoVal struct {
@@ -185,26 +225,11 @@ type memoVal struct {
 	risk         float64
 }
 
-// model returns the thresholds of a stripe and its risk at healthy, with
-// the availability rounded to a thousandth (so repeated records cost one
-// computation).
-func (m *Machine[P]) model(need, stored, healthy int, avail float64) memoVal {
-	k := memoKey{int16(need), int16(stored), int16(healthy), uint16(avail*1000 + 0.5)}
-	if v, ok := m.memo[k]; ok {
-		return v
-	}
-	a := float64(k.avail) / 1000
-	var v memoVal
-	v.lazy, v.urgent = Thresholds(need, stored, a, m.cfg.Target)
-	v.risk = 1
-	if healthy >= need {
-		v.risk = 1 - placement.StripeAvailability(need, healthy-need, a)
-	}
-	if len(m.memo) > 1<<16 {
-		clear(m.memo)
-	}
-	m.memo[k] = v
-	return v
+// memo is the shared memo of model, in shards that each lock.
+var memo [64]struct {
+	sync.Mutex
+	m map[memoKey]memoVal
+	_ [40]byte // a shard a cache line
 }
 
 // Stats counts what a Machine did.
@@ -249,7 +274,8 @@ type stripe[P comparable] struct {
 	rec       Stripe[P]
 	holder    bool // this node holds a slot (else it watches)
 	slot      int
-	order     []int // stored slots, closest holder to the stripe first
+	order     []int      // stored slots, closest holder to the stripe first
+	peerAt    []*peer[P] // by slot: the peer holding it (nil: this node, nobody or an empty slot)
 	need      int
 	stored    int
 	healthy   int
@@ -282,7 +308,7 @@ func New[P comparable](cfg Config[P], now time.Time) (*Machine[P], error) {
 	}
 	m := &Machine[P]{
 		cfg: cfg, selfKey: cfg.KeyOf(cfg.Self), hist: cfg.History,
-		stripes: map[StripeID]*stripe[P]{}, peers: map[P]*peer[P]{}, memo: map[memoKey]memoVal{},
+		stripes: map[StripeID]*stripe[P]{}, peers: map[P]*peer[P]{},
 		bucket: NewBucket(cfg.Bandwidth, cfg.Burst, now),
 	}
 	if m.hist == nil {
@@ -559,16 +585,14 @@ func (m *Machine[P]) hold(rec Stripe[P], watch bool, now time.Time) {
 		}
 		sum += a
 	}
-	slices.SortFunc(s.order, func(a, b int) int {
-		ka, kb := m.cfg.KeyOf(rec.Holders[a]), m.cfg.KeyOf(rec.Holders[b])
-		switch {
-		case closer(Key(rec.ID), ka, kb):
-			return -1
-		case closer(Key(rec.ID), kb, ka):
-			return 1
-		}
-		return 0
-	})
+	// Closest first: each holder's distance to the stripe computed once.
+	if len(m.dist) < len(rec.Holders) {
+		m.dist = make([]Key, len(rec.Holders))
+	}
+	for _, i := range s.order {
+		m.dist[i] = Distance(Key(rec.ID), m.cfg.KeyOf(rec.Holders[i]))
+	}
+	slices.SortFunc(s.order, func(a, b int) int { return bytes.Compare(m.dist[a][:], m.dist[b][:]) })
 	// Peers of the old record that the new one does not name.
 	for _, h := range old {
 		if h != m.cfg.Self && rec.slotOf(h) < 0 {
@@ -579,6 +603,11 @@ func (m *Machine[P]) hold(rec Stripe[P], watch bool, now time.Time) {
 	v := m.model(s.need, s.stored, s.stored, s.avail)
 	s.lazy, s.urgent = v.lazy, v.urgent
 	s.healthy, s.reachable = 0, 0
+	if cap(s.peerAt) < len(rec.Holders) {
+		s.peerAt = make([]*peer[P], len(rec.Holders))
+	}
+	s.peerAt = s.peerAt[:len(rec.Holders)]
+	clear(s.peerAt)
 	for _, i := range s.order {
 		h := rec.Holders[i]
 		if h == m.cfg.Self {
@@ -587,6 +616,7 @@ func (m *Machine[P]) hold(rec Stripe[P], watch bool, now time.Time) {
 			continue
 		}
 		pe := m.peers[h]
+		s.peerAt[i] = pe // stays linked, so stays this pointer, until the next record
 		if !pe.lost {
 			s.healthy++
 		}
@@ -684,7 +714,7 @@ func (m *Machine[P]) rank(s *stripe[P]) int {
 		if h == m.cfg.Self {
 			return r
 		}
-		if pe := m.peers[h]; pe != nil && pe.up {
+		if pe := s.peerAt[i]; pe != nil && pe.up {
 			r++
 		}
 	}
@@ -860,7 +890,7 @@ func (m *Machine[P]) missing(s *stripe[P]) []int {
 		if !s.rec.stored(i) || h == m.cfg.Self {
 			continue
 		}
-		if pe := m.peers[h]; h == zero || pe == nil || pe.lost {
+		if pe := s.peerAt[i]; h == zero || pe == nil || pe.lost {
 			out = append(out, i)
 		}
 	}
@@ -900,7 +930,7 @@ func (m *Machine[P]) sendClaim(s *stripe[P], now time.Time, onlyMissing bool) {
 		s.grant = grantRec[P]{to: m.cfg.Self, ballot: s.ballot, expires: now.Add(m.cfg.ClaimTTL)}
 		m.addVote(s, m.cfg.Self, now)
 	}
-	c := Claim[P]{Record: s.rec, Claimant: m.cfg.Self, Ballot: s.ballot, Sent: now, TTL: m.cfg.ClaimTTL}
+	var c Message[P] = Claim[P]{Record: s.rec, Claimant: m.cfg.Self, Ballot: s.ballot, Sent: now, TTL: m.cfg.ClaimTTL}
 	for _, i := range s.order {
 		h := s.rec.Holders[i]
 		if h == m.cfg.Self || onlyMissing && slices.ContainsFunc(s.votes, func(v vote[P]) bool { return v.from == h }) {
@@ -929,10 +959,11 @@ func (m *Machine[P]) tryLease(s *stripe[P], now time.Time) bool {
 	if len(s.votes) < q {
 		return false
 	}
-	ends := make([]time.Time, len(s.votes))
-	for i, v := range s.votes {
-		ends[i] = v.sent.Add(m.cfg.ClaimTTL)
+	ends := m.ends[:0]
+	for _, v := range s.votes {
+		ends = append(ends, v.sent.Add(m.cfg.ClaimTTL))
 	}
+	m.ends = ends
 	slices.SortFunc(ends, func(a, b time.Time) int { return b.Compare(a) })
 	lease := ends[q-1]
 	if !lease.Add(-m.cfg.Margin).After(now) {
@@ -956,15 +987,21 @@ func (m *Machine[P]) plan(s *stripe[P], now time.Time) Plan[P] {
 		p.Exclude = append(p.Exclude, h)
 		if h == m.cfg.Self {
 			p.Fetch = append(p.Fetch, Source[P]{Slot: i, Holder: h})
-		} else if pe := m.peers[h]; pe != nil && pe.up {
+		} else if pe := s.peerAt[i]; pe != nil && pe.up {
 			cands = append(cands, Source[P]{Slot: i, Holder: h})
 		}
 	}
-	slices.SortStableFunc(cands, func(a, b Source[P]) int {
-		x, _ := m.hist.Availability(a.Holder, now)
-		y, _ := m.hist.Availability(b.Holder, now)
-		return cmp.Compare(y, x)
-	})
+	// The most available first, each holder's availability asked once.
+	ranked := m.ranked[:0]
+	for _, c := range cands {
+		a, _ := m.hist.Availability(c.Holder, now)
+		ranked = append(ranked, rankedSource[P]{c, a})
+	}
+	slices.SortStableFunc(ranked, func(a, b rankedSource[P]) int { return cmp.Compare(b.avail, a.avail) })
+	for i, r := range ranked {
+		cands[i] = r.Source
+	}
+	m.ranked = ranked
 	n := min(len(cands), s.need-len(p.Fetch))
 	p.Fetch = append(p.Fetch, cands[:n]...)
 	p.Spares = cands[n:]
@@ -1039,17 +1076,18 @@ func (m *Machine[P]) Finish(r Result[P], now time.Time) error {
 	}
 	s.reserved = 0
 	m.stats.Commits++
-	done := Done[P]{Record: next, Repairer: m.cfg.Self}
-	sent := map[P]bool{m.cfg.Self: true}
+	var done Message[P] = Done[P]{Record: next, Repairer: m.cfg.Self}
+	sent := append(m.sent[:0], m.cfg.Self)
 	var zero P
-	for _, group := range [][]P{s.rec.Holders, next.Holders, s.watchers} {
+	for _, group := range [3][]P{s.rec.Holders, next.Holders, s.watchers} {
 		for _, p := range group {
-			if p != zero && !sent[p] {
-				sent[p] = true
+			if p != zero && !slices.Contains(sent, p) {
+				sent = append(sent, p)
 				m.send(p, done)
 			}
 		}
 	}
+	m.sent = sent
 	s.state = idle // the claim ends with the record it was for
 	s.votes = s.votes[:0]
 	m.active--

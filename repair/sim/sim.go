@@ -64,6 +64,10 @@ type Config struct {
 	// Storm control, per member (repair.Config's defaults when zero).
 	Bandwidth   int64
 	Concurrency int
+
+	// offMachines runs the Machines with repair off too (a test's check
+	// that skipping them changes nothing).
+	offMachines bool
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -194,6 +198,7 @@ type job struct {
 
 type world struct {
 	cfg     Config
+	watch   bool // the members run Machines (not with repair off: see Run)
 	rng     *rand.Rand
 	now     time.Time
 	evs     events
@@ -213,6 +218,13 @@ type world struct {
 	stamp   uint32
 	ids     []Peer
 	cands   []placement.Candidate
+	// By member, what the Machines ask of it (KeyOf, History) most often,
+	// in flat arrays rather than behind each node's pointer.
+	keys    []repair.Key
+	avail   []float64
+	joined  []time.Time
+	graceQ  float64         // the quantile graceAt holds
+	graceAt []time.Duration // each member's outage quantile graceQ
 }
 
 var epoch = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -225,7 +237,14 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	start := time.Now()
 	w := &world{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, 0xd0ab1e)), now: epoch, index: map[repair.StripeID]int32{}, jobs: map[int32]*job{}}
+	// With repair off a Machine only watches: it never claims, sends or
+	// plans (takeovers need members, which the simulator does not give),
+	// and what the run measures is the world's truth, the stripes that fell
+	// below k. So the Machines are not run at all; the result is the same
+	// (TestOffWithoutMachines), and that world costs next to nothing.
+	w.watch = cfg.Mode != repair.Off || cfg.offMachines
 	w.placer, _ = placement.NewReliable(placement.ReliableConfig{Seed: cfg.Seed})
+	w.graceQ = repair.GraceConfig{}.WithDefaults().Quantile // the Machines' (the simulator sets no other)
 	w.res.Mode, w.res.Days = cfg.Mode, cfg.Days
 	w.warm = epoch.Add(time.Duration(cfg.WarmupDays) * 24 * time.Hour)
 	if err := w.populate(); err != nil {
@@ -269,15 +288,17 @@ func keyOf(p Peer) repair.Key {
 type simHistory struct{ w *world }
 
 func (h simHistory) Availability(p Peer, _ time.Time) (float64, float64) {
-	n := h.w.nodes[p]
-	return n.beh.avail, min(h.w.now.Sub(n.joined).Hours()/24, 100)
+	return h.w.avail[p], min(h.w.now.Sub(h.w.joined[p]).Hours()/24, 100)
 }
 
 func (h simHistory) OutageQuantile(p Peer, q float64) (time.Duration, int) {
-	n := h.w.nodes[p]
+	w := h.w
 	// A newcomer's history grows with its age: about one outage per cycle.
-	known := int(h.w.now.Sub(n.joined).Seconds() / (year.Seconds() / h.w.cfg.Churn.OutagesPerYear))
-	return n.beh.outageQuantile(q), known
+	known := int(w.now.Sub(w.joined[p]).Seconds() / (year.Seconds() / w.cfg.Churn.OutagesPerYear))
+	if q == w.graceQ {
+		return w.graceAt[p], known
+	}
+	return w.nodes[p].beh.outageQuantile(q), known
 }
 
 func (w *world) addNode(at time.Time, veteran bool) Peer {
@@ -290,15 +311,21 @@ func (w *world) addNode(at time.Time, veteran bool) Peer {
 	}
 	w.nodes = append(w.nodes, n)
 	w.marks = append(w.marks, 0)
-	m, err := repair.New(repair.Config[Peer]{
-		Self: p, KeyOf: func(q Peer) repair.Key { return w.nodes[q].key }, History: simHistory{w},
-		Mode: w.cfg.Mode, Target: w.cfg.Target, CheckPeriod: w.cfg.CheckPeriod,
-		Bandwidth: w.cfg.Bandwidth, Concurrency: w.cfg.Concurrency,
-	}, at)
-	if err != nil {
-		panic(err) // the config is the simulator's own
+	w.keys = append(w.keys, n.key)
+	w.avail = append(w.avail, n.beh.avail)
+	w.joined = append(w.joined, n.joined)
+	w.graceAt = append(w.graceAt, n.beh.outageQuantile(w.graceQ))
+	if w.watch {
+		m, err := repair.New(repair.Config[Peer]{
+			Self: p, KeyOf: func(q Peer) repair.Key { return w.keys[q] }, History: simHistory{w},
+			Mode: w.cfg.Mode, Target: w.cfg.Target, CheckPeriod: w.cfg.CheckPeriod,
+			Bandwidth: w.cfg.Bandwidth, Concurrency: w.cfg.Concurrency,
+		}, at)
+		if err != nil {
+			panic(err) // the config is the simulator's own
+		}
+		n.m = m
 	}
-	n.m = m
 	w.liveIdx = append(w.liveIdx, int32(len(w.live)))
 	w.live = append(w.live, p)
 	w.push(event{at: at.Add(n.beh.session(w.rng, n.up)), kind: evToggle, node: p, gen: n.gen})
@@ -353,6 +380,9 @@ func (w *world) populate() error {
 		slice += a
 	}
 	w.res.Lazy, w.res.Urgent = repair.Thresholds(k, k+m, slice/float64(len(ranked)-len(ranked)/2), w.cfg.Target)
+	if !w.watch {
+		return nil
+	}
 	for i := range w.stripes {
 		rec := w.stripes[i].rec
 		for _, h := range rec.Holders {
@@ -441,10 +471,16 @@ func (w *world) round() {
 			continue
 		}
 		n.told = n.up
+		if !w.watch {
+			continue
+		}
 		w.tell(Peer(p), n.up)
 		if n.up {
 			w.returned(Peer(p))
 		}
+	}
+	if !w.watch {
+		return
 	}
 	for p, n := range w.nodes {
 		if n.gone || !n.up {
@@ -524,11 +560,13 @@ func (w *world) depart(p Peer) {
 	}
 	// Its peers see it gone at their next check; rounds skip the departed,
 	// so tell them now (an outage that never ends).
-	w.tell(p, false)
-	for _, si := range n.holds {
-		for _, h := range w.stripes[si].rec.Holders {
-			if hn := w.nodes[h]; h != p && hn.up && !hn.gone && hn.m.Pending() {
-				w.flush(h)
+	if w.watch {
+		w.tell(p, false)
+		for _, si := range n.holds {
+			for _, h := range w.stripes[si].rec.Holders {
+				if hn := w.nodes[h]; h != p && hn.up && !hn.gone && hn.m.Pending() {
+					w.flush(h)
+				}
 			}
 		}
 	}
@@ -543,9 +581,9 @@ func (w *world) depart(p Peer) {
 // flush carries out what p's Machine asks, and what that causes, at once.
 func (w *world) flush(p Peer) {
 	w.drain(p)
-	for len(w.queue) > 0 {
-		ml, to := w.queue[0], w.queueTo[0]
-		w.queue, w.queueTo = w.queue[1:], w.queueTo[1:]
+	for i := 0; i < len(w.queue); i++ {
+		ml, to := w.queue[i], w.queueTo[i]
+		w.queue[i] = mail{}
 		n := w.nodes[to]
 		if n.gone {
 			continue
@@ -560,9 +598,7 @@ func (w *world) flush(p Peer) {
 		n.m.Handle(ml.from, ml.msg, w.now)
 		w.drain(to)
 	}
-	if len(w.queue) == 0 {
-		w.queue, w.queueTo = w.queue[:0], w.queueTo[:0]
-	}
+	w.queue, w.queueTo = w.queue[:0], w.queueTo[:0]
 }
 
 func (w *world) drain(p Peer) {
