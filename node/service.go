@@ -36,7 +36,9 @@ func (n *Node) serve(s network.Stream) {
 		// The sender did not hear that its shard was stored (it gave up):
 		// it counts it as not stored, so it must not be.
 		if undo != nil {
-			undo(ctx)
+			uctx, cancel := context.WithTimeout(context.Background(), n.cfg.RequestTimeout)
+			undo(uctx) // the request's own time may be what ran out
+			cancel()
 		}
 	}
 }
