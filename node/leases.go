@@ -112,6 +112,7 @@ func (c *Cloud) renewStripes(ctx context.Context, refs []ShardRef) (int, error) 
 		}
 		return nil
 	})
+	rn := stripe.NewRenewer(ret)
 	var renewed []*stripe.Record
 	var lapsed []stripe.ID
 	for i, r := range recs {
@@ -121,7 +122,7 @@ func (c *Cloud) renewStripes(ctx context.Context, refs []ShardRef) (int, error) 
 			}
 			continue
 		}
-		if r2, err := r.Renew(ret, entries[ids[i]].Path, nil, now); err == nil {
+		if r2, err := rn.Renew(r, entries[ids[i]].Path, nil, now); err == nil {
 			renewed = append(renewed, r2)
 		}
 	}

@@ -311,6 +311,7 @@ func (s *Store) RenewStripes(ctx context.Context, ren *stripe.Renewal, owner []b
 	for i, e := range ren.Entries {
 		ids[i] = e.Stripe
 	}
+	rn := stripe.NewRenewer(ren.Retention) // one signature check for the batch
 	unlock := s.lockStripes(ids...)
 	kept := make([]bool, len(ids))
 	var shards []erasure.ShardID
@@ -328,7 +329,7 @@ func (s *Store) RenewStripes(ctx context.Context, ren *stripe.Renewal, owner []b
 			if err != nil {
 				return err
 			}
-			r, err := held.Record.Renew(ren.Retention, e.Path, tomb, now)
+			r, err := rn.Renew(held.Record, e.Path, tomb, now)
 			if err != nil {
 				continue // not this owner's, released, or a forged path
 			}

@@ -350,3 +350,37 @@ func BenchmarkProve(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRenewStripes applies one renewal of 1,024 held stripes (a
+// holder's share of an owner's renewal), per op.
+func BenchmarkRenewStripes(b *testing.B) {
+	now := t0.Add(time.Hour)
+	s := open(b, badgerstore.Config{Now: func() time.Time { return now }})
+	ctx := context.Background()
+	key := ownerKey(9)
+	var ids []stripe.ID
+	for i := range 1024 {
+		rec, shards := coded(b, key, fmt.Sprint("bench ", i))
+		if _, err := s.PutStriped(ctx, rec, 0, shards[0], []byte("o")); err != nil {
+			b.Fatal(err)
+		}
+		ids = append(ids, rec.ID())
+	}
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		issued := t0.Add(time.Duration(2+i) * time.Hour)
+		ret, entries, err := stripe.SignRenewal(key, issued, issued.Add(30*24*time.Hour), ids)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ren := &stripe.Renewal{Retention: ret}
+		for _, id := range ids {
+			ren.Entries = append(ren.Entries, entries[id])
+		}
+		now = issued
+		kept, err := s.RenewStripes(ctx, ren, []byte("o"))
+		if err != nil || !kept[0] {
+			b.Fatal(kept[0], err)
+		}
+	}
+}
