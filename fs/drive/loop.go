@@ -68,8 +68,8 @@ func (s *scheduler) wake() <-chan struct{} {
 	return s.kick
 }
 
-// sync records an fsync and wakes the loop.
-func (s *scheduler) sync() {
+// noteSync records an fsync and wakes the loop.
+func (s *scheduler) noteSync() {
 	s.init()
 	s.synced.Store(true)
 	select {
@@ -101,7 +101,7 @@ func (s *scheduler) next() <-chan struct{} {
 // and has the background commit run soon.
 func (d *Drive) fsynced() error {
 	err := d.save(nil, true)
-	d.sched.sync()
+	d.sched.noteSync()
 	return err
 }
 
