@@ -124,3 +124,57 @@ func BenchmarkFsyncToCloud(b *testing.B) {
 		})
 	}
 }
+
+// TestSyncOfOpenFile: a program that keeps its file open and fsyncs it
+// as it writes (a database) does not have a commit published after every
+// fsync with nothing in it (the commit leaves a file being written for
+// later); once it closes the file, the file is committed.
+func TestSyncOfOpenFile(t *testing.T) {
+	e := &driveEnv{t: t, keys: crypt.NewMasterKey().Keys(crypt.NewDriveID()), cloud: cloudtest.NewMem(0), clock: &fakeClock{now: time.Now().Add(-time.Minute)}}
+	if err := drive.Create(context.Background(), e.config("")); err != nil {
+		t.Fatal(err)
+	}
+	cfg := e.config(t.TempDir())
+	cfg.Clock, cfg.CommitEvery = time.Now, 10*time.Millisecond
+	d := openConfig(t, cfg)
+	defer d.Close(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := d.WaitCommitted(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tr := d.Tree()
+	a, err := tr.Create(fs.RootIno, "db", 0o644, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Open(a.Ino); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.WaitCommitted(ctx); err != nil { // the create, before any write
+		t.Fatal(err)
+	}
+	gen := d.Status().Snapshot
+	// Well within Quiet between writes: the file stays busy throughout.
+	for i := range 8 {
+		if _, err := tr.WriteAt(a.Ino, []byte("row "), int64(4*i)); err != nil {
+			t.Fatal(err)
+		}
+		if err := tr.Fsync(a.Ino); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(drive.Quiet / 10)
+	}
+	if got := d.Status().Snapshot; got != gen {
+		t.Errorf("%d commits published while the file was being written and fsynced", got-gen)
+	}
+	if err := tr.Release(a.Ino); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.WaitCommitted(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := d.Status().Snapshot; got != gen+1 {
+		t.Errorf("after the close: snapshot %d, want %d", got, gen+1)
+	}
+}
