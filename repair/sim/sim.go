@@ -764,7 +764,14 @@ func (w *world) finish(si int32) {
 // full size is tens of millions of repairs a year, and its traffic per
 // month is steady from its first weeks.
 func Compare(ctx context.Context, cfg Config, eagerDays, parallel int) ([]*Result, error) {
-	modes := []repair.Mode{repair.Off, repair.Eager, repair.Lazy}
+	return CompareModes(ctx, cfg, []repair.Mode{repair.Off, repair.Eager, repair.Lazy}, eagerDays, parallel)
+}
+
+// CompareModes is Compare for the given modes, in their order.
+func CompareModes(ctx context.Context, cfg Config, modes []repair.Mode, eagerDays, parallel int) ([]*Result, error) {
+	if len(modes) == 0 {
+		return nil, errors.New("sim: no mode to run")
+	}
 	out := make([]*Result, len(modes))
 	errs := make([]error, len(modes))
 	sem := make(chan struct{}, max(parallel, 1))
