@@ -297,7 +297,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 		w.now = e.at
 		w.res.Events++
-		if w.res.Events%(1<<16) == 0 {
+		if e.kind == evRound || w.res.Events%(1<<12) == 0 {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
