@@ -285,7 +285,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	w.graceQ = repair.GraceConfig{}.WithDefaults().Quantile // the Machines' (the simulator sets no other)
 	w.res.Mode, w.res.Days = cfg.Mode, cfg.Days
 	w.warm = epoch.Add(time.Duration(cfg.WarmupDays) * 24 * time.Hour)
-	if err := w.populate(); err != nil {
+	if err := w.populate(ctx); err != nil {
 		return nil, err
 	}
 	end := epoch.Add(time.Duration(cfg.Days) * 24 * time.Hour)
@@ -375,7 +375,7 @@ func (w *world) addNode(at time.Time, veteran bool) Peer {
 }
 
 // populate makes the members and writes the stripes.
-func (w *world) populate() error {
+func (w *world) populate(ctx context.Context) error {
 	var sum float64
 	for range w.cfg.Nodes {
 		p := w.addNode(w.now, true)
@@ -425,6 +425,9 @@ func (w *world) populate() error {
 		return nil
 	}
 	for i := range w.stripes {
+		if i%4096 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
 		rec := w.stripes[i].rec
 		for _, h := range rec.Holders {
 			if err := w.nodes[h].m.Hold(rec, w.now); err != nil {
