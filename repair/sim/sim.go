@@ -17,7 +17,14 @@
 // wake-ups while they have repairs queued or running. Messages arrive at
 // once; a message to a member that is away is lost, except the records a
 // repair hands over (Done, Watch), which node retries until they arrive
-// and which the simulator delivers on the member's return.
+// and which the simulator delivers on the member's return. With repair off
+// no Machines run: they would only watch, and the result is the same (Run).
+//
+// What costs: every change a round sees is told to each Machine holding a
+// stripe with the member that changed (thousands at full size), and in
+// eager mode every holder installs each committed record; docs/sim.md
+// ("Speed") has the figures, and BenchmarkRun and repair's benchmarks
+// watch them.
 package sim
 
 import (
