@@ -40,7 +40,8 @@ type Config[P comparable] struct {
 	Name func(p P) string
 	// Pacer paces remote bytes; nil: no pacing.
 	Pacer Pacer
-	// Now is the clock the next record's hints are dated by.
+	// Now is the clock the next record's hints are dated by, and the
+	// plans' deadlines are on (the Machine's).
 	Now func() time.Time
 	// Parallel is how many fetches or stores run at once (default 4).
 	Parallel int
@@ -112,8 +113,10 @@ func (r *Rebuilder[P]) Run(ctx context.Context, plan repair.Plan[P], rec *stripe
 		return fail(fmt.Errorf("%w: %s", ErrRecord, plan.Record.ID.Short()))
 	}
 	if !plan.Deadline.IsZero() {
+		// The deadline is on the Machine's clock, which is Now (injected
+		// in tests and the simulator), not necessarily the wall clock.
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, plan.Deadline)
+		ctx, cancel = context.WithTimeout(ctx, plan.Deadline.Sub(r.cfg.Now()))
 		defer cancel()
 	}
 	for _, slot := range plan.Rebuild {
