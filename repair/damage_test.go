@@ -143,3 +143,23 @@ func TestDamagedSurvivesOtherRecord(t *testing.T) {
 		t.Fatal("a report for an unknown stripe was taken")
 	}
 }
+
+func TestDown(t *testing.T) {
+	m, err := repair.New(baseConfig(1), t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Hold(repair.Stripe[P]{ID: repair.StripeID{1}, K: 2, M: 2, Holders: []P{1, 2, 3, 4}}, t0); err != nil {
+		t.Fatal(err)
+	}
+	m.Checked(2, false, t0)
+	m.Checked(3, false, t0.Add(time.Hour))
+	m.Tick(t0.Add(2*time.Hour + time.Minute)) // 2's grace (2 h) is over, 3's not
+	if down, lost := m.Down(); down != 2 || lost != 1 {
+		t.Fatalf("down %d, lost %d; want 2 and 1", down, lost)
+	}
+	m.Checked(2, true, t0.Add(3*time.Hour))
+	if down, lost := m.Down(); down != 1 || lost != 0 {
+		t.Fatalf("after 2 returned: down %d, lost %d", down, lost)
+	}
+}
