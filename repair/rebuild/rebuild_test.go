@@ -435,3 +435,16 @@ func TestDeadlineOnInjectedClock(t *testing.T) {
 	}
 	f.checkPlaced(t, out, lost)
 }
+
+// TestNowhereToPlaceMovesNothing: a repair whose rebuilt shards have
+// nowhere to go (every candidate a holder) fails before it fetches.
+func TestNowhereToPlaceMovesNothing(t *testing.T) {
+	f := newFixture(t, 4, 2, 4, 6) // six peers, all holders
+	out := f.rebuilder(t, "outsider").Run(context.Background(), f.plan([]int{1}, 4, time.Time{}), f.rec)
+	if out.Result.Err == nil || len(out.Result.Placed) != 0 {
+		t.Fatalf("placed %v (%v) with nowhere to go", out.Result.Placed, out.Result.Err)
+	}
+	if out.Read != 0 || f.pacer.bytes != 0 {
+		t.Fatalf("fetched %d bytes (%d paced) for a repair with nowhere to go", out.Read, f.pacer.bytes)
+	}
+}
