@@ -11,6 +11,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 
@@ -394,7 +395,14 @@ func (r *repairs) step(ctx context.Context) {
 // it missed.
 func (r *repairs) check(ctx context.Context, p peer.ID) {
 	cctx, cancel := context.WithTimeout(ctx, r.cfg.CheckTimeout)
-	res := <-ping.Ping(cctx, r.n.host, p)
+	h := r.n.host
+	if h.Network().Connectedness(p) != network.Connected && len(h.Peerstore().Addrs(p)) == 0 {
+		// Its addresses expired while it was away: ask the DHT.
+		if ai, err := r.n.dht.FindPeer(cctx, p); err == nil {
+			h.Peerstore().AddAddrs(ai.ID, ai.Addrs, peerstore.TempAddrTTL)
+		}
+	}
+	res := <-ping.Ping(cctx, h, p)
 	cancel()
 	if ctx.Err() != nil {
 		return
