@@ -111,6 +111,7 @@ type repairs struct {
 	runs     map[repair.StripeID]planRun
 	retry    map[peer.ID][]proto.RepairMsg // Done and Watch not delivered yet
 	checking map[peer.ID]bool
+	swept    time.Time // when expired records were last dropped
 
 	bytesIn, bytesOut atomic.Int64
 	busy              *atomic.Int64
@@ -368,10 +369,13 @@ func (r *repairs) step(ctx context.Context) {
 	members := append([]peer.ID{r.n.ID()}, r.n.Peers()...)
 	r.mu.Lock()
 	r.m.SetMembers(members)
-	for id, rec := range r.recs {
-		if !rec.Live(now) {
-			r.m.Drop(id, now)
-			delete(r.recs, id)
+	if now.Sub(r.swept) >= r.m.Config().CheckPeriod {
+		r.swept = now
+		for id, rec := range r.recs {
+			if !rec.Live(now) {
+				r.m.Drop(id, now)
+				delete(r.recs, id)
+			}
 		}
 	}
 	r.m.Tick(now)

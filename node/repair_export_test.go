@@ -1,6 +1,12 @@
 package node
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/murmur-cloud/murmur/node/proto"
+)
 
 // ShareRepairBusy makes a node count its repair work in flight in b:
 // nodes sharing one counter are all quiet when it reads zero (a node's
@@ -21,3 +27,6 @@ func OnRepairPace(n *Node, f func(bytes int)) { n.repairs.onPace.Store(&f) }
 
 // Whole reports whether every stripe of st is whole and no repair waits.
 func (st RepairStatus) Whole() bool { return st.whole() }
+
+// SendRepair sends repair messages from n to p over the repair protocol.
+func SendRepair(n *Node, p peer.ID, msgs []proto.RepairMsg) error { return n.repairs.send(p, msgs) }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -18,9 +19,11 @@ import (
 	"github.com/murmur-cloud/murmur/erasure"
 	"github.com/murmur-cloud/murmur/node"
 	"github.com/murmur-cloud/murmur/node/badgerstore"
+	"github.com/murmur-cloud/murmur/node/proto"
 	"github.com/murmur-cloud/murmur/pipeline"
 	"github.com/murmur-cloud/murmur/placement"
 	"github.com/murmur-cloud/murmur/repair"
+	"github.com/murmur-cloud/murmur/store"
 	"github.com/murmur-cloud/murmur/stripe"
 )
 
@@ -500,4 +503,38 @@ func stripeOf(t *testing.T, d *erasure.Descriptor, nodes []*node.Node) stripe.ID
 		t.Fatal("no record of the stripe")
 	}
 	return out
+}
+
+// TestForgedDoneDeletesNothing: a Done whose record names, for a
+// holder's shard, a node that does not have it (hints are not signed: a
+// forged or botched record) does not make the holder delete its copy.
+func TestForgedDoneDeletesNothing(t *testing.T) {
+	rc := newRepairCloud(t, 5, nil)
+	ds, hs := putMany(t, rc.nodes[0].Cloud(reliable(t, 6)), 1, 2, 1, 150<<10, 9)
+	rc.advance(time.Minute)
+	ctx := context.Background()
+	holder := heldBy(rc.nodes, hs[0][0])
+	var other *node.Node
+	for _, n := range rc.nodes {
+		if !slices.Contains(hs[0], store.Holder(n.ID())) {
+			other = n
+			break
+		}
+	}
+	h, err := holder.Store().GetHeld(ctx, stripeOf(t, ds[0], rc.nodes))
+	if err != nil || h == nil {
+		t.Fatal(err)
+	}
+	forged, err := h.Record.WithHolders(0, []string{string(other.ID())}, rc.clk.Now().Add(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := node.SendRepair(other, holder.ID(), []proto.RepairMsg{{Kind: proto.RepairDone, Record: forged}}); err != nil {
+		t.Fatal(err)
+	}
+	rc.settle()
+	has, err := holder.Store().Has(ctx, []erasure.ShardID{ds[0].Shards[0].ID})
+	if err != nil || !has[0] {
+		t.Fatalf("the holder deleted its shard for a record naming a node without it (%v)", err)
+	}
 }

@@ -308,7 +308,8 @@ func (r *repairs) execute(s start) {
 // discard deletes this node's shards of stripes whose newer record names
 // other holders for them: the owner's lease on each is released (the
 // shard goes once no lease remains) and the held record forgets it. A
-// shard whose record names nobody else is kept.
+// shard whose record names nobody else, or whose new holders do not say
+// they have it, is kept.
 func (r *repairs) discard(ids []stripe.ID) {
 	ctx := r.ctx
 	self := string(r.n.ID())
@@ -327,7 +328,12 @@ func (r *repairs) discard(ids []stripe.ID) {
 			if len(names) == 0 || slices.Contains(names, self) {
 				continue
 			}
-			gone = append(gone, h.Record.Descriptor.Shards[i].ID)
+			sh := h.Record.Descriptor.Shards[i].ID
+			if !r.heldElsewhere(ctx, sh, names) {
+				r.n.log.Warn("a replaced shard is kept: none of its new holders has it", "stripe", id.Short(), "shard", sh.Short())
+				continue
+			}
+			gone = append(gone, sh)
 		}
 		if len(gone) == 0 {
 			continue
@@ -339,6 +345,25 @@ func (r *repairs) discard(ids []stripe.ID) {
 		r.n.dropShards(ctx, gone)
 		r.n.log.Info("deleted shards a repair replaced", "stripe", id.Short(), "shards", len(gone))
 	}
+}
+
+// heldElsewhere reports whether one of the holders named says it has
+// shard sh: a record that names holders without the shard (a repair gone
+// wrong, a forged hint) deletes nothing.
+func (r *repairs) heldElsewhere(ctx context.Context, sh erasure.ShardID, names []string) bool {
+	for _, name := range names {
+		p := peer.ID(name)
+		if p.Validate() != nil || p == r.n.ID() {
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, r.cfg.CheckTimeout)
+		has, err := r.n.Remote(p).Has(cctx, []erasure.ShardID{sh})
+		cancel()
+		if err == nil && len(has) == 1 && has[0] {
+			return true
+		}
+	}
+	return false
 }
 
 func holderNames(rec *stripe.Record, i int) []string {
