@@ -322,7 +322,7 @@ func (r *repairs) resync(ctx context.Context, id stripe.ID) {
 	h, err := r.n.store.GetHeld(ctx, id)
 	switch {
 	case err != nil:
-	case h == nil:
+	case h == nil || !h.Record.Live(r.n.cfg.Now()):
 		r.drop(id)
 	default:
 		r.hold(h.Record)
@@ -369,12 +369,12 @@ func (r *repairs) step(ctx context.Context) {
 	members := append([]peer.ID{r.n.ID()}, r.n.Peers()...)
 	r.mu.Lock()
 	r.m.SetMembers(members)
+	var expired []stripe.ID
 	if now.Sub(r.swept) >= r.m.Config().CheckPeriod {
 		r.swept = now
 		for id, rec := range r.recs {
 			if !rec.Live(now) {
-				r.m.Drop(id, now)
-				delete(r.recs, id)
+				expired = append(expired, stripe.ID(id))
 			}
 		}
 	}
@@ -389,6 +389,12 @@ func (r *repairs) step(ctx context.Context) {
 	w := r.drainLocked()
 	r.mu.Unlock()
 	r.do(w)
+	// A record past its retention may have been renewed in the store
+	// since (renewals change the retention, not the version): take the
+	// store's, and drop what it no longer keeps live.
+	for _, id := range expired {
+		r.resync(ctx, id)
+	}
 	for _, p := range due {
 		r.go_(func() { r.check(ctx, p) })
 	}

@@ -538,3 +538,26 @@ func TestForgedDoneDeletesNothing(t *testing.T) {
 		t.Fatalf("the holder deleted its shard for a record naming a node without it (%v)", err)
 	}
 }
+
+// TestRenewedStripesStayWatched: stripes whose retention the owner renewed
+// are still watched for repair after the first retention's end; those it
+// did not renew are dropped.
+func TestRenewedStripesStayWatched(t *testing.T) {
+	rc := newRepairCloud(t, 4, nil)
+	c := rc.nodes[0].Cloud(reliable(t, 7))
+	ds, hs := putMany(t, c, 3, 2, 1, 20<<10, 11)
+	rc.advance(time.Minute)
+	before, _ := rc.status()
+	if before.Stripes == 0 {
+		t.Fatal("no stripes watched")
+	}
+	rc.clk.Advance(24 * time.Hour)
+	if _, err := c.Renew(context.Background(), stripeRefs(ds[:2], hs[:2])); err != nil {
+		t.Fatal(err)
+	}
+	rc.advance(rc.nodes[0].LeaseTerm() - 12*time.Hour) // past the first retention's end, within the renewed one
+	after, _ := rc.status()
+	if want := before.Stripes * 2 / 3; after.Stripes != want {
+		t.Fatalf("%d stripes watched after the first term, want the %d renewed of %d", after.Stripes, want, before.Stripes)
+	}
+}
