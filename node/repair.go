@@ -592,6 +592,7 @@ func (n *Node) startRepairs(ctx context.Context) error {
 	}
 	n.host.SetStreamHandler(r.proto, func(s network.Stream) { n.tracked(s, r.serve) })
 	n.host.SetStreamHandler(r.putProto, func(s network.Stream) { n.tracked(s, r.servePut) })
+	r.watchConnections()
 	n.bg.Go(r.run)
 	return nil
 }

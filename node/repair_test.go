@@ -279,6 +279,7 @@ func TestRepairAfterDeparture(t *testing.T) {
 		t.Fatalf("before any loss: %+v", st)
 	}
 	victim, lost := rc.busiest()
+	departed := rc.nodes[victim].ID()
 	rc.close(victim)
 	rc.advance(time.Minute)
 	if st, _ := rc.status(); st.Down == 0 || st.Lost != 0 || st.Done != 0 {
@@ -294,6 +295,7 @@ func TestRepairAfterDeparture(t *testing.T) {
 	}
 	t.Logf("%d shards lost, rebuilt in %d repairs; %d bytes fetched, %d stored", lost, st.Done, st.BytesIn, st.BytesOut)
 	rc.checkRecords()
+	rc.checkOwnerRenews(rc.nodes[0], departed)
 	// Nothing more happens: the stripes are whole.
 	rc.advance(repairGrace)
 	if again, _ := rc.status(); again.Rebuilt != lost {
@@ -559,5 +561,50 @@ func TestRenewedStripesStayWatched(t *testing.T) {
 	after, _ := rc.status()
 	if want := before.Stripes * 2 / 3; after.Stripes != want {
 		t.Fatalf("%d stripes watched after the first term, want the %d renewed of %d", after.Stripes, want, before.Stripes)
+	}
+}
+
+// checkOwnerRenews checks that the owner's records of its stripes name
+// the holders after the repairs (none of them gone), and that its renewal
+// reaches every holder, the new ones included.
+func (rc *repairCloud) checkOwnerRenews(owner *node.Node, gone peer.ID) {
+	rc.t.Helper()
+	ctx := context.Background()
+	var refs []node.ShardRef
+	owned := 0
+	err := owner.Store().WalkOwned(ctx, func(r *stripe.Record) error {
+		owned++
+		for i, sh := range r.Descriptor.Shards {
+			if !r.Descriptor.Stored(i) {
+				continue
+			}
+			for _, h := range r.Holders[i] {
+				if peer.ID(h) == gone {
+					rc.t.Errorf("the owner's record of stripe %s still names the departed node", r.ID().Short())
+				}
+				refs = append(refs, node.ShardRef{ID: sh.ID, Holder: store.Holder(h)})
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		rc.t.Fatal(err)
+	}
+	rc.clk.Advance(24 * time.Hour)
+	rep, err := owner.Cloud(reliable(rc.t, 9)).Renew(ctx, refs)
+	if err != nil || rep.Stripes != owned {
+		rc.t.Fatalf("the owner renewed %d of its %d stripes: %v", rep.Stripes, owned, err)
+	}
+	want := rc.clk.Now().Add(owner.LeaseTerm()).Truncate(time.Second)
+	for _, n := range rc.live() {
+		err := n.Store().WalkHeld(ctx, func(h *badgerstore.Held) error {
+			if !h.Record.Retention.Until.Equal(want) {
+				rc.t.Errorf("%s keeps stripe %s until %v, not the renewal's %v", n.ID().ShortString(), h.Record.ID().Short(), h.Record.Retention.Until, want)
+			}
+			return nil
+		})
+		if err != nil {
+			rc.t.Fatal(err)
+		}
 	}
 }

@@ -229,6 +229,9 @@ func (r *repairs) take(ctx context.Context, from peer.ID, m proto.RepairMsg) {
 	if update != nil {
 		r.keep(ctx, update)
 	}
+	if rec != nil && m.Kind == proto.RepairDone && rec.Owner() == r.n.Owner() {
+		r.ownerTakes(ctx, rec)
+	}
 	r.do(w)
 }
 
@@ -292,6 +295,9 @@ func (r *repairs) execute(s start) {
 	}
 	for _, p := range out.Failed {
 		r.n.Observe(p, gossip.ProbeUnanswered)
+	}
+	if committed {
+		r.tellOwner(r.ctx, &w, out.Record)
 	}
 	switch {
 	case committed:
