@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/murmur-cloud/murmur/audit"
@@ -113,6 +114,21 @@ func (rc *repairCloud) close(i int) {
 		rc.t.Fatal(err)
 	}
 	rc.down[i] = true
+}
+
+// connected waits until every live node sees n connected (the listening
+// side of a connection may add it after the dialing side returns).
+func (rc *repairCloud) connected(n *node.Node) {
+	rc.t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for _, o := range rc.live() {
+		for o != n && o.Host().Network().Connectedness(n.ID()) != network.Connected {
+			if time.Now().After(deadline) {
+				rc.t.Fatalf("%s never saw %s connect", o.ID().ShortString(), n.ID().ShortString())
+			}
+			time.Sleep(time.Millisecond) // polling the connection's state
+		}
+	}
 }
 
 // status sums the live nodes' repair status.
@@ -335,6 +351,7 @@ func TestShortOutageNoRepair(t *testing.T) {
 		}
 	}
 	rc.nodes[away], rc.down[away] = back, false
+	rc.connected(back)
 	rc.advance(time.Minute)
 	st, whole := rc.status()
 	if st.Down != 0 || !whole {
@@ -607,4 +624,51 @@ func (rc *repairCloud) checkOwnerRenews(owner *node.Node, gone peer.ID) {
 			rc.t.Fatal(err)
 		}
 	}
+}
+
+// TestOwnerAwayLearnsRepair: an owner that is away while its stripes are
+// repaired gets the Done messages when it connects again, and its next
+// renewal reaches the new holders.
+func TestOwnerAwayLearnsRepair(t *testing.T) {
+	rc := newRepairCloud(t, 8, nil)
+	putFiles(t, rc.nodes[0].Cloud(reliable(t, 8)), 2, 300<<10, 4)
+	rc.advance(time.Minute)
+	victim, _ := rc.busiest()
+	departed := rc.nodes[victim].ID()
+	rc.close(0) // the owner goes away, and comes back
+	rc.close(victim)
+	rc.advance(time.Minute)
+	rc.advance(repairGrace)
+	rc.untilWhole(20)
+	back, err := node.New(rc.cfgs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { back.Close() })
+	rc.nodes[0], rc.down[0] = back, false
+	for _, n := range rc.live()[1:] {
+		if err := back.Connect(context.Background(), n.AddrInfo()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The Done messages go out as the repairers see the owner connect.
+	names := func() bool {
+		stale := false
+		_ = back.Store().WalkOwned(context.Background(), func(r *stripe.Record) error {
+			for _, hs := range r.Holders {
+				stale = stale || slices.Contains(hs, string(departed))
+			}
+			return nil
+		})
+		return stale
+	}
+	deadline := time.Now().Add(time.Minute)
+	for names() {
+		if time.Now().After(deadline) {
+			t.Fatal("the owner never learnt its stripes' new holders")
+		}
+		time.Sleep(5 * time.Millisecond) // polling the owner's records
+	}
+	rc.settle()
+	rc.checkOwnerRenews(back, departed)
 }
