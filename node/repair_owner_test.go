@@ -96,17 +96,7 @@ func TestOwnerAwayLearnsRepair(t *testing.T) {
 	rc.advance(time.Minute)
 	rc.advance(repairGrace)
 	rc.untilWhole(20)
-	back, err := node.New(rc.cfgs[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { back.Close() })
-	rc.nodes[0], rc.down[0] = back, false
-	for _, n := range rc.live()[1:] {
-		if err := back.Connect(context.Background(), n.AddrInfo()); err != nil {
-			t.Fatal(err)
-		}
-	}
+	back := rc.restart(0)
 	// The Done messages go out as the repairers see the owner connect.
 	names := func() bool {
 		stale := false
@@ -127,4 +117,36 @@ func TestOwnerAwayLearnsRepair(t *testing.T) {
 	}
 	rc.settle()
 	rc.checkOwnerRenews(back, departed)
+}
+
+// TestGraceFromHistory: a peer whose past outages were short gets a
+// shorter grace (their quantile, clamped to the minimum) than one with no
+// history (the default): after three outages of five minutes, an outage of
+// forty minutes is a loss and is repaired, where TestShortOutageNoRepair's
+// half hour without history was not.
+func TestGraceFromHistory(t *testing.T) {
+	rc := newRepairCloud(t, 8, nil)
+	putFiles(t, rc.nodes[0].Cloud(reliable(t, 10)), 2, 200<<10, 5)
+	rc.advance(time.Minute)
+	away, lost := rc.busiest()
+	for range 3 {
+		rc.close(away)
+		rc.advance(time.Minute)
+		rc.advance(4 * time.Minute)
+		rc.restart(away)
+		rc.advance(time.Minute)
+		if st, _ := rc.status(); st.Down != 0 || st.Done != 0 {
+			t.Fatalf("after a short outage: %+v", st)
+		}
+	}
+	rc.close(away)
+	rc.advance(time.Minute)
+	rc.advance(40 * time.Minute) // past the learnt grace (the 30 min floor), short of the default hour
+	if st, _ := rc.status(); st.Done == 0 {
+		t.Fatalf("41 minutes away after short outages is not yet a loss: %+v", st)
+	}
+	st := rc.untilWhole(20)
+	if st.Rebuilt != lost {
+		t.Fatalf("rebuilt %d of the %d shards lost: %+v", st.Rebuilt, lost, st)
+	}
 }

@@ -116,6 +116,25 @@ func (rc *repairCloud) close(i int) {
 	rc.down[i] = true
 }
 
+// restart starts node i again from its folder and connects it to the
+// live nodes.
+func (rc *repairCloud) restart(i int) *node.Node {
+	rc.t.Helper()
+	back, err := node.New(rc.cfgs[i])
+	if err != nil {
+		rc.t.Fatal(err)
+	}
+	rc.t.Cleanup(func() { back.Close() })
+	for _, n := range rc.live() {
+		if err := back.Connect(context.Background(), n.AddrInfo()); err != nil {
+			rc.t.Fatal(err)
+		}
+	}
+	rc.nodes[i], rc.down[i] = back, false
+	rc.connected(back)
+	return back
+}
+
 // connected waits until every live node sees n connected (the listening
 // side of a connection may add it after the dialing side returns).
 func (rc *repairCloud) connected(n *node.Node) {
@@ -340,18 +359,7 @@ func TestShortOutageNoRepair(t *testing.T) {
 		t.Fatalf("nobody saw the outage: %+v", st)
 	}
 	rc.advance(repairGrace / 2)
-	back, err := node.New(rc.cfgs[away])
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { back.Close() })
-	for _, n := range rc.live() {
-		if err := back.Connect(context.Background(), n.AddrInfo()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	rc.nodes[away], rc.down[away] = back, false
-	rc.connected(back)
+	rc.restart(away)
 	rc.advance(time.Minute)
 	st, whole := rc.status()
 	if st.Down != 0 || !whole {
