@@ -31,6 +31,9 @@ type Status struct {
 	// Audits is what this node's audits of its co-holders and scrubs of
 	// its own shards found.
 	Audits AuditStatus `json:"audits"`
+	// Repairs is what this node's repairs of the stripes it holds see and
+	// did.
+	Repairs RepairStatus `json:"repairs"`
 }
 
 // AuditStatus counts audit and scrub results since the node started:

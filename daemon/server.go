@@ -213,6 +213,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		Leases: s.leaseStatus(), Gossip: gossipStatus(g), Space: client.Space(sp), Disk: client.DiskStatus(disk),
 		Providers: client.AnnounceStats(s.n.AnnounceStats()),
 		Audits:    auditStatus(s.n.AuditStatus()),
+		Repairs:   repairStatus(s.n.RepairStatus()),
 	}
 	if c, err := s.codeFrom(g); err != nil {
 		st.CodeError = err.Error()

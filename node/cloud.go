@@ -341,6 +341,7 @@ func (c *Cloud) settle(ctx context.Context, rec *stripe.Record, which, chosen []
 					var held bool
 					if kept, held, err = c.n.store.UpdateHeld(ctx, rec); held {
 						c.n.audits.update(kept)
+						c.n.repairs.hold(kept)
 					}
 				} else {
 					err = c.n.Remote(p).PushRecord(ctx, rec)

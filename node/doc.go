@@ -22,4 +22,14 @@
 // results are first-hand evidence in the gossip reputation book, which
 // placement ranks peers by, and failed, missing or corrupt shards become
 // repair candidates (TakeRepairs). AuditStatus reports the counts.
+//
+// Every node runs a repair.Machine over the stripes it holds (repair.go,
+// repair_wire.go, Config.Repair; docs/repair.md): it checks their other
+// holders with a libp2p ping per check period, speaks the claim protocol
+// over /repair/1 (node/proto), rebuilds lost and damaged shards with
+// repair/rebuild at a capped rate, places them with placement.Reliable,
+// hands each new holder its shard with the next record (a repair put,
+// kept under the owner's lease) and every holder the record, and deletes
+// the shards a newer record no longer names here. RepairStatus reports
+// the stripes' health and the repair traffic.
 package node

@@ -81,6 +81,9 @@ type Config struct {
 	// audited by two of its co-holders at least once a day, and each own
 	// shard re-hashed once a week at up to 4 MiB/s).
 	Audit audit.Config
+	// Repair tunes the repairs of the stripes this node holds (repair.go:
+	// by default at most 1 MiB/s of repair traffic, lazy repair).
+	Repair RepairConfig
 
 	Logger *slog.Logger     // nil: discard
 	Now    func() time.Time // nil: time.Now
@@ -165,6 +168,7 @@ type Node struct {
 	key   ed25519.PrivateKey // the identity key, which signs this node's stripes' retentions
 
 	audits   *audits
+	repairs  *repairs
 	announce *announcer
 	gossip   *Gossip
 	disk     diskState
@@ -305,6 +309,10 @@ func New(cfg Config) (*Node, error) {
 	if !cfg.manualAudits {
 		n.bg.Go(func() { n.audits.run(bg) })
 	}
+	if err := n.startRepairs(bg); err != nil {
+		n.Close()
+		return nil, err
+	}
 	h.SetStreamHandler(n.shard, n.serveTracked)
 	if cfg.MDNS {
 		if err := n.startMDNS(); err != nil {
@@ -345,6 +353,9 @@ func (n *Node) Close() error {
 	}
 	n.announce.close()
 	n.stopBG()
+	if n.repairs != nil {
+		n.repairs.close()
+	}
 	n.bg.Wait()
 	err = errors.Join(err, n.closeDisk(), n.dht.Close(), n.host.Close())
 	n.handlers.Wait()

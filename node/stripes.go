@@ -91,6 +91,7 @@ func (n *Node) putStriped(ctx context.Context, rec *stripe.Record, i int, data [
 	}
 	n.announce.add(rec.Descriptor.Shards[i].ID)
 	n.audits.hold(kept, i)
+	n.repairs.hold(kept)
 	return nil
 }
 
@@ -142,6 +143,7 @@ func (n *Node) handleStripe(ctx context.Context, req *proto.Request, from peer.I
 		}
 		if held {
 			n.audits.update(kept)
+			n.repairs.hold(kept)
 		}
 		return &proto.Response{}, nil
 	case proto.OpRenewStripes:
@@ -170,6 +172,7 @@ func (n *Node) handleStripe(ctx context.Context, req *proto.Request, from peer.I
 		}
 		for _, e := range rel.Entries {
 			n.audits.forget(e.Stripe)
+			n.repairs.drop(e.Stripe)
 		}
 		return &proto.Response{}, nil
 	}
@@ -185,6 +188,7 @@ func (n *Node) dropShards(ctx context.Context, ids []erasure.ShardID) {
 	}
 	for _, id := range changed {
 		n.audits.resync(ctx, id)
+		n.repairs.resync(ctx, id)
 	}
 }
 
@@ -252,6 +256,7 @@ func (s selfHolder) ReleaseStripes(ctx context.Context, rel *stripe.Releasing) e
 	}
 	for _, e := range rel.Entries {
 		s.n.audits.forget(e.Stripe)
+		s.n.repairs.drop(e.Stripe)
 	}
 	return nil
 }
@@ -272,6 +277,7 @@ func (n *Node) sweepStripes(ctx context.Context) {
 	}
 	for _, id := range gone {
 		n.audits.forget(id)
+		n.repairs.drop(id)
 	}
 	if len(gone) > 0 {
 		n.log.Info("dropped the records of expired stripes", "stripes", len(gone))

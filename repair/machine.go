@@ -286,7 +286,9 @@ type stripe[P comparable] struct {
 	avail     float64
 	risk      float64 // probability that the stripe is unreadable at its health
 	below     bool
-	watchers  []P // members this node asked to watch
+	watchers  []P    // members this node asked to watch
+	damaged   []bool // by slot: the shard there is missing or corrupt (Damaged); nil: none
+	ndamaged  int
 
 	state     stripeState
 	needSince time.Time
@@ -380,7 +382,7 @@ func (m *Machine[P]) Health(id StripeID) (h Health, ok bool) {
 		return h, false
 	}
 	return Health{
-		Version: s.rec.Version, Need: s.need, Stored: s.stored, Healthy: s.healthy, Reachable: s.reachable,
+		Version: s.rec.Version, Need: s.need, Stored: s.stored, Healthy: s.healthy, Reachable: s.reachable, Damaged: s.ndamaged,
 		Lazy: s.lazy, Urgent: s.urgent, Availability: s.avail, Holder: s.holder,
 		Waiting: s.state == waiting || s.state == queued, Claiming: s.state == claiming, Repairing: s.state == repairing,
 	}, true
@@ -390,6 +392,7 @@ func (m *Machine[P]) Health(id StripeID) (h Health, ok bool) {
 type Health struct {
 	Version                          uint64
 	Need, Stored, Healthy, Reachable int
+	Damaged                          int // shards reported missing or corrupt (Damaged)
 	Lazy, Urgent                     int
 	Availability                     float64
 	Holder                           bool // else a watcher
@@ -444,6 +447,9 @@ func (m *Machine[P]) Checked(p P, up bool, now time.Time) {
 		}
 		pe.downSince = time.Time{}
 		for _, s := range pe.stripes {
+			if s.damagedAt(pe) {
+				continue // its shard there is no good, up or not
+			}
 			s.reachable++
 			if wasLost {
 				s.healthy++
@@ -458,7 +464,9 @@ func (m *Machine[P]) Checked(p P, up bool, now time.Time) {
 		pe.downSince = now
 		pe.gen++
 		for _, s := range pe.stripes {
-			s.reachable--
+			if !s.damagedAt(pe) {
+				s.reachable--
+			}
 		}
 		if g := m.grace(p, now); g > 0 {
 			m.timers.push(timer[P]{at: now.Add(g), peer: pe, gen: pe.gen})
@@ -487,6 +495,9 @@ func (m *Machine[P]) lose(pe *peer[P], now time.Time) {
 	}
 	pe.lost = true
 	for _, s := range pe.stripes {
+		if s.damagedAt(pe) {
+			continue
+		}
 		s.healthy--
 		m.health(s)
 	}
@@ -560,6 +571,7 @@ func (m *Machine[P]) hold(rec Stripe[P], watch bool, now time.Time) {
 		m.disarm(s)
 		old = s.rec.Holders
 	}
+	s.carryDamage(rec)
 	s.rec, s.slot, s.holder = rec, slot, slot >= 0
 	s.grant = grantRec[P]{}
 	s.watchers = nil
@@ -612,12 +624,17 @@ func (m *Machine[P]) hold(rec Stripe[P], watch bool, now time.Time) {
 	for _, i := range s.order {
 		h := rec.Holders[i]
 		if h == m.cfg.Self {
-			s.healthy++
-			s.reachable++
+			if !s.isDamaged(i) {
+				s.healthy++
+				s.reachable++
+			}
 			continue
 		}
 		pe := m.peers[h]
 		s.peerAt[i] = pe // stays linked, so stays this pointer, until the next record
+		if s.isDamaged(i) {
+			continue
+		}
 		if !pe.lost {
 			s.healthy++
 		}
@@ -889,7 +906,14 @@ func (m *Machine[P]) missing(s *stripe[P]) []int {
 	var out []int
 	var zero P
 	for i, h := range s.rec.Holders {
-		if !s.rec.stored(i) || h == m.cfg.Self {
+		if !s.rec.stored(i) {
+			continue
+		}
+		if s.isDamaged(i) {
+			out = append(out, i)
+			continue
+		}
+		if h == m.cfg.Self {
 			continue
 		}
 		if pe := s.peerAt[i]; h == zero || pe == nil || pe.lost {
@@ -903,7 +927,7 @@ func (m *Machine[P]) missing(s *stripe[P]) []int {
 // rebuilt shards.
 func (m *Machine[P]) estimate(s *stripe[P]) int64 {
 	fetch := s.need
-	if s.holder {
+	if s.holder && !s.isDamaged(s.slot) {
 		fetch--
 	}
 	return int64(fetch+s.stored-s.healthy) * s.rec.ShardSize
@@ -987,6 +1011,9 @@ func (m *Machine[P]) plan(s *stripe[P], now time.Time) Plan[P] {
 	for _, i := range s.order {
 		h := s.rec.Holders[i]
 		p.Exclude = append(p.Exclude, h)
+		if s.isDamaged(i) {
+			continue // no source
+		}
 		if h == m.cfg.Self {
 			p.Fetch = append(p.Fetch, Source[P]{Slot: i, Holder: h})
 		} else if pe := s.peerAt[i]; pe != nil && pe.up {
@@ -1008,7 +1035,7 @@ func (m *Machine[P]) plan(s *stripe[P], now time.Time) Plan[P] {
 	p.Fetch = append(p.Fetch, cands[:n]...)
 	p.Spares = cands[n:]
 	remote := len(p.Fetch)
-	if s.holder {
+	if len(p.Fetch) > 0 && p.Fetch[0].Holder == m.cfg.Self {
 		remote--
 	}
 	p.Bytes = int64(remote+len(p.Rebuild)) * s.rec.ShardSize

@@ -24,7 +24,17 @@ import (
 	"github.com/murmur-cloud/murmur/internal/atomicfile"
 	"github.com/murmur-cloud/murmur/node"
 	"github.com/murmur-cloud/murmur/placement"
+	"github.com/murmur-cloud/murmur/repair"
 )
+
+// repairRateOf is the repair rate flag as node.RepairConfig.Rate: 0 is no
+// cap there, negative.
+func repairRateOf(s cli.Size) int64 {
+	if s == 0 {
+		return -1
+	}
+	return int64(s)
+}
 
 func initCommand() *cli.Command {
 	var dir, listen string
@@ -92,6 +102,7 @@ func nodeCommand() *cli.Command {
 	var verbose, noMDNS bool
 	var period time.Duration
 	var target float64
+	repairRate := cli.Size(repair.DefaultBandwidth)
 	return &cli.Command{
 		Name:    "node",
 		Summary: "run this machine's node until interrupted",
@@ -103,6 +114,7 @@ func nodeCommand() *cli.Command {
 			fs.BoolVar(&noMDNS, "no-mdns", false, "do not look for members on the LAN with mDNS")
 			fs.StringVar(&zone, "zone", "", "this machine's failure zone, e.g. office or home: stripes spread over zones first")
 			fs.DurationVar(&period, "gossip-period", node.DefaultGossipPeriod, "how often the node gossips")
+			fs.Var(&repairRate, "repair-rate", "bytes a second this node's repairs may move, fetched and stored (0: no cap)")
 			fs.Float64Var(&target, "target", placement.DefaultTarget, "wanted probability that a stripe stays readable; sets k and m for new files")
 		},
 		Run: func(ctx context.Context, _ *flag.FlagSet, out io.Writer) error {
@@ -116,7 +128,7 @@ func nodeCommand() *cli.Command {
 				}
 			}
 			log := cli.NewLogger(slog.LevelInfo, verbose)
-			n, err := node.Open(dir, node.Config{Logger: log, MDNS: !noMDNS, Zone: zone, GossipPeriod: period})
+			n, err := node.Open(dir, node.Config{Logger: log, MDNS: !noMDNS, Zone: zone, GossipPeriod: period, Repair: node.RepairConfig{Rate: repairRateOf(repairRate)}})
 			if err != nil {
 				return err
 			}

@@ -7,6 +7,8 @@
 //
 // A Run is one plan:
 //
+//  0. Place. The Placer chooses the new holders first, so a repair with
+//     nowhere to put what it rebuilds fails before it moves a byte.
 //  1. Fetch. The plan names need sources (this node's own shard first
 //     when it holds one) and spares. Every fetched shard is checked
 //     against the record (stripe.Record.CheckShard: length, ID and proof

@@ -40,7 +40,8 @@ type Config[P comparable] struct {
 	Name func(p P) string
 	// Pacer paces remote bytes; nil: no pacing.
 	Pacer Pacer
-	// Now is the clock the next record's hints are dated by.
+	// Now is the clock the next record's hints are dated by, and the
+	// plans' deadlines are on (the Machine's).
 	Now func() time.Time
 	// Parallel is how many fetches or stores run at once (default 4).
 	Parallel int
@@ -112,8 +113,10 @@ func (r *Rebuilder[P]) Run(ctx context.Context, plan repair.Plan[P], rec *stripe
 		return fail(fmt.Errorf("%w: %s", ErrRecord, plan.Record.ID.Short()))
 	}
 	if !plan.Deadline.IsZero() {
+		// The deadline is on the Machine's clock, which is Now (injected
+		// in tests and the simulator), not necessarily the wall clock.
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, plan.Deadline)
+		ctx, cancel = context.WithTimeout(ctx, plan.Deadline.Sub(r.cfg.Now()))
 		defer cancel()
 	}
 	for _, slot := range plan.Rebuild {
@@ -125,6 +128,15 @@ func (r *Rebuilder[P]) Run(ctx context.Context, plan repair.Plan[P], rec *stripe
 		return fail(fmt.Errorf("rebuild: stripe %s: nothing to rebuild", plan.Record.ID.Short()))
 	}
 
+	// The new holders are chosen first, so a repair with nowhere to put
+	// what it rebuilds moves no bytes.
+	first, err := r.cfg.Placer.PlaceShards(plan.Record, plan.Rebuild, plan.Exclude)
+	if err == nil && len(first) != len(plan.Rebuild) {
+		err = fmt.Errorf("rebuild: the placer chose %d holders for %d shards", len(first), len(plan.Rebuild))
+	}
+	if err != nil {
+		return fail(fmt.Errorf("rebuild: stripe %s: %w", plan.Record.ID.Short(), err))
+	}
 	shards, err := r.fetch(ctx, plan, rec, &out)
 	if err != nil {
 		return fail(err)
@@ -139,7 +151,7 @@ func (r *Rebuilder[P]) Run(ctx context.Context, plan repair.Plan[P], rec *stripe
 			return fail(fmt.Errorf("rebuild: stripe %s: the rebuilt shard %d does not verify: %w", plan.Record.ID.Short(), slot, err))
 		}
 	}
-	placed, next, err := r.place(ctx, plan, rec, shards, &out)
+	placed, next, err := r.place(ctx, plan, rec, shards, first, &out)
 	out.Result.Placed, out.Record = placed, next
 	if err != nil {
 		return fail(err)
@@ -245,16 +257,20 @@ func (r *Rebuilder[P]) pace(ctx context.Context, n int) error {
 	return r.cfg.Pacer.WaitN(ctx, n)
 }
 
-// place stores the rebuilt slots on new holders, placing a slot again
-// (never on a holder that failed) when its store fails.
-func (r *Rebuilder[P]) place(ctx context.Context, plan repair.Plan[P], rec *stripe.Record, shards [][]byte, out *Outcome[P]) (map[int]P, *stripe.Record, error) {
+// place stores the rebuilt slots on new holders, first (one per slot of
+// plan.Rebuild) in the first round, placing a slot again (never on a
+// holder that failed) when its store fails.
+func (r *Rebuilder[P]) place(ctx context.Context, plan repair.Plan[P], rec *stripe.Record, shards [][]byte, first []P, out *Outcome[P]) (map[int]P, *stripe.Record, error) {
 	exclude := slices.Clone(plan.Exclude)
 	todo := slices.Clone(plan.Rebuild)
 	placed := make(map[int]P, len(todo))
 	var next *stripe.Record
 	var lastErr error
 	for round := 0; round < r.cfg.Attempts && len(todo) > 0 && ctx.Err() == nil; round++ {
-		peers, err := r.cfg.Placer.PlaceShards(plan.Record, todo, exclude)
+		peers, err := first, error(nil)
+		if round > 0 {
+			peers, err = r.cfg.Placer.PlaceShards(plan.Record, todo, exclude)
+		}
 		if err != nil {
 			lastErr = err
 			break

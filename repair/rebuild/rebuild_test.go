@@ -400,8 +400,9 @@ func TestRebuildRefusesBadPlans(t *testing.T) {
 	if out := f.rebuilder(t, "x").Run(context.Background(), f.plan([]int{0}, 4, time.Time{}), other.rec); !errors.Is(out.Result.Err, rebuild.ErrRecord) {
 		t.Errorf("a plan run with another stripe's record: %v", out.Result.Err)
 	}
-	// A deadline already past: nothing is fetched or placed.
-	out := f.rebuilder(t, "x").Run(context.Background(), f.plan([]int{0}, 4, time.Now().Add(-time.Second)), f.rec)
+	// A deadline already past on the rebuilder's clock (t0 + 1 min):
+	// nothing is fetched or placed.
+	out := f.rebuilder(t, "x").Run(context.Background(), f.plan([]int{0}, 4, t0), f.rec)
 	if out.Result.Err == nil || len(out.Result.Placed) != 0 || out.Read != 0 {
 		t.Errorf("past deadline: err %v, placed %v, read %d", out.Result.Err, out.Result.Placed, out.Read)
 	}
@@ -410,5 +411,40 @@ func TestRebuildRefusesBadPlans(t *testing.T) {
 	cancel()
 	if out := f.rebuilder(t, "x").Run(ctx, f.plan([]int{0}, 4, time.Time{}), f.rec); !errors.Is(out.Result.Err, context.Canceled) {
 		t.Errorf("cancelled: %v", out.Result.Err)
+	}
+}
+
+// TestDeadlineOnInjectedClock: a plan's deadline is on the Machine's
+// clock, the rebuilder's Now, not the wall clock: a deadline ten minutes
+// ahead of an injected clock years behind the wall clock leaves the plan
+// its ten minutes.
+func TestDeadlineOnInjectedClock(t *testing.T) {
+	f := newFixture(t, 4, 2, 4, 10)
+	past := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+	r, err := rebuild.New(rebuild.Config[string]{
+		Self: "outsider", Shards: f.cloud, Placer: f.placer, Pacer: f.pacer,
+		Name: func(p string) string { return p }, Now: func() time.Time { return past },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lost := []int{1}
+	out := r.Run(context.Background(), f.plan(lost, 4, past.Add(10*time.Minute)), f.rec)
+	if out.Result.Err != nil {
+		t.Fatalf("a deadline ahead on the injected clock: %v", out.Result.Err)
+	}
+	f.checkPlaced(t, out, lost)
+}
+
+// TestNowhereToPlaceMovesNothing: a repair whose rebuilt shards have
+// nowhere to go (every candidate a holder) fails before it fetches.
+func TestNowhereToPlaceMovesNothing(t *testing.T) {
+	f := newFixture(t, 4, 2, 4, 6) // six peers, all holders
+	out := f.rebuilder(t, "outsider").Run(context.Background(), f.plan([]int{1}, 4, time.Time{}), f.rec)
+	if out.Result.Err == nil || len(out.Result.Placed) != 0 {
+		t.Fatalf("placed %v (%v) with nowhere to go", out.Result.Placed, out.Result.Err)
+	}
+	if out.Read != 0 || f.pacer.bytes != 0 {
+		t.Fatalf("fetched %d bytes (%d paced) for a repair with nowhere to go", out.Read, f.pacer.bytes)
 	}
 }

@@ -221,6 +221,7 @@ func StatusCommand() *cli.Command {
 				fmt.Fprintf(out, "; %s behind schedule", time.Duration(a.ScrubLag*float64(time.Second)).Round(time.Second))
 			}
 			fmt.Fprintf(out, "; %d repair candidates queued\n", a.RepairQueue)
+			printRepairs(out, s.Repairs)
 			l := s.Leases
 			switch {
 			case l.Last.IsZero():
