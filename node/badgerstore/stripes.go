@@ -145,6 +145,21 @@ func getHeld(txn *badger.Txn, id stripe.ID) (*Held, error) {
 	return ParseHeld(v)
 }
 
+// tombFor returns the tombstone that decides a record of owner's: t if
+// its release is owner's, else none. A holder keeps the tombstone of a
+// stripe it does not hold on the word of whoever signed the release,
+// unchecked against the stripe's owner (which it does not know), so a
+// release by another key must not block the owner's retentions: any
+// member could otherwise sign a release of anybody's stripe and keep it
+// off every member that does not hold it yet (a repair target, a put in
+// flight), for as long as the release's date lets it live.
+func tombFor(t *stripe.Tombstone, owner stripe.Owner) *stripe.Tombstone {
+	if t == nil || t.Release.Owner != owner {
+		return nil
+	}
+	return t
+}
+
 func getTomb(txn *badger.Txn, id stripe.ID) (*stripe.Tombstone, error) {
 	item, err := txn.Get(tombKey(id))
 	if errors.Is(err, badger.ErrKeyNotFound) {
@@ -240,7 +255,7 @@ func (s *Store) PutStriped(ctx context.Context, rec *stripe.Record, i int, data 
 				h.Shards = slices.Insert(slices.Clone(h.Shards), j, i)
 			}
 		}
-		if h.Record, err = stripe.Receive(old, rec, tomb, s.cfg.Now()); err != nil {
+		if h.Record, err = stripe.Receive(old, rec, tombFor(tomb, rec.Owner()), s.cfg.Now()); err != nil {
 			return fmt.Errorf("%w: %w", ErrRefused, err)
 		}
 		kept = h
@@ -286,7 +301,7 @@ func (s *Store) UpdateHeld(ctx context.Context, rec *stripe.Record) (*stripe.Rec
 		if err != nil {
 			return err
 		}
-		r, err := stripe.Receive(held.Record, rec, tomb, s.cfg.Now())
+		r, err := stripe.Receive(held.Record, rec, tombFor(tomb, held.Record.Owner()), s.cfg.Now())
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrRefused, err)
 		}
@@ -329,7 +344,7 @@ func (s *Store) RenewStripes(ctx context.Context, ren *stripe.Renewal, owner []b
 			if err != nil {
 				return err
 			}
-			r, err := rn.Renew(held.Record, e.Path, tomb, now)
+			r, err := rn.Renew(held.Record, e.Path, tombFor(tomb, held.Record.Owner()), now)
 			if err != nil {
 				continue // not this owner's, released, or a forged path
 			}
@@ -371,6 +386,11 @@ func (s *Store) ReleaseStripes(ctx context.Context, rel *stripe.Releasing, owner
 	for i, e := range rel.Entries {
 		ids[i] = e.Stripe
 	}
+	// A release dated ahead of this clock is refused: its tombstone
+	// would outlive every retention it overrides by as long as it likes.
+	if ahead := s.cfg.Now().Add(stripe.MaxSkew); rel.Release.Issued.After(ahead) {
+		return 0, fmt.Errorf("badgerstore: release stripes: %w: %w: released on %v, ahead of this clock", ErrRefused, stripe.ErrBadStatement, rel.Release.Issued)
+	}
 	unlock := s.lockStripes(ids...)
 	done := 0
 	var shards []erasure.ShardID
@@ -389,9 +409,19 @@ func (s *Store) ReleaseStripes(ctx context.Context, rel *stripe.Releasing, owner
 			if err != nil {
 				continue
 			}
-			if old, err := getTomb(txn, e.Stripe); err != nil {
+			old, err := getTomb(txn, e.Stripe)
+			if err != nil {
 				return err
-			} else if old != nil && old.Release.Issued.After(t.Release.Issued) {
+			}
+			switch {
+			case old == nil:
+			case old.Release.Owner != t.Release.Owner:
+				// Of two keys' tombstones the held record's owner's
+				// stays: a stripe not held keeps the first.
+				if held == nil {
+					continue
+				}
+			case old.Release.Issued.After(t.Release.Issued):
 				t = old
 			}
 			v, err := t.MarshalBinary()

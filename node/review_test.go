@@ -1,0 +1,67 @@
+package node_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/murmur-cloud/murmur/node"
+	"github.com/murmur-cloud/murmur/stripe"
+)
+
+// TestForeignTombstoneBlocksNothing: a member that does not own a stripe
+// signs a release of it with its own key (dated far ahead, so that it
+// would never expire) and sends it to a member that does not hold the
+// stripe yet: a future holder or repair target. The stripe's owner must
+// still be able to put it there.
+func TestForeignTombstoneBlocksNothing(t *testing.T) {
+	nodes, clk := stripeCloud(t, 3, nil)
+	ctx := context.Background()
+	owner, rogue, holder := nodes[0], nodes[1], nodes[2]
+	d, shards := coded(t, 2, 1, 20<<10, 41)
+	rec, err := stripe.New(d, shards)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := rec.ID()
+
+	for _, ahead := range []time.Duration{50 * 365 * 24 * time.Hour, 0} {
+		rel, entries, err := stripe.SignReleasing(node.OwnerKey(rogue), clk.Now().Add(ahead), []stripe.ID{id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The holder may answer it or not; what matters is what it keeps.
+		_ = rogue.Remote(holder.ID()).ReleaseStripes(ctx, &stripe.Releasing{Release: rel, Entries: []stripe.Entry{entries[id]}})
+		if tomb, _ := holder.Store().Tombstone(ctx, id); ahead > 0 && tomb != nil {
+			t.Fatalf("a release dated %v ahead was kept, until %v", ahead, tomb.Expires())
+		}
+	}
+
+	now := clk.Now()
+	ret, ren, err := stripe.SignRenewal(node.OwnerKey(owner), now, now.Add(24*time.Hour), []stripe.ID{id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.Retention, rec.Path = ret, ren[id].Path
+	if err := owner.Remote(holder.ID()).PutStriped(ctx, rec, 0, shards[0]); err != nil {
+		t.Fatalf("the owner's put, after another member's release of its stripe: %v", err)
+	}
+
+	// The owner's own release replaces the other key's tombstone, and
+	// then its old retention cannot bring the stripe back.
+	clk.Advance(time.Minute)
+	rel, entries, err := stripe.SignReleasing(node.OwnerKey(owner), clk.Now(), []stripe.ID{id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := owner.Remote(holder.ID()).ReleaseStripes(ctx, &stripe.Releasing{Release: rel, Entries: []stripe.Entry{entries[id]}}); err != nil {
+		t.Fatal(err)
+	}
+	if tomb, err := holder.Store().Tombstone(ctx, id); err != nil || tomb == nil || tomb.Release.Owner != owner.Owner() {
+		t.Fatalf("the owner's release left no tombstone of the owner's: %v", err)
+	}
+	if err := owner.Remote(holder.ID()).PutStriped(ctx, rec, 0, shards[0]); !errors.Is(err, node.ErrRefused) {
+		t.Fatalf("a stale put after the owner's release: %v", err)
+	}
+}
