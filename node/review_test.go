@@ -3,10 +3,13 @@ package node_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/murmur-cloud/murmur/audit"
 	"github.com/murmur-cloud/murmur/node"
+	"github.com/murmur-cloud/murmur/placement"
 	"github.com/murmur-cloud/murmur/stripe"
 )
 
@@ -63,5 +66,52 @@ func TestForeignTombstoneBlocksNothing(t *testing.T) {
 	}
 	if err := owner.Remote(holder.ID()).PutStriped(ctx, rec, 0, shards[0]); !errors.Is(err, node.ErrRefused) {
 		t.Fatalf("a stale put after the owner's release: %v", err)
+	}
+}
+
+// onPeers places shards on the named peers, in order.
+type onPeers []string
+
+func (o onPeers) Place(cands []placement.Candidate, sizes []int) ([]int, error) {
+	out := make([]int, len(sizes))
+	for j := range sizes {
+		out[j] = slices.IndexFunc(cands, func(c placement.Candidate) bool { return c.ID == o[j] })
+		if out[j] < 0 {
+			return nil, placement.ErrNotEnoughPeers
+		}
+	}
+	return out, nil
+}
+
+// TestHintsFromStrangersAreNoEvidence: a member that neither owns nor
+// holds a stripe hands its holders the stripe's record (genuine: the
+// owner's retention) with newer hints naming an honest member for one
+// shard, and dropping the shard's real holder. The honest member, which
+// was never given the shard, must not be reported for missing it, nor
+// the real holder escape its audits.
+func TestHintsFromStrangersAreNoEvidence(t *testing.T) {
+	nodes, clk := stripeCloud(t, 5, nil)
+	ctx := context.Background()
+	owner, victim, rogue := nodes[0], nodes[4], nodes[3]
+	holders := onPeers{string(nodes[1].ID()), string(nodes[2].ID()), string(owner.ID())}
+	d, shards := coded(t, 2, 1, 20<<10, 43)
+	if _, err := owner.Cloud(holders).PutStripe(ctx, d, shards); err != nil {
+		t.Fatal(err)
+	}
+	rec := heldRecord(t, nodes[1], d, 0)
+	bad, err := rec.WithHolders(1, []string{string(victim.ID())}, clk.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range nodes[:3] {
+		_ = rogue.Remote(h.ID()).PushRecord(ctx, bad)
+	}
+	for _, r := range period(t, nodes, clk) {
+		if r.Peer == string(victim.ID()) && r.Verdict != audit.Passed {
+			t.Fatalf("the honest %s, hinted by a stranger, was reported: %v", victim.ID().ShortString(), r.Verdict)
+		}
+	}
+	if got := heldRecord(t, nodes[1], d, 0).Holders[1]; len(got) != 1 || got[0] != string(nodes[2].ID()) {
+		t.Fatalf("a stranger's hints were kept: shard 1 at %v", got)
 	}
 }

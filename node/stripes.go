@@ -136,7 +136,7 @@ func (n *Node) handleStripe(ctx context.Context, req *proto.Request, from peer.I
 		if err != nil {
 			return refuse(proto.StatusRefused, err), nil
 		}
-		kept, held, err := n.store.UpdateHeld(ctx, rec)
+		kept, held, err := n.store.UpdateHeldFrom(ctx, rec, string(from), checkOwner(rec.Owner(), from) == nil)
 		if err != nil {
 			return refuseErr(err), nil
 		}

@@ -285,6 +285,16 @@ func (s *Store) PutStriped(ctx context.Context, rec *stripe.Record, i int, data 
 // held. It reports whether this node holds the stripe; a record that
 // Receive refuses is refused (ErrRefused).
 func (s *Store) UpdateHeld(ctx context.Context, rec *stripe.Record) (*stripe.Record, bool, error) {
+	return s.UpdateHeldFrom(ctx, rec, "", true)
+}
+
+// UpdateHeldFrom is UpdateHeld for a record handed over by from, a holder
+// name, which is the stripe's owner if owner is set. Hints are unsigned,
+// so they are taken only from the owner or from a holder the held record
+// already hints: a member with no part in the stripe could otherwise point
+// its auditors at honest peers that never had its shards (each audit of
+// them then a Missing against them) and away from the real holders.
+func (s *Store) UpdateHeldFrom(ctx context.Context, rec *stripe.Record, from string, owner bool) (*stripe.Record, bool, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, false, err
 	}
@@ -301,6 +311,9 @@ func (s *Store) UpdateHeld(ctx context.Context, rec *stripe.Record) (*stripe.Rec
 		if err != nil {
 			return err
 		}
+		if !owner && !hints(held.Record, from) {
+			return fmt.Errorf("%w: %w: hints from a peer the stripe's record does not name", ErrRefused, stripe.ErrOwner)
+		}
 		r, err := stripe.Receive(held.Record, rec, tombFor(tomb, held.Record.Owner()), s.cfg.Now())
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrRefused, err)
@@ -312,6 +325,16 @@ func (s *Store) UpdateHeld(ctx context.Context, rec *stripe.Record) (*stripe.Rec
 		return nil, false, fmt.Errorf("badgerstore: update stripe %s: %w", id.Short(), err)
 	}
 	return out, out != nil, nil
+}
+
+// hints reports whether rec names holder h for one of its shards.
+func hints(rec *stripe.Record, h string) bool {
+	for _, names := range rec.Holders {
+		if slices.Contains(names, h) {
+			return true
+		}
+	}
+	return false
 }
 
 // RenewStripes applies an owner's renewal to the stripes it names that
