@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/murmur-cloud/murmur/audit"
+	"github.com/murmur-cloud/murmur/erasure"
 	"github.com/murmur-cloud/murmur/node"
 	"github.com/murmur-cloud/murmur/placement"
 	"github.com/murmur-cloud/murmur/stripe"
@@ -114,4 +115,34 @@ func TestHintsFromStrangersAreNoEvidence(t *testing.T) {
 	if got := heldRecord(t, nodes[1], d, 0).Holders[1]; len(got) != 1 || got[0] != string(nodes[2].ID()) {
 		t.Fatalf("a stranger's hints were kept: shard 1 at %v", got)
 	}
+}
+
+// TestUndoKeepsWhatAnotherPutStored: two puts of the same bytes run at
+// once (the same file uploaded twice); one fails and undoes what it
+// stored while the other is still writing, so its file is in no catalog
+// yet. The undo must not release the stripe the other put stored.
+func TestUndoKeepsWhatAnotherPutStored(t *testing.T) {
+	nodes, _ := stripeCloud(t, 4, nil)
+	ctx := context.Background()
+	c := nodes[0].Cloud(placement.NewRandom(7)).PeersOnly()
+	d, shards := coded(t, 2, 1, 20<<10, 44)
+	first, second := c.Track(), c.Track()
+	holders, err := first.PutStripe(ctx, d, shards)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := second.PutStripe(ctx, d, shards); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := second.Undo(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	for i, h := range holders {
+		n := heldBy(nodes, h)
+		has, err := n.Store().Has(ctx, []erasure.ShardID{d.Shards[i].ID})
+		if err != nil || !has[0] {
+			t.Fatalf("shard %d, which the first put still needs, is gone from %s: %v", i, h, err)
+		}
+	}
+	first.Done()
 }
