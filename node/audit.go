@@ -228,8 +228,10 @@ func (au *audits) step(ctx context.Context) []audit.Result {
 
 // stillHeld drops the failures of audits of stripes this node no longer
 // keeps a live record of (released, expired, or its shard dropped while
-// the challenge was out): their holders may rightly have deleted them, so
-// the verdict is no evidence. It forgets those stripes.
+// the challenge was out), or whose retention ends within stripe.MaxSkew
+// (a holder whose clock is that far ahead has rightly dropped it): their
+// holders may rightly have deleted them, so the verdict is no evidence.
+// It forgets those stripes.
 func (au *audits) stillHeld(ctx context.Context, results []audit.Result) []audit.Result {
 	now := au.n.cfg.Now()
 	live := map[stripe.ID]bool{}
@@ -239,7 +241,9 @@ func (au *audits) stillHeld(ctx context.Context, results []audit.Result) []audit
 			ok, seen := live[r.Stripe]
 			if !seen {
 				h, err := au.n.store.GetHeld(ctx, r.Stripe)
-				ok = err != nil || (h != nil && h.Record.Live(now)) // a read error keeps the verdict
+				// A read error keeps the verdict. A retention ending
+				// within MaxSkew may have ended by the holder's clock.
+				ok = err != nil || (h != nil && h.Record.Live(now.Add(stripe.MaxSkew)))
 				live[r.Stripe] = ok
 				if !ok {
 					au.forget(r.Stripe)

@@ -146,3 +146,42 @@ func TestUndoKeepsWhatAnotherPutStored(t *testing.T) {
 	}
 	first.Done()
 }
+
+// TestSkewedExpiryIsNoEvidence: a holder whose clock runs five minutes
+// ahead (within stripe.MaxSkew) drops a stripe when its retention ends by
+// its clock; its co-holders, whose clocks say the retention has minutes
+// left, must not count that against it.
+func TestSkewedExpiryIsNoEvidence(t *testing.T) {
+	nodes, clk := stripeCloud(t, 3, func(i int, c *node.Config) {
+		if i == 2 {
+			now := c.Now
+			c.Now = func() time.Time { return now().Add(5 * time.Minute) }
+		}
+	})
+	ctx := context.Background()
+	dropper := nodes[2]
+	holders := onPeers{string(nodes[0].ID()), string(nodes[1].ID()), string(dropper.ID())}
+	d, shards := coded(t, 2, 1, 16<<10, 45)
+	if _, err := nodes[0].Cloud(holders).PutStripe(ctx, d, shards); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(nodes[0].LeaseTerm() - 3*time.Minute)
+	if err := node.Reclaim(ctx, dropper); err != nil {
+		t.Fatal(err)
+	}
+	if used := dropper.Store().Used(); used != 0 {
+		t.Fatalf("the dropper still holds %d bytes", used)
+	}
+	n := 0
+	for _, a := range nodes[:2] {
+		for _, r := range node.AuditStep(ctx, a) {
+			n++
+			if r.Peer == string(dropper.ID()) && r.Verdict != audit.Passed {
+				t.Errorf("%s holds a skewed expiry against the dropper: %v", a.ID().ShortString(), r.Verdict)
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("no audits ran")
+	}
+}
