@@ -11,6 +11,7 @@ import (
 	"github.com/murmur-cloud/murmur/erasure"
 	"github.com/murmur-cloud/murmur/node"
 	"github.com/murmur-cloud/murmur/placement"
+	"github.com/murmur-cloud/murmur/store"
 	"github.com/murmur-cloud/murmur/stripe"
 )
 
@@ -184,4 +185,45 @@ func TestSkewedExpiryIsNoEvidence(t *testing.T) {
 	if n == 0 {
 		t.Fatal("no audits ran")
 	}
+}
+
+// TestUndoKeepsShardsOfLiveStripes: two stripes of one owner share a
+// data shard (the same bytes in two files, or a file and a drive object).
+// Undoing a failed put of the second must not take the shard from the
+// first, whose retention is live and which nobody released.
+func TestUndoKeepsShardsOfLiveStripes(t *testing.T) {
+	nodes, _ := stripeCloud(t, 4, nil)
+	ctx := context.Background()
+	on := onPeers{string(nodes[1].ID()), string(nodes[2].ID()), string(nodes[3].ID())}
+	c := nodes[0].Cloud(on)
+	enc, err := erasure.NewCoder(2, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, base := coded(t, 2, 1, 16<<10, 46)
+	_, other := coded(t, 2, 1, 16<<10, 47)
+	put := func(p store.StripePutter, data [][]byte) *erasure.Descriptor {
+		d, parity, err := enc.Encode(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.PutStripe(ctx, d, append(data, parity...)); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	first := put(c, [][]byte{base[0], base[1]})
+	tr := c.Track()
+	second := put(tr, [][]byte{base[0], other[1]})
+	if first.Shards[0].ID != second.Shards[0].ID {
+		t.Fatal("the stripes share no shard")
+	}
+	if _, err := tr.Undo(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	has, err := nodes[1].Store().Has(ctx, []erasure.ShardID{first.Shards[0].ID})
+	if err != nil || !has[0] {
+		t.Fatalf("the first stripe's shard 0 is gone from its holder: %v", err)
+	}
+	heldRecord(t, nodes[1], first, 0)
 }
