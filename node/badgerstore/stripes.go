@@ -639,7 +639,18 @@ func (s *Store) SweepStripes(ctx context.Context, now time.Time) ([]stripe.ID, e
 		}
 	}
 	for _, id := range tombs {
-		if err := s.update(func(txn *badger.Txn) error { return txn.Delete(tombKey(id)) }); err != nil {
+		// Under the stripe's lock and checked again: a release since the
+		// walk may have put a newer tombstone in its place.
+		unlock := s.lockStripes(id)
+		err := s.update(func(txn *badger.Txn) error {
+			t, err := getTomb(txn, id)
+			if err != nil || t == nil || now.Before(t.Expires()) {
+				return err
+			}
+			return txn.Delete(tombKey(id))
+		})
+		unlock()
+		if err != nil {
 			return gone, err
 		}
 	}
