@@ -103,6 +103,7 @@ func (c *Cloud) renewStripes(ctx context.Context, refs []ShardRef) (int, error) 
 		return 0, fmt.Errorf("node: renew stripes: %w", err)
 	}
 	kept := make([]bool, len(recs))
+	var keptMu sync.Mutex // holders of one stripe answer at once
 	errs := c.eachHolder(ctx, recs, func(p peer.ID, idx []int) error {
 		es := make([]stripe.Entry, len(idx))
 		for j, i := range idx {
@@ -112,6 +113,8 @@ func (c *Cloud) renewStripes(ctx context.Context, refs []ShardRef) (int, error) 
 		if err != nil {
 			return err
 		}
+		keptMu.Lock()
+		defer keptMu.Unlock()
 		for j, i := range idx {
 			if j < len(bits) && bits[j] {
 				kept[i] = true
