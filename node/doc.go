@@ -21,5 +21,6 @@
 // own shards on the schedule of an audit.Auditor (audit.go, Config.Audit):
 // results are first-hand evidence in the gossip reputation book, which
 // placement ranks peers by, and failed, missing or corrupt shards become
-// repair candidates (TakeRepairs). AuditStatus reports the counts.
+// repair candidates (TakeRepairs), as do shards whose audits at a peer go
+// unanswered three times in a row. AuditStatus reports the counts.
 package node

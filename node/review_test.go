@@ -227,3 +227,36 @@ func TestUndoKeepsShardsOfLiveStripes(t *testing.T) {
 	}
 	heldRecord(t, nodes[1], first, 0)
 }
+
+// TestSilentHolderIsRepaired: a holder that stops answering audits (gone
+// for good, or a cheater that dropped its shards and keeps quiet rather
+// than say so) must not keep its shards out of repair for ever: after a
+// few periods of silence its co-holders queue them.
+func TestSilentHolderIsRepaired(t *testing.T) {
+	nodes, clk := stripeCloud(t, 4, nil)
+	ctx := context.Background()
+	silent := nodes[3]
+	on := onPeers{string(nodes[1].ID()), string(nodes[2].ID()), string(silent.ID())}
+	d, shards := coded(t, 2, 1, 16<<10, 48)
+	if _, err := nodes[0].Cloud(on).PutStripe(ctx, d, shards); err != nil {
+		t.Fatal(err)
+	}
+	if err := silent.Close(); err != nil {
+		t.Fatal(err)
+	}
+	live := nodes[:3]
+	for range 4 {
+		period(t, live, clk)
+	}
+	found := false
+	for _, n := range live[1:] {
+		for _, r := range n.TakeRepairs(100) {
+			if r.Peer == string(silent.ID()) && r.Shard == 2 {
+				found = true
+			}
+		}
+	}
+	if !found {
+		t.Fatal("four periods of silence, and the silent holder's shard is no repair candidate")
+	}
+}
