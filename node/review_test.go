@@ -260,3 +260,40 @@ func TestSilentHolderIsRepaired(t *testing.T) {
 		t.Fatal("four periods of silence, and the silent holder's shard is no repair candidate")
 	}
 }
+
+// TestRefusedReleaseKeepsAudits: a member sends a holder a release, signed
+// with its own key, of a stripe another owner put there (a co-holder
+// cheating, say, that would rather not be audited). The holder refuses it
+// and must go on auditing the stripe's co-holders and scrubbing its shard.
+func TestRefusedReleaseKeepsAudits(t *testing.T) {
+	nodes, clk := stripeCloud(t, 4, nil)
+	ctx := context.Background()
+	rogue := nodes[3]
+	on := onPeers{string(nodes[1].ID()), string(nodes[2].ID()), string(rogue.ID())}
+	d, shards := coded(t, 2, 1, 16<<10, 49)
+	if _, err := nodes[0].Cloud(on).PutStripe(ctx, d, shards); err != nil {
+		t.Fatal(err)
+	}
+	id := stripeID(t, d, shards)
+	rel, entries, err := stripe.SignReleasing(node.OwnerKey(rogue), clk.Now(), []stripe.ID{id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range nodes[1:3] {
+		_ = rogue.Remote(h.ID()).ReleaseStripes(ctx, &stripe.Releasing{Release: rel, Entries: []stripe.Entry{entries[id]}})
+	}
+	for _, h := range nodes[1:3] {
+		if st := h.AuditStatus(); st.Stripes != 1 || st.Targets == 0 {
+			t.Fatalf("%s audits %d stripes, %d targets after a refused release", h.ID().ShortString(), st.Stripes, st.Targets)
+		}
+	}
+	audited := 0
+	for _, r := range period(t, nodes[:3], clk) {
+		if r.Peer == string(rogue.ID()) {
+			audited++
+		}
+	}
+	if audited == 0 {
+		t.Fatal("nobody audited the rogue after its refused release")
+	}
+}
