@@ -2,6 +2,7 @@ package badgerstore_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -56,5 +57,37 @@ func TestProveRottedTree(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+	}
+}
+
+// TestRetentionFromTheFuture: an owner signs a retention issued ten years
+// ahead (a day's term, well formed): a holder that took it would keep the
+// shard, lease and all, for ten years without a renewal, past any term a
+// retention may have (stripe.MaxTerm). It is refused, put or renewal.
+func TestRetentionFromTheFuture(t *testing.T) {
+	now := t0.Add(time.Hour)
+	s := open(t, badgerstore.Config{Now: func() time.Time { return now }})
+	ctx := context.Background()
+	key := ownerKey(7)
+	rec, shards := coded(t, key, "future")
+	late := now.Add(10 * 365 * 24 * time.Hour)
+	ret, entries, err := stripe.SignRenewal(key, late, late.Add(24*time.Hour), []stripe.ID{rec.ID()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	far := rec.Clone()
+	far.Retention, far.Path = ret, entries[rec.ID()].Path
+	if _, err := s.PutStriped(ctx, far, 0, shards[0], []byte("o")); !errors.Is(err, badgerstore.ErrRefused) {
+		t.Fatalf("a put kept ten years ahead: %v", err)
+	}
+	if _, err := s.PutStriped(ctx, rec, 0, shards[0], []byte("o")); err != nil {
+		t.Fatal(err)
+	}
+	kept, err := s.RenewStripes(ctx, &stripe.Renewal{Retention: ret, Entries: []stripe.Entry{entries[rec.ID()]}}, []byte("o"))
+	if err == nil && kept[0] {
+		t.Fatal("a renewal ten years ahead was kept")
+	}
+	if h, _ := s.GetHeld(ctx, rec.ID()); h == nil || !h.Record.Retention.Until.Equal(rec.Retention.Until) {
+		t.Fatalf("the held record was renewed from the future: %+v", h)
 	}
 }

@@ -160,6 +160,17 @@ func tombFor(t *stripe.Tombstone, owner stripe.Owner) *stripe.Tombstone {
 	return t
 }
 
+// checkTerm refuses a retention that runs longer from now than any may
+// (stripe.MaxTerm, with stripe.MaxSkew for the clocks): one issued ahead
+// of this clock would otherwise keep its stripe, and the lease on its
+// shards, for as long as its owner dated it, without a renewal.
+func checkTerm(ret *stripe.Retention, now time.Time) error {
+	if limit := now.Add(stripe.MaxTerm + stripe.MaxSkew); ret.Until.After(limit) {
+		return fmt.Errorf("%w: %w: kept until %v, past %v", ErrRefused, stripe.ErrBadRecord, ret.Until, limit)
+	}
+	return nil
+}
+
 func getTomb(txn *badger.Txn, id stripe.ID) (*stripe.Tombstone, error) {
 	item, err := txn.Get(tombKey(id))
 	if errors.Is(err, badger.ErrKeyNotFound) {
@@ -237,6 +248,9 @@ func (s *Store) PutStriped(ctx context.Context, rec *stripe.Record, i int, data 
 	id := rec.ID()
 	unlock := s.lockStripes(id)
 	defer unlock()
+	if err := checkTerm(&rec.Retention, s.cfg.Now()); err != nil {
+		return nil, fmt.Errorf("badgerstore: put shard %d of stripe %s: %w", i, id.Short(), err)
+	}
 	var kept *Held
 	check := func(txn *badger.Txn) error {
 		held, err := getHeld(txn, id)
@@ -299,6 +313,9 @@ func (s *Store) UpdateHeldFrom(ctx context.Context, rec *stripe.Record, from str
 		return nil, false, err
 	}
 	id := rec.ID()
+	if err := checkTerm(&rec.Retention, s.cfg.Now()); err != nil {
+		return nil, false, fmt.Errorf("badgerstore: update stripe %s: %w", id.Short(), err)
+	}
 	unlock := s.lockStripes(id)
 	defer unlock()
 	var out *stripe.Record
@@ -349,11 +366,14 @@ func (s *Store) RenewStripes(ctx context.Context, ren *stripe.Renewal, owner []b
 	for i, e := range ren.Entries {
 		ids[i] = e.Stripe
 	}
+	now := s.cfg.Now()
+	if err := checkTerm(&ren.Retention, now); err != nil {
+		return nil, fmt.Errorf("badgerstore: renew stripes: %w", err)
+	}
 	rn := stripe.NewRenewer(ren.Retention) // one signature check for the batch
 	unlock := s.lockStripes(ids...)
 	kept := make([]bool, len(ids))
 	var shards []erasure.ShardID
-	now := s.cfg.Now()
 	err := s.update(func(txn *badger.Txn) error {
 		for j, e := range ren.Entries {
 			held, err := getHeld(txn, e.Stripe)
