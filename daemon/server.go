@@ -290,6 +290,7 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request) {
 	k, m := code.K, code.M
 	cfg.K, cfg.M = k, m
 	tr := s.cloud.Track()
+	defer tr.Done() // once the file is in the catalog, or undone
 	man, err := pipeline.Write(r.Context(), cfg, tr, r.Body)
 	if err != nil {
 		s.undoPut(tr)

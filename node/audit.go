@@ -37,6 +37,12 @@ import (
 // maxRepairs bounds the repair queue; the oldest candidates give way.
 const maxRepairs = 1 << 16
 
+// silentRepair is how many audits of a shard at a peer in a row may go
+// unanswered before the shard is a repair candidate too: a holder gone
+// for good, or one that dropped the shard and keeps quiet rather than
+// say so (which would be Missing), must not keep it out of repair.
+const silentRepair = 3
+
 // maxServing bounds the audit requests a node answers at once (each may
 // read up to MaxAuditBatch × MaxChallengeLeaves leaves, and holds its
 // proofs in memory until sent): more wait for a turn, within the request's
@@ -91,6 +97,7 @@ type audits struct {
 	peers   map[string]*PeerAudits
 	repairs []audit.Result
 	queued  map[repairKey]bool
+	silent  map[repairKey]int // audits unanswered in a row
 }
 
 func newAudits(n *Node) (*audits, error) {
@@ -101,7 +108,7 @@ func newAudits(n *Node) (*audits, error) {
 	return &audits{
 		n: n, proto: n.cfg.Secret.Protocol(proto.AuditID), a: a,
 		kick: make(chan struct{}, 1), ready: make(chan struct{}, 1), serving: make(chan struct{}, maxServing),
-		stripes: map[stripe.ID]bool{}, peers: map[string]*PeerAudits{}, queued: map[repairKey]bool{},
+		stripes: map[stripe.ID]bool{}, peers: map[string]*PeerAudits{}, queued: map[repairKey]bool{}, silent: map[repairKey]int{},
 	}, nil
 }
 
@@ -146,6 +153,11 @@ func (au *audits) forget(id stripe.ID) {
 	au.mu.Lock()
 	au.a.Forget(id, au.n.cfg.Now())
 	delete(au.stripes, id)
+	for k := range au.silent {
+		if k.stripe == id {
+			delete(au.silent, k)
+		}
+	}
 	au.mu.Unlock()
 }
 
@@ -228,8 +240,10 @@ func (au *audits) step(ctx context.Context) []audit.Result {
 
 // stillHeld drops the failures of audits of stripes this node no longer
 // keeps a live record of (released, expired, or its shard dropped while
-// the challenge was out): their holders may rightly have deleted them, so
-// the verdict is no evidence. It forgets those stripes.
+// the challenge was out), or whose retention ends within stripe.MaxSkew
+// (a holder whose clock is that far ahead has rightly dropped it): their
+// holders may rightly have deleted them, so the verdict is no evidence.
+// It forgets those stripes.
 func (au *audits) stillHeld(ctx context.Context, results []audit.Result) []audit.Result {
 	now := au.n.cfg.Now()
 	live := map[stripe.ID]bool{}
@@ -239,7 +253,9 @@ func (au *audits) stillHeld(ctx context.Context, results []audit.Result) []audit
 			ok, seen := live[r.Stripe]
 			if !seen {
 				h, err := au.n.store.GetHeld(ctx, r.Stripe)
-				ok = err != nil || (h != nil && h.Record.Live(now)) // a read error keeps the verdict
+				// A read error keeps the verdict. A retention ending
+				// within MaxSkew may have ended by the holder's clock.
+				ok = err != nil || (h != nil && h.Record.Live(now.Add(stripe.MaxSkew)))
 				live[r.Stripe] = ok
 				if !ok {
 					au.forget(r.Stripe)
@@ -387,7 +403,17 @@ func (au *audits) record(results []audit.Result) {
 				pa.TimedOut++
 			}
 		}
-		if k := (repairKey{r.Stripe, r.Shard, r.Peer}); r.Repair() && !au.queued[k] {
+		k := repairKey{r.Stripe, r.Shard, r.Peer}
+		repair := r.Repair()
+		if !r.Scrub {
+			if r.Verdict == audit.TimedOut {
+				au.silent[k]++
+				repair = au.silent[k] >= silentRepair
+			} else {
+				delete(au.silent, k)
+			}
+		}
+		if repair && !au.queued[k] {
 			if len(au.repairs) >= maxRepairs {
 				old := au.repairs[0]
 				delete(au.queued, repairKey{old.Stripe, old.Shard, old.Peer})
@@ -443,6 +469,13 @@ func (au *audits) serve(s network.Stream) {
 	answers := make([]proto.AuditAnswer, len(chs))
 	for i, ch := range chs {
 		answers[i] = au.prove(ctx, ch, remote)
+	}
+	if ctx.Err() != nil {
+		// Out of time: the challenges not proved would go as held
+		// without a proof, a failure of integrity where the truth is
+		// only a slow answer. Say nothing: they time out instead.
+		s.Reset()
+		return
 	}
 	answer(proto.StatusOK, "", answers)
 }
@@ -500,8 +533,9 @@ func (n *Node) AuditStatus() AuditStatus {
 }
 
 // TakeRepairs removes and returns up to max repair candidates, oldest
-// first: shards that failed an audit or were missing at a peer, and own
-// shards a scrub found corrupt or missing. Each is queued once until
+// first: shards that failed an audit or were missing at a peer, shards
+// whose audits at a peer went unanswered silentRepair times in a row
+// (Verdict TimedOut), and own shards a scrub found corrupt or missing. Each is queued once until
 // taken. RepairsReady is signalled when candidates arrive.
 func (n *Node) TakeRepairs(max int) []audit.Result {
 	au := n.audits

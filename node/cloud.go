@@ -39,6 +39,11 @@ type Cloud struct {
 	mu      sync.Mutex
 	holders map[erasure.ShardID][]peer.ID
 	lies    map[peer.ID]int
+
+	// tracked counts, per shard, the Trackeds of c (puts not yet done)
+	// that stored it: an undo leaves those shards alone (track.go).
+	trackMu sync.Mutex
+	tracked map[erasure.ShardID]int
 }
 
 var (
@@ -267,6 +272,11 @@ func (c *Cloud) undo(d *erasure.Descriptor, which []int, done []bool, at []peer.
 		}
 	}
 	keep := map[erasure.ShardID]bool{}
+	for _, id := range ids {
+		if c.trackedBy(id) > 0 { // a put in progress stored it too
+			keep[id] = true
+		}
+	}
 	owned, err := c.n.store.OwnedOf(ctx, ids)
 	if err != nil {
 		c.n.log.Warn("a failed put's shards are kept: this node's stripes could not be read", "err", err)

@@ -21,7 +21,8 @@
 // own shards on the schedule of an audit.Auditor (audit.go, Config.Audit):
 // results are first-hand evidence in the gossip reputation book, which
 // placement ranks peers by, and failed, missing or corrupt shards become
-// repair candidates (TakeRepairs). AuditStatus reports the counts.
+// repair candidates (TakeRepairs), as do shards whose audits at a peer go
+// unanswered three times in a row. AuditStatus reports the counts.
 //
 // Every node runs a repair.Machine over the stripes it holds (repair.go,
 // repair_wire.go, Config.Repair; docs/repair.md): it checks their other

@@ -70,8 +70,15 @@ func (c *Cloud) Renew(ctx context.Context, refs []ShardRef) (LeaseReport, error)
 // stripes this node put all of whose shards are released are released,
 // with one signature (releaseStripes): their holders delete them and keep
 // tombstones.
+//
+// A shard that is also in a stripe of this node's not released with them
+// (the same bytes in another file or drive object) keeps its lease: that
+// stripe's retention is live, and its holders must keep the shard.
 func (c *Cloud) Release(ctx context.Context, refs []ShardRef) (LeaseReport, error) {
-	n, serr := c.releaseStripes(ctx, refs)
+	n, keep, serr := c.releaseStripes(ctx, refs)
+	if len(keep) > 0 {
+		refs = slices.DeleteFunc(slices.Clone(refs), func(r ShardRef) bool { return keep[r.ID] })
+	}
 	rep, err := c.lease(ctx, refs, false)
 	rep.Stripes = n
 	return rep, errors.Join(err, serr)
@@ -96,6 +103,7 @@ func (c *Cloud) renewStripes(ctx context.Context, refs []ShardRef) (int, error) 
 		return 0, fmt.Errorf("node: renew stripes: %w", err)
 	}
 	kept := make([]bool, len(recs))
+	var keptMu sync.Mutex // holders of one stripe answer at once
 	errs := c.eachHolder(ctx, recs, func(p peer.ID, idx []int) error {
 		es := make([]stripe.Entry, len(idx))
 		for j, i := range idx {
@@ -105,6 +113,8 @@ func (c *Cloud) renewStripes(ctx context.Context, refs []ShardRef) (int, error) 
 		if err != nil {
 			return err
 		}
+		keptMu.Lock()
+		defer keptMu.Unlock()
 		for j, i := range idx {
 			if j < len(bits) && bits[j] {
 				kept[i] = true
@@ -140,7 +150,9 @@ func (c *Cloud) renewStripes(ctx context.Context, refs []ShardRef) (int, error) 
 
 // releaseStripes releases the owned stripes all of whose stored shards
 // are among refs, at every holder their records name, and forgets them.
-func (c *Cloud) releaseStripes(ctx context.Context, refs []ShardRef) (int, error) {
+// It also returns the shards of refs that owned stripes not released have
+// (which must stay).
+func (c *Cloud) releaseStripes(ctx context.Context, refs []ShardRef) (int, map[erasure.ShardID]bool, error) {
 	n := c.n
 	ids := idsOf(refs)
 	gone := make(map[erasure.ShardID]bool, len(ids))
@@ -149,10 +161,12 @@ func (c *Cloud) releaseStripes(ctx context.Context, refs []ShardRef) (int, error
 	}
 	all, err := n.store.OwnedOf(ctx, ids)
 	if err != nil {
-		return 0, err
+		// Nothing known of the owned stripes: release no shard of any.
+		return 0, gone, err
 	}
 	var recs []*stripe.Record
 	var sids []stripe.ID
+	keep := map[erasure.ShardID]bool{}
 	for _, r := range all {
 		whole := true
 		for i, s := range r.Descriptor.Shards {
@@ -160,14 +174,20 @@ func (c *Cloud) releaseStripes(ctx context.Context, refs []ShardRef) (int, error
 		}
 		if whole {
 			recs, sids = append(recs, r), append(sids, r.ID())
+			continue
+		}
+		for i, s := range r.Descriptor.Shards {
+			if r.Descriptor.Stored(i) && gone[s.ID] {
+				keep[s.ID] = true
+			}
 		}
 	}
 	if len(recs) == 0 {
-		return 0, nil
+		return 0, keep, nil
 	}
 	rel, entries, err := stripe.SignReleasing(n.key, n.cfg.Now(), sids)
 	if err != nil {
-		return 0, fmt.Errorf("node: release stripes: %w", err)
+		return 0, keep, fmt.Errorf("node: release stripes: %w", err)
 	}
 	errs := c.eachHolder(ctx, recs, func(p peer.ID, idx []int) error {
 		es := make([]stripe.Entry, len(idx))
@@ -181,7 +201,7 @@ func (c *Cloud) releaseStripes(ctx context.Context, refs []ShardRef) (int, error
 	if err := n.store.DeleteOwned(ctx, sids); err != nil {
 		errs = append(errs, err)
 	}
-	return len(recs), errors.Join(errs...)
+	return len(recs), keep, errors.Join(errs...)
 }
 
 // eachHolder calls fn, concurrently, for every holder the records' hints

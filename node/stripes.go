@@ -137,7 +137,7 @@ func (n *Node) handleStripe(ctx context.Context, req *proto.Request, from peer.I
 		if err != nil {
 			return refuse(proto.StatusRefused, err), nil
 		}
-		kept, held, err := n.store.UpdateHeld(ctx, rec)
+		kept, held, err := n.store.UpdateHeldFrom(ctx, rec, string(from), checkOwner(rec.Owner(), from) == nil)
 		if err != nil {
 			return refuseErr(err), nil
 		}
@@ -170,10 +170,7 @@ func (n *Node) handleStripe(ctx context.Context, req *proto.Request, from peer.I
 		if _, err := n.store.ReleaseStripes(ctx, rel, []byte(from)); err != nil {
 			return refuseErr(err), nil
 		}
-		for _, e := range rel.Entries {
-			n.audits.forget(e.Stripe)
-			n.repairs.drop(e.Stripe)
-		}
+		n.forgetReleased(ctx, rel)
 		return &proto.Response{}, nil
 	}
 	return refuse(proto.StatusBadRequest, fmt.Errorf("unknown op %v", req.Op)), nil
@@ -254,11 +251,21 @@ func (s selfHolder) ReleaseStripes(ctx context.Context, rel *stripe.Releasing) e
 	if _, err := s.n.store.ReleaseStripes(ctx, rel, []byte(s.n.ID())); err != nil {
 		return err
 	}
-	for _, e := range rel.Entries {
-		s.n.audits.forget(e.Stripe)
-		s.n.repairs.drop(e.Stripe)
-	}
+	s.n.forgetReleased(ctx, rel)
 	return nil
+}
+
+// forgetReleased takes out of the audit schedule the stripes of rel whose
+// records the store no longer holds: those it released. A release it
+// refused for a stripe (another key's, stale, a wrong path) must not stop
+// the audits of that stripe, or anyone could silence them.
+func (n *Node) forgetReleased(ctx context.Context, rel *stripe.Releasing) {
+	for _, e := range rel.Entries {
+		if h, err := n.store.GetHeld(ctx, e.Stripe); err == nil && h == nil {
+			n.audits.forget(e.Stripe)
+			n.repairs.drop(e.Stripe)
+		}
+	}
 }
 
 func (n *Node) holder(p peer.ID) holderOf {

@@ -17,7 +17,9 @@ import (
 // the shard's tree, reading only the leaves asked for; without one (a
 // shard put with a lease alone), from the whole shard. A shard not held,
 // or whose file is gone or short, is store.ErrNotFound; one whose leaves
-// no longer match its tree fails with proof.ErrCorrupt.
+// no longer match its tree fails with proof.ErrCorrupt, unless it is the
+// tree that rotted (the shard still hashes to its ID): then the tree is
+// made anew from the shard and the challenge answered.
 func (s *Store) Prove(ctx context.Context, ch *proof.Challenge) (*proof.Proof, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -61,7 +63,11 @@ func (s *Store) Prove(ctx context.Context, ch *proof.Challenge) (*proof.Proof, e
 		if tree == nil {
 			return proof.Prove(b, ch)
 		}
-		return tree.Prove(ch, bytes.NewReader(b))
+		pr, err := tree.Prove(ch, bytes.NewReader(b))
+		if errors.Is(err, proof.ErrCorrupt) {
+			return s.proveAnew(ctx, ch, b, err)
+		}
+		return pr, err
 	}
 	f, err := os.Open(s.blobPath(id))
 	if err != nil {
@@ -71,5 +77,34 @@ func (s *Store) Prove(ctx context.Context, ch *proof.Challenge) (*proof.Proof, e
 	if fi, err := f.Stat(); err != nil || fi.Size() != int64(size) {
 		return nil, fmt.Errorf("prove %s: its file is damaged: %w", id.Short(), store.ErrNotFound)
 	}
-	return tree.Prove(ch, f)
+	pr, err := tree.Prove(ch, f)
+	if errors.Is(err, proof.ErrCorrupt) {
+		b, gerr := s.Get(ctx, id)
+		if gerr != nil {
+			return nil, err
+		}
+		return s.proveAnew(ctx, ch, b, err)
+	}
+	return pr, err
+}
+
+// proveAnew answers ch from b, the whole shard, when its leaves did not
+// match the tree kept (corrupt, the error Prove got): if b is still the
+// shard its ID names, the tree is what rotted, and it is made anew from
+// b, kept in place of the rotted one (at best: a failure to write it
+// costs only the next audit the same detour) and used for the answer.
+func (s *Store) proveAnew(ctx context.Context, ch *proof.Challenge, b []byte, corrupt error) (*proof.Proof, error) {
+	if !ch.Shard.Verify(b) {
+		return nil, corrupt
+	}
+	tree := proof.NewTree(b)
+	if tb, err := tree.MarshalBinary(); err == nil {
+		_ = s.update(func(txn *badger.Txn) error {
+			if _, err := txn.Get(treeKey(ch.Shard)); err != nil {
+				return nil // the shard went meanwhile
+			}
+			return txn.Set(treeKey(ch.Shard), tb)
+		})
+	}
+	return tree.Prove(ch, bytes.NewReader(b))
 }

@@ -145,6 +145,32 @@ func getHeld(txn *badger.Txn, id stripe.ID) (*Held, error) {
 	return ParseHeld(v)
 }
 
+// tombFor returns the tombstone that decides a record of owner's: t if
+// its release is owner's, else none. A holder keeps the tombstone of a
+// stripe it does not hold on the word of whoever signed the release,
+// unchecked against the stripe's owner (which it does not know), so a
+// release by another key must not block the owner's retentions: any
+// member could otherwise sign a release of anybody's stripe and keep it
+// off every member that does not hold it yet (a repair target, a put in
+// flight), for as long as the release's date lets it live.
+func tombFor(t *stripe.Tombstone, owner stripe.Owner) *stripe.Tombstone {
+	if t == nil || t.Release.Owner != owner {
+		return nil
+	}
+	return t
+}
+
+// checkTerm refuses a retention that runs longer from now than any may
+// (stripe.MaxTerm, with stripe.MaxSkew for the clocks): one issued ahead
+// of this clock would otherwise keep its stripe, and the lease on its
+// shards, for as long as its owner dated it, without a renewal.
+func checkTerm(ret *stripe.Retention, now time.Time) error {
+	if limit := now.Add(stripe.MaxTerm + stripe.MaxSkew); ret.Until.After(limit) {
+		return fmt.Errorf("%w: %w: kept until %v, past %v", ErrRefused, stripe.ErrBadRecord, ret.Until, limit)
+	}
+	return nil
+}
+
 func getTomb(txn *badger.Txn, id stripe.ID) (*stripe.Tombstone, error) {
 	item, err := txn.Get(tombKey(id))
 	if errors.Is(err, badger.ErrKeyNotFound) {
@@ -222,6 +248,9 @@ func (s *Store) PutStriped(ctx context.Context, rec *stripe.Record, i int, data 
 	id := rec.ID()
 	unlock := s.lockStripes(id)
 	defer unlock()
+	if err := checkTerm(&rec.Retention, s.cfg.Now()); err != nil {
+		return nil, fmt.Errorf("badgerstore: put shard %d of stripe %s: %w", i, id.Short(), err)
+	}
 	var kept *Held
 	check := func(txn *badger.Txn) error {
 		held, err := getHeld(txn, id)
@@ -240,7 +269,7 @@ func (s *Store) PutStriped(ctx context.Context, rec *stripe.Record, i int, data 
 				h.Shards = slices.Insert(slices.Clone(h.Shards), j, i)
 			}
 		}
-		if h.Record, err = stripe.Receive(old, rec, tomb, s.cfg.Now()); err != nil {
+		if h.Record, err = stripe.Receive(old, rec, tombFor(tomb, rec.Owner()), s.cfg.Now()); err != nil {
 			return fmt.Errorf("%w: %w", ErrRefused, err)
 		}
 		kept = h
@@ -270,10 +299,23 @@ func (s *Store) PutStriped(ctx context.Context, rec *stripe.Record, i int, data 
 // held. It reports whether this node holds the stripe; a record that
 // Receive refuses is refused (ErrRefused).
 func (s *Store) UpdateHeld(ctx context.Context, rec *stripe.Record) (*stripe.Record, bool, error) {
+	return s.UpdateHeldFrom(ctx, rec, "", true)
+}
+
+// UpdateHeldFrom is UpdateHeld for a record handed over by from, a holder
+// name, which is the stripe's owner if owner is set. Hints are unsigned,
+// so they are taken only from the owner or from a holder the held record
+// already hints: a member with no part in the stripe could otherwise point
+// its auditors at honest peers that never had its shards (each audit of
+// them then a Missing against them) and away from the real holders.
+func (s *Store) UpdateHeldFrom(ctx context.Context, rec *stripe.Record, from string, owner bool) (*stripe.Record, bool, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, false, err
 	}
 	id := rec.ID()
+	if err := checkTerm(&rec.Retention, s.cfg.Now()); err != nil {
+		return nil, false, fmt.Errorf("badgerstore: update stripe %s: %w", id.Short(), err)
+	}
 	unlock := s.lockStripes(id)
 	defer unlock()
 	var out *stripe.Record
@@ -286,7 +328,10 @@ func (s *Store) UpdateHeld(ctx context.Context, rec *stripe.Record) (*stripe.Rec
 		if err != nil {
 			return err
 		}
-		r, err := stripe.Receive(held.Record, rec, tomb, s.cfg.Now())
+		if !owner && !hints(held.Record, from) {
+			return fmt.Errorf("%w: %w: hints from a peer the stripe's record does not name", ErrRefused, stripe.ErrOwner)
+		}
+		r, err := stripe.Receive(held.Record, rec, tombFor(tomb, held.Record.Owner()), s.cfg.Now())
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrRefused, err)
 		}
@@ -297,6 +342,16 @@ func (s *Store) UpdateHeld(ctx context.Context, rec *stripe.Record) (*stripe.Rec
 		return nil, false, fmt.Errorf("badgerstore: update stripe %s: %w", id.Short(), err)
 	}
 	return out, out != nil, nil
+}
+
+// hints reports whether rec names holder h for one of its shards.
+func hints(rec *stripe.Record, h string) bool {
+	for _, names := range rec.Holders {
+		if slices.Contains(names, h) {
+			return true
+		}
+	}
+	return false
 }
 
 // RenewStripes applies an owner's renewal to the stripes it names that
@@ -311,11 +366,14 @@ func (s *Store) RenewStripes(ctx context.Context, ren *stripe.Renewal, owner []b
 	for i, e := range ren.Entries {
 		ids[i] = e.Stripe
 	}
+	now := s.cfg.Now()
+	if err := checkTerm(&ren.Retention, now); err != nil {
+		return nil, fmt.Errorf("badgerstore: renew stripes: %w", err)
+	}
 	rn := stripe.NewRenewer(ren.Retention) // one signature check for the batch
 	unlock := s.lockStripes(ids...)
 	kept := make([]bool, len(ids))
 	var shards []erasure.ShardID
-	now := s.cfg.Now()
 	err := s.update(func(txn *badger.Txn) error {
 		for j, e := range ren.Entries {
 			held, err := getHeld(txn, e.Stripe)
@@ -329,7 +387,7 @@ func (s *Store) RenewStripes(ctx context.Context, ren *stripe.Renewal, owner []b
 			if err != nil {
 				return err
 			}
-			r, err := rn.Renew(held.Record, e.Path, tomb, now)
+			r, err := rn.Renew(held.Record, e.Path, tombFor(tomb, held.Record.Owner()), now)
 			if err != nil {
 				continue // not this owner's, released, or a forged path
 			}
@@ -371,6 +429,11 @@ func (s *Store) ReleaseStripes(ctx context.Context, rel *stripe.Releasing, owner
 	for i, e := range rel.Entries {
 		ids[i] = e.Stripe
 	}
+	// A release dated ahead of this clock is refused: its tombstone
+	// would outlive every retention it overrides by as long as it likes.
+	if ahead := s.cfg.Now().Add(stripe.MaxSkew); rel.Release.Issued.After(ahead) {
+		return 0, fmt.Errorf("badgerstore: release stripes: %w: %w: released on %v, ahead of this clock", ErrRefused, stripe.ErrBadStatement, rel.Release.Issued)
+	}
 	unlock := s.lockStripes(ids...)
 	done := 0
 	var shards []erasure.ShardID
@@ -389,9 +452,19 @@ func (s *Store) ReleaseStripes(ctx context.Context, rel *stripe.Releasing, owner
 			if err != nil {
 				continue
 			}
-			if old, err := getTomb(txn, e.Stripe); err != nil {
+			old, err := getTomb(txn, e.Stripe)
+			if err != nil {
 				return err
-			} else if old != nil && old.Release.Issued.After(t.Release.Issued) {
+			}
+			switch {
+			case old == nil:
+			case old.Release.Owner != t.Release.Owner:
+				// Of two keys' tombstones the held record's owner's
+				// stays: a stripe not held keeps the first.
+				if held == nil {
+					continue
+				}
+			case old.Release.Issued.After(t.Release.Issued):
 				t = old
 			}
 			v, err := t.MarshalBinary()
@@ -586,7 +659,18 @@ func (s *Store) SweepStripes(ctx context.Context, now time.Time) ([]stripe.ID, e
 		}
 	}
 	for _, id := range tombs {
-		if err := s.update(func(txn *badger.Txn) error { return txn.Delete(tombKey(id)) }); err != nil {
+		// Under the stripe's lock and checked again: a release since the
+		// walk may have put a newer tombstone in its place.
+		unlock := s.lockStripes(id)
+		err := s.update(func(txn *badger.Txn) error {
+			t, err := getTomb(txn, id)
+			if err != nil || t == nil || now.Before(t.Expires()) {
+				return err
+			}
+			return txn.Delete(tombKey(id))
+		})
+		unlock()
+		if err != nil {
 			return gone, err
 		}
 	}
