@@ -17,7 +17,7 @@ vet:
 test: vet
 	$(GO) test -count=1 ./...
 	$(GO) test -count=1 -race -short ./pipeline/... ./store/... ./erasure/... ./node/... ./daemon/ ./client/ ./gossip/
-	$(GO) test -count=1 -race -short ./fs/ ./fs/format/ ./fs/state/ ./fs/drive/ ./internal/journal/ ./cmd/murmur/clientcmd/
+	$(GO) test -count=1 -race -short ./fs/ ./fs/format/ ./fs/state/ ./fs/drive/ ./internal/journal/ ./cmd/murmur/clientcmd/ ./repair/rebuild/
 	./scripts/fuzz.sh 10s
 
 # Longer fuzzing: make fuzz FUZZTIME=5m

@@ -199,6 +199,14 @@ func TestRefusedPutLeavesNothing(t *testing.T) {
 	if _, err := c.Put(ctx, "small", bytes.NewReader(small)); err != nil {
 		t.Fatal(err)
 	}
+	st, err := c.Status(ctx)
+	if err != nil || st.Audits.Stripes == 0 || st.Audits.Targets == 0 {
+		t.Fatalf("status after a put: audits %+v, %v", st.Audits, err)
+	}
+	peers, err := c.Peers(ctx)
+	if err != nil || len(peers) != 2 || peers[0].Evidence == 0 {
+		t.Fatalf("peers: %+v, %v", peers, err)
+	}
 	before := used(l)
 	big := make([]byte, 30<<20)
 	rand.Read(big)

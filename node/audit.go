@@ -37,6 +37,12 @@ import (
 // maxRepairs bounds the repair queue; the oldest candidates give way.
 const maxRepairs = 1 << 16
 
+// maxServing bounds the audit requests a node answers at once (each may
+// read up to MaxAuditBatch × MaxChallengeLeaves leaves, and holds its
+// proofs in memory until sent): more wait for a turn, within the request's
+// time.
+const maxServing = 4
+
 // AuditStatus is what this node's audits and scrubs found.
 type AuditStatus struct {
 	Stripes      int   `json:"stripes"` // stripes held, whose co-holders this node audits
@@ -72,10 +78,11 @@ type repairKey struct {
 
 // audits drives the node's Auditor.
 type audits struct {
-	n     *Node
-	proto protocol.ID
-	kick  chan struct{}
-	ready chan struct{} // signalled when repair candidates arrive
+	n       *Node
+	proto   protocol.ID
+	kick    chan struct{}
+	ready   chan struct{} // signalled when repair candidates arrive
+	serving chan struct{} // a slot per audit request being answered
 
 	mu      sync.Mutex
 	a       *audit.Auditor
@@ -93,7 +100,7 @@ func newAudits(n *Node) (*audits, error) {
 	}
 	return &audits{
 		n: n, proto: n.cfg.Secret.Protocol(proto.AuditID), a: a,
-		kick: make(chan struct{}, 1), ready: make(chan struct{}, 1),
+		kick: make(chan struct{}, 1), ready: make(chan struct{}, 1), serving: make(chan struct{}, maxServing),
 		stripes: map[stripe.ID]bool{}, peers: map[string]*PeerAudits{}, queued: map[repairKey]bool{},
 	}, nil
 }
@@ -424,6 +431,13 @@ func (au *audits) serve(s network.Stream) {
 	chs, err := proto.ParseAuditRequest(buf)
 	if err != nil {
 		answer(proto.StatusBadRequest, err.Error(), nil)
+		return
+	}
+	select {
+	case au.serving <- struct{}{}:
+		defer func() { <-au.serving }()
+	case <-ctx.Done():
+		answer(proto.StatusBusy, "answering other audits", nil)
 		return
 	}
 	answers := make([]proto.AuditAnswer, len(chs))

@@ -362,3 +362,40 @@ func TestAuditsSurviveRestart(t *testing.T) {
 		t.Fatal("the restarted holder's scrub did not find its deleted shard")
 	}
 }
+
+// TestExpiredStripesAreNoEvidence: once a stripe's retention has run out,
+// a holder that has already dropped it is not counted as failing the
+// audits of a co-holder that has not yet; the co-holder stops auditing it.
+func TestExpiredStripesAreNoEvidence(t *testing.T) {
+	nodes, clk := stripeCloud(t, 3, nil)
+	ctx := context.Background()
+	_, hs := putMany(t, nodes[0].Cloud(placement.NewRandom(9)), 1, 2, 1, 16<<10, 600)
+	for _, r := range period(t, nodes, clk) {
+		if r.Verdict != audit.Passed {
+			t.Fatalf("an intact shard: %+v", r)
+		}
+	}
+	clk.Advance(nodes[0].LeaseTerm())
+	dropper := heldBy(nodes, hs[0][1])
+	if err := node.Reclaim(ctx, dropper); err != nil {
+		t.Fatal(err)
+	}
+	if used := dropper.Store().Used(); used != 0 || dropper.AuditStatus().Stripes != 0 {
+		t.Fatalf("the dropper still holds %d bytes, %d stripes", used, dropper.AuditStatus().Stripes)
+	}
+	for _, r := range period(t, nodes, clk) {
+		if r.Verdict != audit.Passed {
+			t.Errorf("an expired stripe's audit counted: %+v", r)
+		}
+	}
+	for _, n := range nodes {
+		if n == dropper {
+			continue
+		}
+		for _, pa := range n.AuditStatus().Peers {
+			if pa.ID == dropper.ID().String() && pa.Missing+pa.Failed+pa.TimedOut > 0 {
+				t.Errorf("%s holds the expiry against the dropper: %+v", n.ID().ShortString(), pa)
+			}
+		}
+	}
+}

@@ -196,7 +196,8 @@ func (c *Cloud) place(ctx context.Context, d *erasure.Descriptor, shards [][]byt
 	}
 	errs := make([]error, len(which))
 	done := make([]bool, len(which))
-	at := make([]peer.ID, len(which)) // where each shard was stored
+	at := make([]peer.ID, len(which))      // where each shard was stored
+	tried := make([][]peer.ID, len(which)) // members a put of it may have reached though it failed
 	var wg sync.WaitGroup
 	for j, i := range which {
 		wg.Go(func() {
@@ -211,6 +212,10 @@ func (c *Cloud) place(ctx context.Context, d *erasure.Descriptor, shards [][]byt
 					return
 				}
 				errs[j] = fmt.Errorf("shard %d (%s) on %s: %w", i, id.Short(), members[m].ShortString(), err)
+				refused := errors.Is(err, store.ErrBadShard) || errors.Is(err, ErrRefused) || errors.Is(err, store.ErrFull) || errors.Is(err, ErrBusy)
+				if !refused && members[m] != c.n.ID() {
+					tried[j] = append(tried[j], members[m])
+				}
 				if ctx.Err() != nil || errors.Is(err, store.ErrBadShard) || errors.Is(err, ErrRefused) {
 					return
 				}
@@ -232,7 +237,10 @@ func (c *Cloud) place(ctx context.Context, d *erasure.Descriptor, shards [][]byt
 		}
 	}
 	if len(failed) > 0 {
-		c.undo(d, which, done, at)
+		if rec == nil {
+			tried = nil // a lease-only put: its shard may be an older put's
+		}
+		c.undo(d, which, done, at, tried)
 		return nil, errors.Join(failed...)
 	}
 	if rec != nil {
@@ -242,17 +250,19 @@ func (c *Cloud) place(ctx context.Context, d *erasure.Descriptor, shards [][]byt
 }
 
 // undo releases the shards a failed put stored, so that they do not hold
-// space until their lease runs out. It runs even when the put's context
-// has ended, within a bounded time of its own.
+// space until their lease runs out: those stored, and those whose put
+// failed in transfer (it may have been stored all the same; a holder also
+// undoes a put whose answer it could not send). It runs even when the
+// put's context has ended, within a bounded time of its own.
 //
 // A shard that a stripe this node put earlier also has (the same bytes
 // stored again) is kept: that stripe still needs it.
-func (c *Cloud) undo(d *erasure.Descriptor, which []int, done []bool, at []peer.ID) {
+func (c *Cloud) undo(d *erasure.Descriptor, which []int, done []bool, at []peer.ID, tried [][]peer.ID) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.n.cfg.RequestTimeout)
 	defer cancel()
 	var ids []erasure.ShardID
 	for j, i := range which {
-		if done[j] {
+		if done[j] || (tried != nil && len(tried[j]) > 0) {
 			ids = append(ids, d.Shards[i].ID)
 		}
 	}
@@ -267,12 +277,28 @@ func (c *Cloud) undo(d *erasure.Descriptor, which []int, done []bool, at []peer.
 			keep[s.ID] = true
 		}
 	}
-	var wg sync.WaitGroup
+	type put struct {
+		id erasure.ShardID
+		p  peer.ID
+	}
+	var puts []put
 	for j, i := range which {
-		if !done[j] || keep[d.Shards[i].ID] {
+		id := d.Shards[i].ID
+		if keep[id] {
 			continue
 		}
-		id, p := d.Shards[i].ID, at[j]
+		if done[j] {
+			puts = append(puts, put{id, at[j]})
+		}
+		if tried != nil {
+			for _, p := range tried[j] {
+				puts = append(puts, put{id, p})
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	for _, u := range puts {
+		id, p := u.id, u.p
 		c.forget(id)
 		wg.Go(func() {
 			var err error

@@ -115,3 +115,10 @@ func BlobPath(n *Node, id erasure.ShardID) string {
 	h := id.String()
 	return filepath.Join(n.cfg.Dir, "shards", "blobs", h[:1], h)
 }
+
+// Reclaim runs n's sweep of expired stripe records and its Reclaim now.
+func Reclaim(ctx context.Context, n *Node) error {
+	n.sweepStripes(ctx)
+	_, _, err := n.store.Reclaim(ctx)
+	return err
+}

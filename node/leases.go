@@ -112,17 +112,28 @@ func (c *Cloud) renewStripes(ctx context.Context, refs []ShardRef) (int, error) 
 		}
 		return nil
 	})
+	rn := stripe.NewRenewer(ret)
 	var renewed []*stripe.Record
+	var lapsed []stripe.ID
 	for i, r := range recs {
 		if !kept[i] {
+			if !r.Live(now) {
+				lapsed = append(lapsed, ids[i]) // no holder keeps it any more
+			}
 			continue
 		}
-		if r2, err := r.Renew(ret, entries[ids[i]].Path, nil, now); err == nil {
+		if r2, err := rn.Renew(r, entries[ids[i]].Path, nil, now); err == nil {
 			renewed = append(renewed, r2)
 		}
 	}
 	if err := n.store.PutOwned(ctx, renewed); err != nil {
 		errs = append(errs, err)
+	}
+	if len(lapsed) > 0 {
+		n.log.Warn("stripes lapsed: their retention ran out before this node renewed it, and no holder keeps them", "stripes", len(lapsed))
+		if err := n.store.DeleteOwned(ctx, lapsed); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return len(renewed), errors.Join(errs...)
 }

@@ -108,68 +108,75 @@ func checkOwner(o stripe.Owner, from peer.ID) error {
 }
 
 // handleStripe answers the stripe ops of the shard protocol.
-func (n *Node) handleStripe(ctx context.Context, req *proto.Request, from peer.ID) *proto.Response {
+// A put of a shard not held before returns its undo too (serve runs it
+// when the answer cannot be sent).
+func (n *Node) handleStripe(ctx context.Context, req *proto.Request, from peer.ID) (*proto.Response, func(context.Context)) {
 	switch req.Op {
 	case proto.OpPutStripe:
 		rec, err := stripe.ParseRecord(req.Body)
 		if err != nil {
-			return refuse(proto.StatusRefused, err)
+			return refuse(proto.StatusRefused, err), nil
 		}
 		if err := checkOwner(rec.Owner(), from); err != nil {
-			return refuse(proto.StatusRefused, err)
+			return refuse(proto.StatusRefused, err), nil
 		}
 		if req.Index >= len(rec.Descriptor.Shards) {
-			return refuse(proto.StatusRefused, fmt.Errorf("no shard %d in the stripe", req.Index))
+			return refuse(proto.StatusRefused, fmt.Errorf("no shard %d in the stripe", req.Index)), nil
 		}
+		id := rec.Descriptor.Shards[req.Index].ID
+		fresh := !n.held(ctx, id)
 		if err := n.putStriped(ctx, rec, req.Index, req.Data, from); err != nil {
-			return refuseErr(err)
+			return refuseErr(err), nil
 		}
-		return &proto.Response{}
+		if fresh {
+			return &proto.Response{}, n.undoPut(id, []byte(from))
+		}
+		return &proto.Response{}, nil
 	case proto.OpRecord:
 		rec, err := stripe.ParseRecord(req.Body)
 		if err != nil {
-			return refuse(proto.StatusRefused, err)
+			return refuse(proto.StatusRefused, err), nil
 		}
 		kept, held, err := n.store.UpdateHeld(ctx, rec)
 		if err != nil {
-			return refuseErr(err)
+			return refuseErr(err), nil
 		}
 		if held {
 			n.audits.update(kept)
 			n.repairs.hold(kept)
 		}
-		return &proto.Response{}
+		return &proto.Response{}, nil
 	case proto.OpRenewStripes:
 		ren, err := stripe.ParseRenewal(req.Body)
 		if err != nil {
-			return refuse(proto.StatusRefused, err)
+			return refuse(proto.StatusRefused, err), nil
 		}
 		if err := checkOwner(ren.Retention.Owner, from); err != nil {
-			return refuse(proto.StatusRefused, err)
+			return refuse(proto.StatusRefused, err), nil
 		}
 		kept, err := n.store.RenewStripes(ctx, ren, []byte(from))
 		if err != nil {
-			return refuseErr(err)
+			return refuseErr(err), nil
 		}
-		return &proto.Response{Bits: kept}
+		return &proto.Response{Bits: kept}, nil
 	case proto.OpReleaseStripes:
 		rel, err := stripe.ParseReleasing(req.Body)
 		if err != nil {
-			return refuse(proto.StatusRefused, err)
+			return refuse(proto.StatusRefused, err), nil
 		}
 		if err := checkOwner(rel.Release.Owner, from); err != nil {
-			return refuse(proto.StatusRefused, err)
+			return refuse(proto.StatusRefused, err), nil
 		}
 		if _, err := n.store.ReleaseStripes(ctx, rel, []byte(from)); err != nil {
-			return refuseErr(err)
+			return refuseErr(err), nil
 		}
 		for _, e := range rel.Entries {
 			n.audits.forget(e.Stripe)
 			n.repairs.drop(e.Stripe)
 		}
-		return &proto.Response{}
+		return &proto.Response{}, nil
 	}
-	return refuse(proto.StatusBadRequest, fmt.Errorf("unknown op %v", req.Op))
+	return refuse(proto.StatusBadRequest, fmt.Errorf("unknown op %v", req.Op)), nil
 }
 
 // dropShards forgets, in the records and the audit schedule, the shards of

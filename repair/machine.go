@@ -247,6 +247,7 @@ type peer[P comparable] struct {
 	lastCheck time.Time
 	gen       uint32
 	stripes   []*stripe[P]
+	one       [1]*stripe[P] // stripes' first backing: most peers share one stripe
 }
 
 type stripeState uint8
@@ -652,6 +653,7 @@ func (m *Machine[P]) link(s *stripe[P], p P, now time.Time) {
 		// A new peer is taken as up until a check says otherwise, and is
 		// checked at once.
 		pe = &peer[P]{id: p, up: true}
+		pe.stripes = pe.one[:0]
 		m.peers[p] = pe
 	}
 	pe.stripes = append(pe.stripes, s)

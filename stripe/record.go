@@ -178,7 +178,11 @@ func checkHolders(names []string) error {
 // Verify checks that the record is valid: its form, that empty slots
 // have the empty shard's root, and that its retention is genuine and
 // covers its stripe. It does not check that the retention is live.
-func (r *Record) Verify() error {
+func (r *Record) Verify() error { return r.verify(nil) }
+
+// verify is Verify; with signed, a retention whose signature the caller
+// has checked and which r's must equal, it checks no signature.
+func (r *Record) verify(signed *Retention) error {
 	if err := r.checkForm(); err != nil {
 		return err
 	}
@@ -188,8 +192,13 @@ func (r *Record) Verify() error {
 			return fmt.Errorf("%w: the empty slot %d has another root than the empty shard's", ErrBadRecord, i)
 		}
 	}
-	if err := r.Retention.Verify(); err != nil {
-		return fmt.Errorf("%w: %w", ErrBadRecord, err)
+	switch {
+	case signed == nil:
+		if err := r.Retention.Verify(); err != nil {
+			return fmt.Errorf("%w: %w", ErrBadRecord, err)
+		}
+	case r.Retention != *signed:
+		return fmt.Errorf("%w: not the retention checked", ErrBadRecord)
 	}
 	if !r.Retention.Covers(r.ID(), r.Path) {
 		return fmt.Errorf("%w: %w: the retention does not cover stripe %s", ErrBadRecord, ErrBadStatement, r.ID().Short())
@@ -292,7 +301,11 @@ func Merge(a, b *Record) (*Record, error) {
 // (MaxSkew), not overridden by the tombstone, and of the owner of held;
 // then the holder keeps Merge(held, got).
 func Receive(held, got *Record, tomb *Tombstone, now time.Time) (*Record, error) {
-	if err := got.Verify(); err != nil {
+	return receive(held, got, tomb, now, nil)
+}
+
+func receive(held, got *Record, tomb *Tombstone, now time.Time, signed *Retention) (*Record, error) {
+	if err := got.verify(signed); err != nil {
 		return nil, err
 	}
 	id := got.ID()
@@ -317,6 +330,33 @@ func (r *Record) Renew(ret Retention, p Path, tomb *Tombstone, now time.Time) (*
 	got := r.Clone()
 	got.Retention, got.Path = ret, p
 	return Receive(r, got, tomb, now)
+}
+
+// Renewer applies one retention to many records, checking its signature
+// once: a holder handed a Renewal of thousands of its stripes verifies
+// one signature, not one per stripe.
+type Renewer struct {
+	ret Retention
+	err error // of the retention's signature
+}
+
+// NewRenewer checks ret's signature and returns its Renewer.
+func NewRenewer(ret Retention) *Renewer {
+	rn := &Renewer{ret: ret, err: ret.Verify()}
+	if rn.err != nil {
+		rn.err = fmt.Errorf("%w: %w", ErrBadRecord, rn.err)
+	}
+	return rn
+}
+
+// Renew is r.Renew(ret, p, tomb, now) for the Renewer's retention.
+func (rn *Renewer) Renew(r *Record, p Path, tomb *Tombstone, now time.Time) (*Record, error) {
+	if rn.err != nil {
+		return nil, rn.err
+	}
+	got := r.Clone()
+	got.Retention, got.Path = rn.ret, p
+	return receive(r, got, tomb, now, &rn.ret)
 }
 
 // Release returns the tombstone a holder keeps in place of r when handed

@@ -492,3 +492,48 @@ func TestBatches(t *testing.T) {
 		t.Fatal("a path that does not fit its set encoded")
 	}
 }
+
+// TestRenewer: a Renewer, which checks its retention's signature once,
+// decides exactly as Record.Renew for genuine, older, forged, misplaced,
+// foreign, blocked and expired renewals.
+func TestRenewer(t *testing.T) {
+	key := ownerKey(12)
+	recs, set, old := covered(t, key, 8, t0, 30*day)
+	good, _ := stripe.SignRetention(key, t0.Add(10*day), t0.Add(40*day), set)
+	forged := good
+	forged.Until = forged.Until.Add(time.Hour)
+	foreign, _ := stripe.SignRetention(ownerKey(13), t0.Add(10*day), t0.Add(40*day), set)
+	rel, _ := stripe.SignRelease(key, t0.Add(20*day), set)
+	p0, _ := set.Path(recs[0].ID())
+	tomb, err := recs[0].Release(rel, p0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		ret  stripe.Retention
+		tomb *stripe.Tombstone
+		now  time.Time
+	}{
+		{"genuine", good, nil, t0.Add(10 * day)},
+		{"older", old, nil, t0.Add(10 * day)},
+		{"forged", forged, nil, t0.Add(10 * day)},
+		{"foreign", foreign, nil, t0.Add(10 * day)},
+		{"blocked", good, tomb, t0.Add(10 * day)},
+		{"expired", good, nil, t0.Add(41 * day)},
+	} {
+		rn := stripe.NewRenewer(c.ret)
+		for i, r := range recs {
+			for _, p := range []stripe.Path{recs[i].Path, recs[(i+1)%len(recs)].Path} {
+				want, werr := r.Renew(c.ret, p, c.tomb, c.now)
+				got, gerr := rn.Renew(r, p, c.tomb, c.now)
+				if (werr == nil) != (gerr == nil) || (werr != nil && !errors.Is(gerr, stripe.ErrBadRecord) && !errors.Is(gerr, stripe.ErrOwner) && !errors.Is(gerr, stripe.ErrReleased) && !errors.Is(gerr, stripe.ErrExpired)) {
+					t.Fatalf("%s, stripe %d: Renew %v, Renewer %v", c.name, i, werr, gerr)
+				}
+				if werr == nil && !bytes.Equal(encode(t, want), encode(t, got)) {
+					t.Fatalf("%s, stripe %d: the Renewer kept another record", c.name, i)
+				}
+			}
+		}
+	}
+}

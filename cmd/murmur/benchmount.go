@@ -271,6 +271,9 @@ func runMountBench(ctx context.Context, cfg mountBenchConfig) (*mountBench, erro
 		}
 		for _, sd := range sides {
 			settle(cfg.Rest)
+			if err := ctx.Err(); err != nil { // Ctrl-C: unmount and clean up
+				return nil, err
+			}
 			if err := w.run(ctx, sd, part); err != nil {
 				return nil, err
 			}

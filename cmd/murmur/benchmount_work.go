@@ -72,7 +72,7 @@ func (w *workload) run(ctx context.Context, sd *side, part string) error {
 		fmt.Fprintf(w.progress, "%s: sequential write and read of %s\n", sd.name, cli.FormatSize(w.size))
 		big := filepath.Join(sd.dir, "big")
 		start := time.Now()
-		if err := writeBig(big, w.size); err != nil {
+		if err := writeBig(ctx, big, w.size); err != nil {
 			return fmt.Errorf("%s: write: %w", sd.name, err)
 		}
 		s.SeqWriteSecs = time.Since(start).Seconds()
@@ -99,7 +99,7 @@ func (w *workload) run(ctx context.Context, sd *side, part string) error {
 		fmt.Fprintf(w.progress, "%s: %d creates and stats\n", sd.name, w.files)
 		small := filepath.Join(sd.dir, "small")
 		start := time.Now()
-		if err := createFiles(small, w.files); err != nil {
+		if err := createFiles(ctx, small, w.files); err != nil {
 			return fmt.Errorf("%s: create: %w", sd.name, err)
 		}
 		s.CreatesPerS = float64(w.files) / time.Since(start).Seconds()
@@ -115,7 +115,7 @@ func (w *workload) run(ctx context.Context, sd *side, part string) error {
 		fmt.Fprintf(w.progress, "%s: untar and read back of Go's src\n", sd.name)
 		src := filepath.Join(sd.dir, "src")
 		start := time.Now()
-		if err := untar(w.tree, src); err != nil {
+		if err := untar(ctx, w.tree, src); err != nil {
 			return fmt.Errorf("%s: untar: %w", sd.name, err)
 		}
 		s.UntarSeconds = time.Since(start).Seconds()
@@ -162,7 +162,7 @@ func timed(fn func() error) (float64, error) {
 }
 
 // writeBig writes size bytes in 1 MiB writes, then fsyncs.
-func writeBig(path string, size int64) error {
+func writeBig(ctx context.Context, path string, size int64) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
@@ -172,6 +172,10 @@ func writeBig(path string, size int64) error {
 		block[0], block[1], block[2] = byte(off>>20), byte(off>>28), byte(off>>36) // no two blocks alike
 		n := min(int64(len(block)), size-off)
 		if _, err := f.Write(block[:n]); err != nil {
+			f.Close()
+			return err
+		}
+		if err := ctx.Err(); err != nil {
 			f.Close()
 			return err
 		}
@@ -231,12 +235,15 @@ func dropCaches(dir string) error {
 	})
 }
 
-func createFiles(dir string, n int) error {
+func createFiles(ctx context.Context, dir string, n int) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
 	data := bytes.Repeat([]byte("murmur!\n"), 512)
 	for i := range n {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%05d", i)), data, 0o644); err != nil {
 			return err
 		}
@@ -306,9 +313,12 @@ func goSourceTar(limit int) ([]byte, int, int64, error) {
 
 // untar extracts a tarball into dir, as tar x does: files, directories
 // and symlinks, with their modes and times.
-func untar(tarball []byte, dir string) error {
+func untar(ctx context.Context, tarball []byte, dir string) error {
 	tr := tar.NewReader(bytes.NewReader(tarball))
 	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		h, err := tr.Next()
 		if err == io.EOF {
 			return nil

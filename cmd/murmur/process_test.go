@@ -69,7 +69,11 @@ func startNode(t *testing.T, dir string, args ...string) *nodeProcess {
 				t.Fatal(err)
 			}
 			p.info = *ai
-			return p
+			// The addresses are written before the API listens: wait
+			// for it too, so a test may ask the node at once.
+			if _, err := client.New(cli.SocketPath(dir)).Status(context.Background()); err == nil {
+				return p
+			}
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("node in %s did not start: %s", dir, stderr.String())

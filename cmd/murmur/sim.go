@@ -14,12 +14,14 @@ import (
 
 	"github.com/murmur-cloud/murmur/cmd/murmur/internal/cli"
 	"github.com/murmur-cloud/murmur/gossip/sim"
+	"github.com/murmur-cloud/murmur/repair"
 	repairsim "github.com/murmur-cloud/murmur/repair/sim"
 )
 
 func simCommand() *cli.Command {
 	var (
 		name, file, csvPath, session, crash, zoneFail string
+		modes                                         string
 		asJSON, quiet                                 bool
 		every                                         int
 		over                                          sim.Scenario
@@ -56,13 +58,14 @@ func simCommand() *cli.Command {
 			fs.IntVar(&dur.Days, "days", 0, "durability: days simulated")
 			fs.IntVar(&eagerDays, "eager-days", repairsim.DurabilityEagerDays, "durability: days of eager repair (0: as many as --days)")
 			fs.IntVar(&parallel, "parallel", 2, "durability: policies simulated at once")
+			fs.StringVar(&modes, "modes", "off,eager,lazy", "durability: the repair policies to run, comma-separated")
 		},
 		Run: func(ctx context.Context, fs *flag.FlagSet, out io.Writer) error {
 			if fs.NArg() > 0 {
 				return fmt.Errorf("%w: unexpected argument %q", cli.ErrUsage, fs.Arg(0))
 			}
 			if name == "durability" && file == "" {
-				return runDurability(ctx, fs, out, over, dur, eagerDays, parallel, asJSON)
+				return runDurability(ctx, fs, out, over, dur, modes, eagerDays, parallel, asJSON)
 			}
 			sc, err := baseScenario(name, file)
 			if err != nil {
@@ -199,7 +202,7 @@ func overrideScenario(sc *sim.Scenario, o sim.Scenario, set map[string]bool, ses
 
 // runDurability runs the durability scenario: repair off, eager and lazy
 // on the same simulated cloud.
-func runDurability(ctx context.Context, fs *flag.FlagSet, out io.Writer, over sim.Scenario, dur repairsim.Config, eagerDays, parallel int, asJSON bool) error {
+func runDurability(ctx context.Context, fs *flag.FlagSet, out io.Writer, over sim.Scenario, dur repairsim.Config, modeList string, eagerDays, parallel int, asJSON bool) error {
 	cfg := repairsim.Durability
 	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {
@@ -216,11 +219,19 @@ func runDurability(ctx context.Context, fs *flag.FlagSet, out io.Writer, over si
 	if eagerDays < 0 || parallel < 1 {
 		return fmt.Errorf("%w: --eager-days %d, --parallel %d", cli.ErrUsage, eagerDays, parallel)
 	}
+	var modes []repair.Mode
+	for _, s := range strings.Split(modeList, ",") {
+		m, err := repair.ParseMode(strings.TrimSpace(s))
+		if err != nil {
+			return fmt.Errorf("%w: --modes: %v", cli.ErrUsage, err)
+		}
+		modes = append(modes, m)
+	}
 	if !asJSON {
 		fmt.Fprintf(out, "sim durability: %d members, %d stripes, %d days (eager %d), seed %d\n", cfg.Nodes, cfg.Stripes, cfg.Days, min(max(eagerDays, 1), cfg.Days), cfg.Seed)
 	}
 	start := time.Now()
-	res, err := repairsim.Compare(ctx, cfg, eagerDays, parallel)
+	res, err := repairsim.CompareModes(ctx, cfg, modes, eagerDays, parallel)
 	if err != nil {
 		return fmt.Errorf("%w: %v", cli.ErrUsage, err)
 	}

@@ -376,3 +376,38 @@ func TestDriveReadOnlyStateWithoutItsSuper(t *testing.T) {
 		t.Fatal("f differs")
 	}
 }
+
+// TestDriveStaleRootAncestorNeverRollsBack: a lookup answers with
+// another device's older commit under a sequence number past the one the
+// state saw (peers that lost the newest records and kept counting, or a
+// state whose last seen sequence fell behind). The sequence numbers do
+// not tell; the chain does: the root's commit is an ancestor of the
+// state's. The mount keeps its newer tree, writable, instead of clearing
+// it and loading the older one.
+func TestDriveStaleRootAncestorNeverRollsBack(t *testing.T) {
+	e := newDriveEnv(t)
+	b := e.open(t.TempDir(), false)
+	writeFile(t, b.Tree(), fs.RootIno, "b", []byte("B"))
+	if err := b.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	_, value, err := e.cloud.LookupRoot(context.Background(), e.keys.PublicKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	a := e.open(dir, false)
+	writeFile(t, a.Tree(), fs.RootIno, "a", []byte("A"))
+	if err := a.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	cfg := e.config(dir)
+	cfg.Cloud = &staleCloud{Cloud: e.cloud, seq: 1000, value: value}
+	a2, err := drive.Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("open with a stale root: %v", err)
+	}
+	defer a2.Close(context.Background())
+	mustWritable(t, a2, "the open with a stale root")
+	wantFiles(t, a2.Tree(), map[string]string{"a": "A", "b": "B"}, "the open with a stale root")
+}

@@ -68,8 +68,8 @@ func (s *scheduler) wake() <-chan struct{} {
 	return s.kick
 }
 
-// sync records an fsync and wakes the loop.
-func (s *scheduler) sync() {
+// noteSync records an fsync and wakes the loop.
+func (s *scheduler) noteSync() {
 	s.init()
 	s.synced.Store(true)
 	select {
@@ -101,7 +101,7 @@ func (s *scheduler) next() <-chan struct{} {
 // and has the background commit run soon.
 func (d *Drive) fsynced() error {
 	err := d.save(nil, true)
-	d.sched.sync()
+	d.sched.noteSync()
 	return err
 }
 
@@ -118,13 +118,38 @@ func (d *Drive) commitWait(lastCommit time.Time) time.Duration {
 	if since == 0 {
 		return idleCheck
 	}
-	quiet := int64(Quiet)
-	if d.sched.synced.Load() {
-		quiet = int64(SyncQuiet)
+	now := d.cfg.Clock().UnixNano()
+	due := min(last+int64(Quiet), since+int64(MaxDirty))
+	if early := last + int64(SyncQuiet); d.sched.synced.Load() && early < due {
+		// After an fsync, early: unless every change is a file still
+		// being written, which the commit would leave out (a database
+		// that fsyncs its open file every second would otherwise have
+		// a root published with nothing in it every CommitEvery).
+		if now < early || d.takesAny(now) {
+			due = early
+		}
 	}
-	due := min(last+quiet, since+int64(MaxDirty))
 	due = max(due, lastCommit.Add(d.cfg.CommitEvery).UnixNano())
-	return time.Duration(due - d.cfg.Clock().UnixNano())
+	return time.Duration(due - now)
+}
+
+// takesAny reports whether a background commit run at now would take a
+// change: whether a changed inode is not a file being written (Busy),
+// which the commit leaves for later.
+func (d *Drive) takesAny(now int64) bool {
+	takes := false
+	d.t.Inspect(func(v fs.View) {
+		for n, f := range v.All() {
+			if !v.Changed(n.Attr.Ino) {
+				continue
+			}
+			if sf, ok := f.(*state.File); !ok || !sf.Busy(now, int64(Quiet), int64(MaxDirty)) {
+				takes = true
+				return
+			}
+		}
+	})
+	return takes
 }
 
 // WaitCommitted returns once every change made to the tree before the

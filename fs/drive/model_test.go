@@ -66,6 +66,7 @@ type modelDrive struct {
 	faults *cloudtest.Faulty
 	d      *drive.Drive
 	dir    string
+	disk   *disk // what a crash of the machine leaves of dir
 }
 
 func newModelDrive(t *testing.T) *modelDrive {
@@ -74,8 +75,30 @@ func newModelDrive(t *testing.T) *modelDrive {
 	c := &crashCloud{Cloud: f}
 	e.cloud = c
 	m := &modelDrive{t: t, e: e, cloud: c, faults: f, dir: t.TempDir()}
-	m.d = e.open(m.dir, false)
+	m.disk = newDisk(t, m.dir)
+	m.d = e.openSynced(m.dir, m.disk)
 	return m
+}
+
+// reopen mounts the drive on dir, whose disk is k.
+func (m *modelDrive) reopen(dir string, k *disk) error {
+	d, err := drive.OpenSynced(context.Background(), m.e.config(dir), k.synced)
+	if err != nil {
+		return err
+	}
+	m.d, m.dir, m.disk = d, dir, k
+	return nil
+}
+
+// MachineCrash crashes the machine: the state directory keeps what was
+// synced of each file, nothing else.
+func (m *modelDrive) MachineCrash() error {
+	left := m.disk.crash()
+	m.d.Abandon()
+	if err := m.reopen(left, m.disk.moved(left)); err != nil { // what the disk kept is synced
+		return fmt.Errorf("reopen: %w", err)
+	}
+	return nil
 }
 
 func (m *modelDrive) Tree() *fs.Tree { return m.d.Tree() }
@@ -90,8 +113,12 @@ var errCrashed = errors.New("the mount process died here")
 
 func (m *modelDrive) Crash(inCommit bool, call int, after bool) (bool, error) {
 	var left string
+	var k *disk
 	if inCommit {
-		m.cloud.arm(call, after, func() { left = crashCopy(m.t, m.dir) })
+		m.cloud.arm(call, after, func() {
+			left = crashCopy(m.t, m.dir)
+			k = m.disk.moved(left)
+		})
 		err := m.d.Commit(context.Background())
 		m.cloud.disarm()
 		if left == "" {
@@ -102,15 +129,12 @@ func (m *modelDrive) Crash(inCommit bool, call int, after bool) (bool, error) {
 		}
 	} else {
 		left = crashCopy(m.t, m.dir)
+		k = m.disk.moved(left)
 	}
 	m.d.Abandon()
-	m.dir = left
-	cfg := m.e.config(left)
-	d, err := drive.Open(context.Background(), cfg)
-	if err != nil {
+	if err := m.reopen(left, k); err != nil {
 		return true, fmt.Errorf("reopen: %w", err)
 	}
-	m.d = d
 	return true, nil
 }
 
@@ -218,34 +242,31 @@ func (m *modelDrive) FaultyClose(fault uint64) (bool, error) {
 	if err != nil && !hit {
 		return false, fmt.Errorf("close: %w", err)
 	}
-	d, err := drive.Open(context.Background(), m.e.config(m.dir))
-	if err != nil {
+	if err := m.reopen(m.dir, m.disk); err != nil {
 		return hit, fmt.Errorf("mount again: %w", err)
 	}
-	m.d = d
 	return hit, nil
 }
 
 func (m *modelDrive) FaultyReopen(fault uint64) error {
 	left := crashCopy(m.t, m.dir)
+	k := m.disk.moved(left)
 	m.d.Abandon()
-	m.dir = left
 	ft := cloudtest.Fault{Op: cloudtest.OpGet, Skip: int(fault % 4), Times: 3}
 	if fault/4%3 == 0 {
 		ft = cloudtest.Fault{Op: cloudtest.OpLookup, Times: 1}
 	}
 	m.faults.Inject(ft)
-	d, err := drive.Open(context.Background(), m.e.config(left))
+	err := m.reopen(left, k)
 	m.faults.Clear()
 	if err != nil {
 		// Refused for a cloud it could not read: nothing changed, and
 		// the open is made again once the cloud answers.
-		d, err = drive.Open(context.Background(), m.e.config(left))
+		err = m.reopen(left, k)
 	}
 	if err != nil {
 		return fmt.Errorf("reopen after the cloud's faults: %w", err)
 	}
-	m.d = d
 	return nil
 }
 

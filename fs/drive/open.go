@@ -287,7 +287,9 @@ func (d *Drive) onChain(ctx context.Context, head, ref []byte, gen uint64) (foun
 // loadState makes the tree the one the state directory holds: changed
 // are the inodes saved with an epoch after the one the state's commit
 // covers, and files whose contents were not uploaded. After a crash the
-// local blocks of uploaded contents are distrusted.
+// local blocks of uploaded contents are distrusted, and the cache files
+// of the others are synced by the next sync (the open's own) before the
+// journal.
 func (d *Drive) loadState(local *meta) error {
 	l, err := d.st.Load()
 	if err != nil {
@@ -303,6 +305,11 @@ func (d *Drive) loadState(local *meta) error {
 		sf := f.(*state.File)
 		if dirty, _ := sf.Dirty(); dirty {
 			changed[ino] = max(changed[ino], local.Epoch+1) // not uploaded before the stop
+			if !local.Clean {
+				// The crashed process's writes may be in the page
+				// cache only: synced before the journal is again.
+				sf.Unsynced()
+			}
 		} else if !local.Clean {
 			sf.Distrust()
 		}

@@ -3,6 +3,7 @@ package drive_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -71,4 +72,109 @@ func openConfig(t *testing.T, cfg drive.Config) *drive.Drive {
 		t.Fatal(err)
 	}
 	return d
+}
+
+// BenchmarkFsyncToCloud measures how long a small file takes from its
+// write until the commit holding it has published, when the program
+// fsyncs it (the background commit runs SyncQuiet after) and when it does
+// not (Quiet after), over the in-memory cloud: the wait of the
+// scheduling, not of the upload. Each write comes CommitEvery (1 s here)
+// after the last commit, uncounted, as a first write after a pause does.
+//
+//	go test -run '^$' -bench FsyncToCloud -benchtime 5x ./fs/drive/
+func BenchmarkFsyncToCloud(b *testing.B) {
+	for _, fsync := range []bool{true, false} {
+		b.Run(map[bool]string{true: "fsync", false: "close"}[fsync], func(b *testing.B) {
+			e := &driveEnv{keys: crypt.NewMasterKey().Keys(crypt.NewDriveID()), cloud: cloudtest.NewMem(0), clock: &fakeClock{now: time.Now().Add(-time.Minute)}}
+			if err := drive.Create(context.Background(), e.config("")); err != nil {
+				b.Fatal(err)
+			}
+			cfg := e.config(b.TempDir())
+			cfg.Clock, cfg.CommitEvery = time.Now, time.Second
+			d, err := drive.Open(context.Background(), cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer d.Close(context.Background())
+			tr := d.Tree()
+			n := 0
+			for b.Loop() {
+				b.StopTimer()
+				time.Sleep(cfg.CommitEvery)
+				b.StartTimer()
+				a, err := tr.Create(fs.RootIno, fmt.Sprint("f", n), 0o644, 0, 0)
+				n++
+				if err != nil {
+					b.Fatal(err)
+				}
+				tr.Open(a.Ino)
+				if _, err := tr.WriteAt(a.Ino, []byte("data"), 0); err != nil {
+					b.Fatal(err)
+				}
+				if fsync {
+					if err := tr.Fsync(a.Ino); err != nil {
+						b.Fatal(err)
+					}
+				}
+				tr.Release(a.Ino)
+				if err := d.WaitCommitted(context.Background()); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// TestSyncOfOpenFile: a program that keeps its file open and fsyncs it
+// as it writes (a database) does not have a commit published after every
+// fsync with nothing in it (the commit leaves a file being written for
+// later); once it closes the file, the file is committed.
+func TestSyncOfOpenFile(t *testing.T) {
+	e := &driveEnv{t: t, keys: crypt.NewMasterKey().Keys(crypt.NewDriveID()), cloud: cloudtest.NewMem(0), clock: &fakeClock{now: time.Now().Add(-time.Minute)}}
+	if err := drive.Create(context.Background(), e.config("")); err != nil {
+		t.Fatal(err)
+	}
+	cfg := e.config(t.TempDir())
+	cfg.Clock, cfg.CommitEvery = time.Now, 10*time.Millisecond
+	d := openConfig(t, cfg)
+	defer d.Close(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := d.WaitCommitted(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tr := d.Tree()
+	a, err := tr.Create(fs.RootIno, "db", 0o644, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Open(a.Ino); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.WaitCommitted(ctx); err != nil { // the create, before any write
+		t.Fatal(err)
+	}
+	gen := d.Status().Snapshot
+	// Well within Quiet between writes: the file stays busy throughout.
+	for i := range 8 {
+		if _, err := tr.WriteAt(a.Ino, []byte("row "), int64(4*i)); err != nil {
+			t.Fatal(err)
+		}
+		if err := tr.Fsync(a.Ino); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(drive.Quiet / 10)
+	}
+	if got := d.Status().Snapshot; got != gen {
+		t.Errorf("%d commits published while the file was being written and fsynced", got-gen)
+	}
+	if err := tr.Release(a.Ino); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.WaitCommitted(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := d.Status().Snapshot; got != gen+1 {
+		t.Errorf("after the close: snapshot %d, want %d", got, gen+1)
+	}
 }

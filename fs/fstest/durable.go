@@ -40,12 +40,12 @@ func (r *run) durableStep(step, op int) (desc string, got error, want syscall.Er
 		p := r.pick(regs)
 		desc, got = "fsync "+p, r.tr.Fsync(r.ino(p))
 		if got == nil {
-			r.saved = r.m.snapshot()
+			r.saved, r.synced = r.m.snapshot(), r.m.snapshot()
 		}
 	case 2:
 		desc, got = "commit", d.Commit()
 		if got == nil {
-			r.saved, r.committed = r.m.snapshot(), r.m.snapshot()
+			r.saved, r.committed, r.synced = r.m.snapshot(), r.m.snapshot(), r.m.snapshot()
 		}
 	case 3:
 		desc = "crash"
@@ -63,7 +63,7 @@ func (r *run) durableStep(step, op int) (desc string, got error, want syscall.Er
 			r.t.Fatalf("seed %d step %d: %s: %v", r.opts.Seed, step, desc, err)
 		}
 		if !crashed {
-			r.saved, r.committed = now, r.m.snapshot() // the commit finished
+			r.saved, r.committed, r.synced = now, r.m.snapshot(), r.m.snapshot() // the commit finished
 			return desc, nil, 0, true
 		}
 		r.committed = nil // published or not, depending on where it died
@@ -71,8 +71,15 @@ func (r *run) durableStep(step, op int) (desc string, got error, want syscall.Er
 		r.afterCrash(step, desc, before, now)
 		r.crashes++
 	case 7:
+		if _, ok := d.(Faulty); !ok {
+			desc, ok = r.machineStep(step)
+			return desc, nil, 0, ok
+		}
 		desc, got, ok = r.faultStep(step)
 		return desc, got, 0, ok
+	case 8:
+		desc, ok = r.machineStep(step)
+		return desc, nil, 0, ok
 	case 6: // what the cloud holds, read by another device
 		if r.committed == nil {
 			return "", nil, 0, false
@@ -192,7 +199,8 @@ func (r *run) afterCrash(step int, desc string, points ...*snapshot) {
 			failures = append(failures, why)
 			continue
 		}
-		r.m, r.saved, r.handles = s.m, s.m.snapshot(), nil
+		// The reopen synced the state: what it loaded is the synced point.
+		r.m, r.saved, r.synced, r.handles = s.m, s.m.snapshot(), s.m.snapshot(), nil
 		// A burst removed since the durable point is back.
 		r.burstDir = ""
 		for p := range r.m.dirs {

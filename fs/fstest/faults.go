@@ -47,7 +47,7 @@ func (r *run) faultStep(step int) (desc string, got error, ok bool) {
 		}
 		// Unmounting saves everything, synced; its commit went out,
 		// or did not, or its answer was lost.
-		r.saved = r.m.snapshot()
+		r.saved, r.synced = r.m.snapshot(), r.m.snapshot()
 		if hit {
 			r.committed = nil
 		} else {
@@ -73,15 +73,16 @@ func (r *run) faultStep(step int) (desc string, got error, ok bool) {
 	}
 	where := fmt.Sprintf("seed %d step %d (%s)", r.opts.Seed, step, desc)
 	if err == nil {
-		r.saved, r.committed = now, r.m.snapshot()
+		r.saved, r.committed, r.synced = now, r.m.snapshot(), r.m.snapshot()
 		return desc, nil, true
 	}
 	if !hit {
 		r.t.Fatalf("%s: the commit failed with no fault: %v", where, err)
 	}
 	// Published or not, the commit's intent may be saved: the durable
-	// point is the one before it or now, and the cloud's is not known.
-	r.committed = nil
+	// point is the one before it or now, and the cloud's is not known;
+	// so is the synced one, until the next sync.
+	r.committed, r.synced = nil, nil
 	if !f.Writable() {
 		r.t.Fatalf("%s: a failed commit (%v) left the tree read-only", where, err)
 	}

@@ -72,8 +72,12 @@ type run struct {
 	// committed is the model at the last commit, nil if a crash made it
 	// unknown whether a commit went out.
 	committed *snapshot
-	handles   []handle
-	bursts    int
+	// synced is the model at the last point the state was synced (what a
+	// crash of the machine keeps), nil while a failed commit made it
+	// unknown.
+	synced  *snapshot
+	handles []handle
+	bursts  int
 	// burstDir is the directory of the burst not yet removed, if any.
 	burstDir string
 	crashes  int
@@ -88,6 +92,7 @@ func Run(t *testing.T, env Env, opts Options) {
 	r := &run{t: t, opts: opts, env: env, tr: env.Tree(), rng: rand.New(rand.NewPCG(opts.Seed, 0x6d75726d7572)), m: newModel()}
 	r.durable, _ = env.(Durable)
 	r.saved = r.m.snapshot()
+	r.synced = r.saved
 	for step := range opts.Steps {
 		desc, got, want, ok := r.step(step)
 		if !ok {
@@ -171,6 +176,9 @@ func (r *run) step(step int) (desc string, got error, want syscall.Errno, ok boo
 	}
 	if _, ok := r.durable.(Faulty); ok {
 		ops = 21
+	}
+	if _, ok := r.durable.(MachineCrasher); ok {
+		ops = 22
 	}
 	tr, m := r.tr, r.m
 	switch op := r.rng.IntN(ops); op {

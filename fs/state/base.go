@@ -131,6 +131,19 @@ func (c *File) Distrust() {
 	}
 }
 
+// Unsynced records that the cache file may hold bytes not yet synced
+// though the journal holds their state: after a crash of the mount
+// process, whose writes are still in the page cache. The next sync of the
+// state syncs it before the journal, which then vouches for its bytes.
+func (c *File) Unsynced() {
+	c.mu.Lock()
+	inline := c.inline
+	c.mu.Unlock()
+	if !inline {
+		c.d.written(c)
+	}
+}
+
 // The content state's encoding, kept in the journal beside the record:
 // version(1) | flags(1: dirty, 2: inline) | limit | have (length-prefixed
 // bytes, little-endian words) | data (length-prefixed; inline only).

@@ -49,10 +49,12 @@ type Options struct {
 	// Logger hears of dropped torn or damaged tails and of compactions.
 	// Nil: nothing is logged.
 	Logger *slog.Logger
-	// Synced, if not nil, is called with the file's path each time what
-	// it holds was made to survive a crash of the machine: after Sync,
-	// and after a compaction's rename. A test's model of such a crash
-	// keeps what the file held then.
+	// Synced, if not nil, is called with the file's path after each Sync:
+	// what it holds then survives a crash of the machine. A test's model
+	// of such a crash keeps what the file held at its last Sync (a
+	// compaction, which rewrites the same values, is not told of: the
+	// model keeps the older file, as if the rename had not reached the
+	// disk).
 	Synced func(path string)
 }
 
@@ -589,8 +591,6 @@ func (l *Log) compact() error {
 	if err := syncDir(filepath.Dir(l.path)); err != nil {
 		// The rename happened: the new file is the journal.
 		l.log.Warn("journal: sync the folder after compaction", "err", err)
-	} else {
-		l.synced()
 	}
 	old := l.f
 	l.f, l.size, l.index = out, pos, index

@@ -250,15 +250,16 @@ func (s *Store) Put(ctx context.Context, id erasure.ShardID, data []byte) error 
 // on it until the given time (extending an existing lease, never
 // shortening it), in one durable commit.
 func (s *Store) PutLeased(ctx context.Context, id erasure.ShardID, data []byte, owner []byte, until time.Time) error {
+	if err := store.CheckPut(id, data); err != nil {
+		return err
+	}
 	return s.putLeased(ctx, id, data, owner, until, nil)
 }
 
-// putLeased is PutLeased, running also, when not nil, extra in the commit.
+// putLeased is PutLeased of bytes the caller has checked against id,
+// running also, when not nil, extra in the commit.
 func (s *Store) putLeased(ctx context.Context, id erasure.ShardID, data []byte, owner []byte, until time.Time, extra func(*badger.Txn) error) error {
 	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if err := store.CheckPut(id, data); err != nil {
 		return err
 	}
 	if len(owner) > MaxOwnerLen {

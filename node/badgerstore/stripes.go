@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"time"
 
@@ -312,6 +311,7 @@ func (s *Store) RenewStripes(ctx context.Context, ren *stripe.Renewal, owner []b
 	for i, e := range ren.Entries {
 		ids[i] = e.Stripe
 	}
+	rn := stripe.NewRenewer(ren.Retention) // one signature check for the batch
 	unlock := s.lockStripes(ids...)
 	kept := make([]bool, len(ids))
 	var shards []erasure.ShardID
@@ -329,7 +329,7 @@ func (s *Store) RenewStripes(ctx context.Context, ren *stripe.Renewal, owner []b
 			if err != nil {
 				return err
 			}
-			r, err := held.Record.Renew(ren.Retention, e.Path, tomb, now)
+			r, err := rn.Renew(held.Record, e.Path, tomb, now)
 			if err != nil {
 				continue // not this owner's, released, or a forged path
 			}
@@ -591,189 +591,4 @@ func (s *Store) SweepStripes(ctx context.Context, now time.Time) ([]stripe.ID, e
 		}
 	}
 	return gone, nil
-}
-
-func ownedByKey(sh erasure.ShardID, id stripe.ID) []byte {
-	k := append([]byte{prefixOwnedBy}, sh[:]...)
-	return append(k, id[:]...)
-}
-
-// PutOwned keeps the records of stripes this node owns, in one commit
-// (replacing those of the same stripes).
-func (s *Store) PutOwned(ctx context.Context, recs []*stripe.Record) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	return s.update(func(txn *badger.Txn) error {
-		for _, r := range recs {
-			v, err := r.MarshalBinary()
-			if err != nil {
-				return err
-			}
-			id := r.ID()
-			if err := txn.Set(ownedKey(id), v); err != nil {
-				return err
-			}
-			for i, sh := range r.Descriptor.Shards {
-				if r.Descriptor.Stored(i) {
-					if err := txn.Set(ownedByKey(sh.ID, id), nil); err != nil {
-						return err
-					}
-				}
-			}
-		}
-		return nil
-	})
-}
-
-// DeleteOwned forgets the records of owned stripes (released).
-func (s *Store) DeleteOwned(ctx context.Context, ids []stripe.ID) error {
-	return s.update(func(txn *badger.Txn) error {
-		for _, id := range ids {
-			item, err := txn.Get(ownedKey(id))
-			if errors.Is(err, badger.ErrKeyNotFound) {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			v, err := item.ValueCopy(nil)
-			if err != nil {
-				return err
-			}
-			if r, err := stripe.ParseRecord(v); err == nil {
-				for _, sh := range r.Descriptor.Shards {
-					if err := txn.Delete(ownedByKey(sh.ID, id)); err != nil {
-						return err
-					}
-				}
-			}
-			if err := txn.Delete(ownedKey(id)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}
-
-// OwnedOf returns the records of the owned stripes that have a shard
-// among ids, each once, in stripe ID order.
-func (s *Store) OwnedOf(ctx context.Context, ids []erasure.ShardID) ([]*stripe.Record, error) {
-	var out []*stripe.Record
-	seen := map[stripe.ID]bool{}
-	err := s.db.View(func(txn *badger.Txn) error {
-		for _, sh := range ids {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			prefix := append([]byte{prefixOwnedBy}, sh[:]...)
-			it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
-			var found []stripe.ID
-			for it.Rewind(); it.Valid(); it.Next() {
-				var id stripe.ID
-				copy(id[:], it.Item().Key()[len(prefix):])
-				if !seen[id] {
-					seen[id] = true
-					found = append(found, id)
-				}
-			}
-			it.Close()
-			for _, id := range found {
-				item, err := txn.Get(ownedKey(id))
-				if errors.Is(err, badger.ErrKeyNotFound) {
-					continue
-				}
-				if err != nil {
-					return err
-				}
-				v, err := item.ValueCopy(nil)
-				if err != nil {
-					return err
-				}
-				r, err := stripe.ParseRecord(v)
-				if err != nil {
-					return err
-				}
-				out = append(out, r)
-			}
-		}
-		return nil
-	})
-	slices.SortFunc(out, func(a, b *stripe.Record) int {
-		x, y := a.ID(), b.ID()
-		return bytes.Compare(x[:], y[:])
-	})
-	return out, err
-}
-
-// WalkOwned calls fn with the record of every stripe this node owns.
-func (s *Store) WalkOwned(ctx context.Context, fn func(*stripe.Record) error) error {
-	return s.walkPrefix(ctx, prefixOwned, func(v []byte) error {
-		r, err := stripe.ParseRecord(v)
-		if err != nil {
-			return err
-		}
-		return fn(r)
-	})
-}
-
-// Prove answers an audit challenge from the shard this node holds: with
-// the shard's tree, reading only the leaves asked for; without one (a
-// shard put with a lease alone), from the whole shard. A shard not held,
-// or whose file is gone or short, is store.ErrNotFound; one whose leaves
-// no longer match its tree fails with proof.ErrCorrupt.
-func (s *Store) Prove(ctx context.Context, ch *proof.Challenge) (*proof.Proof, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	id := ch.Shard
-	var size int
-	var inFile bool
-	var tb []byte
-	err := s.db.View(func(txn *badger.Txn) error {
-		var err error
-		if size, inFile, err = readSize(txn, id); err != nil {
-			return err
-		}
-		item, err := txn.Get(treeKey(id))
-		if errors.Is(err, badger.ErrKeyNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		tb, err = item.ValueCopy(nil)
-		return err
-	})
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return nil, fmt.Errorf("prove %s: %w", id.Short(), store.ErrNotFound)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("badgerstore: prove %s: %w", id.Short(), err)
-	}
-	var tree *proof.Tree
-	if tb != nil {
-		if tree, err = proof.ParseTree(tb); err != nil || tree.Size() != size {
-			tree = nil // a damaged tree: answer from the whole shard
-		}
-	}
-	if tree == nil || !inFile {
-		b, err := s.Get(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		if tree == nil {
-			return proof.Prove(b, ch)
-		}
-		return tree.Prove(ch, bytes.NewReader(b))
-	}
-	f, err := os.Open(s.blobPath(id))
-	if err != nil {
-		return nil, fmt.Errorf("prove %s: its file: %v: %w", id.Short(), err, store.ErrNotFound)
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err != nil || fi.Size() != int64(size) {
-		return nil, fmt.Errorf("prove %s: its file is damaged: %w", id.Short(), store.ErrNotFound)
-	}
-	return tree.Prove(ch, f)
 }

@@ -309,3 +309,78 @@ func TestProve(t *testing.T) {
 		t.Fatalf("an absent shard: %v", err)
 	}
 }
+
+// BenchmarkProve answers a four-leaf challenge of a 64 MiB shard: from
+// its tree (what a striped shard has) and from the whole shard (a shard
+// put with a lease alone).
+func BenchmarkProve(b *testing.B) {
+	s := open(b, badgerstore.Config{Now: func() time.Time { return t0.Add(time.Hour) }})
+	ctx := context.Background()
+	c, _ := erasure.NewCoder(1, 1)
+	data := make([]byte, erasure.MaxShardSize)
+	for i := range data {
+		data[i] = byte(i * 31)
+	}
+	d, parity, err := c.Encode([][]byte{data})
+	if err != nil {
+		b.Fatal(err)
+	}
+	rec, _ := stripe.New(d, [][]byte{data, parity[0]})
+	ret, entries, _ := stripe.SignRenewal(ownerKey(8), t0, t0.Add(24*time.Hour), []stripe.ID{rec.ID()})
+	rec = rec.Clone()
+	rec.Retention, rec.Path = ret, entries[rec.ID()].Path
+	if _, err := s.PutStriped(ctx, rec, 0, data, []byte("o")); err != nil {
+		b.Fatal(err)
+	}
+	lid, ldata := erasure.SumShard(data[1:]), data[1:]
+	if err := s.PutLeased(ctx, lid, ldata, []byte("o"), t0.Add(24*time.Hour)); err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		id   erasure.ShardID
+	}{{"tree", d.Shards[0].ID}, {"whole", lid}} {
+		b.Run(c.name, func(b *testing.B) {
+			ch := &proof.Challenge{Shard: c.id, Leaves: []int{3, 1000, 5000, 8000}}
+			for b.Loop() {
+				if _, err := s.Prove(ctx, ch); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkRenewStripes applies one renewal of 1,024 held stripes (a
+// holder's share of an owner's renewal), per op.
+func BenchmarkRenewStripes(b *testing.B) {
+	now := t0.Add(time.Hour)
+	s := open(b, badgerstore.Config{Now: func() time.Time { return now }})
+	ctx := context.Background()
+	key := ownerKey(9)
+	var ids []stripe.ID
+	for i := range 1024 {
+		rec, shards := coded(b, key, fmt.Sprint("bench ", i))
+		if _, err := s.PutStriped(ctx, rec, 0, shards[0], []byte("o")); err != nil {
+			b.Fatal(err)
+		}
+		ids = append(ids, rec.ID())
+	}
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		issued := t0.Add(time.Duration(2+i) * time.Hour)
+		ret, entries, err := stripe.SignRenewal(key, issued, issued.Add(30*24*time.Hour), ids)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ren := &stripe.Renewal{Retention: ret}
+		for _, id := range ids {
+			ren.Entries = append(ren.Entries, entries[id])
+		}
+		now = issued
+		kept, err := s.RenewStripes(ctx, ren, []byte("o"))
+		if err != nil || !kept[0] {
+			b.Fatal(kept[0], err)
+		}
+	}
+}

@@ -17,11 +17,17 @@
 // wake-ups while they have repairs queued or running. Messages arrive at
 // once; a message to a member that is away is lost, except the records a
 // repair hands over (Done, Watch), which node retries until they arrive
-// and which the simulator delivers on the member's return.
+// and which the simulator delivers on the member's return. With repair off
+// no Machines run: they would only watch, and the result is the same (Run).
+//
+// What costs: every change a round sees is told to each Machine holding a
+// stripe with the member that changed (thousands at full size), and in
+// eager mode every holder installs each committed record; docs/sim.md
+// ("Speed") has the figures, and BenchmarkRun and repair's benchmarks
+// watch them.
 package sim
 
 import (
-	"container/heap"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -147,18 +153,53 @@ const (
 	evRound
 )
 
+// events is the event queue, a binary heap ordered by time and then by
+// the order of scheduling (a total order: the run replays exactly).
 type events []event
 
-func (h events) Len() int { return len(h) }
-func (h events) Less(i, j int) bool {
-	if c := h[i].at.Compare(h[j].at); c != 0 {
+func (a *event) before(b *event) bool {
+	if c := a.at.Compare(b.at); c != 0 {
 		return c < 0
 	}
-	return h[i].seq < h[j].seq
+	return a.seq < b.seq
 }
-func (h events) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *events) Push(x any)   { *h = append(*h, x.(event)) }
-func (h *events) Pop() any     { o := *h; e := o[len(o)-1]; *h = o[:len(o)-1]; return e }
+
+func (h *events) push(e event) {
+	*h = append(*h, e)
+	a := *h
+	for i := len(a) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !a[i].before(&a[p]) {
+			break
+		}
+		a[i], a[p] = a[p], a[i]
+		i = p
+	}
+}
+
+func (h *events) pop() event {
+	a := *h
+	e := a[0]
+	last := len(a) - 1
+	a[0] = a[last]
+	a = a[:last]
+	for i := 0; ; {
+		l, r, small := 2*i+1, 2*i+2, i
+		if l < len(a) && a[l].before(&a[small]) {
+			small = l
+		}
+		if r < len(a) && a[r].before(&a[small]) {
+			small = r
+		}
+		if small == i {
+			break
+		}
+		a[i], a[small] = a[small], a[i]
+		i = small
+	}
+	*h = a
+	return e
+}
 
 type node struct {
 	m       *repair.Machine[Peer]
@@ -225,6 +266,10 @@ type world struct {
 	joined  []time.Time
 	graceQ  float64         // the quantile graceAt holds
 	graceAt []time.Duration // each member's outage quantile graceQ
+	// And what tell and returned read of the members they visit.
+	mach   []*repair.Machine[Peer]
+	on     []bool // up and not gone
+	toldOn []bool // told up and not gone
 }
 
 var epoch = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -247,19 +292,19 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	w.graceQ = repair.GraceConfig{}.WithDefaults().Quantile // the Machines' (the simulator sets no other)
 	w.res.Mode, w.res.Days = cfg.Mode, cfg.Days
 	w.warm = epoch.Add(time.Duration(cfg.WarmupDays) * 24 * time.Hour)
-	if err := w.populate(); err != nil {
+	if err := w.populate(ctx); err != nil {
 		return nil, err
 	}
 	end := epoch.Add(time.Duration(cfg.Days) * 24 * time.Hour)
 	w.push(event{at: epoch.Add(cfg.CheckPeriod), kind: evRound})
 	for len(w.evs) > 0 {
-		e := heap.Pop(&w.evs).(event)
+		e := w.evs.pop()
 		if e.at.After(end) {
 			break
 		}
 		w.now = e.at
 		w.res.Events++
-		if w.res.Events%(1<<16) == 0 {
+		if e.kind == evRound || w.res.Events%(1<<12) == 0 {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
@@ -274,7 +319,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 func (w *world) push(e event) {
 	w.seq++
 	e.seq = w.seq
-	heap.Push(&w.evs, e)
+	w.evs.push(e)
 }
 
 func keyOf(p Peer) repair.Key {
@@ -315,6 +360,8 @@ func (w *world) addNode(at time.Time, veteran bool) Peer {
 	w.avail = append(w.avail, n.beh.avail)
 	w.joined = append(w.joined, n.joined)
 	w.graceAt = append(w.graceAt, n.beh.outageQuantile(w.graceQ))
+	w.on = append(w.on, n.up)
+	w.toldOn = append(w.toldOn, n.told)
 	if w.watch {
 		m, err := repair.New(repair.Config[Peer]{
 			Self: p, KeyOf: func(q Peer) repair.Key { return w.keys[q] }, History: simHistory{w},
@@ -326,6 +373,7 @@ func (w *world) addNode(at time.Time, veteran bool) Peer {
 		}
 		n.m = m
 	}
+	w.mach = append(w.mach, n.m)
 	w.liveIdx = append(w.liveIdx, int32(len(w.live)))
 	w.live = append(w.live, p)
 	w.push(event{at: at.Add(n.beh.session(w.rng, n.up)), kind: evToggle, node: p, gen: n.gen})
@@ -334,7 +382,7 @@ func (w *world) addNode(at time.Time, veteran bool) Peer {
 }
 
 // populate makes the members and writes the stripes.
-func (w *world) populate() error {
+func (w *world) populate(ctx context.Context) error {
 	var sum float64
 	for range w.cfg.Nodes {
 		p := w.addNode(w.now, true)
@@ -384,6 +432,9 @@ func (w *world) populate() error {
 		return nil
 	}
 	for i := range w.stripes {
+		if i%4096 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
 		rec := w.stripes[i].rec
 		for _, h := range rec.Holders {
 			if err := w.nodes[h].m.Hold(rec, w.now); err != nil {
@@ -441,6 +492,7 @@ func (w *world) handle(e event) {
 			return
 		}
 		n.up = !n.up
+		w.on[e.node] = n.up
 		if n.up {
 			w.res.Outages++
 		} else {
@@ -471,6 +523,7 @@ func (w *world) round() {
 			continue
 		}
 		n.told = n.up
+		w.toldOn[p] = n.told
 		if !w.watch {
 			continue
 		}
@@ -509,8 +562,8 @@ func (w *world) tell(p Peer, up bool) {
 					continue
 				}
 				w.marks[h] = w.stamp
-				if hn := w.nodes[h]; hn.up && !hn.gone {
-					hn.m.Checked(p, up, w.now)
+				if w.on[h] {
+					w.mach[h].Checked(p, up, w.now)
 				}
 			}
 		}
@@ -524,8 +577,7 @@ func (w *world) returned(p Peer) {
 	for _, si := range n.holds {
 		for _, h := range w.stripes[si].rec.Holders {
 			if h != p {
-				hn := w.nodes[h]
-				n.m.Checked(h, hn.told && !hn.gone, w.now)
+				n.m.Checked(h, w.toldOn[h], w.now)
 			}
 		}
 	}
@@ -541,6 +593,7 @@ func (w *world) returned(p Peer) {
 func (w *world) depart(p Peer) {
 	n := w.nodes[p]
 	n.gone, n.up, n.told = true, false, false
+	w.on[p], w.toldOn[p] = false, false
 	n.gen++
 	w.res.Departures++
 	for _, si := range n.holds {
@@ -571,6 +624,7 @@ func (w *world) depart(p Peer) {
 		}
 	}
 	n.m, n.mailbox = nil, nil
+	w.mach[p] = nil
 	i := w.liveIdx[p]
 	last := w.live[len(w.live)-1]
 	w.live[i], w.liveIdx[last] = last, i
@@ -720,7 +774,14 @@ func (w *world) finish(si int32) {
 // full size is tens of millions of repairs a year, and its traffic per
 // month is steady from its first weeks.
 func Compare(ctx context.Context, cfg Config, eagerDays, parallel int) ([]*Result, error) {
-	modes := []repair.Mode{repair.Off, repair.Eager, repair.Lazy}
+	return CompareModes(ctx, cfg, []repair.Mode{repair.Off, repair.Eager, repair.Lazy}, eagerDays, parallel)
+}
+
+// CompareModes is Compare for the given modes, in their order.
+func CompareModes(ctx context.Context, cfg Config, modes []repair.Mode, eagerDays, parallel int) ([]*Result, error) {
+	if len(modes) == 0 {
+		return nil, errors.New("sim: no mode to run")
+	}
 	out := make([]*Result, len(modes))
 	errs := make([]error, len(modes))
 	sem := make(chan struct{}, max(parallel, 1))
