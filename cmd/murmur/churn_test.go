@@ -32,11 +32,14 @@ var churnLong = flag.Bool("long", false, "run TestChurnSoak's long form: more no
 type churnPlan struct {
 	nodes, files int
 	early        int // nodes up when the files are put: their count sets k+m
-	minSize      int // bytes; each file is minSize to 2*minSize
-	returns      int // nodes SIGKILLed that come back within the grace
-	extraGone    int // nodes gone for good beyond the m+1 the issue asks for
-	grace        time.Duration
-	check        time.Duration
+	// Every third file is small, 64 KiB to 576 KiB: one data shard of its
+	// stripe holds it all, the others are empty. The rest are size to
+	// 1.5*size bytes: whole stripes, at 1 MiB packs, when size is k MiB.
+	size      int
+	returns   int // nodes SIGKILLed that come back within the grace
+	extraGone int // nodes gone for good beyond the m+1 the issue asks for
+	grace     time.Duration
+	check     time.Duration
 }
 
 // TestChurnSoak runs a cloud of real `murmur node` processes, puts files
@@ -56,9 +59,9 @@ func TestChurnSoak(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a cloud of processes: not in -short")
 	}
-	plan := churnPlan{nodes: 10, early: 6, files: 6, minSize: 48 << 10, returns: 2, grace: 5 * time.Second, check: 250 * time.Millisecond}
+	plan := churnPlan{nodes: 10, early: 6, files: 6, size: 4 << 20, returns: 2, grace: 5 * time.Second, check: 250 * time.Millisecond}
 	if *churnLong {
-		plan = churnPlan{nodes: 16, early: 9, files: 40, minSize: 256 << 10, returns: 6, extraGone: 1, grace: 8 * time.Second, check: 250 * time.Millisecond}
+		plan = churnPlan{nodes: 16, early: 9, files: 24, size: 6 << 20, returns: 6, extraGone: 1, grace: 8 * time.Second, check: 250 * time.Millisecond}
 	}
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv("MURMUR_CHURN_SEED"); s != "" {
@@ -94,7 +97,11 @@ func TestChurnSoak(t *testing.T) {
 
 	files := map[string][]byte{}
 	for i := range plan.files {
-		data := make([]byte, plan.minSize+rng.IntN(plan.minSize))
+		n := plan.size + rng.IntN(plan.size/2)
+		if i%3 == 2 {
+			n = 64<<10 + rng.IntN(512<<10)
+		}
+		data := make([]byte, n)
 		for j := range data {
 			data[j] = byte(rng.Uint32())
 		}
@@ -153,9 +160,7 @@ func TestChurnSoak(t *testing.T) {
 	for i, forGood := range events {
 		victim := owner
 		if i > 0 {
-			alive := c.alive()
-			alive = slices.DeleteFunc(alive, func(j int) bool { return j == owner })
-			victim = alive[rng.IntN(len(alive))]
+			victim = c.pickHolder(rng, owner)
 		}
 		before := c.sums(victim)
 		vs, err := c.api(victim).Status(ctx)
@@ -281,6 +286,29 @@ func newChurnCloud(t *testing.T, plan churnPlan) *churnCloud {
 		c.down[i] = true
 	}
 	return c
+}
+
+// pickHolder draws a node alive, not skip, among those holding shards
+// (any, if none does).
+func (c *churnCloud) pickHolder(rng *rand.Rand, skip int) int {
+	var all, holders []int
+	for _, i := range c.alive() {
+		if i == skip {
+			continue
+		}
+		st, err := c.api(i).Status(context.Background())
+		if err != nil {
+			c.t.Fatalf("status of node %d: %v", i, err)
+		}
+		all = append(all, i)
+		if st.Audits.Stripes > 0 {
+			holders = append(holders, i)
+		}
+	}
+	if len(holders) == 0 {
+		holders = all
+	}
+	return holders[rng.IntN(len(holders))]
 }
 
 // startRest starts the nodes not started yet.
