@@ -45,7 +45,8 @@ type churnPlan struct {
 // TestChurnSoak runs a cloud of real `murmur node` processes, puts files
 // through one of them, stops that owner for good, and then SIGKILLs nodes
 // one at a time, in an order drawn from a logged seed (MURMUR_CHURN_SEED
-// replays it): some come back on their folder within the grace and must
+// replays the files, the schedule and the draws; which nodes hold what is
+// the nodes' own placement, so a draw may pick another node): some come back on their folder within the grace and must
 // cause no repair; the others never come back, and before the next
 // departure the survivors must have rebuilt exactly the shards each held,
 // until more than m nodes are gone for good. Every file then reads back
@@ -70,7 +71,7 @@ func TestChurnSoak(t *testing.T) {
 			t.Fatalf("MURMUR_CHURN_SEED=%q: %v", s, err)
 		}
 	}
-	t.Logf("churn seed %d (MURMUR_CHURN_SEED=%d replays it); %+v", seed, seed, plan)
+	t.Logf("churn seed %d (MURMUR_CHURN_SEED=%d replays the files and the schedule); %+v", seed, seed, plan)
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	c := newChurnCloud(t, plan)
 	ctx := context.Background()
