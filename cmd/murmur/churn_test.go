@@ -201,7 +201,7 @@ func TestChurnSoak(t *testing.T) {
 		c.gone[victim] = true
 		after := c.waitSettled(shards, fmt.Sprintf("node %d's departure", victim))
 		n := after.rebuilt - before.rebuilt
-		t.Logf("%v: node %d gone for good (%d shards, %d bytes): %d rebuilt, %d bytes fetched, %d stored", time.Since(start).Round(time.Millisecond), victim, vs.Audits.Stripes, vs.StoredBytes, n, after.in-before.in, after.out-before.out)
+		t.Logf("%v: node %d gone for good (%d shards, %d bytes): %d rebuilt, %d bytes fetched, %d stored; %d repairs failed, %d aborted", time.Since(start).Round(time.Millisecond), victim, vs.Audits.Stripes, vs.StoredBytes, n, after.in-before.in, after.out-before.out, after.failed-before.failed, after.aborted-before.aborted)
 		if n != vs.Audits.Stripes {
 			t.Errorf("node %d held %d shards; the survivors rebuilt %d", victim, vs.Audits.Stripes, n)
 		}
@@ -357,6 +357,7 @@ func (c *churnCloud) restart(i int) {
 // churnSums adds up the live nodes' repair counts.
 type churnSums struct {
 	held, done, rebuilt, running, backlog, down, unwell, belowK int
+	failed, aborted                                             int
 	in, out                                                     int64
 }
 
@@ -375,6 +376,8 @@ func (c *churnCloud) sums(skip int) churnSums {
 		s.held += st.Audits.Stripes
 		s.done += r.Done
 		s.rebuilt += r.Rebuilt
+		s.failed += r.Failed
+		s.aborted += r.Aborted
 		s.running += r.Running
 		s.backlog += r.Backlog
 		s.down += r.Down
