@@ -100,7 +100,7 @@ func printInvite(out io.Writer, dir string) error {
 func nodeCommand() *cli.Command {
 	var dir, join, addrFile, zone string
 	var verbose, noMDNS bool
-	var period time.Duration
+	var period, checkPeriod, grace, claimTTL time.Duration
 	var target float64
 	repairRate := cli.Size(repair.DefaultBandwidth)
 	return &cli.Command{
@@ -116,6 +116,9 @@ func nodeCommand() *cli.Command {
 			fs.DurationVar(&period, "gossip-period", node.DefaultGossipPeriod, "how often the node gossips")
 			fs.Var(&repairRate, "repair-rate", "bytes a second this node's repairs may move, fetched and stored (0: no cap)")
 			fs.Float64Var(&target, "target", placement.DefaultTarget, "wanted probability that a stripe stays readable; sets k and m for new files")
+			fs.DurationVar(&checkPeriod, "repair-check-period", repair.DefaultCheckPeriod, "how often the holders of this node's stripes are checked")
+			fs.DurationVar(&grace, "repair-grace", 0, "if set, every holder's grace: how long it may be away before its shards are rebuilt (0: from its outage history, 1h to 72h)")
+			fs.DurationVar(&claimTTL, "repair-claim-ttl", repair.DefaultClaimTTL, "a repair claim's lease; the next repairer in rank waits half of it")
 		},
 		Run: func(ctx context.Context, _ *flag.FlagSet, out io.Writer) error {
 			if join != "" {
@@ -128,7 +131,7 @@ func nodeCommand() *cli.Command {
 				}
 			}
 			log := cli.NewLogger(slog.LevelInfo, verbose)
-			n, err := node.Open(dir, node.Config{Logger: log, MDNS: !noMDNS, Zone: zone, GossipPeriod: period, Repair: node.RepairConfig{Rate: repairRateOf(repairRate)}})
+			n, err := node.Open(dir, node.Config{Logger: log, MDNS: !noMDNS, Zone: zone, GossipPeriod: period, Repair: repairConfig(repairRate, checkPeriod, grace, claimTTL)})
 			if err != nil {
 				return err
 			}
@@ -162,6 +165,18 @@ func nodeCommand() *cli.Command {
 			})
 		},
 	}
+}
+
+// repairConfig is the repair flags of murmur node as a node.RepairConfig.
+// A grace given fixes every peer's grace, whatever its outage history.
+func repairConfig(rate cli.Size, checkPeriod, grace, claimTTL time.Duration) node.RepairConfig {
+	c := node.RepairConfig{Rate: repairRateOf(rate)}
+	c.Machine.CheckPeriod = checkPeriod
+	c.Machine.ClaimTTL = claimTTL
+	if grace > 0 {
+		c.Machine.Grace = repair.GraceConfig{Min: grace, Default: grace, Max: grace}
+	}
+	return c
 }
 
 func splitList(s string) []string {
