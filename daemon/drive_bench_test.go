@@ -18,11 +18,35 @@ import (
 // reports each one's MB/s and their ratio (api/inproc: 1 means the API
 // costs nothing).
 //
+// PutStripe moves a stripe of four 1 MiB shards (the cloud has four
+// nodes), the drive's upload path.
+//
 //	go test -run '^$' -bench Drive -benchtime 40x ./daemon/
 func BenchmarkDrive(b *testing.B) {
 	ctx := context.Background()
 	srv, c := serveDrive(b)
 	clouds := [2]fsdrive.Cloud{srv.Drive(), c.Drive()}
+	b.Run("PutStripe/2+2x1MiB", func(b *testing.B) {
+		// The drive's upload path: a stripe of k=2 m=2 with 1 MiB shards
+		// (the default chunking), as a commit puts it.
+		var spent [2]time.Duration
+		n := 0
+		for b.Loop() {
+			for j := range 2 {
+				i := (n + j) % 2
+				b.StopTimer()
+				d, shards := cloudtest.Stripe(2, 2, 1<<20, 1<<20)
+				b.StartTimer()
+				start := time.Now()
+				if _, err := clouds[i].PutStripe(ctx, d, shards); err != nil {
+					b.Fatal(err)
+				}
+				spent[i] += time.Since(start)
+			}
+			n++
+		}
+		report(b, int64(n)*4<<20, spent)
+	})
 	for _, size := range []int{1 << 20, 4 << 20} {
 		b.Run(fmt.Sprintf("Put/%dMiB", size>>20), func(b *testing.B) {
 			var spent [2]time.Duration

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/murmur-cloud/murmur/cmd/murmur/clientcmd"
@@ -38,6 +40,8 @@ type benchDrive struct {
 	// afterWrites adds up the time from the end of each part's writes
 	// until they were in the cloud.
 	afterWrites time.Duration
+	// code is the erasure code the drive's last commit chose ("k=4 m=2").
+	code atomic.Value
 }
 
 func startBenchDrive(ctx context.Context, cfg mountBenchConfig) (*benchDrive, error) {
@@ -48,11 +52,51 @@ func startBenchDrive(ctx context.Context, cfg mountBenchConfig) (*benchDrive, er
 		return nil, err
 	}
 	b := &benchDrive{base: cfg.Base, local: l, mnt: filepath.Join(cfg.Base, "mnt"), workers: cfg.Workers}
+	if err := settleCode(ctx, l.Nodes[0], cfg.Progress); err != nil {
+		b.close()
+		return nil, err
+	}
 	if err := b.open(ctx); err != nil {
 		b.close()
 		return nil, err
 	}
 	return b, nil
+}
+
+// codeSettle bounds the wait for a new cloud's code to settle.
+const codeSettle = 2 * time.Minute
+
+// settleCode waits until node n chooses its erasure code from its own
+// ratings of the members rather than the availability it assumes of
+// members it has not yet vetted (k=2 m=3, 2.5 bytes stored per byte, for
+// the six nodes of a new local cloud; k=4 m=2, 1.5, once vetted, within
+// about a minute of gossip): a cloud that has been up longer than that is
+// what the mount is measured on, and what bench cluster puts through.
+func settleCode(ctx context.Context, n *node.Node, progress io.Writer) error {
+	deadline := time.Now().Add(codeSettle)
+	said := false
+	for {
+		c, err := placement.ChooseCode(n.CodeParams(placement.DefaultTarget))
+		if err == nil && c.Params.Availability != node.AssumedAvailability {
+			if said {
+				fmt.Fprintf(progress, "the cloud's code: k=%d m=%d\n", c.K, c.M)
+			}
+			return nil
+		}
+		if time.Now().After(deadline) {
+			fmt.Fprintf(progress, "the cloud's members are not vetted after %v: measuring with k=%d m=%d\n", codeSettle, c.K, c.M)
+			return nil
+		}
+		if !said {
+			fmt.Fprintf(progress, "waiting for gossip to vet the cloud's members (the code until then: k=%d m=%d)\n", c.K, c.M)
+			said = true
+		}
+		select {
+		case <-time.After(500 * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // cloudOf returns node n's drive.Cloud.
@@ -80,7 +124,7 @@ func (b *benchDrive) open(ctx context.Context) error {
 	}
 	b.raw = raw
 	b.d, err = drive.Open(ctx, drive.Config{Keys: b.keys, Cloud: cloud, KeyFile: raw, StateDir: filepath.Join(b.base, "state"),
-		Logger: slog.New(slog.DiscardHandler), Code: nodeCode(n, placement.DefaultTarget), Pipeline: pipeline.Config{Workers: b.workers}})
+		Logger: slog.New(slog.DiscardHandler), Code: b.recordCode(nodeCode(n, placement.DefaultTarget)), Pipeline: pipeline.Config{Workers: b.workers}})
 	if err != nil {
 		return err
 	}
@@ -91,6 +135,17 @@ func (b *benchDrive) open(ctx context.Context) error {
 	t := clientcmd.WriterTimeout
 	b.srv, err = mount.Mount(b.mnt, b.d.Tree(), mount.Options{EntryTimeout: t, AttrTimeout: t, NegativeTimeout: t})
 	return err
+}
+
+// recordCode wraps a drive's Config.Code to remember what it chose.
+func (b *benchDrive) recordCode(code func(context.Context) (int, int, error)) func(context.Context) (int, int, error) {
+	return func(ctx context.Context) (int, int, error) {
+		k, m, err := code(ctx)
+		if err == nil {
+			b.code.Store(fmt.Sprintf("k=%d m=%d", k, m))
+		}
+		return k, m, err
+	}
 }
 
 func (b *benchDrive) close() {
@@ -106,6 +161,7 @@ func (b *benchDrive) close() {
 // side is the mount, as bench mount measures it.
 func (b *benchDrive) side(s *benchSide) *side {
 	return &side{name: "mount", dir: b.mnt, s: s, afterWrites: &b.afterWrites,
+		code: func() string { c, _ := b.code.Load().(string); return c },
 		inCloud: func(ctx context.Context) error {
 			ctx, cancel := context.WithTimeout(ctx, inCloudTimeout)
 			defer cancel()

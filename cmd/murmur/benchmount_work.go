@@ -35,6 +35,8 @@ type side struct {
 	// afterWrites adds up, on the mount, the time from the end of the
 	// writes until they are in the cloud.
 	afterWrites *time.Duration
+	// code, on the mount, is the erasure code of its last commit.
+	code func() string
 }
 
 // workload is the work of each part, the same on every side.
@@ -79,6 +81,9 @@ func (w *workload) run(ctx context.Context, sd *side, part string) error {
 		s.SeqWriteMBps = float64(w.size) / 1e6 / s.SeqWriteSecs
 		if err := done(start, &s.SeqWriteCloudSecs, nil); err != nil {
 			return err
+		}
+		if sd.code != nil {
+			s.SeqCode = sd.code()
 		}
 		secs, err := timed(func() error { return readAll(big) })
 		if err != nil {
