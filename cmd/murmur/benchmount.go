@@ -108,6 +108,7 @@ type mountBenchConfig struct {
 	Gocryptfs bool          // measure gocryptfs too, if it is on PATH
 	Rest      time.Duration // between measurements, after a sync
 	Workers   int           // the drive's pipeline workers; 0: its default
+	Settle    time.Duration // the longest wait for the cloud's code to settle; 0: none
 	Progress  io.Writer
 }
 
@@ -126,6 +127,7 @@ func benchMountCommand() *cli.Command {
 		rest      time.Duration
 		profile   string
 		workers   int
+		settle    time.Duration
 	)
 	return &cli.Command{
 		Name:    "mount",
@@ -141,6 +143,7 @@ func benchMountCommand() *cli.Command {
 			fs.BoolVar(&gocrypt, "gocryptfs", true, "measure a gocryptfs mount of the same disk too, if gocryptfs is on PATH")
 			fs.DurationVar(&rest, "rest", 2*time.Second, "rest between measurements, after a sync")
 			fs.IntVar(&workers, "workers", 0, "the drive's pipeline workers: stripes sealed and stored at once (0: the drive's default)")
+			fs.DurationVar(&settle, "settle", 2*time.Minute, "the longest wait for gossip to vet a new cloud's members, so the drive writes with the code a settled cloud uses (0: measure at once)")
 			fs.StringVar(&profile, "cpuprofile", "", "write a CPU profile of the whole run (the cloud, the mount and the second device: one process) to this file")
 		},
 		Run: func(ctx context.Context, fl *flag.FlagSet, out io.Writer) error {
@@ -162,7 +165,7 @@ func benchMountCommand() *cli.Command {
 				defer os.RemoveAll(base)
 			}
 			cfg := mountBenchConfig{Base: base, Size: int64(size), Files: files, TreeFiles: treeFiles, Nodes: nodes,
-				Parts: splitList(parts), Gocryptfs: gocrypt, Rest: rest, Workers: workers, Progress: out}
+				Parts: splitList(parts), Gocryptfs: gocrypt, Rest: rest, Workers: workers, Settle: settle, Progress: out}
 			if asJSON {
 				cfg.Progress = os.Stderr
 			}

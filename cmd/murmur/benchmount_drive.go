@@ -52,7 +52,7 @@ func startBenchDrive(ctx context.Context, cfg mountBenchConfig) (*benchDrive, er
 		return nil, err
 	}
 	b := &benchDrive{base: cfg.Base, local: l, mnt: filepath.Join(cfg.Base, "mnt"), workers: cfg.Workers}
-	if err := settleCode(ctx, l.Nodes[0], cfg.Progress); err != nil {
+	if err := settleCode(ctx, l.Nodes[0], cfg.Settle, cfg.Progress); err != nil {
 		b.close()
 		return nil, err
 	}
@@ -63,16 +63,13 @@ func startBenchDrive(ctx context.Context, cfg mountBenchConfig) (*benchDrive, er
 	return b, nil
 }
 
-// codeSettle bounds the wait for a new cloud's code to settle.
-const codeSettle = 2 * time.Minute
-
 // settleCode waits until node n chooses its erasure code from its own
 // ratings of the members rather than the availability it assumes of
 // members it has not yet vetted (k=2 m=3, 2.5 bytes stored per byte, for
 // the six nodes of a new local cloud; k=4 m=2, 1.5, once vetted, within
 // about a minute of gossip): a cloud that has been up longer than that is
 // what the mount is measured on, and what bench cluster puts through.
-func settleCode(ctx context.Context, n *node.Node, progress io.Writer) error {
+func settleCode(ctx context.Context, n *node.Node, codeSettle time.Duration, progress io.Writer) error {
 	deadline := time.Now().Add(codeSettle)
 	said := false
 	for {

@@ -19,7 +19,7 @@ func TestBenchMount(t *testing.T) {
 		t.Skip("no /dev/fuse")
 	}
 	out, err := run(t, "bench", "mount", "--json", "--dir", t.TempDir(), "--size", "3MiB", "--files", "20",
-		"--tree-files", "30", "--rest", "0s")
+		"--tree-files", "30", "--rest", "0s", "--settle", "0s")
 	if err != nil {
 		t.Fatalf("bench mount: %v\n%s", err, out)
 	}
@@ -45,7 +45,7 @@ func TestBenchMount(t *testing.T) {
 	}
 	// The table, of one part only.
 	out, err = run(t, "bench", "mount", "--dir", t.TempDir(), "--size", "1MiB", "--parts", "small", "--files", "5",
-		"--rest", "0s", "--gocryptfs=false")
+		"--rest", "0s", "--gocryptfs=false", "--settle", "0s")
 	if err != nil || !strings.Contains(out, "until in the cloud") || !strings.Contains(out, "not measured") {
 		t.Fatalf("bench mount: %v\n%s", err, out)
 	}
