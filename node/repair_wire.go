@@ -212,12 +212,6 @@ func (r *repairs) take(ctx context.Context, from peer.ID, m proto.RepairMsg) {
 	}
 	var update *stripe.Record
 	r.mu.Lock()
-	if rec != nil && !r.mayHint(from, rec) {
-		r.mu.Unlock()
-		r.n.log.Info("a repair message refused", "peer", from.ShortString(), "kind", m.Kind, "stripe", rec.ID().Short(),
-			"err", "its record's hints come from a peer the stripe's record does not name")
-		return
-	}
 	r.m.Handle(from, msg, r.n.cfg.Now())
 	if rec != nil {
 		// A newer record than the one the Machine was at goes to the
@@ -239,30 +233,6 @@ func (r *repairs) take(ctx context.Context, from peer.ID, m proto.RepairMsg) {
 		r.ownerTakes(ctx, rec)
 	}
 	r.do(w)
-}
-
-// mayHint reports whether from may hand this node rec's hints, which are
-// not signed: the stripe's owner may, and a peer the record this node is
-// at names (a holder: the repairer of a stripe is one); for a stripe this
-// node has no record of (a Watch), a peer rec itself names. As for the
-// shard protocol's record updates (badgerstore.UpdateHeldFrom), a member
-// with no part in a stripe could otherwise point its holders' audits at
-// honest peers that never had its shards, and away from the real holders.
-// r.mu is held.
-func (r *repairs) mayHint(from peer.ID, rec *stripe.Record) bool {
-	if checkOwner(rec.Owner(), from) == nil {
-		return true
-	}
-	known := r.recs[repair.StripeID(rec.ID())]
-	if known == nil {
-		known = rec
-	}
-	for _, names := range known.Holders {
-		if slices.Contains(names, string(from)) {
-			return true
-		}
-	}
-	return false
 }
 
 // keep stores a newer record of a stripe this node holds.
