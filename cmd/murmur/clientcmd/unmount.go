@@ -52,6 +52,10 @@ func unmountWhileBusy(srv *mount.Server, unmounted <-chan struct{}, again <-chan
 	for {
 		err := srv.Unmount()
 		if err == nil {
+			// The kernel has let go; the server's loop ends once it reads
+			// that, a moment later. Returning before would let the caller
+			// close what the server still uses.
+			<-unmounted
 			return nil
 		}
 		if !errors.Is(err, syscall.EBUSY) {
