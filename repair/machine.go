@@ -1146,11 +1146,14 @@ func (m *Machine[P]) Handle(from P, msg Message[P], now time.Time) {
 		if s == nil || s.rec.Version != x.Version || s.ballot != x.Ballot || s.state != claiming {
 			return
 		}
+		if from == m.cfg.Self || s.rec.slotOf(from) < 0 {
+			return // only holders grant, so only holders deny
+		}
 		if m.better(s, x.Holder, m.cfg.Self) {
 			// A claimant with a better turn has it: stand aside until its
-			// grant would have lapsed.
+			// grant would have lapsed, which no holder's grant outlasts.
 			m.endClaim(s, now)
-			m.backoff(s, now, x.Remaining)
+			m.backoff(s, now, min(max(x.Remaining, 0), m.cfg.ClaimTTL))
 		}
 	case Stale[P]:
 		if x.Record.valid() {
@@ -1223,7 +1226,8 @@ func (m *Machine[P]) handleClaim(c Claim[P], now time.Time) {
 		m.endClaim(s, now)
 		s.state = idle
 	}
-	s.grant = grantRec[P]{to: c.Claimant, ballot: c.Ballot, expires: now.Add(c.TTL)}
+	// The grant runs this node's ClaimTTL at most, whatever the claim asks.
+	s.grant = grantRec[P]{to: c.Claimant, ballot: c.Ballot, expires: now.Add(min(max(c.TTL, 0), m.cfg.ClaimTTL))}
 	switch s.state {
 	case queued:
 		m.dequeue(s)
