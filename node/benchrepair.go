@@ -18,6 +18,17 @@ import (
 	"github.com/murmur-cloud/murmur/repair"
 )
 
+// The repair bench's configuration: every node checks each peer every
+// BenchCheckPeriod and counts it lost after BenchGrace away (both the
+// same settings as `murmur node --repair-check-period --repair-grace`).
+// The grace is the production floor (1 h) scaled to a second, the check
+// period a twentieth of it (production: 10 min, a sixth of the floor), so
+// detection adds little to the grace.
+const (
+	BenchGrace       = time.Second
+	BenchCheckPeriod = 50 * time.Millisecond
+)
+
 // RepairResult is what BenchRepair measures: size random bytes put
 // through a local cloud, one holder removed for good, and the cloud's
 // repairs until every stripe is whole again.
@@ -45,9 +56,14 @@ type RepairResult struct {
 	// grace, and RepairRatio that against the put's rate.
 	RepairSeconds float64 `json:"repair_seconds"`
 	GraceSeconds  float64 `json:"grace_seconds"`
-	RepairMBps    float64 `json:"repair_MBps"`
-	PutMBps       float64 `json:"put_MBps"`
-	RepairRatio   float64 `json:"repair_ratio"`
+	// CheckPeriodSeconds is the nodes' check period: a node notices the
+	// removal at its first check after it, so up to a period (two, while
+	// the loop's checks run at twice the period) of RepairSeconds is
+	// detection.
+	CheckPeriodSeconds float64 `json:"check_period_seconds"`
+	RepairMBps         float64 `json:"repair_MBps"`
+	PutMBps            float64 `json:"put_MBps"`
+	RepairRatio        float64 `json:"repair_ratio"`
 	// RateCap is each node's repair cap (bytes/s; negative: none).
 	RateCap int64 `json:"rate_cap"`
 	// ReadableAfter reports whether the data read back whole after the
@@ -56,7 +72,7 @@ type RepairResult struct {
 }
 
 // BenchRepair starts a cloud of nodes in dir, on loopback, whose repairs
-// check every 200 ms and give a peer a grace of one second; puts size
+// check every BenchCheckPeriod and give a peer a grace of BenchGrace; puts size
 // random bytes through the first node; removes for good the node, other
 // than the first, that holds the most; and waits until every stripe is
 // whole again on the others (at most timeout). rate is each node's repair
@@ -65,9 +81,9 @@ func BenchRepair(ctx context.Context, dir string, nodes int, size, rate int64, t
 	if nodes < 3 {
 		return nil, errors.New("node: a repair bench needs three nodes at least")
 	}
-	const grace = time.Second
+	const grace = BenchGrace
 	rc := RepairConfig{Rate: rate, CheckTimeout: time.Second, Machine: repair.Config[peer.ID]{
-		CheckPeriod: 200 * time.Millisecond, ClaimTTL: time.Minute,
+		CheckPeriod: BenchCheckPeriod, ClaimTTL: time.Minute,
 		Grace: repair.GraceConfig{Min: grace, Default: grace, Max: grace},
 	}}
 	secret := NewCloudSecret()
@@ -109,7 +125,7 @@ func BenchRepair(ctx context.Context, dir string, nodes int, size, rate int64, t
 		return nil, fmt.Errorf("bench put: %w", err)
 	}
 	put := time.Since(start)
-	res := &RepairResult{Nodes: nodes, Bytes: size, PutMBps: float64(size) / 1e6 / put.Seconds(), GraceSeconds: grace.Seconds(), RateCap: ns[0].RepairStatus().Rate}
+	res := &RepairResult{Nodes: nodes, Bytes: size, PutMBps: float64(size) / 1e6 / put.Seconds(), GraceSeconds: grace.Seconds(), CheckPeriodSeconds: BenchCheckPeriod.Seconds(), RateCap: ns[0].RepairStatus().Rate}
 	if len(m.Stripes) > 0 {
 		res.K, res.M = m.Stripes[0].K, m.Stripes[0].M
 	}
@@ -138,7 +154,9 @@ func BenchRepair(ctx context.Context, dir string, nodes int, size, rate int64, t
 	ns[victim].Close()
 	ns = append(ns[:victim:victim], ns[victim+1:]...)
 	gone := time.Now()
-	tick := time.NewTicker(50 * time.Millisecond)
+	// Polled often, so the time measured is the repairs' and not the
+	// poll's (at most 5 ms late).
+	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	deadline := time.After(timeout)
 	for {

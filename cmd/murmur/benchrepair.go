@@ -58,6 +58,8 @@ func benchRepairCommand() *cli.Command {
 				capped = cli.HumanBytes(res.RateCap) + "/s a node"
 			}
 			fmt.Fprintf(out, "repair bench: %s through %d nodes on loopback, k=%d m=%d, repairs capped at %s\n", cli.FormatSize(res.Bytes), res.Nodes, res.K, res.M, capped)
+			fmt.Fprintf(out, "  checks     every %v, grace %v (the node's --repair-check-period, --repair-grace)\n",
+				time.Duration(res.CheckPeriodSeconds*float64(time.Second)), time.Duration(res.GraceSeconds*float64(time.Second)))
 			fmt.Fprintf(out, "  put        %8.1f MB/s\n", res.PutMBps)
 			fmt.Fprintf(out, "  lost       %d shards, %s, with one node\n", res.LostShards, cli.HumanBytes(res.LostBytes))
 			fmt.Fprintf(out, "  whole in   %8.1f s (%.0f s of it the grace), %.1f MB/s rebuilt, %.2fx the put\n", res.RepairSeconds, res.GraceSeconds, res.RepairMBps, res.RepairRatio)
