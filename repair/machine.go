@@ -1153,7 +1153,7 @@ func (m *Machine[P]) Handle(from P, msg Message[P], now time.Time) {
 			// A claimant with a better turn has it: stand aside until its
 			// grant would have lapsed, which no holder's grant outlasts.
 			m.endClaim(s, now)
-			m.backoff(s, now, min(max(x.Remaining, 0), m.cfg.ClaimTTL))
+			m.backoff(s, now, m.capTTL(x.Remaining))
 		}
 	case Stale[P]:
 		if x.Record.valid() {
@@ -1227,7 +1227,7 @@ func (m *Machine[P]) handleClaim(c Claim[P], now time.Time) {
 		s.state = idle
 	}
 	// The grant runs this node's ClaimTTL at most, whatever the claim asks.
-	s.grant = grantRec[P]{to: c.Claimant, ballot: c.Ballot, expires: now.Add(min(max(c.TTL, 0), m.cfg.ClaimTTL))}
+	s.grant = grantRec[P]{to: c.Claimant, ballot: c.Ballot, expires: now.Add(m.capTTL(c.TTL))}
 	switch s.state {
 	case queued:
 		m.dequeue(s)
@@ -1239,6 +1239,12 @@ func (m *Machine[P]) handleClaim(c Claim[P], now time.Time) {
 		m.evaluate(s, now)
 	}
 	m.send(c.Claimant, Grant[P]{Stripe: s.rec.ID, Version: s.rec.Version, Ballot: c.Ballot, Sent: c.Sent})
+}
+
+// capTTL bounds a term taken from the wire to [0, ClaimTTL]: no grant
+// outlasts this node's ClaimTTL.
+func (m *Machine[P]) capTTL(d time.Duration) time.Duration {
+	return min(max(d, 0), m.cfg.ClaimTTL)
 }
 
 func (m *Machine[P]) send(to P, msg Message[P]) {
