@@ -16,6 +16,7 @@ import (
 	"github.com/murmur-cloud/murmur/audit"
 	"github.com/murmur-cloud/murmur/erasure"
 	"github.com/murmur-cloud/murmur/node/proto"
+	"github.com/murmur-cloud/murmur/placement"
 	"github.com/murmur-cloud/murmur/stripe/proof"
 )
 
@@ -53,6 +54,12 @@ func GossipView(n *Node) []peer.ID {
 
 // Rating returns n's rating of p.
 func Rating(n *Node, p peer.ID) float64 { return n.gossip.rep.Score(p, n.cfg.Now()).Value }
+
+// Candidates returns n's placement candidates: itself and its connected
+// peers, as a Cloud of n places on them.
+func Candidates(n *Node) []placement.Candidate {
+	return n.candidates(append([]peer.ID{n.ID()}, n.Peers()...))
+}
 
 // PrivateConn wraps a TCP connection in the cloud's private network, as
 // the transport does with every connection it makes or accepts.
