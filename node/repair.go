@@ -336,12 +336,14 @@ func (r *repairs) run() {
 	r.step(ctx)
 	for {
 		r.mu.Lock()
-		next := r.m.NextWake()
+		next, check := r.m.NextWake(), r.m.NextCheck()
 		r.mu.Unlock()
-		period := r.m.Config().CheckPeriod
-		wait := period
-		if !next.IsZero() {
-			wait = min(wait, next.Sub(r.n.cfg.Now()))
+		now := r.n.cfg.Now()
+		wait := r.m.Config().CheckPeriod
+		for _, at := range []time.Time{next, check} {
+			if !at.IsZero() {
+				wait = min(wait, at.Sub(now))
+			}
 		}
 		t := time.NewTimer(max(wait, 10*time.Millisecond))
 		var ready <-chan struct{}

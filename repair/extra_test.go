@@ -38,6 +38,33 @@ func TestDueBatched(t *testing.T) {
 	}
 }
 
+// TestDueEveryPeriod: a peer falls due one CheckPeriod after Due handed
+// out its last check, however late the answer came (an answer's time
+// used to restart the period, so a slow check ran every other period).
+func TestDueEveryPeriod(t *testing.T) {
+	m, err := repair.New(baseConfig(1), t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Hold(repair.Stripe[P]{ID: repair.StripeID{1}, K: 2, M: 2, Holders: []P{1, 2, 3, 4}}, t0); err != nil {
+		t.Fatal(err)
+	}
+	period := repair.DefaultCheckPeriod
+	at := t0
+	for i := range 5 {
+		if due := m.Due(at); len(due) != 3 {
+			t.Fatalf("period %d: due %v, want peers 2, 3, 4", i, due)
+		}
+		if next := m.NextCheck(); !next.Equal(at.Add(period)) {
+			t.Fatalf("period %d: next check at %v, want %v", i, next, at.Add(period))
+		}
+		for _, p := range []P{2, 3, 4} {
+			m.Checked(p, true, at.Add(period*9/10)) // a slow answer
+		}
+		at = at.Add(period)
+	}
+}
+
 // TestReplacedHolderDiscards: a holder lost and replaced by a repair
 // deletes its shard when it hears the new record.
 func TestReplacedHolderDiscards(t *testing.T) {

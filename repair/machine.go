@@ -421,6 +421,19 @@ func (m *Machine[P]) Due(now time.Time) []P {
 	return out
 }
 
+// NextCheck returns when the next peer's check falls due (zero when the
+// Machine checks nobody): a check's period runs from when Due handed it
+// out, not from its answer, so every peer is checked once a CheckPeriod.
+func (m *Machine[P]) NextCheck() time.Time {
+	var next time.Time
+	for _, p := range m.peers {
+		if at := p.lastCheck.Add(m.cfg.CheckPeriod); next.IsZero() || at.Before(next) {
+			next = at
+		}
+	}
+	return next
+}
+
 func (m *Machine[P]) keyCmp(a, b P) int {
 	ka, kb := m.cfg.KeyOf(a), m.cfg.KeyOf(b)
 	return slices.Compare(ka[:], kb[:])
@@ -436,7 +449,6 @@ func (m *Machine[P]) Checked(p P, up bool, now time.Time) {
 	if pe == nil {
 		return
 	}
-	pe.lastCheck = now
 	switch {
 	case up && !pe.up:
 		wasLost := pe.lost
