@@ -59,7 +59,9 @@ func TestGossipTwentyNodes(t *testing.T) {
 		capacity += c.Capacity
 	}
 	within := func(got, want float64) bool { return math.Abs(got-want) <= 0.05*want }
-	eventually(t, 30*time.Second, "size estimates did not reach 20 ± 5%", func() bool {
+	// Generous bounds: under -race on a loaded 2-core machine an epoch
+	// stretches; the waits end as soon as the estimates hold.
+	eventually(t, 90*time.Second, "size estimates did not reach 20 ± 5%", func() bool {
 		for _, nd := range nodes {
 			st := nd.GossipStatus()
 			if !within(st.Size, n) || !within(st.Capacity, float64(capacity)) {
@@ -75,7 +77,7 @@ func TestGossipTwentyNodes(t *testing.T) {
 	gone := nodes[n-1]
 	gone.Close()
 	nodes = nodes[:n-1]
-	eventually(t, 30*time.Second, "a node that left stayed in others' views", func() bool {
+	eventually(t, 90*time.Second, "a node that left stayed in others' views", func() bool {
 		for _, nd := range nodes {
 			if slices.Contains(node.GossipView(nd), gone.ID()) {
 				return false

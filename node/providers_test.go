@@ -322,12 +322,24 @@ func TestStalledMemberDoesNotStallAnnouncer(t *testing.T) {
 	})
 	// b's DHT protocol now reads nothing: it holds new streams open unread,
 	// and the streams a already had to it go.
-	held := make(chan network.Stream, 64)
-	b.Host().SetStreamHandler(secret.Protocol("/kad/1.0.0"), func(s network.Stream) { held <- s })
-	t.Cleanup(func() {
-		close(held)
-		for s := range held {
+	// Streams that come after the test (b closes later) are reset.
+	held, done := make(chan network.Stream, 64), make(chan struct{})
+	b.Host().SetStreamHandler(secret.Protocol("/kad/1.0.0"), func(s network.Stream) {
+		select {
+		case held <- s:
+		case <-done:
 			s.Reset()
+		}
+	})
+	t.Cleanup(func() {
+		close(done)
+		for {
+			select {
+			case s := <-held:
+				s.Reset()
+			default:
+				return
+			}
 		}
 	})
 	for _, c := range b.Host().Network().ConnsToPeer(a.ID()) {
