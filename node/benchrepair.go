@@ -57,9 +57,8 @@ type RepairResult struct {
 	RepairSeconds float64 `json:"repair_seconds"`
 	GraceSeconds  float64 `json:"grace_seconds"`
 	// CheckPeriodSeconds is the nodes' check period: a node notices the
-	// removal at its first check after it, so up to a period (two, while
-	// the loop's checks run at twice the period) of RepairSeconds is
-	// detection.
+	// removal at its first check after it, so up to a period of
+	// RepairSeconds is detection.
 	CheckPeriodSeconds float64 `json:"check_period_seconds"`
 	RepairMBps         float64 `json:"repair_MBps"`
 	PutMBps            float64 `json:"put_MBps"`

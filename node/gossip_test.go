@@ -51,6 +51,12 @@ func gossipCloud(t *testing.T, secret node.CloudSecret, n int) ([]*node.Node, []
 // node (stopped and started again and again) ranks below steady ones; and
 // files are placed on the reliable slice, across zones.
 func TestGossipTwentyNodes(t *testing.T) {
+	if testing.Short() {
+		// make test runs it in full first; under -race on two cores the
+		// probes of twenty nodes time out for want of CPU, and the
+		// ratings it checks measure that starvation, not the flapping.
+		t.Skip("twenty nodes' reliability ratings need the CPU -short -race lacks")
+	}
 	const n = 20
 	secret := node.NewCloudSecret()
 	nodes, cfgs := gossipCloud(t, secret, n)
