@@ -172,6 +172,22 @@ var ErrCorrupt = errors.New("erasure: corrupt shard")
 // With fewer than k intact shards Reconstruct returns a *TooFewShardsError
 // and never fills a slot with guessed bytes.
 func Reconstruct(d *Descriptor, shards [][]byte, withParity bool) (corrupt []int, err error) {
+	return reconstruct(d, shards, withParity, false)
+}
+
+// ReconstructVerified is Reconstruct for a caller that has already
+// verified every present shard against its ID (a repair checks each
+// fetched shard against the stripe's record as it arrives): it hashes
+// only what it rebuilds, each checked against its ID as Reconstruct
+// does, so a shard that was not what the caller verified still yields an
+// error, never bytes that do not match their ID. A present shard is
+// taken as it is.
+func ReconstructVerified(d *Descriptor, shards [][]byte, withParity bool) error {
+	_, err := reconstruct(d, shards, withParity, true)
+	return err
+}
+
+func reconstruct(d *Descriptor, shards [][]byte, withParity, verified bool) (corrupt []int, err error) {
 	if err := d.Validate(); err != nil {
 		return nil, err
 	}
@@ -186,7 +202,7 @@ func Reconstruct(d *Descriptor, shards [][]byte, withParity bool) (corrupt []int
 			found++
 		case b == nil:
 			missing = missing || i < d.K || withParity
-		case Verify(d, i, b) != nil:
+		case !verified && Verify(d, i, b) != nil:
 			corrupt = append(corrupt, i)
 			shards[i] = nil
 			missing = missing || i < d.K || withParity

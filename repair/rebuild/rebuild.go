@@ -142,11 +142,13 @@ func (r *Rebuilder[P]) Run(ctx context.Context, plan repair.Plan[P], rec *stripe
 		return fail(err)
 	}
 	withParity := slices.ContainsFunc(plan.Rebuild, func(i int) bool { return i >= d.K })
-	if _, err := erasure.Reconstruct(d, shards, withParity); err != nil {
+	// fetch checked every shard against the record; erasure checks each
+	// rebuilt one's length and ID, and its proof root is checked here.
+	if err := erasure.ReconstructVerified(d, shards, withParity); err != nil {
 		return fail(fmt.Errorf("rebuild: stripe %s: %w", plan.Record.ID.Short(), err))
 	}
 	for _, slot := range plan.Rebuild {
-		if err := rec.CheckShard(slot, shards[slot]); err != nil {
+		if err := rec.CheckRoot(slot, shards[slot]); err != nil {
 			// Every input was verified, so this is a bug, not a peer's lie.
 			return fail(fmt.Errorf("rebuild: stripe %s: the rebuilt shard %d does not verify: %w", plan.Record.ID.Short(), slot, err))
 		}

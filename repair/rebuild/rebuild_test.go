@@ -137,12 +137,18 @@ type fixture struct {
 	pacer  *countingPacer
 }
 
-func newFixture(t *testing.T, k, m, dataShards, peers int) *fixture {
+func newFixture(t testing.TB, k, m, dataShards, peers int) *fixture {
+	return newFixtureSized(t, k, m, dataShards, peers, 3000)
+}
+
+// newFixtureSized is newFixture with data shards of size bytes and more
+// (size + 17 i).
+func newFixtureSized(t testing.TB, k, m, dataShards, peers, size int) *fixture {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(1, uint64(k*100+m)))
 	data := make([][]byte, dataShards)
 	for i := range data {
-		data[i] = make([]byte, 3000+i*17)
+		data[i] = make([]byte, size+i*17)
 		for j := range data[i] {
 			data[i][j] = byte(rng.Uint32())
 		}
@@ -193,7 +199,7 @@ func newFixture(t *testing.T, k, m, dataShards, peers int) *fixture {
 	return &fixture{rec: rec, shards: shards, view: view, cloud: c, placer: &placer{n: peers}, pacer: &countingPacer{}}
 }
 
-func (f *fixture) rebuilder(t *testing.T, self string) *rebuild.Rebuilder[string] {
+func (f *fixture) rebuilder(t testing.TB, self string) *rebuild.Rebuilder[string] {
 	t.Helper()
 	r, err := rebuild.New(rebuild.Config[string]{
 		Self: self, Shards: f.cloud, Placer: f.placer, Pacer: f.pacer,
