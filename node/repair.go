@@ -595,6 +595,32 @@ func (n *Node) startRepairs(ctx context.Context) error {
 	n.host.SetStreamHandler(r.proto, func(s network.Stream) { n.tracked(s, r.serve) })
 	n.host.SetStreamHandler(r.putProto, func(s network.Stream) { n.tracked(s, r.servePut) })
 	r.watchConnections()
+	r.watchDisconnects()
 	n.bg.Go(r.run)
 	return nil
+}
+
+// watchDisconnects checks a peer the Machine checks as soon as its last
+// connection to this node closes: a node that stops is noticed then, not
+// up to a CheckPeriod later. The check decides, not the disconnection (a
+// connection trimmed or dropped by a router is dialled again and
+// answers).
+func (r *repairs) watchDisconnects() {
+	r.n.host.Network().Notify(&network.NotifyBundle{
+		DisconnectedF: func(nw network.Network, c network.Conn) {
+			p := c.RemotePeer()
+			if nw.Connectedness(p) == network.Connected || r.ctx.Err() != nil {
+				return
+			}
+			r.mu.Lock()
+			now := r.m.Checks(p) && !r.checking[p]
+			if now {
+				r.checking[p] = true
+			}
+			r.mu.Unlock()
+			if now {
+				r.go_(func() { r.check(r.ctx, p) })
+			}
+		},
+	})
 }

@@ -371,6 +371,34 @@ func TestShortOutageNoRepair(t *testing.T) {
 	}
 }
 
+// TestStopNoticedAtOnce: a holder that stops is checked as its
+// connections close, not at the next check period: with the clock
+// standing still, the other holders count it down.
+func TestStopNoticedAtOnce(t *testing.T) {
+	rc := newRepairCloud(t, 6, nil)
+	putFiles(t, rc.nodes[0].Cloud(reliable(t, 5)), 1, 200<<10, 5)
+	rc.advance(time.Minute) // every holder checked once
+	if st, _ := rc.status(); st.Down != 0 {
+		t.Fatalf("down before the stop: %+v", st)
+	}
+	away, _ := rc.busiest()
+	rc.close(away)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st, _ := rc.status()
+		if st.Down > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nobody checked the stopped holder before its next period: %+v", st)
+		}
+		time.Sleep(5 * time.Millisecond) // polling the nodes' status
+	}
+	if st, _ := rc.status(); st.Lost != 0 || st.Done != 0 {
+		t.Fatalf("a stop is an outage, not a loss: %+v", st)
+	}
+}
+
 // TestRepairRateCap: the repair traffic of every node stays within its
 // cap over every window of a second (one pacer chunk of slack).
 func TestRepairRateCap(t *testing.T) {

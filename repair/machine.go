@@ -405,6 +405,9 @@ func (m *Machine[P]) Stripes() int { return len(m.stripes) }
 // Peers returns how many peers it checks.
 func (m *Machine[P]) Peers() int { return len(m.peers) }
 
+// Checks reports whether p is one of the peers it checks.
+func (m *Machine[P]) Checks(p P) bool { return m.peers[p] != nil }
+
 // Due returns the peers whose check is due at now, and counts them checked
 // from now: node sends each one batched check (one request for every
 // stripe the two share) and reports the outcome with Checked. The slice is
