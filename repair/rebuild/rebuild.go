@@ -235,7 +235,9 @@ func (r *Rebuilder[P]) fetch(ctx context.Context, plan repair.Plan[P], rec *stri
 	return shards, nil
 }
 
-// fetchOne fetches and checks one source, pacing remote bytes.
+// fetchOne fetches and checks one source, pacing remote bytes: the
+// shard's size before the fetch, and whatever a source sent beyond it
+// after.
 func (r *Rebuilder[P]) fetchOne(ctx context.Context, src repair.Source[P], rec *stripe.Record) ([]byte, error) {
 	if src.Holder != r.cfg.Self {
 		if err := r.pace(ctx, rec.Descriptor.Shards[src.Slot].Size); err != nil {
@@ -245,6 +247,12 @@ func (r *Rebuilder[P]) fetchOne(ctx context.Context, src repair.Source[P], rec *
 	b, err := r.cfg.Shards.Fetch(ctx, src.Holder, rec, src.Slot)
 	if err != nil {
 		return nil, err
+	}
+	if extra := len(b) - rec.Descriptor.Shards[src.Slot].Size; extra > 0 && src.Holder != r.cfg.Self {
+		// Paced by the size asked for; what came beyond it counts too.
+		if err := r.pace(ctx, extra); err != nil {
+			return nil, err
+		}
 	}
 	if err := rec.CheckShard(src.Slot, b); err != nil {
 		return b, fmt.Errorf("%w: %w", errWrongShard, err)

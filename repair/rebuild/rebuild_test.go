@@ -32,13 +32,14 @@ type cloud struct {
 	records map[string]*stripe.Record
 	down    map[string]bool // fetches and stores fail
 	liar    map[string]bool // fetches return other bytes
+	long    map[string]bool // fetches return the shard and 64 KiB more
 	refuse  map[string]bool // stores fail
 	stored  map[string]int  // stores taken, by holder
 }
 
 func newCloud(n int) *cloud {
 	c := &cloud{now: t0, stores: map[string]*store.Mem{}, records: map[string]*stripe.Record{},
-		down: map[string]bool{}, liar: map[string]bool{}, refuse: map[string]bool{}, stored: map[string]int{}}
+		down: map[string]bool{}, liar: map[string]bool{}, long: map[string]bool{}, refuse: map[string]bool{}, stored: map[string]int{}}
 	for i := range n {
 		c.stores[peer(i)] = store.NewMem(1 << 30)
 	}
@@ -49,7 +50,7 @@ func peer(i int) string { return fmt.Sprintf("p%02d", i) }
 
 func (c *cloud) Fetch(ctx context.Context, holder string, rec *stripe.Record, slot int) ([]byte, error) {
 	c.mu.Lock()
-	down, liar, s := c.down[holder], c.liar[holder], c.stores[holder]
+	down, liar, long, s := c.down[holder], c.liar[holder], c.long[holder], c.stores[holder]
 	c.mu.Unlock()
 	if down || s == nil {
 		return nil, fmt.Errorf("%s: unreachable", holder)
@@ -62,6 +63,9 @@ func (c *cloud) Fetch(ctx context.Context, holder string, rec *stripe.Record, sl
 		for i := range b {
 			b[i] ^= 0x5a
 		}
+	}
+	if long {
+		b = append(b, make([]byte, 64<<10)...)
 	}
 	return b, nil
 }
@@ -309,6 +313,22 @@ func TestRebuildFromOwnShard(t *testing.T) {
 	}
 	if out.Read != want {
 		t.Errorf("read %d bytes, want %d (not the repairer's own shard)", out.Read, want)
+	}
+}
+
+// A source that sends more than the shard's size has those bytes paced
+// too: the cap holds for what arrives, not for what was asked.
+func TestRebuildPacesWhatArrives(t *testing.T) {
+	f := newFixture(t, 4, 3, 4, 10)
+	f.cloud.long[peer(1)] = true
+	lost := []int{0}
+	out := f.rebuilder(t, "outsider").Run(context.Background(), f.plan(lost, 4, time.Time{}), f.rec)
+	f.checkPlaced(t, out, lost)
+	if len(out.Corrupt) != 1 || out.Corrupt[0].Holder != peer(1) {
+		t.Errorf("corrupt %v, want slot 1 at %s", out.Corrupt, peer(1))
+	}
+	if f.pacer.bytes < out.Read+out.Written {
+		t.Errorf("paced %d bytes, moved %d", f.pacer.bytes, out.Read+out.Written)
 	}
 }
 
