@@ -235,16 +235,57 @@ func (r *repairs) take(ctx context.Context, from peer.ID, m proto.RepairMsg) {
 	r.do(w)
 }
 
-// keep stores a newer record of a stripe this node holds.
+// keep stores a newer record of a stripe this node holds. A retention
+// it carries that outlasts the one held (the owner's, signed: the owner
+// renewed while a repair ran, and the repairer carries the renewal on)
+// extends the owner's leases on the shards held, as the renewal would.
 func (r *repairs) keep(ctx context.Context, rec *stripe.Record) {
 	kept, held, err := r.n.store.UpdateHeld(ctx, rec)
 	if err != nil {
 		r.n.log.Warn("a stripe's newer record was not kept", "stripe", rec.ID().Short(), "err", err)
 		return
 	}
-	if held {
-		r.n.audits.update(kept)
+	if !held {
+		return
 	}
+	r.n.audits.update(kept)
+	if err := r.leaseHeld(ctx, kept); err != nil {
+		r.n.log.Warn("a stripe's shards were not leased to its retention", "stripe", rec.ID().Short(), "err", err)
+	}
+}
+
+// leaseHeld extends the owner's leases on the shards of rec's stripe held
+// here to rec's retention (leases never shorten).
+func (r *repairs) leaseHeld(ctx context.Context, rec *stripe.Record) error {
+	h, err := r.n.store.GetHeld(ctx, rec.ID())
+	if err != nil || h == nil {
+		return err
+	}
+	owner, err := ownerPeer(rec.Owner())
+	if err != nil {
+		return err
+	}
+	ids := make([]erasure.ShardID, len(h.Shards))
+	for j, i := range h.Shards {
+		ids[j] = h.Record.Descriptor.Shards[i].ID
+	}
+	_, err = r.n.store.Renew(ctx, ids, []byte(owner), h.Record.Retention.Until)
+	return err
+}
+
+// retained returns rec with the retention of the record this node's
+// store keeps of its stripe when that one outlasts rec's: renewals change
+// the retention, not the version, so the record a plan was made with can
+// be older than the store's, and what it hands new holders must carry
+// the renewal.
+func (r *repairs) retained(ctx context.Context, rec *stripe.Record) *stripe.Record {
+	h, err := r.n.store.GetHeld(ctx, rec.ID())
+	if err != nil || h == nil || h.Record.Owner() != rec.Owner() || !h.Record.Retention.Outlasts(&rec.Retention) {
+		return rec
+	}
+	out := rec.Clone()
+	out.Retention, out.Path = h.Record.Retention, h.Record.Path
+	return out
 }
 
 // execute carries out a plan and reports it to the Machine. A failure
@@ -256,7 +297,10 @@ func (r *repairs) execute(s start) {
 	if s.rec == nil {
 		out.Result = repair.Result[peer.ID]{Stripe: id, Ballot: s.plan.Ballot, Err: errors.New("node: no record of the stripe")}
 	} else {
-		out = r.rb.Run(s.ctx, s.plan, s.rec)
+		out = r.rb.Run(s.ctx, s.plan, r.retained(s.ctx, s.rec))
+	}
+	if out.Record != nil {
+		out.Record = r.retained(r.ctx, out.Record) // renewed while it ran
 	}
 	now := r.n.cfg.Now()
 	r.mu.Lock()
@@ -411,6 +455,7 @@ func (s repairShards) Store(ctx context.Context, holder peer.ID, rec *stripe.Rec
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrRefused, err)
 	}
+	rec = s.r.retained(ctx, rec) // renewed since the plan started
 	if holder == n.ID() {
 		return n.putStriped(ctx, rec, slot, shard, owner)
 	}

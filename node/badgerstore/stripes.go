@@ -219,8 +219,11 @@ func deleteHeld(txn *badger.Txn, h *Held) error {
 }
 
 // PutStriped stores shard i of rec's stripe, with owner's lease on it
-// until the record's retention ends, and keeps the record (merged with
-// the one held, stripe.Receive), all in one durable commit. The bytes
+// until the retention of the record kept ends, and keeps the record
+// (merged with the one held, stripe.Receive: the retention that outlasts
+// the other), all in one durable commit. So a put carrying an older
+// retention than the one held here (a repair planned before a renewal)
+// leases the shard to the renewal's end. The bytes
 // must be the record's shard i (Record.CheckShard: store.ErrBadShard if
 // not); a record that is invalid, expired, or blocked by a tombstone is
 // refused (ErrRefused) and nothing is stored. It returns the record kept.
@@ -285,6 +288,11 @@ func (s *Store) PutStriped(ctx context.Context, rec *stripe.Record, i int, data 
 		}
 		if err := txn.Set(treeKey(sh.ID), treeBytes); err != nil {
 			return err
+		}
+		if len(owner) > 0 && kept.Record.Retention.Until.After(rec.Retention.Until) {
+			if err := setLease(txn, sh.ID, owner, kept.Record.Retention.Until); err != nil {
+				return err
+			}
 		}
 		return setHeld(txn, kept)
 	})

@@ -384,3 +384,40 @@ func BenchmarkRenewStripes(b *testing.B) {
 		}
 	}
 }
+
+// TestStripedPutLeasesKeptRetention: a put whose record carries an older
+// retention than the one held (a repair planned before a renewal) keeps
+// the held one, and leases the shard to its end, not the put's.
+func TestStripedPutLeasesKeptRetention(t *testing.T) {
+	now := t0.Add(time.Hour)
+	s := open(t, badgerstore.Config{Now: func() time.Time { return now }})
+	ctx := context.Background()
+	key := ownerKey(1)
+	owner := []byte("owner-peer")
+	rec, shards := coded(t, key, "renewed")
+	if _, err := s.PutStriped(ctx, rec, 0, shards[0], owner); err != nil {
+		t.Fatal(err)
+	}
+	ret, entries, err := stripe.SignRenewal(key, t0.Add(24*time.Hour), t0.Add(60*24*time.Hour), []stripe.ID{rec.ID()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now = t0.Add(25 * time.Hour)
+	if _, err := s.RenewStripes(ctx, &stripe.Renewal{Retention: ret, Entries: []stripe.Entry{entries[rec.ID()]}}, owner); err != nil {
+		t.Fatal(err)
+	}
+	kept, err := s.PutStriped(ctx, rec, 1, shards[1], owner) // the record from before the renewal
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !kept.Retention.Until.Equal(ret.Until) {
+		t.Fatalf("kept until %v, not the renewal's %v", kept.Retention.Until, ret.Until)
+	}
+	now = t0.Add(31 * 24 * time.Hour) // past the put's retention, within the renewal
+	if _, _, err := s.Reclaim(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if has, _ := s.Has(ctx, []erasure.ShardID{rec.Descriptor.Shards[0].ID, rec.Descriptor.Shards[1].ID}); !has[0] || !has[1] {
+		t.Fatalf("shards reclaimed within the renewal: %v", has)
+	}
+}
