@@ -130,16 +130,21 @@ func (s *Store) lockStripes(ids ...stripe.ID) func() {
 	}
 }
 
-func getHeld(txn *badger.Txn, id stripe.ID) (*Held, error) {
-	item, err := txn.Get(heldKey(id))
+// getValue returns a copy of k's value, nil when there is none.
+func getValue(txn *badger.Txn, k []byte) ([]byte, error) {
+	item, err := txn.Get(k)
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	v, err := item.ValueCopy(nil)
-	if err != nil {
+	return item.ValueCopy(nil)
+}
+
+func getHeld(txn *badger.Txn, id stripe.ID) (*Held, error) {
+	v, err := getValue(txn, heldKey(id))
+	if err != nil || v == nil {
 		return nil, err
 	}
 	return ParseHeld(v)
@@ -172,15 +177,8 @@ func checkTerm(ret *stripe.Retention, now time.Time) error {
 }
 
 func getTomb(txn *badger.Txn, id stripe.ID) (*stripe.Tombstone, error) {
-	item, err := txn.Get(tombKey(id))
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	v, err := item.ValueCopy(nil)
-	if err != nil {
+	v, err := getValue(txn, tombKey(id))
+	if err != nil || v == nil {
 		return nil, err
 	}
 	return stripe.ParseTombstone(v)

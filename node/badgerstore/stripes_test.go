@@ -421,3 +421,68 @@ func TestStripedPutLeasesKeptRetention(t *testing.T) {
 		t.Fatalf("shards reclaimed within the renewal: %v", has)
 	}
 }
+
+// TestOwed: records owed to an owner are kept merged per stripe, listed
+// per owner, survive a reopen, and go when settled by a record at least
+// as new; a newer one owed since stays.
+func TestOwed(t *testing.T) {
+	dir := t.TempDir()
+	now := t0.Add(time.Hour)
+	cfg := badgerstore.Config{Dir: dir, Now: func() time.Time { return now }}
+	s, err := badgerstore.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	key := ownerKey(1)
+	a, _ := coded(t, key, "a")
+	b, _ := coded(t, key, "b")
+	a2, err := a.WithHolders(0, []string{"new-holder"}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, put := range []struct {
+		owner string
+		rec   *stripe.Record
+	}{{"owner-1", a2}, {"owner-1", a}, {"owner-1", b}, {"owner-2", b}} {
+		if err := s.PutOwed(ctx, []byte(put.owner), put.rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = badgerstore.Open(cfg); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	owners, err := s.OwedOwners(ctx)
+	if err != nil || fmt.Sprintf("%q", owners) != `["owner-1" "owner-2"]` {
+		t.Fatalf("owners %q, %v", owners, err)
+	}
+	owed, err := s.Owed(ctx, []byte("owner-1"), 10)
+	if err != nil || len(owed) != 2 {
+		t.Fatalf("%d records owed, %v", len(owed), err)
+	}
+	for _, r := range owed {
+		if r.ID() == a.ID() && r.Seq != a2.Seq {
+			t.Fatalf("the older record replaced the newer one owed (seq %d, want %d)", r.Seq, a2.Seq)
+		}
+	}
+	// Settling with the older record of a leaves the newer one owed.
+	if err := s.SettleOwed(ctx, []byte("owner-1"), []*stripe.Record{a, b}); err != nil {
+		t.Fatal(err)
+	}
+	if owed, _ := s.Owed(ctx, []byte("owner-1"), 10); len(owed) != 1 || owed[0].ID() != a.ID() {
+		t.Fatalf("after settling b and an older a: %d owed", len(owed))
+	}
+	if err := s.SettleOwed(ctx, []byte("owner-1"), []*stripe.Record{a2}); err != nil {
+		t.Fatal(err)
+	}
+	if owed, _ := s.Owed(ctx, []byte("owner-1"), 10); len(owed) != 0 {
+		t.Fatalf("%d owed after settling all", len(owed))
+	}
+	if owners, _ := s.OwedOwners(ctx); len(owners) != 1 || string(owners[0]) != "owner-2" {
+		t.Fatalf("owners %q", owners)
+	}
+}
