@@ -133,23 +133,7 @@ func (r *repairs) send(p peer.ID, msgs []proto.RepairMsg) error {
 	}
 	ctx, cancel := context.WithTimeout(r.ctx, r.n.cfg.RequestTimeout)
 	defer cancel()
-	s, err := r.n.host.NewStream(ctx, p, r.proto)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	stop := context.AfterFunc(ctx, func() { s.Reset() })
-	defer stop()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = s.SetDeadline(dl)
-	}
-	if err := proto.WriteFrame(s, body); err != nil {
-		return err
-	}
-	if err := s.CloseWrite(); err != nil {
-		return err
-	}
-	buf, err := readResponse(s, proto.MaxRepairResponse)
+	buf, err := r.n.exchange(ctx, p, r.proto, body, proto.MaxRepairResponse)
 	if err != nil {
 		return err
 	}
@@ -211,6 +195,7 @@ func (r *repairs) take(ctx context.Context, from peer.ID, m proto.RepairMsg) {
 		return
 	}
 	var update *stripe.Record
+	renewsHints := false // the record changes the hints of one held
 	r.mu.Lock()
 	r.m.Handle(from, msg, r.n.cfg.Now())
 	if rec != nil {
@@ -223,14 +208,18 @@ func (r *repairs) take(ctx context.Context, from peer.ID, m proto.RepairMsg) {
 		if before != nil && rec.Seq > before.Seq || r.recs[id] == rec && before == nil {
 			update = rec
 		}
+		renewsHints = before != nil && rec.Seq > before.Seq
 	}
 	w := r.drainLocked()
 	r.mu.Unlock()
 	if update != nil {
 		r.keep(ctx, update)
 	}
-	if rec != nil && m.Kind == proto.RepairDone && rec.Owner() == r.n.Owner() {
-		r.ownerTakes(ctx, rec)
+	switch {
+	case rec != nil && m.Kind == proto.RepairDone && rec.Owner() == r.n.Owner():
+		r.tellOwner(ctx, rec)
+	case update != nil && renewsHints:
+		r.owe(r.ctx, update) // the repairer may not live to tell the owner
 	}
 	r.do(w)
 }
@@ -340,12 +329,10 @@ func (r *repairs) execute(s start) {
 	for _, p := range out.Failed {
 		r.n.Observe(p, gossip.ProbeUnanswered)
 	}
-	if committed {
-		r.tellOwner(r.ctx, &w, out.Record)
-	}
 	switch {
 	case committed:
 		r.keep(r.ctx, out.Record)
+		r.tellOwner(r.ctx, out.Record)
 		r.n.log.Info("repaired a stripe", "stripe", id.Short(), "slots", len(res.Placed), "read", out.Read, "written", out.Written)
 	case ferr != nil:
 		r.n.log.Warn("a repair finished too late to count", "stripe", id.Short(), "err", ferr)
@@ -358,8 +345,10 @@ func (r *repairs) execute(s start) {
 // discard deletes this node's shards of stripes whose newer record names
 // other holders for them: the owner's lease on each is released (the
 // shard goes once no lease remains) and the held record forgets it. A
-// shard whose record names nobody else, or whose new holders do not say
-// they have it, is kept.
+// shard whose record names nobody else is kept; one whose new holders do
+// not say they have it (not reached yet, as when this node has just come
+// back, or never: a forged record) is kept, and they are asked again each
+// check period while the record is held.
 func (r *repairs) discard(ids []stripe.ID) {
 	ctx := r.ctx
 	self := string(r.n.ID())
@@ -380,7 +369,10 @@ func (r *repairs) discard(ids []stripe.ID) {
 			}
 			sh := h.Record.Descriptor.Shards[i].ID
 			if !r.heldElsewhere(ctx, sh, names) {
-				r.n.log.Warn("a replaced shard is kept: none of its new holders has it", "stripe", id.Short(), "shard", sh.Short())
+				r.n.log.Warn("a replaced shard is kept for now: none of its new holders says it has it", "stripe", id.Short(), "shard", sh.Short())
+				r.mu.Lock()
+				r.kept[id] = true // asked again a check period on
+				r.mu.Unlock()
 				continue
 			}
 			gone = append(gone, sh)
