@@ -118,13 +118,9 @@ func ParseOwnerRequest(b []byte) ([]*stripe.Record, error) {
 // which of the request's records are settled; otherwise msg says why none
 // was taken.
 func AppendOwnerResponse(b []byte, st Status, settled []bool, msg string) []byte {
-	b = append(b, Version, byte(st))
-	if st != StatusOK {
-		if len(msg) > MaxMessage {
-			msg = msg[:MaxMessage]
-		}
-		b = binary.AppendUvarint(b, uint64(len(msg)))
-		return append(b, msg...)
+	b, ok := appendStatus(b, st, msg)
+	if !ok {
+		return b
 	}
 	b = binary.AppendUvarint(b, uint64(len(settled)))
 	for _, s := range settled {
@@ -140,19 +136,9 @@ func AppendOwnerResponse(b []byte, st Status, settled []bool, msg string) []byte
 // ParseOwnerResponse decodes a response body.
 func ParseOwnerResponse(b []byte) (Status, []bool, string, error) {
 	r := wire.NewReader(b, ErrMalformed)
-	if v := r.Byte(); r.Err() == nil && v != Version {
-		return 0, nil, "", fmt.Errorf("%w: unknown version %d", ErrMalformed, v)
-	}
-	st := Status(r.Byte())
-	var msg string
+	st, msg, ok := readStatus(r)
 	var settled []bool
-	switch {
-	case r.Err() != nil:
-	case st > StatusRefused:
-		r.Fail("unknown status %d", st)
-	case st != StatusOK:
-		msg = string(r.LenBytes(MaxMessage))
-	default:
+	if ok {
 		n := r.Count(MaxOwnerBatch, 1)
 		for i := 0; i < n && r.Err() == nil; i++ {
 			switch v := r.Byte(); v {
@@ -168,4 +154,37 @@ func ParseOwnerResponse(b []byte) (Status, []bool, string, error) {
 		return 0, nil, "", r.Err()
 	}
 	return st, settled, msg, nil
+}
+
+// appendStatus appends a response's version and status, and the message
+// when the status is not OK; it reports whether the body goes on (OK).
+func appendStatus(b []byte, st Status, msg string) ([]byte, bool) {
+	b = append(b, Version, byte(st))
+	if st == StatusOK {
+		return b, true
+	}
+	if len(msg) > MaxMessage {
+		msg = msg[:MaxMessage]
+	}
+	b = binary.AppendUvarint(b, uint64(len(msg)))
+	return append(b, msg...), false
+}
+
+// readStatus reads what appendStatus wrote; it reports whether the body
+// goes on (OK, and no error so far).
+func readStatus(r *wire.Reader) (Status, string, bool) {
+	if v := r.Byte(); r.Err() == nil && v != Version {
+		r.Fail("unknown version %d", v)
+	}
+	st := Status(r.Byte())
+	switch {
+	case r.Err() != nil:
+	case st > StatusRefused:
+		r.Fail("unknown status %d", st)
+	case st != StatusOK:
+		return st, string(r.LenBytes(MaxMessage)), false
+	default:
+		return st, "", true
+	}
+	return st, "", false
 }
