@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -155,4 +156,45 @@ func (s *Store) OwedOwners(ctx context.Context) ([][]byte, error) {
 		return nil, fmt.Errorf("badgerstore: owed records: %w", err)
 	}
 	return out, nil
+}
+
+// sweepOwed forgets the records owed whose retention has ended: nobody
+// needs their hints any more (an owner that never came back).
+func (s *Store) sweepOwed(ctx context.Context, now time.Time) error {
+	var dead [][]byte
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixOwed}, PrefetchValues: true, PrefetchSize: 64})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			if rec, err := stripe.ParseRecord(v); err != nil || !rec.Live(now) {
+				dead = append(dead, it.Item().KeyCopy(nil))
+			}
+		}
+		return nil
+	})
+	if err != nil || len(dead) == 0 {
+		return err
+	}
+	// Checked again in the commit: a record owed since may outlast it.
+	return s.update(func(txn *badger.Txn) error {
+		for _, k := range dead {
+			v, err := getValue(txn, k)
+			if err != nil {
+				return err
+			}
+			if rec, err := stripe.ParseRecord(v); v != nil && (err != nil || !rec.Live(now)) {
+				if err := txn.Delete(k); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
 }

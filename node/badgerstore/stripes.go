@@ -622,9 +622,9 @@ func (s *Store) walkPrefix(ctx context.Context, prefix byte, fn func(v []byte) e
 	})
 }
 
-// SweepStripes deletes the held records whose retention has run out at
-// now and the tombstones past their expiry, and returns the stripes whose
-// held records went. (The shards go with their leases, which end with the
+// SweepStripes deletes the held records and the records owed to owners
+// whose retention has run out at now and the tombstones past their
+// expiry, and returns the stripes whose held records went. (The shards go with their leases, which end with the
 // retention: Reclaim.)
 func (s *Store) SweepStripes(ctx context.Context, now time.Time) ([]stripe.ID, error) {
 	var dead []*Held
@@ -679,6 +679,9 @@ func (s *Store) SweepStripes(ctx context.Context, now time.Time) ([]stripe.ID, e
 		if err != nil {
 			return gone, err
 		}
+	}
+	if err := s.sweepOwed(ctx, now); err != nil {
+		return gone, fmt.Errorf("badgerstore: sweep stripes: %w", err)
 	}
 	return gone, nil
 }

@@ -485,4 +485,13 @@ func TestOwed(t *testing.T) {
 	if owners, _ := s.OwedOwners(ctx); len(owners) != 1 || string(owners[0]) != "owner-2" {
 		t.Fatalf("owners %q", owners)
 	}
+	// Past their retention, records owed to an owner that never came
+	// back are swept.
+	now = t0.Add(31 * 24 * time.Hour)
+	if _, err := s.SweepStripes(ctx, now); err != nil {
+		t.Fatal(err)
+	}
+	if owners, _ := s.OwedOwners(ctx); len(owners) != 0 {
+		t.Fatalf("owners %q after their records' retention", owners)
+	}
 }
