@@ -306,23 +306,7 @@ func (au *audits) send(ctx context.Context, b audit.Batch) []audit.Result {
 
 // ask sends one audit request to p and returns its answers.
 func (au *audits) ask(ctx context.Context, p peer.ID, body []byte, n int) ([]proto.AuditAnswer, error) {
-	s, err := au.n.host.NewStream(ctx, p, au.proto)
-	if err != nil {
-		return nil, err
-	}
-	defer s.Close()
-	stop := context.AfterFunc(ctx, func() { s.Reset() })
-	defer stop()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = s.SetDeadline(dl)
-	}
-	if err := proto.WriteFrame(s, body); err != nil {
-		return nil, err
-	}
-	if err := s.CloseWrite(); err != nil {
-		return nil, err
-	}
-	buf, err := readResponse(s, proto.MaxAuditResponse)
+	buf, err := au.n.exchange(ctx, p, au.proto, body, proto.MaxAuditResponse)
 	if err != nil {
 		return nil, err
 	}

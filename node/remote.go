@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/murmur-cloud/murmur/erasure"
 	"github.com/murmur-cloud/murmur/node/proto"
@@ -114,6 +115,29 @@ func (r *Remote) do(ctx context.Context, req *proto.Request, parts ...[]byte) (*
 		return nil, fmt.Errorf("%v on %s: %w: %s", req.Op, r.peer.ShortString(), ErrRefused, resp.Message)
 	}
 	return nil, fmt.Errorf("%v on %s: %w: %v: %s", req.Op, r.peer.ShortString(), ErrPeer, resp.Status, resp.Message)
+}
+
+// exchange opens a stream of protocol pid to p, writes body as one
+// request frame, and returns the response frame (at most max bytes). The
+// stream is reset when ctx ends.
+func (n *Node) exchange(ctx context.Context, p peer.ID, pid protocol.ID, body []byte, max int) ([]byte, error) {
+	s, err := n.host.NewStream(ctx, p, pid)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	stop := context.AfterFunc(ctx, func() { s.Reset() })
+	defer stop()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = s.SetDeadline(dl)
+	}
+	if err := proto.WriteFrame(s, body); err != nil {
+		return nil, err
+	}
+	if err := s.CloseWrite(); err != nil {
+		return nil, err
+	}
+	return readResponse(s, max)
 }
 
 // readResponse reads one response frame of at most max bytes.

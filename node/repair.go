@@ -90,19 +90,21 @@ type RepairStatus struct {
 
 // repairs drives the node's repair Machine.
 type repairs struct {
-	n        *Node
-	proto    protocol.ID // the claim protocol's messages
-	putProto protocol.ID // repair puts: a rebuilt shard with its record
-	cfg      RepairConfig
-	rate     int64
-	pacer    rebuild.Pacer
-	rb       *rebuild.Rebuilder[peer.ID]
-	placer   *placement.Reliable
-	kick     chan struct{}
-	ctx      context.Context // ends at Close
-	stop     context.CancelFunc
+	n          *Node
+	proto      protocol.ID // the claim protocol's messages
+	putProto   protocol.ID // repair puts: a rebuilt shard with its record
+	ownerProto protocol.ID // records owed to their stripes' owners
+	cfg        RepairConfig
+	rate       int64
+	pacer      rebuild.Pacer
+	rb         *rebuild.Rebuilder[peer.ID]
+	placer     *placement.Reliable
+	kick       chan struct{}
+	ctx        context.Context // ends at Close
+	stop       context.CancelFunc
 
 	wg       sync.WaitGroup // every goroutine started by go_
+	ownerMu  sync.Mutex     // serialises ownerTakes
 	mu       sync.Mutex
 	closed   bool
 	m        *repair.Machine[peer.ID]
@@ -110,8 +112,11 @@ type repairs struct {
 	dones    map[repair.StripeID]*stripe.Record // while a commit's output drains: the record its Done carries
 	runs     map[repair.StripeID]planRun
 	retry    map[peer.ID][]proto.RepairMsg // Done and Watch not delivered yet
+	owed     map[peer.ID]*owing            // owners this node's store keeps records owed to
 	checking map[peer.ID]bool
-	swept    time.Time // when expired records were last dropped
+	swept    time.Time          // when expired records were last dropped
+	kept     map[stripe.ID]bool // stripes whose replaced shards discard kept
+	rekept   time.Time          // when they were last discarded again
 
 	bytesIn, bytesOut atomic.Int64
 	busy              *atomic.Int64
@@ -171,9 +176,10 @@ func newRepairs(n *Node) (*repairs, error) {
 	}
 	r := &repairs{
 		n: n, proto: n.cfg.Secret.Protocol(proto.RepairID), putProto: n.cfg.Secret.Protocol(proto.RepairID + "/put"),
+		ownerProto: n.cfg.Secret.Protocol(proto.OwnerID), owed: map[peer.ID]*owing{},
 		cfg: cfg, rate: rate, placer: pl, kick: make(chan struct{}, 1),
 		m: m, recs: map[repair.StripeID]*stripe.Record{}, dones: map[repair.StripeID]*stripe.Record{}, runs: map[repair.StripeID]planRun{},
-		retry: map[peer.ID][]proto.RepairMsg{}, checking: map[peer.ID]bool{},
+		retry: map[peer.ID][]proto.RepairMsg{}, checking: map[peer.ID]bool{}, kept: map[stripe.ID]bool{},
 	}
 	r.ctx, r.stop = context.WithCancel(context.Background())
 	if r.busy = cfg.busy; r.busy == nil {
@@ -388,8 +394,17 @@ func (r *repairs) step(ctx context.Context) {
 			due = append(due, p)
 		}
 	}
+	var again []stripe.ID
+	if len(r.kept) > 0 && now.Sub(r.rekept) >= r.m.Config().CheckPeriod {
+		r.rekept = now
+		for id := range r.kept {
+			again = append(again, id)
+		}
+		clear(r.kept)
+	}
 	w := r.drainLocked()
 	r.mu.Unlock()
+	w.discards = append(w.discards, again...)
 	r.do(w)
 	// A record past its retention may have been renewed in the store
 	// since (renewals change the retention, not the version): take the
@@ -400,6 +415,7 @@ func (r *repairs) step(ctx context.Context) {
 	for _, p := range due {
 		r.go_(func() { r.check(ctx, p) })
 	}
+	r.offerDue(now)
 }
 
 // check pings p once and reports the answer to the Machine and the
@@ -435,6 +451,9 @@ func (r *repairs) check(ctx context.Context, p peer.ID) {
 	}
 	r.mu.Unlock()
 	r.do(w)
+	if up {
+		r.offer(p)
+	}
 }
 
 // takeAudits gives the Machine the audits' repair candidates: each shard
@@ -592,8 +611,12 @@ func (n *Node) startRepairs(ctx context.Context) error {
 	if err := r.load(ctx); err != nil {
 		return fmt.Errorf("node: load the stripe records for repair: %w", err)
 	}
+	if err := r.loadOwed(ctx); err != nil {
+		return fmt.Errorf("node: load the records owed to owners: %w", err)
+	}
 	n.host.SetStreamHandler(r.proto, func(s network.Stream) { n.tracked(s, r.serve) })
 	n.host.SetStreamHandler(r.putProto, func(s network.Stream) { n.tracked(s, r.servePut) })
+	n.host.SetStreamHandler(r.ownerProto, func(s network.Stream) { n.tracked(s, r.serveOwner) })
 	r.watchConnections()
 	r.watchDisconnects()
 	n.bg.Go(r.run)

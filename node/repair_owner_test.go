@@ -2,6 +2,7 @@ package node_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -111,4 +112,95 @@ func TestGraceFromHistory(t *testing.T) {
 	if st.Rebuilt != lost {
 		t.Fatalf("rebuilt %d of the %d shards lost: %+v", st.Rebuilt, lost, st)
 	}
+}
+
+// TestOwnerAwayLearnsRepair: an owner that is away while its stripes are
+// repaired learns their new holders when it comes back (from its folder),
+// and its next renewal reaches them: the holders offer it the records
+// they keep owed to it when it connects, and again each check period
+// until it settles them (the owner checks that each new holder has its
+// shard, and may not reach them all the moment it connects). Also when
+// every other node restarted in between, so nothing owed is left in
+// memory.
+func TestOwnerAwayLearnsRepair(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		restart bool
+	}{{"OwnerBack", false}, {"NodesRestarted", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			rc := newRepairCloud(t, 8, nil)
+			putFiles(t, rc.nodes[0].Cloud(reliable(t, 8)), 2, 300<<10, 4)
+			rc.advance(time.Minute)
+			victim, _ := rc.busiest()
+			departed := rc.nodes[victim].ID()
+			rc.close(0) // the owner goes away, and comes back
+			rc.close(victim)
+			rc.advance(time.Minute)
+			rc.advance(repairGrace)
+			if st := rc.untilWhole(20); st.Done == 0 {
+				t.Fatalf("no repairs: %+v", st)
+			}
+			if tc.restart {
+				var up []int
+				for i := range rc.nodes {
+					if !rc.down[i] {
+						up = append(up, i)
+						rc.close(i)
+					}
+				}
+				for _, i := range up {
+					rc.restart(i)
+				}
+			}
+			back := rc.restart(0)
+			rc.settle()
+			// The owner's own replaced shards go too, once it finds
+			// their new holders with them.
+			for i := 0; rc.ownerNames(back, departed) || rc.replacedHeld(); i++ {
+				if i == 5 {
+					t.Fatalf("the owner never learnt its stripes' new holders (%v), or replaced shards are still held (%v)", rc.ownerNames(back, departed), rc.replacedHeld())
+				}
+				rc.advance(time.Minute) // a check period: the holders offer again
+			}
+			rc.checkOwnerRenews(back, departed)
+		})
+	}
+}
+
+// ownerNames reports whether owner's records of its stripes still name
+// the peer p.
+func (rc *repairCloud) ownerNames(owner *node.Node, p peer.ID) bool {
+	rc.t.Helper()
+	names := false
+	err := owner.Store().WalkOwned(context.Background(), func(r *stripe.Record) error {
+		for _, hs := range r.Holders {
+			names = names || slices.Contains(hs, string(p))
+		}
+		return nil
+	})
+	if err != nil {
+		rc.t.Fatal(err)
+	}
+	return names
+}
+
+// replacedHeld reports whether a live node holds a shard its record of
+// the stripe names other holders for.
+func (rc *repairCloud) replacedHeld() bool {
+	rc.t.Helper()
+	replaced := false
+	for _, n := range rc.live() {
+		err := n.Store().WalkHeld(context.Background(), func(h *badgerstore.Held) error {
+			for _, i := range h.Shards {
+				if names := h.Record.Holders[i]; len(names) > 0 && !slices.Contains(names, string(n.ID())) {
+					replaced = true
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			rc.t.Fatal(err)
+		}
+	}
+	return replaced
 }

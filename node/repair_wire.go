@@ -133,23 +133,7 @@ func (r *repairs) send(p peer.ID, msgs []proto.RepairMsg) error {
 	}
 	ctx, cancel := context.WithTimeout(r.ctx, r.n.cfg.RequestTimeout)
 	defer cancel()
-	s, err := r.n.host.NewStream(ctx, p, r.proto)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	stop := context.AfterFunc(ctx, func() { s.Reset() })
-	defer stop()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = s.SetDeadline(dl)
-	}
-	if err := proto.WriteFrame(s, body); err != nil {
-		return err
-	}
-	if err := s.CloseWrite(); err != nil {
-		return err
-	}
-	buf, err := readResponse(s, proto.MaxRepairResponse)
+	buf, err := r.n.exchange(ctx, p, r.proto, body, proto.MaxRepairResponse)
 	if err != nil {
 		return err
 	}
@@ -211,6 +195,7 @@ func (r *repairs) take(ctx context.Context, from peer.ID, m proto.RepairMsg) {
 		return
 	}
 	var update *stripe.Record
+	renewsHints := false // the record changes the hints of one held
 	r.mu.Lock()
 	r.m.Handle(from, msg, r.n.cfg.Now())
 	if rec != nil {
@@ -223,28 +208,73 @@ func (r *repairs) take(ctx context.Context, from peer.ID, m proto.RepairMsg) {
 		if before != nil && rec.Seq > before.Seq || r.recs[id] == rec && before == nil {
 			update = rec
 		}
+		renewsHints = before != nil && rec.Seq > before.Seq
 	}
 	w := r.drainLocked()
 	r.mu.Unlock()
 	if update != nil {
 		r.keep(ctx, update)
 	}
-	if rec != nil && m.Kind == proto.RepairDone && rec.Owner() == r.n.Owner() {
-		r.ownerTakes(ctx, rec)
+	switch {
+	case rec != nil && m.Kind == proto.RepairDone && rec.Owner() == r.n.Owner():
+		r.tellOwner(ctx, rec)
+	case update != nil && renewsHints:
+		r.owe(r.ctx, update) // the repairer may not live to tell the owner
 	}
 	r.do(w)
 }
 
-// keep stores a newer record of a stripe this node holds.
+// keep stores a newer record of a stripe this node holds. A retention
+// it carries that outlasts the one held (the owner's, signed: the owner
+// renewed while a repair ran, and the repairer carries the renewal on)
+// extends the owner's leases on the shards held, as the renewal would.
 func (r *repairs) keep(ctx context.Context, rec *stripe.Record) {
 	kept, held, err := r.n.store.UpdateHeld(ctx, rec)
 	if err != nil {
 		r.n.log.Warn("a stripe's newer record was not kept", "stripe", rec.ID().Short(), "err", err)
 		return
 	}
-	if held {
-		r.n.audits.update(kept)
+	if !held {
+		return
 	}
+	r.n.audits.update(kept)
+	if err := r.leaseHeld(ctx, kept); err != nil {
+		r.n.log.Warn("a stripe's shards were not leased to its retention", "stripe", rec.ID().Short(), "err", err)
+	}
+}
+
+// leaseHeld extends the owner's leases on the shards of rec's stripe held
+// here to rec's retention (leases never shorten).
+func (r *repairs) leaseHeld(ctx context.Context, rec *stripe.Record) error {
+	h, err := r.n.store.GetHeld(ctx, rec.ID())
+	if err != nil || h == nil {
+		return err
+	}
+	owner, err := ownerPeer(rec.Owner())
+	if err != nil {
+		return err
+	}
+	ids := make([]erasure.ShardID, len(h.Shards))
+	for j, i := range h.Shards {
+		ids[j] = h.Record.Descriptor.Shards[i].ID
+	}
+	_, err = r.n.store.Renew(ctx, ids, []byte(owner), h.Record.Retention.Until)
+	return err
+}
+
+// retained returns rec with the retention of the record this node's
+// store keeps of its stripe when that one outlasts rec's: renewals change
+// the retention, not the version, so the record a plan was made with can
+// be older than the store's, and what it hands new holders must carry
+// the renewal.
+func (r *repairs) retained(ctx context.Context, rec *stripe.Record) *stripe.Record {
+	h, err := r.n.store.GetHeld(ctx, rec.ID())
+	if err != nil || h == nil || h.Record.Owner() != rec.Owner() || !h.Record.Retention.Outlasts(&rec.Retention) {
+		return rec
+	}
+	out := rec.Clone()
+	out.Retention, out.Path = h.Record.Retention, h.Record.Path
+	return out
 }
 
 // execute carries out a plan and reports it to the Machine. A failure
@@ -256,7 +286,10 @@ func (r *repairs) execute(s start) {
 	if s.rec == nil {
 		out.Result = repair.Result[peer.ID]{Stripe: id, Ballot: s.plan.Ballot, Err: errors.New("node: no record of the stripe")}
 	} else {
-		out = r.rb.Run(s.ctx, s.plan, s.rec)
+		out = r.rb.Run(s.ctx, s.plan, r.retained(s.ctx, s.rec))
+	}
+	if out.Record != nil {
+		out.Record = r.retained(r.ctx, out.Record) // renewed while it ran
 	}
 	now := r.n.cfg.Now()
 	r.mu.Lock()
@@ -296,12 +329,10 @@ func (r *repairs) execute(s start) {
 	for _, p := range out.Failed {
 		r.n.Observe(p, gossip.ProbeUnanswered)
 	}
-	if committed {
-		r.tellOwner(r.ctx, &w, out.Record)
-	}
 	switch {
 	case committed:
 		r.keep(r.ctx, out.Record)
+		r.tellOwner(r.ctx, out.Record)
 		r.n.log.Info("repaired a stripe", "stripe", id.Short(), "slots", len(res.Placed), "read", out.Read, "written", out.Written)
 	case ferr != nil:
 		r.n.log.Warn("a repair finished too late to count", "stripe", id.Short(), "err", ferr)
@@ -314,8 +345,10 @@ func (r *repairs) execute(s start) {
 // discard deletes this node's shards of stripes whose newer record names
 // other holders for them: the owner's lease on each is released (the
 // shard goes once no lease remains) and the held record forgets it. A
-// shard whose record names nobody else, or whose new holders do not say
-// they have it, is kept.
+// shard whose record names nobody else is kept; one whose new holders do
+// not say they have it (not reached yet, as when this node has just come
+// back, or never: a forged record) is kept, and they are asked again each
+// check period while the record is held.
 func (r *repairs) discard(ids []stripe.ID) {
 	ctx := r.ctx
 	self := string(r.n.ID())
@@ -336,7 +369,10 @@ func (r *repairs) discard(ids []stripe.ID) {
 			}
 			sh := h.Record.Descriptor.Shards[i].ID
 			if !r.heldElsewhere(ctx, sh, names) {
-				r.n.log.Warn("a replaced shard is kept: none of its new holders has it", "stripe", id.Short(), "shard", sh.Short())
+				r.n.log.Warn("a replaced shard is kept for now: none of its new holders says it has it", "stripe", id.Short(), "shard", sh.Short())
+				r.mu.Lock()
+				r.kept[id] = true // asked again a check period on
+				r.mu.Unlock()
 				continue
 			}
 			gone = append(gone, sh)
@@ -411,6 +447,7 @@ func (s repairShards) Store(ctx context.Context, holder peer.ID, rec *stripe.Rec
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrRefused, err)
 	}
+	rec = s.r.retained(ctx, rec) // renewed since the plan started
 	if holder == n.ID() {
 		return n.putStriped(ctx, rec, slot, shard, owner)
 	}

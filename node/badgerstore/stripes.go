@@ -130,16 +130,21 @@ func (s *Store) lockStripes(ids ...stripe.ID) func() {
 	}
 }
 
-func getHeld(txn *badger.Txn, id stripe.ID) (*Held, error) {
-	item, err := txn.Get(heldKey(id))
+// getValue returns a copy of k's value, nil when there is none.
+func getValue(txn *badger.Txn, k []byte) ([]byte, error) {
+	item, err := txn.Get(k)
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	v, err := item.ValueCopy(nil)
-	if err != nil {
+	return item.ValueCopy(nil)
+}
+
+func getHeld(txn *badger.Txn, id stripe.ID) (*Held, error) {
+	v, err := getValue(txn, heldKey(id))
+	if err != nil || v == nil {
 		return nil, err
 	}
 	return ParseHeld(v)
@@ -172,15 +177,8 @@ func checkTerm(ret *stripe.Retention, now time.Time) error {
 }
 
 func getTomb(txn *badger.Txn, id stripe.ID) (*stripe.Tombstone, error) {
-	item, err := txn.Get(tombKey(id))
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	v, err := item.ValueCopy(nil)
-	if err != nil {
+	v, err := getValue(txn, tombKey(id))
+	if err != nil || v == nil {
 		return nil, err
 	}
 	return stripe.ParseTombstone(v)
@@ -219,8 +217,11 @@ func deleteHeld(txn *badger.Txn, h *Held) error {
 }
 
 // PutStriped stores shard i of rec's stripe, with owner's lease on it
-// until the record's retention ends, and keeps the record (merged with
-// the one held, stripe.Receive), all in one durable commit. The bytes
+// until the retention of the record kept ends, and keeps the record
+// (merged with the one held, stripe.Receive: the retention that outlasts
+// the other), all in one durable commit. So a put carrying an older
+// retention than the one held here (a repair planned before a renewal)
+// leases the shard to the renewal's end. The bytes
 // must be the record's shard i (Record.CheckShard: store.ErrBadShard if
 // not); a record that is invalid, expired, or blocked by a tombstone is
 // refused (ErrRefused) and nothing is stored. It returns the record kept.
@@ -285,6 +286,11 @@ func (s *Store) PutStriped(ctx context.Context, rec *stripe.Record, i int, data 
 		}
 		if err := txn.Set(treeKey(sh.ID), treeBytes); err != nil {
 			return err
+		}
+		if len(owner) > 0 && kept.Record.Retention.Until.After(rec.Retention.Until) {
+			if err := setLease(txn, sh.ID, owner, kept.Record.Retention.Until); err != nil {
+				return err
+			}
 		}
 		return setHeld(txn, kept)
 	})
@@ -616,9 +622,9 @@ func (s *Store) walkPrefix(ctx context.Context, prefix byte, fn func(v []byte) e
 	})
 }
 
-// SweepStripes deletes the held records whose retention has run out at
-// now and the tombstones past their expiry, and returns the stripes whose
-// held records went. (The shards go with their leases, which end with the
+// SweepStripes deletes the held records and the records owed to owners
+// whose retention has run out at now and the tombstones past their
+// expiry, and returns the stripes whose held records went. (The shards go with their leases, which end with the
 // retention: Reclaim.)
 func (s *Store) SweepStripes(ctx context.Context, now time.Time) ([]stripe.ID, error) {
 	var dead []*Held
@@ -673,6 +679,9 @@ func (s *Store) SweepStripes(ctx context.Context, now time.Time) ([]stripe.ID, e
 		if err != nil {
 			return gone, err
 		}
+	}
+	if err := s.sweepOwed(ctx, now); err != nil {
+		return gone, fmt.Errorf("badgerstore: sweep stripes: %w", err)
 	}
 	return gone, nil
 }

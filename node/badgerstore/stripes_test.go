@@ -384,3 +384,114 @@ func BenchmarkRenewStripes(b *testing.B) {
 		}
 	}
 }
+
+// TestStripedPutLeasesKeptRetention: a put whose record carries an older
+// retention than the one held (a repair planned before a renewal) keeps
+// the held one, and leases the shard to its end, not the put's.
+func TestStripedPutLeasesKeptRetention(t *testing.T) {
+	now := t0.Add(time.Hour)
+	s := open(t, badgerstore.Config{Now: func() time.Time { return now }})
+	ctx := context.Background()
+	key := ownerKey(1)
+	owner := []byte("owner-peer")
+	rec, shards := coded(t, key, "renewed")
+	if _, err := s.PutStriped(ctx, rec, 0, shards[0], owner); err != nil {
+		t.Fatal(err)
+	}
+	ret, entries, err := stripe.SignRenewal(key, t0.Add(24*time.Hour), t0.Add(60*24*time.Hour), []stripe.ID{rec.ID()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now = t0.Add(25 * time.Hour)
+	if _, err := s.RenewStripes(ctx, &stripe.Renewal{Retention: ret, Entries: []stripe.Entry{entries[rec.ID()]}}, owner); err != nil {
+		t.Fatal(err)
+	}
+	kept, err := s.PutStriped(ctx, rec, 1, shards[1], owner) // the record from before the renewal
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !kept.Retention.Until.Equal(ret.Until) {
+		t.Fatalf("kept until %v, not the renewal's %v", kept.Retention.Until, ret.Until)
+	}
+	now = t0.Add(31 * 24 * time.Hour) // past the put's retention, within the renewal
+	if _, _, err := s.Reclaim(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if has, _ := s.Has(ctx, []erasure.ShardID{rec.Descriptor.Shards[0].ID, rec.Descriptor.Shards[1].ID}); !has[0] || !has[1] {
+		t.Fatalf("shards reclaimed within the renewal: %v", has)
+	}
+}
+
+// TestOwed: records owed to an owner are kept merged per stripe, listed
+// per owner, survive a reopen, and go when settled by a record at least
+// as new; a newer one owed since stays.
+func TestOwed(t *testing.T) {
+	dir := t.TempDir()
+	now := t0.Add(time.Hour)
+	cfg := badgerstore.Config{Dir: dir, Now: func() time.Time { return now }}
+	s, err := badgerstore.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	key := ownerKey(1)
+	a, _ := coded(t, key, "a")
+	b, _ := coded(t, key, "b")
+	a2, err := a.WithHolders(0, []string{"new-holder"}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, put := range []struct {
+		owner string
+		rec   *stripe.Record
+	}{{"owner-1", a2}, {"owner-1", a}, {"owner-1", b}, {"owner-2", b}} {
+		if err := s.PutOwed(ctx, []byte(put.owner), put.rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = badgerstore.Open(cfg); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	owners, err := s.OwedOwners(ctx)
+	if err != nil || fmt.Sprintf("%q", owners) != `["owner-1" "owner-2"]` {
+		t.Fatalf("owners %q, %v", owners, err)
+	}
+	owed, err := s.Owed(ctx, []byte("owner-1"), 10)
+	if err != nil || len(owed) != 2 {
+		t.Fatalf("%d records owed, %v", len(owed), err)
+	}
+	for _, r := range owed {
+		if r.ID() == a.ID() && r.Seq != a2.Seq {
+			t.Fatalf("the older record replaced the newer one owed (seq %d, want %d)", r.Seq, a2.Seq)
+		}
+	}
+	// Settling with the older record of a leaves the newer one owed.
+	if err := s.SettleOwed(ctx, []byte("owner-1"), []*stripe.Record{a, b}); err != nil {
+		t.Fatal(err)
+	}
+	if owed, _ := s.Owed(ctx, []byte("owner-1"), 10); len(owed) != 1 || owed[0].ID() != a.ID() {
+		t.Fatalf("after settling b and an older a: %d owed", len(owed))
+	}
+	if err := s.SettleOwed(ctx, []byte("owner-1"), []*stripe.Record{a2}); err != nil {
+		t.Fatal(err)
+	}
+	if owed, _ := s.Owed(ctx, []byte("owner-1"), 10); len(owed) != 0 {
+		t.Fatalf("%d owed after settling all", len(owed))
+	}
+	if owners, _ := s.OwedOwners(ctx); len(owners) != 1 || string(owners[0]) != "owner-2" {
+		t.Fatalf("owners %q", owners)
+	}
+	// Past their retention, records owed to an owner that never came
+	// back are swept.
+	now = t0.Add(31 * 24 * time.Hour)
+	if _, err := s.SweepStripes(ctx, now); err != nil {
+		t.Fatal(err)
+	}
+	if owners, _ := s.OwedOwners(ctx); len(owners) != 0 {
+		t.Fatalf("owners %q after their records' retention", owners)
+	}
+}

@@ -82,13 +82,9 @@ func ParseAuditRequest(b []byte) ([]*proof.Challenge, error) {
 // AppendAuditResponse appends a response body: the answers when st is
 // OK, else the message.
 func AppendAuditResponse(b []byte, st Status, msg string, answers []AuditAnswer) []byte {
-	b = append(b, Version, byte(st))
-	if st != StatusOK {
-		if len(msg) > MaxMessage {
-			msg = msg[:MaxMessage]
-		}
-		b = binary.AppendUvarint(b, uint64(len(msg)))
-		return append(b, msg...)
+	b, ok := appendStatus(b, st, msg)
+	if !ok {
+		return b
 	}
 	b = binary.AppendUvarint(b, uint64(len(answers)))
 	for _, a := range answers {
@@ -107,19 +103,9 @@ func AppendAuditResponse(b []byte, st Status, msg string, answers []AuditAnswer)
 // proofs alias b; they are parsed and verified by the auditor.
 func ParseAuditResponse(b []byte, n int) (Status, string, []AuditAnswer, error) {
 	r := wire.NewReader(b, ErrMalformed)
-	if v := r.Byte(); r.Err() == nil && v != Version {
-		return 0, "", nil, fmt.Errorf("%w: unknown version %d", ErrMalformed, v)
-	}
-	st := Status(r.Byte())
-	var msg string
+	st, msg, ok := readStatus(r)
 	var out []AuditAnswer
-	switch {
-	case r.Err() != nil:
-	case st > StatusRefused:
-		r.Fail("unknown status %d", st)
-	case st != StatusOK:
-		msg = string(r.LenBytes(MaxMessage))
-	default:
+	if ok {
 		if k := r.Count(MaxAuditBatch, 1); r.Err() == nil && k != n {
 			r.Fail("%d answers to %d challenges", k, n)
 		}
