@@ -492,9 +492,11 @@ func (au *audits) prove(ctx context.Context, ch *proof.Challenge, from peer.ID) 
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		n.log.Info("audited for a shard this node does not hold", "peer", from.ShortString(), "shard", ch.Shard.Short(), "err", err)
+		n.repairs.ownDamaged(ch.Shard) // if a record names this node for it
 		return proto.AuditAnswer{}
 	case errors.Is(err, proof.ErrCorrupt):
 		n.log.Warn("an audit found this node's copy of a shard damaged", "peer", from.ShortString(), "shard", ch.Shard.Short(), "err", err)
+		n.repairs.ownDamaged(ch.Shard)
 		return proto.AuditAnswer{Held: true}
 	case err != nil:
 		n.log.Info("an audit challenge was not answered", "peer", from.ShortString(), "shard", ch.Shard.Short(), "err", err)

@@ -16,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 
 	"github.com/murmur-cloud/murmur/audit"
+	"github.com/murmur-cloud/murmur/erasure"
 	"github.com/murmur-cloud/murmur/gossip"
 	"github.com/murmur-cloud/murmur/node/badgerstore"
 	"github.com/murmur-cloud/murmur/node/proto"
@@ -460,6 +461,29 @@ func (r *repairs) damaged(rs []audit.Result) {
 		}
 		if err := r.m.Damaged(repair.StripeID(res.Stripe), res.Shard, holder, now); err != nil {
 			r.n.log.Debug("a repair candidate the Machine does not take", "stripe", res.Stripe.Short(), "shard", res.Shard, "err", err)
+		}
+	}
+	w := r.drainLocked()
+	r.mu.Unlock()
+	r.do(w)
+}
+
+// ownDamaged tells the Machine that this node's own copy of shard sh is
+// missing or corrupt, as an audit of it just found (a record must name
+// this node for it): the node then claims the repair of its own slot
+// itself, rather than wait for its auditors' findings to reach a
+// majority of the holders (a shard has two auditors by default).
+func (r *repairs) ownDamaged(sh erasure.ShardID) {
+	if r == nil {
+		return // not started yet
+	}
+	now := r.n.cfg.Now()
+	r.mu.Lock()
+	for id, rec := range r.recs {
+		for i, d := range rec.Descriptor.Shards {
+			if d.ID == sh && slices.Contains(holderNames(rec, i), string(r.n.ID())) {
+				_ = r.m.Damaged(id, i, r.n.ID(), now)
+			}
 		}
 	}
 	w := r.drainLocked()
