@@ -297,3 +297,28 @@ func TestRefusedReleaseKeepsAudits(t *testing.T) {
 		t.Fatal("nobody audited the rogue after its refused release")
 	}
 }
+
+// TestHintsFromCoHolderRefused: a holder of a stripe pushes the other
+// holders a newer record naming itself for another holder's shard. Only
+// the owner hands hints over this way (a repair's come with its grant
+// certificate): the record is refused and the hints stay.
+func TestHintsFromCoHolderRefused(t *testing.T) {
+	nodes, clk := stripeCloud(t, 4, nil)
+	ctx := context.Background()
+	owner, rogue, other := nodes[0], nodes[1], nodes[2]
+	holders := onPeers{string(rogue.ID()), string(other.ID()), string(owner.ID())}
+	d, shards := coded(t, 2, 1, 20<<10, 45)
+	if _, err := owner.Cloud(holders).PutStripe(ctx, d, shards); err != nil {
+		t.Fatal(err)
+	}
+	bad, err := heldRecord(t, rogue, d, 0).WithHolders(1, []string{string(rogue.ID())}, clk.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rogue.Remote(other.ID()).PushRecord(ctx, bad); !errors.Is(err, node.ErrRefused) {
+		t.Fatalf("a co-holder's hints: %v, want refused", err)
+	}
+	if got := heldRecord(t, other, d, 1).Holders[1]; len(got) != 1 || got[0] != string(other.ID()) {
+		t.Fatalf("a co-holder's hints were kept: shard 1 at %v", got)
+	}
+}
