@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"fmt"
 	"slices"
@@ -125,6 +126,17 @@ type planRun struct {
 	cancel context.CancelFunc
 }
 
+// verifyPeer checks p's signature over stmt with the public key its peer
+// ID embeds (an ed25519 identity's does).
+func verifyPeer(p peer.ID, stmt, sig []byte) bool {
+	pub, err := p.ExtractPublicKey()
+	if err != nil {
+		return false
+	}
+	ok, err := pub.Verify(stmt, sig)
+	return err == nil && ok
+}
+
 // peerKey is a peer's position in the stripes' keyspace: the SHA-256 of
 // its peer ID, as in the DHT.
 func peerKey(p peer.ID) repair.Key { return sha256.Sum256([]byte(p)) }
@@ -160,6 +172,8 @@ func newRepairs(n *Node) (*repairs, error) {
 	}
 	mc := cfg.Machine
 	mc.Self, mc.KeyOf, mc.Bandwidth = n.ID(), peerKey, rate
+	mc.Sign = func(stmt []byte) []byte { return ed25519.Sign(n.key, stmt) }
+	mc.Verify = verifyPeer
 	mc.History = repairHistory{n: n, log: repair.NewOutageLog[peer.ID](0)}
 	m, err := repair.New(mc, n.cfg.Now())
 	if err != nil {
@@ -543,6 +557,9 @@ func (r *repairs) drainLocked() work {
 		w.discards = append(w.discards, stripe.ID(id))
 	}
 	w.below = out.Below
+	for _, x := range out.Refused {
+		r.n.log.Warn("a repair message's newer record refused: it changes holders without a valid grant certificate", "stripe", x.Stripe.Short(), "peer", x.From.ShortString(), "err", x.Err)
+	}
 	return w
 }
 

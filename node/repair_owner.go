@@ -9,6 +9,7 @@ import (
 
 	"github.com/murmur-cloud/murmur/erasure"
 	"github.com/murmur-cloud/murmur/node/proto"
+	"github.com/murmur-cloud/murmur/repair"
 	"github.com/murmur-cloud/murmur/stripe"
 )
 
@@ -21,21 +22,33 @@ import (
 
 // tellOwner adds the owner of rec's stripe to the recipients of its Done,
 // unless it is this node, whose own record is updated at once.
+// The Done carries the repair's grant certificate, which the Machine put
+// in the Done messages of w.
 func (r *repairs) tellOwner(ctx context.Context, w *work, rec *stripe.Record) {
+	var cert *proto.RepairCert
+	for _, msgs := range w.sends {
+		if j := slices.IndexFunc(msgs, func(m proto.RepairMsg) bool { return m.Kind == proto.RepairDone && m.Record == rec }); j >= 0 {
+			cert = msgs[j].Cert
+		}
+	}
 	owner, err := ownerPeer(rec.Owner())
 	switch {
 	case err != nil:
 	case owner == r.n.ID():
-		r.ownerTakes(ctx, rec)
+		r.ownerTakes(ctx, rec, certFromWire(cert))
 	case !slices.ContainsFunc(w.sends[owner], func(m proto.RepairMsg) bool { return m.Kind == proto.RepairDone && m.Record == rec }):
-		w.send(owner, proto.RepairMsg{Kind: proto.RepairDone, Record: rec})
+		w.send(owner, proto.RepairMsg{Kind: proto.RepairDone, Record: rec, Cert: cert})
 	}
 }
 
 // ownerTakes takes the hints of rec, a verified newer record of a stripe
-// this node owns, into its owned record: every slot whose hints changed
-// must name a holder that says it has the shard (hints are not signed).
-func (r *repairs) ownerTakes(ctx context.Context, rec *stripe.Record) {
+// this node owns, into its owned record. Hints are not signed by the
+// owner, so a change of holders needs the repair's grant certificate
+// against the owned record (a majority of its holders granted the
+// repair of those slots, and the repairer signed the new holders), and
+// every slot whose hints changed must name a holder that says it has the
+// shard.
+func (r *repairs) ownerTakes(ctx context.Context, rec *stripe.Record, cert *repair.Cert[peer.ID]) {
 	id := rec.ID()
 	if rec.Owner() != r.n.Owner() {
 		return
@@ -57,6 +70,15 @@ func (r *repairs) ownerTakes(ctx context.Context, rec *stripe.Record) {
 		}
 	}
 	if owned == nil || rec.Seq <= owned.Seq {
+		return
+	}
+	self := r.n.ID()
+	err = hintsFit(owned, rec, self)
+	if err == nil {
+		err = repair.CheckCert(adapt(owned, self), adapt(rec, self), cert, peerKey, verifyPeer)
+	}
+	if err != nil {
+		r.n.log.Warn("a repaired stripe's new hints are not taken: no valid grant certificate", "stripe", id.Short(), "err", err)
 		return
 	}
 	for i := range rec.Descriptor.Shards {

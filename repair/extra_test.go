@@ -83,34 +83,14 @@ func TestReplacedHolderDiscards(t *testing.T) {
 	}
 	// Node 8 comes back and hears the record it missed.
 	n.up[8] = true
-	rec := latest(n, 1)
-	n.ms[8].Handle(1, repair.Done[P]{Record: rec, Repairer: 1}, n.now)
+	done := n.dones[repair.StripeID{1}]
+	n.ms[8].Handle(done.Repairer, done, n.now)
 	if out := n.ms[8].Drain(); !slices.Contains(out.Discard, repair.StripeID{1}) {
 		t.Fatalf("the replaced holder did not discard: %+v", out)
 	}
 	if _, ok := n.ms[8].Health(repair.StripeID{1}); ok {
 		t.Fatal("the replaced holder still tracks the stripe")
 	}
-}
-
-// latest rebuilds the committed record of a stripe: the last plan's, with
-// the spares that now hold its version 1 in the rebuilt slots.
-func latest(n *testNet, id byte) repair.Stripe[P] {
-	pl := n.started[len(n.started)-1]
-	rec := pl.Record
-	rec.Holders = slices.Clone(rec.Holders)
-	for _, p := range n.order {
-		if h, ok := n.ms[p].Health(repair.StripeID{id}); ok && h.Version == rec.Version+1 && !slices.Contains(rec.Holders, p) {
-			for _, slot := range pl.Rebuild {
-				if !slices.Contains(n.spares, rec.Holders[slot]) {
-					rec.Holders[slot] = p
-					break
-				}
-			}
-		}
-	}
-	rec.Version++
-	return rec
 }
 
 // TestTakeover: when fewer holders than the watch group stay healthy, the
