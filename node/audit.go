@@ -3,9 +3,12 @@ package node
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	mrand "math/rand/v2"
 	"slices"
 	"sync"
 	"time"
@@ -302,6 +305,43 @@ func (au *audits) send(ctx context.Context, b audit.Batch) []audit.Result {
 	au.mu.Lock()
 	defer au.mu.Unlock()
 	return au.a.Answer(b.Peer, replies, au.n.cfg.Now())
+}
+
+// possession challenges p for shard i of rec once, outside the audit
+// schedule, and checks its proof against the record's root: nil if p
+// proves it holds the shard's bytes.
+func (au *audits) possession(ctx context.Context, p peer.ID, rec *stripe.Record, i int) error {
+	sh := rec.Descriptor.Shards[i]
+	ch := proof.Challenge{Shard: sh.ID}
+	if _, err := rand.Read(ch.Nonce[:]); err != nil {
+		return err
+	}
+	n := proof.Leaves(sh.Size)
+	picks := map[int]bool{}
+	for len(picks) < min(n, au.a.Config().Leaves) {
+		picks[mrand.IntN(n)] = true
+	}
+	ch.Leaves = slices.Sorted(maps.Keys(picks))
+	enc, err := ch.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	body, err := proto.AppendAuditRequest(nil, [][]byte{enc})
+	if err != nil {
+		return err
+	}
+	answers, err := au.ask(ctx, p, body, 1)
+	switch {
+	case err != nil:
+		return err
+	case !answers[0].Held || answers[0].Proof == nil:
+		return fmt.Errorf("%w: no proof of shard %s", ErrPeer, sh.ID.Short())
+	}
+	pr, err := proof.ParseProof(answers[0].Proof)
+	if err != nil {
+		return err
+	}
+	return proof.Verify(rec.Roots[i], &ch, pr)
 }
 
 // ask sends one audit request to p and returns its answers.

@@ -86,8 +86,8 @@ func (r *repairs) ownerTakes(ctx context.Context, rec *stripe.Record, cert *repa
 		if !rec.Descriptor.Stored(i) || slices.Equal(names, holderNames(owned, i)) {
 			continue
 		}
-		if !slices.Contains(names, string(r.n.ID())) && !r.heldElsewhere(ctx, rec.Descriptor.Shards[i].ID, names) {
-			r.n.log.Warn("a repaired stripe's new hints are not taken: its new holder does not have the shard", "stripe", id.Short(), "shard", i)
+		if !slices.Contains(names, string(r.n.ID())) && !r.heldElsewhere(ctx, rec, i, names) {
+			r.n.log.Warn("a repaired stripe's new hints are not taken: its new holder does not prove it has the shard", "stripe", id.Short(), "shard", i)
 			return
 		}
 	}

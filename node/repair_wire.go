@@ -401,8 +401,8 @@ func (r *repairs) discard(ids []stripe.ID) {
 				continue
 			}
 			sh := h.Record.Descriptor.Shards[i].ID
-			if !r.heldElsewhere(ctx, sh, names) {
-				r.n.log.Warn("a replaced shard is kept: none of its new holders has it", "stripe", id.Short(), "shard", sh.Short())
+			if !r.heldElsewhere(ctx, h.Record, i, names) {
+				r.n.log.Warn("a replaced shard is kept: none of its new holders proves it has it", "stripe", id.Short(), "shard", sh.Short())
 				continue
 			}
 			gone = append(gone, sh)
@@ -419,21 +419,24 @@ func (r *repairs) discard(ids []stripe.ID) {
 	}
 }
 
-// heldElsewhere reports whether one of the holders named says it has
-// shard sh: a record that names holders without the shard (a repair gone
-// wrong, a forged hint) deletes nothing.
-func (r *repairs) heldElsewhere(ctx context.Context, sh erasure.ShardID, names []string) bool {
+// heldElsewhere reports whether one of the holders named proves it has
+// shard i of rec: it answers an audit challenge of random leaves against
+// the record's proof root for the shard. A record that names holders
+// without the shard (a repair gone wrong, a forged hint) deletes nothing,
+// nor does a holder's word that it has it.
+func (r *repairs) heldElsewhere(ctx context.Context, rec *stripe.Record, i int, names []string) bool {
 	for _, name := range names {
 		p := peer.ID(name)
 		if p.Validate() != nil || p == r.n.ID() {
 			continue
 		}
 		cctx, cancel := context.WithTimeout(ctx, r.cfg.CheckTimeout)
-		has, err := r.n.Remote(p).Has(cctx, []erasure.ShardID{sh})
+		err := r.n.audits.possession(cctx, p, rec, i)
 		cancel()
-		if err == nil && len(has) == 1 && has[0] {
+		if err == nil {
 			return true
 		}
+		r.n.log.Info("a shard's new holder did not prove it has it", "peer", p.ShortString(), "stripe", rec.ID().Short(), "shard", i, "err", err)
 	}
 	return false
 }
