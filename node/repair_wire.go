@@ -104,14 +104,14 @@ func certFromWire(c *proto.RepairCert) *repair.Cert[peer.ID] {
 	return out
 }
 
-// hintsFit reports whether rec's hints differ from held's only where the
-// Machine's view sees a new holder: each slot whose names changed names
-// one peer, the slot's new holder. A certificate covers the Machine's
+// hintsFit reports whether rec's hints, if newer, differ from held's only
+// where the Machine's view sees a new holder: each slot whose names
+// changed names one peer, the slot's new holder. A certificate covers the Machine's
 // view (one holder a slot), so a change it cannot see (a name added
 // beside the old holder's) is refused.
 func hintsFit(held, rec *stripe.Record, self peer.ID) error {
-	if held == nil {
-		return nil
+	if held == nil || rec.Seq <= held.Seq {
+		return nil // nothing held, or not newer: the Machine ignores it
 	}
 	a, b := adapt(held, self), adapt(rec, self)
 	for i := range rec.Descriptor.Shards {

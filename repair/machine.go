@@ -835,7 +835,7 @@ func (m *Machine[P]) takeover(s *stripe[P], now time.Time) {
 	isHolder := func(p P) bool { return s.rec.slotOf(p) >= 0 || slices.Contains(s.watchers, p) }
 	for _, p := range Closest(s.rec.ID, m.members, m.cfg.KeyOf, w-s.healthy-len(s.watchers), isHolder) {
 		s.watchers = append(s.watchers, p)
-		m.send(p, Watch[P]{Record: s.rec})
+		m.send(p, Watch[P]{Record: s.rec, Cert: s.cert})
 	}
 }
 
