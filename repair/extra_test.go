@@ -93,6 +93,40 @@ func TestReplacedHolderDiscards(t *testing.T) {
 	}
 }
 
+// TestBehindHolderCatchesUp: a holder away during two repairs hears only
+// the second's Done; its certificate's chain reaches back to the record
+// the holder is at, so the holder takes it (and, replaced by the first,
+// discards its shard).
+func TestBehindHolderCatchesUp(t *testing.T) {
+	n := newNet(t, 6, baseConfig)
+	n.spares = seq(100, 10)
+	for _, p := range n.spares {
+		n.machine(p)
+	}
+	n.stripe(1, 4, 6, seq(1, 10))
+	for _, p := range seq(8, 3) {
+		n.up[p] = false // away past their grace
+	}
+	n.run(4*time.Hour, time.Minute)
+	for _, p := range seq(5, 3) {
+		n.up[p] = false // and three more, while 8 is still away
+	}
+	n.run(4*time.Hour, time.Minute)
+	if len(n.commits) != 2 {
+		t.Fatalf("%d repairs, want 2", len(n.commits))
+	}
+	done := n.dones[repair.StripeID{1}]
+	if done.Cert == nil || done.Cert.Prev == nil {
+		t.Fatalf("the second Done carries no chain: %+v", done.Cert)
+	}
+	n.up[8] = true
+	n.ms[8].Handle(done.Repairer, done, n.now)
+	out := n.ms[8].Drain()
+	if len(out.Refused) > 0 || !slices.Contains(out.Discard, repair.StripeID{1}) {
+		t.Fatalf("the holder two versions behind did not take the record: %+v", out)
+	}
+}
+
 // TestTakeover: when fewer holders than the watch group stay healthy, the
 // members closest to the stripe are asked to watch it.
 func TestTakeover(t *testing.T) {
