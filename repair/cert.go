@@ -62,7 +62,7 @@ const MaxChain = 16
 // chain returns a certificate for a commit that follows prev (nil: none),
 // with prev's chain cut to MaxChain-1 links.
 func chain[P comparable](c *Cert[P], prev *Cert[P]) *Cert[P] {
-	if prev == nil {
+	if prev == nil || MaxChain < 2 {
 		return c
 	}
 	links := []*Cert[P]{}
