@@ -65,10 +65,10 @@ func TestDueEveryPeriod(t *testing.T) {
 	}
 }
 
-// TestReplacedHolderDiscards: a holder lost and replaced by a repair
-// deletes its shard when it hears the new record.
-func TestReplacedHolderDiscards(t *testing.T) {
-	n := newNet(t, 5, baseConfig)
+// replaced returns a net whose stripe 1 (k=4, m=6, holders 1 to 10) was
+// repaired once: holders 8, 9 and 10 went away past their grace.
+func replaced(t *testing.T, seed uint64) *testNet {
+	n := newNet(t, seed, baseConfig)
 	n.spares = seq(100, 10)
 	for _, p := range n.spares {
 		n.machine(p)
@@ -78,6 +78,13 @@ func TestReplacedHolderDiscards(t *testing.T) {
 		n.up[p] = false // away past their grace
 	}
 	n.run(4*time.Hour, time.Minute)
+	return n
+}
+
+// TestReplacedHolderDiscards: a holder lost and replaced by a repair
+// deletes its shard when it hears the new record.
+func TestReplacedHolderDiscards(t *testing.T) {
+	n := replaced(t, 5)
 	if len(n.commits) != 1 {
 		t.Fatalf("%d repairs", len(n.commits))
 	}
@@ -98,16 +105,7 @@ func TestReplacedHolderDiscards(t *testing.T) {
 // the holder is at, so the holder takes it (and, replaced by the first,
 // discards its shard).
 func TestBehindHolderCatchesUp(t *testing.T) {
-	n := newNet(t, 6, baseConfig)
-	n.spares = seq(100, 10)
-	for _, p := range n.spares {
-		n.machine(p)
-	}
-	n.stripe(1, 4, 6, seq(1, 10))
-	for _, p := range seq(8, 3) {
-		n.up[p] = false // away past their grace
-	}
-	n.run(4*time.Hour, time.Minute)
+	n := replaced(t, 6)
 	for _, p := range seq(5, 3) {
 		n.up[p] = false // and three more, while 8 is still away
 	}
