@@ -3,9 +3,12 @@ package node
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	mrand "math/rand/v2"
 	"slices"
 	"sync"
 	"time"
@@ -304,6 +307,43 @@ func (au *audits) send(ctx context.Context, b audit.Batch) []audit.Result {
 	return au.a.Answer(b.Peer, replies, au.n.cfg.Now())
 }
 
+// possession challenges p for shard i of rec once, outside the audit
+// schedule, and checks its proof against the record's root: nil if p
+// proves it holds the shard's bytes.
+func (au *audits) possession(ctx context.Context, p peer.ID, rec *stripe.Record, i int) error {
+	sh := rec.Descriptor.Shards[i]
+	ch := proof.Challenge{Shard: sh.ID}
+	if _, err := rand.Read(ch.Nonce[:]); err != nil {
+		return err
+	}
+	n := proof.Leaves(sh.Size)
+	picks := map[int]bool{}
+	for len(picks) < min(n, au.a.Config().Leaves) {
+		picks[mrand.IntN(n)] = true
+	}
+	ch.Leaves = slices.Sorted(maps.Keys(picks))
+	enc, err := ch.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	body, err := proto.AppendAuditRequest(nil, [][]byte{enc})
+	if err != nil {
+		return err
+	}
+	answers, err := au.ask(ctx, p, body, 1)
+	switch {
+	case err != nil:
+		return err
+	case !answers[0].Held || answers[0].Proof == nil:
+		return fmt.Errorf("%w: no proof of shard %s", ErrPeer, sh.ID.Short())
+	}
+	pr, err := proof.ParseProof(answers[0].Proof)
+	if err != nil {
+		return err
+	}
+	return proof.Verify(rec.Roots[i], &ch, pr)
+}
+
 // ask sends one audit request to p and returns its answers.
 func (au *audits) ask(ctx context.Context, p peer.ID, body []byte, n int) ([]proto.AuditAnswer, error) {
 	buf, err := au.n.exchange(ctx, p, au.proto, body, proto.MaxAuditResponse)
@@ -476,9 +516,11 @@ func (au *audits) prove(ctx context.Context, ch *proof.Challenge, from peer.ID) 
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		n.log.Info("audited for a shard this node does not hold", "peer", from.ShortString(), "shard", ch.Shard.Short(), "err", err)
+		n.repairs.ownDamaged(ch.Shard) // if a record names this node for it
 		return proto.AuditAnswer{}
 	case errors.Is(err, proof.ErrCorrupt):
 		n.log.Warn("an audit found this node's copy of a shard damaged", "peer", from.ShortString(), "shard", ch.Shard.Short(), "err", err)
+		n.repairs.ownDamaged(ch.Shard)
 		return proto.AuditAnswer{Held: true}
 	case err != nil:
 		n.log.Info("an audit challenge was not answered", "peer", from.ShortString(), "shard", ch.Shard.Short(), "err", err)

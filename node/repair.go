@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"fmt"
 	"slices"
@@ -16,6 +17,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 
 	"github.com/murmur-cloud/murmur/audit"
+	"github.com/murmur-cloud/murmur/erasure"
 	"github.com/murmur-cloud/murmur/gossip"
 	"github.com/murmur-cloud/murmur/node/badgerstore"
 	"github.com/murmur-cloud/murmur/node/proto"
@@ -129,6 +131,17 @@ type planRun struct {
 	cancel context.CancelFunc
 }
 
+// verifyPeer checks p's signature over stmt with the public key its peer
+// ID embeds (an ed25519 identity's does).
+func verifyPeer(p peer.ID, stmt, sig []byte) bool {
+	pub, err := p.ExtractPublicKey()
+	if err != nil {
+		return false
+	}
+	ok, err := pub.Verify(stmt, sig)
+	return err == nil && ok
+}
+
 // peerKey is a peer's position in the stripes' keyspace: the SHA-256 of
 // its peer ID, as in the DHT.
 func peerKey(p peer.ID) repair.Key { return sha256.Sum256([]byte(p)) }
@@ -164,6 +177,8 @@ func newRepairs(n *Node) (*repairs, error) {
 	}
 	mc := cfg.Machine
 	mc.Self, mc.KeyOf, mc.Bandwidth = n.ID(), peerKey, rate
+	mc.Sign = func(stmt []byte) []byte { return ed25519.Sign(n.key, stmt) }
+	mc.Verify = verifyPeer
 	mc.History = repairHistory{n: n, log: repair.NewOutageLog[peer.ID](0)}
 	m, err := repair.New(mc, n.cfg.Now())
 	if err != nil {
@@ -486,6 +501,29 @@ func (r *repairs) damaged(rs []audit.Result) {
 	r.do(w)
 }
 
+// ownDamaged tells the Machine that this node's own copy of shard sh is
+// missing or corrupt, as an audit of it just found (a record must name
+// this node for it): the node then claims the repair of its own slot
+// itself, rather than wait for its auditors' findings to reach a
+// majority of the holders (a shard has two auditors by default).
+func (r *repairs) ownDamaged(sh erasure.ShardID) {
+	if r == nil {
+		return // not started yet
+	}
+	now := r.n.cfg.Now()
+	r.mu.Lock()
+	for id, rec := range r.recs {
+		for i, d := range rec.Descriptor.Shards {
+			if d.ID == sh && slices.Contains(holderNames(rec, i), string(r.n.ID())) {
+				_ = r.m.Damaged(id, i, r.n.ID(), now)
+			}
+		}
+	}
+	w := r.drainLocked()
+	r.mu.Unlock()
+	r.do(w)
+}
+
 // work is what the Machine asked for, to do outside the lock.
 type work struct {
 	sends    map[peer.ID][]proto.RepairMsg
@@ -538,6 +576,9 @@ func (r *repairs) drainLocked() work {
 		w.discards = append(w.discards, stripe.ID(id))
 	}
 	w.below = out.Below
+	for _, x := range out.Refused {
+		r.n.log.Warn("a repair message's newer record refused: it changes holders without a valid grant certificate", "stripe", x.Stripe.Short(), "peer", x.From.ShortString(), "err", x.Err)
+	}
 	return w
 }
 

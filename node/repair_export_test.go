@@ -6,6 +6,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/murmur-cloud/murmur/node/proto"
+	"github.com/murmur-cloud/murmur/stripe"
 )
 
 // ShareRepairBusy makes a node count its repair work in flight in b:
@@ -30,3 +31,9 @@ func (st RepairStatus) Whole() bool { return st.whole() }
 
 // SendRepair sends repair messages from n to p over the repair protocol.
 func SendRepair(n *Node, p peer.ID, msgs []proto.RepairMsg) error { return n.repairs.send(p, msgs) }
+
+// HeldElsewhere reports whether one of names proves to n that it holds
+// shard i of rec, as n's discard of a replaced shard asks.
+func HeldElsewhere(n *Node, rec *stripe.Record, i int, names []string) bool {
+	return n.repairs.heldElsewhere(n.repairs.ctx, rec, i, names)
+}

@@ -44,23 +44,41 @@ type owing struct {
 	busy bool      // an offer is under way
 }
 
-// tellOwner keeps rec, a repair's next record, as owed to its stripe's
-// owner and offers it at once; this node's own record is updated at once
-// when it is the owner.
-func (r *repairs) tellOwner(ctx context.Context, rec *stripe.Record) {
-	if rec.Owner() == r.n.Owner() && r.ownerTakes(ctx, rec) {
-		return
+// doneCert returns the grant certificate the Machine put in the Done
+// messages of w for rec (nil: none).
+func doneCert(w *work, rec *stripe.Record) *proto.RepairCert {
+	for _, msgs := range w.sends {
+		if j := slices.IndexFunc(msgs, func(m proto.RepairMsg) bool { return m.Kind == proto.RepairDone && m.Record == rec }); j >= 0 {
+			return msgs[j].Cert
+		}
 	}
-	r.owe(ctx, rec)
+	return nil
 }
 
-// owe keeps rec as owed to its stripe's owner and offers it.
-func (r *repairs) owe(ctx context.Context, rec *stripe.Record) {
+// tellOwner keeps rec, a repair's next record, with cert (the repair's
+// grant certificate), as owed to its stripe's owner and offers it at
+// once; this node's own record is updated at once when it is the owner.
+func (r *repairs) tellOwner(ctx context.Context, rec *stripe.Record, cert *proto.RepairCert) {
+	if rec.Owner() == r.n.Owner() {
+		if settled, _ := r.ownerTakes(ctx, rec, certFromWire(cert)); settled {
+			return
+		}
+	}
+	r.owe(ctx, rec, cert)
+}
+
+// owe keeps rec, with cert, as owed to its stripe's owner and offers it.
+func (r *repairs) owe(ctx context.Context, rec *stripe.Record, cert *proto.RepairCert) {
+	cb, err := proto.AppendRepairCert(nil, cert)
+	if err != nil {
+		r.n.log.Warn("a repaired stripe's certificate does not encode", "stripe", rec.ID().Short(), "err", err)
+		return
+	}
 	owner, err := ownerPeer(rec.Owner())
 	if err != nil {
 		return
 	}
-	if err := r.n.store.PutOwed(ctx, []byte(owner), rec); err != nil {
+	if err := r.n.store.PutOwed(ctx, []byte(owner), rec, cb); err != nil {
 		r.n.log.Warn("a repaired stripe's record was not kept for its owner", "stripe", rec.ID().Short(), "err", err)
 		return
 	}
@@ -140,18 +158,25 @@ func (r *repairs) settle(owner peer.ID) {
 // settles (and those past their retention, which nobody needs). It
 // reports whether all were settled.
 func (r *repairs) offerOnce(ctx context.Context, owner peer.ID) (bool, error) {
-	recs, err := r.n.store.Owed(ctx, []byte(owner), maxOffer)
+	owed, err := r.n.store.Owed(ctx, []byte(owner), maxOffer)
 	if err != nil {
 		return false, err
 	}
-	all := len(recs) < maxOffer
+	all := len(owed) < maxOffer
 	now := r.n.cfg.Now()
-	var settled, live []*stripe.Record
-	for _, rec := range recs {
-		if rec.Live(now) {
-			live = append(live, rec)
-		} else {
-			settled = append(settled, rec)
+	var settled []*stripe.Record
+	var live []proto.OwnerOffer
+	for _, o := range owed {
+		cert, err := proto.ParseRepairCert(o.Cert)
+		switch {
+		case !o.Record.Live(now):
+			settled = append(settled, o.Record) // nobody needs it now
+		case err != nil:
+			// Nothing the owner could take: no certificate for its hints.
+			r.n.log.Warn("a record owed to its owner has a malformed certificate; dropped", "stripe", o.Record.ID().Short(), "err", err)
+			settled = append(settled, o.Record)
+		default:
+			live = append(live, proto.OwnerOffer{Record: o.Record, Cert: cert})
 		}
 	}
 	batches, err := proto.OwnerBatches(live)
@@ -162,8 +187,9 @@ func (r *repairs) offerOnce(ctx context.Context, owner peer.ID) (bool, error) {
 	for _, b := range batches {
 		var bits []bool
 		if owner == r.n.ID() {
-			for _, rec := range b {
-				bits = append(bits, r.ownerTakes(ctx, rec))
+			for _, o := range b {
+				ok, _ := r.ownerTakes(ctx, o.Record, certFromWire(o.Cert))
+				bits = append(bits, ok)
 			}
 		} else if bits, serr = r.sendOwner(ctx, owner, b); serr != nil {
 			all = false
@@ -171,7 +197,7 @@ func (r *repairs) offerOnce(ctx context.Context, owner peer.ID) (bool, error) {
 		}
 		for i, ok := range bits {
 			if ok {
-				settled = append(settled, b[i])
+				settled = append(settled, b[i].Record)
 			} else {
 				all = false
 			}
@@ -183,10 +209,10 @@ func (r *repairs) offerOnce(ctx context.Context, owner peer.ID) (bool, error) {
 	return all, serr
 }
 
-// sendOwner offers owner recs over the owner protocol and returns which
-// it settled.
-func (r *repairs) sendOwner(ctx context.Context, owner peer.ID, recs []*stripe.Record) ([]bool, error) {
-	body, err := proto.AppendOwnerRequest(nil, recs)
+// sendOwner offers owner offers over the owner protocol and returns
+// which it settled.
+func (r *repairs) sendOwner(ctx context.Context, owner peer.ID, offers []proto.OwnerOffer) ([]bool, error) {
+	body, err := proto.AppendOwnerRequest(nil, offers)
 	if err != nil {
 		return nil, err
 	}
@@ -202,8 +228,8 @@ func (r *repairs) sendOwner(ctx context.Context, owner peer.ID, recs []*stripe.R
 		return nil, err
 	case st != proto.StatusOK:
 		return nil, fmt.Errorf("%w: %v: %s", ErrPeer, st, msg)
-	case len(settled) != len(recs):
-		return nil, fmt.Errorf("%w: %d answers to %d records", ErrPeer, len(settled), len(recs))
+	case len(settled) != len(offers):
+		return nil, fmt.Errorf("%w: %d answers to %d records", ErrPeer, len(settled), len(offers))
 	}
 	return settled, nil
 }
@@ -236,23 +262,27 @@ func (r *repairs) serveOwner(s network.Stream) {
 		answer(proto.StatusBadRequest, nil, "truncated frame")
 		return
 	}
-	recs, err := proto.ParseOwnerRequest(buf)
+	offers, err := proto.ParseOwnerRequest(buf)
 	if err != nil {
 		answer(proto.StatusBadRequest, nil, err.Error())
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.ctx, r.n.cfg.RequestTimeout)
 	defer cancel()
-	settled := make([]bool, len(recs))
-	for i, rec := range recs {
+	settled := make([]bool, len(offers))
+	for i, o := range offers {
+		rec := o.Record
 		if _, err := stripe.Receive(nil, rec, nil, r.n.cfg.Now()); err != nil || rec.Owner() != r.n.Owner() {
 			settled[i] = true
 			continue
 		}
 		// The owner's own shards of the stripe go only once its new
-		// holders are found with theirs (the owner learns it as they do).
-		if settled[i] = r.ownerTakes(ctx, rec); settled[i] {
-			r.learn(ctx, rec)
+		// holders are found with theirs (the owner learns, as a holder,
+		// the record it now vouches for: its own, never the offer's
+		// uncertified hints).
+		var vouched *stripe.Record
+		if settled[i], vouched = r.ownerTakes(ctx, rec, certFromWire(o.Cert)); vouched != nil {
+			r.learn(ctx, vouched)
 		}
 	}
 	answer(proto.StatusOK, settled, "")
@@ -277,14 +307,21 @@ func (r *repairs) learn(ctx context.Context, rec *stripe.Record) {
 }
 
 // ownerTakes takes the hints of rec, a verified newer record of a stripe
-// this node owns, into its owned record: every slot whose hints changed
-// must name a holder that says it has the shard (hints are not signed).
-// It reports whether rec is settled: taken, or nothing to take (not a
-// stripe this node keeps a record of, or hints no newer than its own).
-func (r *repairs) ownerTakes(ctx context.Context, rec *stripe.Record) bool {
+// this node owns, into its owned record. Hints are not signed by the
+// owner, so a change of holders needs the repair's grant certificate
+// against the owned record (a majority of its holders granted the
+// repair of those slots, and the repairer signed the new holders), and
+// every slot whose hints changed must name a holder that proves it has
+// the shard. It reports whether rec is settled: taken, or nothing to
+// take, ever (not a stripe this node keeps a record of, hints no newer
+// than its own, or no valid certificate for them); a new holder that
+// does not prove its shard yet leaves it unsettled. vouched is the owned
+// record as it stands when it is at least as new as rec (taken now or
+// before), for the node to learn as a holder; nil otherwise.
+func (r *repairs) ownerTakes(ctx context.Context, rec *stripe.Record, cert *repair.Cert[peer.ID]) (settled bool, vouched *stripe.Record) {
 	id := rec.ID()
 	if rec.Owner() != r.n.Owner() {
-		return true
+		return true, nil
 	}
 	r.ownerMu.Lock() // holders offer the same record at once
 	defer r.ownerMu.Unlock()
@@ -297,24 +334,36 @@ func (r *repairs) ownerTakes(ctx context.Context, rec *stripe.Record) bool {
 	}
 	recs, err := r.n.store.OwnedOf(ctx, ids)
 	if err != nil {
-		return false
+		return false, nil
 	}
 	for _, o := range recs {
 		if o.ID() == id {
 			owned = o
 		}
 	}
-	if owned == nil || rec.Seq <= owned.Seq {
-		return true
+	if owned == nil {
+		return true, nil
+	}
+	if rec.Seq <= owned.Seq {
+		return true, owned
+	}
+	self := r.n.ID()
+	err = hintsFit(owned, rec, self)
+	if err == nil {
+		err = repair.CheckCert(adapt(owned, self), adapt(rec, self), cert, peerKey, verifyPeer)
+	}
+	if err != nil {
+		r.n.log.Warn("a repaired stripe's new hints are not taken: no valid grant certificate", "stripe", id.Short(), "err", err)
+		return true, nil
 	}
 	for i := range rec.Descriptor.Shards {
 		names := holderNames(rec, i)
 		if !rec.Descriptor.Stored(i) || slices.Equal(names, holderNames(owned, i)) {
 			continue
 		}
-		if !slices.Contains(names, string(r.n.ID())) && !r.heldElsewhere(ctx, rec.Descriptor.Shards[i].ID, names) {
-			r.n.log.Info("a repaired stripe's new hints are not taken yet: its new holder does not say it has the shard", "stripe", id.Short(), "shard", i)
-			return false
+		if !slices.Contains(names, string(r.n.ID())) && !r.heldElsewhere(ctx, rec, i, names) {
+			r.n.log.Info("a repaired stripe's new hints are not taken yet: its new holder does not prove it has the shard", "stripe", id.Short(), "shard", i)
+			return false, nil
 		}
 	}
 	merged, err := stripe.Merge(owned, rec)
@@ -323,10 +372,10 @@ func (r *repairs) ownerTakes(ctx context.Context, rec *stripe.Record) bool {
 	}
 	if err != nil {
 		r.n.log.Warn("a repaired stripe's new hints were not kept; its renewals miss the new holders", "stripe", id.Short(), "err", err)
-		return false
+		return false, nil
 	}
 	r.n.log.Info("took a repaired stripe's new holders", "stripe", id.Short())
-	return true
+	return true, merged
 }
 
 // watchConnections sends a peer the Done and Watch messages it missed,

@@ -3,6 +3,8 @@ package node_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -501,15 +503,17 @@ func TestCorruptShardRebuilt(t *testing.T) {
 		}
 	}
 
-	// The scrub: only the damaged holder takes its repair candidates.
+	// The scrub: only the damaged holder takes its repair candidates. (A
+	// co-holder's audit in the same period may find it first: the holder
+	// then learns from the challenge that its copy is damaged.)
 	victim := heldBy(rc.nodes, hs[0][1])
 	corrupt(victim, ds[0].Shards[1].ID)
 	found := false
 	for _, r := range period(t, rc.nodes, rc.clk) {
-		found = found || r.Scrub && r.ShardID == ds[0].Shards[1].ID && r.Verdict == audit.Failed
+		found = found || r.ShardID == ds[0].Shards[1].ID && r.Verdict == audit.Failed
 	}
 	if !found {
-		t.Fatal("the scrub did not find the corrupt shard")
+		t.Fatal("neither the scrub nor an audit found the corrupt shard")
 	}
 	node.TakeAuditRepairs(victim)
 	rc.settle()
@@ -591,5 +595,89 @@ func TestForgedDoneDeletesNothing(t *testing.T) {
 	has, err := holder.Store().Has(ctx, []erasure.ShardID{ds[0].Shards[0].ID})
 	if err != nil || !has[0] {
 		t.Fatalf("the holder deleted its shard for a record naming a node without it (%v)", err)
+	}
+}
+
+// TestForgedDoneFromCoHolder (finding 1): a holder of a stripe names
+// itself, in a newer record, for another holder's shard, and hands the
+// record to every holder and to the owner as a Done (bare, and with a
+// certificate of its own grant), a Stale and a Claim. Nobody takes it:
+// the victim keeps its shard, every holder keeps the hints it had, and
+// the owner's record of the stripe still names the victim.
+func TestForgedDoneFromCoHolder(t *testing.T) {
+	rc := newRepairCloud(t, 6, nil)
+	ds, hs := putMany(t, rc.nodes[0].Cloud(reliable(t, 6)), 1, 2, 2, 150<<10, 11)
+	rc.advance(time.Minute)
+	ctx := context.Background()
+	owner := rc.nodes[0]
+	// The victim holds slot vs, the forger another; neither is the owner.
+	var victim, forger *node.Node
+	vs := -1
+	for i, holder := range hs[0] {
+		switch n := heldBy(rc.nodes, holder); {
+		case n == nil || n == owner || n == victim || n == forger:
+		case victim == nil:
+			victim, vs = n, i
+		case forger == nil:
+			forger = n
+		}
+	}
+	if forger == nil {
+		t.Fatal("the placement did not give two holders beside the owner")
+	}
+	id := stripeOf(t, ds[0], rc.nodes)
+	h, err := forger.Store().GetHeld(ctx, id)
+	if err != nil || h == nil {
+		t.Fatal(err)
+	}
+	before := slices.Clone(h.Record.Holders[vs])
+	forged, err := h.Record.WithHolders(vs, []string{string(forger.ID())}, rc.clk.Now().Add(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A certificate with the forger's own grant only, signed by its key.
+	slots := []int{vs}
+	fk := repair.Key(sha256.Sum256([]byte(forger.ID())))
+	grant := ed25519.Sign(node.OwnerKey(forger), repair.GrantStatement(repair.StripeID(id), h.Record.Seq, 1, fk, slots))
+	commit := ed25519.Sign(node.OwnerKey(forger), repair.CommitStatement(repair.StripeID(id), h.Record.Seq, 1, slots, []repair.Key{fk}))
+	cert := &proto.RepairCert{Version: h.Record.Seq, Ballot: 1, Claimant: string(forger.ID()), Slots: slots,
+		Grants: []proto.RepairSigned{{From: string(forger.ID()), Sig: grant}, {From: string(forger.ID()), Sig: grant}}, Commit: commit}
+	msgs := []proto.RepairMsg{
+		{Kind: proto.RepairDone, Record: forged},
+		{Kind: proto.RepairDone, Record: forged, Cert: cert},
+		{Kind: proto.RepairStale, Record: forged, Cert: cert},
+		{Kind: proto.RepairClaim, Record: forged, Ballot: 2, Sent: rc.clk.Now(), TTL: time.Minute, Slots: slots, Cert: cert},
+	}
+	targets := []*node.Node{owner}
+	for _, holder := range hs[0] {
+		if n := heldBy(rc.nodes, holder); n != forger && !slices.Contains(targets, n) {
+			targets = append(targets, n)
+		}
+	}
+	for _, n := range targets {
+		if err := node.SendRepair(forger, n.ID(), msgs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rc.settle()
+	has, err := victim.Store().Has(ctx, []erasure.ShardID{ds[0].Shards[vs].ID})
+	if err != nil || !has[0] {
+		t.Fatalf("the victim deleted its shard for a forged record (%v)", err)
+	}
+	for _, n := range targets[1:] {
+		held, err := n.Store().GetHeld(ctx, id)
+		if err != nil || held == nil {
+			t.Fatalf("%s: no record of the stripe (%v)", n.ID().ShortString(), err)
+		}
+		if !slices.Equal(held.Record.Holders[vs], before) {
+			t.Errorf("%s took the forged hints: shard 0 at %v, was %v", n.ID().ShortString(), held.Record.Holders[vs], before)
+		}
+	}
+	owned, err := owner.Store().OwnedOf(ctx, []erasure.ShardID{ds[0].Shards[vs].ID})
+	if err != nil || len(owned) != 1 {
+		t.Fatalf("the owner's record: %d, %v", len(owned), err)
+	}
+	if !slices.Equal(owned[0].Holders[vs], before) {
+		t.Errorf("the owner took the forged hints: shard %d at %v, was %v", vs, owned[0].Holders[vs], before)
 	}
 }

@@ -51,22 +51,79 @@ func (r *repairs) wireMsg(msg repair.Message[peer.ID]) (proto.RepairMsg, bool) {
 	switch x := msg.(type) {
 	case repair.Claim[peer.ID]:
 		m, ok := withRecord(proto.RepairClaim, x.Record)
-		m.Ballot, m.Sent, m.TTL = x.Ballot, x.Sent, x.TTL
+		m.Ballot, m.Sent, m.TTL, m.Slots, m.Cert = x.Ballot, x.Sent, x.TTL, x.Slots, certToWire(x.Cert)
 		return m, ok
 	case repair.Grant[peer.ID]:
-		return proto.RepairMsg{Kind: proto.RepairGrant, Stripe: stripe.ID(x.Stripe), Version: x.Version, Ballot: x.Ballot, Sent: x.Sent}, true
+		return proto.RepairMsg{Kind: proto.RepairGrant, Stripe: stripe.ID(x.Stripe), Version: x.Version, Ballot: x.Ballot, Sent: x.Sent, Sig: x.Sig}, true
 	case repair.Deny[peer.ID]:
 		return proto.RepairMsg{Kind: proto.RepairDeny, Stripe: stripe.ID(x.Stripe), Version: x.Version, Ballot: x.Ballot, Holder: string(x.Holder), Remaining: max(x.Remaining, 0)}, true
 	case repair.Stale[peer.ID]:
-		return withRecord(proto.RepairStale, x.Record)
+		m, ok := withRecord(proto.RepairStale, x.Record)
+		m.Cert = certToWire(x.Cert)
+		return m, ok
 	case repair.Release[peer.ID]:
 		return proto.RepairMsg{Kind: proto.RepairRelease, Stripe: stripe.ID(x.Stripe), Ballot: x.Ballot}, true
 	case repair.Done[peer.ID]:
-		return withRecord(proto.RepairDone, x.Record)
+		m, ok := withRecord(proto.RepairDone, x.Record)
+		m.Cert = certToWire(x.Cert)
+		return m, ok
 	case repair.Watch[peer.ID]:
-		return withRecord(proto.RepairWatch, x.Record)
+		m, ok := withRecord(proto.RepairWatch, x.Record)
+		m.Cert = certToWire(x.Cert)
+		return m, ok
 	}
 	return proto.RepairMsg{}, false
+}
+
+// certToWire and certFromWire convert a grant certificate.
+func certToWire(c *repair.Cert[peer.ID]) *proto.RepairCert {
+	if c == nil {
+		return nil
+	}
+	out := &proto.RepairCert{Version: c.Version, Ballot: c.Ballot, Claimant: string(c.Claimant), Slots: c.Slots, Commit: c.Commit, Prev: certToWire(c.Prev)}
+	for _, g := range c.Grants {
+		out.Grants = append(out.Grants, proto.RepairSigned{From: string(g.From), Sig: g.Sig})
+	}
+	for _, h := range c.Holders {
+		out.Holders = append(out.Holders, string(h))
+	}
+	return out
+}
+
+func certFromWire(c *proto.RepairCert) *repair.Cert[peer.ID] {
+	if c == nil {
+		return nil
+	}
+	out := &repair.Cert[peer.ID]{Version: c.Version, Ballot: c.Ballot, Claimant: peer.ID(c.Claimant), Slots: c.Slots, Commit: c.Commit, Prev: certFromWire(c.Prev)}
+	for _, g := range c.Grants {
+		out.Grants = append(out.Grants, repair.Signed[peer.ID]{From: peer.ID(g.From), Sig: g.Sig})
+	}
+	for _, h := range c.Holders {
+		out.Holders = append(out.Holders, peer.ID(h))
+	}
+	return out
+}
+
+// hintsFit reports whether rec's hints, if newer, differ from held's only
+// where the Machine's view sees a new holder: each slot whose names
+// changed names one peer, the slot's new holder. A certificate covers the Machine's
+// view (one holder a slot), so a change it cannot see (a name added
+// beside the old holder's) is refused.
+func hintsFit(held, rec *stripe.Record, self peer.ID) error {
+	if held == nil || rec.Seq <= held.Seq {
+		return nil // nothing held, or not newer: the Machine ignores it
+	}
+	a, b := adapt(held, self), adapt(rec, self)
+	for i := range rec.Descriptor.Shards {
+		names := holderNames(rec, i)
+		if slices.Equal(names, holderNames(held, i)) {
+			continue
+		}
+		if len(names) != 1 || i >= len(b.Holders) || string(b.Holders[i]) != names[0] || a.Holders[i] == b.Holders[i] {
+			return fmt.Errorf("%w: stripe %s: the hints of shard %d change beside its holder", repair.ErrCert, rec.ID().Short(), i)
+		}
+	}
+	return nil
 }
 
 // fromWire decodes a message from peer from; a record it carries is
@@ -87,19 +144,19 @@ func (r *repairs) fromWire(ctx context.Context, from peer.ID, m proto.RepairMsg)
 	}
 	switch m.Kind {
 	case proto.RepairClaim:
-		return repair.Claim[peer.ID]{Record: v, Claimant: from, Ballot: m.Ballot, Sent: m.Sent, TTL: m.TTL}, rec, nil
+		return repair.Claim[peer.ID]{Record: v, Claimant: from, Ballot: m.Ballot, Sent: m.Sent, TTL: m.TTL, Slots: m.Slots, Cert: certFromWire(m.Cert)}, rec, nil
 	case proto.RepairGrant:
-		return repair.Grant[peer.ID]{Stripe: repair.StripeID(m.Stripe), Version: m.Version, Ballot: m.Ballot, Sent: m.Sent}, nil, nil
+		return repair.Grant[peer.ID]{Stripe: repair.StripeID(m.Stripe), Version: m.Version, Ballot: m.Ballot, Sent: m.Sent, Sig: m.Sig}, nil, nil
 	case proto.RepairDeny:
 		return repair.Deny[peer.ID]{Stripe: repair.StripeID(m.Stripe), Version: m.Version, Ballot: m.Ballot, Holder: peer.ID(m.Holder), Remaining: m.Remaining}, nil, nil
 	case proto.RepairStale:
-		return repair.Stale[peer.ID]{Record: v}, rec, nil
+		return repair.Stale[peer.ID]{Record: v, Cert: certFromWire(m.Cert)}, rec, nil
 	case proto.RepairRelease:
 		return repair.Release[peer.ID]{Stripe: repair.StripeID(m.Stripe), Ballot: m.Ballot}, nil, nil
 	case proto.RepairDone:
-		return repair.Done[peer.ID]{Record: v, Repairer: from}, rec, nil
+		return repair.Done[peer.ID]{Record: v, Repairer: from, Cert: certFromWire(m.Cert)}, rec, nil
 	case proto.RepairWatch:
-		return repair.Watch[peer.ID]{Record: v}, rec, nil
+		return repair.Watch[peer.ID]{Record: v, Cert: certFromWire(m.Cert)}, rec, nil
 	}
 	return nil, nil, fmt.Errorf("%w: %v", proto.ErrMalformed, m.Kind)
 }
@@ -197,15 +254,24 @@ func (r *repairs) take(ctx context.Context, from peer.ID, m proto.RepairMsg) {
 	var update *stripe.Record
 	renewsHints := false // the record changes the hints of one held
 	r.mu.Lock()
+	if rec != nil {
+		if err := hintsFit(r.recs[repair.StripeID(rec.ID())], rec, r.n.ID()); err != nil {
+			r.mu.Unlock()
+			r.n.log.Warn("a repair message's newer record refused", "peer", from.ShortString(), "kind", m.Kind, "err", err)
+			return
+		}
+	}
 	r.m.Handle(from, msg, r.n.cfg.Now())
 	if rec != nil {
-		// A newer record than the one the Machine was at goes to the
-		// store, also when it ends this node's part (the Machine's Discard
-		// then finds the shard named elsewhere).
+		// A newer record the Machine took goes to the store, also when it
+		// ends this node's part (the Machine forgot the stripe, and its
+		// Discard finds the shard named elsewhere). One it refused (no
+		// valid certificate) does not.
 		id := repair.StripeID(rec.ID())
 		before := r.recs[id]
 		r.took(id, rec)
-		if before != nil && rec.Seq > before.Seq || r.recs[id] == rec && before == nil {
+		h, held := r.m.Health(id)
+		if before != nil && rec.Seq > before.Seq && (!held || h.Version == rec.Seq) || r.recs[id] == rec && before == nil {
 			update = rec
 		}
 		renewsHints = before != nil && rec.Seq > before.Seq
@@ -215,11 +281,13 @@ func (r *repairs) take(ctx context.Context, from peer.ID, m proto.RepairMsg) {
 	if update != nil {
 		r.keep(ctx, update)
 	}
+	// The owner learns the record with the certificate it came with (a
+	// Done's, a Stale's or a Claim's: each vouches for its record's hints).
 	switch {
 	case rec != nil && m.Kind == proto.RepairDone && rec.Owner() == r.n.Owner():
-		r.tellOwner(ctx, rec)
+		r.tellOwner(ctx, rec, m.Cert)
 	case update != nil && renewsHints:
-		r.owe(r.ctx, update) // the repairer may not live to tell the owner
+		r.owe(r.ctx, update, m.Cert) // the repairer may not live to tell the owner
 	}
 	r.do(w)
 }
@@ -332,7 +400,7 @@ func (r *repairs) execute(s start) {
 	switch {
 	case committed:
 		r.keep(r.ctx, out.Record)
-		r.tellOwner(r.ctx, out.Record)
+		r.tellOwner(r.ctx, out.Record, doneCert(&w, out.Record))
 		r.n.log.Info("repaired a stripe", "stripe", id.Short(), "slots", len(res.Placed), "read", out.Read, "written", out.Written)
 	case ferr != nil:
 		r.n.log.Warn("a repair finished too late to count", "stripe", id.Short(), "err", ferr)
@@ -368,8 +436,8 @@ func (r *repairs) discard(ids []stripe.ID) {
 				continue
 			}
 			sh := h.Record.Descriptor.Shards[i].ID
-			if !r.heldElsewhere(ctx, sh, names) {
-				r.n.log.Warn("a replaced shard is kept for now: none of its new holders says it has it", "stripe", id.Short(), "shard", sh.Short())
+			if !r.heldElsewhere(ctx, h.Record, i, names) {
+				r.n.log.Warn("a replaced shard is kept for now: none of its new holders proves it has it", "stripe", id.Short(), "shard", sh.Short())
 				r.mu.Lock()
 				r.kept[id] = true // asked again a check period on
 				r.mu.Unlock()
@@ -389,21 +457,24 @@ func (r *repairs) discard(ids []stripe.ID) {
 	}
 }
 
-// heldElsewhere reports whether one of the holders named says it has
-// shard sh: a record that names holders without the shard (a repair gone
-// wrong, a forged hint) deletes nothing.
-func (r *repairs) heldElsewhere(ctx context.Context, sh erasure.ShardID, names []string) bool {
+// heldElsewhere reports whether one of the holders named proves it has
+// shard i of rec: it answers an audit challenge of random leaves against
+// the record's proof root for the shard. A record that names holders
+// without the shard (a repair gone wrong, a forged hint) deletes nothing,
+// nor does a holder's word that it has it.
+func (r *repairs) heldElsewhere(ctx context.Context, rec *stripe.Record, i int, names []string) bool {
 	for _, name := range names {
 		p := peer.ID(name)
 		if p.Validate() != nil || p == r.n.ID() {
 			continue
 		}
 		cctx, cancel := context.WithTimeout(ctx, r.cfg.CheckTimeout)
-		has, err := r.n.Remote(p).Has(cctx, []erasure.ShardID{sh})
+		err := r.n.audits.possession(cctx, p, rec, i)
 		cancel()
-		if err == nil && len(has) == 1 && has[0] {
+		if err == nil {
 			return true
 		}
+		r.n.log.Info("a shard's new holder did not prove it has it", "peer", p.ShortString(), "stripe", rec.ID().Short(), "shard", i, "err", err)
 	}
 	return false
 }

@@ -3,6 +3,7 @@ package node_test
 import (
 	"context"
 	"errors"
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -295,5 +296,68 @@ func TestRefusedReleaseKeepsAudits(t *testing.T) {
 	}
 	if audited == 0 {
 		t.Fatal("nobody audited the rogue after its refused release")
+	}
+}
+
+// TestHintsFromCoHolderRefused: a holder of a stripe pushes the other
+// holders a newer record naming itself for another holder's shard. Only
+// the owner hands hints over this way (a repair's come with its grant
+// certificate): the record is refused and the hints stay.
+func TestHintsFromCoHolderRefused(t *testing.T) {
+	nodes, clk := stripeCloud(t, 4, nil)
+	ctx := context.Background()
+	owner, rogue, other := nodes[0], nodes[1], nodes[2]
+	holders := onPeers{string(rogue.ID()), string(other.ID()), string(owner.ID())}
+	d, shards := coded(t, 2, 1, 20<<10, 45)
+	if _, err := owner.Cloud(holders).PutStripe(ctx, d, shards); err != nil {
+		t.Fatal(err)
+	}
+	bad, err := heldRecord(t, rogue, d, 0).WithHolders(1, []string{string(rogue.ID())}, clk.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rogue.Remote(other.ID()).PushRecord(ctx, bad); !errors.Is(err, node.ErrRefused) {
+		t.Fatalf("a co-holder's hints: %v, want refused", err)
+	}
+	if got := heldRecord(t, other, d, 1).Holders[1]; len(got) != 1 || got[0] != string(other.ID()) {
+		t.Fatalf("a co-holder's hints were kept: shard 1 at %v", got)
+	}
+}
+
+// TestReplacedShardNeedsProof: a replaced holder deletes its copy only
+// once a new holder proves it has the shard, answering a challenge
+// against the record's root: a holder whose copy is corrupt still says
+// it has it (Has), and one that never had it proves nothing.
+func TestReplacedShardNeedsProof(t *testing.T) {
+	nodes, _ := stripeCloud(t, 4, nil)
+	ctx := context.Background()
+	owner, holder, asker, stranger := nodes[0], nodes[1], nodes[2], nodes[3]
+	d, shards := coded(t, 2, 1, 150<<10, 46) // large enough to be a blob file
+	if _, err := owner.Cloud(onPeers{string(holder.ID()), string(asker.ID()), string(owner.ID())}).PutStripe(ctx, d, shards); err != nil {
+		t.Fatal(err)
+	}
+	rec := heldRecord(t, holder, d, 0)
+	if !node.HeldElsewhere(asker, rec, 0, []string{string(holder.ID())}) {
+		t.Fatal("the holder of the shard did not prove it")
+	}
+	if node.HeldElsewhere(asker, rec, 0, []string{string(stranger.ID())}) {
+		t.Fatal("a member without the shard proved it")
+	}
+	path := node.BlobPath(holder, d.Shards[0].ID)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range b {
+		b[i] ^= 0x5a
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if has, err := asker.Remote(holder.ID()).Has(ctx, []erasure.ShardID{d.Shards[0].ID}); err != nil || !has[0] {
+		t.Fatalf("the corrupt holder does not say it has the shard (%v, %v): the case is not the one meant", has, err)
+	}
+	if node.HeldElsewhere(asker, rec, 0, []string{string(holder.ID())}) {
+		t.Fatal("a holder whose copy is corrupt proved it")
 	}
 }

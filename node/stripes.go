@@ -137,7 +137,12 @@ func (n *Node) handleStripe(ctx context.Context, req *proto.Request, from peer.I
 		if err != nil {
 			return refuse(proto.StatusRefused, err), nil
 		}
-		kept, held, err := n.store.UpdateHeldFrom(ctx, rec, string(from), checkOwner(rec.Owner(), from) == nil)
+		// Only the owner hands hints over this way: a holder's changes of
+		// holders come as repair messages, with their grant certificate.
+		if err := checkOwner(rec.Owner(), from); err != nil {
+			return refuse(proto.StatusRefused, err), nil
+		}
+		kept, held, err := n.store.UpdateHeldFrom(ctx, rec, string(from), true)
 		if err != nil {
 			return refuseErr(err), nil
 		}

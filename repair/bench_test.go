@@ -26,7 +26,7 @@ func benchMachine(b *testing.B, mode repair.Mode, peers, stripes int) (*repair.M
 		keys[i] = sha256.Sum256(binary.BigEndian.AppendUint32(nil, uint32(i)))
 	}
 	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-	m, err := repair.New(repair.Config[uint32]{Self: 0, KeyOf: func(p uint32) repair.Key { return keys[p] }, History: benchHistory{}, Mode: mode}, now)
+	m, err := repair.New(repair.Config[uint32]{Self: 0, KeyOf: func(p uint32) repair.Key { return keys[p] }, History: benchHistory{}, Mode: mode, Sign: signer(0), Verify: verify}, now)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -10,8 +10,10 @@ import (
 
 // TestDamagedCoHolderRebuilt: an audit's report that a co-holder's shard
 // is missing or corrupt makes that slot lost although the holder answers
-// its checks; the repair rebuilds it elsewhere from the other shards, and
-// the damaged holder, replaced, discards its copy.
+// its checks; once a majority of the holders have found it so (each grants
+// only what it holds lost or damaged), the repair rebuilds it elsewhere
+// from the other shards, and the damaged holder, replaced, discards its
+// copy.
 func TestDamagedCoHolderRebuilt(t *testing.T) {
 	n := newNet(t, 3, baseConfig)
 	n.spares = seq(100, 4)
@@ -39,6 +41,13 @@ func TestDamagedCoHolderRebuilt(t *testing.T) {
 	}
 	if h := n.health(2, 1); h.Healthy != 3 {
 		t.Fatalf("a repeat changed the health: %+v", h)
+	}
+	// A repair replaces only a slot a majority of the holders grant: the
+	// others' audits find it too.
+	for _, p := range []P{1, 4} {
+		if err := n.ms[p].Damaged(rec.ID, 2, 3, n.now); err != nil {
+			t.Fatal(err)
+		}
 	}
 	n.collect()
 	n.run(3*time.Hour, time.Minute)

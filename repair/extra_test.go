@@ -65,10 +65,10 @@ func TestDueEveryPeriod(t *testing.T) {
 	}
 }
 
-// TestReplacedHolderDiscards: a holder lost and replaced by a repair
-// deletes its shard when it hears the new record.
-func TestReplacedHolderDiscards(t *testing.T) {
-	n := newNet(t, 5, baseConfig)
+// replaced returns a net whose stripe 1 (k=4, m=6, holders 1 to 10) was
+// repaired once: holders 8, 9 and 10 went away past their grace.
+func replaced(t *testing.T, seed uint64) *testNet {
+	n := newNet(t, seed, baseConfig)
 	n.spares = seq(100, 10)
 	for _, p := range n.spares {
 		n.machine(p)
@@ -78,13 +78,20 @@ func TestReplacedHolderDiscards(t *testing.T) {
 		n.up[p] = false // away past their grace
 	}
 	n.run(4*time.Hour, time.Minute)
+	return n
+}
+
+// TestReplacedHolderDiscards: a holder lost and replaced by a repair
+// deletes its shard when it hears the new record.
+func TestReplacedHolderDiscards(t *testing.T) {
+	n := replaced(t, 5)
 	if len(n.commits) != 1 {
 		t.Fatalf("%d repairs", len(n.commits))
 	}
 	// Node 8 comes back and hears the record it missed.
 	n.up[8] = true
-	rec := latest(n, 1)
-	n.ms[8].Handle(1, repair.Done[P]{Record: rec, Repairer: 1}, n.now)
+	done := n.dones[repair.StripeID{1}]
+	n.ms[8].Handle(done.Repairer, done, n.now)
 	if out := n.ms[8].Drain(); !slices.Contains(out.Discard, repair.StripeID{1}) {
 		t.Fatalf("the replaced holder did not discard: %+v", out)
 	}
@@ -93,24 +100,29 @@ func TestReplacedHolderDiscards(t *testing.T) {
 	}
 }
 
-// latest rebuilds the committed record of a stripe: the last plan's, with
-// the spares that now hold its version 1 in the rebuilt slots.
-func latest(n *testNet, id byte) repair.Stripe[P] {
-	pl := n.started[len(n.started)-1]
-	rec := pl.Record
-	rec.Holders = slices.Clone(rec.Holders)
-	for _, p := range n.order {
-		if h, ok := n.ms[p].Health(repair.StripeID{id}); ok && h.Version == rec.Version+1 && !slices.Contains(rec.Holders, p) {
-			for _, slot := range pl.Rebuild {
-				if !slices.Contains(n.spares, rec.Holders[slot]) {
-					rec.Holders[slot] = p
-					break
-				}
-			}
-		}
+// TestBehindHolderCatchesUp: a holder away during two repairs hears only
+// the second's Done; its certificate's chain reaches back to the record
+// the holder is at, so the holder takes it (and, replaced by the first,
+// discards its shard).
+func TestBehindHolderCatchesUp(t *testing.T) {
+	n := replaced(t, 6)
+	for _, p := range seq(5, 3) {
+		n.up[p] = false // and three more, while 8 is still away
 	}
-	rec.Version++
-	return rec
+	n.run(4*time.Hour, time.Minute)
+	if len(n.commits) != 2 {
+		t.Fatalf("%d repairs, want 2", len(n.commits))
+	}
+	done := n.dones[repair.StripeID{1}]
+	if done.Cert == nil || done.Cert.Prev == nil {
+		t.Fatalf("the second Done carries no chain: %+v", done.Cert)
+	}
+	n.up[8] = true
+	n.ms[8].Handle(done.Repairer, done, n.now)
+	out := n.ms[8].Drain()
+	if len(out.Refused) > 0 || !slices.Contains(out.Discard, repair.StripeID{1}) {
+		t.Fatalf("the holder two versions behind did not take the record: %+v", out)
+	}
 }
 
 // TestTakeover: when fewer holders than the watch group stay healthy, the

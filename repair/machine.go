@@ -98,12 +98,21 @@ type Config[P comparable] struct {
 	Bandwidth   int64
 	Burst       int64
 	Concurrency int
+	// Sign signs a statement with this node's key (its grants and
+	// commits: GrantStatement, CommitStatement); Verify checks p's
+	// signature over one. Both are required: node signs with the libp2p
+	// identity key, the simulator with a tag of its own.
+	Sign   func(stmt []byte) []byte
+	Verify func(p P, stmt, sig []byte) bool
 }
 
 // WithDefaults fills the zero fields and checks the rest.
 func (c Config[P]) WithDefaults() (Config[P], error) {
 	if c.KeyOf == nil {
 		return c, errors.New("repair: Config.KeyOf is required")
+	}
+	if c.Sign == nil || c.Verify == nil {
+		return c, errors.New("repair: Config.Sign and Config.Verify are required")
 	}
 	if c.Target == 0 {
 		c.Target = placement.DefaultTarget
@@ -237,6 +246,7 @@ type Stats struct {
 	Claims, Commits, Aborts, Failures int
 	Rebuilt                           int   // slots committed
 	Moved                             int64 // bytes reported by Finish
+	Refused                           int   // newer records not taken: no valid certificate (Output.Refused)
 }
 
 type peer[P comparable] struct {
@@ -263,12 +273,14 @@ const (
 type grantRec[P comparable] struct {
 	to      P
 	ballot  uint64
+	slots   []int // the claim's
 	expires time.Time
 }
 
 type vote[P comparable] struct {
 	from P
 	sent time.Time
+	sig  []byte // over the claim's GrantStatement
 }
 
 type stripe[P comparable] struct {
@@ -296,7 +308,9 @@ type stripe[P comparable] struct {
 	gen       uint32
 	qidx      int
 	grant     grantRec[P] // the grant this node gives for the current version
+	cert      *Cert[P]    // what brought rec's holders; nil: none did (the owner's, or no repair since)
 	ballot    uint64
+	slots     []int // the slots this node's claim replaces
 	votes     []vote[P]
 	claimFrom time.Time // when the claim began
 	leaseEnd  time.Time
@@ -344,7 +358,7 @@ func (m *Machine[P]) Backlog() int { return len(m.queue) }
 
 // Pending reports whether Drain has anything.
 func (m *Machine[P]) Pending() bool {
-	return len(m.out.Send)+len(m.out.Start)+len(m.out.Abort)+len(m.out.Discard)+len(m.out.Below) > 0
+	return len(m.out.Send)+len(m.out.Start)+len(m.out.Abort)+len(m.out.Discard)+len(m.out.Below)+len(m.out.Refused) > 0
 }
 
 // SetMembers gives the cloud's members, from which watchers are chosen
@@ -360,7 +374,7 @@ func (m *Machine[P]) Hold(rec Stripe[P], now time.Time) error {
 	if !rec.valid() {
 		return fmt.Errorf("repair: stripe %s: malformed record (k=%d m=%d, %d holders)", rec.ID.Short(), rec.K, rec.M, len(rec.Holders))
 	}
-	m.hold(rec, false, now)
+	m.hold(rec, false, nil, now)
 	m.pump(now)
 	return nil
 }
@@ -556,11 +570,32 @@ func (m *Machine[P]) NextWake() time.Time {
 	return m.timers[0].at
 }
 
-// hold installs or updates rec; watch is set when asked to watch it.
-func (m *Machine[P]) hold(rec Stripe[P], watch bool, now time.Time) {
+// admit reports whether rec, a record from the wire, may replace s's
+// (nil: none held, nothing to lose): an older or equal one is ignored
+// anyway; a newer one must change no holder or carry a certificate that
+// CheckCert accepts against s's record. A refusal goes to Output.Refused.
+func (m *Machine[P]) admit(s *stripe[P], rec Stripe[P], c *Cert[P], from P) bool {
+	if s == nil || rec.Version <= s.rec.Version {
+		return true
+	}
+	if err := CheckCert(s.rec, rec, c, m.cfg.KeyOf, m.cfg.Verify); err != nil {
+		m.stats.Refused++
+		m.out.Refused = append(m.out.Refused, Refusal[P]{Stripe: rec.ID, From: from, Err: err})
+		return false
+	}
+	return true
+}
+
+// hold installs or updates rec; watch is set when asked to watch it; cert
+// is what brought rec's holders (nil: none, or the one kept when the
+// holders are those of the record held).
+func (m *Machine[P]) hold(rec Stripe[P], watch bool, cert *Cert[P], now time.Time) {
 	s := m.stripes[rec.ID]
 	if s != nil && rec.Version <= s.rec.Version {
 		return
+	}
+	if cert == nil && s != nil && slices.Equal(s.rec.Holders, rec.Holders) {
+		cert = s.cert
 	}
 	slot := rec.slotOf(m.cfg.Self)
 	if slot < 0 && !watch && (s == nil || s.holder) {
@@ -587,7 +622,7 @@ func (m *Machine[P]) hold(rec Stripe[P], watch bool, now time.Time) {
 		old = s.rec.Holders
 	}
 	s.carryDamage(rec)
-	s.rec, s.slot, s.holder = rec, slot, slot >= 0
+	s.rec, s.slot, s.holder, s.cert = rec, slot, slot >= 0, cert
 	s.grant = grantRec[P]{}
 	s.watchers = nil
 	s.need, s.stored = rec.need(), 0
@@ -803,7 +838,7 @@ func (m *Machine[P]) takeover(s *stripe[P], now time.Time) {
 	isHolder := func(p P) bool { return s.rec.slotOf(p) >= 0 || slices.Contains(s.watchers, p) }
 	for _, p := range Closest(s.rec.ID, m.members, m.cfg.KeyOf, w-s.healthy-len(s.watchers), isHolder) {
 		s.watchers = append(s.watchers, p)
-		m.send(p, Watch[P]{Record: s.rec})
+		m.send(p, Watch[P]{Record: s.rec, Cert: s.cert})
 	}
 }
 
@@ -952,11 +987,13 @@ func (m *Machine[P]) startClaim(s *stripe[P], now time.Time) {
 	m.ballot++
 	m.stats.Claims++
 	s.state, s.ballot, s.claimFrom = claiming, m.ballot, now
+	s.slots = m.missing(s)
 	s.votes = s.votes[:0]
 	s.leaseEnd = time.Time{}
 	if s.holder {
-		s.grant = grantRec[P]{to: m.cfg.Self, ballot: s.ballot, expires: now.Add(m.cfg.ClaimTTL)}
-		s.votes = append(s.votes, vote[P]{from: m.cfg.Self, sent: now})
+		s.grant = grantRec[P]{to: m.cfg.Self, ballot: s.ballot, slots: s.slots, expires: now.Add(m.cfg.ClaimTTL)}
+		sig := m.cfg.Sign(GrantStatement(s.rec.ID, s.rec.Version, s.ballot, m.selfKey, s.slots))
+		s.votes = append(s.votes, vote[P]{from: m.cfg.Self, sent: now, sig: sig})
 	}
 	m.sendClaim(s, now, false)
 	if !m.tryLease(s, now) {
@@ -968,10 +1005,10 @@ func (m *Machine[P]) startClaim(s *stripe[P], now time.Time) {
 // granted it when onlyMissing).
 func (m *Machine[P]) sendClaim(s *stripe[P], now time.Time, onlyMissing bool) {
 	if s.holder {
-		s.grant = grantRec[P]{to: m.cfg.Self, ballot: s.ballot, expires: now.Add(m.cfg.ClaimTTL)}
-		m.addVote(s, m.cfg.Self, now)
+		s.grant = grantRec[P]{to: m.cfg.Self, ballot: s.ballot, slots: s.slots, expires: now.Add(m.cfg.ClaimTTL)}
+		m.addVote(s, m.cfg.Self, now, nil)
 	}
-	var c Message[P] = Claim[P]{Record: s.rec, Claimant: m.cfg.Self, Ballot: s.ballot, Sent: now, TTL: m.cfg.ClaimTTL}
+	var c Message[P] = Claim[P]{Record: s.rec, Claimant: m.cfg.Self, Ballot: s.ballot, Sent: now, TTL: m.cfg.ClaimTTL, Slots: s.slots, Cert: s.cert}
 	for _, i := range s.order {
 		h := s.rec.Holders[i]
 		if h == m.cfg.Self || onlyMissing && slices.ContainsFunc(s.votes, func(v vote[P]) bool { return v.from == h }) {
@@ -981,14 +1018,16 @@ func (m *Machine[P]) sendClaim(s *stripe[P], now time.Time, onlyMissing bool) {
 	}
 }
 
-func (m *Machine[P]) addVote(s *stripe[P], from P, sent time.Time) {
+// addVote counts from's grant, sent at sent; sig is its signature (nil:
+// keep the one counted, a renewal's).
+func (m *Machine[P]) addVote(s *stripe[P], from P, sent time.Time, sig []byte) {
 	for i := range s.votes {
 		if s.votes[i].from == from {
 			s.votes[i].sent = later(s.votes[i].sent, sent)
 			return
 		}
 	}
-	s.votes = append(s.votes, vote[P]{from: from, sent: sent})
+	s.votes = append(s.votes, vote[P]{from: from, sent: sent, sig: sig})
 }
 
 // tryLease starts the repair once a majority of the holders grant the
@@ -1021,7 +1060,9 @@ func (m *Machine[P]) tryLease(s *stripe[P], now time.Time) bool {
 
 // plan makes s's repair plan.
 func (m *Machine[P]) plan(s *stripe[P], now time.Time) Plan[P] {
-	p := Plan[P]{Record: s.rec, Ballot: s.ballot, Rebuild: m.missing(s), Deadline: s.leaseEnd.Add(-m.cfg.Margin), Urgent: s.healthy <= s.urgent}
+	// Only the slots claimed, and granted, may be replaced.
+	rebuild := slices.DeleteFunc(m.missing(s), func(i int) bool { _, ok := slices.BinarySearch(s.slots, i); return !ok })
+	p := Plan[P]{Record: s.rec, Ballot: s.ballot, Rebuild: rebuild, Deadline: s.leaseEnd.Add(-m.cfg.Margin), Urgent: s.healthy <= s.urgent}
 	var cands []Source[P]
 	for _, i := range s.order {
 		h := s.rec.Holders[i]
@@ -1109,18 +1150,26 @@ func (m *Machine[P]) Finish(r Result[P], now time.Time) error {
 	next := s.rec
 	next.Holders = slices.Clone(s.rec.Holders)
 	for slot, p := range r.Placed {
-		if slot >= 0 && slot < len(next.Holders) && s.rec.stored(slot) {
+		if _, granted := slices.BinarySearch(s.slots, slot); granted && p != next.Holders[slot] {
 			next.Holders[slot] = p
 			m.stats.Rebuilt++
 		}
 	}
+	// The certificate: the grants of the claim's majority, and this node's
+	// signature over what it put in the granted slots.
+	cert := &Cert[P]{Version: s.rec.Version, Ballot: s.ballot, Claimant: m.cfg.Self, Slots: slices.Clone(s.slots), Holders: s.rec.Holders}
+	for _, v := range s.votes {
+		cert.Grants = append(cert.Grants, Signed[P]{From: v.from, Sig: v.sig})
+	}
+	cert.Commit = m.cfg.Sign(commitOf(s.rec, next, s.ballot, Changed(s.rec, next), m.cfg.KeyOf))
+	cert = chain(cert, s.cert)
 	next.Version++
 	if r.Moved < s.reserved {
 		m.bucket.Refund(s.reserved-r.Moved, now)
 	}
 	s.reserved = 0
 	m.stats.Commits++
-	var done Message[P] = Done[P]{Record: next, Repairer: m.cfg.Self}
+	var done Message[P] = Done[P]{Record: next, Repairer: m.cfg.Self, Cert: cert}
 	sent := append(m.sent[:0], m.cfg.Self)
 	var zero P
 	for _, group := range [3][]P{s.rec.Holders, next.Holders, s.watchers} {
@@ -1136,7 +1185,7 @@ func (m *Machine[P]) Finish(r Result[P], now time.Time) error {
 	s.votes = s.votes[:0]
 	m.active--
 	m.disarm(s)
-	m.hold(next, !s.holder, now)
+	m.hold(next, !s.holder, cert, now)
 	return nil
 }
 
@@ -1154,7 +1203,10 @@ func (m *Machine[P]) Handle(from P, msg Message[P], now time.Time) {
 		if s.rec.slotOf(from) < 0 {
 			return // only holders vote
 		}
-		m.addVote(s, from, x.Sent)
+		if !m.cfg.Verify(from, GrantStatement(s.rec.ID, s.rec.Version, s.ballot, m.selfKey, s.slots), x.Sig) {
+			return // a grant that would not count in the certificate
+		}
+		m.addVote(s, from, x.Sent, x.Sig)
 		m.tryLease(s, now)
 	case Deny[P]:
 		s := m.stripes[x.Stripe]
@@ -1171,8 +1223,8 @@ func (m *Machine[P]) Handle(from P, msg Message[P], now time.Time) {
 			m.backoff(s, now, m.capTTL(x.Remaining))
 		}
 	case Stale[P]:
-		if x.Record.valid() {
-			m.hold(x.Record, false, now)
+		if x.Record.valid() && m.admit(m.stripes[x.Record.ID], x.Record, x.Cert, from) {
+			m.hold(x.Record, false, x.Cert, now)
 		}
 	case Release[P]:
 		s := m.stripes[x.Stripe]
@@ -1186,16 +1238,20 @@ func (m *Machine[P]) Handle(from P, msg Message[P], now time.Time) {
 		if !x.Record.valid() {
 			return
 		}
-		if s := m.stripes[x.Record.ID]; s != nil && !s.holder && x.Record.slotOf(m.cfg.Self) < 0 {
+		s := m.stripes[x.Record.ID]
+		if !m.admit(s, x.Record, x.Cert, from) {
+			return
+		}
+		if s != nil && !s.holder && x.Record.slotOf(m.cfg.Self) < 0 {
 			if x.Record.Version > s.rec.Version {
 				m.forget(s, now) // repaired: the watch ends (its holders ask again if need be)
 			}
 			return
 		}
-		m.hold(x.Record, false, now)
+		m.hold(x.Record, false, x.Cert, now)
 	case Watch[P]:
-		if x.Record.valid() {
-			m.hold(x.Record, true, now)
+		if x.Record.valid() && m.admit(m.stripes[x.Record.ID], x.Record, x.Cert, from) {
+			m.hold(x.Record, true, x.Cert, now)
 		}
 	}
 }
@@ -1219,20 +1275,30 @@ func (m *Machine[P]) handleClaim(c Claim[P], now time.Time) {
 		if c.Record.slotOf(m.cfg.Self) < 0 && s == nil {
 			return // not ours to vote on
 		}
-		m.hold(c.Record, s != nil && !s.holder, now)
+		if !m.admit(s, c.Record, c.Cert, c.Claimant) {
+			return
+		}
+		m.hold(c.Record, s != nil && !s.holder, c.Cert, now)
 		if s = m.stripes[c.Record.ID]; s == nil {
 			return
 		}
 	}
 	if s.rec.Version > c.Record.Version {
-		m.send(c.Claimant, Stale[P]{Record: s.rec})
+		m.send(c.Claimant, Stale[P]{Record: s.rec, Cert: s.cert})
 		return
 	}
-	if !s.holder {
-		return // watchers do not vote
+	if !s.holder || s.rec.Version != c.Record.Version {
+		return // watchers do not vote, nor a holder that did not take the claim's record
 	}
-	if s.grant.to != c.Claimant && s.grant.expires.After(now) {
+	running := s.grant.expires.After(now)
+	if s.grant.to != c.Claimant && running {
 		m.send(c.Claimant, Deny[P]{Stripe: s.rec.ID, Version: s.rec.Version, Ballot: c.Ballot, Holder: s.grant.to, Remaining: s.grant.expires.Sub(now)})
+		return
+	}
+	renewal := running && s.grant.ballot == c.Ballot && slices.Equal(s.grant.slots, c.Slots)
+	if !renewal && !m.replaceable(s, c.Slots, c.Claimant) {
+		// Not in this node's view (yet): no answer, and the claimant asks
+		// again until its claim's time is up.
 		return
 	}
 	if s.state == claiming {
@@ -1242,7 +1308,7 @@ func (m *Machine[P]) handleClaim(c Claim[P], now time.Time) {
 		s.state = idle
 	}
 	// The grant runs this node's ClaimTTL at most, whatever the claim asks.
-	s.grant = grantRec[P]{to: c.Claimant, ballot: c.Ballot, expires: now.Add(m.capTTL(c.TTL))}
+	s.grant = grantRec[P]{to: c.Claimant, ballot: c.Ballot, slots: slices.Clone(c.Slots), expires: now.Add(m.capTTL(c.TTL))}
 	switch s.state {
 	case queued:
 		m.dequeue(s)
@@ -1253,7 +1319,25 @@ func (m *Machine[P]) handleClaim(c Claim[P], now time.Time) {
 	case idle:
 		m.evaluate(s, now)
 	}
-	m.send(c.Claimant, Grant[P]{Stripe: s.rec.ID, Version: s.rec.Version, Ballot: c.Ballot, Sent: c.Sent})
+	sig := m.cfg.Sign(GrantStatement(s.rec.ID, s.rec.Version, c.Ballot, m.cfg.KeyOf(c.Claimant), c.Slots))
+	m.send(c.Claimant, Grant[P]{Stripe: s.rec.ID, Version: s.rec.Version, Ballot: c.Ballot, Sent: c.Sent, Sig: sig})
+}
+
+// replaceable reports whether claimant may replace slots of s: stored
+// slots, ascending, each one whose holder this node holds for lost or
+// damaged (its own only when damaged), or the claimant's own (it gives up
+// its shard: a scrub found it damaged).
+func (m *Machine[P]) replaceable(s *stripe[P], slots []int, claimant P) bool {
+	if !checkSlots(&s.rec, slots) {
+		return false
+	}
+	missing := m.missing(s)
+	for _, i := range slots {
+		if !slices.Contains(missing, i) && s.rec.Holders[i] != claimant {
+			return false
+		}
+	}
+	return true
 }
 
 // capTTL bounds a term taken from the wire to [0, ClaimTTL]: no grant

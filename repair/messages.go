@@ -16,21 +16,30 @@ type Message[P comparable] interface{ isMessage() }
 // sends the Claim again (a renewal) to extend them. Sent is the claimant's
 // clock when it sent this copy; the Grant echoes it, so the claimant
 // knows when each grant lapses by its own clock (never later than Sent+TTL).
+// Slots are the slots the repair will replace, ascending: a holder grants
+// only if it holds each of their holders for lost or damaged. Cert is the
+// certificate that brought Record's holders (nil when none did), so that
+// a holder still at the version before can take Record.
 type Claim[P comparable] struct {
 	Record   Stripe[P]
 	Claimant P
 	Ballot   uint64 // the claimant's number for this attempt
 	Sent     time.Time
 	TTL      time.Duration
+	Slots    []int
+	Cert     *Cert[P]
 }
 
 // Grant answers a Claim: the holder will grant nobody else the stripe at
-// this version until the Claim's TTL has run from its receipt.
+// this version until the Claim's TTL has run from its receipt. Sig is the
+// holder's signature over the claim's GrantStatement: the claimant's
+// certificate gathers a majority of them.
 type Grant[P comparable] struct {
 	Stripe  StripeID
 	Version uint64
 	Ballot  uint64
 	Sent    time.Time // the Claim's
+	Sig     []byte
 }
 
 // Deny answers a Claim while the holder's grant to another claimant runs:
@@ -43,8 +52,12 @@ type Deny[P comparable] struct {
 	Remaining time.Duration
 }
 
-// Stale answers a Claim for an older record: here is the newer one.
-type Stale[P comparable] struct{ Record Stripe[P] }
+// Stale answers a Claim for an older record: here is the newer one, with
+// the certificate that brought its holders (nil: none did).
+type Stale[P comparable] struct {
+	Record Stripe[P]
+	Cert   *Cert[P]
+}
 
 // Release gives back the grants of a claim that will not go on.
 type Release[P comparable] struct {
@@ -55,15 +68,22 @@ type Release[P comparable] struct {
 // Done announces a committed repair: the next record, with the new holders
 // in place of the lost ones. node hands the new holders the stripe record
 // with its retention alongside (package stripe's record); every holder,
-// old and new, and every watcher replaces its hints with Record's.
+// old and new, and every watcher replaces its hints with Record's, once
+// Cert (the grants of a majority of the repaired version's holders, and
+// the repairer's signature over the new holders) checks out.
 type Done[P comparable] struct {
 	Record   Stripe[P]
 	Repairer P
+	Cert     *Cert[P]
 }
 
 // Watch asks a member that holds no shard of Record to watch it: its
-// holders have fallen below the watch group's size.
-type Watch[P comparable] struct{ Record Stripe[P] }
+// holders have fallen below the watch group's size. Cert is as a
+// Claim's.
+type Watch[P comparable] struct {
+	Record Stripe[P]
+	Cert   *Cert[P]
+}
 
 func (Claim[P]) isMessage()   {}
 func (Grant[P]) isMessage()   {}
@@ -144,4 +164,7 @@ type Output[P comparable] struct {
 	// cannot be rebuilt from the cloud until holders return (see
 	// docs/repair.md).
 	Below []StripeID
+	// Refused lists the messages whose newer record was not taken: it
+	// changes holders without a valid grant certificate (log them).
+	Refused []Refusal[P]
 }

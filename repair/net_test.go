@@ -51,6 +51,8 @@ type testNet struct {
 	rebuilt   map[string]int // stripe/version/slot → times rebuilt by a committed repair
 	cfg       func(P) repair.Config[P]
 	discards  map[P][]repair.StripeID
+	refused   map[P][]repair.Refusal[P]
+	dones     map[repair.StripeID]repair.Done[P] // the last Done sent of each stripe
 	msgs      int
 }
 
@@ -71,12 +73,26 @@ func newNet(t *testing.T, seed uint64, cfg func(P) repair.Config[P]) *testNet {
 		t: t, rng: rand.New(rand.NewPCG(seed, 7)), now: t0, ms: map[P]*repair.Machine[P]{}, up: map[P]bool{}, gone: map[P]bool{},
 		running: map[repair.StripeID]running{}, commits: map[string]bool{}, rebuilt: map[string]int{}, cfg: cfg,
 		planTime: time.Minute, discards: map[P][]repair.StripeID{}, maxBy: map[P]int{},
+		refused: map[P][]repair.Refusal[P]{}, dones: map[repair.StripeID]repair.Done[P]{},
 	}
 }
 
 func baseConfig(p P) repair.Config[P] {
-	return repair.Config[P]{Self: p, KeyOf: keyOf, Bandwidth: -1, Availability: 0.95, Grace: repair.GraceConfig{Default: 2 * time.Hour}}
+	return repair.Config[P]{Self: p, KeyOf: keyOf, Bandwidth: -1, Availability: 0.95, Grace: repair.GraceConfig{Default: 2 * time.Hour}, Sign: signer(p), Verify: verify}
 }
+
+// tag is p's test signature over stmt: only p's Machine (and a test that
+// means to) makes it.
+func tag(p P, stmt []byte) []byte {
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], p)
+	h := sha256.Sum256(append(b[:], stmt...))
+	return h[:8]
+}
+
+func signer(p P) func([]byte) []byte { return func(stmt []byte) []byte { return tag(p, stmt) } }
+
+func verify(p P, stmt, sig []byte) bool { return string(tag(p, stmt)) == string(sig) }
 
 func (n *testNet) machine(p P) *repair.Machine[P] {
 	if m := n.ms[p]; m != nil {
@@ -208,6 +224,9 @@ func (n *testNet) collect() {
 			out := m.Drain()
 			for _, e := range out.Send {
 				n.msgs++
+				if d, ok := e.Msg.(repair.Done[P]); ok {
+					n.dones[d.Record.ID] = d
+				}
 				if n.rng.Float64() < n.loss {
 					continue
 				}
@@ -245,6 +264,7 @@ func (n *testNet) collect() {
 				n.maxBy[p] = max(n.maxBy[p], c)
 			}
 			n.discards[p] = append(n.discards[p], out.Discard...)
+			n.refused[p] = append(n.refused[p], out.Refused...)
 		}
 		// Delivery without delay happens in the same instant.
 		if n.delay == 0 {

@@ -1,6 +1,7 @@
 package repair_test
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -14,19 +15,24 @@ import (
 // most, whatever TTL the claimant's message asks: one member's claim must
 // not deny every other claimant for a week.
 func TestClaimTTLCapped(t *testing.T) {
-	m, err := repair.New(repair.Config[P]{Self: 1, KeyOf: keyOf, Bandwidth: -1}, t0)
+	// Off: node 1 only answers claims; peer 4 is lost in its view, so it
+	// grants claims to replace slot 3.
+	m, err := repair.New(repair.Config[P]{Self: 1, KeyOf: keyOf, Bandwidth: -1, Mode: repair.Off, Sign: signer(1), Verify: verify}, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := repair.Stripe[P]{ID: repair.StripeID{9}, K: 2, M: 1, ShardSize: 10, Holders: []P{1, 2, 3}, Version: 1}
+	rec := repair.Stripe[P]{ID: repair.StripeID{9}, K: 2, M: 2, ShardSize: 10, Holders: []P{1, 2, 3, 4}, Version: 1}
 	if err := m.Hold(rec, t0); err != nil {
 		t.Fatal(err)
 	}
+	m.Checked(4, false, t0)
+	t1 := t0.Add(100 * time.Hour)
+	m.Tick(t1)
 	m.Drain()
-	m.Handle(2, repair.Claim[P]{Record: rec, Claimant: 2, Ballot: 1, Sent: t0, TTL: 7 * 24 * time.Hour}, t0)
+	m.Handle(2, repair.Claim[P]{Record: rec, Claimant: 2, Ballot: 1, Sent: t1, TTL: 7 * 24 * time.Hour, Slots: []int{3}}, t1)
 	m.Drain()
-	later := t0.Add(m.Config().ClaimTTL + time.Second)
-	m.Handle(3, repair.Claim[P]{Record: rec, Claimant: 3, Ballot: 1, Sent: later, TTL: 10 * time.Minute}, later)
+	later := t1.Add(m.Config().ClaimTTL + time.Second)
+	m.Handle(3, repair.Claim[P]{Record: rec, Claimant: 3, Ballot: 1, Sent: later, TTL: 10 * time.Minute, Slots: []int{3}}, later)
 	granted := false
 	for _, e := range m.Drain().Send {
 		switch x := e.Msg.(type) {
@@ -52,7 +58,7 @@ func denyCase(t *testing.T) (*repair.Machine[P], repair.StripeID, uint64) {
 			break
 		}
 	}
-	m, err := repair.New(repair.Config[P]{Self: 1, KeyOf: keyOf, Bandwidth: -1, Mode: repair.Eager}, t0)
+	m, err := repair.New(repair.Config[P]{Self: 1, KeyOf: keyOf, Bandwidth: -1, Mode: repair.Eager, Sign: signer(1), Verify: verify}, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,5 +117,66 @@ func TestDenyRemainingCapped(t *testing.T) {
 	m.Drain()
 	if claims := claimsWithin(m, 6*24); claims == 0 {
 		t.Error("one holder's Deny of 7 days stopped the repair for 6 days")
+	}
+}
+
+// TestForgedDoneRefused (finding 1): holder 2 names itself for holder
+// 1's slot in a newer record and hands it round as a Done (bare, and
+// with a certificate of its own grant only), a Stale and a Claim. No
+// holder takes it: the victim discards nothing and every holder stays at
+// the version it had. A claim to replace the healthy slot gets no grant.
+func TestForgedDoneRefused(t *testing.T) {
+	n := newNet(t, 8, baseConfig)
+	holders := seq(1, 6)
+	rec := n.stripe(1, 2, 4, holders)
+	n.run(time.Hour, time.Minute)
+	forged := rec
+	forged.Holders = slices.Clone(rec.Holders)
+	forged.Holders[0] = 2
+	forged.Version++
+	slots := []int{0}
+	own := repair.GrantStatement(rec.ID, rec.Version, 1, keyOf(2), slots)
+	commit := repair.CommitStatement(rec.ID, rec.Version, 1, slots, []repair.Key{keyOf(2)})
+	selfCert := &repair.Cert[P]{Version: rec.Version, Ballot: 1, Claimant: 2, Slots: slots,
+		Grants: []repair.Signed[P]{{From: 2, Sig: tag(2, own)}, {From: 2, Sig: tag(2, own)}, {From: 3, Sig: tag(2, own)}}, Commit: tag(2, commit)}
+	msgs := []repair.Message[P]{
+		repair.Done[P]{Record: forged, Repairer: 2},
+		repair.Done[P]{Record: forged, Repairer: 2, Cert: selfCert},
+		repair.Stale[P]{Record: forged, Cert: selfCert},
+		repair.Claim[P]{Record: forged, Claimant: 2, Ballot: 2, Sent: n.now, TTL: 10 * time.Minute, Slots: []int{1}, Cert: selfCert},
+	}
+	for _, msg := range msgs {
+		for _, h := range holders {
+			if h != 2 {
+				n.ms[h].Handle(2, msg, n.now)
+			}
+		}
+	}
+	// A claim to replace holder 1's healthy slot.
+	for _, h := range holders[2:] {
+		n.ms[h].Handle(2, repair.Claim[P]{Record: rec, Claimant: 2, Ballot: 3, Sent: n.now, TTL: 10 * time.Minute, Slots: []int{0}}, n.now)
+		out := n.ms[h].Drain()
+		n.refused[h] = append(n.refused[h], out.Refused...)
+		for _, e := range out.Send {
+			if g, ok := e.Msg.(repair.Grant[P]); ok && g.Ballot == 3 {
+				t.Errorf("holder %d granted the replacement of a healthy holder's slot", h)
+			}
+		}
+	}
+	n.collect()
+	n.run(time.Hour, time.Minute)
+	if len(n.discards[1]) > 0 {
+		t.Fatalf("the victim discarded its shard: %v", n.discards[1])
+	}
+	for _, h := range holders {
+		if v := n.health(h, 1).Version; v != rec.Version {
+			t.Errorf("holder %d took the forged record (version %d)", h, v)
+		}
+		if h != 2 && len(n.refused[h]) == 0 {
+			t.Errorf("holder %d reported no refusal", h)
+		}
+	}
+	if len(n.commits) != 0 {
+		t.Errorf("%d repairs of a healthy stripe", len(n.commits))
 	}
 }

@@ -3,6 +3,8 @@ package badgerstore
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"time"
 
@@ -17,8 +19,53 @@ import (
 // record names). They outlive restarts of this node, so no owner's news
 // depends on a message kept in memory.
 //
-//	owed: 'w' | len(owner) | owner | stripe ID → the record
+//	owed: 'w' | len(owner) | owner | stripe ID → owed value
+//	owed value: version(1) | uvarint len | record | certificate
+//
+// The certificate is the repair's grant certificate for the record's
+// hints, opaque here (node encodes it; empty: none): the owner takes a
+// change of holders only with it.
 const prefixOwed = 'w'
+
+// owedVersion is the owed value's format.
+const owedVersion = 1
+
+// Owed is a record owed to its stripe's owner, with the certificate of
+// its hints.
+type Owed struct {
+	Record *stripe.Record
+	Cert   []byte
+}
+
+// ErrBadOwed marks an owed value that does not parse.
+var ErrBadOwed = errors.New("badgerstore: a malformed owed record")
+
+// AppendOwed appends o's owed value to b.
+func AppendOwed(b []byte, o Owed) ([]byte, error) {
+	rb, err := o.Record.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	b = binary.AppendUvarint(append(b, owedVersion), uint64(len(rb)))
+	return append(append(b, rb...), o.Cert...), nil
+}
+
+// ParseOwed decodes an owed value.
+func ParseOwed(v []byte) (Owed, error) {
+	if len(v) == 0 || v[0] != owedVersion {
+		return Owed{}, fmt.Errorf("%w: unknown version", ErrBadOwed)
+	}
+	n, k := binary.Uvarint(v[1:])
+	if k <= 0 || n > uint64(len(v)-1-k) {
+		return Owed{}, fmt.Errorf("%w: a record length past the value", ErrBadOwed)
+	}
+	rb := v[1+k : 1+k+int(n)]
+	rec, err := stripe.ParseRecord(rb)
+	if err != nil {
+		return Owed{}, fmt.Errorf("%w: %w", ErrBadOwed, err)
+	}
+	return Owed{Record: rec, Cert: bytes.Clone(v[1+k+int(n):])}, nil
+}
 
 func owedKey(owner []byte, id stripe.ID) []byte {
 	k := append([]byte{prefixOwed, byte(len(owner))}, owner...)
@@ -36,10 +83,11 @@ func checkOwnerName(owner []byte) error {
 	return nil
 }
 
-// PutOwed keeps rec as owed to owner (a peer), merged with the record
-// already owed for its stripe (stripe.Merge: the newer hints, the
-// retention that outlasts the other).
-func (s *Store) PutOwed(ctx context.Context, owner []byte, rec *stripe.Record) error {
+// PutOwed keeps rec, with cert (its hints' certificate), as owed to
+// owner (a peer), merged with the record already owed for its stripe
+// (stripe.Merge: the newer hints, the retention that outlasts the other;
+// the certificate of the newer hints).
+func (s *Store) PutOwed(ctx context.Context, owner []byte, rec *stripe.Record, cert []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -48,15 +96,18 @@ func (s *Store) PutOwed(ctx context.Context, owner []byte, rec *stripe.Record) e
 	}
 	k := owedKey(owner, rec.ID())
 	return s.update(func(txn *badger.Txn) error {
-		keep := rec
+		keep := Owed{Record: rec, Cert: cert}
 		if old, err := getOwed(txn, k); err != nil {
 			return err
 		} else if old != nil {
-			if keep, err = stripe.Merge(old, rec); err != nil {
+			if old.Record.Seq > rec.Seq {
+				keep.Cert = old.Cert
+			}
+			if keep.Record, err = stripe.Merge(old.Record, rec); err != nil {
 				return err
 			}
 		}
-		v, err := keep.MarshalBinary()
+		v, err := AppendOwed(nil, keep)
 		if err != nil {
 			return err
 		}
@@ -64,21 +115,27 @@ func (s *Store) PutOwed(ctx context.Context, owner []byte, rec *stripe.Record) e
 	})
 }
 
-func getOwed(txn *badger.Txn, k []byte) (*stripe.Record, error) {
+// getOwed returns the owed value at k; nil when there is none or it does
+// not parse (it is then nothing anybody can take).
+func getOwed(txn *badger.Txn, k []byte) (*Owed, error) {
 	v, err := getValue(txn, k)
 	if err != nil || v == nil {
 		return nil, err
 	}
-	return stripe.ParseRecord(v)
+	o, err := ParseOwed(v)
+	if err != nil {
+		return nil, nil
+	}
+	return &o, nil
 }
 
 // Owed returns up to limit of the records owed to owner, in stripe ID
-// order.
-func (s *Store) Owed(ctx context.Context, owner []byte, limit int) ([]*stripe.Record, error) {
+// order; a value that does not parse is skipped (the sweep removes it).
+func (s *Store) Owed(ctx context.Context, owner []byte, limit int) ([]Owed, error) {
 	if err := checkOwnerName(owner); err != nil {
 		return nil, err
 	}
-	var out []*stripe.Record
+	var out []Owed
 	err := s.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: owedPrefix(owner)})
 		defer it.Close()
@@ -90,11 +147,9 @@ func (s *Store) Owed(ctx context.Context, owner []byte, limit int) ([]*stripe.Re
 			if err != nil {
 				return err
 			}
-			rec, err := stripe.ParseRecord(v)
-			if err != nil {
-				return err
+			if o, err := ParseOwed(v); err == nil {
+				out = append(out, o)
 			}
-			out = append(out, rec)
 		}
 		return nil
 	})
@@ -121,7 +176,7 @@ func (s *Store) SettleOwed(ctx context.Context, owner []byte, recs []*stripe.Rec
 			if err != nil {
 				return err
 			}
-			if old != nil && old.Seq <= r.Seq {
+			if old == nil || old.Record.Seq <= r.Seq {
 				if err := txn.Delete(k); err != nil {
 					return err
 				}
@@ -173,7 +228,7 @@ func (s *Store) sweepOwed(ctx context.Context, now time.Time) error {
 			if err != nil {
 				return err
 			}
-			if rec, err := stripe.ParseRecord(v); err != nil || !rec.Live(now) {
+			if o, err := ParseOwed(v); err != nil || !o.Record.Live(now) {
 				dead = append(dead, it.Item().KeyCopy(nil))
 			}
 		}
@@ -189,7 +244,7 @@ func (s *Store) sweepOwed(ctx context.Context, now time.Time) error {
 			if err != nil {
 				return err
 			}
-			if rec, err := stripe.ParseRecord(v); v != nil && (err != nil || !rec.Live(now)) {
+			if o, err := ParseOwed(v); v != nil && (err != nil || !o.Record.Live(now)) {
 				if err := txn.Delete(k); err != nil {
 					return err
 				}

@@ -229,6 +229,27 @@ func FuzzParseHeld(f *testing.F) {
 	})
 }
 
+func FuzzParseOwed(f *testing.F) {
+	f.Add([]byte{1, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		o, err := badgerstore.ParseOwed(b)
+		if err != nil {
+			if !errors.Is(err, badgerstore.ErrBadOwed) {
+				t.Fatalf("an error that is not ErrBadOwed: %v", err)
+			}
+			return
+		}
+		again, err := badgerstore.AppendOwed(nil, o)
+		if err != nil {
+			t.Fatalf("a parsed owed value does not encode: %v", err)
+		}
+		o2, err := badgerstore.ParseOwed(again)
+		if err != nil || o2.Record.Seq != o.Record.Seq || !bytes.Equal(o2.Cert, o.Cert) {
+			t.Fatalf("a re-encoded owed value parses differently: %v", err)
+		}
+	})
+}
+
 // TestWriteHeldSeeds refreshes the fuzz seeds of FuzzParseHeld (-update).
 func TestWriteHeldSeeds(t *testing.T) {
 	if !*update {
@@ -239,8 +260,13 @@ func TestWriteHeldSeeds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	owed, err := badgerstore.AppendOwed(nil, badgerstore.Owed{Record: rec, Cert: []byte{1, 2, 3}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	fuzzseed.WriteCorpora(t, "testdata/fuzz", map[string]map[string][]byte{
 		"FuzzParseHeld": {"two-shards": b, "truncated": b[:len(b)/2], "unsorted": append([]byte{1, 2, 2, 0}, b[4:]...)},
+		"FuzzParseOwed": {"with-cert": owed, "truncated": owed[:len(owed)/2], "bad-version": append([]byte{9}, owed[1:]...)},
 	})
 }
 
@@ -444,8 +470,9 @@ func TestOwed(t *testing.T) {
 	for _, put := range []struct {
 		owner string
 		rec   *stripe.Record
-	}{{"owner-1", a2}, {"owner-1", a}, {"owner-1", b}, {"owner-2", b}} {
-		if err := s.PutOwed(ctx, []byte(put.owner), put.rec); err != nil {
+		cert  string
+	}{{"owner-1", a2, "cert-a2"}, {"owner-1", a, "cert-a"}, {"owner-1", b, ""}, {"owner-2", b, "cert-b"}} {
+		if err := s.PutOwed(ctx, []byte(put.owner), put.rec, []byte(put.cert)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -464,16 +491,19 @@ func TestOwed(t *testing.T) {
 	if err != nil || len(owed) != 2 {
 		t.Fatalf("%d records owed, %v", len(owed), err)
 	}
-	for _, r := range owed {
-		if r.ID() == a.ID() && r.Seq != a2.Seq {
-			t.Fatalf("the older record replaced the newer one owed (seq %d, want %d)", r.Seq, a2.Seq)
+	for _, o := range owed {
+		if r := o.Record; r.ID() == a.ID() && (r.Seq != a2.Seq || string(o.Cert) != "cert-a2") {
+			t.Fatalf("the older record replaced the newer one owed (seq %d, want %d; certificate %q)", r.Seq, a2.Seq, o.Cert)
+		}
+		if r := o.Record; r.ID() == b.ID() && len(o.Cert) != 0 {
+			t.Fatalf("b was owed without a certificate, and came back with %q", o.Cert)
 		}
 	}
 	// Settling with the older record of a leaves the newer one owed.
 	if err := s.SettleOwed(ctx, []byte("owner-1"), []*stripe.Record{a, b}); err != nil {
 		t.Fatal(err)
 	}
-	if owed, _ := s.Owed(ctx, []byte("owner-1"), 10); len(owed) != 1 || owed[0].ID() != a.ID() {
+	if owed, _ := s.Owed(ctx, []byte("owner-1"), 10); len(owed) != 1 || owed[0].Record.ID() != a.ID() {
 		t.Fatalf("after settling b and an older a: %d owed", len(owed))
 	}
 	if err := s.SettleOwed(ctx, []byte("owner-1"), []*stripe.Record{a2}); err != nil {

@@ -16,7 +16,11 @@ import (
 // not find with the shard) is offered again later. Framing is the shard
 // protocol's; the owner is the connection's peer.
 //
-//	request:  version(1) | uvarint n | n × (uvarint len | record)
+//	request:  version(1) | uvarint n | n × (uvarint len | record | cert)
+//
+// cert is a repair certificate as the repair protocol encodes it (a 0
+// byte: none).
+//
 //	response: version(1) | status(1) | if OK: uvarint n | n × settled(1)
 //	          else: uvarint len | message
 const (
@@ -31,23 +35,39 @@ const (
 	MaxOwnerResponse = 8 + MaxMessage + MaxOwnerBatch
 )
 
-// AppendOwnerRequest encodes a request of 1 to MaxOwnerBatch records.
-func AppendOwnerRequest(b []byte, recs []*stripe.Record) ([]byte, error) {
-	if len(recs) == 0 || len(recs) > MaxOwnerBatch {
-		return nil, fmt.Errorf("%w: %d records in an owner request, want 1..%d", ErrMalformed, len(recs), MaxOwnerBatch)
+// OwnerOffer is one record offered to its stripe's owner, with the
+// grant certificate of the repair that made its hints (nil: none; the
+// owner then takes no change of holders from it).
+type OwnerOffer struct {
+	Record *stripe.Record
+	Cert   *RepairCert
+}
+
+// appendOffer encodes one offer: the record, then its certificate.
+func appendOffer(b []byte, o OwnerOffer) ([]byte, error) {
+	rb, err := o.Record.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	if len(rb) > stripe.MaxRecordLen {
+		return nil, fmt.Errorf("%w: a record of %d bytes exceeds %d", ErrMalformed, len(rb), stripe.MaxRecordLen)
+	}
+	b = binary.AppendUvarint(b, uint64(len(rb)))
+	return appendCert(append(b, rb...), o.Cert)
+}
+
+// AppendOwnerRequest encodes a request of 1 to MaxOwnerBatch offers.
+func AppendOwnerRequest(b []byte, offers []OwnerOffer) ([]byte, error) {
+	if len(offers) == 0 || len(offers) > MaxOwnerBatch {
+		return nil, fmt.Errorf("%w: %d records in an owner request, want 1..%d", ErrMalformed, len(offers), MaxOwnerBatch)
 	}
 	b = append(b, Version)
-	b = binary.AppendUvarint(b, uint64(len(recs)))
-	for _, r := range recs {
-		rb, err := r.MarshalBinary()
-		if err != nil {
+	b = binary.AppendUvarint(b, uint64(len(offers)))
+	var err error
+	for _, o := range offers {
+		if b, err = appendOffer(b, o); err != nil {
 			return nil, err
 		}
-		if len(rb) > stripe.MaxRecordLen {
-			return nil, fmt.Errorf("%w: a record of %d bytes exceeds %d", ErrMalformed, len(rb), stripe.MaxRecordLen)
-		}
-		b = binary.AppendUvarint(b, uint64(len(rb)))
-		b = append(b, rb...)
 	}
 	if len(b) > MaxOwnerRequest {
 		return nil, fmt.Errorf("%w: an owner request of %d bytes exceeds %d", ErrMalformed, len(b), MaxOwnerRequest)
@@ -55,25 +75,25 @@ func AppendOwnerRequest(b []byte, recs []*stripe.Record) ([]byte, error) {
 	return b, nil
 }
 
-// OwnerBatches splits recs into requests within MaxOwnerBatch records
+// OwnerBatches splits offers into requests within MaxOwnerBatch offers
 // and MaxOwnerRequest bytes each.
-func OwnerBatches(recs []*stripe.Record) ([][]*stripe.Record, error) {
-	var out [][]*stripe.Record
-	var cur []*stripe.Record
+func OwnerBatches(offers []OwnerOffer) ([][]OwnerOffer, error) {
+	var out [][]OwnerOffer
+	var cur []OwnerOffer
 	size := 1 + binary.MaxVarintLen32
-	for _, r := range recs {
-		rb, err := r.MarshalBinary()
+	for _, o := range offers {
+		ob, err := appendOffer(nil, o)
 		if err != nil {
 			return nil, err
 		}
-		n := binary.MaxVarintLen32 + len(rb)
+		n := len(ob)
 		if n+1+binary.MaxVarintLen32 > MaxOwnerRequest {
-			return nil, fmt.Errorf("%w: a record of %d bytes exceeds an owner request", ErrMalformed, len(rb))
+			return nil, fmt.Errorf("%w: an offer of %d bytes exceeds an owner request", ErrMalformed, n)
 		}
 		if len(cur) == MaxOwnerBatch || size+n > MaxOwnerRequest {
 			out, cur, size = append(out, cur), nil, 1+binary.MaxVarintLen32
 		}
-		cur, size = append(cur, r), size+n
+		cur, size = append(cur, o), size+n
 	}
 	if len(cur) > 0 {
 		out = append(out, cur)
@@ -82,8 +102,8 @@ func OwnerBatches(recs []*stripe.Record) ([][]*stripe.Record, error) {
 }
 
 // ParseOwnerRequest decodes a request body; its records are parsed (form
-// only), not verified.
-func ParseOwnerRequest(b []byte) ([]*stripe.Record, error) {
+// only), not verified, nor are their certificates.
+func ParseOwnerRequest(b []byte) ([]OwnerOffer, error) {
 	if len(b) > MaxOwnerRequest {
 		return nil, fmt.Errorf("%w: an owner request of %d bytes exceeds %d", ErrMalformed, len(b), MaxOwnerRequest)
 	}
@@ -91,11 +111,11 @@ func ParseOwnerRequest(b []byte) ([]*stripe.Record, error) {
 	if v := r.Byte(); r.Err() == nil && v != Version {
 		return nil, fmt.Errorf("%w: unknown version %d", ErrMalformed, v)
 	}
-	n := r.Count(MaxOwnerBatch, 2)
+	n := r.Count(MaxOwnerBatch, 3)
 	if r.Err() == nil && n == 0 {
 		r.Fail("an empty owner request")
 	}
-	var out []*stripe.Record
+	var out []OwnerOffer
 	for i := 0; i < n && r.Err() == nil; i++ {
 		rb := r.LenBytes(stripe.MaxRecordLen)
 		if r.Err() != nil {
@@ -105,13 +125,29 @@ func ParseOwnerRequest(b []byte) ([]*stripe.Record, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: owner record %d: %w", ErrMalformed, i, err)
 		}
-		out = append(out, rec)
+		cert := readCert(r)
+		out = append(out, OwnerOffer{Record: rec, Cert: cert})
 	}
 	r.Done()
 	if r.Err() != nil {
 		return nil, r.Err()
 	}
 	return out, nil
+}
+
+// AppendRepairCert encodes a certificate on its own (nil: none), for a
+// store that keeps it beside its record; ParseRepairCert reads it back.
+func AppendRepairCert(b []byte, c *RepairCert) ([]byte, error) { return appendCert(b, c) }
+
+// ParseRepairCert decodes what AppendRepairCert encoded, all of b.
+func ParseRepairCert(b []byte) (*RepairCert, error) {
+	r := wire.NewReader(b, ErrMalformed)
+	c := readCert(r)
+	r.Done()
+	if r.Err() != nil {
+		return nil, r.Err()
+	}
+	return c, nil
 }
 
 // AppendOwnerResponse encodes a response: with StatusOK, settled says

@@ -1,10 +1,12 @@
 package proto
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -49,20 +51,46 @@ func testRecord(t testing.TB) *stripe.Record {
 func repairMsgs(t testing.TB) []RepairMsg {
 	rec := testRecord(t)
 	id := rec.ID()
-	return []RepairMsg{
-		{Kind: RepairClaim, Record: rec, Ballot: 7, Sent: repairT0, TTL: 10 * time.Minute},
-		{Kind: RepairGrant, Stripe: id, Version: rec.Seq, Ballot: 7, Sent: repairT0},
-		{Kind: RepairDeny, Stripe: id, Version: rec.Seq, Ballot: 7, Holder: "holder-b", Remaining: 3 * time.Minute},
-		{Kind: RepairStale, Record: rec},
-		{Kind: RepairRelease, Stripe: id, Ballot: 7},
-		{Kind: RepairDone, Record: rec},
-		{Kind: RepairWatch, Record: rec},
+	sig := make([]byte, 64)
+	for i := range sig {
+		sig[i] = byte(i)
 	}
+	prev := &RepairCert{Version: rec.Seq - 2, Ballot: 2, Claimant: "holder-c", Slots: []int{0},
+		Grants: []RepairSigned{{From: "holder-b", Sig: sig}, {From: "holder-c", Sig: sig}}, Commit: sig, Holders: []string{"gone", "holder-b", "holder-c"}}
+	cert := &RepairCert{Version: rec.Seq - 1, Ballot: 3, Claimant: "holder-a", Slots: []int{1, 2},
+		Grants: []RepairSigned{{From: "holder-a", Sig: sig}, {From: "holder-c", Sig: sig}}, Commit: sig, Holders: []string{"holder-a", "", "lost"}, Prev: prev}
+	return []RepairMsg{
+		{Kind: RepairClaim, Record: rec, Ballot: 7, Sent: repairT0, TTL: 10 * time.Minute, Slots: []int{0, 2}},
+		{Kind: RepairGrant, Stripe: id, Version: rec.Seq, Ballot: 7, Sent: repairT0, Sig: sig},
+		{Kind: RepairDeny, Stripe: id, Version: rec.Seq, Ballot: 7, Holder: "holder-b", Remaining: 3 * time.Minute},
+		{Kind: RepairStale, Record: rec, Cert: cert},
+		{Kind: RepairRelease, Stripe: id, Ballot: 7},
+		{Kind: RepairDone, Record: rec, Cert: cert},
+		{Kind: RepairWatch, Record: rec},
+		{Kind: RepairClaim, Record: rec, Ballot: 8, Sent: repairT0, TTL: time.Minute, Slots: []int{1}, Cert: cert},
+	}
+}
+
+func sameCert(a, b *RepairCert) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	if a.Version != b.Version || a.Ballot != b.Ballot || a.Claimant != b.Claimant || !slices.Equal(a.Slots, b.Slots) ||
+		!bytes.Equal(a.Commit, b.Commit) || len(a.Grants) != len(b.Grants) || !slices.Equal(a.Holders, b.Holders) || !sameCert(a.Prev, b.Prev) {
+		return false
+	}
+	for i := range a.Grants {
+		if a.Grants[i].From != b.Grants[i].From || !bytes.Equal(a.Grants[i].Sig, b.Grants[i].Sig) {
+			return false
+		}
+	}
+	return true
 }
 
 func sameRepairMsg(a, b *RepairMsg) bool {
 	if a.Kind != b.Kind || a.Stripe != b.Stripe || a.Version != b.Version || a.Ballot != b.Ballot ||
-		!a.Sent.Equal(b.Sent) || a.TTL != b.TTL || a.Holder != b.Holder || a.Remaining != b.Remaining {
+		!a.Sent.Equal(b.Sent) || a.TTL != b.TTL || a.Holder != b.Holder || a.Remaining != b.Remaining ||
+		!slices.Equal(a.Slots, b.Slots) || !bytes.Equal(a.Sig, b.Sig) || !sameCert(a.Cert, b.Cert) {
 		return false
 	}
 	if (a.Record == nil) != (b.Record == nil) {
@@ -74,6 +102,14 @@ func sameRepairMsg(a, b *RepairMsg) bool {
 		return string(x) == string(y)
 	}
 	return true
+}
+
+func longChain(n int) *RepairCert {
+	var c *RepairCert
+	for i := range n {
+		c = &RepairCert{Version: uint64(i), Claimant: "a", Prev: c}
+	}
+	return c
 }
 
 func TestRepairRoundTrip(t *testing.T) {
@@ -143,12 +179,17 @@ func TestRepairHostile(t *testing.T) {
 		}
 	}
 	for _, m := range []RepairMsg{
-		{Kind: RepairClaim},                                    // no record
-		{Kind: RepairClaim, Record: msgs[0].Record},            // no TTL
-		{Kind: RepairDeny, Stripe: msgs[1].Stripe},             // no holder
-		{Kind: RepairKind(42)},                                 // unknown
-		{Kind: RepairClaim, Record: msgs[0].Record, TTL: -1},   // negative
-		{Kind: RepairDeny, Holder: "x", Remaining: -time.Hour}, // negative
+		{Kind: RepairClaim},                                                                                      // no record
+		{Kind: RepairClaim, Record: msgs[0].Record},                                                              // no TTL
+		{Kind: RepairDeny, Stripe: msgs[1].Stripe},                                                               // no holder
+		{Kind: RepairKind(42)},                                                                                   // unknown
+		{Kind: RepairClaim, Record: msgs[0].Record, TTL: -1},                                                     // negative
+		{Kind: RepairDeny, Holder: "x", Remaining: -time.Hour},                                                   // negative
+		{Kind: RepairClaim, Record: msgs[0].Record, TTL: time.Minute, Slots: []int{2, 1}},                        // slots out of order
+		{Kind: RepairGrant, Sig: make([]byte, MaxRepairSig+1)},                                                   // signature too long
+		{Kind: RepairDone, Record: msgs[0].Record, Cert: &RepairCert{}},                                          // no claimant
+		{Kind: RepairDone, Record: msgs[0].Record, Cert: &RepairCert{Claimant: "a", Grants: []RepairSigned{{}}}}, // grant from nobody
+		{Kind: RepairDone, Record: msgs[0].Record, Cert: longChain(MaxRepairChain + 1)},                          // chain too long
 	} {
 		if _, err := AppendRepairRequest(nil, []RepairMsg{m}); !errors.Is(err, ErrMalformed) {
 			t.Errorf("%+v encodes: %v", m, err)
@@ -182,7 +223,7 @@ func TestRepairBatches(t *testing.T) {
 		}
 		n += len(b)
 	}
-	if n != len(many) || len(batches) != 3 {
+	if n != len(many) || len(batches) != (len(many)+MaxRepairBatch-1)/MaxRepairBatch {
 		t.Fatalf("%d messages in %d batches", n, len(batches))
 	}
 }
