@@ -37,3 +37,14 @@ func SendRepair(n *Node, p peer.ID, msgs []proto.RepairMsg) error { return n.rep
 func HeldElsewhere(n *Node, rec *stripe.Record, i int, names []string) bool {
 	return n.repairs.heldElsewhere(n.repairs.ctx, rec, i, names)
 }
+
+// SendOwner offers p records over the owner protocol, as n's repairs do.
+func SendOwner(n *Node, p peer.ID, offers []proto.OwnerOffer) ([]bool, error) {
+	return n.repairs.sendOwner(n.repairs.ctx, p, offers)
+}
+
+// RepairPut hands p shard slot of rec's stripe over the repair put
+// protocol, as n's repairs do.
+func RepairPut(n *Node, p peer.ID, rec *stripe.Record, slot int, data []byte) error {
+	return n.repairs.putShard(n.repairs.ctx, p, rec, slot, data)
+}

@@ -313,9 +313,9 @@ func (r *repairs) learn(ctx context.Context, rec *stripe.Record) {
 // repair of those slots, and the repairer signed the new holders), and
 // every slot whose hints changed must name a holder that proves it has
 // the shard. It reports whether rec is settled: taken, or nothing to
-// take, ever (not a stripe this node keeps a record of, hints no newer
-// than its own, or no valid certificate for them); a new holder that
-// does not prove its shard yet leaves it unsettled. vouched is the owned
+// take, ever (not a stripe this node keeps a record of, or hints no
+// newer than its own); one without a valid certificate, or whose new
+// holder does not prove its shard yet, is left unsettled. vouched is the owned
 // record as it stands when it is at least as new as rec (taken now or
 // before), for the node to learn as a holder; nil otherwise.
 func (r *repairs) ownerTakes(ctx context.Context, rec *stripe.Record, cert *repair.Cert[peer.ID]) (settled bool, vouched *stripe.Record) {
@@ -344,7 +344,9 @@ func (r *repairs) ownerTakes(ctx context.Context, rec *stripe.Record, cert *repa
 	if owned == nil {
 		return true, nil
 	}
-	if rec.Seq <= owned.Seq {
+	if rec.Seq <= owned.Seq || !hintsChange(owned, rec) {
+		// Nothing to take: a record whose hints are the owned record's
+		// is not newer, whatever its Seq (which nobody signs).
 		return true, owned
 	}
 	self := r.n.ID()
@@ -353,8 +355,11 @@ func (r *repairs) ownerTakes(ctx context.Context, rec *stripe.Record, cert *repa
 		err = repair.CheckCert(adapt(owned, self), adapt(rec, self), cert, peerKey, verifyPeer)
 	}
 	if err != nil {
+		// Not settled: a holder whose certificate chain does not reach
+		// this owner's record yet may offer one that does; what is owed
+		// goes at the retention's end anyway.
 		r.n.log.Warn("a repaired stripe's new hints are not taken: no valid grant certificate", "stripe", id.Short(), "err", err)
-		return true, nil
+		return false, nil
 	}
 	for i := range rec.Descriptor.Shards {
 		names := holderNames(rec, i)
@@ -415,4 +420,15 @@ func (r *repairs) flushRetry(p peer.ID) {
 	if len(msgs) > 0 {
 		r.go_(func() { r.deliver(p, msgs) })
 	}
+}
+
+// hintsChange reports whether rec names other holders than owned for
+// some slot.
+func hintsChange(owned, rec *stripe.Record) bool {
+	for i := range rec.Descriptor.Shards {
+		if !slices.Equal(holderNames(owned, i), holderNames(rec, i)) {
+			return true
+		}
+	}
+	return false
 }

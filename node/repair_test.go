@@ -639,7 +639,7 @@ func TestForgedDoneFromCoHolder(t *testing.T) {
 	slots := []int{vs}
 	fk := repair.Key(sha256.Sum256([]byte(forger.ID())))
 	grant := ed25519.Sign(node.OwnerKey(forger), repair.GrantStatement(repair.StripeID(id), h.Record.Seq, 1, fk, slots))
-	commit := ed25519.Sign(node.OwnerKey(forger), repair.CommitStatement(repair.StripeID(id), h.Record.Seq, 1, slots, []repair.Key{fk}))
+	commit := ed25519.Sign(node.OwnerKey(forger), repair.CommitStatement(repair.StripeID(id), h.Record.Seq, forged.Seq, 1, slots, []repair.Key{fk}))
 	cert := &proto.RepairCert{Version: h.Record.Seq, Ballot: 1, Claimant: string(forger.ID()), Slots: slots,
 		Grants: []proto.RepairSigned{{From: string(forger.ID()), Sig: grant}, {From: string(forger.ID()), Sig: grant}}, Commit: commit}
 	msgs := []proto.RepairMsg{

@@ -274,7 +274,7 @@ func (r *repairs) take(ctx context.Context, from peer.ID, m proto.RepairMsg) {
 		if before != nil && rec.Seq > before.Seq && (!held || h.Version == rec.Seq) || r.recs[id] == rec && before == nil {
 			update = rec
 		}
-		renewsHints = before != nil && rec.Seq > before.Seq
+		renewsHints = update != nil && before != nil && rec.Seq > before.Seq
 	}
 	w := r.drainLocked()
 	r.mu.Unlock()
@@ -372,6 +372,9 @@ func (r *repairs) execute(s start) {
 	if res.Err != nil && len(res.Placed) > 0 && out.Record != nil {
 		r.n.log.Warn("a repair placed part of what it rebuilt; committing that", "stripe", id.Short(), "placed", len(res.Placed), "of", len(s.plan.Rebuild), "err", res.Err)
 		res.Err = nil
+	}
+	if out.Record != nil {
+		res.Version = out.Record.Seq // what the commit signs, and the Done carries
 	}
 	ferr := r.m.Finish(res, now)
 	committed := ferr == nil && res.Err == nil && len(res.Placed) > 0 && out.Record != nil
@@ -686,6 +689,14 @@ func (r *repairs) takePut(ctx context.Context, s network.Stream) *proto.Response
 	}
 	if req.Index >= len(rec.Descriptor.Shards) || !slices.Contains(holderNames(rec, req.Index), string(n.ID())) {
 		return refuse(proto.StatusRefused, fmt.Errorf("the record does not name this node for shard %d", req.Index))
+	}
+	// A repair places only on peers that hold nothing of the stripe (never
+	// on a current holder): a put to a holder would hand it hints for the
+	// other slots that no certificate vouches for.
+	if held, err := n.store.GetHeld(ctx, rec.ID()); err != nil {
+		return refuseErr(err)
+	} else if held != nil {
+		return refuse(proto.StatusRefused, fmt.Errorf("this node already holds stripe %s: a repair puts only on new holders", rec.ID().Short()))
 	}
 	owner, err := ownerPeer(rec.Owner())
 	if err != nil {

@@ -117,12 +117,13 @@ func GrantStatement(id StripeID, version, ballot uint64, claimant Key, slots []i
 //
 //	domain | version(1) | stripe(32) | record version(8) | ballot(8) |
 //	n(2) | n × (slot(2) | holder key(32))
-func CommitStatement(id StripeID, version, ballot uint64, slots []int, holders []Key) []byte {
-	b := make([]byte, 0, len(commitDomain)+1+32+8+8+2+34*len(slots))
+func CommitStatement(id StripeID, version, next, ballot uint64, slots []int, holders []Key) []byte {
+	b := make([]byte, 0, len(commitDomain)+1+32+8+8+8+2+34*len(slots))
 	b = append(b, commitDomain...)
 	b = append(b, certVersion)
 	b = append(b, id[:]...)
 	b = binary.BigEndian.AppendUint64(b, version)
+	b = binary.BigEndian.AppendUint64(b, next)
 	b = binary.BigEndian.AppendUint64(b, ballot)
 	b = binary.BigEndian.AppendUint16(b, uint16(len(slots)))
 	for i, s := range slots {
@@ -150,7 +151,7 @@ func commitOf[P comparable](prev, next Stripe[P], ballot uint64, changed []int, 
 	for j, i := range changed {
 		keys[j] = keyOf(next.Holders[i])
 	}
-	return CommitStatement(prev.ID, prev.Version, ballot, changed, keys)
+	return CommitStatement(prev.ID, prev.Version, next.Version, ballot, changed, keys)
 }
 
 // CheckCert reports whether next, a newer record of prev's stripe, may

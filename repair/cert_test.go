@@ -21,7 +21,7 @@ func certFor(prev, next repair.Stripe[P], claimant P, ballot uint64, slots []int
 	for _, i := range changed {
 		keys = append(keys, keyOf(next.Holders[i]))
 	}
-	c.Commit = tag(claimant, repair.CommitStatement(prev.ID, prev.Version, ballot, changed, keys))
+	c.Commit = tag(claimant, repair.CommitStatement(prev.ID, prev.Version, next.Version, ballot, changed, keys))
 	return c
 }
 

@@ -586,16 +586,41 @@ func (m *Machine[P]) admit(s *stripe[P], rec Stripe[P], c *Cert[P], from P) bool
 	return true
 }
 
+// certFor reports whether c is a valid certificate of the commit that
+// made rec: its last link's grants are a majority of the holders it
+// names for the version before, and its commit signs rec's version and
+// the holders rec has in the slots it changed. A node that came to rec
+// by a repair put checks the Done's certificate this way before keeping
+// it for its own commits' chains (it holds no record before rec's).
+func (m *Machine[P]) certFor(rec Stripe[P], c *Cert[P]) bool {
+	if c == nil || len(c.Holders) != len(rec.Holders) {
+		return false
+	}
+	prev := rec
+	prev.Holders, prev.Version = c.Holders, c.Version
+	if prev.Version >= rec.Version || len(Changed(prev, rec)) == 0 {
+		return false
+	}
+	last := *c
+	last.Prev = nil
+	return CheckCert(prev, rec, &last, m.cfg.KeyOf, m.cfg.Verify) == nil
+}
+
 // hold installs or updates rec; watch is set when asked to watch it; cert
 // is what brought rec's holders (nil: none, or the one kept when the
 // holders are those of the record held).
 func (m *Machine[P]) hold(rec Stripe[P], watch bool, cert *Cert[P], now time.Time) {
 	s := m.stripes[rec.ID]
-	if s != nil && rec.Version <= s.rec.Version {
+	if s != nil && (rec.Version <= s.rec.Version || slices.Equal(s.rec.Holders, rec.Holders) && slices.Equal(s.rec.Empty, rec.Empty)) {
+		// Not newer. A record with the same holders is not newer whatever
+		// its version says: only a commit (which changes holders, under
+		// its certificate) advances a version, and a member that bumps
+		// one must not abort claims or reset grants. A certificate for the
+		// record held, when none is (it came by a repair put), is kept.
+		if s.cert == nil && cert != nil && rec.Version == s.rec.Version && slices.Equal(s.rec.Holders, rec.Holders) && m.certFor(s.rec, cert) {
+			s.cert = cert
+		}
 		return
-	}
-	if cert == nil && s != nil && slices.Equal(s.rec.Holders, rec.Holders) {
-		cert = s.cert
 	}
 	slot := rec.slotOf(m.cfg.Self)
 	if slot < 0 && !watch && (s == nil || s.holder) {
@@ -1161,9 +1186,12 @@ func (m *Machine[P]) Finish(r Result[P], now time.Time) error {
 	for _, v := range s.votes {
 		cert.Grants = append(cert.Grants, Signed[P]{From: v.from, Sig: v.sig})
 	}
+	next.Version++
+	if r.Version > s.rec.Version {
+		next.Version = r.Version
+	}
 	cert.Commit = m.cfg.Sign(commitOf(s.rec, next, s.ballot, Changed(s.rec, next), m.cfg.KeyOf))
 	cert = chain(cert, s.cert)
-	next.Version++
 	if r.Moved < s.reserved {
 		m.bucket.Refund(s.reserved-r.Moved, now)
 	}

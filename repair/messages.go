@@ -133,6 +133,10 @@ type Result[P comparable] struct {
 	Placed map[int]P
 	Moved  int64
 	Err    error
+	// Version is the next record's version, which the commit signs (node:
+	// the rebuilt record's Seq); 0: the repaired version's plus one. It
+	// must be above the repaired version.
+	Version uint64
 }
 
 // Abort tells node to stop the plan of that ballot: its claim lapsed.

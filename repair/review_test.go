@@ -136,7 +136,7 @@ func TestForgedDoneRefused(t *testing.T) {
 	forged.Version++
 	slots := []int{0}
 	own := repair.GrantStatement(rec.ID, rec.Version, 1, keyOf(2), slots)
-	commit := repair.CommitStatement(rec.ID, rec.Version, 1, slots, []repair.Key{keyOf(2)})
+	commit := repair.CommitStatement(rec.ID, rec.Version, forged.Version, 1, slots, []repair.Key{keyOf(2)})
 	selfCert := &repair.Cert[P]{Version: rec.Version, Ballot: 1, Claimant: 2, Slots: slots,
 		Grants: []repair.Signed[P]{{From: 2, Sig: tag(2, own)}, {From: 2, Sig: tag(2, own)}, {From: 3, Sig: tag(2, own)}}, Commit: tag(2, commit)}
 	msgs := []repair.Message[P]{
