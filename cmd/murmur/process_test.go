@@ -196,7 +196,9 @@ func startUp(t *testing.T, dir, mnt string) *exec.Cmd {
 		syscall.Unmount(mnt, syscall.MNT_DETACH) // a killed up leaves its mount dead
 	})
 	for deadline := time.Now().Add(30 * time.Second); ; {
-		if _, err := run(t, "status", "--dir", dir); err == nil && mounted(mnt) {
+		// Up is up once its node answers and its mount is in the status
+		// (which the mount answers once its folder is mounted).
+		if out, err := run(t, "status", "--dir", dir, "--json"); err == nil && mounted(mnt) && strings.Contains(out, `"mountpoint"`) {
 			return cmd
 		}
 		if time.Now().After(deadline) {

@@ -65,18 +65,6 @@ func ServeDrive(ctx context.Context, d *drive.Drive, mountpoint, name, statusSoc
 		// invalidations it is sent.
 		o.EntryTimeout, o.AttrTimeout, o.NegativeTimeout = WriterTimeout, WriterTimeout, WriterTimeout
 	}
-	// murmur status answers for the mount before its folder appears, so
-	// whoever sees the folder mounted finds the mount in the status too.
-	if statusSock != "" {
-		stop, err := serveStatus(statusSock, func() mountStatus {
-			return mountStatus{Mountpoint: mountpoint, Name: name, PID: os.Getpid(), Status: d.Status()}
-		})
-		if err != nil {
-			fmt.Fprintf(out, "murmur status will not show this mount: %v\n", err)
-		} else {
-			defer stop()
-		}
-	}
 	srv, err := mount.Mount(mountpoint, d.Tree(), o)
 	if err != nil {
 		d.Close(context.Background())
@@ -97,6 +85,20 @@ func ServeDrive(ctx context.Context, d *drive.Drive, mountpoint, name, statusSoc
 	}
 	fmt.Fprintf(out, "drive %s mounted at %s (%s)\nCtrl-C unmounts; changes upload in the background, and at unmount.\n", name, mountpoint, mode)
 
+	// murmur status answers for the mount once it is mounted: before,
+	// the status requests (this process serves them) would run beside
+	// go-fuse's start-up, whose probe of the mount from this process can
+	// deadlock with the garbage collector (a test hung so in CI).
+	if statusSock != "" {
+		stop, err := serveStatus(statusSock, func() mountStatus {
+			return mountStatus{Mountpoint: mountpoint, Name: name, PID: os.Getpid(), Status: d.Status()}
+		})
+		if err != nil {
+			fmt.Fprintf(out, "murmur status will not show this mount: %v\n", err)
+		} else {
+			defer stop()
+		}
+	}
 	unmounted := make(chan struct{})
 	go func() { srv.Wait(); close(unmounted) }()
 	select {
