@@ -112,11 +112,11 @@ func GrantStatement(id StripeID, version, ballot uint64, claimant Key, slots []i
 }
 
 // CommitStatement is what a repairer signs when it commits: the stripe,
-// the version repaired, the ballot, and each slot it changed with its new
-// holder's key, ascending by slot.
+// the version repaired, the version it makes (next), the ballot, and each
+// slot it changed with its new holder's key, ascending by slot.
 //
-//	domain | version(1) | stripe(32) | record version(8) | ballot(8) |
-//	n(2) | n × (slot(2) | holder key(32))
+//	domain | version(1) | stripe(32) | record version(8) | next version(8) |
+//	ballot(8) | n(2) | n × (slot(2) | holder key(32))
 func CommitStatement(id StripeID, version, next, ballot uint64, slots []int, holders []Key) []byte {
 	b := make([]byte, 0, len(commitDomain)+1+32+8+8+8+2+34*len(slots))
 	b = append(b, commitDomain...)

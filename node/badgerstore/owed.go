@@ -217,20 +217,9 @@ func (s *Store) OwedOwners(ctx context.Context) ([][]byte, error) {
 // needs their hints any more (an owner that never came back).
 func (s *Store) sweepOwed(ctx context.Context, now time.Time) error {
 	var dead [][]byte
-	err := s.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixOwed}, PrefetchValues: true, PrefetchSize: 64})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			v, err := it.Item().ValueCopy(nil)
-			if err != nil {
-				return err
-			}
-			if o, err := ParseOwed(v); err != nil || !o.Record.Live(now) {
-				dead = append(dead, it.Item().KeyCopy(nil))
-			}
+	err := s.walkPrefixKeys(ctx, prefixOwed, func(k, v []byte) error {
+		if o, err := ParseOwed(v); err != nil || !o.Record.Live(now) {
+			dead = append(dead, bytes.Clone(k))
 		}
 		return nil
 	})

@@ -603,6 +603,12 @@ func (s *Store) WalkHeld(ctx context.Context, fn func(*Held) error) error {
 }
 
 func (s *Store) walkPrefix(ctx context.Context, prefix byte, fn func(v []byte) error) error {
+	return s.walkPrefixKeys(ctx, prefix, func(_, v []byte) error { return fn(v) })
+}
+
+// walkPrefixKeys calls fn with the key and value of every entry under
+// prefix, in key order; v is fn's to keep, k only during the call.
+func (s *Store) walkPrefixKeys(ctx context.Context, prefix byte, fn func(k, v []byte) error) error {
 	return s.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefix}, PrefetchValues: true, PrefetchSize: 64})
 		defer it.Close()
@@ -614,7 +620,7 @@ func (s *Store) walkPrefix(ctx context.Context, prefix byte, fn func(v []byte) e
 			if err != nil {
 				return err
 			}
-			if err := fn(v); err != nil {
+			if err := fn(it.Item().Key(), v); err != nil {
 				return err
 			}
 		}
