@@ -46,6 +46,7 @@ func (m *Machine[P]) Damaged(id StripeID, slot int, holder P, now time.Time) err
 	}
 	m.health(s)
 	m.evaluate(s, now)
+	m.retryClaim(s, now)
 	return nil
 }
 

@@ -178,8 +178,10 @@ type Machine[P comparable] struct {
 	queue   repairQueue[P]
 	timers  timerHeap[P]
 	bucket  *Bucket
-	bucketT uint32 // generation of the bucket's wake
-	active  int    // claims and repairs under way
+	bucketT uint32       // generation of the bucket's wake
+	active  int          // claims and repairs under way
+	busy    []*stripe[P] // stripes not idle (Quiet), each at its bidx
+	woken   uint64       // stripes that left idle, ever (Woken)
 	ballot  uint64
 	out     Output[P]
 	stats   Stats
@@ -277,6 +279,12 @@ type grantRec[P comparable] struct {
 	expires time.Time
 }
 
+// heldClaim is a claim a holder could not grant when it came, and when.
+type heldClaim[P comparable] struct {
+	claim Claim[P]
+	at    time.Time
+}
+
 type vote[P comparable] struct {
 	from P
 	sent time.Time
@@ -303,12 +311,14 @@ type stripe[P comparable] struct {
 	ndamaged  int
 
 	state     stripeState
+	bidx      int // in Machine.busy, when not idle
 	needSince time.Time
 	wakeAt    time.Time
 	gen       uint32
 	qidx      int
-	grant     grantRec[P] // the grant this node gives for the current version
-	cert      *Cert[P]    // what brought rec's holders; nil: none did (the owner's, or no repair since)
+	grant     grantRec[P]   // the grant this node gives for the current version
+	pending   *heldClaim[P] // the last claim it could not grant yet (see handleClaim)
+	cert      *Cert[P]      // what brought rec's holders; nil: none did (the owner's, or no repair since)
 	ballot    uint64
 	slots     []int // the slots this node's claim replaces
 	votes     []vote[P]
@@ -462,9 +472,21 @@ func (m *Machine[P]) keyCmp(a, b P) int {
 // found again when it answers. Repeating an outcome changes nothing, so a
 // driver may report only the changes.
 func (m *Machine[P]) Checked(p P, up bool, now time.Time) {
+	m.checked(p, up, now, now)
+}
+
+// Unreachable reports that p has not answered since since (at or before
+// now): Checked with the outage's start known. Its grace runs from since,
+// so a peer whose outage already outlasts it is lost at once. It returns
+// whether that was news (p was up in its view).
+func (m *Machine[P]) Unreachable(p P, since, now time.Time) bool {
+	return m.checked(p, false, since, now)
+}
+
+func (m *Machine[P]) checked(p P, up bool, since, now time.Time) (changed bool) {
 	pe := m.peers[p]
 	if pe == nil {
-		return
+		return false
 	}
 	switch {
 	case up && !pe.up:
@@ -488,25 +510,28 @@ func (m *Machine[P]) Checked(p P, up bool, now time.Time) {
 		for _, s := range pe.stripes {
 			m.evaluate(s, now)
 		}
+		changed = true
 	case !up && pe.up:
 		pe.up = false
-		pe.downSince = now
+		pe.downSince = since
 		pe.gen++
 		for _, s := range pe.stripes {
 			if !s.damagedAt(pe) {
 				s.reachable--
 			}
 		}
-		if g := m.grace(p, now); g > 0 {
-			m.timers.push(timer[P]{at: now.Add(g), peer: pe, gen: pe.gen})
+		if g := m.grace(p, now); since.Add(g).After(now) {
+			m.timers.push(timer[P]{at: since.Add(g), peer: pe, gen: pe.gen})
 		} else {
 			m.lose(pe, now)
 		}
 		for _, s := range pe.stripes {
 			m.evaluate(s, now)
 		}
+		changed = true
 	}
 	m.pump(now)
+	return changed
 }
 
 // grace is how long p may be away before it is lost.
@@ -532,6 +557,20 @@ func (m *Machine[P]) lose(pe *peer[P], now time.Time) {
 	}
 	for _, s := range pe.stripes {
 		m.evaluate(s, now)
+		m.retryClaim(s, now)
+	}
+}
+
+// retryClaim answers the claim s holds back (handleClaim) now that this
+// node's view of s changed, if it came within the last Retry: the
+// claimant asks again every Retry while it still claims, so an older one
+// may be a claim given up.
+func (m *Machine[P]) retryClaim(s *stripe[P], now time.Time) {
+	if p := s.pending; p != nil {
+		s.pending = nil
+		if now.Sub(p.at) <= m.cfg.Retry {
+			m.handleClaim(p.claim, now)
+		}
 	}
 }
 
@@ -633,7 +672,7 @@ func (m *Machine[P]) hold(rec Stripe[P], watch bool, cert *Cert[P], now time.Tim
 	}
 	var old []P
 	if s == nil {
-		s = &stripe[P]{qidx: -1}
+		s = &stripe[P]{qidx: -1, bidx: -1}
 		m.stripes[rec.ID] = s
 	} else {
 		if s.state == repairing {
@@ -642,13 +681,13 @@ func (m *Machine[P]) hold(rec Stripe[P], watch bool, cert *Cert[P], now time.Tim
 		}
 		m.endClaim(s, now)
 		m.dequeue(s)
-		s.state = idle
+		m.setState(s, idle)
 		m.disarm(s)
 		old = s.rec.Holders
 	}
 	s.carryDamage(rec)
 	s.rec, s.slot, s.holder, s.cert = rec, slot, slot >= 0, cert
-	s.grant = grantRec[P]{}
+	s.grant, s.pending = grantRec[P]{}, nil
 	s.watchers = nil
 	s.need, s.stored = rec.need(), 0
 	s.order = s.order[:0]
@@ -766,8 +805,51 @@ func (m *Machine[P]) forget(s *stripe[P], now time.Time) {
 	m.endClaim(s, now)
 	m.unlink(s)
 	m.dequeue(s)
+	m.setState(s, idle)
 	s.gen++
 	delete(m.stripes, s.rec.ID)
+}
+
+// setState moves s to st, counting the stripes that are not idle.
+func (m *Machine[P]) setState(s *stripe[P], st stripeState) {
+	switch {
+	case s.state == idle && st != idle:
+		s.bidx = len(m.busy)
+		m.busy = append(m.busy, s)
+		m.woken++
+	case s.state != idle && st == idle:
+		last := m.busy[len(m.busy)-1]
+		m.busy[s.bidx], last.bidx = last, s.bidx
+		m.busy[len(m.busy)-1] = nil
+		m.busy = m.busy[:len(m.busy)-1]
+	}
+	s.state = st
+}
+
+// Quiet reports whether every stripe is idle: none waits for a repair,
+// is queued, claimed or repaired. An idle stripe's decisions depend on
+// which of its holders are lost, never on which are up (a loss takes a
+// grace), so a driver may tell a Machine of an outage late, with
+// Unreachable and the outage's start, as long as the grace has not run
+// out and the stripes it shares with the peer are idle: the simulator
+// does (repair/sim), with Quiet, Woken and AppendBusyPeers.
+func (m *Machine[P]) Quiet() bool { return len(m.busy) == 0 }
+
+// Woken counts the times a stripe left idle.
+func (m *Machine[P]) Woken() uint64 { return m.woken }
+
+// AppendBusyPeers appends to dst the holders of the stripes that are not
+// idle (with repeats), the peers whose outages those stripes' decisions
+// need.
+func (m *Machine[P]) AppendBusyPeers(dst []P) []P {
+	for _, s := range m.busy {
+		for _, i := range s.order {
+			if h := s.rec.Holders[i]; h != m.cfg.Self {
+				dst = append(dst, h)
+			}
+		}
+	}
+	return dst
 }
 
 // health recomputes s's risk and whether it is below need.
@@ -824,12 +906,13 @@ func (m *Machine[P]) evaluate(s *stripe[P], now time.Time) {
 	switch s.state {
 	case idle:
 		if need {
-			s.state, s.needSince = waiting, now
+			m.setState(s, waiting)
+			s.needSince = now
 			m.arm(s, now)
 		}
 	case waiting:
 		if !need {
-			s.state = idle
+			m.setState(s, idle)
 			m.disarm(s)
 		} else {
 			m.arm(s, now)
@@ -837,9 +920,9 @@ func (m *Machine[P]) evaluate(s *stripe[P], now time.Time) {
 	case queued:
 		if !need || s.reachable < s.need {
 			m.dequeue(s)
-			s.state = idle
+			m.setState(s, idle)
 			if need {
-				s.state = waiting
+				m.setState(s, waiting)
 				m.arm(s, now)
 			}
 		} else {
@@ -848,7 +931,7 @@ func (m *Machine[P]) evaluate(s *stripe[P], now time.Time) {
 	case claiming:
 		if !need {
 			m.endClaim(s, now)
-			s.state = idle
+			m.setState(s, idle)
 		}
 	}
 }
@@ -881,7 +964,7 @@ func (m *Machine[P]) arm(s *stripe[P], now time.Time) {
 	}
 	if !at.After(now) {
 		m.disarm(s)
-		s.state = queued
+		m.setState(s, queued)
 		heap.Push(&m.queue, s)
 		return
 	}
@@ -946,9 +1029,10 @@ func (m *Machine[P]) fire(s *stripe[P], now time.Time) {
 
 // backoff puts s back to waiting its turn, after extra.
 func (m *Machine[P]) backoff(s *stripe[P], now time.Time, extra time.Duration) {
-	s.state = idle
+	m.setState(s, idle)
 	if m.needsRepair(s) {
-		s.state, s.needSince = waiting, now.Add(m.cfg.Retry+extra)
+		m.setState(s, waiting)
+		s.needSince = now.Add(m.cfg.Retry + extra)
 		m.arm(s, now)
 	}
 }
@@ -959,7 +1043,7 @@ func (m *Machine[P]) pump(now time.Time) {
 		s := m.queue[0]
 		if s.reachable < s.need || (s.grant.to != m.cfg.Self && s.grant.expires.After(now)) {
 			heap.Pop(&m.queue)
-			s.state = waiting
+			m.setState(s, waiting)
 			m.arm(s, now)
 			continue
 		}
@@ -1011,7 +1095,8 @@ func (m *Machine[P]) estimate(s *stripe[P]) int64 {
 func (m *Machine[P]) startClaim(s *stripe[P], now time.Time) {
 	m.ballot++
 	m.stats.Claims++
-	s.state, s.ballot, s.claimFrom = claiming, m.ballot, now
+	m.setState(s, claiming)
+	s.ballot, s.claimFrom = m.ballot, now
 	s.slots = m.missing(s)
 	s.votes = s.votes[:0]
 	s.leaseEnd = time.Time{}
@@ -1076,10 +1161,17 @@ func (m *Machine[P]) tryLease(s *stripe[P], now time.Time) bool {
 	}
 	s.leaseEnd = lease
 	if s.state == claiming {
-		s.state = repairing
+		m.setState(s, repairing)
 		m.out.Start = append(m.out.Start, m.plan(s, now))
 	}
-	m.schedule(s, earlier(s.leaseEnd.Add(-m.cfg.ClaimTTL/2), s.leaseEnd.Add(-m.cfg.Margin)))
+	at := earlier(s.leaseEnd.Add(-m.cfg.ClaimTTL/2), s.leaseEnd.Add(-m.cfg.Margin))
+	if !at.After(now) {
+		// The renewal is due and this grant did not extend the lease (the
+		// other grants are old): ask again after a Retry, not at once, or
+		// a renewal that no majority answers yet spins at this instant.
+		at = earlier(now.Add(m.cfg.Retry), s.leaseEnd.Add(-m.cfg.Margin))
+	}
+	m.schedule(s, at)
 	return true
 }
 
@@ -1142,7 +1234,7 @@ func (m *Machine[P]) endClaim(s *stripe[P], now time.Time) {
 	}
 	s.votes = s.votes[:0]
 	s.reserved = 0
-	s.state = idle
+	m.setState(s, idle)
 	s.leaseEnd = time.Time{}
 	m.disarm(s)
 	m.active--
@@ -1209,7 +1301,7 @@ func (m *Machine[P]) Finish(r Result[P], now time.Time) error {
 		}
 	}
 	m.sent = sent
-	s.state = idle // the claim ends with the record it was for
+	m.setState(s, idle) // the claim ends with the record it was for
 	s.votes = s.votes[:0]
 	m.active--
 	m.disarm(s)
@@ -1326,21 +1418,26 @@ func (m *Machine[P]) handleClaim(c Claim[P], now time.Time) {
 	renewal := running && s.grant.ballot == c.Ballot && slices.Equal(s.grant.slots, c.Slots)
 	if !renewal && !m.replaceable(s, c.Slots, c.Claimant) {
 		// Not in this node's view (yet): no answer, and the claimant asks
-		// again until its claim's time is up.
+		// again until its claim's time is up. The claim is kept a Retry,
+		// and granted at once if the view comes round in that time (its
+		// grace for the holder runs out a moment after the claimant's):
+		// granted as if it had come again then.
+		s.pending = &heldClaim[P]{claim: c, at: now}
 		return
 	}
+	s.pending = nil
 	if s.state == claiming {
 		// Our own grant lapsed while claiming: the claim has no quorum and
 		// gives way.
 		m.endClaim(s, now)
-		s.state = idle
+		m.setState(s, idle)
 	}
 	// The grant runs this node's ClaimTTL at most, whatever the claim asks.
 	s.grant = grantRec[P]{to: c.Claimant, ballot: c.Ballot, slots: slices.Clone(c.Slots), expires: now.Add(m.capTTL(c.TTL))}
 	switch s.state {
 	case queued:
 		m.dequeue(s)
-		s.state = waiting
+		m.setState(s, waiting)
 		m.arm(s, now)
 	case waiting:
 		m.arm(s, now)

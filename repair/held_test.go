@@ -1,0 +1,103 @@
+package repair_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/murmur-cloud/murmur/repair"
+)
+
+// heldCase is node 1 holding a stripe whose holder 4 has been away since
+// t0 (its grace, the default without history, not yet over), with a claim
+// by 2 to replace slot 3 coming claimAt before that grace is over.
+func heldCase(t *testing.T, claimAt time.Duration) (*repair.Machine[P], repair.Stripe[P], time.Time, time.Duration) {
+	t.Helper()
+	m, err := repair.New(repair.Config[P]{Self: 1, KeyOf: keyOf, Bandwidth: -1, Mode: repair.Off, Sign: signer(1), Verify: verify}, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := repair.Stripe[P]{ID: repair.StripeID{8}, K: 2, M: 2, ShardSize: 10, Holders: []P{1, 2, 3, 4}, Version: 1}
+	if err := m.Hold(rec, t0); err != nil {
+		t.Fatal(err)
+	}
+	m.Checked(4, false, t0)
+	grace := m.NextWake().Sub(t0)
+	at := t0.Add(grace - claimAt)
+	m.Handle(2, repair.Claim[P]{Record: rec, Claimant: 2, Ballot: 1, Sent: at, TTL: 10 * time.Minute, Slots: []int{3}}, at)
+	for _, e := range m.Drain().Send {
+		if _, ok := e.Msg.(repair.Grant[P]); ok {
+			t.Fatal("a claim for a holder not yet lost was granted")
+		}
+	}
+	return m, rec, at, grace
+}
+
+func granted(m *repair.Machine[P], to P) bool {
+	for _, e := range m.Drain().Send {
+		if g, ok := e.Msg.(repair.Grant[P]); ok && e.To == to && g.Ballot == 1 {
+			return true
+		}
+	}
+	return false
+}
+
+// TestClaimHeldUntilLost: a claim that comes a moment before this
+// holder's own grace for the replaced holder runs out is granted when it
+// does, without waiting for the claimant to ask again; one held longer
+// than a Retry (a claim perhaps given up) is not.
+func TestClaimHeldUntilLost(t *testing.T) {
+	m, _, _, grace := heldCase(t, time.Second)
+	m.Tick(t0.Add(grace))
+	if !granted(m, 2) {
+		t.Error("the claim held back was not granted when the holder was lost")
+	}
+
+	retry := m.Config().Retry
+	m, _, _, grace = heldCase(t, retry+time.Second)
+	m.Tick(t0.Add(grace))
+	if granted(m, 2) {
+		t.Errorf("a claim held %v (longer than a Retry, %v) was granted", retry+time.Second, retry)
+	}
+}
+
+// TestUnreachableSince: an outage told late counts from its start: a peer
+// away longer than its grace is lost at once, one away less is lost when
+// the grace from its start runs out, not from when it was told.
+func TestUnreachableSince(t *testing.T) {
+	m, err := repair.New(repair.Config[P]{Self: 1, KeyOf: keyOf, Bandwidth: -1, Mode: repair.Lazy, Sign: signer(1), Verify: verify}, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := repair.Stripe[P]{ID: repair.StripeID{7}, K: 2, M: 2, ShardSize: 10, Holders: []P{1, 2, 3, 4}, Version: 1}
+	if err := m.Hold(rec, t0); err != nil {
+		t.Fatal(err)
+	}
+	grace := m.Config().Grace.Default
+	if !m.Quiet() {
+		t.Fatal("a whole stripe is not quiet")
+	}
+	if !m.Unreachable(4, t0, t0.Add(grace+time.Minute)) {
+		t.Fatal("the first outage of 4 was not news")
+	}
+	if _, lost := m.Down(); lost != 1 {
+		t.Errorf("4, away longer than its grace, is not lost at once (%d lost)", lost)
+	}
+	if m.Unreachable(4, t0, t0.Add(grace+time.Minute)) {
+		t.Error("a repeated outage was news")
+	}
+	now := t0.Add(grace + time.Minute)
+	since := now.Add(-time.Hour)
+	m.Unreachable(3, since, now)
+	m.Tick(since.Add(grace - time.Second))
+	if _, lost := m.Down(); lost != 1 {
+		t.Errorf("3 lost before its grace from its start ran out (%d lost)", lost)
+	}
+	m.Tick(since.Add(grace))
+	if _, lost := m.Down(); lost != 2 {
+		t.Errorf("3 not lost when its grace from its start ran out (%d lost)", lost)
+	}
+	h, _ := m.Health(rec.ID)
+	if waits := h.Waiting || h.Claiming || h.Repairing; waits == m.Quiet() || waits && m.Woken() == 0 {
+		t.Errorf("stripe waiting %v, Quiet %v, Woken %d", waits, m.Quiet(), m.Woken())
+	}
+}
