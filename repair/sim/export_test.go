@@ -5,3 +5,10 @@ func WithOffMachines(c Config) Config {
 	c.offMachines = true
 	return c
 }
+
+// WithTellAtOnce makes a lazy world tell every outage to every Machine at
+// once rather than late.
+func WithTellAtOnce(c Config) Config {
+	c.tellAtOnce = true
+	return c
+}

@@ -20,11 +20,16 @@
 // and which the simulator delivers on the member's return. With repair off
 // no Machines run: they would only watch, and the result is the same (Run).
 //
-// What costs: every change a round sees is told to each Machine holding a
-// stripe with the member that changed (thousands at full size), and in
-// eager mode every holder installs each committed record; docs/sim.md
-// ("Speed") has the figures, and BenchmarkRun and repair's benchmarks
-// watch them.
+// Late telling (lazy mode). An outage a round sees is told at once only
+// to the Machines that are not quiet (repair.Machine.Quiet: some stripe of
+// theirs waits for, claims or runs a repair); the quiet ones, whose
+// decisions depend on which peers are lost and not on which are up, hear
+// of it with its start (Machine.Unreachable) at the round its grace is
+// over, or at once when a stripe of theirs leaves idle (sync), and never
+// when the peer is back first, as most are. A member back from an outage
+// checks its peers itself, as before. The figures are those of telling
+// every Machine at once (TestLateTellSameModel); the cost of a full year
+// falls from hours to minutes (docs/sim.md, "Speed").
 package sim
 
 import (
@@ -74,6 +79,9 @@ type Config struct {
 	// offMachines runs the Machines with repair off too (a test's check
 	// that skipping them changes nothing).
 	offMachines bool
+	// tellAtOnce tells every outage a round sees to every Machine at once,
+	// as lazy mode did before late telling (a test's comparison).
+	tellAtOnce bool
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -208,9 +216,10 @@ type node struct {
 	told    bool // the state the last round announced
 	gone    bool
 	joined  time.Time
-	downAt  time.Time
-	holds   []int32 // stripes whose record names it
+	missed  time.Time // the earliest outage since returned last ran: what its Machine was not told starts there
+	holds   []int32   // stripes whose record names it
 	mailbox []mail
+	aborted []repair.Result[Peer] // its repairs that ended while it was away, reported when it returns
 	wakeAt  time.Time
 	gen     uint32
 	key     repair.Key
@@ -264,12 +273,27 @@ type world struct {
 	keys    []repair.Key
 	avail   []float64
 	joined  []time.Time
-	graceQ  float64         // the quantile graceAt holds
-	graceAt []time.Duration // each member's outage quantile graceQ
+	grace   repair.GraceConfig // the Machines'
+	graceAt []time.Duration    // each member's outage quantile grace.Quantile
 	// And what tell and returned read of the members they visit.
 	mach   []*repair.Machine[Peer]
 	on     []bool // up and not gone
 	toldOn []bool // told up and not gone
+	// Late telling (lazy mode; see tellDown). By member: its outage's
+	// start as a round saw it; whether the quiet Machines are yet to be
+	// told of it (deferred), and the round from which they must be
+	// (tellAt, its grace over); the Machines told already (early); when
+	// the state told of it last changed; and by Machine, whether it was
+	// quiet when last looked at.
+	lazyTell bool
+	seenDown []time.Time
+	deferred []bool
+	tellAt   []time.Time
+	early    [][]Peer
+	changed  []time.Time
+	quiet    []bool
+	woken    []uint64
+	scratch  []Peer
 }
 
 var epoch = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -289,7 +313,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// (TestOffWithoutMachines), and that world costs next to nothing.
 	w.watch = cfg.Mode != repair.Off || cfg.offMachines
 	w.placer, _ = placement.NewReliable(placement.ReliableConfig{Seed: cfg.Seed})
-	w.graceQ = repair.GraceConfig{}.WithDefaults().Quantile // the Machines' (the simulator sets no other)
+	w.grace = repair.GraceConfig{}.WithDefaults() // the Machines' (the simulator sets no other)
+	w.lazyTell = cfg.Mode == repair.Lazy && !cfg.tellAtOnce
 	w.res.Mode, w.res.Days = cfg.Mode, cfg.Days
 	w.warm = epoch.Add(time.Duration(cfg.WarmupDays) * 24 * time.Hour)
 	if err := w.populate(ctx); err != nil {
@@ -338,9 +363,8 @@ func (h simHistory) Availability(p Peer, _ time.Time) (float64, float64) {
 
 func (h simHistory) OutageQuantile(p Peer, q float64) (time.Duration, int) {
 	w := h.w
-	// A newcomer's history grows with its age: about one outage per cycle.
-	known := int(w.now.Sub(w.joined[p]).Seconds() / (year.Seconds() / w.cfg.Churn.OutagesPerYear))
-	if q == w.graceQ {
+	known := w.known(p)
+	if q == w.grace.Quantile {
 		return w.graceAt[p], known
 	}
 	return w.nodes[p].beh.outageQuantile(q), known
@@ -352,16 +376,23 @@ func (w *world) addNode(at time.Time, veteran bool) Peer {
 	if veteran {
 		n.joined = at.Add(-year) // known for a year before the run starts
 		n.up = w.rng.Float64() < n.beh.avail
-		n.told = n.up
+		// Told up: the first round sees the members that start away.
 	}
 	w.nodes = append(w.nodes, n)
 	w.marks = append(w.marks, 0)
 	w.keys = append(w.keys, n.key)
 	w.avail = append(w.avail, n.beh.avail)
 	w.joined = append(w.joined, n.joined)
-	w.graceAt = append(w.graceAt, n.beh.outageQuantile(w.graceQ))
+	w.graceAt = append(w.graceAt, n.beh.outageQuantile(w.grace.Quantile))
 	w.on = append(w.on, n.up)
 	w.toldOn = append(w.toldOn, n.told)
+	w.seenDown = append(w.seenDown, time.Time{})
+	w.deferred = append(w.deferred, false)
+	w.tellAt = append(w.tellAt, time.Time{})
+	w.early = append(w.early, nil)
+	w.changed = append(w.changed, at)
+	w.quiet = append(w.quiet, true)
+	w.woken = append(w.woken, 0)
 	if w.watch {
 		m, err := repair.New(repair.Config[Peer]{
 			Self: p, KeyOf: func(q Peer) repair.Key { return w.keys[q] }, History: simHistory{w},
@@ -509,7 +540,9 @@ func (w *world) handle(e event) {
 		if n.up {
 			w.res.Outages++
 		} else {
-			n.downAt = w.now
+			if n.missed.IsZero() {
+				n.missed = w.now
+			}
 		}
 		w.push(event{at: w.now.Add(n.beh.session(w.rng, n.up)), kind: evToggle, node: e.node, gen: n.gen})
 	case evDepart:
@@ -532,18 +565,47 @@ func (w *world) handle(e event) {
 // their peers, and every member that is up ticks.
 func (w *world) round() {
 	for p, n := range w.nodes {
-		if n.gone || n.up == n.told {
+		if n.gone {
+			continue
+		}
+		if n.up == n.told {
+			if w.deferred[p] && !w.now.Before(w.tellAt[p]) {
+				w.tellDown(Peer(p), false) // its grace is over: every Machine must know
+			}
+			if n.up && !n.missed.IsZero() && w.watch {
+				w.returned(Peer(p)) // back from an outage no round saw
+			}
 			continue
 		}
 		n.told = n.up
 		w.toldOn[p] = n.told
+		w.changed[p] = w.now
 		if !w.watch {
 			continue
 		}
-		w.tell(Peer(p), n.up)
-		if n.up {
-			w.returned(Peer(p))
+		if !n.up {
+			w.seenDown[p] = w.now
+			w.tellDown(Peer(p), w.lazyTell)
+			continue
 		}
+		if w.deferred[p] {
+			// Back within its grace: only the Machines told of the outage
+			// hear that it is over.
+			told := w.early[p]
+			w.deferred[p], w.early[p] = false, nil
+			for _, h := range told {
+				if w.on[h] {
+					w.mach[h].Checked(Peer(p), true, w.now)
+					w.sync(h)
+				}
+			}
+		} else {
+			w.tell(Peer(p), func(h Peer) {
+				w.mach[h].Checked(Peer(p), true, w.now)
+				w.sync(h)
+			})
+		}
+		w.returned(Peer(p))
 	}
 	if !w.watch {
 		return
@@ -562,9 +624,37 @@ func (w *world) round() {
 	}
 }
 
-// tell delivers p's new state to each of its watchers that is up, once:
-// its co-holders and the members watching its stripes.
-func (w *world) tell(p Peer, up bool) {
+// tellDown tells p's watchers that it has been away since the round that
+// saw it go. Late (lazy mode), it tells only the Machines that are not
+// quiet (repair.Machine.Quiet: the others decide nothing from who is up,
+// only from who is lost) and leaves the rest for the round when p's grace
+// is over, or for when one stops being quiet (sync); an outage that ends
+// first costs the quiet Machines nothing. Otherwise it tells all of them.
+func (w *world) tellDown(p Peer, late bool) {
+	since := w.seenDown[p]
+	if late {
+		g := w.grace.Grace(w.graceAt[p], w.known(p))
+		w.deferred[p], w.tellAt[p] = true, since.Add(g)
+		w.tell(p, func(h Peer) {
+			if !w.quiet[h] {
+				w.mach[h].Unreachable(p, since, w.now)
+				w.early[p] = append(w.early[p], h)
+				w.sync(h)
+			}
+		})
+		return
+	}
+	w.deferred[p], w.early[p] = false, nil
+	w.changed[p] = w.now
+	w.tell(p, func(h Peer) {
+		w.mach[h].Unreachable(p, since, w.now)
+		w.sync(h)
+	})
+}
+
+// tell calls f once for each of p's watchers that is up: its co-holders
+// and the members watching its stripes.
+func (w *world) tell(p Peer, f func(h Peer)) {
 	w.stamp++
 	w.marks[p] = w.stamp
 	for _, si := range w.nodes[p].holds {
@@ -576,28 +666,85 @@ func (w *world) tell(p Peer, up bool) {
 				}
 				w.marks[h] = w.stamp
 				if w.on[h] {
-					w.mach[h].Checked(p, up, w.now)
+					f(h)
 				}
 			}
 		}
 	}
 }
 
-// returned has a member back from an outage re-check every peer and read
-// its mailbox.
+// sync looks at h's Machine after a call: when a stripe there has left
+// idle, its holders' outages that were left to tell late are told now
+// (catchUp). A decision in the call that woke it may have counted such a
+// holder up (its turn then comes later than it could; a claim that finds
+// too few shards backs off).
+func (w *world) sync(h Peer) {
+	m := w.mach[h]
+	if wk := m.Woken(); wk != w.woken[h] {
+		w.woken[h] = wk
+		w.catchUp(h)
+	}
+	w.quiet[h] = m.Quiet()
+}
+
+// catchUp tells h's Machine of the outages left to tell late of the
+// holders of its stripes that are not idle.
+func (w *world) catchUp(h Peer) {
+	m := w.mach[h]
+	w.scratch = m.AppendBusyPeers(w.scratch[:0])
+	slices.Sort(w.scratch) // the Machine's order is a map's: a run must replay
+	w.scratch = slices.Compact(w.scratch)
+	for _, p := range w.scratch {
+		if w.deferred[p] {
+			m.Unreachable(p, w.seenDown[p], w.now)
+			w.early[p] = append(w.early[p], h)
+		}
+	}
+}
+
+// known is how many of p's outages its peers' History knows: a
+// newcomer's grows with its age, about one outage per cycle, and not
+// while it is away (so its grace, which depends on it, holds for the
+// length of an outage whenever a Machine hears of it).
+func (w *world) known(p Peer) int {
+	at := w.now
+	if !w.toldOn[p] && !w.seenDown[p].IsZero() {
+		at = w.seenDown[p] // the outage under way is not one it knows yet
+	}
+	return int(at.Sub(w.joined[p]).Seconds() / (year.Seconds() / w.cfg.Churn.OutagesPerYear))
+}
+
+// returned has a member back from an outage re-check the peers whose
+// state changed while it was away (the others it knows), and read its
+// mailbox.
 func (w *world) returned(p Peer) {
 	n := w.nodes[p]
+	m := n.m
 	for _, si := range n.holds {
 		for _, h := range w.stripes[si].rec.Holders {
-			if h != p {
-				n.m.Checked(h, w.toldOn[h], w.now)
+			if h != p && !w.changed[h].Before(n.missed) {
+				// Its own check: an outage it finds starts now in its view
+				// (it cannot know when the peer left), so it is told
+				// whether or not the others are yet.
+				if w.deferred[h] {
+					m.Unreachable(h, w.now, w.now)
+					w.early[h] = append(w.early[h], p)
+				} else {
+					m.Checked(h, w.toldOn[h], w.now)
+				}
 			}
 		}
 	}
+	n.missed = time.Time{}
+	w.sync(p)
+	for _, r := range n.aborted {
+		m.Finish(r, w.now) // an error for a repair superseded since: nothing to do
+	}
+	n.aborted = nil
 	box := n.mailbox
 	n.mailbox = nil
 	for _, ml := range box {
-		n.m.Handle(ml.from, ml.msg, w.now)
+		m.Handle(ml.from, ml.msg, w.now)
 	}
 	w.flush(p)
 }
@@ -605,6 +752,9 @@ func (w *world) returned(p Peer) {
 // depart makes p leave for good, with its shards, and a newcomer join.
 func (w *world) depart(p Peer) {
 	n := w.nodes[p]
+	if w.toldOn[p] {
+		w.seenDown[p] = w.now // else its outage's start stands
+	}
 	n.gone, n.up, n.told = true, false, false
 	w.on[p], w.toldOn[p] = false, false
 	n.gen++
@@ -627,7 +777,7 @@ func (w *world) depart(p Peer) {
 	// Its peers see it gone at their next check; rounds skip the departed,
 	// so tell them now (an outage that never ends).
 	if w.watch {
-		w.tell(p, false)
+		w.tellDown(p, false)
 		for _, si := range n.holds {
 			for _, h := range w.stripes[si].rec.Holders {
 				if hn := w.nodes[h]; h != p && hn.up && !hn.gone && hn.m.Pending() {
@@ -673,6 +823,7 @@ func (w *world) drain(p Peer) {
 	if n.m == nil {
 		return
 	}
+	w.sync(p)
 	if n.m.Pending() {
 		out := n.m.Drain()
 		for _, e := range out.Send {
@@ -738,8 +889,15 @@ func (w *world) finish(si int32) {
 	}
 	delete(w.jobs, si)
 	n := w.nodes[j.by]
-	if n.gone || !n.up {
-		return // it died or left mid-repair: the work is lost, the claim lapses
+	if n.gone {
+		return // it left mid-repair: the work is lost, the claim lapses
+	}
+	if !n.up {
+		// Away when its transfer ended: the work is lost, and its Machine
+		// hears so when it is back (else a claim it keeps renewing would
+		// stand for a repair that no longer runs).
+		n.aborted = append(n.aborted, repair.Result[Peer]{Stripe: j.plan.Record.ID, Ballot: j.plan.Ballot, Err: errors.New("the repairer was away")})
+		return
 	}
 	if !j.ok {
 		n.m.Finish(repair.Result[Peer]{Stripe: j.plan.Record.ID, Ballot: j.plan.Ballot, Err: errors.New("sources or new holders missing")}, w.now)
