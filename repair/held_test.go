@@ -101,3 +101,96 @@ func TestUnreachableSince(t *testing.T) {
 		t.Errorf("stripe waiting %v, Quiet %v, Woken %d", waits, m.Quiet(), m.Woken())
 	}
 }
+
+// TestHeldClaimWindowHolds: a held claim that is held again (a first loss
+// did not make it grantable) keeps the Retry from when it came, so a
+// second loss a minute later does not grant a claim older than a Retry.
+// (From a review, 2026-12-03: it slid forward with each loss.)
+func TestHeldClaimWindowHolds(t *testing.T) {
+	m, err := repair.New(repair.Config[P]{Self: 1, KeyOf: keyOf, Bandwidth: -1, Mode: repair.Off, Sign: signer(1), Verify: verify}, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := repair.Stripe[P]{ID: repair.StripeID{8}, K: 2, M: 4, ShardSize: 10, Holders: []P{1, 2, 3, 4, 5, 6}, Version: 1}
+	if err := m.Hold(rec, t0); err != nil {
+		t.Fatal(err)
+	}
+	m.Checked(5, false, t0)
+	g := m.NextWake().Sub(t0)
+	m.Checked(4, false, t0.Add(time.Minute))
+	at := t0.Add(g - 30*time.Second)
+	m.Handle(2, repair.Claim[P]{Record: rec, Claimant: 2, Ballot: 1, Sent: at, TTL: 10 * time.Minute, Slots: []int{3}}, at)
+	m.Drain()
+	m.Tick(t0.Add(g)) // 5 lost: slot 3 (holder 4) still is not
+	m.Drain()
+	m.Tick(t0.Add(g + time.Minute)) // 4 lost, 90 s after the claim came
+	if granted(m, 2) {
+		t.Errorf("a claim held %v (Retry %v) was granted", t0.Add(g+time.Minute).Sub(at), m.Config().Retry)
+	}
+}
+
+// TestLateMajorityRenews: a repair whose majority came late (its lease's
+// renewal already due when it starts) asks for the renewal at once, not
+// only after a Retry that runs past the abort. (From a review, 2026-12-03.)
+func TestLateMajorityRenews(t *testing.T) {
+	m, err := repair.New(repair.Config[P]{Self: 1, KeyOf: keyOf, Bandwidth: -1, Mode: repair.Eager, Sign: signer(1), Verify: verify}, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := repair.Stripe[P]{ID: repair.StripeID{5}, K: 2, M: 2, ShardSize: 10, Holders: []P{1, 2, 3, 4}, Version: 1}
+	if err := m.Hold(rec, t0); err != nil {
+		t.Fatal(err)
+	}
+	m.Checked(4, false, t0)
+	var c repair.Claim[P]
+	now := t0
+	for i := 0; i < 200 && c.Ballot == 0; i++ {
+		now = now.Add(time.Minute)
+		m.Tick(now)
+		for _, e := range m.Drain().Send {
+			if x, ok := e.Msg.(repair.Claim[P]); ok {
+				c = x
+			}
+		}
+	}
+	if c.Ballot == 0 {
+		t.Fatal("no claim")
+	}
+	tc := now
+	grant := func(from P, sent, at time.Time) {
+		sig := tag(from, repair.GrantStatement(rec.ID, rec.Version, c.Ballot, keyOf(1), c.Slots))
+		m.Handle(from, repair.Grant[P]{Stripe: rec.ID, Version: rec.Version, Ballot: c.Ballot, Sent: sent, Sig: sig}, at)
+	}
+	grant(2, tc, tc)
+	m.Drain()
+	last := tc
+	for now = tc; now.Before(tc.Add(8 * time.Minute)); now = now.Add(5 * time.Second) {
+		m.Tick(now)
+		for _, e := range m.Drain().Send {
+			if x, ok := e.Msg.(repair.Claim[P]); ok && e.To == 3 {
+				last = x.Sent
+			}
+		}
+	}
+	grant(3, last, now)
+	out := m.Drain()
+	if len(out.Start) != 1 {
+		t.Fatalf("%d plans started, want 1", len(out.Start))
+	}
+	renewed := false
+	for ; now.Before(tc.Add(10 * time.Minute)); now = now.Add(5 * time.Second) {
+		m.Tick(now)
+		out := m.Drain()
+		for _, e := range out.Send {
+			if _, ok := e.Msg.(repair.Claim[P]); ok {
+				renewed = true
+			}
+		}
+		if len(out.Abort) > 0 {
+			break
+		}
+	}
+	if !renewed {
+		t.Error("the lease lapsed without a renewal asked for")
+	}
+}

@@ -323,6 +323,7 @@ type stripe[P comparable] struct {
 	slots     []int // the slots this node's claim replaces
 	votes     []vote[P]
 	claimFrom time.Time // when the claim began
+	renewed   time.Time // when the lease's renewal was last asked for
 	leaseEnd  time.Time
 	reserved  int64
 }
@@ -570,6 +571,9 @@ func (m *Machine[P]) retryClaim(s *stripe[P], now time.Time) {
 		s.pending = nil
 		if now.Sub(p.at) <= m.cfg.Retry {
 			m.handleClaim(p.claim, now)
+			if q := s.pending; q != nil && q.claim.Claimant == p.claim.Claimant && q.claim.Ballot == p.claim.Ballot {
+				q.at = p.at // held again: its Retry still runs from when it came
+			}
 		}
 	}
 }
@@ -1019,6 +1023,7 @@ func (m *Machine[P]) fire(s *stripe[P], now time.Time) {
 		}
 		renew := s.leaseEnd.Add(-m.cfg.ClaimTTL / 2)
 		if !now.Before(renew) {
+			s.renewed = now
 			m.sendClaim(s, now, false)
 			m.schedule(s, earlier(now.Add(m.cfg.Retry), deadline))
 		} else {
@@ -1096,7 +1101,7 @@ func (m *Machine[P]) startClaim(s *stripe[P], now time.Time) {
 	m.ballot++
 	m.stats.Claims++
 	m.setState(s, claiming)
-	s.ballot, s.claimFrom = m.ballot, now
+	s.ballot, s.claimFrom, s.renewed = m.ballot, now, time.Time{}
 	s.slots = m.missing(s)
 	s.votes = s.votes[:0]
 	s.leaseEnd = time.Time{}
@@ -1165,11 +1170,12 @@ func (m *Machine[P]) tryLease(s *stripe[P], now time.Time) bool {
 		m.out.Start = append(m.out.Start, m.plan(s, now))
 	}
 	at := earlier(s.leaseEnd.Add(-m.cfg.ClaimTTL/2), s.leaseEnd.Add(-m.cfg.Margin))
-	if !at.After(now) {
-		// The renewal is due and this grant did not extend the lease (the
-		// other grants are old): ask again after a Retry, not at once, or
-		// a renewal that no majority answers yet spins at this instant.
-		at = earlier(now.Add(m.cfg.Retry), s.leaseEnd.Add(-m.cfg.Margin))
+	if !at.After(now) && !s.renewed.IsZero() && now.Sub(s.renewed) < m.cfg.Retry {
+		// The renewal was asked for and this grant did not extend the
+		// lease (the other grants are old): ask again after a Retry, not
+		// at once, or a renewal no majority answers yet spins here. Not
+		// yet asked for (a majority that came late), it goes at once.
+		at = earlier(s.renewed.Add(m.cfg.Retry), s.leaseEnd.Add(-m.cfg.Margin))
 	}
 	m.schedule(s, at)
 	return true

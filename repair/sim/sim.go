@@ -680,9 +680,9 @@ func (w *world) tell(p Peer, f func(h Peer)) {
 // too few shards backs off).
 func (w *world) sync(h Peer) {
 	m := w.mach[h]
-	if wk := m.Woken(); wk != w.woken[h] {
+	for wk := m.Woken(); wk != w.woken[h]; wk = m.Woken() {
 		w.woken[h] = wk
-		w.catchUp(h)
+		w.catchUp(h) // which can lose a peer and wake more stripes
 	}
 	w.quiet[h] = m.Quiet()
 }
