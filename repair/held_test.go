@@ -12,14 +12,8 @@ import (
 // by 2 to replace slot 3 coming claimAt before that grace is over.
 func heldCase(t *testing.T, claimAt time.Duration) (*repair.Machine[P], repair.Stripe[P], time.Time, time.Duration) {
 	t.Helper()
-	m, err := repair.New(repair.Config[P]{Self: 1, KeyOf: keyOf, Bandwidth: -1, Mode: repair.Off, Sign: signer(1), Verify: verify}, t0)
-	if err != nil {
-		t.Fatal(err)
-	}
 	rec := repair.Stripe[P]{ID: repair.StripeID{8}, K: 2, M: 2, ShardSize: 10, Holders: []P{1, 2, 3, 4}, Version: 1}
-	if err := m.Hold(rec, t0); err != nil {
-		t.Fatal(err)
-	}
+	m := holding(t, repair.Off, rec)
 	m.Checked(4, false, t0)
 	grace := m.NextWake().Sub(t0)
 	at := t0.Add(grace - claimAt)
@@ -30,6 +24,19 @@ func heldCase(t *testing.T, claimAt time.Duration) (*repair.Machine[P], repair.S
 		}
 	}
 	return m, rec, at, grace
+}
+
+// holding is node 1's Machine in mode, holding rec from t0.
+func holding(t *testing.T, mode repair.Mode, rec repair.Stripe[P]) *repair.Machine[P] {
+	t.Helper()
+	m, err := repair.New(repair.Config[P]{Self: 1, KeyOf: keyOf, Bandwidth: -1, Mode: mode, Sign: signer(1), Verify: verify}, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Hold(rec, t0); err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
 
 func granted(m *repair.Machine[P], to P) bool {
@@ -64,14 +71,8 @@ func TestClaimHeldUntilLost(t *testing.T) {
 // away longer than its grace is lost at once, one away less is lost when
 // the grace from its start runs out, not from when it was told.
 func TestUnreachableSince(t *testing.T) {
-	m, err := repair.New(repair.Config[P]{Self: 1, KeyOf: keyOf, Bandwidth: -1, Mode: repair.Lazy, Sign: signer(1), Verify: verify}, t0)
-	if err != nil {
-		t.Fatal(err)
-	}
 	rec := repair.Stripe[P]{ID: repair.StripeID{7}, K: 2, M: 2, ShardSize: 10, Holders: []P{1, 2, 3, 4}, Version: 1}
-	if err := m.Hold(rec, t0); err != nil {
-		t.Fatal(err)
-	}
+	m := holding(t, repair.Lazy, rec)
 	grace := m.Config().Grace.Default
 	if !m.Quiet() {
 		t.Fatal("a whole stripe is not quiet")
@@ -107,14 +108,8 @@ func TestUnreachableSince(t *testing.T) {
 // second loss a minute later does not grant a claim older than a Retry.
 // (From a review, 2026-12-03: it slid forward with each loss.)
 func TestHeldClaimWindowHolds(t *testing.T) {
-	m, err := repair.New(repair.Config[P]{Self: 1, KeyOf: keyOf, Bandwidth: -1, Mode: repair.Off, Sign: signer(1), Verify: verify}, t0)
-	if err != nil {
-		t.Fatal(err)
-	}
 	rec := repair.Stripe[P]{ID: repair.StripeID{8}, K: 2, M: 4, ShardSize: 10, Holders: []P{1, 2, 3, 4, 5, 6}, Version: 1}
-	if err := m.Hold(rec, t0); err != nil {
-		t.Fatal(err)
-	}
+	m := holding(t, repair.Off, rec)
 	m.Checked(5, false, t0)
 	g := m.NextWake().Sub(t0)
 	m.Checked(4, false, t0.Add(time.Minute))
@@ -133,14 +128,8 @@ func TestHeldClaimWindowHolds(t *testing.T) {
 // renewal already due when it starts) asks for the renewal at once, not
 // only after a Retry that runs past the abort. (From a review, 2026-12-03.)
 func TestLateMajorityRenews(t *testing.T) {
-	m, err := repair.New(repair.Config[P]{Self: 1, KeyOf: keyOf, Bandwidth: -1, Mode: repair.Eager, Sign: signer(1), Verify: verify}, t0)
-	if err != nil {
-		t.Fatal(err)
-	}
 	rec := repair.Stripe[P]{ID: repair.StripeID{5}, K: 2, M: 2, ShardSize: 10, Holders: []P{1, 2, 3, 4}, Version: 1}
-	if err := m.Hold(rec, t0); err != nil {
-		t.Fatal(err)
-	}
+	m := holding(t, repair.Eager, rec)
 	m.Checked(4, false, t0)
 	var c repair.Claim[P]
 	now := t0
