@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"runtime/pprof"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -75,8 +76,10 @@ type RepairResult struct {
 // random bytes through the first node; removes for good the node, other
 // than the first, that holds the most; and waits until every stripe is
 // whole again on the others (at most timeout). rate is each node's repair
-// cap (0: the default; negative: none).
-func BenchRepair(ctx context.Context, dir string, nodes int, size, rate int64, timeout time.Duration) (*RepairResult, error) {
+// cap (0: the default; negative: none). A non-nil profile gets a CPU
+// profile of the repairs alone: from the removal until the stripes are
+// whole.
+func BenchRepair(ctx context.Context, dir string, nodes int, size, rate int64, timeout time.Duration, profile io.Writer) (*RepairResult, error) {
 	if nodes < 3 {
 		return nil, errors.New("node: a repair bench needs three nodes at least")
 	}
@@ -155,6 +158,11 @@ func BenchRepair(ctx context.Context, dir string, nodes int, size, rate int64, t
 	if victim < 0 {
 		return nil, errors.New("node: no node but the writer holds shards")
 	}
+	if profile != nil {
+		if err := pprof.StartCPUProfile(profile); err != nil {
+			return nil, err
+		}
+	}
 	ns[victim].Close()
 	ns = append(ns[:victim:victim], ns[victim+1:]...)
 	gone := time.Now()
@@ -182,6 +190,9 @@ func BenchRepair(ctx context.Context, dir string, nodes int, size, rate int64, t
 		}
 	}
 	took := time.Since(gone)
+	if profile != nil {
+		pprof.StopCPUProfile()
+	}
 	res.RepairSeconds = took.Seconds()
 	for _, n := range ns {
 		st := n.RepairStatus()

@@ -14,7 +14,7 @@ func TestBenchRepair(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a real-clock bench")
 	}
-	res, err := node.BenchRepair(context.Background(), t.TempDir(), 7, 4<<20, -1, 2*time.Minute)
+	res, err := node.BenchRepair(context.Background(), t.TempDir(), 7, 4<<20, -1, 2*time.Minute, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

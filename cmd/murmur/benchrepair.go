@@ -22,6 +22,7 @@ func benchRepairCommand() *cli.Command {
 		asJSON  bool
 		dir     string
 		timeout time.Duration
+		profile string
 	)
 	return &cli.Command{
 		Name:    "repair",
@@ -33,6 +34,7 @@ func benchRepairCommand() *cli.Command {
 			fs.BoolVar(&asJSON, "json", false, "print one JSON object")
 			fs.StringVar(&dir, "dir", "", "where the nodes keep their data (default: a temporary folder, removed after)")
 			fs.DurationVar(&timeout, "timeout", 30*time.Minute, "give up when the stripes are not whole by then")
+			fs.StringVar(&profile, "cpuprofile", "", "write a CPU profile of the repairs (from the removal until every stripe is whole; the whole cloud is one process) to this file")
 		},
 		Run: func(ctx context.Context, fs *flag.FlagSet, out io.Writer) error {
 			if fs.NArg() > 0 {
@@ -46,7 +48,16 @@ func benchRepairCommand() *cli.Command {
 				defer os.RemoveAll(tmp)
 				dir = tmp
 			}
-			res, err := node.BenchRepair(ctx, dir, nodes, int64(size), repairRateOf(rate), timeout)
+			var prof io.Writer
+			if profile != "" {
+				f, err := os.Create(profile)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				prof = f
+			}
+			res, err := node.BenchRepair(ctx, dir, nodes, int64(size), repairRateOf(rate), timeout, prof)
 			if err != nil {
 				return err
 			}
