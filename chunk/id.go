@@ -88,3 +88,26 @@ func (h *Hasher) Sum(p []byte) ID {
 	h.pool.Put(b)
 	return id
 }
+
+// SumKey returns the ID of the chunk whose plaintext is p, as Sum does,
+// and a second 32 bytes from the same pass: the chunk's own sealing key
+// (crypt.Sealer.SealKeyed). Both are the keyed BLAKE3 of p with 64 bytes
+// of output, the ID its first half (so it equals Sum's) and the key its
+// second: BLAKE3's outputs of one input are independent, so the ID tells
+// nothing of the key, and neither can be had without the plaintext and
+// the Hasher's key.
+func (h *Hasher) SumKey(p []byte) (ID, [32]byte) {
+	b := h.pool.Get().(*blake3.Hasher)
+	b.Reset()
+	b.Write(p)
+	var out [64]byte
+	d := b.Digest()
+	d.Read(out[:])
+	h.pool.Put(b)
+	var id ID
+	var key [32]byte
+	copy(id[:], out[:32])
+	copy(key[:], out[32:])
+	clear(out[:])
+	return id, key
+}

@@ -1,6 +1,7 @@
 package chunk_test
 
 import (
+	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -158,5 +159,30 @@ func TestParseIDErrors(t *testing.T) {
 		if err := u.UnmarshalText([]byte(s)); !errors.Is(err, chunk.ErrBadID) {
 			t.Errorf("UnmarshalText(%q) error = %v, want ErrBadID", s, err)
 		}
+	}
+}
+
+// TestSumKey: SumKey's ID is Sum's, its key the second half of BLAKE3's
+// 64-byte keyed output, and neither repeats across plaintexts.
+func TestSumKey(t *testing.T) {
+	var key [32]byte
+	copy(key[:], "the chunk-ID key of some drive..")
+	h := chunk.NewHasher(key)
+	seen := map[[32]byte]bool{}
+	for _, p := range [][]byte{nil, []byte("a"), []byte("b"), make([]byte, 1<<20)} {
+		id, k := h.SumKey(p)
+		if id != h.Sum(p) {
+			t.Fatalf("%d bytes: SumKey's ID differs from Sum", len(p))
+		}
+		ref := blake3.New(64, key[:])
+		ref.Write(p)
+		out := ref.Sum(nil)
+		if !bytes.Equal(out[:32], id[:]) || !bytes.Equal(out[32:], k[:]) {
+			t.Fatalf("%d bytes: not BLAKE3's keyed 64-byte output", len(p))
+		}
+		if seen[k] || seen[id] || k == [32]byte(id) {
+			t.Fatalf("%d bytes: a key or ID repeats", len(p))
+		}
+		seen[k], seen[id] = true, true
 	}
 }

@@ -31,8 +31,35 @@ type Config struct {
 	// CacheBytes bounds a Reader's cache of opened chunks and rebuilt
 	// shards. Zero: 64 MiB.
 	CacheBytes int
+	// Sealing is how a Writer seals chunks: SealDrive (the zero value)
+	// or SealContent. A Reader opens either, as each chunk's ref says.
+	Sealing Sealing
+	// Compress makes a Writer compress each chunk with zstd before
+	// sealing it, and keep the compressed form when it saves at least
+	// a sixteenth.
+	Compress bool
+	// Index, if not nil, names chunks already stored: a Writer refers
+	// to a chunk it knows where it lies instead of storing it again.
+	// Chunks repeated within one batch are stored once either way.
+	Index Index
 	Logger     *slog.Logger // nil: discard
 }
+
+// Sealing is how chunks are sealed.
+type Sealing uint8
+
+const (
+	// SealDrive seals a chunk under the drive's chunk key, with a random
+	// nonce (crypt.Sealer.Seal): whoever holds the drive key opens it.
+	SealDrive Sealing = iota
+	// SealContent seals a chunk under its own key, drawn from its
+	// plaintext with its ID (chunk.Hasher.SumKey) and kept in its
+	// manifest ref (crypt.Sealer.SealKeyed): the same plaintext seals to
+	// the same bytes, and the drive's keys alone do not open it. Backup
+	// sets seal this way, so machines writing into one set cannot read
+	// one another's chunks.
+	SealContent
+)
 
 // withDefaults returns a copy of c with its zero fields filled in, or an
 // error naming the first invalid field.
@@ -66,6 +93,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.CacheBytes <= 0 {
 		c.CacheBytes = 64 << 20
+	}
+	if c.Sealing > SealContent {
+		return c, fmt.Errorf("pipeline: unknown sealing %d", c.Sealing)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/murmur-cloud/murmur/chunk"
 	"github.com/murmur-cloud/murmur/crypt"
@@ -18,6 +19,9 @@ import (
 const (
 	ManifestV1 byte = 1
 	ManifestV2 byte = 2
+	// ManifestV3 adds per-chunk flags: a compressed chunk's stored
+	// length, a chunk's own sealing key.
+	ManifestV3 byte = 3
 )
 
 const (
@@ -64,10 +68,46 @@ type ChunkRef struct {
 	Stripe int // index into Manifest.Stripes
 	Shard  int // data shard of that stripe holding the sealed chunk
 	Offset int // where the sealed chunk starts in the shard
+	// Stored is the sealed chunk's length when it was compressed (zstd)
+	// before sealing: its compressed length plus crypt.Overhead, less
+	// than Size plus the overhead. 0: the chunk is stored whole.
+	Stored int
+	// Key, unless zero, is the chunk's own sealing key (Config.Sealing
+	// SealContent: crypt.Sealer.SealKeyed).
+	Key [32]byte
 }
 
 // SealedSize returns the sealed chunk's length.
-func (c ChunkRef) SealedSize() int { return c.Size + crypt.Overhead }
+func (c ChunkRef) SealedSize() int {
+	if c.Stored > 0 {
+		return c.Stored
+	}
+	return c.Size + crypt.Overhead
+}
+
+// Compressed reports whether the chunk was compressed before sealing.
+func (c ChunkRef) Compressed() bool { return c.Stored > 0 }
+
+// Keyed reports whether the chunk is sealed under its own key.
+func (c ChunkRef) Keyed() bool { return c.Key != [32]byte{} }
+
+// The flags of a chunk in a version 3 manifest.
+const (
+	chunkCompressed = 1 << iota
+	chunkKeyed
+	chunkFlags = chunkCompressed | chunkKeyed
+)
+
+func (c ChunkRef) flags() byte {
+	var f byte
+	if c.Compressed() {
+		f |= chunkCompressed
+	}
+	if c.Keyed() {
+		f |= chunkKeyed
+	}
+	return f
+}
 
 // Validate checks that every chunk lies inside a data shard of a valid
 // stripe and that the sizes add up.
@@ -96,6 +136,9 @@ func (m *Manifest) Validate() error {
 	for i, c := range m.Chunks {
 		if c.Size < 1 || c.Size > MaxChunkSize {
 			return fmt.Errorf("%w: chunk %d has size %d", ErrManifest, i, c.Size)
+		}
+		if c.Stored != 0 && (c.Stored <= crypt.Overhead || c.Stored >= c.Size+crypt.Overhead) {
+			return fmt.Errorf("%w: chunk %d of %d bytes stored compressed in %d", ErrManifest, i, c.Size, c.Stored)
 		}
 		if c.Stripe < 0 || c.Stripe >= len(m.Stripes) {
 			return fmt.Errorf("%w: chunk %d names stripe %d of %d", ErrManifest, i, c.Stripe, len(m.Stripes))
@@ -139,14 +182,17 @@ func (m *Manifest) Validate() error {
 //
 //	version(1) | uvarint Size
 //	| uvarint #stripes | #stripes × (uvarint len | descriptor)
-//	| uvarint #chunks  | #chunks × (ID(32) | uvarint Size | uvarint Stripe | uvarint Shard | uvarint Offset)
-//	[version 2 only:
+//	| uvarint #chunks  | #chunks × (ID(32) | uvarint Size | uvarint Stripe | uvarint Shard | uvarint Offset
+//	                     [version 3 only: | flags(1) [| uvarint Stored (flag 1)] [| Key(32) (flag 2)]])
+//	[version 2, and version 3 with flag 1 of its header:
 //	| uvarint #holders | #holders × (uvarint len | name)
 //	| for each stripe, for each of its shards: uvarint holder index + 1 (0: none)]
 //
-// Version 1 is written when Holders is nil, version 2 otherwise. The
-// holder table lists each distinct holder once, in order of first use, so
-// the encoding stays canonical.
+// Version 3 has a flags byte after the version (1: holders follow). It
+// is written when a chunk is compressed or has its own key; otherwise
+// version 1 when Holders is nil, version 2 if not, so older manifests
+// keep their bytes. The holder table lists each distinct holder once, in
+// order of first use, so the encoding stays canonical.
 func (m *Manifest) AppendBinary(b []byte) ([]byte, error) {
 	if err := m.Validate(); err != nil {
 		return nil, err
@@ -155,7 +201,17 @@ func (m *Manifest) AppendBinary(b []byte) ([]byte, error) {
 	if m.Holders != nil {
 		version = ManifestV2
 	}
+	if slices.ContainsFunc(m.Chunks, func(c ChunkRef) bool { return c.flags() != 0 }) {
+		version = ManifestV3
+	}
 	b = append(b, version)
+	if version == ManifestV3 {
+		var f byte
+		if m.Holders != nil {
+			f = 1
+		}
+		b = append(b, f)
+	}
 	b = binary.AppendUvarint(b, uint64(m.Size))
 	b = binary.AppendUvarint(b, uint64(len(m.Stripes)))
 	var err error
@@ -173,8 +229,18 @@ func (m *Manifest) AppendBinary(b []byte) ([]byte, error) {
 		for _, v := range [...]int{c.Size, c.Stripe, c.Shard, c.Offset} {
 			b = binary.AppendUvarint(b, uint64(v))
 		}
+		if version == ManifestV3 {
+			f := c.flags()
+			b = append(b, f)
+			if f&chunkCompressed != 0 {
+				b = binary.AppendUvarint(b, uint64(c.Stored))
+			}
+			if f&chunkKeyed != 0 {
+				b = append(b, c.Key[:]...)
+			}
+		}
 	}
-	if version == ManifestV2 {
+	if m.Holders != nil {
 		b = m.appendHolders(b)
 	}
 	return b, nil
@@ -216,8 +282,17 @@ func (m *Manifest) MarshalBinary() ([]byte, error) { return m.AppendBinary(nil) 
 func ParseManifest(b []byte) (*Manifest, error) {
 	r := wire.NewReader(b, ErrManifest)
 	v := r.Byte()
-	if r.Err() == nil && v != ManifestV1 && v != ManifestV2 {
+	if r.Err() == nil && (v < ManifestV1 || v > ManifestV3) {
 		return nil, fmt.Errorf("%w: unknown version %d", ErrManifest, v)
+	}
+	hinted := v == ManifestV2
+	if v == ManifestV3 {
+		switch f := r.Byte(); {
+		case f == 1:
+			hinted = true
+		case f != 0 && r.Err() == nil:
+			r.Fail("manifest flags %#x", f)
+		}
 	}
 	m := &Manifest{Size: int64(r.Uvarint(MaxFileSize))}
 	m.Stripes = make([]*erasure.Descriptor, r.Count(maxEntries, 1+1+33*2))
@@ -240,8 +315,23 @@ func ParseManifest(b []byte) (*Manifest, error) {
 		c.Stripe = r.Int(maxEntries)
 		c.Shard = r.Int(erasure.MaxShards)
 		c.Offset = r.Int(erasure.MaxShardSize)
+		if v == ManifestV3 {
+			f := r.Byte()
+			if f&^chunkFlags != 0 && r.Err() == nil {
+				r.Fail("chunk %d flags %#x", i, f)
+			}
+			if f&chunkCompressed != 0 {
+				c.Stored = r.Int(MaxChunkSize + crypt.Overhead)
+			}
+			if f&chunkKeyed != 0 {
+				copy(c.Key[:], r.Bytes(32))
+				if !c.Keyed() && r.Err() == nil {
+					r.Fail("chunk %d has a zero key", i)
+				}
+			}
+		}
 	}
-	if v == ManifestV2 && r.Err() == nil {
+	if hinted && r.Err() == nil {
 		table := make([]store.Holder, r.Count(maxEntries, 1))
 		for i := range table {
 			table[i] = store.Holder(r.LenBytes(store.MaxHolderLen))

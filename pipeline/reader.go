@@ -182,11 +182,23 @@ func (r *Reader) open(ctx context.Context, i int) ([]byte, error) {
 		return nil, fmt.Errorf("%w: chunk %d overruns its %d-byte shard", ErrManifest, i, len(shard))
 	}
 	sealed := shard[c.Offset : c.Offset+c.SealedSize()]
-	plain, err := r.sealer.Open(make([]byte, 0, c.Size), c.ID[:], sealed)
+	var plain []byte
+	if c.Keyed() {
+		plain, err = r.sealer.OpenKeyed(make([]byte, 0, c.SealedSize()-crypt.Overhead), &c.Key, c.ID[:], sealed)
+	} else {
+		plain, err = r.sealer.Open(make([]byte, 0, c.SealedSize()-crypt.Overhead), c.ID[:], sealed)
+	}
 	if err != nil {
 		// The shard matched its ID, so the bytes are what was written:
 		// a wrong key or a forged manifest, not a bad peer.
 		return nil, fmt.Errorf("chunk %d (%s): %w", i, c.ID.String()[:12], err)
+	}
+	if c.Compressed() {
+		_, dec := zstdCodec()
+		if plain, err = dec.DecodeAll(plain, make([]byte, 0, c.Size)); err != nil || len(plain) != c.Size {
+			// It opened, so it is what its writer sealed.
+			return nil, fmt.Errorf("%w: chunk %d (%s) does not decompress to its %d bytes: %v", ErrManifest, i, c.ID.String()[:12], c.Size, err)
+		}
 	}
 	return plain, nil
 }

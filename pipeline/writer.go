@@ -50,7 +50,17 @@ type Writer struct {
 	descs    map[int]*erasure.Descriptor
 	holders  map[int][]store.Holder // where each stripe's shards went, if the store says
 	err      error
+
+	// Chunks not stored again: the stripes of chunks the Index knew, by
+	// writer-wide stripe number; the first place of each chunk packed in
+	// this batch; and later refs to one of those, filled in by Finish.
+	known   map[*erasure.Descriptor]int
+	batch   map[chunk.ID]chunkPos
+	repeats []repeat
 }
+
+// repeat is a chunk of the batch that was packed before, at first.
+type repeat struct{ at, first chunkPos }
 
 // chunkPos names one chunk of one file of the batch.
 type chunkPos struct {
@@ -120,6 +130,9 @@ type sealedChunk struct {
 	size   int
 	sealed []byte
 	hash   erasure.ShardID // of sealed, the shard ID if the chunk is its shard alone
+	stored int             // the ref's Stored: len(sealed) if compressed, else 0
+	key    [32]byte        // the chunk's own key (SealContent)
+	known  *Located        // where the Index says the chunk lies; sealed is nil then
 }
 
 // Add reads r to its end and adds it to the batch as file number i (in
@@ -146,20 +159,24 @@ func (w *Writer) Add(ctx context.Context, r io.Reader) (i int, err error) {
 		}
 		return c, true, nil
 	}
-	seal := func(_ context.Context, plain []byte) (sealedChunk, error) {
-		id := w.hasher.Sum(plain)
-		sealed := w.sealer.Seal(w.bufs.Get(len(plain) + crypt.Overhead)[:0], id[:], plain)
-		w.bufs.Put(plain)
-		// Hash the sealed bytes while they are in this core's cache: most
-		// chunks fill a data shard alone, and this is then its ID.
-		return sealedChunk{id: id, size: len(plain), sealed: sealed, hash: erasure.SumShard(sealed)}, nil
-	}
 	emit := func(c sealedChunk) error {
 		f.size += int64(c.size)
-		f.chunks = append(f.chunks, ChunkRef{ID: c.id, Size: c.size})
-		return w.pack(chunkPos{f, len(f.chunks) - 1}, c.sealed, c.hash)
+		f.chunks = append(f.chunks, ChunkRef{ID: c.id, Size: c.size, Stored: c.stored, Key: c.key})
+		pos := chunkPos{f, len(f.chunks) - 1}
+		if c.known != nil {
+			w.refer(pos.ref(), c.known)
+			return nil
+		}
+		if first, ok := w.batch[c.id]; ok {
+			// Packed earlier in this batch: Finish copies its place.
+			w.bufs.Put(c.sealed)
+			w.repeats = append(w.repeats, repeat{pos, first})
+			return nil
+		}
+		w.batch[c.id] = pos
+		return w.pack(pos, c.sealed, c.hash)
 	}
-	if err := orderedMap(ctx, w.cfg.Workers, next, seal, emit); err != nil {
+	if err := orderedMap(ctx, w.cfg.Workers, next, w.seal, emit); err != nil {
 		if failed := w.failed(); failed != nil {
 			return 0, failed
 		}
@@ -169,6 +186,63 @@ func (w *Writer) Add(ctx context.Context, r io.Reader) (i int, err error) {
 	}
 	w.files = append(w.files, f)
 	return len(w.files) - 1, w.failed()
+}
+
+// seal identifies a chunk and, unless the Index knows it, compresses and
+// seals it; it runs on the Writer's workers.
+func (w *Writer) seal(_ context.Context, plain []byte) (sealedChunk, error) {
+	c := sealedChunk{size: len(plain)}
+	if w.cfg.Sealing == SealContent {
+		c.id, c.key = w.hasher.SumKey(plain)
+	} else {
+		c.id = w.hasher.Sum(plain)
+	}
+	if w.cfg.Index != nil {
+		if loc, ok := w.cfg.Index.Lookup(c.id); ok && loc.Ref.Size == len(plain) {
+			w.bufs.Put(plain)
+			c.known, c.stored, c.key = &loc, loc.Ref.Stored, loc.Ref.Key
+			return c, nil
+		}
+	}
+	body, zbuf := plain, []byte(nil)
+	if w.cfg.Compress {
+		zbuf = w.bufs.Get(len(plain))
+		if z := compress(zbuf, plain); z != nil {
+			body, c.stored = z, len(z)+crypt.Overhead
+		}
+	}
+	dst := w.bufs.Get(len(body) + crypt.Overhead)[:0]
+	if w.cfg.Sealing == SealContent {
+		c.sealed = w.sealer.SealKeyed(dst, &c.key, c.id[:], body)
+	} else {
+		c.sealed = w.sealer.Seal(dst, c.id[:], body)
+	}
+	w.bufs.Put(plain)
+	if zbuf != nil {
+		w.bufs.Put(zbuf)
+	}
+	// Hash the sealed bytes while they are in this core's cache: most
+	// chunks fill a data shard alone, and this is then its ID.
+	c.hash = erasure.SumShard(c.sealed)
+	return c, nil
+}
+
+// refer points ref at where an indexed chunk lies, numbering the chunk's
+// stripe like the batch's own the first time it is used.
+func (w *Writer) refer(ref *ChunkRef, loc *Located) {
+	n, ok := w.known[loc.Stripe]
+	if !ok {
+		n = w.stripes
+		w.stripes++
+		w.known[loc.Stripe] = n
+		w.mu.Lock()
+		w.descs[n] = loc.Stripe
+		if loc.Holders != nil {
+			w.holders[n] = loc.Holders
+		}
+		w.mu.Unlock()
+	}
+	ref.Stripe, ref.Shard, ref.Offset = n, loc.Ref.Shard, loc.Ref.Offset
 }
 
 // pack appends a sealed chunk to the current data shard, closing it when
@@ -317,6 +391,10 @@ func (w *Writer) Finish(ctx context.Context) ([]*Manifest, error) {
 	if err = cmpErr(err, w.failed()); err != nil {
 		return nil, err
 	}
+	for _, r := range w.repeats {
+		at, first := r.at.ref(), r.first.ref()
+		at.Stripe, at.Shard, at.Offset = first.Stripe, first.Shard, first.Offset
+	}
 	out := make([]*Manifest, len(w.files))
 	hinted := len(w.holders) > 0
 	for i, f := range w.files {
@@ -367,6 +445,7 @@ func (w *Writer) reset() {
 		w.cancel(nil)
 	}
 	w.files, w.open, w.pending, w.stripes = nil, pendingShard{}, nil, 0
+	w.known, w.batch, w.repeats = make(map[*erasure.Descriptor]int), make(map[chunk.ID]chunkPos), nil
 	w.bg, w.cancel = context.WithCancelCause(context.Background())
 	w.mu.Lock()
 	w.descs, w.holders, w.err = make(map[int]*erasure.Descriptor), make(map[int][]store.Holder), nil

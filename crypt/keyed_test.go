@@ -1,0 +1,101 @@
+package crypt_test
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+
+	"github.com/murmur-cloud/murmur/crypt"
+)
+
+func testObjectKey(b byte) *[32]byte {
+	var k [32]byte
+	for i := range k {
+		k[i] = b + byte(i)
+	}
+	return &k
+}
+
+// TestSealKeyedRoundTrip: an object sealed under its own key opens with
+// that key, and sealing is deterministic.
+func TestSealKeyedRoundTrip(t *testing.T) {
+	s := newTestKeys(t).Sealer(crypt.PurposeChunk)
+	key, id := testObjectKey(1), []byte("chunk-id")
+	for _, n := range []int{0, 1, 31, 1 << 20} {
+		pt := pattern(n)
+		sealed := s.SealKeyed([]byte("pre"), key, id, pt)
+		if !bytes.HasPrefix(sealed, []byte("pre")) || len(sealed) != 3+n+crypt.Overhead {
+			t.Fatalf("n=%d: sealed %d bytes", n, len(sealed))
+		}
+		if again := s.SealKeyed([]byte("pre"), key, id, pt); !bytes.Equal(again, sealed) {
+			t.Fatalf("n=%d: two seals of one plaintext differ", n)
+		}
+		got, err := s.OpenKeyed(nil, key, id, sealed[3:])
+		if err != nil || !bytes.Equal(got, pt) {
+			t.Fatalf("n=%d: open: %v", n, err)
+		}
+	}
+}
+
+// TestOpenKeyedWrongContext: another key, id, purpose or drive, or the
+// other kind of seal, fails with ErrAuth.
+func TestOpenKeyedWrongContext(t *testing.T) {
+	keys := newTestKeys(t)
+	s := keys.Sealer(crypt.PurposeChunk)
+	key, id, pt := testObjectKey(1), []byte("id"), pattern(1000)
+	sealed := s.SealKeyed(nil, key, id, pt)
+	other := newTestKeys(t)
+	cases := map[string]func() ([]byte, error){
+		"key":     func() ([]byte, error) { return s.OpenKeyed(nil, testObjectKey(2), id, sealed) },
+		"id":      func() ([]byte, error) { return s.OpenKeyed(nil, key, []byte("di"), sealed) },
+		"purpose": func() ([]byte, error) { return keys.Sealer(crypt.PurposeManifest).OpenKeyed(nil, key, id, sealed) },
+		"drive":   func() ([]byte, error) { return other.Sealer(crypt.PurposeChunk).OpenKeyed(nil, key, id, sealed) },
+		"as Open": func() ([]byte, error) { return s.Open(nil, id, sealed) },
+		"Seal's":  func() ([]byte, error) { return s.OpenKeyed(nil, key, id, s.Seal(nil, id, pt)) },
+	}
+	for name, open := range cases {
+		if b, err := open(); !errors.Is(err, crypt.ErrAuth) || b != nil {
+			t.Errorf("%s: %v, %d bytes", name, err, len(b))
+		}
+	}
+}
+
+// TestSealedKeyedFlipEveryByte: any byte changed fails with ErrAuth, and
+// so do truncated objects.
+func TestSealedKeyedFlipEveryByte(t *testing.T) {
+	s := newTestKeys(t).Sealer(crypt.PurposeChunk)
+	key, id := testObjectKey(7), []byte("id")
+	sealed := s.SealKeyed(nil, key, id, pattern(100))
+	for i := range sealed {
+		b := bytes.Clone(sealed)
+		b[i] ^= 0x40
+		if _, err := s.OpenKeyed(nil, key, id, b); !errors.Is(err, crypt.ErrAuth) {
+			t.Fatalf("byte %d flipped: %v", i, err)
+		}
+	}
+	for n := range len(sealed) {
+		if _, err := s.OpenKeyed(nil, key, id, sealed[:n]); !errors.Is(err, crypt.ErrAuth) {
+			t.Fatalf("truncated to %d: %v", n, err)
+		}
+	}
+}
+
+// FuzzOpenKeyed: OpenKeyed never panics and fails only with ErrAuth.
+func FuzzOpenKeyed(f *testing.F) {
+	s := goldenKeys().Sealer(crypt.PurposeChunk)
+	key, id := testObjectKey(3), []byte(goldenID)
+	f.Add(s.SealKeyed(nil, key, id, []byte("golden plaintext")))
+	f.Add([]byte{crypt.VersionKeyed})
+	f.Fuzz(func(t *testing.T, sealed []byte) {
+		pt, err := s.OpenKeyed(nil, key, id, sealed)
+		if err != nil {
+			if !errors.Is(err, crypt.ErrAuth) {
+				t.Fatalf("OpenKeyed error %v does not wrap ErrAuth", err)
+			}
+			return
+		}
+		if !bytes.Equal(s.SealKeyed(nil, key, id, pt), sealed) {
+			t.Fatal("an object that opens is not what sealing its plaintext gives")
+		}
+	})
+}
