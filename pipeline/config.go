@@ -41,8 +41,8 @@ type Config struct {
 	// Index, if not nil, names chunks already stored: a Writer refers
 	// to a chunk it knows where it lies instead of storing it again.
 	// Chunks repeated within one batch are stored once either way.
-	Index Index
-	Logger     *slog.Logger // nil: discard
+	Index  Index
+	Logger *slog.Logger // nil: discard
 }
 
 // Sealing is how chunks are sealed.
