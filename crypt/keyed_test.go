@@ -99,3 +99,53 @@ func FuzzOpenKeyed(f *testing.F) {
 		}
 	})
 }
+
+// TestBox: a box sealed to one drive's box key opens with that drive's
+// keys only, and any byte changed fails with ErrAuth.
+func TestBox(t *testing.T) {
+	a, b := newTestKeys(t), newTestKeys(t)
+	sealed, err := crypt.SealBox(a.BoxPublic(), []byte("snapshot"))
+	if err != nil || len(sealed) != 1+crypt.BoxOverhead+8 {
+		t.Fatalf("seal: %v, %d bytes", err, len(sealed))
+	}
+	if got, err := a.OpenBox(sealed); err != nil || string(got) != "snapshot" {
+		t.Fatalf("open: %q, %v", got, err)
+	}
+	if _, err := b.OpenBox(sealed); !errors.Is(err, crypt.ErrAuth) {
+		t.Fatalf("another drive opened it: %v", err)
+	}
+	for i := range sealed {
+		c := bytes.Clone(sealed)
+		c[i] ^= 1
+		if _, err := a.OpenBox(c); !errors.Is(err, crypt.ErrAuth) {
+			t.Fatalf("byte %d flipped: %v", i, err)
+		}
+	}
+	if *a.BoxPublic() == *b.BoxPublic() {
+		t.Fatal("two drives share a box key")
+	}
+}
+
+// TestDerive: derived keys differ by name and drive and from the master.
+func TestDerive(t *testing.T) {
+	var mk crypt.MasterKey
+	mk[0] = 1
+	d1, d2 := crypt.DriveID{1}, crypt.DriveID{2}
+	x, y, z := mk.Derive(d1, "data"), mk.Derive(d1, "writer"), mk.Derive(d2, "data")
+	if x == y || x == z || x == mk || x != mk.Derive(d1, "data") {
+		t.Fatal("derived keys collide or are not deterministic")
+	}
+}
+
+// FuzzOpenBox: OpenBox never panics and fails only with ErrAuth.
+func FuzzOpenBox(f *testing.F) {
+	k := goldenKeys()
+	seed, _ := crypt.SealBox(k.BoxPublic(), []byte("golden"))
+	f.Add(seed)
+	f.Add([]byte{crypt.Version})
+	f.Fuzz(func(t *testing.T, sealed []byte) {
+		if _, err := k.OpenBox(sealed); err != nil && !errors.Is(err, crypt.ErrAuth) {
+			t.Fatalf("OpenBox error %v does not wrap ErrAuth", err)
+		}
+	})
+}

@@ -30,6 +30,8 @@ type Keys struct {
 	sealers  [numPurposes]*Sealer // index Purpose-1
 	names    *NameCipher
 	signing  ed25519.PrivateKey
+	boxPub   [32]byte
+	boxPriv  [32]byte
 }
 
 // Keys derives the subkeys of drive from mk.
@@ -50,6 +52,7 @@ func (mk MasterKey) Keys(drive DriveID) *Keys {
 	seed := expand(prk, infoSigning)
 	k.signing = ed25519.NewKeyFromSeed(seed[:])
 	clear(seed[:])
+	k.boxPub, k.boxPriv = boxKeys(prk)
 	return k
 }
 

@@ -200,7 +200,9 @@ func (w *Writer) seal(_ context.Context, plain []byte) (sealedChunk, error) {
 	if w.cfg.Index != nil {
 		if loc, ok := w.cfg.Index.Lookup(c.id); ok && loc.Ref.Size == len(plain) {
 			w.bufs.Put(plain)
-			c.known, c.stored, c.key = &loc, loc.Ref.Stored, loc.Ref.Key
+			// The key, if any, is this plaintext's: an index need not
+			// hold keys (a backup set's index does not).
+			c.known, c.stored = &loc, loc.Ref.Stored
 			return c, nil
 		}
 	}
