@@ -108,3 +108,13 @@ func compress(dst, plain []byte) []byte {
 	}
 	return out
 }
+
+// Walk calls fn for every chunk indexed, in no particular order; fn must
+// not call x's other methods.
+func (x *MemIndex) Walk(fn func(Located)) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	for _, loc := range x.chunks {
+		fn(loc)
+	}
+}

@@ -10,6 +10,9 @@ import (
 	"github.com/murmur-cloud/murmur/pipeline"
 )
 
+// packedCacheBytes bounds the readers' shared cache of packed shards.
+const packedCacheBytes = 32 << 20
+
 // remote is the drive's side of the cloud for reads: the pipeline that
 // reads file contents, with a few readers kept open (each with its cache
 // of opened chunks) and a cache of packed shards they share, and the
@@ -22,7 +25,7 @@ type remote struct {
 	mu      sync.Mutex
 	readers map[fs.Ino]*openReader
 	tick    int64
-	packed  *packedCache // shared by the readers
+	packed  *pipeline.PackedCache // shared by the readers
 
 	spaceMu sync.Mutex
 	spaceAt time.Time
@@ -45,7 +48,7 @@ const (
 
 func newRemote(cfg pipeline.Config, cloud Cloud) *remote {
 	cfg.CacheBytes = readerCache
-	return &remote{cfg: cfg, cloud: cloud, readers: map[fs.Ino]*openReader{}, packed: newPackedCache(packedCacheBytes)}
+	return &remote{cfg: cfg, cloud: cloud, readers: map[fs.Ino]*openReader{}, packed: pipeline.NewPackedCache(packedCacheBytes)}
 }
 
 // ReadBase reads len(p) bytes of m, the base of inode ino, at off.
@@ -70,7 +73,7 @@ func (r *remote) reader(ino fs.Ino, m *pipeline.Manifest) (*pipeline.Reader, err
 		o.used = r.tick
 		return o.r, nil
 	}
-	pr, err := pipeline.NewReader(context.Background(), r.cfg, cachedGetter{r.cloud, r.packed, packedShards(m)}, m)
+	pr, err := pipeline.NewReader(context.Background(), r.cfg, r.packed.Getter(r.cloud, m), m)
 	if err != nil {
 		return nil, err
 	}

@@ -1,4 +1,4 @@
-package drive
+package pipeline
 
 import (
 	"container/list"
@@ -6,21 +6,21 @@ import (
 	"sync"
 
 	"github.com/murmur-cloud/murmur/erasure"
-	"github.com/murmur-cloud/murmur/pipeline"
 	"github.com/murmur-cloud/murmur/store"
 )
 
-// packedCache keeps the packed data shards the drive's readers fetched
-// lately, across files. A commit packs small files' chunks together into
-// shards of about a chunk's average size (1 MiB), so reading a directory
-// of small files reads the same shard once per file: each file has a
-// pipeline reader of its own, whose cache dies with it. This cache, shared
-// by all of them, fetches such a shard once. Only shards packed with more
+// PackedCache keeps the packed data shards that readers of many files
+// fetched lately, across files. A Writer packs small files' chunks
+// together into shards of about a chunk's average size (1 MiB), so
+// reading a directory of small files reads the same shard once per file:
+// each file has a Reader of its own, whose cache dies with it. This
+// cache, shared by all of them (a drive's readers, a restore), fetches
+// such a shard once. Only shards packed with more
 // than one chunk are kept (a big file's shards are read once, and would
 // only push them out); it is bounded in bytes, least recently used first.
 // A fetch under way is shared by every reader that asks for the same
 // shard.
-type packedCache struct {
+type PackedCache struct {
 	bound int64
 
 	mu       sync.Mutex
@@ -41,18 +41,16 @@ type packedFetch struct {
 	err  error
 }
 
-// packedCacheBytes bounds the shared cache of packed shards.
-const packedCacheBytes = 32 << 20
-
-func newPackedCache(bound int64) *packedCache {
-	return &packedCache{bound: bound, lru: list.New(), byID: map[erasure.ShardID]*list.Element{}, inflight: map[erasure.ShardID]*packedFetch{}}
+// NewPackedCache returns a cache of at most bound bytes of shards.
+func NewPackedCache(bound int64) *PackedCache {
+	return &PackedCache{bound: bound, lru: list.New(), byID: map[erasure.ShardID]*list.Element{}, inflight: map[erasure.ShardID]*packedFetch{}}
 }
 
 // get returns shard id's bytes, verified, from the cache or from fetch,
 // which must return verified bytes; what fetch returns is kept. The bytes
 // are shared with the cache and every other caller: nobody may write to
 // them.
-func (c *packedCache) get(ctx context.Context, id erasure.ShardID, fetch func(context.Context) ([]byte, error)) ([]byte, error) {
+func (c *PackedCache) get(ctx context.Context, id erasure.ShardID, fetch func(context.Context) ([]byte, error)) ([]byte, error) {
 	c.mu.Lock()
 	if e, ok := c.byID[id]; ok {
 		c.lru.MoveToFront(e)
@@ -98,7 +96,7 @@ func (c *packedCache) get(ctx context.Context, id erasure.ShardID, fetch func(co
 // packedShards returns the data shards of m that hold more than one
 // sealed chunk (or a chunk that does not fill them: another file's
 // chunks share it).
-func packedShards(m *pipeline.Manifest) map[erasure.ShardID]bool {
+func packedShards(m *Manifest) map[erasure.ShardID]bool {
 	var packed map[erasure.ShardID]bool
 	for _, ch := range m.Chunks {
 		if ch.Stripe < 0 || ch.Stripe >= len(m.Stripes) {
@@ -116,8 +114,15 @@ func packedShards(m *pipeline.Manifest) map[erasure.ShardID]bool {
 	return packed
 }
 
-// cachedGetter is the store a pipeline reader of one file fetches through:
-// its packed shards through the shared cache, the others from the cloud.
+// Getter returns the store a Reader of the file m describes should fetch
+// through: m's packed shards through the cache, the others from st. Every
+// shard it returns is verified (see cachedGetter).
+func (c *PackedCache) Getter(st store.ShardGetter, m *Manifest) store.ShardGetter {
+	return cachedGetter{st, c, packedShards(m)}
+}
+
+// cachedGetter is the store a Reader of one file fetches through: its
+// packed shards through the shared cache, the others from the store.
 // Every shard it returns is verified, as a HintedGetter's and a
 // VerifiedGetter's are. Unlike a ShardGetter's, a packed shard's bytes are
 // shared, not the caller's: it is only handed to pipeline readers, which
@@ -125,8 +130,8 @@ func packedShards(m *pipeline.Manifest) map[erasure.ShardID]bool {
 // their own), and a copy of a 1 MiB shard per small file read cost more
 // than the rest of the cache's work.
 type cachedGetter struct {
-	cloud  Cloud
-	cache  *packedCache
+	cloud  store.ShardGetter
+	cache  *PackedCache
 	packed map[erasure.ShardID]bool
 }
 
