@@ -1,0 +1,4 @@
+package forget
+
+// ShortDuration is shortDuration for the tests' reference model.
+var ShortDuration = shortDuration
