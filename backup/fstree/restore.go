@@ -1,0 +1,550 @@
+package fstree
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/murmur-cloud/murmur/fs"
+)
+
+// OwnerPolicy says whether a Restorer restores owners.
+type OwnerPolicy int
+
+const (
+	// OwnersAuto, the zero value, restores owners with lchown; its errors
+	// are reported when running as root and ignored otherwise (a user
+	// can give a file only to itself and its own groups).
+	OwnersAuto OwnerPolicy = iota
+	// OwnersRestore restores owners and reports every lchown error.
+	OwnersRestore
+	// OwnersSkip leaves new objects owned by the restoring user.
+	OwnersSkip
+)
+
+// RestoreOptions configure a Restorer.
+type RestoreOptions struct {
+	// Target is the directory to restore into. It must exist: empty, or
+	// a tree to restore over.
+	Target string
+	// Owners: whether Uid and Gid are restored (see OwnerPolicy).
+	Owners OwnerPolicy
+	// OnError, like ScanOptions.OnError, is called with each entry that
+	// could not be restored (or whose metadata could not all be set); if
+	// it returns nil the restore goes on, if it returns an error Restore
+	// or Finish returns it. A nil OnError makes every error returned.
+	OnError func(path string, err error) error
+}
+
+// A Restorer writes scanned entries back under a target directory. It
+// walks the target only through directory fds opened without following
+// symlinks, so neither an unsafe path nor a symlink (planted in the
+// target or restored from the backup) leads it outside the target. It is
+// not safe for concurrent use.
+type Restorer struct {
+	opt       RestoreOptions
+	chown     bool // lchown at all
+	chownErrs bool // and report its errors
+	// stack holds the open directories from the target down to the last
+	// entry's parent; a directory restored here is finished (its owner,
+	// attributes, mode and times set) when the restore leaves it.
+	stack []openDir
+	seq   uint64 // temporary names
+	err   error  // the first error not swallowed by OnError
+	done  bool
+	buf   []byte
+}
+
+type openDir struct {
+	name    string // its name in its parent; "" for the target
+	path    string // its entry's path
+	fd      int
+	e       *Entry // the entry to finish it with; nil if not restored here
+	existed bool   // it was there before: remove extra attributes
+}
+
+// holeBlock is the unit of sparseness: a 4 KiB-aligned run of zero bytes
+// this long is not written.
+const holeBlock = 4096
+
+var zeroBlock [holeBlock]byte
+
+// NewRestorer opens opt.Target, which must be a directory.
+func NewRestorer(opt RestoreOptions) (*Restorer, error) {
+	if opt.Target == "" {
+		return nil, errors.New("fstree: no restore target")
+	}
+	fd, err := unix.Open(opt.Target, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: opt.Target, Err: err}
+	}
+	r := &Restorer{
+		opt:   opt,
+		stack: []openDir{{path: ".", fd: fd}},
+		buf:   make([]byte, 1<<20),
+	}
+	switch opt.Owners {
+	case OwnersAuto:
+		r.chown, r.chownErrs = true, os.Geteuid() == 0
+	case OwnersRestore:
+		r.chown, r.chownErrs = true, true
+	}
+	return r, nil
+}
+
+// Restore writes e under the target. Entries must come in Scan order (a
+// directory before its contents, each directory's contents together),
+// and an entry's parent must exist: restored before, or in the target.
+//
+// A regular file with no Link is written from exactly e.Attr.Size bytes
+// of contents (nil for an empty file) into a temporary name in its
+// directory, sparsely: a 4 KiB-aligned block of zeros is skipped, so it
+// becomes a hole, and the file is truncated to its size. Its owner,
+// extended attributes, mode (after the owner, which clears setuid) and
+// times are set before it is renamed over whatever has its name. An
+// entry with Link becomes a hard link to the already restored Link, and
+// contents must be nil. Other kinds are created in place of whatever has
+// their name; a directory that has it is removed with its contents,
+// except for a directory entry, which keeps an existing directory and
+// what is in it. A directory's owner, attributes, mode and times are set
+// when the restore leaves it, or by Finish.
+func (r *Restorer) Restore(e *Entry, contents io.Reader) error {
+	if r.done {
+		return errors.New("fstree: Restore after Finish")
+	}
+	return r.check(e.Path, r.restore(e, contents))
+}
+
+// check passes err to OnError and keeps what is left of it as the first
+// error.
+func (r *Restorer) check(path string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if r.opt.OnError != nil {
+		err = r.opt.OnError(path, err)
+	}
+	if err != nil && r.err == nil {
+		r.err = err
+	}
+	return err
+}
+
+// Finish sets the metadata of the directories still open, deepest first,
+// the target's last (if a "." entry was restored), and closes them. It
+// returns the first error Restore or Finish met that OnError did not
+// swallow.
+func (r *Restorer) Finish() error {
+	if r.done {
+		return r.err
+	}
+	r.popTo(0)
+	r.done = true
+	return r.err
+}
+
+func (r *Restorer) restore(e *Entry, contents io.Reader) error {
+	parts, err := splitPath(e.Path)
+	if err != nil {
+		return err
+	}
+	full := osPath(r.opt.Target, e.Path)
+	kind := e.Attr.Kind
+	switch {
+	case kind < fs.Regular || kind > fs.MaxKind:
+		return &os.PathError{Op: "restore", Path: full, Err: fmt.Errorf("%w: %v", ErrUnknownKind, kind)}
+	case contents != nil && (kind != fs.Regular || e.Link != ""):
+		return &os.PathError{Op: "restore", Path: full, Err: fmt.Errorf("contents given for a %v with Link %q", kind, e.Link)}
+	case e.Link != "" && kind == fs.Directory:
+		return &os.PathError{Op: "restore", Path: full, Err: errors.New("a directory with a Link")}
+	}
+	if len(parts) == 0 {
+		if kind != fs.Directory {
+			return &os.PathError{Op: "restore", Path: full, Err: fmt.Errorf("the root is a %v, not a directory", kind)}
+		}
+		if _, err := r.cd(nil); err != nil {
+			return err
+		}
+		r.stack[0].e, r.stack[0].existed = e, true
+		return nil
+	}
+	dirfd, err := r.cd(parts[:len(parts)-1])
+	if err != nil {
+		return err
+	}
+	name := parts[len(parts)-1]
+	switch {
+	case e.Link != "":
+		return r.link(dirfd, name, full, e)
+	case kind == fs.Directory:
+		return r.mkdir(dirfd, name, full, e)
+	case kind == fs.Regular:
+		return r.file(dirfd, name, full, e, contents)
+	}
+	return r.node(dirfd, name, full, e)
+}
+
+// cd makes the directory with the components dir the top of the stack,
+// leaving (and finishing) the directories not on its way, and returns
+// its fd.
+func (r *Restorer) cd(dir []string) (int, error) {
+	n := 1
+	for n < len(r.stack) && n-1 < len(dir) && r.stack[n].name == dir[n-1] {
+		n++
+	}
+	r.popTo(n)
+	for _, c := range dir[n-1:] {
+		top := r.stack[len(r.stack)-1]
+		path := join(top.path, c)
+		fd, err := openDirAt(top.fd, c)
+		if err != nil {
+			return -1, &os.PathError{Op: "open", Path: osPath(r.opt.Target, path), Err: err}
+		}
+		r.stack = append(r.stack, openDir{name: c, path: path, fd: fd})
+	}
+	return r.stack[len(r.stack)-1].fd, nil
+}
+
+// openDirAt opens directory name in dirfd, failing on a symlink.
+func openDirAt(dirfd int, name string) (int, error) {
+	return unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+}
+
+// popTo leaves the directories above the first n of the stack, finishing
+// those restored here and passing their errors to check.
+func (r *Restorer) popTo(n int) {
+	for len(r.stack) > n {
+		d := r.stack[len(r.stack)-1]
+		r.stack = r.stack[:len(r.stack)-1]
+		if d.e != nil {
+			var err error
+			if len(r.stack) > 0 {
+				err = r.finishDir(d, r.stack[len(r.stack)-1].fd)
+			} else {
+				err = r.finishDir(d, -1)
+			}
+			r.check(d.path, err)
+		}
+		unix.Close(d.fd)
+	}
+}
+
+// finishDir sets a directory's owner, extended attributes, mode and
+// times; parentfd is -1 for the target.
+func (r *Restorer) finishDir(d openDir, parentfd int) error {
+	full := osPath(r.opt.Target, d.path)
+	e := d.e
+	if err := r.doChown(func() error { return unix.Fchown(d.fd, int(e.Attr.Uid), int(e.Attr.Gid)) }); err != nil {
+		return &os.PathError{Op: "chown", Path: full, Err: err}
+	}
+	if d.existed {
+		if err := removeExtraXattrs(d.fd, e.Xattrs); err != nil {
+			return &os.PathError{Op: "removexattr", Path: full, Err: err}
+		}
+	}
+	if err := setXattrs(e.Xattrs, func(k string, v []byte) error { return unix.Fsetxattr(d.fd, k, v, 0) }); err != nil {
+		return &os.PathError{Op: "setxattr", Path: full, Err: err}
+	}
+	if err := unix.Fchmod(d.fd, e.Attr.Mode&fs.ModeMask); err != nil {
+		return &os.PathError{Op: "chmod", Path: full, Err: err}
+	}
+	var err error
+	if parentfd < 0 {
+		err = unix.UtimesNanoAt(unix.AT_FDCWD, r.opt.Target, times(e), 0)
+	} else {
+		err = unix.UtimesNanoAt(parentfd, d.name, times(e), unix.AT_SYMLINK_NOFOLLOW)
+	}
+	if err != nil {
+		return &os.PathError{Op: "utimensat", Path: full, Err: err}
+	}
+	return nil
+}
+
+func (r *Restorer) mkdir(dirfd int, name, full string, e *Entry) error {
+	existed := false
+	err := unix.Mkdirat(dirfd, name, 0o700)
+	if err == unix.EEXIST {
+		var st unix.Stat_t
+		if err = unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err == nil {
+			if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+				existed = true
+			} else if err = unix.Unlinkat(dirfd, name, 0); err == nil {
+				err = unix.Mkdirat(dirfd, name, 0o700)
+			}
+		}
+	}
+	if err != nil {
+		return &os.PathError{Op: "mkdir", Path: full, Err: err}
+	}
+	fd, err := openDirAt(dirfd, name)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: full, Err: err}
+	}
+	r.stack = append(r.stack, openDir{name: name, path: e.Path, fd: fd, e: e, existed: existed})
+	return nil
+}
+
+func (r *Restorer) file(dirfd int, name, full string, e *Entry, contents io.Reader) (err error) {
+	var fd int
+	var tmp string
+	for {
+		r.seq++
+		tmp = ".murmur-restore-" + strconv.FormatUint(r.seq, 10)
+		fd, err = unix.Openat(dirfd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+		if err != unix.EEXIST {
+			break
+		}
+	}
+	if err != nil {
+		return &os.PathError{Op: "create", Path: full, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), full)
+	defer func() {
+		if f != nil {
+			f.Close()
+		}
+		if err != nil {
+			unix.Unlinkat(dirfd, tmp, 0)
+		}
+	}()
+	size := int64(e.Attr.Size)
+	if size > 0 && contents == nil {
+		return &os.PathError{Op: "restore", Path: full, Err: fmt.Errorf("no contents for %d bytes", size)}
+	}
+	if err := r.writeSparse(f, contents, size); err != nil {
+		return err
+	}
+	if err := f.Truncate(size); err != nil {
+		return err
+	}
+	if err := r.doChown(func() error { return unix.Fchown(fd, int(e.Attr.Uid), int(e.Attr.Gid)) }); err != nil {
+		return &os.PathError{Op: "chown", Path: full, Err: err}
+	}
+	if err := setXattrs(e.Xattrs, func(k string, v []byte) error { return unix.Fsetxattr(fd, k, v, 0) }); err != nil {
+		return &os.PathError{Op: "setxattr", Path: full, Err: err}
+	}
+	if err := unix.Fchmod(fd, e.Attr.Mode&fs.ModeMask); err != nil {
+		return &os.PathError{Op: "chmod", Path: full, Err: err}
+	}
+	err, f = f.Close(), nil
+	if err != nil {
+		return err
+	}
+	if err := unix.UtimesNanoAt(dirfd, tmp, times(e), unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return &os.PathError{Op: "utimensat", Path: full, Err: err}
+	}
+	err = unix.Renameat(dirfd, tmp, dirfd, name)
+	if err == unix.EISDIR || err == unix.ENOTEMPTY || err == unix.EEXIST {
+		if err = removeAll(dirfd, name); err == nil {
+			err = unix.Renameat(dirfd, tmp, dirfd, name)
+		}
+	}
+	if err != nil {
+		return &os.PathError{Op: "rename", Path: full, Err: err}
+	}
+	return nil
+}
+
+// writeSparse copies size bytes from contents to f, leaving a hole for
+// every 4 KiB-aligned block of zeros.
+func (r *Restorer) writeSparse(f *os.File, contents io.Reader, size int64) error {
+	for off := int64(0); off < size; {
+		chunk := r.buf[:min(int64(len(r.buf)), size-off)]
+		if n, err := io.ReadFull(contents, chunk); err != nil {
+			if err == io.EOF || err == io.ErrUnexpectedEOF {
+				err = fmt.Errorf("%w: contents end after %d of %d bytes", io.ErrUnexpectedEOF, off+int64(n), size)
+			}
+			return &os.PathError{Op: "read contents", Path: f.Name(), Err: err}
+		}
+		for i := 0; i < len(chunk); {
+			j := i // the first non-zero block from i
+			for j < len(chunk) && isZero(chunk[j:min(j+holeBlock, len(chunk))]) {
+				j += holeBlock
+			}
+			k := j // the first zero block after it
+			for k < len(chunk) && !isZero(chunk[k:min(k+holeBlock, len(chunk))]) {
+				k += holeBlock
+			}
+			k = min(k, len(chunk))
+			if k > j {
+				if _, err := f.WriteAt(chunk[j:k], off+int64(j)); err != nil {
+					return err
+				}
+			}
+			i = k
+		}
+		off += int64(len(chunk))
+	}
+	return nil
+}
+
+func isZero(b []byte) bool { return bytes.Equal(b, zeroBlock[:len(b)]) }
+
+// node creates a symlink, fifo, socket or device node.
+func (r *Restorer) node(dirfd int, name, full string, e *Entry) error {
+	if err := removeAll(dirfd, name); err != nil {
+		return &os.PathError{Op: "remove", Path: full, Err: err}
+	}
+	var err error
+	switch e.Attr.Kind {
+	case fs.Symlink:
+		err = unix.Symlinkat(e.Target, dirfd, name)
+	case fs.CharDevice, fs.BlockDevice:
+		dev := unix.Mkdev(decodeDev(e.Attr.Rdev))
+		err = unix.Mknodat(dirfd, name, fs.TypeBits(e.Attr.Kind)|0o600, int(dev))
+	default:
+		err = unix.Mknodat(dirfd, name, fs.TypeBits(e.Attr.Kind)|0o600, 0)
+	}
+	if err != nil {
+		return &os.PathError{Op: "create", Path: full, Err: err}
+	}
+	if err := r.doChown(func() error {
+		return unix.Fchownat(dirfd, name, int(e.Attr.Uid), int(e.Attr.Gid), unix.AT_SYMLINK_NOFOLLOW)
+	}); err != nil {
+		return &os.PathError{Op: "lchown", Path: full, Err: err}
+	}
+	// The l*xattr calls take a path: this one reaches name through the
+	// parent's fd, so no component of it is looked up again.
+	proc := fmt.Sprintf("/proc/self/fd/%d/%s", dirfd, name)
+	if err := setXattrs(e.Xattrs, func(k string, v []byte) error { return unix.Lsetxattr(proc, k, v, 0) }); err != nil {
+		return &os.PathError{Op: "lsetxattr", Path: full, Err: err}
+	}
+	if e.Attr.Kind != fs.Symlink {
+		err := unix.Fchmodat(dirfd, name, e.Attr.Mode&fs.ModeMask, unix.AT_SYMLINK_NOFOLLOW)
+		if err == unix.EOPNOTSUPP { // no fchmodat2: name is the node just made
+			err = unix.Fchmodat(dirfd, name, e.Attr.Mode&fs.ModeMask, 0)
+		}
+		if err != nil {
+			return &os.PathError{Op: "chmod", Path: full, Err: err}
+		}
+	}
+	if err := unix.UtimesNanoAt(dirfd, name, times(e), unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return &os.PathError{Op: "utimensat", Path: full, Err: err}
+	}
+	return nil
+}
+
+// link makes name a hard link to the restored e.Link.
+func (r *Restorer) link(dirfd int, name, full string, e *Entry) error {
+	parts, err := splitPath(e.Link)
+	if err != nil {
+		return err
+	}
+	if len(parts) == 0 {
+		return &os.PathError{Op: "link", Path: full, Err: fmt.Errorf("%w: link to the root", ErrUnsafePath)}
+	}
+	// Walk to the link's directory from the target, outside the stack.
+	ldir, opened := r.stack[0].fd, -1
+	for _, c := range parts[:len(parts)-1] {
+		fd, err := openDirAt(ldir, c)
+		if opened >= 0 {
+			unix.Close(opened)
+		}
+		if err != nil {
+			return &os.PathError{Op: "link", Path: full, Err: fmt.Errorf("open %s: %w", osPath(r.opt.Target, e.Link), err)}
+		}
+		ldir, opened = fd, fd
+	}
+	if opened >= 0 {
+		defer unix.Close(opened)
+	}
+	if err := removeAll(dirfd, name); err != nil {
+		return &os.PathError{Op: "remove", Path: full, Err: err}
+	}
+	if err := unix.Linkat(ldir, parts[len(parts)-1], dirfd, name, 0); err != nil {
+		return &os.PathError{Op: "link", Path: full, Err: fmt.Errorf("to %s: %w", osPath(r.opt.Target, e.Link), err)}
+	}
+	return nil
+}
+
+// doChown runs an lchown as the owner policy says.
+func (r *Restorer) doChown(chown func() error) error {
+	if !r.chown {
+		return nil
+	}
+	if err := chown(); err != nil && r.chownErrs {
+		return err
+	}
+	return nil
+}
+
+// removeAll removes name from dirfd, with its contents if it is a
+// directory, never following a symlink. A missing name is no error.
+func removeAll(dirfd int, name string) error {
+	err := unix.Unlinkat(dirfd, name, 0)
+	if err == nil || err == unix.ENOENT {
+		return nil
+	}
+	if err != unix.EISDIR {
+		return err
+	}
+	fd, err := openDirAt(dirfd, name)
+	if err != nil {
+		return err
+	}
+	f := os.NewFile(uintptr(fd), name)
+	names, err := f.Readdirnames(-1)
+	for _, n := range names {
+		if err == nil {
+			err = removeAll(fd, n)
+		}
+	}
+	f.Close()
+	if err != nil {
+		return err
+	}
+	return unix.Unlinkat(dirfd, name, unix.AT_REMOVEDIR)
+}
+
+// setXattrs sets every attribute, in name order, with set.
+func setXattrs(m map[string][]byte, set func(name string, value []byte) error) error {
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	for _, k := range names {
+		if err := set(k, m[k]); err != nil {
+			return fmt.Errorf("%s: %w", k, err)
+		}
+	}
+	return nil
+}
+
+// removeExtraXattrs removes from the directory open as fd the attributes
+// m does not have, but for security.selinux, which labels the object
+// where it is rather than belonging to what it holds.
+func removeExtraXattrs(fd int, m map[string][]byte) error {
+	n, err := unix.Flistxattr(fd, nil)
+	if err != nil || n == 0 {
+		if err == unix.ENOTSUP {
+			err = nil
+		}
+		return err
+	}
+	buf := make([]byte, n)
+	if n, err = unix.Flistxattr(fd, buf); err != nil {
+		return err
+	}
+	for _, k := range bytes.Split(buf[:n], []byte{0}) {
+		name := string(k)
+		if _, keep := m[name]; keep || name == "" || name == "security.selinux" {
+			continue
+		}
+		if err := unix.Fremovexattr(fd, name); err != nil && err != unix.ENODATA {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// times returns e's atime and mtime for utimensat.
+func times(e *Entry) []unix.Timespec {
+	return []unix.Timespec{unix.NsecToTimespec(e.Attr.Atime), unix.NsecToTimespec(e.Attr.Mtime)}
+}
