@@ -9,6 +9,7 @@ import (
 	"github.com/murmur-cloud/murmur/chunk"
 	"github.com/murmur-cloud/murmur/crypt"
 	"github.com/murmur-cloud/murmur/erasure"
+	"github.com/murmur-cloud/murmur/store"
 )
 
 // Default erasure code: any 2 of 6 shards may be lost, at 1.5x storage.
@@ -41,8 +42,15 @@ type Config struct {
 	// Index, if not nil, names chunks already stored: a Writer refers
 	// to a chunk it knows where it lies instead of storing it again.
 	// Chunks repeated within one batch are stored once either way.
-	Index  Index
-	Logger *slog.Logger // nil: discard
+	Index Index
+	// OnStored, if set, is told of each stripe a Writer stored, with the
+	// chunks packed in it (their Stripe fields are not indexes of any
+	// manifest), as soon as the stripe is stored and before Finish: a
+	// caller that must not store chunks twice after a crash records them
+	// here. It is called from the Writer's background goroutines, maybe
+	// concurrently.
+	OnStored func(stripe *erasure.Descriptor, holders []store.Holder, chunks []ChunkRef)
+	Logger   *slog.Logger // nil: discard
 }
 
 // Sealing is how chunks are sealed.

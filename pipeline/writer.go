@@ -318,10 +318,14 @@ func (w *Writer) dispatch(group []pendingShard) error {
 	w.stripes++
 	data := make([][]byte, len(group))
 	ids := make([]erasure.ShardID, len(group))
+	var packed []ChunkRef // for OnStored: copies, since files' chunk lists grow meanwhile
 	for j, sh := range group {
 		for _, p := range sh.chunks {
 			r := p.ref()
 			r.Stripe, r.Shard = n, j
+			if w.cfg.OnStored != nil {
+				packed = append(packed, *r)
+			}
 		}
 		data[j], ids[j] = sh.pieces[0], sh.hash
 		if len(sh.pieces) > 1 {
@@ -346,6 +350,9 @@ func (w *Writer) dispatch(group []pendingShard) error {
 			w.holders[n] = holders
 		}
 		w.mu.Unlock()
+		if w.cfg.OnStored != nil {
+			w.cfg.OnStored(d, holders, packed)
+		}
 	})
 	return w.failed()
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/murmur-cloud/murmur/backup"
 	"github.com/murmur-cloud/murmur/client"
 	"github.com/murmur-cloud/murmur/cmd/murmur/internal/cli"
 	"github.com/murmur-cloud/murmur/crypt"
@@ -22,6 +23,7 @@ const (
 	exitNoSpace    = 5 // the cloud or a store is full
 	exitNotRunning = 6 // no node answers on the local socket
 	exitNotFound   = 7 // no such file
+	exitIncomplete = 8 // a backup or restore finished without some entries
 	exitStopped    = 130
 )
 
@@ -45,6 +47,8 @@ func explain(err error) (string, int) {
 		{node.ErrBadInvite, exitUsage, ""},
 		{node.ErrBadSecret, exitUsage, ""},
 		{crypt.ErrAuth, exitAuth, " (wrong key, or the data was tampered with)"},
+		{backup.ErrAppendOnly, exitAuth, ""},
+		{backup.ErrIncomplete, exitIncomplete, ""},
 		{erasure.ErrTooFewShards, exitData, " (too many peers holding this data are gone)"},
 		{pipeline.ErrManifest, exitData, ""},
 		{erasure.ErrDescriptor, exitData, ""},

@@ -37,19 +37,32 @@ type driveEntry struct {
 	Public string `json:"public_key"` // hex
 }
 
-func loadDrives(dir string) ([]driveEntry, error) {
-	b, err := os.ReadFile(filepath.Join(dir, drivesFile))
+func loadDrives(dir string) ([]driveEntry, error) { return loadList[driveEntry](dir, drivesFile) }
+
+// loadList reads a JSON list the node keeps in dir (drives.json,
+// sets.json); a missing file is an empty list.
+func loadList[T any](dir, name string) ([]T, error) {
+	b, err := os.ReadFile(filepath.Join(dir, name))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	var ds []driveEntry
-	if err := json.Unmarshal(b, &ds); err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, drivesFile), err)
+	var list []T
+	if err := json.Unmarshal(b, &list); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, name), err)
 	}
-	return ds, nil
+	return list, nil
+}
+
+// saveList writes a JSON list the node keeps in dir, atomically.
+func saveList[T any](dir, name string, list []T) error {
+	b, err := json.MarshalIndent(list, "", "  ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(filepath.Join(dir, name), append(b, '\n'), 0o600)
 }
 
 // RememberDrive records that the drive of pub is called name on the node
@@ -68,12 +81,7 @@ func RememberDrive(dir, name string, pub ed25519.PublicKey) error {
 			return fmt.Errorf("%w: this node already knows a drive named %q", cli.ErrUsage, name)
 		}
 	}
-	ds = append(ds, driveEntry{Name: name, Public: h})
-	b, err := json.MarshalIndent(ds, "", "  ")
-	if err != nil {
-		return err
-	}
-	return atomicfile.WriteFile(filepath.Join(dir, drivesFile), append(b, '\n'), 0o600)
+	return saveList(dir, drivesFile, append(ds, driveEntry{Name: name, Public: h}))
 }
 
 // ResolveDrive turns --drive (a name this node knows, or a public key in

@@ -32,6 +32,12 @@ func (c *Command) Execute(ctx context.Context, args []string, out io.Writer) err
 }
 
 func (c *Command) dispatch(ctx context.Context, path string, args []string, out io.Writer) error {
+	// A command with both subcommands and a Run of its own (murmur
+	// backup PATH, murmur backup init) runs itself unless its first
+	// argument names a subcommand.
+	if len(c.Sub) > 0 && c.Run != nil && (len(args) == 0 || !c.hasSub(args[0])) && (len(args) == 0 || args[0] != "help") {
+		return c.run(ctx, path, args, out)
+	}
 	if len(c.Sub) > 0 {
 		if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 			c.help(out, path)
@@ -47,6 +53,20 @@ func (c *Command) dispatch(ctx context.Context, path string, args []string, out 
 		}
 		return fmt.Errorf("%w: %s has no command %q (see '%s help')", ErrUsage, path, args[0], path)
 	}
+	return c.run(ctx, path, args, out)
+}
+
+func (c *Command) hasSub(name string) bool {
+	for _, s := range c.Sub {
+		if s.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// run parses c's flags from args and runs it.
+func (c *Command) run(ctx context.Context, path string, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet(path, flag.ContinueOnError)
 	fs.SetOutput(out)
 	fs.Usage = func() {
@@ -66,7 +86,11 @@ func (c *Command) dispatch(ctx context.Context, path string, args []string, out 
 }
 
 func (c *Command) help(out io.Writer, path string) {
-	fmt.Fprintf(out, "%s: %s\n\nusage: %s COMMAND [flags]\n\ncommands:\n", path, c.Summary, path)
+	fmt.Fprintf(out, "%s: %s\n\nusage: %s COMMAND [flags]\n", path, c.Summary, path)
+	if c.Run != nil {
+		fmt.Fprintf(out, "   or: %s [flags] %s\n", path, c.Args)
+	}
+	fmt.Fprintf(out, "\ncommands:\n")
 	subs := append([]*Command(nil), c.Sub...)
 	sort.Slice(subs, func(i, j int) bool { return subs[i].Name < subs[j].Name })
 	for _, s := range subs {

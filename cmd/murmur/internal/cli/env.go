@@ -6,6 +6,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
+	"unicode"
+	"unicode/utf8"
 )
 
 // DefaultDir is where a machine's node lives unless --dir or MURMUR_DIR says.
@@ -36,4 +39,16 @@ func PrintJSON(out io.Writer, v any) error {
 	enc := json.NewEncoder(out)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// Quote returns s as is when every rune of it prints, else Go-quoted, so a
+// name with control characters (a newline, an escape sequence) cannot
+// garble a listing or a terminal.
+func Quote(s string) string {
+	for _, r := range s {
+		if !unicode.IsPrint(r) || r == utf8.RuneError {
+			return strconv.Quote(s)
+		}
+	}
+	return s
 }

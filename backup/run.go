@@ -1,0 +1,761 @@
+package backup
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/murmur-cloud/murmur/backup/fstree"
+	"github.com/murmur-cloud/murmur/chunk"
+	"github.com/murmur-cloud/murmur/crypt"
+	"github.com/murmur-cloud/murmur/erasure"
+	"github.com/murmur-cloud/murmur/fs"
+	"github.com/murmur-cloud/murmur/fs/format"
+	"github.com/murmur-cloud/murmur/pipeline"
+	"github.com/murmur-cloud/murmur/store"
+)
+
+// Options are one backup's.
+type Options struct {
+	Paths         []string // what to back up: absolute paths
+	Host          string   // the machine's name, kept in the snapshot
+	Tags          []string
+	Exclude       func(path string, isDir bool) bool // path is absolute
+	OneFileSystem bool
+	// CacheDir keeps this machine's cache of its last snapshot and the
+	// index of what a backup that did not finish stored ("": none, so
+	// every file is read and an interrupted backup's chunks are stored
+	// again).
+	CacheDir string
+	K, M     int // the erasure code (0: the pipeline's default)
+	// Progress, if set, is called as the backup goes.
+	Progress func(Progress)
+	// Warn, if set, hears of each entry not backed up faithfully: not
+	// readable (left out of the snapshot) or changed while it was read.
+	Warn func(path string, err error)
+	// Now is the clock (nil: time.Now).
+	Now func() time.Time
+}
+
+// Progress is how far a backup is.
+type Progress struct {
+	Files, Dirs, Others uint64
+	Bytes               uint64 // regular files' bytes seen
+	Read                uint64 // of them, read (the rest unchanged since the parent)
+	Stored              uint64 // plaintext bytes of new chunks, stored
+	Warnings            uint64
+	Path                string // the entry last seen
+}
+
+// Result is a finished backup.
+type Result struct {
+	ID       SnapshotID
+	Snapshot *Snapshot
+	Warnings uint64 // entries not backed up faithfully (exit code 3)
+}
+
+// ErrChanged reports a file that changed while it was read: what is in
+// the snapshot may mix its old and new bytes.
+var ErrChanged = errors.New("backup: changed while it was read")
+
+// Batches: a batch of files is finished (its stripes stored, its files'
+// manifests known) when it holds this much.
+const (
+	batchBytes = 128 << 20
+	batchFiles = 4096
+)
+
+// A run is one backup in progress.
+type run struct {
+	ctx   context.Context
+	cloud Cloud
+	keys  *Keys
+	opt   Options
+	pcfg  pipeline.Config
+	idx   *pipeline.MemIndex
+	w     *pipeline.Writer
+	tree  *treeBuilder
+
+	parent *cacheReader
+	cache  *cacheWriter
+	// pending is the batch's files and pages awaiting their manifests;
+	// held is the cache entries since the batch began, in scan order.
+	pending    []pend
+	held       []*cacheEntry
+	batchBytes int64
+	pages      map[uint64][]byte
+
+	// fresh: the chunks this backup stored, for its index segment (mu
+	// guards it, stored and stats' new-chunk figures: the Writer's
+	// goroutines report stored stripes).
+	mu      sync.Mutex
+	fresh   map[chunk.ID]pipeline.Located
+	stored  uint64
+	pendIdx *os.File // the local index of what an unfinished backup stored
+
+	prog  Progress
+	stats Stats
+}
+
+// pend is a file of the batch (page < 0) or a page.
+type pend struct {
+	ino   fs.Ino
+	page  int64
+	entry *cacheEntry
+}
+
+// Run backs up opt.Paths into the set and returns the new snapshot.
+func Run(ctx context.Context, cloud Cloud, keys *Keys, opt Options) (*Result, error) {
+	if len(opt.Paths) == 0 {
+		return nil, errors.New("backup: nothing to back up")
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	paths, err := cleanPaths(opt.Paths)
+	if err != nil {
+		return nil, err
+	}
+	r := &run{ctx: ctx, cloud: cloud, keys: keys, opt: opt, pages: map[uint64][]byte{}, fresh: map[chunk.ID]pipeline.Located{}}
+	ls, _, err := logs(ctx, cloud, keys)
+	if err != nil {
+		return nil, err
+	}
+	if r.idx, err = loadIndex(ctx, cloud, keys, ls); err != nil {
+		return nil, err
+	}
+	var mine *writerLog
+	var me [32]byte
+	copy(me[:], keys.Writer.PublicKey())
+	for _, l := range ls {
+		if l.writer == me {
+			mine = l
+		}
+	}
+	if mine == nil {
+		return nil, errors.New("backup: this key is not a writer of the set")
+	}
+	if err := r.openLocal(mine); err != nil {
+		return nil, err
+	}
+	defer r.parent.close()
+	r.pcfg = pipeline.Config{Keys: keys.Data, K: opt.K, M: opt.M, Sealing: pipeline.SealContent, Compress: true, Index: r.idx, OnStored: r.onStored}
+	if r.w, err = pipeline.NewWriter(r.pcfg, cloud); err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			r.w.Abort()
+			r.cache.abort()
+		}
+		if r.pendIdx != nil {
+			r.pendIdx.Close()
+		}
+	}()
+	r.tree = newTreeBuilder(r.addPage)
+	started := opt.Now()
+	if err := r.scan(paths); err != nil {
+		return nil, err
+	}
+	if err := r.finishBatch(); err != nil {
+		return nil, err
+	}
+	if err := r.tree.Close(); err != nil {
+		return nil, err
+	}
+	if err := r.finishBatch(); err != nil {
+		return nil, err
+	}
+	super := &format.Super{Gen: 1, Time: started, Next: r.tree.Next(), Pages: r.pages}
+	superM, err := r.store(super.Marshal())
+	if err != nil {
+		return nil, err
+	}
+	superEnc, err := superM.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	snap := &Snapshot{Time: started, Host: opt.Host, Paths: paths, Tags: slices.Clone(opt.Tags), Super: superEnc}
+	if r.parent != nil {
+		snap.Parent = r.parent.parent
+	}
+	r.stats.Files, r.stats.Dirs, r.stats.Others = r.prog.Files, r.prog.Dirs, r.prog.Others
+	r.stats.Bytes, r.stats.Read, r.stats.Errors = r.prog.Bytes, r.prog.Read, r.prog.Warnings
+	r.mu.Lock()
+	snap.Stats = r.stats
+	r.mu.Unlock()
+	id, err := r.publish(mine, snap)
+	if err != nil {
+		return nil, err
+	}
+	ok = true
+	if r.cache != nil {
+		if err := r.cache.commit(id); err != nil {
+			r.warn(r.opt.CacheDir, fmt.Errorf("the cache for the next backup: %w", err))
+		}
+	}
+	if r.pendIdx != nil {
+		os.Remove(r.pendIdx.Name())
+	}
+	r.renew()
+	return &Result{ID: id, Snapshot: snap, Warnings: r.prog.Warnings}, nil
+}
+
+// cleanPaths returns the paths cleaned, sorted in scan order, without
+// those inside another.
+func cleanPaths(in []string) ([]string, error) {
+	var ps []string
+	for _, p := range in {
+		if !filepath.IsAbs(p) {
+			return nil, fmt.Errorf("backup: %q is not an absolute path", p)
+		}
+		ps = append(ps, filepath.Clean(p))
+	}
+	slices.SortFunc(ps, func(a, b string) int {
+		if pathLess(strings.TrimPrefix(a, "/"), strings.TrimPrefix(b, "/")) {
+			return -1
+		}
+		if a == b {
+			return 0
+		}
+		return 1
+	})
+	var out []string
+	for _, p := range ps {
+		if n := len(out); n > 0 && (out[n-1] == p || out[n-1] == "/" || strings.HasPrefix(p, out[n-1]+"/")) {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// local names this machine's files for the set, its writer and host.
+func (r *run) local(kind string) string {
+	w := hex.EncodeToString(r.keys.Writer.PublicKey()[:8])
+	h := sha256.Sum256([]byte(r.opt.Host))
+	return filepath.Join(r.opt.CacheDir, r.keys.ID.String(), fmt.Sprintf("%s-%x.%s", w, h[:4], kind))
+}
+
+// openLocal opens the parent's cache, if it is this writer's last
+// snapshot, and the index an interrupted backup left.
+func (r *run) openLocal(mine *writerLog) error {
+	if r.opt.CacheDir == "" {
+		return nil
+	}
+	if c := openCache(r.local("cache")); c != nil {
+		known := slices.ContainsFunc(mine.entries, func(e LogEntry) bool { return sha256.Sum256(e.Box) == c.parent })
+		if known {
+			r.parent = c
+		} else {
+			c.close()
+		}
+	}
+	var err error
+	if r.cache, err = createCache(r.local("cache")); err != nil {
+		return fmt.Errorf("backup: the cache: %w", err)
+	}
+	name := r.local("pending")
+	if b, err := os.ReadFile(name); err == nil {
+		for _, m := range parsePendingIndex(b) {
+			r.idx.Add(m)
+			for _, c := range m.Chunks {
+				r.fresh[c.ID] = pipeline.Located{Ref: c, Stripe: m.Stripes[c.Stripe]}
+			}
+		}
+	}
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("backup: the index of what this backup stores: %w", err)
+	}
+	r.pendIdx = f
+	return nil
+}
+
+// scan walks every path, with its ancestors first.
+func (r *run) scan(paths []string) error {
+	seen := map[string]bool{}
+	for _, p := range paths {
+		// The ancestors, from "/" down: directories of the snapshot too.
+		tp := strings.TrimPrefix(p, "/")
+		var anc []string
+		for d := tp; d != ""; {
+			d = path.Dir(d)
+			if d == "." {
+				d = ""
+			}
+			anc = append(anc, d)
+			if d == "" {
+				break
+			}
+		}
+		for i := len(anc) - 1; i >= 0; i-- {
+			if seen[anc[i]] {
+				continue
+			}
+			seen[anc[i]] = true
+			e, err := fstree.Stat("/", orDot(anc[i]))
+			if err != nil {
+				return fmt.Errorf("backup: %w", err)
+			}
+			e.Link = ""
+			if err := r.item(tp, anc[i], e, "/", orDot(anc[i])); err != nil {
+				return err
+			}
+		}
+		opt := fstree.ScanOptions{
+			OneFileSystem: r.opt.OneFileSystem,
+			OnError: func(at string, err error) error {
+				r.warn(filepath.Join(p, at), err)
+				return nil
+			},
+		}
+		if r.opt.Exclude != nil {
+			opt.Exclude = func(at string, isDir bool) bool { return r.opt.Exclude(filepath.Join(p, at), isDir) }
+		}
+		err := fstree.Scan(r.ctx, p, opt, func(e *fstree.Entry) error {
+			return r.item(tp, join(tp, e.Path), e, p, e.Path)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func orDot(p string) string {
+	if p == "" {
+		return "."
+	}
+	return p
+}
+
+// join returns the snapshot path of a scanned path under root.
+func join(root, p string) string {
+	switch {
+	case p == "." || p == "":
+		return root
+	case root == "":
+		return p
+	}
+	return root + "/" + p
+}
+
+// item adds one scanned entry at snapshot path at, found at rel under
+// base. root is the snapshot path of the scan's root.
+func (r *run) item(root, at string, e *fstree.Entry, base, rel string) error {
+	it := &Item{Path: at, Node: fs.Node{Attr: e.Attr, Target: e.Target, Xattrs: e.Xattrs}}
+	if e.Link != "" {
+		it.Link = join(root, e.Link)
+	}
+	r.prog.Path = "/" + at
+	switch {
+	case e.Attr.Kind == fs.Directory:
+		r.prog.Dirs++
+	case e.Attr.Kind == fs.Regular:
+		r.prog.Files++
+	default:
+		r.prog.Others++
+	}
+	if e.Attr.Kind != fs.Regular || it.Link != "" {
+		_, err := r.tree.Add(it)
+		r.progress()
+		return r.treeErr(at, err)
+	}
+	r.prog.Bytes += e.Attr.Size
+	entry := &cacheEntry{path: at, dev: e.Dev, ino: uint64(e.Attr.Ino), size: e.Attr.Size, mtime: e.Attr.Mtime, ctime: e.Attr.Ctime}
+	if e.Attr.Size == 0 {
+		ino, err := r.tree.Add(it)
+		if err != nil {
+			return r.treeErr(at, err)
+		}
+		r.hold(entry)
+		return r.tree.SetContents(ino, nil, 0)
+	}
+	if c := r.parent.lookup(at); c != nil && c.dev == e.Dev && c.ino == entry.ino && c.size == entry.size &&
+		c.mtime == entry.mtime && c.ctime == entry.ctime && r.indexed(c.manifest) {
+		ino, err := r.tree.Add(it)
+		if err != nil {
+			return r.treeErr(at, err)
+		}
+		entry.manifest = c.manifest
+		r.hold(entry)
+		r.progress()
+		return r.tree.SetContents(ino, c.manifest, c.size)
+	}
+	// Read it.
+	f, err := fstree.Open(base, rel)
+	if err != nil {
+		r.warn("/"+at, err)
+		return nil
+	}
+	_, err = r.w.Add(r.ctx, &readErrs{f})
+	f.Close()
+	var re *readError
+	switch {
+	case errors.As(err, &re):
+		r.warn("/"+at, re.err)
+		return nil
+	case err != nil:
+		return fmt.Errorf("backup: store /%s: %w", at, err)
+	}
+	if after, err := fstree.Stat(base, rel); err != nil || fstree.Changed(e, after) {
+		r.warn("/"+at, ErrChanged)
+	}
+	ino, err := r.tree.Add(it)
+	if err != nil {
+		return r.treeErr(at, err)
+	}
+	r.prog.Read += e.Attr.Size
+	r.pending = append(r.pending, pend{ino: ino, page: -1, entry: entry})
+	r.held = append(r.held, entry)
+	r.batchBytes += int64(e.Attr.Size)
+	r.progress()
+	if r.batchBytes >= batchBytes || len(r.pending) >= batchFiles {
+		return r.finishBatch()
+	}
+	return nil
+}
+
+// treeErr turns a tree error on one entry into a warning: the entry is
+// left out (a link to a file not in the snapshot, a name met twice).
+func (r *run) treeErr(at string, err error) error {
+	if err != nil {
+		r.warn("/"+at, err)
+	}
+	return nil
+}
+
+// indexed reports whether every chunk of a cached manifest is still in the
+// set's index (so none of its stripes was pruned).
+func (r *run) indexed(enc []byte) bool {
+	m, err := pipeline.ParseManifest(enc)
+	if err != nil {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, c := range m.Chunks {
+		if _, ok := r.idx.Lookup(c.ID); !ok {
+			if _, ok := r.fresh[c.ID]; !ok {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// hold queues a cache entry in scan order: written at once when nothing
+// of the batch is pending before it.
+func (r *run) hold(e *cacheEntry) {
+	if r.cache == nil {
+		return
+	}
+	r.held = append(r.held, e)
+	if len(r.pending) == 0 {
+		r.writeHeld()
+	}
+}
+
+func (r *run) writeHeld() {
+	for _, e := range r.held {
+		if e.manifest == nil && e.size > 0 {
+			continue // not stored after all
+		}
+		if err := r.cache.add(e); err != nil {
+			r.warn(r.opt.CacheDir, fmt.Errorf("the cache for the next backup: %w", err))
+			r.cache.abort()
+			r.cache = nil
+			break
+		}
+	}
+	r.held = r.held[:0]
+}
+
+// addPage is the tree's flush: a complete page joins the batch.
+func (r *run) addPage(i uint64, recs []format.Record) error {
+	b, err := format.EncodePage(i, recs)
+	if err != nil {
+		return err
+	}
+	if _, err := r.w.Add(r.ctx, strings.NewReader(string(b))); err != nil {
+		return fmt.Errorf("backup: store page %d of the tree: %w", i, err)
+	}
+	r.pending = append(r.pending, pend{page: int64(i)})
+	return nil
+}
+
+// finishBatch stores the batch and completes what waited for it.
+func (r *run) finishBatch() error {
+	if len(r.pending) == 0 {
+		r.writeHeld()
+		return nil
+	}
+	ms, err := r.w.Finish(r.ctx)
+	if err != nil {
+		return fmt.Errorf("backup: store: %w", err)
+	}
+	pending, held := r.pending, r.held
+	r.pending, r.held, r.batchBytes = nil, nil, 0
+	r.noteFresh(ms)
+	for i, p := range pending {
+		enc, err := ms[i].MarshalBinary()
+		if err != nil {
+			return err
+		}
+		if p.page >= 0 {
+			r.pages[uint64(p.page)] = enc
+			continue
+		}
+		p.entry.manifest = enc
+		if err := r.tree.SetContents(p.ino, enc, uint64(ms[i].Size)); err != nil {
+			return err
+		}
+	}
+	// The cache entries of the batch, in order, before any queued since.
+	r.held = append(held, r.held...)
+	if len(r.pending) == 0 {
+		r.writeHeld()
+	}
+	return nil
+}
+
+// noteFresh indexes a finished batch's chunks, for the next batches.
+func (r *run) noteFresh(ms []*pipeline.Manifest) {
+	for _, m := range ms {
+		r.idx.Add(m)
+	}
+}
+
+// onStored records the chunks of a stripe the Writer stored, in memory
+// and in the local index an interrupted backup leaves for the next: a
+// backup killed at any point stores none of them again. It runs on the
+// Writer's goroutines.
+func (r *run) onStored(d *erasure.Descriptor, holders []store.Holder, chunks []pipeline.ChunkRef) {
+	seg := &pipeline.Manifest{}
+	stripes := map[*erasure.Descriptor]int{}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, c := range chunks {
+		if _, ok := r.fresh[c.ID]; ok {
+			continue
+		}
+		loc := pipeline.Located{Ref: c, Stripe: d, Holders: holders}
+		r.fresh[c.ID] = loc
+		r.stats.NewChunks++
+		r.stats.NewBytes += uint64(c.Size)
+		r.stored += uint64(c.Size)
+		addLocated(seg, stripes, loc, false)
+	}
+	if r.pendIdx != nil && len(seg.Chunks) > 0 {
+		if enc, err := seg.MarshalBinary(); err == nil {
+			r.pendIdx.Write(appendBytes(nil, enc))
+			r.pendIdx.Sync()
+		}
+	}
+}
+
+// addLocated adds a located chunk to a manifest of chunks (an index
+// segment), with its key unless strip.
+func addLocated(seg *pipeline.Manifest, stripes map[*erasure.Descriptor]int, loc pipeline.Located, strip bool) {
+	n, ok := stripes[loc.Stripe]
+	if !ok {
+		n = len(seg.Stripes)
+		stripes[loc.Stripe] = n
+		seg.Stripes = append(seg.Stripes, loc.Stripe)
+		if loc.Holders != nil || seg.Holders != nil {
+			for len(seg.Holders) < n {
+				seg.Holders = append(seg.Holders, make([]store.Holder, len(seg.Stripes[len(seg.Holders)].Shards)))
+			}
+			hs := loc.Holders
+			if hs == nil {
+				hs = make([]store.Holder, len(loc.Stripe.Shards))
+			}
+			seg.Holders = append(seg.Holders, hs)
+		}
+	}
+	c := loc.Ref
+	c.Stripe = n
+	if strip {
+		c.Key = [32]byte{}
+	}
+	seg.Chunks = append(seg.Chunks, c)
+	seg.Size += int64(c.Size)
+}
+
+// parsePendingIndex reads the local index an interrupted backup left: a
+// sequence of length-prefixed manifests; it stops at the first damaged one
+// (a write the kill cut short).
+func parsePendingIndex(b []byte) []*pipeline.Manifest {
+	var out []*pipeline.Manifest
+	for len(b) > 0 {
+		n, k := binary.Uvarint(b)
+		if k <= 0 || uint64(len(b)-k) < n {
+			break
+		}
+		m, err := pipeline.ParseManifest(b[k : k+int(n)])
+		if err != nil {
+			break
+		}
+		out = append(out, m)
+		b = b[k+int(n):]
+	}
+	return out
+}
+
+// store writes one object (the super, a segment, a log) as its own batch.
+func (r *run) store(b []byte) (*pipeline.Manifest, error) {
+	if _, err := r.w.Add(r.ctx, strings.NewReader(string(b))); err != nil {
+		return nil, err
+	}
+	ms, err := r.w.Finish(r.ctx)
+	if err != nil {
+		return nil, fmt.Errorf("backup: store: %w", err)
+	}
+	r.noteFresh(ms)
+	return ms[0], nil
+}
+
+// publish stores the snapshot's box and index segment in the writer's
+// log and publishes the log.
+func (r *run) publish(mine *writerLog, snap *Snapshot) (SnapshotID, error) {
+	box, err := crypt.SealBox(r.boxKey(), snap.marshal())
+	if err != nil {
+		return SnapshotID{}, err
+	}
+	seg := &pipeline.Manifest{}
+	stripes := map[*erasure.Descriptor]int{}
+	for _, id := range sortedIDs(r.fresh) {
+		addLocated(seg, stripes, r.fresh[id], true)
+	}
+	entry := LogEntry{Box: box}
+	if len(seg.Chunks) > 0 {
+		enc, err := seg.MarshalBinary()
+		if err != nil {
+			return SnapshotID{}, err
+		}
+		m, err := r.store(enc)
+		if err != nil {
+			return SnapshotID{}, err
+		}
+		if entry.Index, err = makeRef(r.keys.Data, m); err != nil {
+			return SnapshotID{}, err
+		}
+	}
+	entries := append(slices.Clone(mine.entries), entry)
+	logM, err := r.store(encodeLog(entries))
+	if err != nil {
+		return SnapshotID{}, err
+	}
+	ref, err := makeRef(r.keys.Data, logM)
+	if err != nil {
+		return SnapshotID{}, err
+	}
+	root := &WriterRoot{Set: r.keys.ID, Log: ref}
+	if err := r.cloud.PublishRoot(r.ctx, r.keys.Writer, mine.seq+1, root.Marshal()); err != nil {
+		return SnapshotID{}, fmt.Errorf("backup: publish the snapshot: %w", err)
+	}
+	return sha256.Sum256(box), nil
+}
+
+// boxKey is the set's box key, from its root.
+func (r *run) boxKey() *[32]byte {
+	if r.keys.Set != nil {
+		return r.keys.Set.BoxPublic()
+	}
+	return &r.keys.box
+}
+
+func sortedIDs(m map[chunk.ID]pipeline.Located) []chunk.ID {
+	ids := make([]chunk.ID, 0, len(m))
+	for id := range m {
+		ids = append(ids, id)
+	}
+	slices.SortFunc(ids, func(a, b chunk.ID) int { return strings.Compare(string(a[:]), string(b[:])) })
+	return ids
+}
+
+// renew extends the leases of every stripe in the set's index, so each
+// backup keeps the whole set alive (stripes a prune released are no
+// longer in it). A shard that cannot be renewed is a warning: repair and
+// the next backup's renewal deal with it.
+func (r *run) renew() {
+	seen := map[erasure.ShardID]bool{}
+	var ids []erasure.ShardID
+	var hints []store.Holder
+	flush := func() {
+		if len(ids) == 0 {
+			return
+		}
+		if err := r.cloud.Renew(r.ctx, ids, hints); err != nil {
+			r.warn("(leases)", err)
+		}
+		ids, hints = ids[:0], hints[:0]
+	}
+	r.idx.Walk(func(loc pipeline.Located) {
+		for j, sh := range loc.Stripe.Shards {
+			if sh.Size == 0 || seen[sh.ID] {
+				continue
+			}
+			seen[sh.ID] = true
+			ids = append(ids, sh.ID)
+			var h store.Holder
+			if loc.Holders != nil {
+				h = loc.Holders[j]
+			}
+			hints = append(hints, h)
+			if len(ids) >= 4096 {
+				flush()
+			}
+		}
+	})
+	flush()
+}
+
+func (r *run) warn(p string, err error) {
+	r.prog.Warnings++
+	if r.opt.Warn != nil {
+		r.opt.Warn(p, err)
+	}
+}
+
+func (r *run) progress() {
+	if r.opt.Progress != nil {
+		r.mu.Lock()
+		r.prog.Stored = r.stored
+		r.mu.Unlock()
+		r.opt.Progress(r.prog)
+	}
+}
+
+// readError marks an error reading a file's bytes, as opposed to storing.
+type readError struct{ err error }
+
+func (e *readError) Error() string { return e.err.Error() }
+func (e *readError) Unwrap() error { return e.err }
+
+type readErrs struct{ r io.Reader }
+
+func (x *readErrs) Read(p []byte) (int, error) {
+	n, err := x.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = &readError{err}
+	}
+	return n, err
+}
+
+// ErrIncomplete reports a backup that finished, but without some entries
+// (unreadable) or with some that changed while they were read.
+var ErrIncomplete = errors.New("backup: the snapshot is incomplete")

@@ -1,0 +1,305 @@
+package backup
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+
+	"github.com/murmur-cloud/murmur/crypt"
+	"github.com/murmur-cloud/murmur/fs/drive"
+	"github.com/murmur-cloud/murmur/pipeline"
+)
+
+// ErrNoSet reports a set the cloud holds no root for.
+var ErrNoSet = errors.New("backup: no such backup set in the cloud")
+
+// Cloud is what a set needs of the cloud: a drive's (fs/drive), which a
+// node serves in process and the daemon over its API.
+type Cloud = drive.Cloud
+
+// Init makes a new set in cloud, locked with pass, and returns its keys
+// (the admin's).
+func Init(ctx context.Context, cloud Cloud, pass []byte, kdf crypt.KDFParams) (*Keys, error) {
+	mk := crypt.NewMasterKey()
+	id := crypt.NewDriveID()
+	keys := adminKeys(id, mk)
+	kf, err := crypt.NewKeyFile(id, mk, pass, kdf)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := kf.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	root := &SetRoot{Box: *keys.Set.BoxPublic(), KeyFile: raw}
+	copy(root.Admin[:], keys.Writer.PublicKey())
+	if err := cloud.PublishRoot(ctx, keys.Set, 1, root.Marshal()); err != nil {
+		return nil, fmt.Errorf("backup: publish the new set's root: %w", err)
+	}
+	return keys, nil
+}
+
+// setRoot returns the set's root, checked against its public key.
+func setRoot(ctx context.Context, cloud Cloud, public ed25519.PublicKey) (uint64, *SetRoot, error) {
+	seq, value, err := cloud.LookupRoot(ctx, public)
+	if errors.Is(err, drive.ErrNoRoot) {
+		return 0, nil, fmt.Errorf("%w: %x", ErrNoSet, []byte(public))
+	}
+	if err != nil {
+		return 0, nil, fmt.Errorf("backup: look up the set's root: %w", err)
+	}
+	root, err := ParseSetRoot(value)
+	if err != nil {
+		return 0, nil, fmt.Errorf("backup: the set's root: %w", err)
+	}
+	return seq, root, nil
+}
+
+// Unlock opens the keys of the set whose public key is public: with the
+// key file given (an append-only key's, or the admin's), or with the
+// admin key file the set's root keeps, and pass.
+func Unlock(ctx context.Context, cloud Cloud, public ed25519.PublicKey, keyFile, pass []byte) (*Keys, error) {
+	_, root, err := setRoot(ctx, cloud, public)
+	if err != nil {
+		return nil, err
+	}
+	if keyFile == nil {
+		keyFile = root.KeyFile
+	}
+	kf, err := crypt.ParseKeyFile(keyFile)
+	if err != nil {
+		return nil, err
+	}
+	mk, err := kf.Unlock(pass)
+	if err != nil {
+		return nil, fmt.Errorf("cannot unlock the backup set: %w", err)
+	}
+	if k := adminKeys(kf.Drive, mk); k.Public.Equal(public) {
+		return k, nil
+	}
+	return appenderKeys(kf.Drive, public, mk, root)
+}
+
+// AddAppender makes a new append-only key called name, locked with pass,
+// registers it in the set's root and returns its key file. Only the
+// admin key may.
+func AddAppender(ctx context.Context, cloud Cloud, keys *Keys, name string, pass []byte, kdf crypt.KDFParams) ([]byte, error) {
+	if keys.AppendOnly() {
+		return nil, fmt.Errorf("%w: adding a key needs the admin key", ErrAppendOnly)
+	}
+	if name == "" || len(name) > maxName {
+		return nil, fmt.Errorf("backup: a key's name must be 1 to %d bytes", maxName)
+	}
+	seq, root, err := setRoot(ctx, cloud, keys.Public)
+	if err != nil {
+		return nil, err
+	}
+	if slices.ContainsFunc(root.Appenders, func(a Appender) bool { return a.Name == name }) {
+		return nil, fmt.Errorf("backup: the set already has a key named %q", name)
+	}
+	mk := crypt.NewMasterKey()
+	ak := mk.Keys(keys.ID)
+	kf, err := crypt.NewKeyFile(keys.ID, mk, pass, kdf)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := kf.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	a := Appender{Name: name, Wrapped: wrapData(ak, keys.data)}
+	copy(a.Key[:], ak.PublicKey())
+	root.Appenders = append(root.Appenders, a)
+	if len(root.Marshal()) > drive.MaxRootValue {
+		return nil, fmt.Errorf("backup: the set's root has no room for another key (%d keys)", len(root.Appenders)-1)
+	}
+	if err := cloud.PublishRoot(ctx, keys.Set, seq+1, root.Marshal()); err != nil {
+		return nil, fmt.Errorf("backup: publish the set's root: %w", err)
+	}
+	return raw, nil
+}
+
+// SnapshotID names a snapshot: the SHA-256 of its sealed box.
+type SnapshotID [32]byte
+
+func (id SnapshotID) String() string { return hex.EncodeToString(id[:]) }
+
+// Short is the ID's first 8 hex digits, as commands print it.
+func (id SnapshotID) Short() string { return hex.EncodeToString(id[:4]) }
+
+// IsZero reports whether id is the zero ID.
+func (id SnapshotID) IsZero() bool { return id == SnapshotID{} }
+
+// writerLog is one writer's published log.
+type writerLog struct {
+	writer  [32]byte
+	seq     uint64 // its root's sequence number; 0 if it has none
+	entries []LogEntry
+}
+
+// readFile reads the pipeline file m names.
+func readFile(ctx context.Context, cloud Cloud, keys *crypt.Keys, m *pipeline.Manifest) ([]byte, error) {
+	r, err := pipeline.NewReader(ctx, pipeline.Config{Keys: keys}, cloud, m)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if _, err := r.WriteTo(&buf); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// readLog reads the log of writer, empty if it has published none.
+func readLog(ctx context.Context, cloud Cloud, keys *Keys, writer [32]byte) (*writerLog, error) {
+	l := &writerLog{writer: writer}
+	seq, value, err := cloud.LookupRoot(ctx, ed25519.PublicKey(writer[:]))
+	if errors.Is(err, drive.ErrNoRoot) {
+		return l, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("backup: look up the log of writer %x: %w", writer[:6], err)
+	}
+	wr, err := ParseWriterRoot(value)
+	if err != nil {
+		return nil, fmt.Errorf("backup: the root of writer %x: %w", writer[:6], err)
+	}
+	if wr.Set != keys.ID {
+		return nil, fmt.Errorf("%w: writer %x writes for another set", ErrDamaged, writer[:6])
+	}
+	l.seq = seq
+	if len(wr.Log) == 0 {
+		return l, nil
+	}
+	m, err := Ref(wr.Log).open(keys.Data)
+	if err != nil {
+		return nil, fmt.Errorf("backup: the log of writer %x: %w", writer[:6], err)
+	}
+	b, err := readFile(ctx, cloud, keys.Data, m)
+	if err != nil {
+		return nil, fmt.Errorf("backup: read the log of writer %x: %w", writer[:6], err)
+	}
+	if l.entries, err = parseLog(b); err != nil {
+		return nil, fmt.Errorf("backup: the log of writer %x: %w", writer[:6], err)
+	}
+	return l, nil
+}
+
+// logs reads every writer's log.
+func logs(ctx context.Context, cloud Cloud, keys *Keys) ([]*writerLog, *SetRoot, error) {
+	_, root, err := setRoot(ctx, cloud, keys.Public)
+	if err != nil {
+		return nil, nil, err
+	}
+	var out []*writerLog
+	for _, w := range root.Writers() {
+		l, err := readLog(ctx, cloud, keys, w)
+		if err != nil {
+			return nil, nil, err
+		}
+		out = append(out, l)
+	}
+	return out, root, nil
+}
+
+// Listed is a snapshot as Snapshots lists it.
+type Listed struct {
+	ID SnapshotID
+	*Snapshot
+	Writer string // the name of the key that wrote it
+}
+
+// Snapshots returns the set's snapshots, oldest first. Only the admin key
+// can read them.
+func Snapshots(ctx context.Context, cloud Cloud, keys *Keys) ([]Listed, error) {
+	if keys.AppendOnly() {
+		return nil, fmt.Errorf("%w: listing snapshots needs the admin key", ErrAppendOnly)
+	}
+	ls, root, err := logs(ctx, cloud, keys)
+	if err != nil {
+		return nil, err
+	}
+	gone, err := forgotten(ctx, cloud, keys, root)
+	if err != nil {
+		return nil, err
+	}
+	names := map[[32]byte]string{root.Admin: "admin"}
+	for _, a := range root.Appenders {
+		names[a.Key] = a.Name
+	}
+	var out []Listed
+	for _, l := range ls {
+		for _, e := range l.entries {
+			if gone[sha256.Sum256(e.Box)] {
+				continue
+			}
+			plain, err := keys.Set.OpenBox(e.Box)
+			if err != nil {
+				return nil, fmt.Errorf("backup: a snapshot of %s: %w", names[l.writer], err)
+			}
+			s, err := parseSnapshot(plain)
+			if err != nil {
+				return nil, fmt.Errorf("backup: a snapshot of %s: %w", names[l.writer], err)
+			}
+			out = append(out, Listed{ID: sha256.Sum256(e.Box), Snapshot: s, Writer: names[l.writer]})
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
+	return out, nil
+}
+
+// Find returns the snapshot whose ID starts with prefix (hex), or
+// "latest" for the newest.
+func Find(snaps []Listed, prefix string) (*Listed, error) {
+	if prefix == "latest" {
+		if len(snaps) == 0 {
+			return nil, errors.New("backup: the set has no snapshot")
+		}
+		return &snaps[len(snaps)-1], nil
+	}
+	var found *Listed
+	for i := range snaps {
+		if len(prefix) > 0 && len(prefix) <= 64 && hex.EncodeToString(snaps[i].ID[:])[:len(prefix)] == prefix {
+			if found != nil {
+				return nil, fmt.Errorf("backup: snapshot %q is ambiguous: give more of its ID", prefix)
+			}
+			found = &snaps[i]
+		}
+	}
+	if found == nil {
+		return nil, fmt.Errorf("backup: no snapshot %q in the set", prefix)
+	}
+	return found, nil
+}
+
+// loadIndex returns an index of every chunk the set's writers logged.
+func loadIndex(ctx context.Context, cloud Cloud, keys *Keys, ls []*writerLog) (*pipeline.MemIndex, error) {
+	idx := pipeline.NewMemIndex()
+	for _, l := range ls {
+		for _, e := range l.entries {
+			if len(e.Index) == 0 {
+				continue
+			}
+			m, err := e.Index.open(keys.Data)
+			if err != nil {
+				return nil, fmt.Errorf("backup: an index segment: %w", err)
+			}
+			b, err := readFile(ctx, cloud, keys.Data, m)
+			if err != nil {
+				return nil, fmt.Errorf("backup: read an index segment: %w", err)
+			}
+			seg, err := pipeline.ParseManifest(b)
+			if err != nil {
+				return nil, fmt.Errorf("backup: an index segment: %w", err)
+			}
+			idx.Add(seg)
+		}
+	}
+	return idx, nil
+}

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/murmur-cloud/murmur/internal/treetest"
+)
+
+// backupJSON is what `murmur backup --json` prints.
+type backupJSON struct {
+	Snapshot  string   `json:"snapshot"`
+	Files     uint64   `json:"files"`
+	Bytes     uint64   `json:"bytes"`
+	ReadBytes uint64   `json:"read_bytes"`
+	NewBytes  uint64   `json:"new_bytes"`
+	Warnings  []string `json:"warnings"`
+}
+
+func backupCmd(t *testing.T, env []string, args ...string) (*backupJSON, string, error) {
+	t.Helper()
+	cmd := murmurCmd(append([]string{"backup", "--json"}, args...)...)
+	cmd.Env = append(cmd.Env, env...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	var res backupJSON
+	if err == nil {
+		if jerr := json.Unmarshal(out, &res); jerr != nil {
+			t.Fatalf("backup --json printed %q: %v", out, jerr)
+		}
+	}
+	return &res, stderr.String(), err
+}
+
+func exitCode(err error) int {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	return -1
+}
+
+// TestBackupAcrossProcesses: the Go distribution (about 16,000 files)
+// backed up through real node processes, backed up again without a change
+// (nothing read), restored identical to rsync; an append-only machine on
+// another node backs up an overlapping tree storing little, and is
+// refused what its key may not do; a backup SIGKILLed in the middle and
+// run again stores little of what it had stored.
+func TestBackupAcrossProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real processes")
+	}
+	const goroot = "/usr/local/go"
+	if _, err := os.Stat(goroot); err != nil {
+		t.Skip("no Go distribution at " + goroot)
+	}
+	dirs, _ := startCloudProcesses(t, 6)
+	pass := writeSecret(t, "correct horse battery staple")
+	out, err := murmurCmd("backup", "init", "--dir", dirs[0], "--set", "office", "--passphrase-file", pass).CombinedOutput()
+	if err != nil {
+		t.Fatalf("backup init: %v\n%s", err, out)
+	}
+	pub := strings.Fields(strings.SplitN(string(out), ": ", 2)[1])[0]
+	admin := []string{"--dir", dirs[0], "--set", "office", "--passphrase-file", pass}
+
+	start := time.Now()
+	first, stderr, err := backupCmd(t, nil, append(admin, goroot)...)
+	if err != nil {
+		t.Fatalf("backup: %v\n%s", err, stderr)
+	}
+	t.Logf("first backup of %s: %d files, %d bytes, %d new, in %v", goroot, first.Files, first.Bytes, first.NewBytes, time.Since(start))
+	if first.Files < 10000 || first.NewBytes == 0 || len(first.Warnings) > 0 {
+		t.Fatalf("first backup: %+v", first)
+	}
+	start = time.Now()
+	second, stderr, err := backupCmd(t, nil, append(admin, goroot)...)
+	if err != nil {
+		t.Fatalf("second backup: %v\n%s", err, stderr)
+	}
+	t.Logf("second backup: read %d bytes, %d new, in %v", second.ReadBytes, second.NewBytes, time.Since(start))
+	if second.ReadBytes != 0 || second.NewBytes > first.NewBytes/50 {
+		t.Fatalf("an unchanged tree: read %d bytes, stored %d new", second.ReadBytes, second.NewBytes)
+	}
+
+	target := t.TempDir()
+	out, err = murmurCmd(append([]string{"restore", "latest", "--target", target}, admin...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("restore: %v\n%s", err, out)
+	}
+	treetest.RequireSame(t, goroot, filepath.Join(target, goroot))
+
+	// An append-only key for a laptop, used from another node.
+	keyFile := filepath.Join(t.TempDir(), "laptop.key")
+	lpass := writeSecret(t, "laptop passphrase")
+	add := murmurCmd(append([]string{"backup", "key", "add", "--append-only", "--name", "laptop", "--out", keyFile}, admin...)...)
+	add.Env = append(add.Env, "MURMUR_NEW_PASSPHRASE_FILE="+lpass)
+	if out, err := add.CombinedOutput(); err != nil {
+		t.Fatalf("key add: %v\n%s", err, out)
+	}
+	src := t.TempDir()
+	if err := exec.Command("cp", "-a", goroot+"/src", src).Run(); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(src, "only-on-the-laptop"), fileBytes(1, 2<<20), 0o644)
+	laptop := []string{"--dir", dirs[1], "--set", pub, "--key-file", keyFile, "--passphrase-file", lpass}
+	lres, stderr, err := backupCmd(t, nil, append(laptop, src)...)
+	if err != nil {
+		t.Fatalf("the laptop's backup: %v\n%s", err, stderr)
+	}
+	t.Logf("the laptop's backup of a copy of src plus 2 MiB: %d bytes, %d new", lres.Bytes, lres.NewBytes)
+	if lres.NewBytes > 3<<20 {
+		t.Fatalf("the laptop stored %d new bytes; only its own 2 MiB file (and its tree) are new", lres.NewBytes)
+	}
+	for _, args := range [][]string{
+		{"snapshots"},
+		{"restore", "latest", "--target", t.TempDir()},
+	} {
+		out, err := murmurCmd(append(args, laptop...)...).CombinedOutput()
+		if exitCode(err) != 3 || !strings.Contains(string(out), "append-only") {
+			t.Fatalf("%s with the append-only key: exit %d, %s", args[0], exitCode(err), out)
+		}
+	}
+
+	// SIGKILL in the middle of a backup, then run it again.
+	big := t.TempDir()
+	for i := range 8 {
+		os.WriteFile(filepath.Join(big, fmt.Sprintf("part-%d", i)), fileBytes(100+i, 40<<20), 0o644)
+	}
+	cmd := murmurCmd(append([]string{"backup"}, append(admin, big)...)...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Wait for the first batch stored: the local index of what this
+	// backup stored gets its first record.
+	pending, _ := filepath.Glob(filepath.Join(dirs[0], "backup-cache", "*", "*.pending"))
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		pending, _ = filepath.Glob(filepath.Join(dirs[0], "backup-cache", "*", "*.pending"))
+		if len(pending) == 1 {
+			if st, err := os.Stat(pending[0]); err == nil && st.Size() > 0 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the backup stored no batch in two minutes")
+		}
+		time.Sleep(10 * time.Millisecond) // polling a file another process writes
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	again, stderr, err := backupCmd(t, nil, append(admin, big)...)
+	if err != nil {
+		t.Fatalf("the backup after the kill: %v\n%s", err, stderr)
+	}
+	t.Logf("after SIGKILL: the second run stored %d of %d bytes", again.NewBytes, again.Bytes)
+	if again.NewBytes >= again.Bytes {
+		t.Fatalf("the run after the kill stored everything again (%d of %d)", again.NewBytes, again.Bytes)
+	}
+}
