@@ -247,3 +247,26 @@ func TestInterruptedStoresOnce(t *testing.T) {
 		t.Fatalf("%d + %d bytes stored for %d of plaintext: the first run's chunks were stored again", cut, again, total)
 	}
 }
+
+// TestPageStoredBetweenFiles: a tree page that completes while a file's
+// bytes are already in the batch (the scan leaving a folder with the next
+// file) is stored after that file; each still gets its own manifest.
+func TestPageStoredBetweenFiles(t *testing.T) {
+	c := newCloud()
+	keys := initSet(t, c)
+	src := t.TempDir()
+	// pad fills page 0; q (inode 303, page 1) holds empty files into
+	// page 2, so page 1 completes when the scan leaves q for r, which is
+	// read before it is added to the tree.
+	for i := range 300 {
+		writeFile(t, filepath.Join(src, "pad", fmt.Sprintf("e%03d", i)), nil)
+	}
+	for i := range 400 {
+		writeFile(t, filepath.Join(src, "q", fmt.Sprintf("e%03d", i)), nil)
+	}
+	writeFile(t, filepath.Join(src, "r"), []byte("the file read while page 1 completed\n"))
+	res := runBackup(t, c, keys, t.TempDir(), src)
+	target := t.TempDir()
+	restore(t, c, keys, res.ID, target)
+	treetest.RequireSame(t, src, filepath.Join(target, src))
+}

@@ -108,8 +108,9 @@ type run struct {
 	stats Stats
 }
 
-// pend is a file of the batch (page < 0) or a page.
+// pend is a file of the batch (page < 0) or a page, the Writer's file n.
 type pend struct {
+	n     int
 	ino   fs.Ino
 	page  int64
 	entry *cacheEntry
@@ -401,7 +402,7 @@ func (r *run) item(root, at string, e *fstree.Entry, base, rel string) error {
 		r.warn("/"+at, err)
 		return nil
 	}
-	_, err = r.w.Add(r.ctx, &readErrs{f})
+	n, err := r.w.Add(r.ctx, &readErrs{f})
 	f.Close()
 	var re *readError
 	switch {
@@ -419,7 +420,7 @@ func (r *run) item(root, at string, e *fstree.Entry, base, rel string) error {
 		return r.treeErr(at, err)
 	}
 	r.prog.Read += e.Attr.Size
-	r.pending = append(r.pending, pend{ino: ino, page: -1, entry: entry})
+	r.pending = append(r.pending, pend{n: n, ino: ino, page: -1, entry: entry})
 	r.held = append(r.held, entry)
 	r.batchBytes += int64(e.Attr.Size)
 	r.progress()
@@ -490,10 +491,11 @@ func (r *run) addPage(i uint64, recs []format.Record) error {
 	if err != nil {
 		return err
 	}
-	if _, err := r.w.Add(r.ctx, strings.NewReader(string(b))); err != nil {
+	n, err := r.w.Add(r.ctx, strings.NewReader(string(b)))
+	if err != nil {
 		return fmt.Errorf("backup: store page %d of the tree: %w", i, err)
 	}
-	r.pending = append(r.pending, pend{page: int64(i)})
+	r.pending = append(r.pending, pend{n: n, page: int64(i)})
 	return nil
 }
 
@@ -510,8 +512,8 @@ func (r *run) finishBatch() error {
 	pending, held := r.pending, r.held
 	r.pending, r.held, r.batchBytes = nil, nil, 0
 	r.noteFresh(ms)
-	for i, p := range pending {
-		enc, err := ms[i].MarshalBinary()
+	for _, p := range pending {
+		enc, err := ms[p.n].MarshalBinary()
 		if err != nil {
 			return err
 		}
@@ -520,7 +522,7 @@ func (r *run) finishBatch() error {
 			continue
 		}
 		p.entry.manifest = enc
-		if err := r.tree.SetContents(p.ino, enc, uint64(ms[i].Size)); err != nil {
+		if err := r.tree.SetContents(p.ino, enc, uint64(ms[p.n].Size)); err != nil {
 			return err
 		}
 	}

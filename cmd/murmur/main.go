@@ -47,6 +47,7 @@ func root() *cli.Command {
 			clientcmd.BackupCommand(),
 			clientcmd.SnapshotsCommand(),
 			clientcmd.RestoreCommand(),
+			clientcmd.ForgetCommand(),
 			clientcmd.PutCommand(),
 			clientcmd.GetCommand(),
 			clientcmd.LsCommand(),

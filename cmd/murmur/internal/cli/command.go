@@ -76,10 +76,30 @@ func (c *Command) run(ctx context.Context, path string, args []string, out io.Wr
 	if c.Flags != nil {
 		c.Flags(fs)
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
+	// Flags may come after arguments too (murmur restore ID --target
+	// DIR), as people type them; "--" ends the flags.
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil
+			}
+			return fmt.Errorf("%w: %v", ErrUsage, err)
 		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
+			positional = append(positional, rest...)
+			break
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
+	// Parse once more with only the positional arguments left, so that
+	// fs.Args() is them.
+	if err := fs.Parse(append([]string{"--"}, positional...)); err != nil {
 		return fmt.Errorf("%w: %v", ErrUsage, err)
 	}
 	return c.Run(ctx, fs, out)
