@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/murmur-cloud/murmur/internal/treetest"
+	"github.com/murmur-cloud/murmur/pipeline"
 )
 
 // backupJSON is what `murmur backup --json` prints.
@@ -39,6 +41,26 @@ func backupCmd(t *testing.T, env []string, args ...string) (*backupJSON, string,
 		}
 	}
 	return &res, stderr.String(), err
+}
+
+// pendingBytes adds up the chunk bytes a backup's local record of what it
+// stored lists (length-prefixed manifests, the last maybe torn).
+func pendingBytes(name string) int64 {
+	b, _ := os.ReadFile(name)
+	var n int64
+	for len(b) > 0 {
+		l, k := binary.Uvarint(b)
+		if k <= 0 || uint64(len(b)-k) < l {
+			break
+		}
+		m, err := pipeline.ParseManifest(b[k : k+int(l)])
+		if err != nil {
+			break
+		}
+		n += m.Size
+		b = b[k+int(l):]
+	}
+	return n
 }
 
 func exitCode(err error) int {
@@ -117,8 +139,11 @@ func TestBackupAcrossProcesses(t *testing.T) {
 		t.Fatalf("the laptop's backup: %v\n%s", err, stderr)
 	}
 	t.Logf("the laptop's backup of a copy of src plus 2 MiB: %d bytes, %d new", lres.Bytes, lres.NewBytes)
-	if lres.NewBytes > 3<<20 {
-		t.Fatalf("the laptop stored %d new bytes; only its own 2 MiB file (and its tree) are new", lres.NewBytes)
+	// New: its own 2 MiB file and its snapshot's tree (records with each
+	// file's manifest, about 500 bytes a file); every file's contents
+	// are already in the set.
+	if lres.NewBytes > 2<<20+lres.Bytes/10 {
+		t.Fatalf("the laptop stored %d new bytes of %d; only its own 2 MiB file (and its tree) are new", lres.NewBytes, lres.Bytes)
 	}
 	for _, args := range [][]string{
 		{"snapshots"},
@@ -139,21 +164,19 @@ func TestBackupAcrossProcesses(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	// Wait for the first batch stored: the local index of what this
-	// backup stored gets its first record.
-	pending, _ := filepath.Glob(filepath.Join(dirs[0], "backup-cache", "*", "*.pending"))
+	// Wait until the backup has recorded 100 MiB of chunks stored (its
+	// local record of each stripe stored, which the next run reads).
 	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		pending, _ = filepath.Glob(filepath.Join(dirs[0], "backup-cache", "*", "*.pending"))
+	var recorded int64
+	for recorded < 100<<20 {
+		pending, _ := filepath.Glob(filepath.Join(dirs[0], "backup-cache", "*", "*.pending"))
 		if len(pending) == 1 {
-			if st, err := os.Stat(pending[0]); err == nil && st.Size() > 0 {
-				break
-			}
+			recorded = pendingBytes(pending[0])
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("the backup stored no batch in two minutes")
+			t.Fatalf("the backup recorded %d bytes stored in two minutes", recorded)
 		}
-		time.Sleep(10 * time.Millisecond) // polling a file another process writes
+		time.Sleep(5 * time.Millisecond) // polling a file another process writes
 	}
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
@@ -161,8 +184,10 @@ func TestBackupAcrossProcesses(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the backup after the kill: %v\n%s", err, stderr)
 	}
-	t.Logf("after SIGKILL: the second run stored %d of %d bytes", again.NewBytes, again.Bytes)
-	if again.NewBytes >= again.Bytes {
-		t.Fatalf("the run after the kill stored everything again (%d of %d)", again.NewBytes, again.Bytes)
+	t.Logf("SIGKILL after %d bytes recorded stored: the second run stored %d of %d bytes", recorded, again.NewBytes, again.Bytes)
+	// What was recorded before the kill is not stored again; what was in
+	// flight then may be (a few stripes).
+	if int64(again.NewBytes) > int64(again.Bytes)-recorded+32<<20 {
+		t.Fatalf("the run after the kill stored %d of %d bytes, though %d were recorded stored", again.NewBytes, again.Bytes, recorded)
 	}
 }
