@@ -67,9 +67,7 @@
 //
 // What cannot be restored: ctime (the kernel sets it to the time of the
 // restore), inode and device numbers (Attr.Ino and Dev describe the
-// source), birth time, the atime of a directory the restore leaves
-// before (none: directories are finished last) and of a symlink later
-// read. A device number is kept in fs.Attr.Rdev as Linux's
+// source) and birth time. A device number is kept in fs.Attr.Rdev as Linux's
 // new_encode_dev packs it into 32 bits: 12 bits of major and 20 of
 // minor, which is all the kernel's own dev_t holds, so nothing is lost;
 // a larger number reported by stat would fail with ErrDevNumber.

@@ -238,33 +238,36 @@ func (r *Restorer) popTo(n int) {
 // finishDir sets a directory's owner, extended attributes, mode and
 // times; parentfd is -1 for the target.
 func (r *Restorer) finishDir(d openDir, parentfd int) error {
-	full := osPath(r.opt.Target, d.path)
+	m := metaErrs{path: osPath(r.opt.Target, d.path)}
 	e := d.e
-	if err := r.doChown(func() error { return unix.Fchown(d.fd, int(e.Attr.Uid), int(e.Attr.Gid)) }); err != nil {
-		return &os.PathError{Op: "chown", Path: full, Err: err}
-	}
+	m.add("chown", r.doChown(func() error { return unix.Fchown(d.fd, int(e.Attr.Uid), int(e.Attr.Gid)) }))
 	if d.existed {
-		if err := removeExtraXattrs(d.fd, e.Xattrs); err != nil {
-			return &os.PathError{Op: "removexattr", Path: full, Err: err}
-		}
+		m.add("removexattr", removeExtraXattrs(d.fd, e.Xattrs))
 	}
-	if err := setXattrs(e.Xattrs, func(k string, v []byte) error { return unix.Fsetxattr(d.fd, k, v, 0) }); err != nil {
-		return &os.PathError{Op: "setxattr", Path: full, Err: err}
-	}
-	if err := unix.Fchmod(d.fd, e.Attr.Mode&fs.ModeMask); err != nil {
-		return &os.PathError{Op: "chmod", Path: full, Err: err}
-	}
-	var err error
+	m.add("setxattr", setXattrs(e.Xattrs, func(k string, v []byte) error { return unix.Fsetxattr(d.fd, k, v, 0) }))
+	m.add("chmod", unix.Fchmod(d.fd, e.Attr.Mode&fs.ModeMask))
 	if parentfd < 0 {
-		err = unix.UtimesNanoAt(unix.AT_FDCWD, r.opt.Target, times(e), 0)
+		m.add("utimensat", unix.UtimesNanoAt(unix.AT_FDCWD, r.opt.Target, times(e), 0))
 	} else {
-		err = unix.UtimesNanoAt(parentfd, d.name, times(e), unix.AT_SYMLINK_NOFOLLOW)
+		m.add("utimensat", unix.UtimesNanoAt(parentfd, d.name, times(e), unix.AT_SYMLINK_NOFOLLOW))
 	}
-	if err != nil {
-		return &os.PathError{Op: "utimensat", Path: full, Err: err}
-	}
-	return nil
+	return m.err()
 }
+
+// metaErrs collects the errors of setting an object's metadata: each is
+// reported, but none stops the other settings or loses the object.
+type metaErrs struct {
+	path string
+	errs []error
+}
+
+func (m *metaErrs) add(op string, err error) {
+	if err != nil {
+		m.errs = append(m.errs, &os.PathError{Op: op, Path: m.path, Err: err})
+	}
+}
+
+func (m *metaErrs) err() error { return errors.Join(m.errs...) }
 
 func (r *Restorer) mkdir(dirfd int, name, full string, e *Entry) error {
 	existed := false
@@ -290,9 +293,14 @@ func (r *Restorer) mkdir(dirfd int, name, full string, e *Entry) error {
 	return nil
 }
 
-func (r *Restorer) file(dirfd int, name, full string, e *Entry, contents io.Reader) (err error) {
+func (r *Restorer) file(dirfd int, name, full string, e *Entry, contents io.Reader) error {
+	size := int64(e.Attr.Size)
+	if size > 0 && contents == nil {
+		return &os.PathError{Op: "restore", Path: full, Err: fmt.Errorf("no contents for %d bytes", size)}
+	}
 	var fd int
 	var tmp string
+	var err error
 	for {
 		r.seq++
 		tmp = ".murmur-restore-" + strconv.FormatUint(r.seq, 10)
@@ -305,40 +313,30 @@ func (r *Restorer) file(dirfd int, name, full string, e *Entry, contents io.Read
 		return &os.PathError{Op: "create", Path: full, Err: err}
 	}
 	f := os.NewFile(uintptr(fd), full)
+	renamed := false
 	defer func() {
 		if f != nil {
 			f.Close()
 		}
-		if err != nil {
+		if !renamed {
 			unix.Unlinkat(dirfd, tmp, 0)
 		}
 	}()
-	size := int64(e.Attr.Size)
-	if size > 0 && contents == nil {
-		return &os.PathError{Op: "restore", Path: full, Err: fmt.Errorf("no contents for %d bytes", size)}
-	}
 	if err := r.writeSparse(f, contents, size); err != nil {
 		return err
 	}
 	if err := f.Truncate(size); err != nil {
 		return err
 	}
-	if err := r.doChown(func() error { return unix.Fchown(fd, int(e.Attr.Uid), int(e.Attr.Gid)) }); err != nil {
-		return &os.PathError{Op: "chown", Path: full, Err: err}
-	}
-	if err := setXattrs(e.Xattrs, func(k string, v []byte) error { return unix.Fsetxattr(fd, k, v, 0) }); err != nil {
-		return &os.PathError{Op: "setxattr", Path: full, Err: err}
-	}
-	if err := unix.Fchmod(fd, e.Attr.Mode&fs.ModeMask); err != nil {
-		return &os.PathError{Op: "chmod", Path: full, Err: err}
-	}
+	m := metaErrs{path: full}
+	m.add("chown", r.doChown(func() error { return unix.Fchown(fd, int(e.Attr.Uid), int(e.Attr.Gid)) }))
+	m.add("setxattr", setXattrs(e.Xattrs, func(k string, v []byte) error { return unix.Fsetxattr(fd, k, v, 0) }))
+	m.add("chmod", unix.Fchmod(fd, e.Attr.Mode&fs.ModeMask))
 	err, f = f.Close(), nil
 	if err != nil {
 		return err
 	}
-	if err := unix.UtimesNanoAt(dirfd, tmp, times(e), unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return &os.PathError{Op: "utimensat", Path: full, Err: err}
-	}
+	m.add("utimensat", unix.UtimesNanoAt(dirfd, tmp, times(e), unix.AT_SYMLINK_NOFOLLOW))
 	err = unix.Renameat(dirfd, tmp, dirfd, name)
 	if err == unix.EISDIR || err == unix.ENOTEMPTY || err == unix.EEXIST {
 		if err = removeAll(dirfd, name); err == nil {
@@ -348,7 +346,8 @@ func (r *Restorer) file(dirfd int, name, full string, e *Entry, contents io.Read
 	if err != nil {
 		return &os.PathError{Op: "rename", Path: full, Err: err}
 	}
-	return nil
+	renamed = true
+	return m.err()
 }
 
 // writeSparse copies size bytes from contents to f, leaving a hole for
@@ -404,30 +403,23 @@ func (r *Restorer) node(dirfd int, name, full string, e *Entry) error {
 	if err != nil {
 		return &os.PathError{Op: "create", Path: full, Err: err}
 	}
-	if err := r.doChown(func() error {
+	m := metaErrs{path: full}
+	m.add("lchown", r.doChown(func() error {
 		return unix.Fchownat(dirfd, name, int(e.Attr.Uid), int(e.Attr.Gid), unix.AT_SYMLINK_NOFOLLOW)
-	}); err != nil {
-		return &os.PathError{Op: "lchown", Path: full, Err: err}
-	}
+	}))
 	// The l*xattr calls take a path: this one reaches name through the
 	// parent's fd, so no component of it is looked up again.
 	proc := fmt.Sprintf("/proc/self/fd/%d/%s", dirfd, name)
-	if err := setXattrs(e.Xattrs, func(k string, v []byte) error { return unix.Lsetxattr(proc, k, v, 0) }); err != nil {
-		return &os.PathError{Op: "lsetxattr", Path: full, Err: err}
-	}
+	m.add("lsetxattr", setXattrs(e.Xattrs, func(k string, v []byte) error { return unix.Lsetxattr(proc, k, v, 0) }))
 	if e.Attr.Kind != fs.Symlink {
 		err := unix.Fchmodat(dirfd, name, e.Attr.Mode&fs.ModeMask, unix.AT_SYMLINK_NOFOLLOW)
 		if err == unix.EOPNOTSUPP { // no fchmodat2: name is the node just made
 			err = unix.Fchmodat(dirfd, name, e.Attr.Mode&fs.ModeMask, 0)
 		}
-		if err != nil {
-			return &os.PathError{Op: "chmod", Path: full, Err: err}
-		}
+		m.add("chmod", err)
 	}
-	if err := unix.UtimesNanoAt(dirfd, name, times(e), unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return &os.PathError{Op: "utimensat", Path: full, Err: err}
-	}
-	return nil
+	m.add("utimensat", unix.UtimesNanoAt(dirfd, name, times(e), unix.AT_SYMLINK_NOFOLLOW))
+	return m.err()
 }
 
 // link makes name a hard link to the restored e.Link.
@@ -502,19 +494,21 @@ func removeAll(dirfd int, name string) error {
 	return unix.Unlinkat(dirfd, name, unix.AT_REMOVEDIR)
 }
 
-// setXattrs sets every attribute, in name order, with set.
+// setXattrs sets every attribute, in name order, with set, going on
+// after a failure.
 func setXattrs(m map[string][]byte, set func(name string, value []byte) error) error {
 	names := make([]string, 0, len(m))
 	for k := range m {
 		names = append(names, k)
 	}
 	slices.Sort(names)
+	var errs []error
 	for _, k := range names {
 		if err := set(k, m[k]); err != nil {
-			return fmt.Errorf("%s: %w", k, err)
+			errs = append(errs, fmt.Errorf("%s: %w", k, err))
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // removeExtraXattrs removes from the directory open as fd the attributes

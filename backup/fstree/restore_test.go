@@ -175,3 +175,41 @@ func TestRestoreContents(t *testing.T) {
 		t.Errorf("target holds %v", ents)
 	}
 }
+
+// TestRestoreMetadataErrors: an attribute the kernel refuses is reported,
+// and the object is restored with the rest of its metadata.
+func TestRestoreMetadataErrors(t *testing.T) {
+	needRoot(t)
+	dst := t.TempDir()
+	errs := map[string]error{}
+	r, err := fstree.NewRestorer(fstree.RestoreOptions{Target: dst, Owners: fstree.OwnersSkip,
+		OnError: func(p string, err error) error {
+			errs[p] = err
+			return nil
+		}})
+	must(t, err)
+	mtime := time.Date(2020, 1, 2, 3, 4, 5, 6, time.UTC).UnixNano()
+	attr := fs.Attr{Kind: fs.Regular, Mode: 0o4750, Uid: 1234, Gid: 5678, Size: 4, Atime: mtime, Mtime: mtime}
+	// No namespace: EOPNOTSUPP.
+	must(t, r.Restore(&fstree.Entry{Path: "f", Attr: attr, Xattrs: map[string][]byte{"nonamespace": nil, "user.ok": []byte("1")}},
+		strings.NewReader("data")))
+	// Linux allows no user.* attribute on a symlink: EPERM.
+	attr = fs.Attr{Kind: fs.Symlink, Size: 1, Atime: mtime, Mtime: mtime}
+	must(t, r.Restore(&fstree.Entry{Path: "l", Attr: attr, Target: "f", Xattrs: map[string][]byte{"user.no": nil}}, nil))
+	must(t, r.Finish())
+	if !errors.Is(errs["f"], syscall.EOPNOTSUPP) || !errors.Is(errs["l"], syscall.EPERM) || len(errs) != 2 {
+		t.Errorf("errors: %v", errs)
+	}
+	st := lstat(t, filepath.Join(dst, "f"))
+	if st.Mode != unix.S_IFREG|0o4750 || st.Uid != 0 || st.Mtim.Nano() != mtime || st.Size != 4 {
+		t.Errorf("f: %+v", st)
+	}
+	v := make([]byte, 8)
+	n, err := unix.Lgetxattr(filepath.Join(dst, "f"), "user.ok", v)
+	if err != nil || string(v[:max(n, 0)]) != "1" {
+		t.Errorf("user.ok: %q, %v", v[:max(n, 0)], err)
+	}
+	if st := lstat(t, filepath.Join(dst, "l")); st.Mtim.Nano() != mtime {
+		t.Errorf("l: %+v", st)
+	}
+}

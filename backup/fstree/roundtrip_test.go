@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -171,6 +172,22 @@ func TestRoundTrip(t *testing.T) {
 	must(t, os.Mkdir(dst, 0o700))
 	buildTree(t, src)
 	before := scanAll(t, src, fstree.ScanOptions{})
+	for _, e := range before {
+		// Stat agrees with Scan, but for Link.
+		s, err := fstree.Stat(src, e.Path)
+		must(t, err)
+		s.Link = e.Link
+		if e.Attr.Kind == fs.Symlink {
+			s.Attr.Atime = e.Attr.Atime // its readlink may move it
+		}
+		if !reflect.DeepEqual(s, e) {
+			t.Errorf("Stat %q: %+v\nScan gave %+v", e.Path, s, e)
+		}
+		// A device's number is st_rdev, in 32 bits.
+		if e.Attr.Kind.Special() && e.Attr.Rdev != uint32(lstat(t, filepath.Join(src, e.Path)).Rdev) {
+			t.Errorf("%q: Rdev %#x", e.Path, e.Attr.Rdev)
+		}
+	}
 
 	copyTree(t, src, dst)
 	// Neither that scan nor its reads moved an atime, but a symlink's:
