@@ -135,8 +135,11 @@ func join(dir, name string) string {
 
 // osPath returns the operating system's path of p under root.
 func osPath(root, p string) string {
-	if p == "." {
+	switch {
+	case p == ".":
 		return root
+	case strings.HasSuffix(root, "/"):
+		return root + p
 	}
 	return root + "/" + p
 }

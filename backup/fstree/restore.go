@@ -101,6 +101,8 @@ func NewRestorer(opt RestoreOptions) (*Restorer, error) {
 // Restore writes e under the target. Entries must come in Scan order (a
 // directory before its contents, each directory's contents together),
 // and an entry's parent must exist: restored before, or in the target.
+// The "." entry, if any, is the target itself and must be a directory;
+// its metadata are set by Finish.
 //
 // A regular file with no Link is written from exactly e.Attr.Size bytes
 // of contents (nil for an empty file) into a temporary name in its

@@ -212,6 +212,9 @@ func TestRoundTrip(t *testing.T) {
 	if st := lstat(t, filepath.Join(dst, "sparse")); st.Blocks < 3*8 {
 		t.Errorf("sparse: %d blocks, too few for its data", st.Blocks)
 	}
+	if got, want := dataExtents(t, filepath.Join(dst, "sparse")), [][2]int64{{0, 4096}, {20 << 20, 20<<20 + 8192}, {64<<20 - 4096, 64 << 20}}; !reflect.DeepEqual(got, want) {
+		t.Errorf("sparse: data at %v, want %v", got, want)
+	}
 	for name, dev := range map[string][2]uint32{"null": {1, 3}, "bigminor": {259, 70000}, "maxdev": {4095, 1<<20 - 1}, "loop": {7, 0}} {
 		st := lstat(t, filepath.Join(dst, name))
 		if got := [2]uint32{unix.Major(st.Rdev), unix.Minor(st.Rdev)}; got != dev {
@@ -223,4 +226,25 @@ func TestRoundTrip(t *testing.T) {
 		t.Errorf("hard links: inodes %d and %d, %d links", a.Ino, b.Ino, a.Nlink)
 	}
 	rsyncSame(t, src, dst)
+}
+
+// dataExtents returns the ranges of a file that hold data, as
+// SEEK_DATA and SEEK_HOLE find them.
+func dataExtents(t *testing.T, path string) [][2]int64 {
+	t.Helper()
+	f, err := os.Open(path)
+	must(t, err)
+	defer f.Close()
+	var ext [][2]int64
+	for off := int64(0); ; {
+		data, err := unix.Seek(int(f.Fd()), off, unix.SEEK_DATA)
+		if err == unix.ENXIO {
+			return ext
+		}
+		must(t, err)
+		hole, err := unix.Seek(int(f.Fd()), data, unix.SEEK_HOLE)
+		must(t, err)
+		ext = append(ext, [2]int64{data, hole})
+		off = hole
+	}
 }
