@@ -161,8 +161,10 @@ func (r *Restorer) restore(e *Entry, contents io.Reader) error {
 	switch {
 	case kind < fs.Regular || kind > fs.MaxKind:
 		return &os.PathError{Op: "restore", Path: full, Err: fmt.Errorf("%w: %v", ErrUnknownKind, kind)}
-	case contents != nil && (kind != fs.Regular || e.Link != ""):
-		return &os.PathError{Op: "restore", Path: full, Err: fmt.Errorf("contents given for a %v with Link %q", kind, e.Link)}
+	case contents != nil && kind != fs.Regular:
+		return &os.PathError{Op: "restore", Path: full, Err: fmt.Errorf("contents given for a %v", kind)}
+	case contents != nil && e.Link != "":
+		return &os.PathError{Op: "restore", Path: full, Err: errors.New("contents given for a hard link")}
 	case e.Link != "" && kind == fs.Directory:
 		return &os.PathError{Op: "restore", Path: full, Err: errors.New("a directory with a Link")}
 	}

@@ -2,6 +2,8 @@ package fstree_test
 
 import (
 	"encoding/binary"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -246,5 +248,58 @@ func dataExtents(t *testing.T, path string) [][2]int64 {
 		must(t, err)
 		ext = append(ext, [2]int64{data, hole})
 		off = hole
+	}
+}
+
+// TestDeepTree round-trips a tree whose paths are longer than PATH_MAX,
+// which only fd-relative calls reach.
+func TestDeepTree(t *testing.T) {
+	needRoot(t)
+	src, dst := t.TempDir(), t.TempDir()
+	name := strings.Repeat("d", 200)
+	fd, err := unix.Open(src, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	must(t, err)
+	for range 30 {
+		must(t, unix.Mkdirat(fd, name, 0o755))
+		next, err := unix.Openat(fd, name, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+		must(t, err)
+		unix.Close(fd)
+		fd = next
+	}
+	must(t, unix.Mknodat(fd, "fifo", unix.S_IFIFO|0o644, 0))
+	f, err := unix.Openat(fd, "file", unix.O_WRONLY|unix.O_CREAT, 0o644)
+	must(t, err)
+	_, err = unix.Write(f, []byte("deep down"))
+	must(t, err)
+	unix.Close(f)
+	must(t, unix.Lsetxattr(fmt.Sprintf("/proc/self/fd/%d/fifo", fd), "trusted.deep", []byte("yes"), 0))
+	unix.Close(fd)
+
+	copyTree(t, src, dst)
+	a, b := scanAll(t, src, fstree.ScanOptions{}), scanAll(t, dst, fstree.ScanOptions{})
+	if len(a) != 33 || len(b) != 33 {
+		t.Fatalf("%d and %d entries", len(a), len(b))
+	}
+	for i := range a {
+		x, y := a[i].Attr, b[i].Attr
+		x.Ino, y.Ino, x.Ctime, y.Ctime = 0, 0, 0, 0
+		if a[i].Path != b[i].Path || x != y || !reflect.DeepEqual(a[i].Xattrs, b[i].Xattrs) {
+			t.Errorf("%d: %+v\nrestored as %+v", i, a[i], b[i])
+		}
+	}
+	if v := b[31].Xattrs["trusted.deep"]; string(v) != "yes" || len(b[31].Path) < unix.PathMax {
+		t.Errorf("%d-byte path %q: %q", len(b[31].Path), b[31].Path[len(b[31].Path)-10:], v)
+	}
+	// Stat and Open reach that deep too.
+	e, err := fstree.Stat(dst, b[32].Path)
+	must(t, err)
+	if e.Attr.Size != 9 || e.Attr.Ino != b[32].Attr.Ino {
+		t.Errorf("Stat: %+v", e)
+	}
+	r, err := fstree.Open(dst, b[32].Path)
+	must(t, err)
+	defer r.Close()
+	if data, err := io.ReadAll(r); string(data) != "deep down" || err != nil {
+		t.Errorf("Open: read %q, %v", data, err)
 	}
 }
