@@ -13,8 +13,8 @@
 // group, link count, size, device number, atime, mtime and ctime in
 // nanoseconds, source inode and device, a symlink's target, and every
 // extended attribute the kernel lists and lets the caller read: user.*,
-// trusted.* and security.* (the last two need root) and POSIX ACLs as
-// their system.posix_acl_access and system.posix_acl_default attributes.
+// security.*, trusted.* (which only root sees) and POSIX ACLs as their
+// system.posix_acl_access and system.posix_acl_default attributes.
 // A file with several names is reported under each; every name after the
 // first has Link set to the first, so it is stored once. Directories are
 // opened relative to their parent without following symlinks and are
@@ -44,7 +44,10 @@
 // times are set once the restore has left it (its default ACL would
 // otherwise be inherited by what is restored into it, and any entry
 // written into it moves its mtime), deepest first; Finish sets those of
-// the directories still open, the target's own last.
+// the directories still open, the target's own last. An owner,
+// attribute, mode or time the kernel refuses is reported (see
+// RestoreOptions.OnError) without losing the object or the rest of its
+// metadata.
 //
 // The target is walked only through directory fds opened with
 // O_NOFOLLOW, and every entry is created with an *at call relative to
@@ -71,9 +74,9 @@
 // new_encode_dev packs it into 32 bits: 12 bits of major and 20 of
 // minor, which is all the kernel's own dev_t holds, so nothing is lost;
 // a larger number reported by stat would fail with ErrDevNumber.
-// Extended attributes the kernel does not allow are not restored with an
-// error: trusted.* and security.* without root, user.* on symlinks and
-// device nodes. Without root, owners are restored where the kernel lets
+// Extended attributes the kernel does not allow are reported as errors
+// and not restored: trusted.* and security.* without root, user.* on
+// symlinks and device nodes. Without root, owners are restored where the kernel lets
 // a user (its own uid, its groups) and other ownership errors are
 // ignored (OwnersAuto). A path longer than PATH_MAX is walked through
 // fds, and its extended attributes read through /proc/self/fd.
