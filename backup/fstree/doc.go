@@ -76,8 +76,8 @@
 // a larger number reported by stat would fail with ErrDevNumber.
 // Extended attributes the kernel does not allow are reported as errors
 // and not restored: trusted.* and security.* without root, user.* on
-// symlinks and device nodes. Without root, owners are restored where the kernel lets
-// a user (its own uid, its groups) and other ownership errors are
-// ignored (OwnersAuto). A path longer than PATH_MAX is walked through
+// symlinks and device nodes. Without root, owners are restored where the
+// kernel lets a user (its own uid, its groups) and other ownership
+// errors are ignored (OwnersAuto). A path longer than PATH_MAX is walked through
 // fds, and its extended attributes read through /proc/self/fd.
 package fstree
