@@ -62,11 +62,28 @@ type Restorer struct {
 }
 
 type openDir struct {
-	name    string // its name in its parent; "" for the target
-	path    string // its entry's path
-	fd      int
-	e       *Entry // the entry to finish it with; nil if not restored here
-	existed bool   // it was there before: remove extra attributes
+	name string // its name in its parent; "" for the target
+	path string // its entry's path
+	fd   int
+	e    *Entry // the entry to finish it with; nil if not restored here
+	// extra: it may hold attributes its entry lacks (it was there
+	// before, or inherited ACLs), to be removed when it is finished.
+	extra bool
+	// inherits: it has a default ACL, which what is made in it inherits.
+	inherits bool
+}
+
+// Names of the POSIX ACL attributes.
+const (
+	aclAccess  = "system.posix_acl_access"
+	aclDefault = "system.posix_acl_default"
+)
+
+// hasDefaultACL reports whether the directory open as fd has a default
+// ACL.
+func hasDefaultACL(fd int) bool {
+	n, err := unix.Fgetxattr(fd, aclDefault, nil)
+	return err == nil && n > 0
 }
 
 // holeBlock is the unit of sparseness: a 4 KiB-aligned run of zero bytes
@@ -86,7 +103,7 @@ func NewRestorer(opt RestoreOptions) (*Restorer, error) {
 	}
 	r := &Restorer{
 		opt:   opt,
-		stack: []openDir{{path: ".", fd: fd}},
+		stack: []openDir{{path: ".", fd: fd, inherits: hasDefaultACL(fd)}},
 		buf:   make([]byte, 1<<20),
 	}
 	switch opt.Owners {
@@ -175,7 +192,7 @@ func (r *Restorer) restore(e *Entry, contents io.Reader) error {
 		if _, err := r.cd(nil); err != nil {
 			return err
 		}
-		r.stack[0].e, r.stack[0].existed = e, true
+		r.stack[0].e, r.stack[0].extra = e, true
 		return nil
 	}
 	dirfd, err := r.cd(parts[:len(parts)-1])
@@ -183,15 +200,16 @@ func (r *Restorer) restore(e *Entry, contents io.Reader) error {
 		return err
 	}
 	name := parts[len(parts)-1]
+	inherits := r.stack[len(r.stack)-1].inherits
 	switch {
 	case e.Link != "":
 		return r.link(dirfd, name, full, e)
 	case kind == fs.Directory:
-		return r.mkdir(dirfd, name, full, e)
+		return r.mkdir(dirfd, name, full, e, inherits)
 	case kind == fs.Regular:
-		return r.file(dirfd, name, full, e, contents)
+		return r.file(dirfd, name, full, e, contents, inherits)
 	}
-	return r.node(dirfd, name, full, e)
+	return r.node(dirfd, name, full, e, inherits)
 }
 
 // cd makes the directory with the components dir the top of the stack,
@@ -210,7 +228,7 @@ func (r *Restorer) cd(dir []string) (int, error) {
 		if err != nil {
 			return -1, &os.PathError{Op: "open", Path: osPath(r.opt.Target, path), Err: err}
 		}
-		r.stack = append(r.stack, openDir{name: c, path: path, fd: fd})
+		r.stack = append(r.stack, openDir{name: c, path: path, fd: fd, inherits: hasDefaultACL(fd)})
 	}
 	return r.stack[len(r.stack)-1].fd, nil
 }
@@ -245,7 +263,7 @@ func (r *Restorer) finishDir(d openDir, parentfd int) error {
 	m := metaErrs{path: osPath(r.opt.Target, d.path)}
 	e := d.e
 	m.add("chown", r.doChown(func() error { return unix.Fchown(d.fd, int(e.Attr.Uid), int(e.Attr.Gid)) }))
-	if d.existed {
+	if d.extra {
 		m.add("removexattr", removeExtraXattrs(d.fd, e.Xattrs))
 	}
 	m.add("setxattr", setXattrs(e.Xattrs, func(k string, v []byte) error { return unix.Fsetxattr(d.fd, k, v, 0) }))
@@ -273,7 +291,9 @@ func (m *metaErrs) add(op string, err error) {
 
 func (m *metaErrs) err() error { return errors.Join(m.errs...) }
 
-func (r *Restorer) mkdir(dirfd int, name, full string, e *Entry) error {
+// mkdir makes a directory, or keeps the one there; inherits says its
+// parent has a default ACL.
+func (r *Restorer) mkdir(dirfd int, name, full string, e *Entry, inherits bool) error {
 	existed := false
 	err := unix.Mkdirat(dirfd, name, 0o700)
 	if err == unix.EEXIST {
@@ -293,11 +313,16 @@ func (r *Restorer) mkdir(dirfd int, name, full string, e *Entry) error {
 	if err != nil {
 		return &os.PathError{Op: "open", Path: full, Err: err}
 	}
-	r.stack = append(r.stack, openDir{name: name, path: e.Path, fd: fd, e: e, existed: existed})
+	if existed {
+		inherits = hasDefaultACL(fd)
+	}
+	r.stack = append(r.stack, openDir{name: name, path: e.Path, fd: fd, e: e, extra: existed || inherits, inherits: inherits})
 	return nil
 }
 
-func (r *Restorer) file(dirfd int, name, full string, e *Entry, contents io.Reader) error {
+// file writes a regular file; inherits says its directory has a default
+// ACL, whose copy it gets unless it has an access ACL of its own.
+func (r *Restorer) file(dirfd int, name, full string, e *Entry, contents io.Reader, inherits bool) error {
 	size := int64(e.Attr.Size)
 	if size > 0 && contents == nil {
 		return &os.PathError{Op: "restore", Path: full, Err: fmt.Errorf("no contents for %d bytes", size)}
@@ -334,6 +359,9 @@ func (r *Restorer) file(dirfd int, name, full string, e *Entry, contents io.Read
 	}
 	m := metaErrs{path: full}
 	m.add("chown", r.doChown(func() error { return unix.Fchown(fd, int(e.Attr.Uid), int(e.Attr.Gid)) }))
+	if _, own := e.Xattrs[aclAccess]; inherits && !own {
+		m.add("removexattr", ignoreNoData(unix.Fremovexattr(fd, aclAccess)))
+	}
 	m.add("setxattr", setXattrs(e.Xattrs, func(k string, v []byte) error { return unix.Fsetxattr(fd, k, v, 0) }))
 	m.add("chmod", unix.Fchmod(fd, e.Attr.Mode&fs.ModeMask))
 	err, f = f.Close(), nil
@@ -389,8 +417,9 @@ func (r *Restorer) writeSparse(f *os.File, contents io.Reader, size int64) error
 
 func isZero(b []byte) bool { return bytes.Equal(b, zeroBlock[:len(b)]) }
 
-// node creates a symlink, fifo, socket or device node.
-func (r *Restorer) node(dirfd int, name, full string, e *Entry) error {
+// node creates a symlink, fifo, socket or device node; inherits as for
+// file.
+func (r *Restorer) node(dirfd int, name, full string, e *Entry, inherits bool) error {
 	if err := removeAll(dirfd, name); err != nil {
 		return &os.PathError{Op: "remove", Path: full, Err: err}
 	}
@@ -414,6 +443,9 @@ func (r *Restorer) node(dirfd int, name, full string, e *Entry) error {
 	// The l*xattr calls take a path: this one reaches name through the
 	// parent's fd, so no component of it is looked up again.
 	proc := fmt.Sprintf("/proc/self/fd/%d/%s", dirfd, name)
+	if _, own := e.Xattrs[aclAccess]; inherits && !own && e.Attr.Kind != fs.Symlink {
+		m.add("lremovexattr", ignoreNoData(unix.Lremovexattr(proc, aclAccess)))
+	}
 	m.add("lsetxattr", setXattrs(e.Xattrs, func(k string, v []byte) error { return unix.Lsetxattr(proc, k, v, 0) }))
 	if e.Attr.Kind != fs.Symlink {
 		err := unix.Fchmodat(dirfd, name, e.Attr.Mode&fs.ModeMask, unix.AT_SYMLINK_NOFOLLOW)
@@ -535,11 +567,20 @@ func removeExtraXattrs(fd int, m map[string][]byte) error {
 		if _, keep := m[name]; keep || name == "" || name == "security.selinux" {
 			continue
 		}
-		if err := unix.Fremovexattr(fd, name); err != nil && err != unix.ENODATA {
+		if err := ignoreNoData(unix.Fremovexattr(fd, name)); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 	}
 	return nil
+}
+
+// ignoreNoData drops the error of removing an attribute that is not
+// there.
+func ignoreNoData(err error) error {
+	if err == unix.ENODATA {
+		return nil
+	}
+	return err
 }
 
 // times returns e's atime and mtime for utimensat.

@@ -213,3 +213,40 @@ func TestRestoreMetadataErrors(t *testing.T) {
 		t.Errorf("l: %+v", st)
 	}
 }
+
+// TestRestoreUnderDefaultACL restores into a target with a default ACL:
+// nothing keeps the ACLs it would give what is made in it.
+func TestRestoreUnderDefaultACL(t *testing.T) {
+	needRoot(t)
+	src, dst := t.TempDir(), t.TempDir()
+	smallTree(t, src)
+	must(t, unix.Mkfifo(filepath.Join(src, "fifo"), 0o600))
+	must(t, os.Symlink("z", filepath.Join(src, "link")))
+	// One file keeps an ACL of its own.
+	own := acl([3]uint32{aclUserObj, 6, aclNoID}, [3]uint32{aclUser, 4, 99},
+		[3]uint32{aclGroupObj, 4, aclNoID}, [3]uint32{aclMask, 4, aclNoID}, [3]uint32{aclOther, 0, aclNoID})
+	must(t, unix.Lsetxattr(filepath.Join(src, "b/x"), "system.posix_acl_access", own, 0))
+	def := acl([3]uint32{aclUserObj, 7, aclNoID}, [3]uint32{aclUser, 7, 1234},
+		[3]uint32{aclGroupObj, 7, aclNoID}, [3]uint32{aclMask, 7, aclNoID}, [3]uint32{aclOther, 7, aclNoID})
+	must(t, unix.Lsetxattr(dst, "system.posix_acl_default", def, 0))
+
+	copyTree(t, src, dst)
+	rsyncSame(t, src, dst)
+	for _, e := range scanAll(t, dst, fstree.ScanOptions{}) {
+		_, access := e.Xattrs["system.posix_acl_access"]
+		_, deflt := e.Xattrs["system.posix_acl_default"]
+		if deflt || access != (e.Path == "b/x") {
+			t.Errorf("%q has attributes %q", e.Path, slices.Sorted(mapsKeys(e.Xattrs)))
+		}
+	}
+}
+
+func mapsKeys(m map[string][]byte) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
