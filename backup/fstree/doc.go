@@ -44,7 +44,10 @@
 // times are set once the restore has left it (its default ACL would
 // otherwise be inherited by what is restored into it, and any entry
 // written into it moves its mtime), deepest first; Finish sets those of
-// the directories still open, the target's own last. An owner,
+// the directories still open, the target's own last. An ACL that a
+// default ACL already in the target makes new objects inherit is removed
+// from those the backup has none for. The temporary names start with
+// ".murmur-restore-"; a restore that is killed may leave one. An owner,
 // attribute, mode or time the kernel refuses is reported (see
 // RestoreOptions.OnError) without losing the object or the rest of its
 // metadata.

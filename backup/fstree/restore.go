@@ -97,6 +97,9 @@ func NewRestorer(opt RestoreOptions) (*Restorer, error) {
 	if opt.Target == "" {
 		return nil, errors.New("fstree: no restore target")
 	}
+	if opt.Owners < OwnersAuto || opt.Owners > OwnersSkip {
+		return nil, fmt.Errorf("fstree: unknown owner policy %d", opt.Owners)
+	}
 	fd, err := unix.Open(opt.Target, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: opt.Target, Err: err}
