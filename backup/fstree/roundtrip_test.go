@@ -164,14 +164,39 @@ func buildTree(t *testing.T, root string) {
 }
 
 // TestRoundTrip restores a tree of every kind of object into an empty
-// directory, then over that restored tree changed, and compares each
-// with the original using find and rsync.
+// directory and compares the two with find, rsync and a scan of each.
 func TestRoundTrip(t *testing.T) {
 	needRoot(t)
 	src := filepath.Join(t.TempDir(), "src")
 	dst := filepath.Join(t.TempDir(), "dst")
 	must(t, os.Mkdir(src, 0o700))
 	must(t, os.Mkdir(dst, 0o700))
+	roundTrip(t, src, dst)
+}
+
+// TestRoundTripTmpfs restores from this machine's disk to a tmpfs and
+// back.
+func TestRoundTripTmpfs(t *testing.T) {
+	needRoot(t)
+	mnt := t.TempDir()
+	if err := unix.Mount("none", mnt, "tmpfs", 0, "size=256m"); err != nil {
+		t.Skipf("mount tmpfs: %v", err)
+	}
+	t.Cleanup(func() { must(t, unix.Unmount(mnt, 0)) })
+	src := filepath.Join(t.TempDir(), "src")
+	must(t, os.Mkdir(src, 0o700))
+	tmp := filepath.Join(mnt, "dst")
+	must(t, os.Mkdir(tmp, 0o700))
+	t.Run("to", func(t *testing.T) { roundTrip(t, src, tmp) })
+	back := filepath.Join(t.TempDir(), "back")
+	must(t, os.Mkdir(back, 0o700))
+	t.Run("from", func(t *testing.T) { copyTree(t, tmp, back); rsyncSame(t, src, back) })
+}
+
+// roundTrip builds a tree in the empty directory src, restores it into
+// the empty directory dst, and compares the two.
+func roundTrip(t *testing.T, src, dst string) {
+	t.Helper()
 	buildTree(t, src)
 	before := scanAll(t, src, fstree.ScanOptions{})
 	for _, e := range before {
