@@ -1,12 +1,10 @@
 package fstree
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strconv"
 
 	"golang.org/x/sys/unix"
@@ -72,25 +70,6 @@ type openDir struct {
 	// inherits: it has a default ACL, which what is made in it inherits.
 	inherits bool
 }
-
-// Names of the POSIX ACL attributes.
-const (
-	aclAccess  = "system.posix_acl_access"
-	aclDefault = "system.posix_acl_default"
-)
-
-// hasDefaultACL reports whether the directory open as fd has a default
-// ACL.
-func hasDefaultACL(fd int) bool {
-	n, err := unix.Fgetxattr(fd, aclDefault, nil)
-	return err == nil && n > 0
-}
-
-// holeBlock is the unit of sparseness: a 4 KiB-aligned run of zero bytes
-// this long is not written.
-const holeBlock = 4096
-
-var zeroBlock [holeBlock]byte
 
 // NewRestorer opens opt.Target, which must be a directory.
 func NewRestorer(opt RestoreOptions) (*Restorer, error) {
@@ -385,41 +364,6 @@ func (r *Restorer) file(dirfd int, name, full string, e *Entry, contents io.Read
 	return m.err()
 }
 
-// writeSparse copies size bytes from contents to f, leaving a hole for
-// every 4 KiB-aligned block of zeros.
-func (r *Restorer) writeSparse(f *os.File, contents io.Reader, size int64) error {
-	for off := int64(0); off < size; {
-		chunk := r.buf[:min(int64(len(r.buf)), size-off)]
-		if n, err := io.ReadFull(contents, chunk); err != nil {
-			if err == io.EOF || err == io.ErrUnexpectedEOF {
-				err = fmt.Errorf("%w: contents end after %d of %d bytes", io.ErrUnexpectedEOF, off+int64(n), size)
-			}
-			return &os.PathError{Op: "read contents", Path: f.Name(), Err: err}
-		}
-		for i := 0; i < len(chunk); {
-			j := i // the first non-zero block from i
-			for j < len(chunk) && isZero(chunk[j:min(j+holeBlock, len(chunk))]) {
-				j += holeBlock
-			}
-			k := j // the first zero block after it
-			for k < len(chunk) && !isZero(chunk[k:min(k+holeBlock, len(chunk))]) {
-				k += holeBlock
-			}
-			k = min(k, len(chunk))
-			if k > j {
-				if _, err := f.WriteAt(chunk[j:k], off+int64(j)); err != nil {
-					return err
-				}
-			}
-			i = k
-		}
-		off += int64(len(chunk))
-	}
-	return nil
-}
-
-func isZero(b []byte) bool { return bytes.Equal(b, zeroBlock[:len(b)]) }
-
 // node creates a symlink, fifo, socket or device node; inherits as for
 // file.
 func (r *Restorer) node(dirfd int, name, full string, e *Entry, inherits bool) error {
@@ -531,59 +475,6 @@ func removeAll(dirfd int, name string) error {
 		return err
 	}
 	return unix.Unlinkat(dirfd, name, unix.AT_REMOVEDIR)
-}
-
-// setXattrs sets every attribute, in name order, with set, going on
-// after a failure.
-func setXattrs(m map[string][]byte, set func(name string, value []byte) error) error {
-	names := make([]string, 0, len(m))
-	for k := range m {
-		names = append(names, k)
-	}
-	slices.Sort(names)
-	var errs []error
-	for _, k := range names {
-		if err := set(k, m[k]); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", k, err))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// removeExtraXattrs removes from the directory open as fd the attributes
-// m does not have, but for security.selinux, which labels the object
-// where it is rather than belonging to what it holds.
-func removeExtraXattrs(fd int, m map[string][]byte) error {
-	n, err := unix.Flistxattr(fd, nil)
-	if err != nil || n == 0 {
-		if err == unix.ENOTSUP {
-			err = nil
-		}
-		return err
-	}
-	buf := make([]byte, n)
-	if n, err = unix.Flistxattr(fd, buf); err != nil {
-		return err
-	}
-	for _, k := range bytes.Split(buf[:n], []byte{0}) {
-		name := string(k)
-		if _, keep := m[name]; keep || name == "" || name == "security.selinux" {
-			continue
-		}
-		if err := ignoreNoData(unix.Fremovexattr(fd, name)); err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-	}
-	return nil
-}
-
-// ignoreNoData drops the error of removing an attribute that is not
-// there.
-func ignoreNoData(err error) error {
-	if err == unix.ENODATA {
-		return nil
-	}
-	return err
 }
 
 // times returns e's atime and mtime for utimensat.
