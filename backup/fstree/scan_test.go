@@ -311,3 +311,20 @@ func TestScanGoRoot(t *testing.T) {
 		t.Errorf("scan took %v", d)
 	}
 }
+
+// BenchmarkScanGoRoot scans the Go distribution: one fstatat and one
+// llistxattr per entry.
+func BenchmarkScanGoRoot(b *testing.B) {
+	goroot := runtime.GOROOT()
+	n := 0
+	for b.Loop() {
+		n = 0
+		if err := fstree.Scan(context.Background(), goroot, fstree.ScanOptions{}, func(*fstree.Entry) error {
+			n++
+			return nil
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/entry")
+}
