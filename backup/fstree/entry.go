@@ -135,8 +135,11 @@ func join(dir, name string) string {
 
 // osPath returns the operating system's path of p under root.
 func osPath(root, p string) string {
-	if p == "." {
+	switch {
+	case p == ".":
 		return root
+	case strings.HasSuffix(root, "/"):
+		return root + p
 	}
 	return root + "/" + p
 }
@@ -144,12 +147,14 @@ func osPath(root, p string) string {
 // Stat returns the Entry for path under root, with the same fields Scan
 // fills except Link. Use it to check a file again after reading it.
 func Stat(root, path string) (*Entry, error) {
-	if _, err := splitPath(path); err != nil {
+	full := osPath(root, path)
+	dirfd, name, done, err := resolve(root, path)
+	if err != nil {
 		return nil, err
 	}
-	full := osPath(root, path)
+	defer done()
 	var st unix.Stat_t
-	if err := unix.Lstat(full, &st); err != nil {
+	if err := unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return nil, &os.PathError{Op: "lstat", Path: full, Err: err}
 	}
 	e, err := newEntry(path, &st)
@@ -157,12 +162,12 @@ func Stat(root, path string) (*Entry, error) {
 		return nil, err
 	}
 	if e.Attr.Kind == fs.Symlink {
-		if e.Target, _, err = readlink(unix.AT_FDCWD, full, nil); err != nil {
+		if e.Target, _, err = readlink(dirfd, name, nil); err != nil {
 			return nil, &os.PathError{Op: "readlink", Path: full, Err: err}
 		}
 	}
 	var x xattrReader
-	if e.Xattrs, err = x.read(full); err != nil {
+	if e.Xattrs, err = x.read(xattrPath(dirfd, full, name)); err != nil {
 		return nil, err
 	}
 	return e, nil
@@ -175,14 +180,16 @@ func Stat(root, path string) (*Entry, error) {
 // CAP_FOWNER; without it the open is retried plainly). Anything but a
 // regular file is refused with ErrNotRegular.
 func Open(root, path string) (*os.File, error) {
-	if _, err := splitPath(path); err != nil {
+	full := osPath(root, path)
+	dirfd, name, done, err := resolve(root, path)
+	if err != nil {
 		return nil, err
 	}
-	full := osPath(root, path)
+	defer done()
 	flags := unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC
-	fd, err := unix.Open(full, flags|unix.O_NOATIME, 0)
+	fd, err := unix.Openat(dirfd, name, flags|unix.O_NOATIME, 0)
 	if err == unix.EPERM {
-		fd, err = unix.Open(full, flags, 0)
+		fd, err = unix.Openat(dirfd, name, flags, 0)
 	}
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: full, Err: err}
@@ -201,6 +208,35 @@ func Open(root, path string) (*os.File, error) {
 		return nil, &os.PathError{Op: "fcntl", Path: full, Err: err}
 	}
 	return os.NewFile(uintptr(fd), full), nil
+}
+
+// resolve checks path and returns a directory fd and a name in it by
+// which the *at calls reach path under root, and a function to call when
+// done with them. A path the kernel takes whole is the name, relative to
+// the working directory; a longer one is walked from root one directory
+// at a time, without following symlinks.
+func resolve(root, path string) (dirfd int, name string, done func(), err error) {
+	parts, err := splitPath(path)
+	if err != nil {
+		return -1, "", nil, err
+	}
+	full := osPath(root, path)
+	if len(full) < unix.PathMax || len(parts) == 0 {
+		return unix.AT_FDCWD, full, func() {}, nil
+	}
+	fd, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, "", nil, &os.PathError{Op: "open", Path: root, Err: err}
+	}
+	for i, c := range parts[:len(parts)-1] {
+		next, err := openDirAt(fd, c)
+		unix.Close(fd)
+		if err != nil {
+			return -1, "", nil, &os.PathError{Op: "open", Path: osPath(root, strings.Join(parts[:i+1], "/")), Err: err}
+		}
+		fd = next
+	}
+	return fd, parts[len(parts)-1], func() { unix.Close(fd) }, nil
 }
 
 // Changed reports whether a file changed between two stats, taken before

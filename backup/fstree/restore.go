@@ -1,12 +1,10 @@
 package fstree
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strconv"
 
 	"golang.org/x/sys/unix"
@@ -62,23 +60,24 @@ type Restorer struct {
 }
 
 type openDir struct {
-	name    string // its name in its parent; "" for the target
-	path    string // its entry's path
-	fd      int
-	e       *Entry // the entry to finish it with; nil if not restored here
-	existed bool   // it was there before: remove extra attributes
+	name string // its name in its parent; "" for the target
+	path string // its entry's path
+	fd   int
+	e    *Entry // the entry to finish it with; nil if not restored here
+	// extra: it may hold attributes its entry lacks (it was there
+	// before, or inherited ACLs), to be removed when it is finished.
+	extra bool
+	// inherits: it has a default ACL, which what is made in it inherits.
+	inherits bool
 }
-
-// holeBlock is the unit of sparseness: a 4 KiB-aligned run of zero bytes
-// this long is not written.
-const holeBlock = 4096
-
-var zeroBlock [holeBlock]byte
 
 // NewRestorer opens opt.Target, which must be a directory.
 func NewRestorer(opt RestoreOptions) (*Restorer, error) {
 	if opt.Target == "" {
 		return nil, errors.New("fstree: no restore target")
+	}
+	if opt.Owners < OwnersAuto || opt.Owners > OwnersSkip {
+		return nil, fmt.Errorf("fstree: unknown owner policy %d", opt.Owners)
 	}
 	fd, err := unix.Open(opt.Target, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -86,7 +85,7 @@ func NewRestorer(opt RestoreOptions) (*Restorer, error) {
 	}
 	r := &Restorer{
 		opt:   opt,
-		stack: []openDir{{path: ".", fd: fd}},
+		stack: []openDir{{path: ".", fd: fd, inherits: hasDefaultACL(fd)}},
 		buf:   make([]byte, 1<<20),
 	}
 	switch opt.Owners {
@@ -101,6 +100,8 @@ func NewRestorer(opt RestoreOptions) (*Restorer, error) {
 // Restore writes e under the target. Entries must come in Scan order (a
 // directory before its contents, each directory's contents together),
 // and an entry's parent must exist: restored before, or in the target.
+// The "." entry, if any, is the target itself and must be a directory;
+// its metadata are set by Finish.
 //
 // A regular file with no Link is written from exactly e.Attr.Size bytes
 // of contents (nil for an empty file) into a temporary name in its
@@ -159,8 +160,10 @@ func (r *Restorer) restore(e *Entry, contents io.Reader) error {
 	switch {
 	case kind < fs.Regular || kind > fs.MaxKind:
 		return &os.PathError{Op: "restore", Path: full, Err: fmt.Errorf("%w: %v", ErrUnknownKind, kind)}
-	case contents != nil && (kind != fs.Regular || e.Link != ""):
-		return &os.PathError{Op: "restore", Path: full, Err: fmt.Errorf("contents given for a %v with Link %q", kind, e.Link)}
+	case contents != nil && kind != fs.Regular:
+		return &os.PathError{Op: "restore", Path: full, Err: fmt.Errorf("contents given for a %v", kind)}
+	case contents != nil && e.Link != "":
+		return &os.PathError{Op: "restore", Path: full, Err: errors.New("contents given for a hard link")}
 	case e.Link != "" && kind == fs.Directory:
 		return &os.PathError{Op: "restore", Path: full, Err: errors.New("a directory with a Link")}
 	}
@@ -171,7 +174,7 @@ func (r *Restorer) restore(e *Entry, contents io.Reader) error {
 		if _, err := r.cd(nil); err != nil {
 			return err
 		}
-		r.stack[0].e, r.stack[0].existed = e, true
+		r.stack[0].e, r.stack[0].extra = e, true
 		return nil
 	}
 	dirfd, err := r.cd(parts[:len(parts)-1])
@@ -179,15 +182,16 @@ func (r *Restorer) restore(e *Entry, contents io.Reader) error {
 		return err
 	}
 	name := parts[len(parts)-1]
+	inherits := r.stack[len(r.stack)-1].inherits
 	switch {
 	case e.Link != "":
 		return r.link(dirfd, name, full, e)
 	case kind == fs.Directory:
-		return r.mkdir(dirfd, name, full, e)
+		return r.mkdir(dirfd, name, full, e, inherits)
 	case kind == fs.Regular:
-		return r.file(dirfd, name, full, e, contents)
+		return r.file(dirfd, name, full, e, contents, inherits)
 	}
-	return r.node(dirfd, name, full, e)
+	return r.node(dirfd, name, full, e, inherits)
 }
 
 // cd makes the directory with the components dir the top of the stack,
@@ -206,7 +210,7 @@ func (r *Restorer) cd(dir []string) (int, error) {
 		if err != nil {
 			return -1, &os.PathError{Op: "open", Path: osPath(r.opt.Target, path), Err: err}
 		}
-		r.stack = append(r.stack, openDir{name: c, path: path, fd: fd})
+		r.stack = append(r.stack, openDir{name: c, path: path, fd: fd, inherits: hasDefaultACL(fd)})
 	}
 	return r.stack[len(r.stack)-1].fd, nil
 }
@@ -238,35 +242,40 @@ func (r *Restorer) popTo(n int) {
 // finishDir sets a directory's owner, extended attributes, mode and
 // times; parentfd is -1 for the target.
 func (r *Restorer) finishDir(d openDir, parentfd int) error {
-	full := osPath(r.opt.Target, d.path)
+	m := metaErrs{path: osPath(r.opt.Target, d.path)}
 	e := d.e
-	if err := r.doChown(func() error { return unix.Fchown(d.fd, int(e.Attr.Uid), int(e.Attr.Gid)) }); err != nil {
-		return &os.PathError{Op: "chown", Path: full, Err: err}
+	m.add("chown", r.doChown(func() error { return unix.Fchown(d.fd, int(e.Attr.Uid), int(e.Attr.Gid)) }))
+	if d.extra {
+		m.add("removexattr", removeExtraXattrs(d.fd, e.Xattrs))
 	}
-	if d.existed {
-		if err := removeExtraXattrs(d.fd, e.Xattrs); err != nil {
-			return &os.PathError{Op: "removexattr", Path: full, Err: err}
-		}
-	}
-	if err := setXattrs(e.Xattrs, func(k string, v []byte) error { return unix.Fsetxattr(d.fd, k, v, 0) }); err != nil {
-		return &os.PathError{Op: "setxattr", Path: full, Err: err}
-	}
-	if err := unix.Fchmod(d.fd, e.Attr.Mode&fs.ModeMask); err != nil {
-		return &os.PathError{Op: "chmod", Path: full, Err: err}
-	}
-	var err error
+	m.add("setxattr", setXattrs(e.Xattrs, func(k string, v []byte) error { return unix.Fsetxattr(d.fd, k, v, 0) }))
+	m.add("chmod", unix.Fchmod(d.fd, e.Attr.Mode&fs.ModeMask))
 	if parentfd < 0 {
-		err = unix.UtimesNanoAt(unix.AT_FDCWD, r.opt.Target, times(e), 0)
+		m.add("utimensat", unix.UtimesNanoAt(unix.AT_FDCWD, r.opt.Target, times(e), 0))
 	} else {
-		err = unix.UtimesNanoAt(parentfd, d.name, times(e), unix.AT_SYMLINK_NOFOLLOW)
+		m.add("utimensat", unix.UtimesNanoAt(parentfd, d.name, times(e), unix.AT_SYMLINK_NOFOLLOW))
 	}
-	if err != nil {
-		return &os.PathError{Op: "utimensat", Path: full, Err: err}
-	}
-	return nil
+	return m.err()
 }
 
-func (r *Restorer) mkdir(dirfd int, name, full string, e *Entry) error {
+// metaErrs collects the errors of setting an object's metadata: each is
+// reported, but none stops the other settings or loses the object.
+type metaErrs struct {
+	path string
+	errs []error
+}
+
+func (m *metaErrs) add(op string, err error) {
+	if err != nil {
+		m.errs = append(m.errs, &os.PathError{Op: op, Path: m.path, Err: err})
+	}
+}
+
+func (m *metaErrs) err() error { return errors.Join(m.errs...) }
+
+// mkdir makes a directory, or keeps the one there; inherits says its
+// parent has a default ACL.
+func (r *Restorer) mkdir(dirfd int, name, full string, e *Entry, inherits bool) error {
 	existed := false
 	err := unix.Mkdirat(dirfd, name, 0o700)
 	if err == unix.EEXIST {
@@ -286,13 +295,23 @@ func (r *Restorer) mkdir(dirfd int, name, full string, e *Entry) error {
 	if err != nil {
 		return &os.PathError{Op: "open", Path: full, Err: err}
 	}
-	r.stack = append(r.stack, openDir{name: name, path: e.Path, fd: fd, e: e, existed: existed})
+	if existed {
+		inherits = hasDefaultACL(fd)
+	}
+	r.stack = append(r.stack, openDir{name: name, path: e.Path, fd: fd, e: e, extra: existed || inherits, inherits: inherits})
 	return nil
 }
 
-func (r *Restorer) file(dirfd int, name, full string, e *Entry, contents io.Reader) (err error) {
+// file writes a regular file; inherits says its directory has a default
+// ACL, whose copy it gets unless it has an access ACL of its own.
+func (r *Restorer) file(dirfd int, name, full string, e *Entry, contents io.Reader, inherits bool) error {
+	size := int64(e.Attr.Size)
+	if size > 0 && contents == nil {
+		return &os.PathError{Op: "restore", Path: full, Err: fmt.Errorf("no contents for %d bytes", size)}
+	}
 	var fd int
 	var tmp string
+	var err error
 	for {
 		r.seq++
 		tmp = ".murmur-restore-" + strconv.FormatUint(r.seq, 10)
@@ -305,40 +324,33 @@ func (r *Restorer) file(dirfd int, name, full string, e *Entry, contents io.Read
 		return &os.PathError{Op: "create", Path: full, Err: err}
 	}
 	f := os.NewFile(uintptr(fd), full)
+	renamed := false
 	defer func() {
 		if f != nil {
 			f.Close()
 		}
-		if err != nil {
+		if !renamed {
 			unix.Unlinkat(dirfd, tmp, 0)
 		}
 	}()
-	size := int64(e.Attr.Size)
-	if size > 0 && contents == nil {
-		return &os.PathError{Op: "restore", Path: full, Err: fmt.Errorf("no contents for %d bytes", size)}
-	}
 	if err := r.writeSparse(f, contents, size); err != nil {
 		return err
 	}
 	if err := f.Truncate(size); err != nil {
 		return err
 	}
-	if err := r.doChown(func() error { return unix.Fchown(fd, int(e.Attr.Uid), int(e.Attr.Gid)) }); err != nil {
-		return &os.PathError{Op: "chown", Path: full, Err: err}
+	m := metaErrs{path: full}
+	m.add("chown", r.doChown(func() error { return unix.Fchown(fd, int(e.Attr.Uid), int(e.Attr.Gid)) }))
+	if _, own := e.Xattrs[aclAccess]; inherits && !own {
+		m.add("removexattr", ignoreNoData(unix.Fremovexattr(fd, aclAccess)))
 	}
-	if err := setXattrs(e.Xattrs, func(k string, v []byte) error { return unix.Fsetxattr(fd, k, v, 0) }); err != nil {
-		return &os.PathError{Op: "setxattr", Path: full, Err: err}
-	}
-	if err := unix.Fchmod(fd, e.Attr.Mode&fs.ModeMask); err != nil {
-		return &os.PathError{Op: "chmod", Path: full, Err: err}
-	}
+	m.add("setxattr", setXattrs(e.Xattrs, func(k string, v []byte) error { return unix.Fsetxattr(fd, k, v, 0) }))
+	m.add("chmod", unix.Fchmod(fd, e.Attr.Mode&fs.ModeMask))
 	err, f = f.Close(), nil
 	if err != nil {
 		return err
 	}
-	if err := unix.UtimesNanoAt(dirfd, tmp, times(e), unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return &os.PathError{Op: "utimensat", Path: full, Err: err}
-	}
+	m.add("utimensat", unix.UtimesNanoAt(dirfd, tmp, times(e), unix.AT_SYMLINK_NOFOLLOW))
 	err = unix.Renameat(dirfd, tmp, dirfd, name)
 	if err == unix.EISDIR || err == unix.ENOTEMPTY || err == unix.EEXIST {
 		if err = removeAll(dirfd, name); err == nil {
@@ -348,46 +360,13 @@ func (r *Restorer) file(dirfd int, name, full string, e *Entry, contents io.Read
 	if err != nil {
 		return &os.PathError{Op: "rename", Path: full, Err: err}
 	}
-	return nil
+	renamed = true
+	return m.err()
 }
 
-// writeSparse copies size bytes from contents to f, leaving a hole for
-// every 4 KiB-aligned block of zeros.
-func (r *Restorer) writeSparse(f *os.File, contents io.Reader, size int64) error {
-	for off := int64(0); off < size; {
-		chunk := r.buf[:min(int64(len(r.buf)), size-off)]
-		if n, err := io.ReadFull(contents, chunk); err != nil {
-			if err == io.EOF || err == io.ErrUnexpectedEOF {
-				err = fmt.Errorf("%w: contents end after %d of %d bytes", io.ErrUnexpectedEOF, off+int64(n), size)
-			}
-			return &os.PathError{Op: "read contents", Path: f.Name(), Err: err}
-		}
-		for i := 0; i < len(chunk); {
-			j := i // the first non-zero block from i
-			for j < len(chunk) && isZero(chunk[j:min(j+holeBlock, len(chunk))]) {
-				j += holeBlock
-			}
-			k := j // the first zero block after it
-			for k < len(chunk) && !isZero(chunk[k:min(k+holeBlock, len(chunk))]) {
-				k += holeBlock
-			}
-			k = min(k, len(chunk))
-			if k > j {
-				if _, err := f.WriteAt(chunk[j:k], off+int64(j)); err != nil {
-					return err
-				}
-			}
-			i = k
-		}
-		off += int64(len(chunk))
-	}
-	return nil
-}
-
-func isZero(b []byte) bool { return bytes.Equal(b, zeroBlock[:len(b)]) }
-
-// node creates a symlink, fifo, socket or device node.
-func (r *Restorer) node(dirfd int, name, full string, e *Entry) error {
+// node creates a symlink, fifo, socket or device node; inherits as for
+// file.
+func (r *Restorer) node(dirfd int, name, full string, e *Entry, inherits bool) error {
 	if err := removeAll(dirfd, name); err != nil {
 		return &os.PathError{Op: "remove", Path: full, Err: err}
 	}
@@ -404,30 +383,26 @@ func (r *Restorer) node(dirfd int, name, full string, e *Entry) error {
 	if err != nil {
 		return &os.PathError{Op: "create", Path: full, Err: err}
 	}
-	if err := r.doChown(func() error {
+	m := metaErrs{path: full}
+	m.add("lchown", r.doChown(func() error {
 		return unix.Fchownat(dirfd, name, int(e.Attr.Uid), int(e.Attr.Gid), unix.AT_SYMLINK_NOFOLLOW)
-	}); err != nil {
-		return &os.PathError{Op: "lchown", Path: full, Err: err}
-	}
+	}))
 	// The l*xattr calls take a path: this one reaches name through the
 	// parent's fd, so no component of it is looked up again.
 	proc := fmt.Sprintf("/proc/self/fd/%d/%s", dirfd, name)
-	if err := setXattrs(e.Xattrs, func(k string, v []byte) error { return unix.Lsetxattr(proc, k, v, 0) }); err != nil {
-		return &os.PathError{Op: "lsetxattr", Path: full, Err: err}
+	if _, own := e.Xattrs[aclAccess]; inherits && !own && e.Attr.Kind != fs.Symlink {
+		m.add("lremovexattr", ignoreNoData(unix.Lremovexattr(proc, aclAccess)))
 	}
+	m.add("lsetxattr", setXattrs(e.Xattrs, func(k string, v []byte) error { return unix.Lsetxattr(proc, k, v, 0) }))
 	if e.Attr.Kind != fs.Symlink {
 		err := unix.Fchmodat(dirfd, name, e.Attr.Mode&fs.ModeMask, unix.AT_SYMLINK_NOFOLLOW)
 		if err == unix.EOPNOTSUPP { // no fchmodat2: name is the node just made
 			err = unix.Fchmodat(dirfd, name, e.Attr.Mode&fs.ModeMask, 0)
 		}
-		if err != nil {
-			return &os.PathError{Op: "chmod", Path: full, Err: err}
-		}
+		m.add("chmod", err)
 	}
-	if err := unix.UtimesNanoAt(dirfd, name, times(e), unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return &os.PathError{Op: "utimensat", Path: full, Err: err}
-	}
-	return nil
+	m.add("utimensat", unix.UtimesNanoAt(dirfd, name, times(e), unix.AT_SYMLINK_NOFOLLOW))
+	return m.err()
 }
 
 // link makes name a hard link to the restored e.Link.
@@ -500,48 +475,6 @@ func removeAll(dirfd int, name string) error {
 		return err
 	}
 	return unix.Unlinkat(dirfd, name, unix.AT_REMOVEDIR)
-}
-
-// setXattrs sets every attribute, in name order, with set.
-func setXattrs(m map[string][]byte, set func(name string, value []byte) error) error {
-	names := make([]string, 0, len(m))
-	for k := range m {
-		names = append(names, k)
-	}
-	slices.Sort(names)
-	for _, k := range names {
-		if err := set(k, m[k]); err != nil {
-			return fmt.Errorf("%s: %w", k, err)
-		}
-	}
-	return nil
-}
-
-// removeExtraXattrs removes from the directory open as fd the attributes
-// m does not have, but for security.selinux, which labels the object
-// where it is rather than belonging to what it holds.
-func removeExtraXattrs(fd int, m map[string][]byte) error {
-	n, err := unix.Flistxattr(fd, nil)
-	if err != nil || n == 0 {
-		if err == unix.ENOTSUP {
-			err = nil
-		}
-		return err
-	}
-	buf := make([]byte, n)
-	if n, err = unix.Flistxattr(fd, buf); err != nil {
-		return err
-	}
-	for _, k := range bytes.Split(buf[:n], []byte{0}) {
-		name := string(k)
-		if _, keep := m[name]; keep || name == "" || name == "security.selinux" {
-			continue
-		}
-		if err := unix.Fremovexattr(fd, name); err != nil && err != unix.ENODATA {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-	}
-	return nil
 }
 
 // times returns e's atime and mtime for utimensat.

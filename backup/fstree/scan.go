@@ -162,7 +162,7 @@ func (s *scanner) dir(fd int, path, full string) error {
 		}
 		name := d.Name()
 		cpath := join(path, name)
-		cfull := full + "/" + name
+		cfull := osPath(full, name)
 		isDir := d.IsDir()
 		if s.opt.Exclude != nil && s.opt.Exclude(cpath, isDir) {
 			continue

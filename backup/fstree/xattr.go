@@ -2,7 +2,10 @@ package fstree
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"os"
+	"slices"
 	"strconv"
 
 	"golang.org/x/sys/unix"
@@ -109,4 +112,70 @@ func readlink(dirfd int, name string, buf []byte) (string, []byte, error) {
 		}
 		buf = make([]byte, 2*len(buf))
 	}
+}
+
+// Names of the POSIX ACL attributes.
+const (
+	aclAccess  = "system.posix_acl_access"
+	aclDefault = "system.posix_acl_default"
+)
+
+// hasDefaultACL reports whether the directory open as fd has a default
+// ACL.
+func hasDefaultACL(fd int) bool {
+	n, err := unix.Fgetxattr(fd, aclDefault, nil)
+	return err == nil && n > 0
+}
+
+// setXattrs sets every attribute, in name order, with set, going on
+// after a failure.
+func setXattrs(m map[string][]byte, set func(name string, value []byte) error) error {
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	var errs []error
+	for _, k := range names {
+		if err := set(k, m[k]); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", k, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// removeExtraXattrs removes from the directory open as fd the attributes
+// m does not have, but for security.selinux, which labels the object
+// where it is rather than belonging to what it holds.
+func removeExtraXattrs(fd int, m map[string][]byte) error {
+	n, err := unix.Flistxattr(fd, nil)
+	if err != nil || n == 0 {
+		if err == unix.ENOTSUP {
+			err = nil
+		}
+		return err
+	}
+	buf := make([]byte, n)
+	if n, err = unix.Flistxattr(fd, buf); err != nil {
+		return err
+	}
+	for _, k := range bytes.Split(buf[:n], []byte{0}) {
+		name := string(k)
+		if _, keep := m[name]; keep || name == "" || name == "security.selinux" {
+			continue
+		}
+		if err := ignoreNoData(unix.Fremovexattr(fd, name)); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// ignoreNoData drops the error of removing an attribute that is not
+// there.
+func ignoreNoData(err error) error {
+	if err == unix.ENODATA {
+		return nil
+	}
+	return err
 }

@@ -1,0 +1,8 @@
+package fstree
+
+// Internals for the tests.
+var (
+	SplitPath = splitPath
+	EncodeDev = encodeDev
+	DecodeDev = decodeDev
+)

@@ -1,0 +1,5 @@
+//go:build !race
+
+package fstree_test
+
+const raceEnabled = false
