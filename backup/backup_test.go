@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -37,6 +38,14 @@ func (c *counted) PutStripe(ctx context.Context, d *erasure.Descriptor, shards [
 }
 
 func newCloud() *counted { return &counted{Cloud: cloudtest.NewMem(0)} }
+
+// Release passes through to the Mem, so prunes release at once.
+func (c *counted) Release(ctx context.Context, ids []erasure.ShardID, hints []store.Holder) error {
+	return c.Cloud.(*cloudtest.Mem).Release(ctx, ids, hints)
+}
+
+// held is the bytes of shards the cloud holds.
+func (c *counted) held() int64 { return c.Cloud.(*cloudtest.Mem).Shards().Used() }
 
 var pass = []byte("correct horse")
 
@@ -269,4 +278,109 @@ func TestPageStoredBetweenFiles(t *testing.T) {
 	target := t.TempDir()
 	restore(t, c, keys, res.ID, target)
 	treetest.RequireSame(t, src, filepath.Join(target, src))
+}
+
+// TestForgetPrune: forgetting a snapshot and pruning gives back the space
+// of the stripes only it used; the snapshot kept still restores. With a
+// grace, a first prune only condemns, and a backup meanwhile stores anew
+// what it needs of the condemned; a prune past the grace releases them.
+// (A stripe shared with chunks still used is kept whole: files backed up
+// together share stripes, and there is no repacking yet.)
+func TestForgetPrune(t *testing.T) {
+	ctx := context.Background()
+	c := newCloud()
+	keys := initSet(t, c)
+	src, cache := t.TempDir(), t.TempDir()
+	writeFile(t, filepath.Join(src, "dropped"), randBytes(2, 6<<20))
+	old := runBackup(t, c, keys, cache, src)
+	os.Remove(filepath.Join(src, "dropped"))
+	writeFile(t, filepath.Join(src, "kept"), randBytes(1, 3<<20))
+	kept := runBackup(t, c, keys, cache, src)
+	before := c.held()
+	if err := backup.Forget(ctx, c, keys, []backup.SnapshotID{old.ID}); err != nil {
+		t.Fatal(err)
+	}
+	snaps, err := backup.Snapshots(ctx, c, keys)
+	if err != nil || len(snaps) != 1 || snaps[0].ID != kept.ID {
+		t.Fatalf("after forget: %d snapshots, %v", len(snaps), err)
+	}
+	st, err := backup.Prune(ctx, c, keys, backup.PruneOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := c.held()
+	t.Logf("prune: %+v; held %d -> %d bytes", *st, before, after)
+	if st.Released == 0 || before-after < 6<<20 {
+		t.Fatalf("prune released %d stripes, %d bytes held less; the forgotten file was 6 MiB", st.Released, before-after)
+	}
+	target := t.TempDir()
+	restore(t, c, keys, kept.ID, target)
+	treetest.RequireSame(t, src, filepath.Join(target, src))
+	// Pruning again finds nothing more.
+	if st, err := backup.Prune(ctx, c, keys, backup.PruneOptions{}); err != nil || st.Released != 0 || st.Condemned != 0 {
+		t.Fatalf("a second prune: %+v, %v", st, err)
+	}
+
+	// With a grace: condemned first, released later.
+	writeFile(t, filepath.Join(src, "dropped"), randBytes(3, 6<<20))
+	again := runBackup(t, c, keys, cache, src)
+	os.Remove(filepath.Join(src, "dropped"))
+	runBackup(t, c, keys, cache, src)
+	if err := backup.Forget(ctx, c, keys, []backup.SnapshotID{again.ID}); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	st, err = backup.Prune(ctx, c, keys, backup.PruneOptions{Grace: time.Hour, Now: func() time.Time { return now }})
+	if err != nil || st.Condemned == 0 || st.Released != 0 {
+		t.Fatalf("the first prune with a grace: %+v, %v", st, err)
+	}
+	// A backup now does not use what was condemned: the file comes back
+	// and is stored anew.
+	writeFile(t, filepath.Join(src, "dropped"), randBytes(3, 6<<20))
+	res := runBackup(t, c, keys, cache, src)
+	if res.Snapshot.Stats.NewBytes < 6<<20 {
+		t.Fatalf("a backup after the condemnation stored %d new bytes: it used condemned stripes", res.Snapshot.Stats.NewBytes)
+	}
+	// Sealing is deterministic, so the file stored anew is the same
+	// stripes: used again, they are spared.
+	at := func(d time.Duration) backup.PruneOptions {
+		return backup.PruneOptions{Grace: time.Hour, Now: func() time.Time { return now.Add(d) }}
+	}
+	// (Only the forgotten snapshot's own tree goes: a few KiB.)
+	if st, err = backup.Prune(ctx, c, keys, at(2*time.Hour)); err != nil || st.Spared == 0 || st.ReleasedBytes > 1<<20 {
+		t.Fatalf("the prune past the grace, the stripes used again: %+v, %v", st, err)
+	}
+	// Forgotten again, they are condemned anew, and released once the
+	// grace has passed since.
+	os.Remove(filepath.Join(src, "dropped"))
+	plain := runBackup(t, c, keys, cache, src)
+	if err := backup.Forget(ctx, c, keys, []backup.SnapshotID{res.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if st, err = backup.Prune(ctx, c, keys, at(3*time.Hour)); err != nil || st.Condemned == 0 || st.Released != 0 {
+		t.Fatalf("condemned again: %+v, %v", st, err)
+	}
+	held := c.held()
+	if st, err = backup.Prune(ctx, c, keys, at(5*time.Hour)); err != nil || st.Released == 0 || st.Waiting != 0 {
+		t.Fatalf("the grace passed: %+v, %v", st, err)
+	}
+	if held-c.held() < 6<<20 {
+		t.Fatalf("the prune past the grace freed %d bytes", held-c.held())
+	}
+	target = t.TempDir()
+	restore(t, c, keys, plain.ID, target)
+	treetest.RequireSame(t, src, filepath.Join(target, src))
+
+	// An append-only key may not prune.
+	raw, err := backup.AddAppender(ctx, c, keys, "laptop", pass, crypt.TestKDF())
+	if err != nil {
+		t.Fatal(err)
+	}
+	laptop, _ := backup.Unlock(ctx, c, keys.Public, raw, pass)
+	if _, err := backup.Prune(ctx, c, laptop, backup.PruneOptions{}); !errors.Is(err, backup.ErrAppendOnly) {
+		t.Fatalf("an append-only key pruned: %v", err)
+	}
+	if err := backup.Forget(ctx, c, laptop, []backup.SnapshotID{res.ID}); !errors.Is(err, backup.ErrAppendOnly) {
+		t.Fatalf("an append-only key forgot: %v", err)
+	}
 }

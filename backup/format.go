@@ -41,7 +41,7 @@ const (
 //
 //	version(1) | box public key(32) | admin writer key(32) |
 //	appender count | { key(32) | name | wrapped data key }... |
-//	forgotten (sealed manifest ref, empty: none) | key file
+//	forgotten (Ref, empty: none) | pruned (Ref, empty: none) | key file
 //
 // Names and byte strings are a uvarint length and the bytes.
 type SetRoot struct {
@@ -51,6 +51,9 @@ type SetRoot struct {
 	// Forgotten is the reference (Ref) of the list of forgotten
 	// snapshots; empty when none was ever forgotten.
 	Forgotten []byte
+	// Pruned is the reference of the prune list: the stripes no snapshot
+	// uses, condemned (and when) or released; empty before a prune.
+	Pruned []byte
 	// KeyFile is the admin key file, passphrase-wrapped, so any device
 	// with the passphrase can unlock the set.
 	KeyFile []byte
@@ -86,6 +89,7 @@ func (r *SetRoot) Marshal() []byte {
 		b = appendBytes(b, a.Wrapped)
 	}
 	b = appendBytes(b, r.Forgotten)
+	b = appendBytes(b, r.Pruned)
 	return appendBytes(b, r.KeyFile)
 }
 
@@ -106,6 +110,7 @@ func ParseSetRoot(b []byte) (*SetRoot, error) {
 		a.Wrapped = slices.Clone(r.LenBytes(crypt.Overhead + 64))
 	}
 	s.Forgotten = slices.Clone(r.LenBytes(maxRef))
+	s.Pruned = slices.Clone(r.LenBytes(maxRef))
 	s.KeyFile = slices.Clone(r.LenBytes(maxRef))
 	r.Done()
 	if err := r.Err(); err != nil {

@@ -75,3 +75,10 @@ func FuzzParseForgotten(f *testing.F) {
 	f.Add(encodeForgotten(map[SnapshotID]bool{{1}: true, {2}: true}))
 	f.Fuzz(func(t *testing.T, b []byte) { fuzzParse(t, b, parseForgotten, encodeForgotten) })
 }
+
+func FuzzParsePruneList(f *testing.F) {
+	f.Add((&pruneList{condemned: map[StripeKey]time.Time{{1}: time.Unix(1700000000, 0)}, released: map[StripeKey]bool{{2}: true}}).encode())
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fuzzParse(t, b, parsePruneList, (*pruneList).encode)
+	})
+}

@@ -129,11 +129,16 @@ func Run(ctx context.Context, cloud Cloud, keys *Keys, opt Options) (*Result, er
 		return nil, err
 	}
 	r := &run{ctx: ctx, cloud: cloud, keys: keys, opt: opt, pages: map[uint64][]byte{}, fresh: map[chunk.ID]pipeline.Located{}}
-	ls, _, err := logs(ctx, cloud, keys)
+	ls, root, err := logs(ctx, cloud, keys)
 	if err != nil {
 		return nil, err
 	}
-	if r.idx, err = loadIndex(ctx, cloud, keys, ls); err != nil {
+	// What a prune condemned is neither used nor renewed: it may go.
+	pl, err := readPruneList(ctx, cloud, keys, root)
+	if err != nil {
+		return nil, err
+	}
+	if r.idx, err = loadIndex(ctx, cloud, keys, ls, pl); err != nil {
 		return nil, err
 	}
 	var mine *writerLog

@@ -140,6 +140,7 @@ func (id SnapshotID) IsZero() bool { return id == SnapshotID{} }
 type writerLog struct {
 	writer  [32]byte
 	seq     uint64 // its root's sequence number; 0 if it has none
+	log     Ref    // where its log is stored; nil before its first snapshot
 	entries []LogEntry
 }
 
@@ -173,7 +174,7 @@ func readLog(ctx context.Context, cloud Cloud, keys *Keys, writer [32]byte) (*wr
 	if wr.Set != keys.ID {
 		return nil, fmt.Errorf("%w: writer %x writes for another set", ErrDamaged, writer[:6])
 	}
-	l.seq = seq
+	l.seq, l.log = seq, wr.Log
 	if len(wr.Log) == 0 {
 		return l, nil
 	}
@@ -278,8 +279,10 @@ func Find(snaps []Listed, prefix string) (*Listed, error) {
 	return found, nil
 }
 
-// loadIndex returns an index of every chunk the set's writers logged.
-func loadIndex(ctx context.Context, cloud Cloud, keys *Keys, ls []*writerLog) (*pipeline.MemIndex, error) {
+// loadIndex returns an index of every chunk the set's writers logged,
+// but those in stripes the prune list pl condemned or released (pl nil:
+// every chunk).
+func loadIndex(ctx context.Context, cloud Cloud, keys *Keys, ls []*writerLog, pl *pruneList) (*pipeline.MemIndex, error) {
 	idx := pipeline.NewMemIndex()
 	for _, l := range ls {
 		for _, e := range l.entries {
@@ -298,8 +301,27 @@ func loadIndex(ctx context.Context, cloud Cloud, keys *Keys, ls []*writerLog) (*
 			if err != nil {
 				return nil, fmt.Errorf("backup: an index segment: %w", err)
 			}
-			idx.Add(seg)
+			idx.Add(withoutPruned(seg, pl))
 		}
 	}
 	return idx, nil
+}
+
+// withoutPruned returns seg without the chunks of stripes pl condemned or
+// released: a list for MemIndex.Add, not a valid manifest.
+func withoutPruned(seg *pipeline.Manifest, pl *pruneList) *pipeline.Manifest {
+	if pl == nil || len(pl.condemned)+len(pl.released) == 0 {
+		return seg
+	}
+	gone := make([]bool, len(seg.Stripes))
+	for i, d := range seg.Stripes {
+		gone[i] = pl.gone(stripeKey(d))
+	}
+	out := &pipeline.Manifest{Stripes: seg.Stripes, Holders: seg.Holders}
+	for _, c := range seg.Chunks {
+		if !gone[c.Stripe] {
+			out.Chunks = append(out.Chunks, c)
+		}
+	}
+	return out
 }

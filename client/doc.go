@@ -24,6 +24,7 @@
 //	POST /v1/drive/roots                publish the body, a root record signed by the caller
 //	GET  /v1/drive/roots/{key}          the newest root record of the drive of that hex public key
 //	POST /v1/drive/renew                renew the leases of [{"id": hex, "holder": base64}…], at most MaxRenewBatch
+//	POST /v1/drive/release              release them (the same body): holders delete what no lease is left on
 //	GET  /v1/drive/space                {"total": bytes, "free": bytes}, zeros when not known
 //
 // Shards and records travel as raw bytes with a Content-Length, which a

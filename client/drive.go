@@ -240,6 +240,17 @@ func (d *driveClient) LookupRoot(ctx context.Context, drive ed25519.PublicKey) (
 // Renew sends the shards in batches of at most MaxRenewBatch; a batch
 // that fails does not stop the others.
 func (d *driveClient) Renew(ctx context.Context, ids []erasure.ShardID, hints []store.Holder) error {
+	return d.leases(ctx, "/v1/drive/renew", "renew", ids, hints)
+}
+
+// Release gives up the daemon's node's leases on the shards named, in
+// batches as Renew (backup's Releaser): holders delete what no lease is
+// left on.
+func (d *driveClient) Release(ctx context.Context, ids []erasure.ShardID, hints []store.Holder) error {
+	return d.leases(ctx, "/v1/drive/release", "release", ids, hints)
+}
+
+func (d *driveClient) leases(ctx context.Context, path, verb string, ids []erasure.ShardID, hints []store.Holder) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -258,12 +269,12 @@ func (d *driveClient) Renew(ctx context.Context, ids []erasure.ShardID, hints []
 		if err != nil {
 			return err
 		}
-		resp, err := d.c.send(ctx, http.MethodPost, "/v1/drive/renew", b)
+		resp, err := d.c.send(ctx, http.MethodPost, path, b)
 		if err != nil {
 			if ctx.Err() != nil {
 				return err
 			}
-			errs = append(errs, fmt.Errorf("renew shards %d to %d: %w", start, end, err))
+			errs = append(errs, fmt.Errorf("%s shards %d to %d: %w", verb, start, end, err))
 			continue
 		}
 		done(resp)

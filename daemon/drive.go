@@ -112,6 +112,31 @@ func (d *DriveCloud) Renew(ctx context.Context, ids []erasure.ShardID, hints []s
 	return nil
 }
 
+// Release gives up the node's leases on the shards named
+// (node.Cloud.Release): their holders delete what no lease is left on,
+// and the stripes the node put whole are released with a signature. It
+// fails, matching store.ErrNotFound, if no holder was found for a shard.
+func (d *DriveCloud) Release(ctx context.Context, ids []erasure.ShardID, hints []store.Holder) error {
+	if len(ids) == 0 {
+		return ctx.Err()
+	}
+	refs := make([]node.ShardRef, len(ids))
+	for i, id := range ids {
+		refs[i].ID = id
+		if i < len(hints) {
+			refs[i].Holder = hints[i]
+		}
+	}
+	rep, err := d.cloud.Release(ctx, refs)
+	if err != nil {
+		return fmt.Errorf("api: release the leases of %d shards: %w", len(ids), err)
+	}
+	if rep.Failed > 0 {
+		return fmt.Errorf("api: release the leases of %d shards: %d with no holder found: %w", len(ids), rep.Failed, store.ErrNotFound)
+	}
+	return nil
+}
+
 // Space implements fsdrive.Cloud: the cloud's room as the node knows it
 // (node.Space): gossip's estimate, with each disk counted once however
 // many nodes share it; before the first estimate, the node's own disk or

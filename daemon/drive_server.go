@@ -37,7 +37,8 @@ func (s *Server) driveRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/drive/stripes", s.drivePutStripe)
 	mux.HandleFunc("POST /v1/drive/roots", s.drivePublish)
 	mux.HandleFunc("GET /v1/drive/roots/{drive}", s.driveLookup)
-	mux.HandleFunc("POST /v1/drive/renew", s.driveRenew)
+	mux.HandleFunc("POST /v1/drive/renew", s.driveLeases(true))
+	mux.HandleFunc("POST /v1/drive/release", s.driveLeases(false))
 	mux.HandleFunc("GET /v1/drive/space", s.driveSpace)
 }
 
@@ -210,7 +211,12 @@ func (s *Server) driveLookup(w http.ResponseWriter, r *http.Request) {
 	writeBytes(w, b)
 }
 
-func (s *Server) driveRenew(w http.ResponseWriter, r *http.Request) {
+// driveLeases serves renew (renew) and release (!renew) requests.
+func (s *Server) driveLeases(renew bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) { s.driveLease(w, r, renew) }
+}
+
+func (s *Server) driveLease(w http.ResponseWriter, r *http.Request, renew bool) {
 	b, err := readBody(r, maxRenewBody)
 	if err != nil {
 		writeError(w, err)
@@ -234,7 +240,11 @@ func (s *Server) driveRenew(w http.ResponseWriter, r *http.Request) {
 		}
 		ids[i], hints[i] = ref.ID, store.Holder(ref.Holder)
 	}
-	if err := s.drive.Renew(r.Context(), ids, hints); err != nil {
+	do := s.drive.Renew
+	if !renew {
+		do = s.drive.Release
+	}
+	if err := do(r.Context(), ids, hints); err != nil {
 		writeError(w, err)
 		return
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/murmur-cloud/murmur/backup/fstree"
 	"github.com/murmur-cloud/murmur/fs"
+	"github.com/murmur-cloud/murmur/internal/treetest"
 )
 
 // scanAll scans root and returns its entries.
@@ -77,24 +78,11 @@ func copyTree(t *testing.T, src, dst string) int {
 	return n
 }
 
-// rsyncSame checks with rsync that dst holds what src does: contents
-// (-c), modes, owners, mtimes, symlinks, devices and specials (-a), hard
-// links (-H), ACLs (-A) and extended attributes (-X), and nothing more
-// (--delete).
+// rsyncSame checks with rsync that dst holds what src does (contents,
+// every kind of metadata, nothing more): treetest.RequireSame.
 func rsyncSame(t *testing.T, src, dst string) {
 	t.Helper()
-	rsync, err := exec.LookPath("rsync")
-	if err != nil {
-		t.Skip("no rsync")
-	}
-	out, err := exec.Command(rsync, "-n", "-a", "-c", "-X", "-H", "-A", "--itemize-changes", "--delete",
-		src+"/", dst+"/").CombinedOutput()
-	if err != nil {
-		t.Fatalf("rsync: %v\n%s", err, out)
-	}
-	if len(out) > 0 {
-		t.Errorf("rsync finds differences:\n%s", out)
-	}
+	treetest.RequireSame(t, src, dst)
 }
 
 // findList lists a tree with find: each object's path, type, mode,

@@ -295,20 +295,15 @@ func TestOpen(t *testing.T) {
 	}
 }
 
-// TestScanGoRoot scans the Go distribution, which should take well under
-// a second once it is in the page cache.
+// TestScanGoRoot scans the Go distribution. Its speed is measured by
+// BenchmarkScanGoRoot, not asserted here (the machines are shared).
 func TestScanGoRoot(t *testing.T) {
 	goroot := runtime.GOROOT()
-	scanAll(t, goroot, fstree.ScanOptions{}) // warm the cache
 	start := time.Now()
 	es := scanAll(t, goroot, fstree.ScanOptions{})
-	d := time.Since(start)
-	t.Logf("%d entries of %s in %v", len(es), goroot, d)
+	t.Logf("%d entries of %s in %v", len(es), goroot, time.Since(start))
 	if len(es) < 1000 {
 		t.Errorf("only %d entries", len(es))
-	}
-	if d > time.Second && !raceEnabled {
-		t.Errorf("scan took %v", d)
 	}
 }
 

@@ -63,6 +63,26 @@ func pendingBytes(name string) int64 {
 	return n
 }
 
+// storedOnPeers adds up the shard bytes every node stores.
+func storedOnPeers(t *testing.T, dirs []string) int64 {
+	t.Helper()
+	var total int64
+	for _, d := range dirs {
+		out, err := murmurCmd("status", "--json", "--dir", d).Output()
+		if err != nil {
+			t.Fatalf("status of %s: %v", d, err)
+		}
+		var st struct {
+			Stored int64 `json:"stored_bytes"`
+		}
+		if err := json.Unmarshal(out, &st); err != nil {
+			t.Fatalf("status --json: %v", err)
+		}
+		total += st.Stored
+	}
+	return total
+}
+
 func exitCode(err error) int {
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
@@ -190,4 +210,26 @@ func TestBackupAcrossProcesses(t *testing.T) {
 	if int64(again.NewBytes) > int64(again.Bytes)-recorded+32<<20 {
 		t.Fatalf("the run after the kill stored %d of %d bytes, though %d were recorded stored", again.NewBytes, again.Bytes, recorded)
 	}
+
+	// Forget the big snapshot and prune at once: the peers store less.
+	before := storedOnPeers(t, dirs)
+	out, err = murmurCmd(append([]string{"forget", again.Snapshot[:10]}, admin...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("forget: %v\n%s", err, out)
+	}
+	out, err = murmurCmd(append([]string{"prune", "--grace", "0"}, admin...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("prune: %v\n%s", err, out)
+	}
+	after := storedOnPeers(t, dirs)
+	t.Logf("forget and prune of the %d-byte snapshot: the peers store %d bytes less (%d -> %d)\n%s", again.Bytes, before-after, before, after, out)
+	if before-after < int64(again.Bytes) {
+		t.Fatalf("after forget and prune the peers store %d bytes less; the forgotten snapshot alone held %d (before parity)", before-after, again.Bytes)
+	}
+	treetest.RequireSame(t, goroot, filepath.Join(target, goroot)) // the Go tree restored before
+	target2 := t.TempDir()
+	if out, err := murmurCmd(append([]string{"restore", second.Snapshot[:10], goroot, "--target", target2}, admin...)...).CombinedOutput(); err != nil {
+		t.Fatalf("restore after prune: %v\n%s", err, out)
+	}
+	treetest.RequireSame(t, goroot, filepath.Join(target2, goroot))
 }

@@ -200,6 +200,9 @@ func runBackupBench(ctx context.Context, tree, dir string, nodes int, settle tim
 
 	fmt.Fprintf(progress, "murmur: restore\n")
 	target := filepath.Join(dir, "restored")
+	if err := os.Mkdir(target, 0o700); err != nil {
+		return nil, err
+	}
 	start := time.Now()
 	if _, err := backup.Restore(ctx, cloud, keys, last.Snapshot, backup.RestoreOptions{Target: target}); err != nil {
 		return nil, err

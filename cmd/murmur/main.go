@@ -48,6 +48,7 @@ func root() *cli.Command {
 			clientcmd.SnapshotsCommand(),
 			clientcmd.RestoreCommand(),
 			clientcmd.ForgetCommand(),
+			clientcmd.PruneCommand(),
 			clientcmd.PutCommand(),
 			clientcmd.GetCommand(),
 			clientcmd.LsCommand(),

@@ -247,6 +247,51 @@ func Run(t *testing.T, open func(t *testing.T) drive.Cloud) {
 			t.Fatalf("Renew of a shard the cloud does not hold: err = %v, want ErrNotFound", err)
 		}
 	})
+	t.Run("Release", func(t *testing.T) {
+		c := open(t)
+		rel, ok := c.(interface {
+			Release(context.Context, []erasure.ShardID, []store.Holder) error
+		})
+		if !ok {
+			t.Skip("this cloud cannot release")
+		}
+		d, shards := Stripe(2, 1, 900, 400)
+		holders, err := c.PutStripe(ctx, d, shards)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keep, kb := Shard(500)
+		if err := c.Put(ctx, keep, kb); err != nil {
+			t.Fatal(err)
+		}
+		var ids []erasure.ShardID
+		var hints []store.Holder
+		for i, s := range d.Shards {
+			if d.Stored(i) {
+				ids = append(ids, s.ID)
+				if holders != nil {
+					hints = append(hints, holders[i])
+				}
+			}
+		}
+		if err := rel.Release(ctx, nil, nil); err != nil {
+			t.Fatalf("Release of nothing: %v", err)
+		}
+		if err := rel.Release(ctx, ids, hints); err != nil {
+			t.Fatalf("Release: %v", err)
+		}
+		for _, id := range ids {
+			if _, err := c.Get(ctx, id); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("a released shard: Get err = %v, want ErrNotFound", err)
+			}
+		}
+		if err := c.Renew(ctx, ids[:1], nil); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("Renew of a released shard: err = %v, want ErrNotFound", err)
+		}
+		if got, err := c.Get(ctx, keep); err != nil || !bytes.Equal(got, kb) {
+			t.Fatalf("a shard not released: %v", err)
+		}
+	})
 	t.Run("Space", func(t *testing.T) {
 		c := open(t)
 		sp, err := c.Space(ctx)

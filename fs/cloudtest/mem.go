@@ -172,6 +172,21 @@ func (m *Mem) Renew(ctx context.Context, ids []erasure.ShardID, hints []store.Ho
 	return nil
 }
 
+// Release gives up the leases on the shards named, as a node's cloud
+// does for the one owner a Mem has: they are deleted. Shards not held are
+// passed over.
+func (m *Mem) Release(ctx context.Context, ids []erasure.ShardID, hints []store.Holder) error {
+	for _, id := range ids {
+		if err := m.shards.Delete(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		m.mu.Lock()
+		delete(m.renewed, id)
+		m.mu.Unlock()
+	}
+	return ctx.Err()
+}
+
 // Space implements drive.Cloud: the whole cloud is known, so its figures
 // are exact (Estimated), and Stored is the bytes of the shards held.
 func (m *Mem) Space(ctx context.Context) (drive.CloudSpace, error) {

@@ -1,5 +1,0 @@
-//go:build race
-
-package fstree_test
-
-const raceEnabled = true
