@@ -138,16 +138,16 @@ type PruneOptions struct {
 
 // PruneStats is what a prune did.
 type PruneStats struct {
-	Used                int    // stripes some kept snapshot uses
-	UsedBytes           uint64 // their stored bytes (data and parity)
-	Condemned           int    // stripes condemned by this prune
-	CondemnedBytes      uint64
-	Released            int // stripes released by this prune
-	ReleasedBytes       uint64
-	Waiting             int // condemned before, not yet past the grace
-	Spared              int // condemned before, used again since, kept
-	NotReleased         int // released from the list, but the cloud could not release them at once (another node's: they expire)
-	ReleaseErrors       int
+	Used                 int    // stripes some kept snapshot uses
+	UsedBytes            uint64 // their stored bytes (data and parity)
+	Condemned            int    // stripes condemned by this prune
+	CondemnedBytes       uint64
+	Released             int // stripes released by this prune
+	ReleasedBytes        uint64
+	Waiting              int // condemned before, not yet past the grace
+	Spared               int // condemned before, used again since, kept
+	NotReleased          int // released from the list, but the cloud could not release them at once (another node's: they expire)
+	ReleaseErrors        int
 	Snapshots, Forgotten int // kept snapshots walked, forgotten ones passed
 }
 
