@@ -1,9 +1,11 @@
 package backup
 
 import (
+	"bytes"
 	"container/list"
 	"context"
 	"fmt"
+	"io"
 	"maps"
 	"path"
 	"slices"
@@ -178,53 +180,126 @@ func Restore(ctx context.Context, cloud Cloud, keys *Keys, s *Snapshot, opt Rest
 	}
 	packed := pipeline.NewPackedCache(64 << 20)
 	pcfg := pipeline.Config{Keys: keys.Data}
-	first := map[fs.Ino]string{} // hard-linked inodes: their first path
-	err = t.walk(within, func(p string, rec *format.Record) error {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		e := &fstree.Entry{Path: orDot(p), Attr: rec.Attr, Target: rec.Target, Xattrs: rec.Xattrs}
-		if rec.Attr.Kind != fs.Directory && rec.Attr.Nlink > 1 {
-			if f, ok := first[rec.Attr.Ino]; ok {
-				e.Link = f
-			} else {
-				first[rec.Attr.Ino] = e.Path
+	// The walk runs ahead of the restorer, and small files' contents are
+	// fetched by a pool meanwhile (a file's shards are a round trip away
+	// each), so the restorer, which writes in scan order, seldom waits.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	jobs := make(chan *restoreJob, restoreAhead)
+	walkErr := make(chan error, 1)
+	go func() {
+		defer close(jobs)
+		sem := make(chan struct{}, restoreFetchers)
+		first := map[fs.Ino]string{} // hard-linked inodes: their first path
+		walkErr <- t.walk(within, func(p string, rec *format.Record) error {
+			j := &restoreJob{p: p, rec: rec, e: &fstree.Entry{Path: orDot(p), Attr: rec.Attr, Target: rec.Target, Xattrs: rec.Xattrs}}
+			if rec.Attr.Kind != fs.Directory && rec.Attr.Nlink > 1 {
+				if f, ok := first[rec.Attr.Ino]; ok {
+					j.e.Link = f
+				} else {
+					first[rec.Attr.Ino] = j.e.Path
+				}
+			}
+			if rec.Attr.Kind == fs.Regular && j.e.Link == "" && len(rec.Manifest) > 0 {
+				if j.m, j.err = pipeline.ParseManifest(rec.Manifest); j.err == nil && j.m.Size <= restoreSmall {
+					j.done = make(chan struct{})
+					select {
+					case sem <- struct{}{}:
+					case <-ctx.Done():
+						return ctx.Err()
+					}
+					go func() {
+						defer func() { <-sem; close(j.done) }()
+						j.data, j.err = readFile(ctx, packed.Getter(cloud, j.m), keys.Data, j.m)
+					}()
+				}
+			}
+			select {
+			case jobs <- j:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+	}()
+	drain := func() {
+		cancel()
+		for j := range jobs {
+			if j.done != nil {
+				<-j.done
 			}
 		}
-		prog.Entries++
-		prog.Path = "/" + p
-		if rec.Attr.Kind != fs.Regular || e.Link != "" || len(rec.Manifest) == 0 {
-			if rec.Attr.Kind == fs.Regular && e.Link == "" && rec.Attr.Size > 0 {
-				return warn(p, fmt.Errorf("%w: a file of %d bytes without contents", ErrDamaged, rec.Attr.Size))
-			}
-			var contents *strings.Reader
-			if rec.Attr.Kind == fs.Regular && e.Link == "" {
-				contents = strings.NewReader("")
-			}
-			if contents == nil {
-				return rs.Restore(e, nil)
-			}
-			return rs.Restore(e, contents)
+		<-walkErr
+	}
+	for j := range jobs {
+		if j.done != nil {
+			<-j.done
 		}
-		m, err := pipeline.ParseManifest(rec.Manifest)
-		if err != nil {
-			return warn(p, err)
+		if err := restoreOne(ctx, rs, j, pcfg, packed, cloud, &prog, warn); err != nil {
+			drain()
+			return prog, err
 		}
-		r, err := pipeline.NewReader(ctx, pcfg, packed.Getter(cloud, m), m)
-		if err != nil {
-			return warn(p, err)
-		}
-		if err := rs.Restore(e, r); err != nil {
-			return err
-		}
-		prog.Bytes += uint64(m.Size)
 		if opt.Progress != nil {
 			opt.Progress(prog)
 		}
-		return nil
-	})
+	}
+	err = <-walkErr
 	if err != nil {
 		return prog, err
 	}
 	return prog, rs.Finish()
+}
+
+// Restores run ahead: restoreAhead entries between the walk and the
+// restorer, restoreFetchers small files (at most restoreSmall bytes each)
+// fetched at once.
+const (
+	restoreAhead    = 256
+	restoreFetchers = 8
+	restoreSmall    = 1 << 20
+)
+
+// restoreJob is one entry of the tree on its way to the restorer.
+type restoreJob struct {
+	p    string
+	rec  *format.Record
+	e    *fstree.Entry
+	m    *pipeline.Manifest // a regular file's contents
+	done chan struct{}      // closed once data (a small file) is fetched
+	data []byte
+	err  error
+}
+
+// restoreOne writes one entry.
+func restoreOne(ctx context.Context, rs *fstree.Restorer, j *restoreJob, pcfg pipeline.Config, packed *pipeline.PackedCache, cloud Cloud, prog *RestoreProgress, warn func(string, error) error) error {
+	rec, e := j.rec, j.e
+	prog.Entries++
+	prog.Path = "/" + j.p
+	if rec.Attr.Kind != fs.Regular || e.Link != "" {
+		return rs.Restore(e, nil)
+	}
+	if len(rec.Manifest) == 0 {
+		if rec.Attr.Size > 0 {
+			return warn(j.p, fmt.Errorf("%w: a file of %d bytes without contents", ErrDamaged, rec.Attr.Size))
+		}
+		return rs.Restore(e, strings.NewReader(""))
+	}
+	if j.err != nil {
+		return warn(j.p, j.err)
+	}
+	var contents io.Reader
+	if j.done != nil {
+		contents = bytes.NewReader(j.data)
+	} else {
+		r, err := pipeline.NewReader(ctx, pcfg, packed.Getter(cloud, j.m), j.m)
+		if err != nil {
+			return warn(j.p, err)
+		}
+		contents = r
+	}
+	if err := rs.Restore(e, contents); err != nil {
+		return err
+	}
+	prog.Bytes += uint64(j.m.Size)
+	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -156,7 +157,7 @@ func Run(ctx context.Context, cloud Cloud, keys *Keys, opt Options) (*Result, er
 		return nil, err
 	}
 	defer r.parent.close()
-	r.pcfg = pipeline.Config{Keys: keys.Data, K: opt.K, M: opt.M, Sealing: pipeline.SealContent, Compress: true, Index: r.idx, OnStored: r.onStored}
+	r.pcfg = pipeline.Config{Keys: keys.Data, K: opt.K, M: opt.M, Workers: 8, Sealing: pipeline.SealContent, Compress: true, Index: r.idx, OnStored: r.onStored}
 	if r.w, err = pipeline.NewWriter(r.pcfg, cloud); err != nil {
 		return nil, err
 	}
@@ -290,8 +291,93 @@ func (r *run) openLocal(mine *writerLog) error {
 	return nil
 }
 
-// scan walks every path, with its ancestors first.
+// The scan and the tree: one goroutine walks the paths and, in scan
+// order, decides for each regular file whether the parent's cache has it
+// or it must be read; a pool reads and seals the small files (one chunk
+// each) ahead, several at once; and the run's goroutine takes the
+// entries in scan order into the tree and the Writer. Large files are
+// read by the run's goroutine through Writer.Add, which seals their
+// chunks in parallel itself.
+
+// job is one scanned entry on its way to the tree.
+type job struct {
+	root, at   string // the snapshot path of the scan's root, and of the entry
+	base, rel  string // where to open it: rel under base
+	e          *fstree.Entry
+	warn       error       // a scan error at at: no entry, a warning
+	hit        *cacheEntry // unchanged since the parent: its manifest is reused
+	done       chan struct{}
+	sealed     *pipeline.Sealed // a small file, read and sealed
+	readErr    error            // it could not be read: left out
+	changed    bool             // it changed while it was read
+	read       uint64           // the bytes read
+	tooBig     bool             // it grew past a small file: read by Add
+	small, big bool             // read ahead, or by the run's goroutine
+}
+
+func orDot(p string) string {
+	if p == "" {
+		return "."
+	}
+	return p
+}
+
+// join returns the snapshot path of a scanned path under root.
+func join(root, p string) string {
+	switch {
+	case p == "." || p == "":
+		return root
+	case root == "":
+		return p
+	}
+	return root + "/" + p
+}
+
+// scanAhead bounds the entries between the scan and the tree, and so the
+// small files read and held in memory (at most scanAhead of 512 KiB).
+const scanAhead = 256
+
+// scan walks every path, with its ancestors first, feeding jobs in scan
+// order, and takes them into the tree.
 func (r *run) scan(paths []string) error {
+	ctx, cancel := context.WithCancel(r.ctx)
+	defer cancel()
+	jobs := make(chan *job, scanAhead)
+	scanErr := make(chan error, 1)
+	go func() {
+		defer close(jobs)
+		scanErr <- r.produce(ctx, paths, jobs)
+	}()
+	for j := range jobs {
+		if j.done != nil {
+			<-j.done
+		}
+		if err := r.item(j); err != nil {
+			cancel()
+			for j := range jobs { // let the producer end
+				if j.done != nil {
+					<-j.done
+				}
+			}
+			<-scanErr
+			return err
+		}
+	}
+	return <-scanErr
+}
+
+// produce walks the paths and sends a job for each entry, starting the
+// reads of small files.
+func (r *run) produce(ctx context.Context, paths []string, jobs chan<- *job) error {
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	send := func(j *job) error {
+		select {
+		case jobs <- j:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	seen := map[string]bool{}
 	for _, p := range paths {
 		// The ancestors, from "/" down: directories of the snapshot too.
@@ -316,23 +402,21 @@ func (r *run) scan(paths []string) error {
 			if err != nil {
 				return fmt.Errorf("backup: %w", err)
 			}
-			e.Link = ""
-			if err := r.item(tp, anc[i], e, "/", orDot(anc[i])); err != nil {
+			if err := send(r.plan(ctx, sem, &job{root: tp, at: anc[i], base: "/", rel: orDot(anc[i]), e: e})); err != nil {
 				return err
 			}
 		}
 		opt := fstree.ScanOptions{
 			OneFileSystem: r.opt.OneFileSystem,
 			OnError: func(at string, err error) error {
-				r.warn(filepath.Join(p, at), err)
-				return nil
+				return send(&job{at: join(tp, at), warn: err})
 			},
 		}
 		if r.opt.Exclude != nil {
 			opt.Exclude = func(at string, isDir bool) bool { return r.opt.Exclude(filepath.Join(p, at), isDir) }
 		}
-		err := fstree.Scan(r.ctx, p, opt, func(e *fstree.Entry) error {
-			return r.item(tp, join(tp, e.Path), e, p, e.Path)
+		err := fstree.Scan(ctx, p, opt, func(e *fstree.Entry) error {
+			return send(r.plan(ctx, sem, &job{root: tp, at: join(tp, e.Path), base: p, rel: e.Path, e: e}))
 		})
 		if err != nil {
 			return err
@@ -341,32 +425,78 @@ func (r *run) scan(paths []string) error {
 	return nil
 }
 
-func orDot(p string) string {
-	if p == "" {
-		return "."
+// plan decides, in scan order, how a regular file's contents come: from
+// the parent's cache, read ahead now (a small file), or read later by the
+// run's goroutine.
+func (r *run) plan(ctx context.Context, sem chan struct{}, j *job) *job {
+	e := j.e
+	if e.Attr.Kind != fs.Regular || e.Link != "" || e.Attr.Size == 0 {
+		return j
 	}
-	return p
+	if c := r.parent.lookup(j.at); c != nil && c.dev == e.Dev && c.ino == uint64(e.Attr.Ino) && c.size == e.Attr.Size &&
+		c.mtime == e.Attr.Mtime && c.ctime == e.Attr.Ctime && r.indexed(c.manifest) {
+		j.hit = c
+		return j
+	}
+	if e.Attr.Size > uint64(r.w.SmallFile()) {
+		j.big = true
+		return j
+	}
+	j.small, j.done = true, make(chan struct{})
+	select {
+	case sem <- struct{}{}:
+	case <-ctx.Done():
+		j.readErr = ctx.Err()
+		close(j.done)
+		return j
+	}
+	go func() {
+		defer func() { <-sem; close(j.done) }()
+		r.readSmall(j)
+	}()
+	return j
 }
 
-// join returns the snapshot path of a scanned path under root.
-func join(root, p string) string {
+// readSmall reads and seals a small file.
+func (r *run) readSmall(j *job) {
+	f, err := fstree.Open(j.base, j.rel)
+	if err != nil {
+		j.readErr = err
+		return
+	}
+	limit := r.w.SmallFile()
+	b, err := io.ReadAll(io.LimitReader(f, int64(limit)+1))
+	f.Close()
 	switch {
-	case p == "." || p == "":
-		return root
-	case root == "":
-		return p
+	case err != nil:
+		j.readErr = err
+		return
+	case len(b) > limit:
+		j.tooBig = true // it grew: read it whole with Add
+		return
 	}
-	return root + "/" + p
+	j.read = uint64(len(b))
+	if after, err := fstree.Stat(j.base, j.rel); err != nil || fstree.Changed(j.e, after) {
+		j.changed = true
+	}
+	if len(b) == 0 {
+		return // emptied since the scan: an empty file
+	}
+	j.sealed, j.readErr = r.w.SealChunk(b)
 }
 
-// item adds one scanned entry at snapshot path at, found at rel under
-// base. root is the snapshot path of the scan's root.
-func (r *run) item(root, at string, e *fstree.Entry, base, rel string) error {
-	it := &Item{Path: at, Node: fs.Node{Attr: e.Attr, Target: e.Target, Xattrs: e.Xattrs}}
-	if e.Link != "" {
-		it.Link = join(root, e.Link)
+// item takes one job into the tree, in scan order.
+func (r *run) item(j *job) error {
+	if j.warn != nil {
+		r.warn("/"+j.at, j.warn)
+		return nil
 	}
-	r.prog.Path = "/" + at
+	e := j.e
+	it := &Item{Path: j.at, Node: fs.Node{Attr: e.Attr, Target: e.Target, Xattrs: e.Xattrs}}
+	if e.Link != "" {
+		it.Link = join(j.root, e.Link)
+	}
+	r.prog.Path = "/" + j.at
 	switch {
 	case e.Attr.Kind == fs.Directory:
 		r.prog.Dirs++
@@ -378,53 +508,74 @@ func (r *run) item(root, at string, e *fstree.Entry, base, rel string) error {
 	if e.Attr.Kind != fs.Regular || it.Link != "" {
 		_, err := r.tree.Add(it)
 		r.progress()
-		return r.treeErr(at, err)
+		return r.treeErr(j.at, err)
 	}
 	r.prog.Bytes += e.Attr.Size
-	entry := &cacheEntry{path: at, dev: e.Dev, ino: uint64(e.Attr.Ino), size: e.Attr.Size, mtime: e.Attr.Mtime, ctime: e.Attr.Ctime}
-	if e.Attr.Size == 0 {
+	entry := &cacheEntry{path: j.at, dev: e.Dev, ino: uint64(e.Attr.Ino), size: e.Attr.Size, mtime: e.Attr.Mtime, ctime: e.Attr.Ctime}
+	if j.small && j.sealed == nil && j.readErr == nil && !j.tooBig {
+		// Emptied between the scan and the read.
+		it.Node.Attr.Size, entry.size = 0, 0
+	}
+	if e.Attr.Size == 0 || it.Node.Attr.Size == 0 {
 		ino, err := r.tree.Add(it)
 		if err != nil {
-			return r.treeErr(at, err)
+			return r.treeErr(j.at, err)
+		}
+		if j.changed {
+			r.warn("/"+j.at, ErrChanged)
 		}
 		r.hold(entry)
 		return r.tree.SetContents(ino, nil, 0)
 	}
-	if c := r.parent.lookup(at); c != nil && c.dev == e.Dev && c.ino == entry.ino && c.size == entry.size &&
-		c.mtime == entry.mtime && c.ctime == entry.ctime && r.indexed(c.manifest) {
+	if c := j.hit; c != nil {
 		ino, err := r.tree.Add(it)
 		if err != nil {
-			return r.treeErr(at, err)
+			return r.treeErr(j.at, err)
 		}
 		entry.manifest = c.manifest
 		r.hold(entry)
 		r.progress()
 		return r.tree.SetContents(ino, c.manifest, c.size)
 	}
-	// Read it.
-	f, err := fstree.Open(base, rel)
-	if err != nil {
-		r.warn("/"+at, err)
-		return nil
-	}
-	n, err := r.w.Add(r.ctx, &readErrs{f})
-	f.Close()
-	var re *readError
+	var n int
 	switch {
-	case errors.As(err, &re):
-		r.warn("/"+at, re.err)
+	case j.readErr != nil:
+		r.warn("/"+j.at, j.readErr)
 		return nil
-	case err != nil:
-		return fmt.Errorf("backup: store /%s: %w", at, err)
+	case j.small && !j.tooBig:
+		var err error
+		if n, err = r.w.AddSealed(j.sealed); err != nil {
+			return fmt.Errorf("backup: store /%s: %w", j.at, err)
+		}
+	default:
+		f, err := fstree.Open(j.base, j.rel)
+		if err != nil {
+			r.warn("/"+j.at, err)
+			return nil
+		}
+		n, err = r.w.Add(r.ctx, &readErrs{f})
+		f.Close()
+		var re *readError
+		switch {
+		case errors.As(err, &re):
+			r.warn("/"+j.at, re.err)
+			return nil
+		case err != nil:
+			return fmt.Errorf("backup: store /%s: %w", j.at, err)
+		}
+		j.read = e.Attr.Size
+		if after, err := fstree.Stat(j.base, j.rel); err != nil || fstree.Changed(e, after) {
+			j.changed = true
+		}
 	}
-	if after, err := fstree.Stat(base, rel); err != nil || fstree.Changed(e, after) {
-		r.warn("/"+at, ErrChanged)
+	if j.changed {
+		r.warn("/"+j.at, ErrChanged)
 	}
 	ino, err := r.tree.Add(it)
 	if err != nil {
-		return r.treeErr(at, err)
+		return r.treeErr(j.at, err)
 	}
-	r.prog.Read += e.Attr.Size
+	r.prog.Read += j.read
 	r.pending = append(r.pending, pend{n: n, ino: ino, page: -1, entry: entry})
 	r.held = append(r.held, entry)
 	r.batchBytes += int64(e.Attr.Size)

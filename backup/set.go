@@ -14,6 +14,7 @@ import (
 	"github.com/murmur-cloud/murmur/crypt"
 	"github.com/murmur-cloud/murmur/fs/drive"
 	"github.com/murmur-cloud/murmur/pipeline"
+	"github.com/murmur-cloud/murmur/store"
 )
 
 // ErrNoSet reports a set the cloud holds no root for.
@@ -145,7 +146,7 @@ type writerLog struct {
 }
 
 // readFile reads the pipeline file m names.
-func readFile(ctx context.Context, cloud Cloud, keys *crypt.Keys, m *pipeline.Manifest) ([]byte, error) {
+func readFile(ctx context.Context, cloud store.ShardGetter, keys *crypt.Keys, m *pipeline.Manifest) ([]byte, error) {
 	r, err := pipeline.NewReader(ctx, pipeline.Config{Keys: keys}, cloud, m)
 	if err != nil {
 		return nil, err

@@ -159,23 +159,7 @@ func (w *Writer) Add(ctx context.Context, r io.Reader) (i int, err error) {
 		}
 		return c, true, nil
 	}
-	emit := func(c sealedChunk) error {
-		f.size += int64(c.size)
-		f.chunks = append(f.chunks, ChunkRef{ID: c.id, Size: c.size, Stored: c.stored, Key: c.key})
-		pos := chunkPos{f, len(f.chunks) - 1}
-		if c.known != nil {
-			w.refer(pos.ref(), c.known)
-			return nil
-		}
-		if first, ok := w.batch[c.id]; ok {
-			// Packed earlier in this batch: Finish copies its place.
-			w.bufs.Put(c.sealed)
-			w.repeats = append(w.repeats, repeat{pos, first})
-			return nil
-		}
-		w.batch[c.id] = pos
-		return w.pack(pos, c.sealed, c.hash)
-	}
+	emit := func(c sealedChunk) error { return w.emit(f, c) }
 	if err := orderedMap(ctx, w.cfg.Workers, next, w.seal, emit); err != nil {
 		if failed := w.failed(); failed != nil {
 			return 0, failed
@@ -183,6 +167,70 @@ func (w *Writer) Add(ctx context.Context, r io.Reader) (i int, err error) {
 		// Only this file is lost. Its chunks already packed are stored with
 		// the batch but referenced by no manifest.
 		return 0, err
+	}
+	w.files = append(w.files, f)
+	return len(w.files) - 1, w.failed()
+}
+
+// emit adds a sealed chunk to file f: packs it, or refers to where the
+// Index or this batch already has it.
+func (w *Writer) emit(f *pendingFile, c sealedChunk) error {
+	f.size += int64(c.size)
+	f.chunks = append(f.chunks, ChunkRef{ID: c.id, Size: c.size, Stored: c.stored, Key: c.key})
+	pos := chunkPos{f, len(f.chunks) - 1}
+	if c.known != nil {
+		w.refer(pos.ref(), c.known)
+		return nil
+	}
+	if first, ok := w.batch[c.id]; ok {
+		// Packed earlier in this batch: Finish copies its place.
+		w.bufs.Put(c.sealed)
+		w.repeats = append(w.repeats, repeat{pos, first})
+		return nil
+	}
+	w.batch[c.id] = pos
+	return w.pack(pos, c.sealed, c.hash)
+}
+
+// Sealed is a chunk SealChunk sealed, for AddSealed.
+type Sealed struct{ c sealedChunk }
+
+// SealChunk identifies, compresses and seals plain as one chunk, as Add
+// does each chunk of a file, and takes plain over (it may be recycled).
+// Unlike the rest of a Writer it may be called concurrently, with any
+// method (Finish too: a chunk sealed before a Finish may be added after
+// it), so a caller with many small files (each one chunk: SmallFile) can
+// seal several at once and add them in order with AddSealed; Add seals
+// one file's chunks in parallel, but one small file at a time. The Index
+// is asked when the chunk is sealed.
+func (w *Writer) SealChunk(plain []byte) (*Sealed, error) {
+	if len(plain) == 0 || len(plain) > w.cfg.Chunking.Max {
+		return nil, fmt.Errorf("pipeline: a chunk of %d bytes (1 to %d)", len(plain), w.cfg.Chunking.Max)
+	}
+	c, err := w.seal(context.Background(), plain)
+	return &Sealed{c}, err
+}
+
+// SmallFile is the longest file that is always one chunk (shorter than
+// the chunking's Min): what SealChunk may take as a whole file.
+func (w *Writer) SmallFile() int { return w.cfg.Chunking.Min - 1 }
+
+// AddSealed adds the file made of chunks, in order, as Add would the
+// bytes they were sealed from. Each Sealed may be added once.
+func (w *Writer) AddSealed(chunks ...*Sealed) (int, error) {
+	if err := w.failed(); err != nil {
+		return 0, err
+	}
+	f := &pendingFile{}
+	for _, s := range chunks {
+		if s == nil || s.c.size == 0 {
+			return 0, errors.New("pipeline: AddSealed of a chunk not sealed, or added twice")
+		}
+		c := s.c
+		s.c = sealedChunk{}
+		if err := w.emit(f, c); err != nil {
+			return 0, err
+		}
 	}
 	w.files = append(w.files, f)
 	return len(w.files) - 1, w.failed()

@@ -12,7 +12,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"sort"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -81,6 +83,7 @@ func benchBackupCommand() *cli.Command {
 		asJSON    bool
 		settle    time.Duration
 		useRestic bool
+		profile   string
 	)
 	return &cli.Command{
 		Name:    "backup",
@@ -92,6 +95,7 @@ func benchBackupCommand() *cli.Command {
 			fs.BoolVar(&asJSON, "json", false, "print one JSON object")
 			fs.DurationVar(&settle, "settle", 2*time.Minute, "the longest wait for gossip to vet the new cloud's members, so backups use a settled cloud's code (0: at once)")
 			fs.BoolVar(&useRestic, "restic", true, "measure restic too, if it is on PATH")
+			fs.StringVar(&profile, "cpuprofile", "", "write a CPU profile of Murmur's first backup (the backup and the cloud's nodes: one process) to this file")
 		},
 		Run: func(ctx context.Context, fl *flag.FlagSet, out io.Writer) error {
 			if fl.NArg() > 0 {
@@ -109,7 +113,7 @@ func benchBackupCommand() *cli.Command {
 			if asJSON {
 				progress = io.Discard
 			}
-			res, err := runBackupBench(ctx, tree, dir, nodes, settle, useRestic, progress)
+			res, err := runBackupBench(ctx, tree, dir, nodes, settle, useRestic, profile, progress)
 			if err != nil {
 				return err
 			}
@@ -122,7 +126,7 @@ func benchBackupCommand() *cli.Command {
 	}
 }
 
-func runBackupBench(ctx context.Context, tree, dir string, nodes int, settle time.Duration, useRestic bool, progress io.Writer) (*backupBenchResult, error) {
+func runBackupBench(ctx context.Context, tree, dir string, nodes int, settle time.Duration, useRestic bool, profile string, progress io.Writer) (*backupBenchResult, error) {
 	src := filepath.Join(dir, "tree")
 	fmt.Fprintf(progress, "copying %s to %s\n", tree, src)
 	if out, err := exec.CommandContext(ctx, "cp", "-a", tree, src).CombinedOutput(); err != nil {
@@ -165,7 +169,21 @@ func runBackupBench(ctx context.Context, tree, dir string, nodes int, settle tim
 	}
 	restic := newResticBench(ctx, filepath.Join(dir, "restic"), useRestic, progress)
 	res.Restic = restic.version
-	if _, err := murmur("first", &res.FirstS); err != nil {
+	if profile != "" {
+		f, err := os.Create(profile)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return nil, err
+		}
+	}
+	_, err = murmur("first", &res.FirstS)
+	if profile != "" {
+		pprof.StopCPUProfile()
+	}
+	if err != nil {
 		return nil, err
 	}
 	if err := restic.backup(src, &res.ResticFirstS); err != nil {
@@ -315,16 +333,48 @@ func trimNewline(b []byte) []byte {
 func (r *resticBench) run(args ...string) error {
 	cmd := exec.CommandContext(r.ctx, "restic", append([]string{"--repo", r.repo, "--quiet"}, args...)...)
 	cmd.Env = append(os.Environ(), "RESTIC_PASSWORD=bench", "RESTIC_CACHE_DIR="+r.repo+"-cache")
-	out, err := cmd.CombinedOutput()
-	if cmd.ProcessState != nil {
-		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			r.peak = max(r.peak, ru.Maxrss<<10)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("restic %s: %w", args[0], err)
+	}
+	// restic's peak RSS: its VmHWM, read until it exits (the rusage of a
+	// child started from this process counts this process's pages too).
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	status := fmt.Sprintf("/proc/%d/status", cmd.Process.Pid)
+	for {
+		if hwm := vmHWM(status); hwm > r.peak {
+			r.peak = hwm
+		}
+		select {
+		case err := <-exited:
+			if err != nil {
+				return fmt.Errorf("restic %s: %v: %s", args[0], err, out.String())
+			}
+			return nil
+		case <-tick.C:
 		}
 	}
+}
+
+// vmHWM returns a process's peak resident set (VmHWM in its
+// /proc/PID/status), 0 if it cannot be read.
+func vmHWM(status string) int64 {
+	b, err := os.ReadFile(status)
 	if err != nil {
-		return fmt.Errorf("restic %s: %v: %s", args[0], err, out)
+		return 0
 	}
-	return nil
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kb int64
+			fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), &kb)
+			return kb << 10
+		}
+	}
+	return 0
 }
 
 func (r *resticBench) backup(src string, dst *float64) error {
