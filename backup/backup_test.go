@@ -384,3 +384,47 @@ func TestForgetPrune(t *testing.T) {
 		t.Fatalf("an append-only key forgot: %v", err)
 	}
 }
+
+// TestCheck: check reads every kept snapshot's tree and, asked to read
+// all data, names a corrupted shard (which a restore would mend from the
+// rest of its stripe).
+func TestCheck(t *testing.T) {
+	ctx := context.Background()
+	c := newCloud()
+	keys := initSet(t, c)
+	src := t.TempDir()
+	makeTree(t, src, 4, 30)
+	res := runBackup(t, c, keys, t.TempDir(), src)
+	st, err := backup.Check(ctx, c, keys, backup.CheckOptions{ReadData: 1})
+	if err != nil || st.Snapshots != 1 || st.Read != st.Stripes || len(st.Bad) != 0 {
+		t.Fatalf("check of a whole set: %+v, %v", st, err)
+	}
+	// A shard of a big file's stripe rots on its holder.
+	shards := c.Cloud.(*cloudtest.Mem).Shards()
+	var bad erasure.ShardID
+	shards.Walk(ctx, func(id erasure.ShardID, n int) error {
+		if n > 1<<20 && bad == (erasure.ShardID{}) {
+			bad = id
+		}
+		return nil
+	})
+	if !shards.Corrupt(bad) {
+		t.Fatal("no big shard to corrupt")
+	}
+	l := c
+	st, err = backup.Check(ctx, l, keys, backup.CheckOptions{ReadData: 1})
+	if !errors.Is(err, backup.ErrCheck) || len(st.Bad) != 1 || st.Bad[0].ID != bad || !errors.Is(st.Bad[0].Err, erasure.ErrCorrupt) {
+		t.Fatalf("check with a corrupt shard: %+v, %v", st, err)
+	}
+	// Without reading data it sees the trees only; half the data reads
+	// about half the stripes.
+	if st, err := backup.Check(ctx, l, keys, backup.CheckOptions{}); err != nil || st.Read != 0 {
+		t.Fatalf("check without data: %+v, %v", st, err)
+	}
+	st, _ = backup.Check(ctx, l, keys, backup.CheckOptions{ReadData: 0.5, Seed: 7})
+	if st.Read == 0 || st.Read == st.Stripes {
+		t.Fatalf("a check of half the data read %d of %d stripes", st.Read, st.Stripes)
+	}
+	target := t.TempDir()
+	restore(t, c, keys, res.ID, target)
+}

@@ -232,4 +232,36 @@ func TestBackupAcrossProcesses(t *testing.T) {
 		t.Fatalf("restore after prune: %v\n%s", err, out)
 	}
 	treetest.RequireSame(t, goroot, filepath.Join(target2, goroot))
+
+	// A shard rots on a node's disk: check, reading all data, names it
+	// (exit code 4), though a restore would mend it from its stripe.
+	out, err = murmurCmd(append([]string{"check", "--read-data-subset", "100%"}, admin...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("check of a sound set: %v\n%s", err, out)
+	}
+	var blobs []string
+	for _, d := range dirs[1:] {
+		b, _ := filepath.Glob(filepath.Join(d, "*", "blobs", "*", "*"))
+		b2, _ := filepath.Glob(filepath.Join(d, "blobs", "*", "*"))
+		blobs = append(append(blobs, b...), b2...)
+	}
+	if len(blobs) == 0 {
+		t.Fatal("no shard files on the nodes' disks")
+	}
+	rot := blobs[len(blobs)/2]
+	f, err := os.OpenFile(rot, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := f.Stat()
+	buf := []byte{0}
+	f.ReadAt(buf, st.Size()/2)
+	buf[0] ^= 0xff
+	f.WriteAt(buf, st.Size()/2)
+	f.Close()
+	out, err = murmurCmd(append([]string{"check", "--read-data-subset", "100%"}, admin...)...).CombinedOutput()
+	t.Logf("check after %s rotted: %s", filepath.Base(rot), out)
+	if exitCode(err) != 4 || !strings.Contains(string(out), "bad shard "+filepath.Base(rot)) {
+		t.Fatalf("check after a shard rotted: exit %d\n%s", exitCode(err), out)
+	}
 }

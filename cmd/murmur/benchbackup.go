@@ -84,6 +84,7 @@ func benchBackupCommand() *cli.Command {
 		settle    time.Duration
 		useRestic bool
 		profile   string
+		rprofile  string
 	)
 	return &cli.Command{
 		Name:    "backup",
@@ -96,6 +97,7 @@ func benchBackupCommand() *cli.Command {
 			fs.DurationVar(&settle, "settle", 2*time.Minute, "the longest wait for gossip to vet the new cloud's members, so backups use a settled cloud's code (0: at once)")
 			fs.BoolVar(&useRestic, "restic", true, "measure restic too, if it is on PATH")
 			fs.StringVar(&profile, "cpuprofile", "", "write a CPU profile of Murmur's first backup (the backup and the cloud's nodes: one process) to this file")
+			fs.StringVar(&rprofile, "restore-cpuprofile", "", "write a CPU profile of Murmur's restore to this file")
 		},
 		Run: func(ctx context.Context, fl *flag.FlagSet, out io.Writer) error {
 			if fl.NArg() > 0 {
@@ -113,7 +115,7 @@ func benchBackupCommand() *cli.Command {
 			if asJSON {
 				progress = io.Discard
 			}
-			res, err := runBackupBench(ctx, tree, dir, nodes, settle, useRestic, profile, progress)
+			res, err := runBackupBench(ctx, tree, dir, nodes, settle, useRestic, [2]string{profile, rprofile}, progress)
 			if err != nil {
 				return err
 			}
@@ -126,7 +128,7 @@ func benchBackupCommand() *cli.Command {
 	}
 }
 
-func runBackupBench(ctx context.Context, tree, dir string, nodes int, settle time.Duration, useRestic bool, profile string, progress io.Writer) (*backupBenchResult, error) {
+func runBackupBench(ctx context.Context, tree, dir string, nodes int, settle time.Duration, useRestic bool, profiles [2]string, progress io.Writer) (*backupBenchResult, error) {
 	src := filepath.Join(dir, "tree")
 	fmt.Fprintf(progress, "copying %s to %s\n", tree, src)
 	if out, err := exec.CommandContext(ctx, "cp", "-a", tree, src).CombinedOutput(); err != nil {
@@ -169,20 +171,12 @@ func runBackupBench(ctx context.Context, tree, dir string, nodes int, settle tim
 	}
 	restic := newResticBench(ctx, filepath.Join(dir, "restic"), useRestic, progress)
 	res.Restic = restic.version
-	if profile != "" {
-		f, err := os.Create(profile)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return nil, err
-		}
+	stop, err := startProfile(profiles[0])
+	if err != nil {
+		return nil, err
 	}
 	_, err = murmur("first", &res.FirstS)
-	if profile != "" {
-		pprof.StopCPUProfile()
-	}
+	stop()
 	if err != nil {
 		return nil, err
 	}
@@ -221,11 +215,16 @@ func runBackupBench(ctx context.Context, tree, dir string, nodes int, settle tim
 	if err := os.Mkdir(target, 0o700); err != nil {
 		return nil, err
 	}
-	start := time.Now()
-	if _, err := backup.Restore(ctx, cloud, keys, last.Snapshot, backup.RestoreOptions{Target: target}); err != nil {
+	if stop, err = startProfile(profiles[1]); err != nil {
 		return nil, err
 	}
+	start := time.Now()
+	_, err = backup.Restore(ctx, cloud, keys, last.Snapshot, backup.RestoreOptions{Target: target})
 	res.RestoreS = time.Since(start).Seconds()
+	stop()
+	if err != nil {
+		return nil, err
+	}
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
 		res.PeakRSS = ru.Maxrss << 10
@@ -252,6 +251,23 @@ func runBackupBench(ctx context.Context, tree, dir string, nodes int, settle tim
 		res.StoredRatio = ratio(float64(res.StoredBytes), float64(res.ResticRepoBytes))
 	}
 	return res, nil
+}
+
+// startProfile starts a CPU profile into name ("": none) and returns
+// what stops it.
+func startProfile(name string) (func(), error) {
+	if name == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(name)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 // regularFiles lists the regular files under dir, sorted, adding their

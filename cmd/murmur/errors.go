@@ -49,6 +49,7 @@ func explain(err error) (string, int) {
 		{crypt.ErrAuth, exitAuth, " (wrong key, or the data was tampered with)"},
 		{backup.ErrAppendOnly, exitAuth, ""},
 		{backup.ErrIncomplete, exitIncomplete, ""},
+		{backup.ErrCheck, exitData, ""},
 		{erasure.ErrTooFewShards, exitData, " (too many peers holding this data are gone)"},
 		{pipeline.ErrManifest, exitData, ""},
 		{erasure.ErrDescriptor, exitData, ""},

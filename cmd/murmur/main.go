@@ -49,6 +49,7 @@ func root() *cli.Command {
 			clientcmd.RestoreCommand(),
 			clientcmd.ForgetCommand(),
 			clientcmd.PruneCommand(),
+			clientcmd.CheckCommand(),
 			clientcmd.PutCommand(),
 			clientcmd.GetCommand(),
 			clientcmd.LsCommand(),
