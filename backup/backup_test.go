@@ -1,9 +1,11 @@
 package backup_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -18,6 +20,7 @@ import (
 	"github.com/murmur-cloud/murmur/backup"
 	"github.com/murmur-cloud/murmur/crypt"
 	"github.com/murmur-cloud/murmur/erasure"
+	mfs "github.com/murmur-cloud/murmur/fs"
 	"github.com/murmur-cloud/murmur/fs/cloudtest"
 	"github.com/murmur-cloud/murmur/fs/drive"
 	"github.com/murmur-cloud/murmur/internal/treetest"
@@ -427,4 +430,99 @@ func TestCheck(t *testing.T) {
 	}
 	target := t.TempDir()
 	restore(t, c, keys, res.ID, target)
+}
+
+// TestSnapshotDrive: a snapshot opens as a read-only drive whose tree is
+// the backed-up one: every file's bytes and attributes.
+func TestSnapshotDrive(t *testing.T) {
+	ctx := context.Background()
+	c := newCloud()
+	keys := initSet(t, c)
+	src := t.TempDir()
+	makeTree(t, src, 5, 20)
+	res := runBackup(t, c, keys, t.TempDir(), src)
+	cloud, dk, err := backup.SnapshotDrive(c, keys, res.Snapshot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := drive.Open(ctx, drive.Config{Keys: dk, Cloud: cloud, ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close(ctx)
+	tree := d.Tree()
+	// Walk down to src and compare a few files.
+	ino := mfs.RootIno
+	for _, name := range strings.Split(strings.Trim(src, "/"), "/") {
+		a, err := tree.Lookup(ino, name)
+		if err != nil {
+			t.Fatalf("lookup %q: %v", name, err)
+		}
+		ino = a.Ino
+	}
+	for _, p := range []string{"d1/sub1/f001", "d2/sub2/f002", "d0/sub0/f000"} {
+		want, err := os.ReadFile(filepath.Join(src, p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fi := ino
+		for _, name := range strings.Split(p, "/") {
+			a, err := tree.Lookup(fi, name)
+			if err != nil {
+				t.Fatalf("lookup %s: %v", p, err)
+			}
+			fi = a.Ino
+		}
+		got := make([]byte, len(want)+1)
+		n, err := tree.ReadAt(fi, got, 0)
+		if err != nil && !errors.Is(err, io.EOF) {
+			t.Fatalf("%s: %v", p, err)
+		}
+		if !bytes.Equal(got[:n], want) {
+			t.Fatalf("%s: %d bytes read, %d backed up", p, n, len(want))
+		}
+	}
+	if err := cloud.PublishRoot(ctx, dk, 2, nil); !errors.Is(err, backup.ErrReadOnly) {
+		t.Fatalf("publish to a snapshot: %v", err)
+	}
+}
+
+// TestDiff: the changes between two snapshots, by path and kind.
+func TestDiff(t *testing.T) {
+	ctx := context.Background()
+	c := newCloud()
+	keys := initSet(t, c)
+	src, cache := t.TempDir(), t.TempDir()
+	writeFile(t, filepath.Join(src, "same"), []byte("unchanged\n"))
+	writeFile(t, filepath.Join(src, "edit"), []byte("before\n"))
+	writeFile(t, filepath.Join(src, "gone/a"), []byte("a\n"))
+	writeFile(t, filepath.Join(src, "gone/b"), []byte("b\n"))
+	writeFile(t, filepath.Join(src, "chmod"), []byte("mode\n"))
+	writeFile(t, filepath.Join(src, "retype"), []byte("a file, then a folder\n"))
+	a := runBackup(t, c, keys, cache, src)
+	writeFile(t, filepath.Join(src, "edit"), []byte("after!\n"))
+	os.RemoveAll(filepath.Join(src, "gone"))
+	writeFile(t, filepath.Join(src, "new/x"), []byte("x\n"))
+	os.Chmod(filepath.Join(src, "chmod"), 0o600)
+	os.Remove(filepath.Join(src, "retype"))
+	writeFile(t, filepath.Join(src, "retype/inside"), []byte("i\n"))
+	b := runBackup(t, c, keys, cache, src)
+	var got []string
+	st, err := backup.Diff(ctx, c, keys, a.Snapshot, b.Snapshot, func(ch backup.Change) error {
+		// (src itself changed: its mtime moved with its entries.)
+		if strings.HasPrefix(ch.Path, src) && ch.Path != src {
+			got = append(got, string(ch.Kind)+" "+strings.TrimPrefix(ch.Path, src+"/"))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"U chmod", "M edit", "- gone", "- gone/a", "- gone/b", "+ new", "+ new/x", "T retype", "+ retype/inside"}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("diff:\n got %q\nwant %q", got, want)
+	}
+	if st.Modified != 2 || st.Added < 3 || st.Removed != 3 {
+		t.Fatalf("stats %+v", st)
+	}
 }

@@ -140,6 +140,20 @@ func TestBackupAcrossProcesses(t *testing.T) {
 	}
 	treetest.RequireSame(t, goroot, filepath.Join(target, goroot))
 
+	// The snapshot mounts read-only, the same tree as the source.
+	mnt := filepath.Join(t.TempDir(), "snap")
+	m := startMount(t, mnt, append([]string{"--backup", first.Snapshot[:10]}, admin...)...)
+	treetest.RequireSame(t, goroot, filepath.Join(mnt, goroot))
+	if err := os.WriteFile(filepath.Join(mnt, goroot, "new"), []byte("x"), 0o644); err == nil {
+		t.Fatal("wrote into a mounted snapshot")
+	}
+	m.stop(t)
+	out, err = murmurCmd(append([]string{"diff", "--json", first.Snapshot[:10], second.Snapshot[:10]}, admin...)...).Output()
+	var diff struct{ Added, Removed, Modified int }
+	if err != nil || json.Unmarshal(out, &diff) != nil || diff.Added+diff.Removed+diff.Modified != 0 {
+		t.Fatalf("diff of two backups of an unchanged tree: %v, %s", err, out)
+	}
+
 	// An append-only key for a laptop, used from another node.
 	keyFile := filepath.Join(t.TempDir(), "laptop.key")
 	lpass := writeSecret(t, "laptop passphrase")

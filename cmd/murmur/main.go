@@ -50,6 +50,7 @@ func root() *cli.Command {
 			clientcmd.ForgetCommand(),
 			clientcmd.PruneCommand(),
 			clientcmd.CheckCommand(),
+			clientcmd.DiffCommand(),
 			clientcmd.PutCommand(),
 			clientcmd.GetCommand(),
 			clientcmd.LsCommand(),

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/murmur-cloud/murmur/backup"
 	"github.com/murmur-cloud/murmur/cmd/murmur/internal/cli"
 	mfs "github.com/murmur-cloud/murmur/fs"
 	"github.com/murmur-cloud/murmur/fs/drive"
@@ -139,7 +140,7 @@ func MountCommand() *cli.Command {
 	var f openDriveFlags
 	var readOnly, allowOther, verbose, nonempty bool
 	var snapshot uint64
-	var state string
+	var state, set, backupID string
 	cache := cli.Size(4 << 30)
 	return &cli.Command{
 		Name:    "mount",
@@ -154,6 +155,8 @@ func MountCommand() *cli.Command {
 			fs.StringVar(&state, "state", "", "the mount's state directory (default: DIR of the node/mounts/DRIVE)")
 			fs.Var(&cache, "cache", "bound on the local cache of uploaded contents")
 			fs.BoolVar(&verbose, "v", false, "log debug messages")
+			fs.StringVar(&backupID, "backup", "", "mount this snapshot of a backup set read-only (an ID, or latest; see 'murmur snapshots') instead of a drive")
+			fs.StringVar(&set, "set", "", "with --backup: the backup set (default: the node's only set)")
 		},
 		Run: func(ctx context.Context, fs *flag.FlagSet, out io.Writer) error {
 			if fs.NArg() != 1 {
@@ -169,6 +172,10 @@ func MountCommand() *cli.Command {
 			log := cli.NewLogger(slog.LevelInfo, verbose)
 			if err := PrepareMountpoint(mountpoint, nonempty, log); err != nil {
 				return err
+			}
+			if backupID != "" {
+				return mountBackup(ctx, setFlags{dir: f.dir, set: set, keyFile: f.keyFile, passFile: f.passFile}, backupID, mountpoint,
+					mount.Options{AllowOther: allowOther, Logger: log, ReadOnly: true}, log, out)
 			}
 			pub, _, err := ResolveDrive(f.dir, f.drive)
 			if err != nil {
@@ -186,4 +193,32 @@ func MountCommand() *cli.Command {
 			return ServeDrive(ctx, d, mountpoint, name, StatusSocket(f.dir, id), mount.Options{AllowOther: allowOther, Logger: log}, out)
 		},
 	}
+}
+
+// mountBackup mounts a backup snapshot read-only: its tree is a drive
+// commit, served like a read-only drive's.
+func mountBackup(ctx context.Context, f setFlags, id, mountpoint string, o mount.Options, log *slog.Logger, out io.Writer) error {
+	c, keys, e, err := f.open(ctx, out)
+	if err != nil {
+		return err
+	}
+	snaps, err := backup.Snapshots(ctx, c.Drive(), keys)
+	if err != nil {
+		return err
+	}
+	s, err := backup.Find(snaps, id)
+	if err != nil {
+		return fmt.Errorf("%w: %v", cli.ErrUsage, err)
+	}
+	cloud, dk, err := backup.SnapshotDrive(c.Drive(), keys, s.Snapshot)
+	if err != nil {
+		return err
+	}
+	d, err := drive.Open(ctx, drive.Config{Keys: dk, Cloud: cloud, ReadOnly: true, Logger: log})
+	if err != nil {
+		return err
+	}
+	name := e.Name + "@" + s.ID.Short()
+	sock := StatusSocket(f.dir, "backup-"+s.ID.Short())
+	return ServeDrive(ctx, d, mountpoint, name, sock, o, out)
 }
