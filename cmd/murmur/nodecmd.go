@@ -152,6 +152,12 @@ func nodeCommand() *cli.Command {
 			if err := srv.SetTarget(target); err != nil {
 				return fmt.Errorf("%w: --target: %v", cli.ErrUsage, err)
 			}
+			// The backups scheduled on this node (murmur backup schedule).
+			go func() {
+				if err := clientcmd.RunScheduledBackups(ctx, dir, srv.Drive(), nodeCode(n, target), log); err != nil {
+					log.Error("scheduled backups", "err", err)
+				}
+			}()
 			// The addresses are announced once the API answers too, so that
 			// whoever waits for them can ask the node at once.
 			return srv.ServeReady(ctx, cli.SocketPath(dir), func() error {
@@ -246,6 +252,12 @@ func upCommand() *cli.Command {
 			if err := srv.SetTarget(target); err != nil {
 				return fmt.Errorf("%w: --target: %v", cli.ErrUsage, err)
 			}
+			// The backups scheduled on this node (murmur backup schedule).
+			go func() {
+				if err := clientcmd.RunScheduledBackups(ctx, dir, srv.Drive(), nodeCode(l.Nodes[0], target), log); err != nil {
+					log.Error("scheduled backups", "err", err)
+				}
+			}()
 			sock := cli.SocketPath(dir)
 			mountDone := make(chan error, 1)
 			mctx, stopMount := context.WithCancel(ctx)

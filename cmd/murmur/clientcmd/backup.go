@@ -262,6 +262,7 @@ func BackupCommand() *cli.Command {
 			return nil
 		},
 		Sub: []*cli.Command{
+			scheduleCommand(),
 			{
 				Name:    "init",
 				Summary: "make a new backup set in the cloud, locked with a passphrase (its admin key)",

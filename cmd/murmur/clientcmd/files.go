@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/murmur-cloud/murmur/client"
+	"github.com/murmur-cloud/murmur/backup/schedule"
 	"github.com/murmur-cloud/murmur/cmd/murmur/internal/cli"
 )
 
@@ -174,9 +175,11 @@ func StatusCommand() *cli.Command {
 			if asJSON {
 				return cli.PrintJSON(out, struct {
 					*client.Status
-					Mounts []mountStatus `json:"mounts"`
-				}{s, mounts})
+					Mounts  []mountStatus             `json:"mounts"`
+					Backups map[string]schedule.State `json:"scheduled_backups,omitempty"`
+				}{s, mounts, loadRuns(filepath.Dir(c.Socket()))})
 			}
+			defer printScheduled(out, filepath.Dir(c.Socket()))
 			defer printMounts(out, mounts)
 			capacity := "no quota"
 			if s.Capacity > 0 {
