@@ -10,8 +10,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/murmur-cloud/murmur/client"
 	"github.com/murmur-cloud/murmur/backup/schedule"
+	"github.com/murmur-cloud/murmur/client"
 	"github.com/murmur-cloud/murmur/cmd/murmur/internal/cli"
 )
 
