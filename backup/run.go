@@ -311,7 +311,6 @@ type job struct {
 	readErr    error            // it could not be read: left out
 	changed    bool             // it changed while it was read
 	read       uint64           // the bytes read
-	tooBig     bool             // it grew past a small file: read by Add
 	small, big bool             // read ahead, or by the run's goroutine
 }
 
@@ -457,22 +456,20 @@ func (r *run) plan(ctx context.Context, sem chan struct{}, j *job) *job {
 	return j
 }
 
-// readSmall reads and seals a small file.
+// readSmall reads and seals a small file: as many bytes as the scan
+// found it to have (a file that grows meanwhile is read no further, and
+// reported changed; one that is appended to without end cannot hold the
+// backup up).
 func (r *run) readSmall(j *job) {
 	f, err := fstree.Open(j.base, j.rel)
 	if err != nil {
 		j.readErr = err
 		return
 	}
-	limit := r.w.SmallFile()
-	b, err := io.ReadAll(io.LimitReader(f, int64(limit)+1))
+	b, err := io.ReadAll(io.LimitReader(f, int64(j.e.Attr.Size)))
 	f.Close()
-	switch {
-	case err != nil:
+	if err != nil {
 		j.readErr = err
-		return
-	case len(b) > limit:
-		j.tooBig = true // it grew: read it whole with Add
 		return
 	}
 	j.read = uint64(len(b))
@@ -512,7 +509,7 @@ func (r *run) item(j *job) error {
 	}
 	r.prog.Bytes += e.Attr.Size
 	entry := &cacheEntry{path: j.at, dev: e.Dev, ino: uint64(e.Attr.Ino), size: e.Attr.Size, mtime: e.Attr.Mtime, ctime: e.Attr.Ctime}
-	if j.small && j.sealed == nil && j.readErr == nil && !j.tooBig {
+	if j.small && j.sealed == nil && j.readErr == nil {
 		// Emptied between the scan and the read.
 		it.Node.Attr.Size, entry.size = 0, 0
 	}
@@ -542,7 +539,7 @@ func (r *run) item(j *job) error {
 	case j.readErr != nil:
 		r.warn("/"+j.at, j.readErr)
 		return nil
-	case j.small && !j.tooBig:
+	case j.small:
 		var err error
 		if n, err = r.w.AddSealed(j.sealed); err != nil {
 			return fmt.Errorf("backup: store /%s: %w", j.at, err)
@@ -553,7 +550,8 @@ func (r *run) item(j *job) error {
 			r.warn("/"+j.at, err)
 			return nil
 		}
-		n, err = r.w.Add(r.ctx, &readErrs{f})
+		// As many bytes as the scan found, as for small files.
+		n, err = r.w.Add(r.ctx, &readErrs{io.LimitReader(f, int64(e.Attr.Size))})
 		f.Close()
 		var re *readError
 		switch {
@@ -563,7 +561,7 @@ func (r *run) item(j *job) error {
 		case err != nil:
 			return fmt.Errorf("backup: store /%s: %w", j.at, err)
 		}
-		j.read = e.Attr.Size
+		j.read = e.Attr.Size // at most; the manifest has what was read
 		if after, err := fstree.Stat(j.base, j.rel); err != nil || fstree.Changed(e, after) {
 			j.changed = true
 		}
@@ -627,6 +625,10 @@ func (r *run) hold(e *cacheEntry) {
 }
 
 func (r *run) writeHeld() {
+	if r.cache == nil {
+		r.held = r.held[:0] // no cache kept (no CacheDir, or it failed)
+		return
+	}
 	for _, e := range r.held {
 		if e.manifest == nil && e.size > 0 {
 			continue // not stored after all
