@@ -12,15 +12,18 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
 	"golang.org/x/term"
 
 	"github.com/murmur-cloud/murmur/backup"
+	"github.com/murmur-cloud/murmur/backup/fstree"
 	"github.com/murmur-cloud/murmur/client"
 	"github.com/murmur-cloud/murmur/cmd/murmur/internal/cli"
 	"github.com/murmur-cloud/murmur/crypt"
+	mfs "github.com/murmur-cloud/murmur/fs"
 	"github.com/murmur-cloud/murmur/internal/atomicfile"
 )
 
@@ -221,6 +224,11 @@ func BackupCommand() *cli.Command {
 			}
 			pc := pipelineFor(ctx, c)
 			prog := newBackupProgress(os.Stderr, !asJSON)
+			if prog.tty {
+				// The totals for the bar and its ETA: a scan of the same
+				// paths alongside (stats only, about 5 µs an entry).
+				go prog.count(ctx, paths, ex, oneFS)
+			}
 			var warnings []string
 			var mu sync.Mutex
 			res, err := backup.Run(ctx, c.Drive(), keys, backup.Options{
@@ -418,13 +426,22 @@ func RestoreCommand() *cli.Command {
 				return fmt.Errorf("%w: %v", cli.ErrUsage, err)
 			}
 			var warned int
+			bar := newBackupProgress(os.Stderr, !asJSON)
+			bar.total.Store(s.Stats.Bytes)
+			bar.totalFiles.Store(s.Stats.Files)
+			bar.counted.Store(fl.Arg(1) == "") // a part of a snapshot has no total
 			prog, err := backup.Restore(ctx, c.Drive(), keys, s.Snapshot, backup.RestoreOptions{
 				Target: target, Include: fl.Arg(1),
+				Progress: func(p backup.RestoreProgress) {
+					bar.update(backup.Progress{Bytes: p.Bytes, Read: p.Bytes, Files: p.Entries, Warnings: p.Warnings, Path: p.Path})
+				},
 				Warn: func(p string, err error) {
 					warned++
+					bar.clear()
 					fmt.Fprintf(os.Stderr, "murmur: warning: %s: %v\n", cli.Quote(p), err)
 				},
 			})
+			bar.clear()
 			if err != nil {
 				return err
 			}
@@ -443,18 +460,48 @@ func RestoreCommand() *cli.Command {
 	}
 }
 
-// backupProgress shows a backup's progress on a terminal: one line,
-// redrawn every ttyEvery.
+// backupProgress shows a backup's progress on a terminal: a bar over the
+// tree's bytes (totalled by a scan alongside), the rate and an ETA, redrawn
+// every ttyEvery.
 type backupProgress struct {
 	out   io.Writer
 	tty   bool
 	mu    sync.Mutex
 	drawn time.Time
 	width int
+	start time.Time
+	// The totals, once the counting scan is done.
+	total      atomic.Uint64
+	totalFiles atomic.Uint64
+	counted    atomic.Bool
 }
 
 func newBackupProgress(out *os.File, show bool) *backupProgress {
-	return &backupProgress{out: out, tty: show && term.IsTerminal(int(out.Fd()))}
+	return &backupProgress{out: out, tty: show && term.IsTerminal(int(out.Fd())), start: time.Now()}
+}
+
+// count totals the regular files' bytes under paths.
+func (p *backupProgress) count(ctx context.Context, paths []string, ex func(string, bool) bool, oneFS bool) {
+	var bytes, files uint64
+	for _, root := range paths {
+		opt := fstree.ScanOptions{OneFileSystem: oneFS, OnError: func(string, error) error { return nil }}
+		if ex != nil {
+			opt.Exclude = func(at string, isDir bool) bool { return ex(filepath.Join(root, at), isDir) }
+		}
+		err := fstree.Scan(ctx, root, opt, func(e *fstree.Entry) error {
+			if e.Attr.Kind == mfs.Regular && e.Link == "" {
+				bytes += e.Attr.Size
+				files++
+			}
+			return nil
+		})
+		if err != nil {
+			return
+		}
+	}
+	p.total.Store(bytes)
+	p.totalFiles.Store(files)
+	p.counted.Store(true)
 }
 
 func (p *backupProgress) update(pr backup.Progress) {
@@ -467,7 +514,22 @@ func (p *backupProgress) update(pr backup.Progress) {
 		return
 	}
 	p.drawn = time.Now()
-	line := fmt.Sprintf("%d files, %d folders, %s; read %s, %s new", pr.Files, pr.Dirs, cli.HumanBytes(int64(pr.Bytes)), cli.HumanBytes(int64(pr.Read)), cli.HumanBytes(int64(pr.Stored)))
+	line := fmt.Sprintf("%d files, %s; read %s, %s new", pr.Files, cli.HumanBytes(int64(pr.Bytes)), cli.HumanBytes(int64(pr.Read)), cli.HumanBytes(int64(pr.Stored)))
+	if p.counted.Load() {
+		total := p.total.Load()
+		frac := 1.0
+		if total > 0 {
+			frac = min(1, float64(pr.Bytes)/float64(total))
+		}
+		const width = 20
+		bar := strings.Repeat("=", int(frac*width)) + strings.Repeat(" ", width-int(frac*width))
+		line = fmt.Sprintf("[%s] %3.0f%% %s of %s, %d of %d files; read %s, %s new", bar, frac*100,
+			cli.HumanBytes(int64(pr.Bytes)), cli.HumanBytes(int64(total)), pr.Files, p.totalFiles.Load(), cli.HumanBytes(int64(pr.Read)), cli.HumanBytes(int64(pr.Stored)))
+		if el := time.Since(p.start); frac > 0.01 && frac < 1 {
+			eta := time.Duration(float64(el) * (1 - frac) / frac).Round(time.Second)
+			line += fmt.Sprintf(", %s left", eta)
+		}
+	}
 	if pr.Warnings > 0 {
 		line += fmt.Sprintf(", %d warnings", pr.Warnings)
 	}
@@ -477,6 +539,8 @@ func (p *backupProgress) update(pr backup.Progress) {
 }
 
 func (p *backupProgress) clear() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if !p.tty || p.width == 0 {
 		return
 	}
