@@ -584,3 +584,49 @@ func TestDiff(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// TestDroppedFromLog: an append-only key gone bad publishes its log
+// without its snapshots; what the admin had seen (at a prune or forget)
+// stays listed, in use and restorable, and the prune says what happened.
+func TestDroppedFromLog(t *testing.T) {
+	ctx := context.Background()
+	c := newCloud()
+	admin := initSet(t, c)
+	raw, err := backup.AddAppender(ctx, c, admin, "laptop", pass, crypt.TestKDF())
+	if err != nil {
+		t.Fatal(err)
+	}
+	laptop, _ := backup.Unlock(ctx, c, admin.Public, raw, pass)
+	src := t.TempDir()
+	writeFile(t, filepath.Join(src, "work"), randBytes(11, 5<<20))
+	res := runBackup(t, c, laptop, t.TempDir(), src)
+	if _, err := backup.Prune(ctx, c, admin, backup.PruneOptions{Grace: 0}); err != nil {
+		t.Fatal(err)
+	}
+	// The laptop rewrites its log: empty.
+	_, value, err := c.LookupRoot(ctx, laptop.Writer.PublicKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wr, err := backup.ParseWriterRoot(value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wr.Log = nil
+	seq, _, _ := c.LookupRoot(ctx, laptop.Writer.PublicKey())
+	if err := c.PublishRoot(ctx, laptop.Writer, seq+1, wr.Marshal()); err != nil {
+		t.Fatal(err)
+	}
+	snaps, err := backup.Snapshots(ctx, c, admin)
+	if err != nil || len(snaps) != 1 || snaps[0].ID != res.ID {
+		t.Fatalf("after the log was emptied: %d snapshots, %v", len(snaps), err)
+	}
+	held := c.held()
+	st, err := backup.Prune(ctx, c, admin, backup.PruneOptions{Grace: 0})
+	if err != nil || st.Dropped != 1 || st.Released != 0 || c.held() < held {
+		t.Fatalf("prune after the log was emptied: %+v, %v", st, err)
+	}
+	target := t.TempDir()
+	restore(t, c, admin, res.ID, target)
+	treetest.RequireSame(t, src, filepath.Join(target, src))
+}

@@ -79,8 +79,17 @@ func Forget(ctx context.Context, cloud Cloud, keys *Keys, ids []SnapshotID) erro
 	if len(ids) == 0 {
 		return nil
 	}
-	seq, root, err := setRoot(ctx, cloud, keys.Public)
+	seq, _, err := setRoot(ctx, cloud, keys.Public)
 	if err != nil {
+		return err
+	}
+	// Every writer's log as the admin sees it now goes into the archive:
+	// a writer that drops entries from its log later loses none.
+	ls, root, err := logs(ctx, cloud, keys)
+	if err != nil {
+		return err
+	}
+	if err := archive(ctx, cloud, keys, root, ls); err != nil {
 		return err
 	}
 	gone, err := forgotten(ctx, cloud, keys, root)

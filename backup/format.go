@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -41,7 +42,7 @@ const (
 //
 //	version(1) | box public key(32) | admin writer key(32) |
 //	appender count | { key(32) | name | wrapped data key }... |
-//	forgotten (Ref, empty: none) | pruned (Ref, empty: none) | key file
+//	forgotten (Ref, empty: none) | pruned (Ref) | archive (Ref) | key file
 //
 // Names and byte strings are a uvarint length and the bytes.
 type SetRoot struct {
@@ -54,6 +55,12 @@ type SetRoot struct {
 	// Pruned is the reference of the prune list: the stripes no snapshot
 	// uses, condemned (and when) or released; empty before a prune.
 	Pruned []byte
+	// Archive is the reference of every log entry the admin key has seen,
+	// by writer (encodeArchive), so a writer that drops entries from its
+	// own log (an append-only key gone bad) loses nothing: they stay
+	// listed, restorable and in use. Empty before the first forget or
+	// prune.
+	Archive []byte
 	// KeyFile is the admin key file, passphrase-wrapped, so any device
 	// with the passphrase can unlock the set.
 	KeyFile []byte
@@ -90,6 +97,7 @@ func (r *SetRoot) Marshal() []byte {
 	}
 	b = appendBytes(b, r.Forgotten)
 	b = appendBytes(b, r.Pruned)
+	b = appendBytes(b, r.Archive)
 	return appendBytes(b, r.KeyFile)
 }
 
@@ -111,6 +119,7 @@ func ParseSetRoot(b []byte) (*SetRoot, error) {
 	}
 	s.Forgotten = slices.Clone(r.LenBytes(maxRef))
 	s.Pruned = slices.Clone(r.LenBytes(maxRef))
+	s.Archive = slices.Clone(r.LenBytes(maxRef))
 	s.KeyFile = slices.Clone(r.LenBytes(maxRef))
 	r.Done()
 	if err := r.Err(); err != nil {
@@ -189,6 +198,52 @@ func encodeLog(es []LogEntry) []byte {
 		b = appendBytes(b, e.Index)
 	}
 	return b
+}
+
+// encodeArchive encodes the admin's archive of the writers' logs:
+// version(1) | writer count | { writer key(32) | log (uvarint len | encodeLog) }...,
+// writers sorted by key.
+func encodeArchive(a map[[32]byte][]LogEntry) []byte {
+	b := []byte{logVersion}
+	keys := slices.SortedFunc(maps.Keys(a), func(x, y [32]byte) int { return bytes.Compare(x[:], y[:]) })
+	b = binary.AppendUvarint(b, uint64(len(keys)))
+	for _, k := range keys {
+		b = append(b, k[:]...)
+		b = appendBytes(b, encodeLog(a[k]))
+	}
+	return b
+}
+
+func parseArchive(b []byte) (map[[32]byte][]LogEntry, error) {
+	r := wire.NewReader(b, ErrDamaged)
+	if v := r.Byte(); r.Err() == nil && v != logVersion {
+		r.Fail("archive version %d", v)
+	}
+	n := r.Count(maxAppenders+1, 33)
+	out := make(map[[32]byte][]LogEntry, n)
+	var last [32]byte
+	for i := range n {
+		var k [32]byte
+		copy(k[:], r.Bytes(32))
+		enc := r.LenBytes(maxRef)
+		if r.Err() != nil {
+			break
+		}
+		if i > 0 && bytes.Compare(k[:], last[:]) <= 0 {
+			r.Fail("archive writers out of order")
+			break
+		}
+		es, err := parseLog(enc)
+		if err != nil {
+			return nil, err
+		}
+		out[k], last = es, k
+	}
+	r.Done()
+	if err := r.Err(); err != nil {
+		return nil, err
+	}
+	return out, canonical(b, encodeArchive(out))
 }
 
 // parseLog decodes a writer's log.

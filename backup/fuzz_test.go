@@ -82,3 +82,8 @@ func FuzzParsePruneList(f *testing.F) {
 		fuzzParse(t, b, parsePruneList, (*pruneList).encode)
 	})
 }
+
+func FuzzParseArchive(f *testing.F) {
+	f.Add(encodeArchive(map[[32]byte][]LogEntry{{1}: {{Box: []byte("b"), Index: Ref("i")}}, {2}: {{Box: []byte("c")}}}))
+	f.Fuzz(func(t *testing.T, b []byte) { fuzzParse(t, b, parseArchive, encodeArchive) })
+}

@@ -149,6 +149,10 @@ type PruneStats struct {
 	NotReleased          int // released from the list, but the cloud could not release them at once (another node's: they expire)
 	ReleaseErrors        int
 	Snapshots, Forgotten int // kept snapshots walked, forgotten ones passed
+	// Dropped counts the snapshots a writer's own log no longer lists,
+	// which the admin's archive keeps (listed, used, restorable): a key
+	// that did this is not to be trusted.
+	Dropped int
 }
 
 // Prune frees the space of stripes no kept snapshot uses (see above).
@@ -194,12 +198,13 @@ func Prune(ctx context.Context, cloud Cloud, keys *Keys, opt PruneOptions) (*Pru
 		mark(m)
 		return nil
 	}
-	for _, ref := range [][]byte{root.Forgotten, root.Pruned} {
+	for _, ref := range [][]byte{root.Forgotten, root.Pruned, root.Archive} {
 		if err := markRef(ref); err != nil {
 			return nil, err
 		}
 	}
 	for _, l := range ls {
+		st.Dropped += l.dropped
 		if err := markRef(l.log); err != nil {
 			return nil, err
 		}
@@ -288,6 +293,9 @@ func Prune(ctx context.Context, cloud Cloud, keys *Keys, opt PruneOptions) (*Pru
 	}
 	if opt.DryRun {
 		return st, nil
+	}
+	if err := archive(ctx, cloud, keys, root, ls); err != nil {
+		return nil, err
 	}
 	// The list first: once it says released, no backup uses or renews
 	// them, whether or not the release below gets through.

@@ -143,6 +143,10 @@ type writerLog struct {
 	seq     uint64 // its root's sequence number; 0 if it has none
 	log     Ref    // where its log is stored; nil before its first snapshot
 	entries []LogEntry
+	// dropped counts the entries the admin's archive holds that the
+	// writer's own log no longer does (they are in entries all the same,
+	// first).
+	dropped int
 }
 
 // readFile reads the pipeline file m names.
@@ -193,9 +197,14 @@ func readLog(ctx context.Context, cloud Cloud, keys *Keys, writer [32]byte) (*wr
 	return l, nil
 }
 
-// logs reads every writer's log.
+// logs reads every writer's log, with the entries the admin's archive
+// keeps that a writer dropped from its own.
 func logs(ctx context.Context, cloud Cloud, keys *Keys) ([]*writerLog, *SetRoot, error) {
 	_, root, err := setRoot(ctx, cloud, keys.Public)
+	if err != nil {
+		return nil, nil, err
+	}
+	arch, err := readArchive(ctx, cloud, keys, root)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -205,9 +214,55 @@ func logs(ctx context.Context, cloud Cloud, keys *Keys) ([]*writerLog, *SetRoot,
 		if err != nil {
 			return nil, nil, err
 		}
+		have := map[[32]byte]bool{}
+		for _, e := range l.entries {
+			have[sha256.Sum256(e.Box)] = true
+		}
+		var lost []LogEntry
+		for _, e := range arch[w] {
+			if !have[sha256.Sum256(e.Box)] {
+				lost = append(lost, e)
+			}
+		}
+		l.dropped = len(lost)
+		l.entries = append(lost, l.entries...)
 		out = append(out, l)
 	}
 	return out, root, nil
+}
+
+// readArchive returns the admin's archive of the writers' logs.
+func readArchive(ctx context.Context, cloud Cloud, keys *Keys, root *SetRoot) (map[[32]byte][]LogEntry, error) {
+	if len(root.Archive) == 0 {
+		return nil, nil
+	}
+	m, err := Ref(root.Archive).open(keys.Data)
+	if err != nil {
+		return nil, fmt.Errorf("backup: the archive of the logs: %w", err)
+	}
+	b, err := readFile(ctx, cloud, keys.Data, m)
+	if err != nil {
+		return nil, fmt.Errorf("backup: read the archive of the logs: %w", err)
+	}
+	return parseArchive(b)
+}
+
+// archive stores every writer's entries (ls, as logs returned them) as
+// the admin's archive and sets root.Archive to it; the caller publishes
+// root.
+func archive(ctx context.Context, cloud Cloud, keys *Keys, root *SetRoot, ls []*writerLog) error {
+	a := map[[32]byte][]LogEntry{}
+	for _, l := range ls {
+		if len(l.entries) > 0 {
+			a[l.writer] = l.entries
+		}
+	}
+	m, err := pipeline.Write(ctx, pipeline.Config{Keys: keys.Data, Sealing: pipeline.SealContent, Compress: true}, cloud, bytes.NewReader(encodeArchive(a)))
+	if err != nil {
+		return fmt.Errorf("backup: store the archive of the logs: %w", err)
+	}
+	root.Archive, err = makeRef(keys.Data, m)
+	return err
 }
 
 // Listed is a snapshot as Snapshots lists it.

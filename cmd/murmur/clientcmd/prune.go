@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/murmur-cloud/murmur/backup"
 	"github.com/murmur-cloud/murmur/cmd/murmur/internal/cli"
@@ -38,8 +39,11 @@ func PruneCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			if st.Dropped > 0 {
+				fmt.Fprintf(os.Stderr, "murmur: warning: %d snapshots are no longer in their writer's own log (a key rewrote its log: do not trust it); the set keeps them\n", st.Dropped)
+			}
 			if asJSON {
-				return cli.PrintJSON(w, map[string]any{
+				return cli.PrintJSON(w, map[string]any{"dropped_from_logs": st.Dropped,
 					"dry_run": opt.DryRun, "snapshots": st.Snapshots, "forgotten": st.Forgotten,
 					"used_stripes": st.Used, "used_bytes": st.UsedBytes,
 					"condemned_stripes": st.Condemned, "condemned_bytes": st.CondemnedBytes,
