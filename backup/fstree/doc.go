@@ -29,9 +29,10 @@
 // # Writing
 //
 // A Restorer writes entries, in Scan order, under a target directory.
-// Regular files are written to a temporary name in their directory and
-// renamed over their name, so a file that was there (and any other names
-// of its inode) is replaced, never written into. Other kinds are made in
+// A regular file whose name is free is made at its name; where a name is
+// taken, the file is written to a temporary name in its directory and
+// renamed over it, so a file that was there (and any other names of its
+// inode) is replaced, never written into. Other kinds are made in
 // place of what has their name; a directory in the way of a
 // non-directory is removed with its contents, while a directory entry
 // keeps an existing directory and what is in it (the restore does not
@@ -47,7 +48,8 @@
 // the directories still open, the target's own last. An ACL that a
 // default ACL already in the target makes new objects inherit is removed
 // from those the backup has none for. The temporary names start with
-// ".murmur-restore-"; a restore that is killed may leave one. An owner,
+// ".murmur-restore-"; a restore that is killed may leave one, or a file
+// cut short at its own name. An owner,
 // attribute, mode or time the kernel refuses is reported (see
 // RestoreOptions.OnError) without losing the object or the rest of its
 // metadata.

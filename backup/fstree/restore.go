@@ -309,16 +309,17 @@ func (r *Restorer) file(dirfd int, name, full string, e *Entry, contents io.Read
 	if size > 0 && contents == nil {
 		return &os.PathError{Op: "restore", Path: full, Err: fmt.Errorf("no contents for %d bytes", size)}
 	}
-	var fd int
-	var tmp string
-	var err error
-	for {
+	// Where nothing is in the way (a restore into an empty folder) the file
+	// is made at its name at once; where something is, it is written to a
+	// temporary name and renamed over it, so an existing file (and its
+	// other hard links) is replaced, never written into.
+	tmp := name
+	fd, err := unix.Openat(dirfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	direct := err == nil
+	for err == unix.EEXIST {
 		r.seq++
 		tmp = ".murmur-restore-" + strconv.FormatUint(r.seq, 10)
 		fd, err = unix.Openat(dirfd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
-		if err != unix.EEXIST {
-			break
-		}
 	}
 	if err != nil {
 		return &os.PathError{Op: "create", Path: full, Err: err}
@@ -351,6 +352,10 @@ func (r *Restorer) file(dirfd int, name, full string, e *Entry, contents io.Read
 		return err
 	}
 	m.add("utimensat", unix.UtimesNanoAt(dirfd, tmp, times(e), unix.AT_SYMLINK_NOFOLLOW))
+	if direct {
+		renamed = true
+		return m.err()
+	}
 	err = unix.Renameat(dirfd, tmp, dirfd, name)
 	if err == unix.EISDIR || err == unix.ENOTEMPTY || err == unix.EEXIST {
 		if err = removeAll(dirfd, name); err == nil {
