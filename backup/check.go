@@ -105,16 +105,14 @@ func Check(ctx context.Context, cloud Cloud, keys *Keys, opt CheckOptions) (*Che
 			st.Snapshots++
 		}
 	}
-	idx, err := loadIndex(ctx, cloud, keys, ls, nil)
+	v, err := loadView(ctx, cloud, keys, ls, root, pl)
 	if err != nil {
 		return nil, err
 	}
-	indexed := map[StripeKey]bool{}
-	idx.Walk(func(loc pipeline.Located) { indexed[stripeKey(loc.Stripe)] = true })
 	st.Stripes = len(stripes)
 	keysSorted := slices.SortedFunc(maps.Keys(stripes), keyCmp)
 	for _, k := range keysSorted {
-		if pl.released[k] || !indexed[k] {
+		if _, kept := v.stripes[k]; !kept {
 			st.Missing++
 		}
 	}

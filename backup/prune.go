@@ -53,11 +53,24 @@ func stripeKey(d *erasure.Descriptor) StripeKey {
 }
 
 // pruneList is the set's prune list: version(1) | condemned count |
-// { key(32) | zigzag unix seconds }... | released count | { key(32) }...,
-// each sorted by key.
+// { key(32) | zigzag unix seconds }... | released count | { key(32) }... |
+// writer count | { writer key(32) | uvarint cutoff }..., each sorted by
+// key.
 type pruneList struct {
 	condemned map[StripeKey]time.Time
 	released  map[StripeKey]bool
+	// cutoff is, by writer, how many entries of its own log there were
+	// at the last release: a release applies to listings before it.
+	cutoff map[[32]byte]int
+}
+
+// condemnedAt returns when k was condemned, if it is.
+func (p *pruneList) condemnedAt(k StripeKey) (time.Time, bool) {
+	if p == nil {
+		return time.Time{}, false
+	}
+	t, ok := p.condemned[k]
+	return t, ok
 }
 
 const pruneVersion = 1
@@ -75,6 +88,11 @@ func (p *pruneList) encode() []byte {
 	for _, k := range slices.SortedFunc(maps.Keys(p.released), keyCmp) {
 		b = append(b, k[:]...)
 	}
+	b = binary.AppendUvarint(b, uint64(len(p.cutoff)))
+	for _, w := range slices.SortedFunc(maps.Keys(p.cutoff), func(x, y [32]byte) int { return bytes.Compare(x[:], y[:]) }) {
+		b = append(b, w[:]...)
+		b = binary.AppendUvarint(b, uint64(p.cutoff[w]))
+	}
 	return b
 }
 
@@ -83,7 +101,7 @@ func parsePruneList(b []byte) (*pruneList, error) {
 	if v := r.Byte(); r.Err() == nil && v != pruneVersion {
 		r.Fail("prune list version %d", v)
 	}
-	p := &pruneList{condemned: map[StripeKey]time.Time{}, released: map[StripeKey]bool{}}
+	p := &pruneList{condemned: map[StripeKey]time.Time{}, released: map[StripeKey]bool{}, cutoff: map[[32]byte]int{}}
 	n := r.Count(maxEntries, 33)
 	for range n {
 		var k StripeKey
@@ -95,6 +113,12 @@ func parsePruneList(b []byte) (*pruneList, error) {
 		var k StripeKey
 		copy(k[:], r.Bytes(32))
 		p.released[k] = true
+	}
+	n = r.Count(maxAppenders+1, 33)
+	for range n {
+		var w [32]byte
+		copy(w[:], r.Bytes(32))
+		p.cutoff[w] = r.Int(maxEntries)
 	}
 	r.Done()
 	if err := r.Err(); err != nil {
@@ -116,7 +140,7 @@ func (p *pruneList) gone(k StripeKey) bool {
 // readPruneList returns the set's prune list (empty before any prune).
 func readPruneList(ctx context.Context, cloud Cloud, keys *Keys, root *SetRoot) (*pruneList, error) {
 	if len(root.Pruned) == 0 {
-		return &pruneList{condemned: map[StripeKey]time.Time{}, released: map[StripeKey]bool{}}, nil
+		return &pruneList{condemned: map[StripeKey]time.Time{}, released: map[StripeKey]bool{}, cutoff: map[[32]byte]int{}}, nil
 	}
 	m, err := Ref(root.Pruned).open(keys.Data)
 	if err != nil {
@@ -230,21 +254,18 @@ func Prune(ctx context.Context, cloud Cloud, keys *Keys, opt PruneOptions) (*Pru
 			}
 		}
 	}
-	// Every stripe the index knows, by key.
-	all := map[StripeKey]*erasure.Descriptor{}
-	hints := map[StripeKey][]store.Holder{}
-	idx, err := loadIndex(ctx, cloud, keys, ls, nil)
+	// Every stripe the set keeps, by key.
+	v, err := loadView(ctx, cloud, keys, ls, root, pl)
 	if err != nil {
 		return nil, err
 	}
-	idx.Walk(func(loc pipeline.Located) {
-		k := stripeKey(loc.Stripe)
-		if _, ok := all[k]; !ok {
-			all[k], hints[k] = loc.Stripe, loc.Holders
-		}
-	})
 	now := opt.Now()
-	for k, d := range all {
+	for k, at := range v.stripes {
+		d := at.d
+		if pl.released[k] {
+			// Released, and listed again since: stored again.
+			delete(pl.released, k)
+		}
 		switch {
 		case used[k]:
 			st.Used++
@@ -253,7 +274,6 @@ func Prune(ctx context.Context, cloud Cloud, keys *Keys, opt PruneOptions) (*Pru
 				delete(pl.condemned, k)
 				st.Spared++
 			}
-		case pl.released[k]:
 		default:
 			if _, ok := pl.condemned[k]; !ok {
 				pl.condemned[k] = now
@@ -271,25 +291,30 @@ func Prune(ctx context.Context, cloud Cloud, keys *Keys, opt PruneOptions) (*Pru
 			}
 			continue
 		}
-		d := all[k]
+		at, listed := v.stripes[k]
 		delete(pl.condemned, k)
 		pl.released[k] = true
-		if d == nil {
-			continue // no longer in any index segment: nothing to release
+		if !listed {
+			continue // no longer listed anywhere: nothing to release
 		}
 		st.Released++
-		st.ReleasedBytes += stripeBytes(d)
-		for j, sh := range d.Shards {
+		st.ReleasedBytes += stripeBytes(at.d)
+		for j, sh := range at.d.Shards {
 			if sh.Size == 0 {
 				continue
 			}
 			ids = append(ids, sh.ID)
 			var h store.Holder
-			if hints[k] != nil {
-				h = hints[k][j]
+			if at.holders != nil {
+				h = at.holders[j]
 			}
 			hs = append(hs, h)
 		}
+	}
+	// A release applies to what the logs list now, not to what they list
+	// after (the same content stored again is the same stripe).
+	for _, l := range ls {
+		pl.cutoff[l.writer] = len(l.entries) - l.dropped
 	}
 	if opt.DryRun {
 		return st, nil

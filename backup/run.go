@@ -85,6 +85,8 @@ type run struct {
 	opt   Options
 	pcfg  pipeline.Config
 	idx   *pipeline.MemIndex
+	view  *view
+	pl    *pruneList
 	w     *pipeline.Writer
 	tree  *treeBuilder
 
@@ -97,12 +99,15 @@ type run struct {
 	batchBytes int64
 	pages      map[uint64][]byte
 
-	// fresh: the chunks this backup stored, for its index segment (mu
-	// guards it, stored and stats' new-chunk figures: the Writer's
-	// goroutines report stored stripes).
-	mu      sync.Mutex
-	fresh   map[chunk.ID]pipeline.Located
-	stored  uint64
+	// What this backup stored (mu guards them, stored and the stats'
+	// new-chunk figures: the Writer's goroutines report stored stripes):
+	// fresh, each chunk's first place; segs, every stripe with its
+	// chunks, for the snapshot's index segment; storedKeys, the stripes.
+	mu         sync.Mutex
+	fresh      map[chunk.ID]pipeline.Located
+	segs       []*pipeline.Manifest
+	storedKeys map[StripeKey]bool
+	stored     uint64
 	pendIdx *os.File // the local index of what an unfinished backup stored
 
 	prog  Progress
@@ -129,7 +134,10 @@ func Run(ctx context.Context, cloud Cloud, keys *Keys, opt Options) (*Result, er
 	if err != nil {
 		return nil, err
 	}
-	r := &run{ctx: ctx, cloud: cloud, keys: keys, opt: opt, pages: map[uint64][]byte{}, fresh: map[chunk.ID]pipeline.Located{}}
+	if err := checkOptions(opt, paths); err != nil {
+		return nil, err
+	}
+	r := &run{ctx: ctx, cloud: cloud, keys: keys, opt: opt, pages: map[uint64][]byte{}, fresh: map[chunk.ID]pipeline.Located{}, storedKeys: map[StripeKey]bool{}}
 	ls, root, err := logs(ctx, cloud, keys)
 	if err != nil {
 		return nil, err
@@ -139,9 +147,10 @@ func Run(ctx context.Context, cloud Cloud, keys *Keys, opt Options) (*Result, er
 	if err != nil {
 		return nil, err
 	}
-	if r.idx, err = loadIndex(ctx, cloud, keys, ls, pl); err != nil {
+	if r.view, err = loadView(ctx, cloud, keys, ls, root, pl); err != nil {
 		return nil, err
 	}
+	r.idx, r.pl = r.view.idx, pl
 	var mine *writerLog
 	var me [32]byte
 	copy(me[:], keys.Writer.PublicKey())
@@ -228,7 +237,18 @@ func cleanPaths(in []string) ([]string, error) {
 		if !filepath.IsAbs(p) {
 			return nil, fmt.Errorf("backup: %q is not an absolute path", p)
 		}
-		ps = append(ps, filepath.Clean(p))
+		p = filepath.Clean(p)
+		// The folders above a path are the snapshot's too, as the
+		// folders they are: a symlink among them is followed (the path
+		// itself, if a symlink, is backed up as one).
+		if dir := filepath.Dir(p); dir != p {
+			real, err := filepath.EvalSymlinks(dir)
+			if err != nil {
+				return nil, fmt.Errorf("backup: %w", err)
+			}
+			p = filepath.Join(real, filepath.Base(p))
+		}
+		ps = append(ps, p)
 	}
 	slices.SortFunc(ps, func(a, b string) int {
 		if pathLess(strings.TrimPrefix(a, "/"), strings.TrimPrefix(b, "/")) {
@@ -277,10 +297,7 @@ func (r *run) openLocal(mine *writerLog) error {
 	name := r.local("pending")
 	if b, err := os.ReadFile(name); err == nil {
 		for _, m := range parsePendingIndex(b) {
-			r.idx.Add(m)
-			for _, c := range m.Chunks {
-				r.fresh[c.ID] = pipeline.Located{Ref: c, Stripe: m.Stripes[c.Stripe]}
-			}
+			r.resume(m)
 		}
 	}
 	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
@@ -288,6 +305,67 @@ func (r *run) openLocal(mine *writerLog) error {
 		return fmt.Errorf("backup: the index of what this backup stores: %w", err)
 	}
 	r.pendIdx = f
+	return nil
+}
+
+// resume takes up a stripe a backup that did not finish stored (m lists
+// it and its chunks), unless a prune has condemned it since or it is no
+// longer stored: its leases are renewed first, so what the snapshot will
+// use is there for another term.
+func (r *run) resume(m *pipeline.Manifest) {
+	for i, d := range m.Stripes {
+		if r.pl.gone(stripeKey(d)) {
+			return
+		}
+		var ids []erasure.ShardID
+		var hints []store.Holder
+		for j, sh := range d.Shards {
+			if sh.Size > 0 {
+				ids = append(ids, sh.ID)
+				var h store.Holder
+				if m.Holders != nil {
+					h = m.Holders[i][j]
+				}
+				hints = append(hints, h)
+			}
+		}
+		if err := r.cloud.Renew(r.ctx, ids, hints); err != nil {
+			return // gone (a lease term passed), or not reachable: stored again if needed
+		}
+	}
+	r.idx.Add(m)
+	r.segs = append(r.segs, m)
+	for _, d := range m.Stripes {
+		r.storedKeys[stripeKey(d)] = true
+	}
+	for _, c := range m.Chunks {
+		if _, ok := r.fresh[c.ID]; !ok {
+			r.fresh[c.ID] = pipeline.Located{Ref: c, Stripe: m.Stripes[c.Stripe]}
+		}
+	}
+}
+
+// checkOptions refuses what a snapshot could not hold (its parser's
+// bounds), before anything is stored.
+func checkOptions(opt Options, paths []string) error {
+	switch {
+	case len(opt.Host) > maxName:
+		return fmt.Errorf("backup: a host name of %d bytes (at most %d)", len(opt.Host), maxName)
+	case len(opt.Tags) > maxTags:
+		return fmt.Errorf("backup: %d tags (at most %d)", len(opt.Tags), maxTags)
+	case len(paths) > maxPaths:
+		return fmt.Errorf("backup: %d paths (at most %d)", len(paths), maxPaths)
+	}
+	for _, t := range opt.Tags {
+		if len(t) == 0 || len(t) > maxName {
+			return fmt.Errorf("backup: a tag of %d bytes (1 to %d)", len(t), maxName)
+		}
+	}
+	for _, p := range paths {
+		if len(p) > maxPath {
+			return fmt.Errorf("backup: a path of %d bytes (at most %d)", len(p), maxPath)
+		}
+	}
 	return nil
 }
 
@@ -374,6 +452,9 @@ func (r *run) produce(ctx context.Context, paths []string, jobs chan<- *job) err
 		case jobs <- j:
 			return nil
 		case <-ctx.Done():
+			if j.done != nil {
+				<-j.done // its read ahead ends before the Writer does
+			}
 			return ctx.Err()
 		}
 	}
@@ -593,8 +674,9 @@ func (r *run) treeErr(at string, err error) error {
 	return nil
 }
 
-// indexed reports whether every chunk of a cached manifest is still in the
-// set's index (so none of its stripes was pruned).
+// indexed reports whether every stripe a cached manifest points at is
+// still kept by the set and not condemned by a prune (or was stored by
+// this backup), so the manifest may be used again as it is.
 func (r *run) indexed(enc []byte) bool {
 	m, err := pipeline.ParseManifest(enc)
 	if err != nil {
@@ -602,11 +684,16 @@ func (r *run) indexed(enc []byte) bool {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, c := range m.Chunks {
-		if _, ok := r.idx.Lookup(c.ID); !ok {
-			if _, ok := r.fresh[c.ID]; !ok {
-				return false
-			}
+	for _, d := range m.Stripes {
+		k := stripeKey(d)
+		if r.storedKeys[k] {
+			continue
+		}
+		if _, kept := r.view.stripes[k]; !kept {
+			return false
+		}
+		if _, condemned := r.pl.condemnedAt(k); condemned {
+			return false
 		}
 	}
 	return true
@@ -704,20 +791,26 @@ func (r *run) noteFresh(ms []*pipeline.Manifest) {
 // backup killed at any point stores none of them again. It runs on the
 // Writer's goroutines.
 func (r *run) onStored(d *erasure.Descriptor, holders []store.Holder, chunks []pipeline.ChunkRef) {
+	// Every stripe stored goes into the snapshot's segment, whether or
+	// not its chunks are stored elsewhere too, so that it is renewed and
+	// pruned like any other.
 	seg := &pipeline.Manifest{}
 	stripes := map[*erasure.Descriptor]int{}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, c := range chunks {
-		if _, ok := r.fresh[c.ID]; ok {
-			continue
-		}
 		loc := pipeline.Located{Ref: c, Stripe: d, Holders: holders}
-		r.fresh[c.ID] = loc
+		if _, ok := r.fresh[c.ID]; !ok {
+			r.fresh[c.ID] = loc
+		}
 		r.stats.NewChunks++
 		r.stats.NewBytes += uint64(c.Size)
 		r.stored += uint64(c.Size)
 		addLocated(seg, stripes, loc, false)
+	}
+	if len(seg.Chunks) > 0 {
+		r.segs = append(r.segs, seg)
+		r.storedKeys[stripeKey(d)] = true
 	}
 	if r.pendIdx != nil && len(seg.Chunks) > 0 {
 		if enc, err := seg.MarshalBinary(); err == nil {
@@ -797,9 +890,17 @@ func (r *run) publish(mine *writerLog, snap *Snapshot) (SnapshotID, error) {
 	}
 	seg := &pipeline.Manifest{}
 	stripes := map[*erasure.Descriptor]int{}
-	for _, id := range sortedIDs(r.fresh) {
-		addLocated(seg, stripes, r.fresh[id], true)
+	r.mu.Lock()
+	for _, m := range r.segs {
+		for _, c := range m.Chunks {
+			loc := pipeline.Located{Ref: c, Stripe: m.Stripes[c.Stripe]}
+			if m.Holders != nil {
+				loc.Holders = m.Holders[c.Stripe]
+			}
+			addLocated(seg, stripes, loc, true)
+		}
 	}
+	r.mu.Unlock()
 	entry := LogEntry{Box: box}
 	if len(seg.Chunks) > 0 {
 		enc, err := seg.MarshalBinary()
@@ -847,9 +948,10 @@ func sortedIDs(m map[chunk.ID]pipeline.Located) []chunk.ID {
 	return ids
 }
 
-// renew extends the leases of every stripe in the set's index, so each
-// backup keeps the whole set alive (stripes a prune released are no
-// longer in it). A shard that cannot be renewed is a warning: repair and
+// renew extends the leases of every stripe the set keeps (every place of
+// every chunk the segments list, the set's own files, what this backup
+// stored; condemned stripes too, until a prune releases them), so each
+// backup keeps the whole set alive. A shard that cannot be renewed is a warning: repair and
 // the next backup's renewal deal with it.
 func (r *run) renew() {
 	seen := map[erasure.ShardID]bool{}
@@ -864,23 +966,38 @@ func (r *run) renew() {
 		}
 		ids, hints = ids[:0], hints[:0]
 	}
-	r.idx.Walk(func(loc pipeline.Located) {
-		for j, sh := range loc.Stripe.Shards {
+	add := func(d *erasure.Descriptor, holders []store.Holder) {
+		for j, sh := range d.Shards {
 			if sh.Size == 0 || seen[sh.ID] {
 				continue
 			}
 			seen[sh.ID] = true
 			ids = append(ids, sh.ID)
 			var h store.Holder
-			if loc.Holders != nil {
-				h = loc.Holders[j]
+			if holders != nil {
+				h = holders[j]
 			}
 			hints = append(hints, h)
 			if len(ids) >= 4096 {
 				flush()
 			}
 		}
-	})
+	}
+	for _, at := range r.view.stripes {
+		add(at.d, at.holders)
+	}
+	r.mu.Lock()
+	segs := slices.Clone(r.segs)
+	r.mu.Unlock()
+	for _, m := range segs {
+		for i, d := range m.Stripes {
+			var hs []store.Holder
+			if m.Holders != nil {
+				hs = m.Holders[i]
+			}
+			add(d, hs)
+		}
+	}
 	flush()
 }
 

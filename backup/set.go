@@ -12,6 +12,7 @@ import (
 	"sort"
 
 	"github.com/murmur-cloud/murmur/crypt"
+	"github.com/murmur-cloud/murmur/erasure"
 	"github.com/murmur-cloud/murmur/fs/drive"
 	"github.com/murmur-cloud/murmur/pipeline"
 	"github.com/murmur-cloud/murmur/store"
@@ -335,13 +336,65 @@ func Find(snaps []Listed, prefix string) (*Listed, error) {
 	return found, nil
 }
 
-// loadIndex returns an index of every chunk the set's writers logged,
-// but those in stripes the prune list pl condemned or released (pl nil:
-// every chunk).
-func loadIndex(ctx context.Context, cloud Cloud, keys *Keys, ls []*writerLog, pl *pruneList) (*pipeline.MemIndex, error) {
-	idx := pipeline.NewMemIndex()
+// view is what a set stores, as its writers' logs and the set root say:
+// the index of the chunks a backup may deduplicate against, and every
+// stripe the set keeps, which backups renew and prune weighs.
+type view struct {
+	idx *pipeline.MemIndex
+	// stripes is every stripe a segment lists (every place of every
+	// chunk, not only the first the index keeps) and every stripe of the
+	// set's own files (logs, segments, the set root's lists), but those
+	// the prune list released; condemned ones are in it (a backup that
+	// began before they were condemned may use them: they are renewed
+	// until a prune releases them).
+	stripes map[StripeKey]stripeAt
+}
+
+// stripeAt is a stripe and, if known, its holders.
+type stripeAt struct {
+	d       *erasure.Descriptor
+	holders []store.Holder
+}
+
+func (v *view) add(m *pipeline.Manifest) {
+	for i, d := range m.Stripes {
+		k := stripeKey(d)
+		if _, ok := v.stripes[k]; ok {
+			continue
+		}
+		at := stripeAt{d: d}
+		if m.Holders != nil {
+			at.holders = m.Holders[i]
+		}
+		v.stripes[k] = at
+	}
+}
+
+// loadView reads every segment of the writers' logs. A stripe the prune
+// list pl released is left out where a log entry from before the release
+// lists it; listed by a later entry, it was stored again (the same
+// content seals to the same stripe) and is kept. A condemned stripe is
+// left out of the index, not of the stripes. pl nil: nothing left out.
+func loadView(ctx context.Context, cloud Cloud, keys *Keys, ls []*writerLog, root *SetRoot, pl *pruneList) (*view, error) {
+	v := &view{idx: pipeline.NewMemIndex(), stripes: map[StripeKey]stripeAt{}}
+	for _, ref := range [][]byte{root.Forgotten, root.Pruned, root.Archive} {
+		if len(ref) > 0 {
+			m, err := Ref(ref).open(keys.Data)
+			if err != nil {
+				return nil, fmt.Errorf("backup: the set root's files: %w", err)
+			}
+			v.add(m)
+		}
+	}
 	for _, l := range ls {
-		for _, e := range l.entries {
+		if len(l.log) > 0 {
+			m, err := l.log.open(keys.Data)
+			if err != nil {
+				return nil, fmt.Errorf("backup: the log of writer %x: %w", l.writer[:6], err)
+			}
+			v.add(m)
+		}
+		for i, e := range l.entries {
 			if len(e.Index) == 0 {
 				continue
 			}
@@ -349,6 +402,7 @@ func loadIndex(ctx context.Context, cloud Cloud, keys *Keys, ls []*writerLog, pl
 			if err != nil {
 				return nil, fmt.Errorf("backup: an index segment: %w", err)
 			}
+			v.add(m)
 			b, err := readFile(ctx, cloud, keys.Data, m)
 			if err != nil {
 				return nil, fmt.Errorf("backup: read an index segment: %w", err)
@@ -357,27 +411,33 @@ func loadIndex(ctx context.Context, cloud Cloud, keys *Keys, ls []*writerLog, pl
 			if err != nil {
 				return nil, fmt.Errorf("backup: an index segment: %w", err)
 			}
-			idx.Add(withoutPruned(seg, pl))
+			before := pl != nil && i-l.dropped < pl.cutoff[l.writer]
+			keep := make([]bool, len(seg.Stripes))
+			live := make([]bool, len(seg.Stripes))
+			for j, d := range seg.Stripes {
+				k := stripeKey(d)
+				released := pl != nil && pl.released[k] && before
+				_, condemned := pl.condemnedAt(k)
+				live[j] = !released
+				keep[j] = !released && !condemned
+				if live[j] {
+					at := stripeAt{d: d}
+					if seg.Holders != nil {
+						at.holders = seg.Holders[j]
+					}
+					if _, ok := v.stripes[k]; !ok {
+						v.stripes[k] = at
+					}
+				}
+			}
+			out := &pipeline.Manifest{Stripes: seg.Stripes, Holders: seg.Holders}
+			for _, c := range seg.Chunks {
+				if keep[c.Stripe] {
+					out.Chunks = append(out.Chunks, c)
+				}
+			}
+			v.idx.Add(out)
 		}
 	}
-	return idx, nil
-}
-
-// withoutPruned returns seg without the chunks of stripes pl condemned or
-// released: a list for MemIndex.Add, not a valid manifest.
-func withoutPruned(seg *pipeline.Manifest, pl *pruneList) *pipeline.Manifest {
-	if pl == nil || len(pl.condemned)+len(pl.released) == 0 {
-		return seg
-	}
-	gone := make([]bool, len(seg.Stripes))
-	for i, d := range seg.Stripes {
-		gone[i] = pl.gone(stripeKey(d))
-	}
-	out := &pipeline.Manifest{Stripes: seg.Stripes, Holders: seg.Holders}
-	for _, c := range seg.Chunks {
-		if !gone[c.Stripe] {
-			out.Chunks = append(out.Chunks, c)
-		}
-	}
-	return out
+	return v, nil
 }

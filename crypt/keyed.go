@@ -1,6 +1,8 @@
 package crypt
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
 	"crypto/subtle"
 	"fmt"
 )
@@ -17,18 +19,22 @@ const VersionKeyed byte = 2
 // store and recognise a chunk (by its keyed ID) without being able to
 // read the chunks it did not write (docs/security.md, "Backup sets").
 //
-// The layout is Seal's, with VersionKeyed first and a nonce of zeros:
-// the key seals this plaintext only, so the (key, nonce) pair never
-// covers two different messages. The associated data binds the purpose,
-// the Sealer's drive (here: the set) and id, as for Seal. Seal's rules
-// for id and plaintext lengths apply.
+// The layout is Seal's, with VersionKeyed first and, in the nonce field,
+// 12 zero bytes and then the GCM nonce, HMAC-SHA256 of the plaintext
+// under a key derived from key (SIV-style): the same key and plaintext
+// seal to the same bytes, while two different plaintexts under one key
+// (a chunk's body compressed or not, by another zstd) get different
+// nonces. The associated data binds the purpose, the Sealer's drive
+// (here: the set) and id, as for Seal. Seal's rules for id and plaintext
+// lengths apply.
 func (s *Sealer) SealKeyed(dst []byte, key *[32]byte, id, plaintext []byte) []byte {
 	if len(id) > MaxIDLen {
 		panic(fmt.Sprintf("crypt: seal %s object: id is %d bytes, longer than %d", s.purpose, len(id), MaxIDLen))
 	}
 	ret, out := sliceForAppend(dst, len(plaintext)+Overhead)
 	out[0] = VersionKeyed
-	clear(out[1:headerLen])
+	clear(out[1 : 1+gcmNonceOffset])
+	keyedNonce(out[1+gcmNonceOffset:headerLen], key, plaintext)
 	ad := s.appendKeyedAD(make([]byte, 0, adPrefixLen+len(id)), id)
 	newAESGCM(key[:]).Seal(out[headerLen:headerLen], out[1+gcmNonceOffset:headerLen], plaintext, ad)
 	return ret
@@ -41,8 +47,8 @@ func (s *Sealer) OpenKeyed(dst []byte, key *[32]byte, id, sealed []byte) ([]byte
 		return nil, fmt.Errorf("%w: open %s object: %d bytes, shorter than the %d-byte overhead",
 			ErrAuth, s.purpose, len(sealed), Overhead)
 	}
-	var zero [NonceSize]byte
-	if sealed[0] != VersionKeyed || subtle.ConstantTimeCompare(sealed[1:headerLen], zero[:]) != 1 {
+	var zero [gcmNonceOffset]byte
+	if sealed[0] != VersionKeyed || subtle.ConstantTimeCompare(sealed[1:1+gcmNonceOffset], zero[:]) != 1 {
 		return nil, fmt.Errorf("%w: open %s object: not sealed under its own key (version %d)", ErrAuth, s.purpose, sealed[0])
 	}
 	if len(id) > MaxIDLen {
@@ -54,6 +60,22 @@ func (s *Sealer) OpenKeyed(dst []byte, key *[32]byte, id, sealed []byte) ([]byte
 		return nil, fmt.Errorf("%w: open %s object", ErrAuth, s.purpose)
 	}
 	return out, nil
+}
+
+// keyedNonceLabel derives, from an object's own key, the key of the HMAC
+// that gives its GCM nonce.
+const keyedNonceLabel = "murmur/keyed-nonce/v1"
+
+// keyedNonce fills dst (12 bytes) with the GCM nonce of plaintext under
+// key: HMAC-SHA256(HMAC-SHA256(key, label), plaintext), truncated.
+func keyedNonce(dst []byte, key *[32]byte, plaintext []byte) {
+	m := hmac.New(sha256.New, key[:])
+	m.Write([]byte(keyedNonceLabel))
+	nk := m.Sum(nil)
+	m = hmac.New(sha256.New, nk)
+	m.Write(plaintext)
+	copy(dst, m.Sum(nil))
+	clear(nk)
 }
 
 // appendKeyedAD is appendAD with VersionKeyed in Version's place, so an

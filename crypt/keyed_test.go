@@ -37,6 +37,24 @@ func TestSealKeyedRoundTrip(t *testing.T) {
 	}
 }
 
+// TestSealKeyedNonceFollowsPlaintext: two plaintexts sealed under one
+// key get different nonces (a chunk's body compressed or not), the same
+// plaintext the same.
+func TestSealKeyedNonceFollowsPlaintext(t *testing.T) {
+	s := newTestKeys(t).Sealer(crypt.PurposeChunk)
+	key, id := testObjectKey(5), []byte("id")
+	a, b := s.SealKeyed(nil, key, id, []byte("one body")), s.SealKeyed(nil, key, id, []byte("another body"))
+	if bytes.Equal(a[1:25], b[1:25]) {
+		t.Fatal("two plaintexts under one key share a nonce")
+	}
+	if !bytes.Equal(a, s.SealKeyed(nil, key, id, []byte("one body"))) {
+		t.Fatal("sealing is not deterministic")
+	}
+	if !bytes.Equal(a[1:13], make([]byte, 12)) {
+		t.Fatal("the nonce field's first half is not zero")
+	}
+}
+
 // TestOpenKeyedWrongContext: another key, id, purpose or drive, or the
 // other kind of seal, fails with ErrAuth.
 func TestOpenKeyedWrongContext(t *testing.T) {

@@ -175,6 +175,14 @@ func (w *Writer) Add(ctx context.Context, r io.Reader) (i int, err error) {
 // emit adds a sealed chunk to file f: packs it, or refers to where the
 // Index or this batch already has it.
 func (w *Writer) emit(f *pendingFile, c sealedChunk) error {
+	if c.known == nil && w.cfg.Index != nil {
+		// Asked again: a chunk sealed ahead (SealChunk) may have been
+		// stored by a batch that finished since.
+		if loc, ok := w.cfg.Index.Lookup(c.id); ok && loc.Ref.Size == c.size {
+			w.bufs.Put(c.sealed)
+			c.sealed, c.known, c.stored = nil, &loc, loc.Ref.Stored
+		}
+	}
 	f.size += int64(c.size)
 	f.chunks = append(f.chunks, ChunkRef{ID: c.id, Size: c.size, Stored: c.stored, Key: c.key})
 	pos := chunkPos{f, len(f.chunks) - 1}
