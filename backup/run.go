@@ -108,7 +108,7 @@ type run struct {
 	segs       []*pipeline.Manifest
 	storedKeys map[StripeKey]bool
 	stored     uint64
-	pendIdx *os.File // the local index of what an unfinished backup stored
+	pendIdx    *os.File // the local index of what an unfinished backup stored
 
 	prog  Progress
 	stats Stats
