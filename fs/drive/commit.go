@@ -129,7 +129,7 @@ func (d *Drive) commitLocked(ctx context.Context, all bool) (err error) {
 	for i, p := range nums {
 		readers[i] = bytes.NewReader(encoded[p])
 	}
-	pms, err := d.upload(ctx, readers)
+	pms, err := d.upload(ctx, readers, nil)
 	if err != nil {
 		return fmt.Errorf("fs: upload pages: %w", err)
 	}
@@ -146,7 +146,7 @@ func (d *Drive) commitLocked(ctx context.Context, all bool) (err error) {
 		}
 	}
 	s := &format.Super{Gen: gen, Time: d.cfg.Clock(), Next: next, Writer: d.writer, Prev: prev, Pages: pages}
-	sms, err := d.upload(ctx, []io.Reader{bytes.NewReader(s.Marshal())})
+	sms, err := d.upload(ctx, []io.Reader{bytes.NewReader(s.Marshal())}, nil)
 	if err != nil {
 		return fmt.Errorf("fs: upload super: %w", err)
 	}
@@ -206,10 +206,18 @@ func (d *Drive) uploadFiles(ctx context.Context, files []pending) ([]*pipeline.M
 	d.upTotal.Store(total)
 	defer d.upTotal.Store(0)
 	readers := make([]io.Reader, len(files))
+	var bases []*pipeline.Manifest
 	for i, p := range files {
 		readers[i] = &counting{io.NewSectionReader(contentReaderAt{p.f}, 0, p.size), &d.upDone}
+		if _, m := p.f.Base(); m != nil {
+			bases = append(bases, m)
+		}
 	}
-	return d.upload(ctx, readers)
+	// The chunks of the files' uploaded versions are not stored again:
+	// an edit of one byte of a large file uploads about one chunk. Those
+	// stripes stay in the tree through the new manifests, and are renewed
+	// with it.
+	return d.upload(ctx, readers, pipeline.NewMemIndex(bases...))
 }
 
 // upload is a file's contents as a commit uploaded them.

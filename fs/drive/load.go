@@ -85,12 +85,15 @@ func (d *Drive) loadPages(ctx context.Context, s *format.Super) (map[fs.Ino]*fs.
 }
 
 // upload stores files through the pipeline in one batch, small ones
-// packed together, and returns their manifests.
-func (d *Drive) upload(ctx context.Context, files []io.Reader) ([]*pipeline.Manifest, error) {
+// packed together, and returns their manifests. A chunk idx knows (nil:
+// none) is not stored again: the new manifest points where it lies.
+func (d *Drive) upload(ctx context.Context, files []io.Reader, idx pipeline.Index) ([]*pipeline.Manifest, error) {
 	if len(files) == 0 {
 		return nil, nil
 	}
-	w, err := pipeline.NewWriter(d.pipeConfig(), d.cfg.Cloud)
+	cfg := d.pipeConfig()
+	cfg.Index = idx
+	w, err := pipeline.NewWriter(cfg, d.cfg.Cloud)
 	if err != nil {
 		return nil, err
 	}
