@@ -16,7 +16,7 @@ vet:
 # CPU-heavy, and beside node's tests it starves the gossip tests' timing.
 test: vet
 	$(GO) test -count=1 ./...
-	$(GO) test -count=1 -race -short ./pipeline/... ./store/... ./erasure/... ./node/... ./daemon/ ./client/ ./gossip/
+	$(GO) test -count=1 -race -short ./pipeline/... ./store/... ./erasure/... ./node/... ./daemon/ ./client/ ./gossip/ ./backup/...
 	$(GO) test -count=1 -race -short ./fs/ ./fs/format/ ./fs/state/ ./fs/drive/ ./internal/journal/ ./cmd/murmur/clientcmd/ ./repair/rebuild/
 	./scripts/fuzz.sh 10s
 

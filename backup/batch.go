@@ -73,6 +73,7 @@ func (r *run) finishBatch() error {
 	r.pending, r.held, r.batchBytes = nil, nil, 0
 	r.noteFresh(ms)
 	for _, p := range pending {
+		r.uses(ms[p.n])
 		enc, err := ms[p.n].MarshalBinary()
 		if err != nil {
 			return err
@@ -92,6 +93,35 @@ func (r *run) finishBatch() error {
 		r.writeHeld()
 	}
 	return nil
+}
+
+// uses notes the stripes the snapshot uses, for the check after publish.
+func (r *run) uses(m *pipeline.Manifest) {
+	for _, d := range m.Stripes {
+		r.used[stripeKey(d)] = true
+	}
+}
+
+// usedReleased reports how many of the stripes the snapshot uses the set's
+// prune list now says were released: a prune that ran while this backup
+// did, longer than its grace, released what the backup had deduplicated
+// against.
+func (r *run) usedReleased() (int, error) {
+	_, root, err := setRoot(r.ctx, r.cloud, r.keys.Public)
+	if err != nil {
+		return 0, err
+	}
+	pl, err := readPruneList(r.ctx, r.cloud, r.keys, root)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for k := range r.used {
+		if pl.released[k] {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // noteFresh indexes a finished batch's chunks, for the next batches.

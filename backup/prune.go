@@ -23,10 +23,13 @@ import (
 // Pruning gives back the space of stripes no snapshot uses, without a lock
 // that would stop backups: in two steps. A prune condemns the stripes no
 // kept snapshot uses (recording when, in the set's prune list); from then
-// on backups neither deduplicate against them nor renew them. A later
-// prune, once Grace has passed, releases those still unused (a backup
-// that began before they were condemned may have come to use them: then
-// they are kept). A stripe with one chunk still used is kept whole.
+// on backups do not deduplicate against them (they still renew them). A
+// later prune, once Grace has passed, releases those still unused (a
+// backup that began before they were condemned may have come to use
+// them: then they are kept), and backups stop renewing them. A backup
+// that finds, once it has published, that a prune released a stripe it
+// used says so (it ran longer than the grace). A stripe with one chunk
+// still used is kept whole.
 //
 // The node a machine talks to owns the stripes it stored, so a prune
 // releases at once only what its own node stored; the rest, neither used
@@ -53,15 +56,12 @@ func stripeKey(d *erasure.Descriptor) StripeKey {
 }
 
 // pruneList is the set's prune list: version(1) | condemned count |
-// { key(32) | zigzag unix seconds }... | released count | { key(32) }... |
-// writer count | { writer key(32) | uvarint cutoff }..., each sorted by
-// key.
+// { key(32) | zigzag unix seconds }... | released count | { key(32) }...,
+// each sorted by key. Stripe keys do not repeat: a backup salts each data
+// shard, so content stored again is another stripe.
 type pruneList struct {
 	condemned map[StripeKey]time.Time
 	released  map[StripeKey]bool
-	// cutoff is, by writer, how many entries of its own log there were
-	// at the last release: a release applies to listings before it.
-	cutoff map[[32]byte]int
 }
 
 // condemnedAt returns when k was condemned, if it is.
@@ -88,11 +88,6 @@ func (p *pruneList) encode() []byte {
 	for _, k := range slices.SortedFunc(maps.Keys(p.released), keyCmp) {
 		b = append(b, k[:]...)
 	}
-	b = binary.AppendUvarint(b, uint64(len(p.cutoff)))
-	for _, w := range slices.SortedFunc(maps.Keys(p.cutoff), func(x, y [32]byte) int { return bytes.Compare(x[:], y[:]) }) {
-		b = append(b, w[:]...)
-		b = binary.AppendUvarint(b, uint64(p.cutoff[w]))
-	}
 	return b
 }
 
@@ -101,7 +96,7 @@ func parsePruneList(b []byte) (*pruneList, error) {
 	if v := r.Byte(); r.Err() == nil && v != pruneVersion {
 		r.Fail("prune list version %d", v)
 	}
-	p := &pruneList{condemned: map[StripeKey]time.Time{}, released: map[StripeKey]bool{}, cutoff: map[[32]byte]int{}}
+	p := &pruneList{condemned: map[StripeKey]time.Time{}, released: map[StripeKey]bool{}}
 	n := r.Count(maxEntries, 33)
 	for range n {
 		var k StripeKey
@@ -113,12 +108,6 @@ func parsePruneList(b []byte) (*pruneList, error) {
 		var k StripeKey
 		copy(k[:], r.Bytes(32))
 		p.released[k] = true
-	}
-	n = r.Count(maxAppenders+1, 33)
-	for range n {
-		var w [32]byte
-		copy(w[:], r.Bytes(32))
-		p.cutoff[w] = r.Int(maxEntries)
 	}
 	r.Done()
 	if err := r.Err(); err != nil {
@@ -140,7 +129,7 @@ func (p *pruneList) gone(k StripeKey) bool {
 // readPruneList returns the set's prune list (empty before any prune).
 func readPruneList(ctx context.Context, cloud Cloud, keys *Keys, root *SetRoot) (*pruneList, error) {
 	if len(root.Pruned) == 0 {
-		return &pruneList{condemned: map[StripeKey]time.Time{}, released: map[StripeKey]bool{}, cutoff: map[[32]byte]int{}}, nil
+		return &pruneList{condemned: map[StripeKey]time.Time{}, released: map[StripeKey]bool{}}, nil
 	}
 	m, err := Ref(root.Pruned).open(keys.Data)
 	if err != nil {
@@ -263,8 +252,7 @@ func Prune(ctx context.Context, cloud Cloud, keys *Keys, opt PruneOptions) (*Pru
 	for k, at := range v.stripes {
 		d := at.d
 		if pl.released[k] {
-			// Released, and listed again since: stored again.
-			delete(pl.released, k)
+			continue // loadView leaves them out; a listing of one is stale
 		}
 		switch {
 		case used[k]:
@@ -311,11 +299,7 @@ func Prune(ctx context.Context, cloud Cloud, keys *Keys, opt PruneOptions) (*Pru
 			hs = append(hs, h)
 		}
 	}
-	// A release applies to what the logs list now, not to what they list
-	// after (the same content stored again is the same stripe).
-	for _, l := range ls {
-		pl.cutoff[l.writer] = len(l.entries) - l.dropped
-	}
+
 	if opt.DryRun {
 		return st, nil
 	}

@@ -218,6 +218,9 @@ func Restore(ctx context.Context, cloud Cloud, keys *Keys, s *Snapshot, opt Rest
 			case jobs <- j:
 				return nil
 			case <-ctx.Done():
+				if j.done != nil {
+					<-j.done // its fetch ends before Restore does
+				}
 				return ctx.Err()
 			}
 		})

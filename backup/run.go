@@ -102,6 +102,7 @@ type run struct {
 	segs       []*pipeline.Manifest
 	storedKeys map[StripeKey]bool
 	stored     uint64
+	used       map[StripeKey]bool // the stripes the snapshot uses (the run's goroutine)
 	pendIdx    *os.File // the local index of what an unfinished backup stored
 
 	prog  Progress
@@ -131,7 +132,7 @@ func Run(ctx context.Context, cloud Cloud, keys *Keys, opt Options) (*Result, er
 	if err := checkOptions(opt, paths); err != nil {
 		return nil, err
 	}
-	r := &run{ctx: ctx, cloud: cloud, keys: keys, opt: opt, pages: map[uint64][]byte{}, fresh: map[chunk.ID]pipeline.Located{}, storedKeys: map[StripeKey]bool{}}
+	r := &run{ctx: ctx, cloud: cloud, keys: keys, opt: opt, pages: map[uint64][]byte{}, fresh: map[chunk.ID]pipeline.Located{}, storedKeys: map[StripeKey]bool{}, used: map[StripeKey]bool{}}
 	ls, root, err := logs(ctx, cloud, keys)
 	if err != nil {
 		return nil, err
@@ -193,6 +194,7 @@ func Run(ctx context.Context, cloud Cloud, keys *Keys, opt Options) (*Result, er
 	if err != nil {
 		return nil, err
 	}
+	r.uses(superM)
 	superEnc, err := superM.MarshalBinary()
 	if err != nil {
 		return nil, err
@@ -211,6 +213,9 @@ func Run(ctx context.Context, cloud Cloud, keys *Keys, opt Options) (*Result, er
 		return nil, err
 	}
 	ok = true
+	if n, err := r.usedReleased(); err == nil && n > 0 {
+		return nil, fmt.Errorf("%w: snapshot %s uses %d stripes a prune released while it ran (it ran longer than the prune's grace): forget it and back up again", ErrDamaged, id.Short(), n)
+	}
 	if r.cache != nil {
 		if err := r.cache.commit(id); err != nil {
 			r.warn(r.opt.CacheDir, fmt.Errorf("the cache for the next backup: %w", err))

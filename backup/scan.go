@@ -257,6 +257,9 @@ func (r *run) item(j *job) error {
 			return r.treeErr(j.at, err)
 		}
 		entry.manifest = c.manifest
+		if m, err := pipeline.ParseManifest(c.manifest); err == nil {
+			r.uses(m)
+		}
 		r.hold(entry)
 		r.progress()
 		return r.tree.SetContents(ino, c.manifest, c.size)

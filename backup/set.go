@@ -371,10 +371,10 @@ func (v *view) add(m *pipeline.Manifest) {
 }
 
 // loadView reads every segment of the writers' logs. A stripe the prune
-// list pl released is left out where a log entry from before the release
-// lists it; listed by a later entry, it was stored again (the same
-// content seals to the same stripe) and is kept. A condemned stripe is
-// left out of the index, not of the stripes. pl nil: nothing left out.
+// list pl released is left out (every stripe is one of its own: a backup
+// salts each data shard, so content stored again is another stripe); a
+// condemned stripe is left out of the index, not of the stripes. pl nil:
+// nothing left out.
 func loadView(ctx context.Context, cloud Cloud, keys *Keys, ls []*writerLog, root *SetRoot, pl *pruneList) (*view, error) {
 	v := &view{idx: pipeline.NewMemIndex(), stripes: map[StripeKey]stripeAt{}}
 	for _, ref := range [][]byte{root.Forgotten, root.Pruned, root.Archive} {
@@ -394,7 +394,7 @@ func loadView(ctx context.Context, cloud Cloud, keys *Keys, ls []*writerLog, roo
 			}
 			v.add(m)
 		}
-		for i, e := range l.entries {
+		for _, e := range l.entries {
 			if len(e.Index) == 0 {
 				continue
 			}
@@ -411,12 +411,11 @@ func loadView(ctx context.Context, cloud Cloud, keys *Keys, ls []*writerLog, roo
 			if err != nil {
 				return nil, fmt.Errorf("backup: an index segment: %w", err)
 			}
-			before := pl != nil && i-l.dropped < pl.cutoff[l.writer]
 			keep := make([]bool, len(seg.Stripes))
 			live := make([]bool, len(seg.Stripes))
 			for j, d := range seg.Stripes {
 				k := stripeKey(d)
-				released := pl != nil && pl.released[k] && before
+				released := pl != nil && pl.released[k]
 				_, condemned := pl.condemnedAt(k)
 				live[j] = !released
 				keep[j] = !released && !condemned

@@ -103,7 +103,11 @@ func packedShards(m *Manifest) map[erasure.ShardID]bool {
 			continue
 		}
 		d := m.Stripes[ch.Stripe]
-		if ch.Shard < 0 || ch.Shard >= len(d.Shards) || ch.SealedSize() >= d.Shards[ch.Shard].Size {
+		if ch.Shard < 0 || ch.Shard >= len(d.Shards) {
+			continue
+		}
+		// A chunk alone in its shard (after a salt, maybe) is read once.
+		if (ch.Offset == 0 || ch.Offset == ShardSalt) && ch.Offset+ch.SealedSize() >= d.Shards[ch.Shard].Size {
 			continue
 		}
 		if packed == nil {

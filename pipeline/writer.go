@@ -3,6 +3,7 @@ package pipeline
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -307,10 +308,21 @@ func (w *Writer) refer(ref *ChunkRef, loc *Located) {
 // the next chunk would overflow PackSize. The chunk's Stripe and Shard are
 // set when its shard is placed in a stripe; Stripe is -1 until then.
 func (w *Writer) pack(pos chunkPos, sealed []byte, hash erasure.ShardID) error {
-	if w.open.size > 0 && w.open.size+len(sealed) > w.cfg.PackSize {
+	if len(w.open.chunks) > 0 && w.open.size+len(sealed) > w.cfg.PackSize {
 		if err := w.closeShard(); err != nil {
 			return err
 		}
+	}
+	if len(w.open.chunks) == 0 && w.cfg.Sealing == SealContent {
+		// Content-keyed chunks seal to the same bytes wherever they are
+		// stored: a random salt first makes every data shard, and so
+		// every stripe, one of its own, so that what a set releases and
+		// what it stores again are never the same stripe.
+		salt := make([]byte, ShardSalt)
+		if _, err := rand.Read(salt); err != nil {
+			return err
+		}
+		w.open.pieces, w.open.size = append(w.open.pieces, salt), ShardSalt
 	}
 	ref := pos.ref()
 	ref.Stripe, ref.Offset = -1, w.open.size
@@ -324,7 +336,7 @@ func (w *Writer) pack(pos chunkPos, sealed []byte, hash erasure.ShardID) error {
 // closeShard closes the current data shard and, once a window of shards
 // is waiting, groups them into stripes.
 func (w *Writer) closeShard() error {
-	if w.open.size == 0 {
+	if len(w.open.chunks) == 0 {
 		return nil
 	}
 	w.pending = append(w.pending, w.open)
@@ -334,6 +346,10 @@ func (w *Writer) closeShard() error {
 	}
 	return nil
 }
+
+// ShardSalt is the random bytes a SealContent Writer puts before the
+// first chunk of each data shard.
+const ShardSalt = 16
 
 // windowShards is how many closed data shards are grouped into stripes at
 // once (at least 2k). A stripe's parity is as long as its largest data

@@ -278,6 +278,7 @@ func BackupCommand() *cli.Command {
 					fs.StringVar(&f.dir, "dir", cli.DefaultDir(), "the node's folder")
 					fs.StringVar(&f.set, "set", "default", "the set's name on this node")
 					fs.StringVar(&f.passFile, "passphrase-file", "", "read the passphrase from this file (else $MURMUR_PASSPHRASE, else the terminal)")
+					fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
 				},
 				Run: func(ctx context.Context, _ *flag.FlagSet, w io.Writer) error {
 					pass, err := passphrase(f.passFile, true, w)
@@ -292,6 +293,9 @@ func BackupCommand() *cli.Command {
 					pub := hex.EncodeToString(keys.Public)
 					if err := rememberSet(f.dir, setEntry{Name: f.set, Public: pub}); err != nil {
 						return err
+					}
+					if asJSON {
+						return cli.PrintJSON(w, map[string]string{"set": f.set, "public_key": pub})
 					}
 					fmt.Fprintf(w, "backup set %q made: %s\nback up into it: murmur backup --set %s PATH...\n", f.set, pub, f.set)
 					return nil
@@ -308,6 +312,7 @@ func BackupCommand() *cli.Command {
 						fs.StringVar(&name, "name", "", "the key's name, e.g. the machine's (required)")
 						fs.StringVar(&out, "out", "", "write the new key file here (required)")
 						fs.BoolVar(&appendOnly, "append-only", false, "make an append-only key (required: the only kind of key that can be added)")
+						fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
 					},
 					Run: func(ctx context.Context, _ *flag.FlagSet, w io.Writer) error {
 						if !appendOnly || name == "" || out == "" {
@@ -320,7 +325,9 @@ func BackupCommand() *cli.Command {
 						if err != nil {
 							return err
 						}
-						fmt.Fprintf(w, "the new key's passphrase:\n")
+						if !asJSON {
+							fmt.Fprintf(w, "the new key's passphrase:\n")
+						}
 						npass, err := passphrase(os.Getenv("MURMUR_NEW_PASSPHRASE_FILE"), true, w)
 						if err != nil {
 							return err
@@ -331,6 +338,9 @@ func BackupCommand() *cli.Command {
 						}
 						if err := atomicfile.WriteFile(out, raw, 0o600); err != nil {
 							return err
+						}
+						if asJSON {
+							return cli.PrintJSON(w, map[string]string{"name": name, "key_file": out, "set": e.Public})
 						}
 						fmt.Fprintf(w, "append-only key %q written to %s\non the machine: murmur backup --set %s --key-file %s PATH...\n", name, out, e.Public, filepath.Base(out))
 						return nil
