@@ -103,7 +103,7 @@ type run struct {
 	storedKeys map[StripeKey]bool
 	stored     uint64
 	used       map[StripeKey]bool // the stripes the snapshot uses (the run's goroutine)
-	pendIdx    *os.File // the local index of what an unfinished backup stored
+	pendIdx    *os.File           // the local index of what an unfinished backup stored
 
 	prog  Progress
 	stats Stats
