@@ -57,18 +57,11 @@ func Check(ctx context.Context, cloud Cloud, keys *Keys, opt CheckOptions) (*Che
 	if keys.AppendOnly() {
 		return nil, fmt.Errorf("%w: checking needs the admin key", ErrAppendOnly)
 	}
-	ls, root, err := logs(ctx, cloud, keys)
+	state, err := readState(ctx, cloud, keys)
 	if err != nil {
 		return nil, err
 	}
-	gone, err := forgotten(ctx, cloud, keys, root)
-	if err != nil {
-		return nil, err
-	}
-	pl, err := readPruneList(ctx, cloud, keys, root)
-	if err != nil {
-		return nil, err
-	}
+	ls, root, gone, pl := state.ls, state.root, state.gone, state.pl
 	type used struct {
 		d       *erasure.Descriptor
 		holders []store.Holder

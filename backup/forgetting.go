@@ -79,21 +79,14 @@ func Forget(ctx context.Context, cloud Cloud, keys *Keys, ids []SnapshotID) erro
 	if len(ids) == 0 {
 		return nil
 	}
-	seq, _, err := setRoot(ctx, cloud, keys.Public)
+	state, err := readState(ctx, cloud, keys)
 	if err != nil {
 		return err
 	}
+	seq, root, gone := state.seq, state.root, state.gone
 	// Every writer's log as the admin sees it now goes into the archive:
 	// a writer that drops entries from its log later loses none.
-	ls, root, err := logs(ctx, cloud, keys)
-	if err != nil {
-		return err
-	}
-	if err := archive(ctx, cloud, keys, root, ls); err != nil {
-		return err
-	}
-	gone, err := forgotten(ctx, cloud, keys, root)
-	if err != nil {
+	if err := archive(ctx, cloud, keys, root, state.ls); err != nil {
 		return err
 	}
 	for _, id := range ids {

@@ -177,22 +177,11 @@ func Prune(ctx context.Context, cloud Cloud, keys *Keys, opt PruneOptions) (*Pru
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	seq, root, err := setRoot(ctx, cloud, keys.Public)
+	state, err := readState(ctx, cloud, keys)
 	if err != nil {
 		return nil, err
 	}
-	ls, _, err := logs(ctx, cloud, keys)
-	if err != nil {
-		return nil, err
-	}
-	gone, err := forgotten(ctx, cloud, keys, root)
-	if err != nil {
-		return nil, err
-	}
-	pl, err := readPruneList(ctx, cloud, keys, root)
-	if err != nil {
-		return nil, err
-	}
+	seq, root, ls, gone, pl := state.seq, state.root, state.ls, state.gone, state.pl
 	st := &PruneStats{}
 	used := map[StripeKey]bool{}
 	mark := func(m *pipeline.Manifest) {

@@ -133,15 +133,12 @@ func Run(ctx context.Context, cloud Cloud, keys *Keys, opt Options) (*Result, er
 		return nil, err
 	}
 	r := &run{ctx: ctx, cloud: cloud, keys: keys, opt: opt, pages: map[uint64][]byte{}, fresh: map[chunk.ID]pipeline.Located{}, storedKeys: map[StripeKey]bool{}, used: map[StripeKey]bool{}}
-	ls, root, err := logs(ctx, cloud, keys)
+	state, err := readState(ctx, cloud, keys)
 	if err != nil {
 		return nil, err
 	}
-	// What a prune condemned is neither used nor renewed: it may go.
-	pl, err := readPruneList(ctx, cloud, keys, root)
-	if err != nil {
-		return nil, err
-	}
+	// What a prune condemned is not deduplicated against: it may go.
+	ls, root, pl := state.ls, state.root, state.pl
 	if r.view, err = loadView(ctx, cloud, keys, ls, root, pl); err != nil {
 		return nil, err
 	}

@@ -198,22 +198,47 @@ func readLog(ctx context.Context, cloud Cloud, keys *Keys, writer [32]byte) (*wr
 	return l, nil
 }
 
-// logs reads every writer's log, with the entries the admin's archive
-// keeps that a writer dropped from its own.
-func logs(ctx context.Context, cloud Cloud, keys *Keys) ([]*writerLog, *SetRoot, error) {
-	_, root, err := setRoot(ctx, cloud, keys.Public)
+// setState is what a set's root and its writers' logs say, read once.
+type setState struct {
+	seq  uint64 // the set root's sequence number
+	root *SetRoot
+	ls   []*writerLog
+	gone map[SnapshotID]bool // forgotten
+	pl   *pruneList
+}
+
+// readState reads the set's root, logs, forgotten snapshots and prune
+// list.
+func readState(ctx context.Context, cloud Cloud, keys *Keys) (*setState, error) {
+	seq, root, err := setRoot(ctx, cloud, keys.Public)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
+	st := &setState{seq: seq, root: root}
+	if st.ls, err = logsOf(ctx, cloud, keys, root); err != nil {
+		return nil, err
+	}
+	if st.gone, err = forgotten(ctx, cloud, keys, root); err != nil {
+		return nil, err
+	}
+	if st.pl, err = readPruneList(ctx, cloud, keys, root); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// logsOf reads the logs of root's writers, with the entries the admin's
+// archive keeps that a writer dropped from its own.
+func logsOf(ctx context.Context, cloud Cloud, keys *Keys, root *SetRoot) ([]*writerLog, error) {
 	arch, err := readArchive(ctx, cloud, keys, root)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	var out []*writerLog
 	for _, w := range root.Writers() {
 		l, err := readLog(ctx, cloud, keys, w)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		have := map[[32]byte]bool{}
 		for _, e := range l.entries {
@@ -229,7 +254,7 @@ func logs(ctx context.Context, cloud Cloud, keys *Keys) ([]*writerLog, *SetRoot,
 		l.entries = append(lost, l.entries...)
 		out = append(out, l)
 	}
-	return out, root, nil
+	return out, nil
 }
 
 // readArchive returns the admin's archive of the writers' logs.
@@ -279,14 +304,11 @@ func Snapshots(ctx context.Context, cloud Cloud, keys *Keys) ([]Listed, error) {
 	if keys.AppendOnly() {
 		return nil, fmt.Errorf("%w: listing snapshots needs the admin key", ErrAppendOnly)
 	}
-	ls, root, err := logs(ctx, cloud, keys)
+	state, err := readState(ctx, cloud, keys)
 	if err != nil {
 		return nil, err
 	}
-	gone, err := forgotten(ctx, cloud, keys, root)
-	if err != nil {
-		return nil, err
-	}
+	ls, root, gone := state.ls, state.root, state.gone
 	names := map[[32]byte]string{root.Admin: "admin"}
 	for _, a := range root.Appenders {
 		names[a.Key] = a.Name

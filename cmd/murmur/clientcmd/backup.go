@@ -136,6 +136,16 @@ func (f *setFlags) open(ctx context.Context, out io.Writer) (*client.Client, *ba
 	return c, keys, e, nil
 }
 
+// snapshots unlocks the set and lists its snapshots.
+func (f *setFlags) snapshots(ctx context.Context, out io.Writer) (*client.Client, *backup.Keys, setEntry, []backup.Listed, error) {
+	c, keys, e, err := f.open(ctx, out)
+	if err != nil {
+		return nil, nil, e, nil, err
+	}
+	snaps, err := backup.Snapshots(ctx, c.Drive(), keys)
+	return c, keys, e, snaps, err
+}
+
 // stringList is a repeatable string flag.
 type stringList []string
 
@@ -366,11 +376,7 @@ func SnapshotsCommand() *cli.Command {
 			if fl.NArg() > 0 {
 				return fmt.Errorf("%w: unexpected argument %q", cli.ErrUsage, fl.Arg(0))
 			}
-			c, keys, _, err := f.open(ctx, w)
-			if err != nil {
-				return err
-			}
-			snaps, err := backup.Snapshots(ctx, c.Drive(), keys)
+			_, _, _, snaps, err := f.snapshots(ctx, w)
 			if err != nil {
 				return err
 			}
@@ -423,11 +429,7 @@ func RestoreCommand() *cli.Command {
 			if err := os.MkdirAll(target, 0o700); err != nil {
 				return err
 			}
-			c, keys, _, err := f.open(ctx, w)
-			if err != nil {
-				return err
-			}
-			snaps, err := backup.Snapshots(ctx, c.Drive(), keys)
+			c, keys, _, snaps, err := f.snapshots(ctx, w)
 			if err != nil {
 				return err
 			}

@@ -26,11 +26,7 @@ func DiffCommand() *cli.Command {
 			if fl.NArg() != 2 {
 				return fmt.Errorf("%w: murmur diff SNAPSHOT-A SNAPSHOT-B", cli.ErrUsage)
 			}
-			c, keys, _, err := f.open(ctx, w)
-			if err != nil {
-				return err
-			}
-			snaps, err := backup.Snapshots(ctx, c.Drive(), keys)
+			c, keys, _, snaps, err := f.snapshots(ctx, w)
 			if err != nil {
 				return err
 			}

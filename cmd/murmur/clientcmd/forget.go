@@ -49,11 +49,7 @@ func ForgetCommand() *cli.Command {
 			if byPolicy == (fl.NArg() > 0) {
 				return fmt.Errorf("%w: name the snapshots to forget, or give a --keep-* policy (not both)", cli.ErrUsage)
 			}
-			c, keys, _, err := f.open(ctx, w)
-			if err != nil {
-				return err
-			}
-			snaps, err := backup.Snapshots(ctx, c.Drive(), keys)
+			c, keys, _, snaps, err := f.snapshots(ctx, w)
 			if err != nil {
 				return err
 			}

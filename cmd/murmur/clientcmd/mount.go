@@ -198,11 +198,7 @@ func MountCommand() *cli.Command {
 // mountBackup mounts a backup snapshot read-only: its tree is a drive
 // commit, served like a read-only drive's.
 func mountBackup(ctx context.Context, f setFlags, id, mountpoint string, o mount.Options, log *slog.Logger, out io.Writer) error {
-	c, keys, e, err := f.open(ctx, out)
-	if err != nil {
-		return err
-	}
-	snaps, err := backup.Snapshots(ctx, c.Drive(), keys)
+	c, keys, e, snaps, err := f.snapshots(ctx, out)
 	if err != nil {
 		return err
 	}
