@@ -14,19 +14,27 @@
 // set's box key (so only the admin key reads it) and an index segment
 // naming where the chunks that snapshot stored lie.
 //
-// A backup (run.go) walks the paths given (backup/fstree), reads each
-// regular file through one pipeline Writer whose Index is every chunk
-// the set's writers logged, and seals chunks under keys drawn from
-// their plaintext (pipeline.SealContent): a chunk any machine of the set
-// stored is never stored again, and a machine that did not write a chunk
-// cannot read it. A file whose size, mtime, ctime, inode and device match
+// A backup (run.go, scan.go, batch.go) walks the paths given
+// (backup/fstree), reads each regular file through one pipeline Writer
+// whose Index is every chunk the set's writers logged (but those a prune
+// condemned), and seals chunks under keys drawn from their plaintext
+// (pipeline.SealContent): a chunk any machine of the set stored is not
+// stored again, and a machine that did not write a chunk cannot read it.
+// Each data shard starts with a random salt, so every stripe is one of
+// its own however deterministic the chunks. A file whose size, mtime, ctime, inode and device match
 // the machine's last snapshot is not read at all: its manifest comes from
 // the machine's local cache (cache.go), read alongside the scan. The tree
 // is built as the scan goes (tree.go) and each page stored as soon as it
 // is complete, so memory stays bounded by the open directories, not the
-// size of the tree. What a backup stored is also noted in a local file as
-// each batch finishes, so a backup killed and run again stores none of
-// it again.
+// size of the tree. Each stripe a backup stores is also noted in a local
+// file as soon as it is stored, so a backup killed and run again stores
+// none of it again (it renews it first). Every backup renews every stripe
+// the set keeps (set.go's view).
+//
+// Forgetting (forgetting.go) and pruning (prune.go: condemn, then release
+// after a grace, so backups need no lock) are the admin key's, as are
+// check (check.go), diff (diff.go) and mounting a snapshot as a read-only
+// drive (mount.go). Scheduled backups: backup/schedule.
 //
 // A restore (restore.go) walks a snapshot's tree in scan order and writes
 // every entry back with its metadata (backup/fstree's Restorer), reading
