@@ -28,8 +28,9 @@ type job struct {
 	root, at   string // the snapshot path of the scan's root, and of the entry
 	base, rel  string // where to open it: rel under base
 	e          *fstree.Entry
-	warn       error       // a scan error at at: no entry, a warning
-	hit        *cacheEntry // unchanged since the parent: its manifest is reused
+	warn       error              // a scan error at at: no entry, a warning
+	hit        *cacheEntry        // unchanged since the parent: its manifest is reused
+	hitM       *pipeline.Manifest // hit's manifest, parsed
 	done       chan struct{}
 	sealed     *pipeline.Sealed // a small file, read and sealed
 	readErr    error            // it could not be read: left out
@@ -160,9 +161,11 @@ func (r *run) plan(ctx context.Context, sem chan struct{}, j *job) *job {
 		return j
 	}
 	if c := r.parent.lookup(j.at); c != nil && c.dev == e.Dev && c.ino == uint64(e.Attr.Ino) && c.size == e.Attr.Size &&
-		c.mtime == e.Attr.Mtime && c.ctime == e.Attr.Ctime && r.indexed(c.manifest) {
-		j.hit = c
-		return j
+		c.mtime == e.Attr.Mtime && c.ctime == e.Attr.Ctime {
+		if m := r.reusable(c.manifest); m != nil {
+			j.hit, j.hitM = c, m
+			return j
+		}
 	}
 	if e.Attr.Size > uint64(r.w.SmallFile()) {
 		j.big = true
@@ -257,9 +260,7 @@ func (r *run) item(j *job) error {
 			return r.treeErr(j.at, err)
 		}
 		entry.manifest = c.manifest
-		if m, err := pipeline.ParseManifest(c.manifest); err == nil {
-			r.uses(m)
-		}
+		r.uses(j.hitM)
 		r.hold(entry)
 		r.progress()
 		return r.tree.SetContents(ino, c.manifest, c.size)
@@ -323,13 +324,13 @@ func (r *run) treeErr(at string, err error) error {
 	return nil
 }
 
-// indexed reports whether every stripe a cached manifest points at is
-// still kept by the set and not condemned by a prune (or was stored by
-// this backup), so the manifest may be used again as it is.
-func (r *run) indexed(enc []byte) bool {
+// reusable returns a cached manifest, parsed, if every stripe it points at
+// is still kept by the set and not condemned by a prune (or was stored by
+// this backup), so that it may be used again as it is; nil if not.
+func (r *run) reusable(enc []byte) *pipeline.Manifest {
 	m, err := pipeline.ParseManifest(enc)
 	if err != nil {
-		return false
+		return nil
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -339,13 +340,13 @@ func (r *run) indexed(enc []byte) bool {
 			continue
 		}
 		if _, kept := r.view.stripes[k]; !kept {
-			return false
+			return nil
 		}
 		if _, condemned := r.pl.condemnedAt(k); condemned {
-			return false
+			return nil
 		}
 	}
-	return true
+	return m
 }
 
 // readError marks an error reading a file's bytes, as opposed to storing.

@@ -180,7 +180,7 @@ func TestRoundTripTmpfs(t *testing.T) {
 	needRoot(t)
 	mnt := t.TempDir()
 	if err := unix.Mount("none", mnt, "tmpfs", 0, "size=256m"); err != nil {
-		t.Skipf("mount tmpfs: %v", err)
+		t.Fatalf("mount tmpfs: %v", err)
 	}
 	t.Cleanup(func() { must(t, unix.Unmount(mnt, 0)) })
 	src := filepath.Join(t.TempDir(), "src")

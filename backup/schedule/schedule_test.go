@@ -4,6 +4,7 @@ import (
 	"errors"
 	"testing"
 	"time"
+	_ "time/tzdata" // the zones, whether or not the machine has them
 )
 
 func at(s string) time.Time {
@@ -47,7 +48,7 @@ func TestNext(t *testing.T) {
 	// Across a DST change the run stays at its local time.
 	berlin, err := time.LoadLocation("Europe/Berlin")
 	if err != nil {
-		t.Skip("no time zone data")
+		t.Fatal(err)
 	}
 	night, _ := ParseSpec("02:30")
 	got := night.Next(time.Date(2026, 10, 24, 12, 0, 0, 0, berlin))

@@ -103,7 +103,7 @@ func TestBackupAcrossProcesses(t *testing.T) {
 	}
 	const goroot = "/usr/local/go"
 	if _, err := os.Stat(goroot); err != nil {
-		t.Skip("no Go distribution at " + goroot)
+		t.Fatal("no Go distribution at " + goroot)
 	}
 	dirs, _ := startCloudProcesses(t, 6)
 	pass := writeSecret(t, "correct horse battery staple")

@@ -203,3 +203,15 @@ func (f *Faulty) LookupRoot(ctx context.Context, pub ed25519.PublicKey) (uint64,
 	}
 	return seq, v, nil
 }
+
+// Release passes to the wrapped cloud's Release (Faulty never makes it
+// fail); a cloud that cannot release says so.
+func (f *Faulty) Release(ctx context.Context, ids []erasure.ShardID, hints []store.Holder) error {
+	rel, ok := f.Cloud.(interface {
+		Release(context.Context, []erasure.ShardID, []store.Holder) error
+	})
+	if !ok {
+		return errors.New("cloudtest: the wrapped cloud cannot release")
+	}
+	return rel.Release(ctx, ids, hints)
+}
