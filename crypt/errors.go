@@ -30,4 +30,7 @@ var (
 
 	// ErrBadDriveID reports a drive ID that is not 32 hex digits.
 	ErrBadDriveID = errors.New("crypt: malformed drive ID")
+
+	// ErrMalformedKey reports an encoded ObjectKey that does not parse.
+	ErrMalformedKey = errors.New("crypt: malformed object key")
 )
