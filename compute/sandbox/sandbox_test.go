@@ -1,0 +1,299 @@
+package sandbox_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/murmur-cloud/murmur/compute/sandbox"
+)
+
+func run(t testing.TB, r *sandbox.Runtime, task sandbox.Task) (*sandbox.Output, error) {
+	t.Helper()
+	return r.Run(context.Background(), task)
+}
+
+// mustRun runs task and fails the test unless it exits 0.
+func mustRun(t testing.TB, r *sandbox.Runtime, task sandbox.Task) *sandbox.Output {
+	t.Helper()
+	out, err := run(t, r, task)
+	if err != nil {
+		t.Fatalf("run %v: %v", task.Args, err)
+	}
+	return out
+}
+
+// checkServing proves r still runs modules after a failed run.
+func checkServing(t *testing.T, r *sandbox.Runtime) {
+	t.Helper()
+	out := mustRun(t, r, sandbox.Task{Module: compile(t, r, "exit"), Args: []string{"0", "still serving"}})
+	if out.Exit != 0 || string(out.Stderr) != "still serving\n" {
+		t.Fatalf("after a failed run: exit %d, stderr %q", out.Exit, out.Stderr)
+	}
+}
+
+func TestDeadlineStopsRunningCode(t *testing.T) {
+	r := shared(t)
+	id := compile(t, r, "loop")
+	start := time.Now()
+	_, err := run(t, r, sandbox.Task{Module: id, Limits: sandbox.Limits{Deadline: 300 * time.Millisecond}})
+	took := time.Since(start)
+	if !errors.Is(err, sandbox.ErrDeadline) {
+		t.Fatalf("infinite loop: got %v, want ErrDeadline", err)
+	}
+	if took > 10*time.Second {
+		t.Fatalf("infinite loop stopped after %v, deadline 300ms", took)
+	}
+	t.Logf("stopped after %v: %v", took, err)
+	checkServing(t, r)
+}
+
+func TestCallerCancelIsNotDeadline(t *testing.T) {
+	r := shared(t)
+	id := compile(t, r, "loop")
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	out, err := r.Run(ctx, sandbox.Task{Module: id})
+	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, sandbox.ErrDeadline) || out != nil {
+		t.Fatalf("caller's timeout: got %v, %v; want context.DeadlineExceeded and no output", out, err)
+	}
+	ctx, cancel = context.WithCancel(context.Background())
+	cancel()
+	if _, err := r.Run(ctx, sandbox.Task{Module: id}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled caller: got %v, want context.Canceled", err)
+	}
+	checkServing(t, r)
+}
+
+func TestMemoryLimit(t *testing.T) {
+	r := newRuntime(t, sandbox.Config{MemoryLimit: 64 << 20})
+	id := compile(t, r, "grow")
+	out, err := run(t, r, sandbox.Task{Module: id, Args: []string{"200"}})
+	if !errors.Is(err, sandbox.ErrMemory) {
+		t.Fatalf("200 MiB under a 64 MiB limit: got %v, want ErrMemory", err)
+	}
+	if !bytes.Contains(out.Stderr, []byte("out of memory")) {
+		t.Errorf("stderr does not tell of the failure: %q", out.Stderr)
+	}
+	t.Logf("%v (exit %d)", err, out.Exit)
+	// The same module within the limit succeeds: the class comes from
+	// the refused grow, not from the module.
+	if out := mustRun(t, r, sandbox.Task{Module: id, Args: []string{"16"}}); string(out.Stdout) != "ok 16\n" {
+		t.Fatalf("16 MiB: stdout %q", out.Stdout)
+	}
+	// A module that fails with the Go runtime's words but within its
+	// memory is an ExitError, not ErrMemory.
+	_, err = run(t, r, sandbox.Task{Module: compile(t, r, "exit"), Args: []string{"2", "fatal error: out of memory"}})
+	if errors.Is(err, sandbox.ErrMemory) || !errors.Is(err, sandbox.ErrExit) {
+		t.Fatalf("a module claiming to be out of memory: got %v, want ErrExit", err)
+	}
+	checkServing(t, r)
+}
+
+func TestNoHostAccess(t *testing.T) {
+	r := shared(t)
+	dir := t.TempDir()
+	target := filepath.Join(dir, "created")
+	// A listener on the host that the module tries to reach.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	out, err := run(t, r, sandbox.Task{Module: compile(t, r, "escape"), Args: []string{target, ln.Addr().String()}})
+	var exit *sandbox.ExitError
+	if !errors.As(err, &exit) || exit.Code != 3 || !errors.Is(err, sandbox.ErrExit) {
+		t.Fatalf("got %v (stdout %q), want an ExitError with code 3", err, out.Stdout)
+	}
+	for _, want := range []string{"open failed", "create failed", "dial failed"} {
+		if !strings.Contains(exit.Stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, exit.Stderr)
+		}
+	}
+	if _, err := os.Stat(target); !os.IsNotExist(err) {
+		t.Errorf("the module created %s on the host (stat: %v)", target, err)
+	}
+	// A connection made during the run would be waiting in the backlog.
+	ln.(*net.TCPListener).SetDeadline(time.Now())
+	if c, err := ln.Accept(); err == nil {
+		c.Close()
+		t.Errorf("the module connected to %s on the host", ln.Addr())
+	}
+	t.Logf("stderr:\n%s", exit.Stderr)
+}
+
+func TestExitError(t *testing.T) {
+	r := shared(t)
+	out, err := run(t, r, sandbox.Task{Module: compile(t, r, "exit"), Args: []string{"7", "boom"}})
+	var exit *sandbox.ExitError
+	if !errors.As(err, &exit) || !errors.Is(err, sandbox.ErrExit) {
+		t.Fatalf("got %v, want an ExitError", err)
+	}
+	if exit.Code != 7 || exit.Stderr != "boom\n" || out.Exit != 7 {
+		t.Fatalf("got code %d stderr %q exit %d", exit.Code, exit.Stderr, out.Exit)
+	}
+	if !strings.Contains(err.Error(), "code 7: boom") {
+		t.Errorf("message %q", err)
+	}
+}
+
+func TestOutputLimit(t *testing.T) {
+	r := shared(t)
+	id := compile(t, r, "flood")
+	out, err := run(t, r, sandbox.Task{Module: id, Args: []string{"10"}, Limits: sandbox.Limits{MaxOutput: 1 << 20}})
+	if !errors.Is(err, sandbox.ErrOutput) {
+		t.Fatalf("10 MiB with MaxOutput 1 MiB: got %v, want ErrOutput", err)
+	}
+	if len(out.Stdout) > 1<<20 {
+		t.Fatalf("kept %d bytes of stdout, over the limit", len(out.Stdout))
+	}
+	out = mustRun(t, r, sandbox.Task{Module: id, Args: []string{"1"}, Limits: sandbox.Limits{MaxOutput: 1 << 20}})
+	if len(out.Stdout) != 1<<20 {
+		t.Fatalf("1 MiB with MaxOutput 1 MiB: got %d bytes", len(out.Stdout))
+	}
+}
+
+func TestStderrTruncated(t *testing.T) {
+	r := shared(t)
+	msg := strings.Repeat("e", 1000)
+	out := mustRun(t, r, sandbox.Task{Module: compile(t, r, "exit"), Args: []string{"0", msg},
+		Limits: sandbox.Limits{MaxStderr: 100}})
+	if string(out.Stderr) != msg[:100] {
+		t.Fatalf("stderr %q, want the first 100 bytes", out.Stderr)
+	}
+}
+
+func TestDeterministic(t *testing.T) {
+	r := shared(t)
+	id := compile(t, r, "world")
+	task := sandbox.Task{Module: id, Args: []string{"x"}, Env: map[string]string{"ZED": "3", "ALPHA": "1", "MID": "2"}}
+	a := mustRun(t, r, task)
+	b := mustRun(t, r, task)
+	if !bytes.Equal(a.Stdout, b.Stdout) || !bytes.Equal(a.Stderr, b.Stderr) {
+		t.Fatalf("two runs differ:\n%s\n---\n%s", a.Stdout, b.Stdout)
+	}
+	t.Logf("world:\n%s", a.Stdout)
+	s := string(a.Stdout)
+	for _, want := range []string{
+		"now 2022-01-01T00:00:00",
+		"args [job x]\n",
+		"env ALPHA=1\nenv MID=2\nenv ZED=3\n",
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	// Another task reads other random bytes.
+	task.Args = []string{"y"}
+	c := mustRun(t, r, task)
+	if randLine(a.Stdout) == randLine(c.Stdout) {
+		t.Errorf("tasks with different args read the same random values: %s", randLine(a.Stdout))
+	}
+}
+
+func randLine(out []byte) string {
+	for l := range strings.Lines(string(out)) {
+		if strings.HasPrefix(l, "crypto ") {
+			return l
+		}
+	}
+	return ""
+}
+
+func TestCompileCache(t *testing.T) {
+	r := newRuntime(t, sandbox.Config{MaxModules: 1})
+	ctx := context.Background()
+	wasm := wasmBytes["exit"]
+	id1, err := r.Compile(ctx, wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id2, err := r.Compile(ctx, wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id1 != id2 || id1 != sandbox.IDOf(wasm) || sandbox.Compiles(r) != 1 || !r.Has(id1) {
+		t.Fatalf("ids %s %s, compiles %d, has %v", id1, id2, sandbox.Compiles(r), r.Has(id1))
+	}
+	if p, err := sandbox.ParseModuleID(id1.String()); err != nil || p != id1 {
+		t.Fatalf("ParseModuleID(String): %v %v", p, err)
+	}
+	if _, err := sandbox.ParseModuleID("abc"); err == nil {
+		t.Fatal("ParseModuleID accepted a short ID")
+	}
+	// MaxModules 1: compiling another evicts the first.
+	other := compile(t, r, "world")
+	if r.Has(id1) || !r.Has(other) {
+		t.Fatalf("after eviction: has first %v, has second %v", r.Has(id1), r.Has(other))
+	}
+	if _, err := run(t, r, sandbox.Task{Module: id1}); !errors.Is(err, sandbox.ErrUnknownModule) {
+		t.Fatalf("run of an evicted module: got %v, want ErrUnknownModule", err)
+	}
+}
+
+// wasmModule assembles a module from its sections (id, content).
+func wasmModule(sections ...[]byte) []byte {
+	b := []byte("\x00asm\x01\x00\x00\x00")
+	for _, s := range sections {
+		b = append(b, s[0], byte(len(s)-1))
+		b = append(b, s[1:]...)
+	}
+	return b
+}
+
+func name(s string) []byte { return append([]byte{byte(len(s))}, s...) }
+
+func importFunc(module, field string) []byte {
+	s := []byte{2, 1}
+	s = append(s, name(module)...)
+	s = append(s, name(field)...)
+	return append(s, 0x00, 0x00) // func of type 0
+}
+
+var (
+	typeSection   = []byte{1, 1, 0x60, 0, 0} // one type: () -> ()
+	memorySection = []byte{5, 1, 0, 1}       // one memory, min 1 page
+	exportMemory  = append(append([]byte{7, 1}, name("memory")...), 0x02, 0)
+)
+
+func TestBadModules(t *testing.T) {
+	r := shared(t)
+	for _, tc := range []struct {
+		name, wasm, want string
+	}{
+		{"garbage", "this is not wasm at all", "invalid magic number"},
+		{"truncated", string(wasmBytes["exit"][:1000]), ""},
+		{"env import", string(wasmModule(typeSection, importFunc("env", "now"), memorySection, exportMemory)),
+			`imports function "now" from module "env"`},
+		{"unknown WASI function", string(wasmModule(typeSection, importFunc("wasi_snapshot_preview1", "launch_missiles"), memorySection, exportMemory)),
+			"does not provide"},
+		{"no memory", string(wasmModule(typeSection)), `export its memory as "memory"`},
+		{"memory over the limit", string(wasmModule([]byte{5, 1, 0, 0x81, 0x20}, exportMemory)), "over the limit"}, // 4097 pages, limit 4096
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := r.Compile(context.Background(), []byte(tc.wasm))
+			if !errors.Is(err, sandbox.ErrBadModule) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want ErrBadModule saying %q", err, tc.want)
+			}
+			t.Log(err)
+		})
+	}
+	if _, err := r.Compile(context.Background(), wasmModule(typeSection, memorySection, exportMemory)); err != nil {
+		t.Fatalf("a minimal valid module: %v", err)
+	}
+}
+
+func TestConfigDefaults(t *testing.T) {
+	if _, err := sandbox.New(context.Background(), sandbox.Config{MemoryLimit: -1}); err == nil {
+		t.Fatal("New accepted a negative memory limit")
+	}
+	if _, err := sandbox.New(context.Background(), sandbox.Config{MemoryLimit: 5 << 30}); err == nil {
+		t.Fatal("New accepted a memory limit over 4 GiB")
+	}
+}
