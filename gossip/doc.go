@@ -13,8 +13,9 @@
 //     slice, from the samples gossip brings it.
 //   - TopK: the k nodes with the highest key, spread by push-pull.
 //   - Reputation: one node's book of others' reliability, from what it saw
-//     itself (probes, transfers, audits) and a robust aggregate of what
+//     itself (probes, transfers, audits, compute results) and a robust aggregate of what
 //     others report; never from what a node says of itself.
 //
-// wire.go encodes the messages real nodes exchange.
+// wire.go encodes the messages real nodes exchange; their descriptors carry
+// each node's hints about itself: zone, space and compute slots.
 package gossip

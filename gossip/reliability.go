@@ -20,7 +20,12 @@ type Outcome uint8
 // time, session history: a peer that keeps going away keeps collecting
 // unanswered probes); transfers measure whether the peer serves what it is
 // asked for; audits and corrupt transfers measure whether it keeps what it
-// holds intact.
+// holds intact. Compute results are integrity evidence too: a peer whose
+// result the majority of a job's replicas outvoted computed a wrong answer
+// and said it was right, which is a lie like a failed proof of storage, and
+// one whose result agreed told the truth. They come last so the earlier
+// values keep their numbers (outcomes are not sent on any wire: reports
+// carry scores).
 const (
 	ProbeAnswered   Outcome = iota + 1 // the peer answered a probe
 	ProbeUnanswered                    // the peer did not answer a probe in time
@@ -29,9 +34,11 @@ const (
 	TransferCorrupt                    // the peer served bytes that do not match their hash
 	AuditPassed                        // the peer proved it still holds a shard
 	AuditFailed                        // the peer failed a proof of storage
+	ComputeAgreed                      // the peer's compute result agreed with the accepted majority
+	ComputeWrong                       // the majority outvoted the peer's compute result
 )
 
-var outcomeNames = [...]string{"", "probe answered", "probe unanswered", "transfer ok", "transfer failed", "transfer corrupt", "audit passed", "audit failed"}
+var outcomeNames = [...]string{"", "probe answered", "probe unanswered", "transfer ok", "transfer failed", "transfer corrupt", "audit passed", "audit failed", "compute agreed", "compute wrong"}
 
 // String names the outcome.
 func (o Outcome) String() string {
@@ -48,7 +55,7 @@ func (o Outcome) String() string {
 const (
 	chanAvail     = iota // probes
 	chanTransfer         // transfers
-	chanIntegrity        // audits and corrupt transfers
+	chanIntegrity        // audits, corrupt transfers and compute results
 	numChannels
 )
 
@@ -67,8 +74,10 @@ func channelOf(o Outcome) (ch int, good, ok bool) {
 		return chanIntegrity, false, true
 	case AuditPassed:
 		return chanIntegrity, true, true
-	case AuditFailed:
+	case AuditFailed, ComputeWrong:
 		return chanIntegrity, false, true
+	case ComputeAgreed:
+		return chanIntegrity, true, true
 	}
 	return 0, false, false
 }
@@ -115,8 +124,9 @@ type ReputationConfig struct {
 	// follows what it does now and a peer not seen for long becomes a
 	// newcomer again. Default 24h.
 	HalfLife time.Duration
-	// AuditHalfLife is the same for audits and corrupt transfers, which
-	// are rarer and graver, so they are remembered longer. Default 30 days.
+	// AuditHalfLife is the same for integrity evidence (audits, corrupt
+	// transfers, compute results), which is rarer and graver, so it is
+	// remembered longer. Default 30 days.
 	AuditHalfLife time.Duration
 	// PriorMean is the Value of a peer nobody has seen; evidence below
 	// PriorWeight observations is topped up with it, so one answered probe

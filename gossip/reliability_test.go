@@ -333,6 +333,13 @@ func TestReliabilityRanking(t *testing.T) {
 			}
 			b.Observe(p, gossip.AuditFailed, relAt(500))
 		}},
+		{"a wrong compute result ranks down", steady, func(b *gossip.Reputation[int], p int) {
+			steady(b, p)
+			for range 9 {
+				b.Observe(p, gossip.ComputeAgreed, relAt(500))
+			}
+			b.Observe(p, gossip.ComputeWrong, relAt(500))
+		}},
 		{"corrupt bytes rank down", steady, func(b *gossip.Reputation[int], p int) {
 			steady(b, p)
 			for range 9 {
@@ -354,6 +361,34 @@ func TestReliabilityRanking(t *testing.T) {
 		if x, y := b.Score(1, now), b.Score(2, now); x.Value <= y.Value+0.01 {
 			t.Errorf("%s: %.4f is not above %.4f", c.name, x.Value, y.Value)
 		}
+	}
+}
+
+// TestReliabilityComputeIsIntegrity: compute results weigh as audits do,
+// a wrong result as a failed audit, and are remembered as long.
+func TestReliabilityComputeIsIntegrity(t *testing.T) {
+	b := newBook(t, 0, gossip.ReputationConfig{})
+	steady := func(p int) { probe(b, p, 0, 1000, 0.99, rand.New(rand.NewPCG(5, 1))) }
+	for p, o := range map[int][2]gossip.Outcome{1: {gossip.AuditPassed, gossip.AuditFailed}, 2: {gossip.ComputeAgreed, gossip.ComputeWrong}} {
+		steady(p)
+		for range 9 {
+			b.Observe(p, o[0], relAt(500))
+		}
+		b.Observe(p, o[1], relAt(500))
+	}
+	steady(3)
+	// Now, and ten days on, when the probes have faded but integrity has not.
+	for _, at := range []time.Time{relAt(1000), relAt(500).Add(10 * 24 * time.Hour)} {
+		audit, compute, clean := b.Score(1, at), b.Score(2, at), b.Score(3, at)
+		if math.Abs(audit.Value-compute.Value) > 1e-12 || math.Abs(audit.Evidence-compute.Evidence) > 1e-9 {
+			t.Errorf("at %v: compute %+v, audit %+v", at, compute, audit)
+		}
+		if at.Equal(relAt(1000)) && compute.Value >= clean.Value-0.01 {
+			t.Errorf("at %v: a wrong result left %.4f, the clean peer %.4f", at, compute.Value, clean.Value)
+		}
+	}
+	if gossip.ComputeWrong.String() != "compute wrong" || gossip.ComputeAgreed.String() != "compute agreed" {
+		t.Errorf("names %q, %q", gossip.ComputeAgreed, gossip.ComputeWrong)
 	}
 }
 

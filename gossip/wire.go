@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/murmur-cloud/murmur/internal/wire"
 )
@@ -17,9 +18,19 @@ import (
 // with counts and lengths as uvarints, floats as 8-byte big-endian IEEE
 // 754, and every count bounded before anything is allocated
 // (docs/format.md).
+//
+// Version 2 adds a peer's compute slots to every descriptor. A writer uses
+// the lowest version that carries its message: version 1 while no
+// descriptor in it offers slots, so a cloud without compute still talks to
+// nodes that read only version 1, and those fail a version 2 message with
+// ErrWire ("version 2") rather than misread it. Readers take both.
 
-// WireVersion is the first byte of every gossip message.
-const WireVersion byte = 1
+// Versions of the gossip wire: the first byte of every gossip message.
+const (
+	WireV1      byte = 1 // descriptors without compute slots
+	WireV2      byte = 2 // descriptors with Slots and SlotsFree
+	WireVersion      = WireV2
+)
 
 // Message kinds.
 const (
@@ -48,7 +59,16 @@ type Descriptor struct {
 	Zone     string // operator-set failure zone ("office", "home")
 	Capacity int64  // bytes it stores for the cloud; 0: no quota
 	Free     int64  // bytes it can still take; -1: no quota
+
+	// Compute (wire version 2): the job slots the peer offers, 0 when it
+	// runs no jobs, and how many are free now (at most Slots). A hint like
+	// the rest: a peer that takes a job it cannot run loses reliability.
+	Slots     uint16
+	SlotsFree uint16
 }
+
+// computes reports whether d needs wire version 2.
+func (d Descriptor) computes() bool { return d.Slots != 0 || d.SlotsFree != 0 }
 
 // Link is a Cyclon link as sent: the peer, its age, and the descriptor the
 // peer gave when it made the link.
@@ -82,13 +102,23 @@ func AppendShuffle(b []byte, kind byte, m *ShuffleMsg) ([]byte, error) {
 	if len(m.Links) > MaxView || len(m.Reports) > MaxReports {
 		return nil, fmt.Errorf("%w: %d links, %d reports", ErrWire, len(m.Links), len(m.Reports))
 	}
-	b = append(b, WireVersion, kind)
-	b = appendDesc(b, m.From)
+	v := WireV1
+	if m.From.computes() || slices.ContainsFunc(m.Links, func(l Link) bool { return l.Desc.computes() }) {
+		v = WireV2
+	}
+	if err := checkDesc(m.From); err != nil {
+		return nil, err
+	}
+	b = append(b, v, kind)
+	b = appendDesc(b, v, m.From)
 	b = binary.AppendUvarint(b, uint64(len(m.Links)))
 	for _, l := range m.Links {
+		if err := checkDesc(l.Desc); err != nil {
+			return nil, err
+		}
 		b = appendStr(b, l.Peer)
 		b = binary.AppendUvarint(b, uint64(l.Age))
-		b = appendDesc(b, l.Desc)
+		b = appendDesc(b, v, l.Desc)
 	}
 	b = binary.AppendUvarint(b, uint64(len(m.Reports)))
 	for _, r := range m.Reports {
@@ -108,8 +138,15 @@ func AppendExchange(b []byte, kind byte, m *ExchangeMsg) ([]byte, error) {
 	if len(m.Agg.Instances) > MaxInstances || len(m.Agg.Attrs) > MaxAttributes || len(m.Top) > MaxTopK {
 		return nil, fmt.Errorf("%w: %d instances, %d attributes, %d top-k items", ErrWire, len(m.Agg.Instances), len(m.Agg.Attrs), len(m.Top))
 	}
-	b = append(b, WireVersion, kind)
-	b = appendDesc(b, m.From)
+	if err := checkDesc(m.From); err != nil {
+		return nil, err
+	}
+	v := WireV1
+	if m.From.computes() {
+		v = WireV2
+	}
+	b = append(b, v, kind)
+	b = appendDesc(b, v, m.From)
 	b = binary.AppendUvarint(b, m.Agg.Epoch)
 	joined := byte(0)
 	if m.Agg.Joined {
@@ -154,33 +191,54 @@ func appendKey(b []byte, k Key) []byte {
 	return binary.BigEndian.AppendUint64(b, k.Tie)
 }
 
-func appendDesc(b []byte, d Descriptor) []byte {
+// checkDesc refuses a descriptor the parser would refuse for its compute
+// slots, so that whatever encodes parses.
+func checkDesc(d Descriptor) error {
+	if d.SlotsFree > d.Slots {
+		return fmt.Errorf("%w: %d of %d slots free", ErrWire, d.SlotsFree, d.Slots)
+	}
+	return nil
+}
+
+func appendDesc(b []byte, v byte, d Descriptor) []byte {
 	b = appendKey(b, d.Key)
 	b = appendStr(b, d.Zone)
 	b = binary.AppendVarint(b, d.Capacity)
-	return binary.AppendVarint(b, d.Free)
+	b = binary.AppendVarint(b, d.Free)
+	if v >= WireV2 {
+		b = binary.AppendUvarint(b, uint64(d.Slots))
+		b = binary.AppendUvarint(b, uint64(d.SlotsFree))
+	}
+	return b
 }
 
 // MessageKind returns the kind of an encoded message after checking its
 // version.
 func MessageKind(b []byte) (byte, error) {
+	_, k, err := header(b)
+	return k, err
+}
+
+// header returns an encoded message's version and kind.
+func header(b []byte) (version, kind byte, err error) {
 	if len(b) < 2 {
-		return 0, fmt.Errorf("%w: %d bytes", ErrWire, len(b))
+		return 0, 0, fmt.Errorf("%w: %d bytes", ErrWire, len(b))
 	}
-	if b[0] != WireVersion {
-		return 0, fmt.Errorf("%w: version %d", ErrWire, b[0])
+	if b[0] != WireV1 && b[0] != WireV2 {
+		return 0, 0, fmt.Errorf("%w: version %d", ErrWire, b[0])
 	}
 	switch k := b[1]; k {
 	case KindShuffle, KindShuffleReply, KindExchange, KindExchangeRepl:
-		return k, nil
+		return b[0], k, nil
 	default:
-		return 0, fmt.Errorf("%w: kind %d", ErrWire, k)
+		return 0, 0, fmt.Errorf("%w: kind %d", ErrWire, k)
 	}
 }
 
 // ParseShuffle decodes a shuffle request or reply.
 func ParseShuffle(b []byte) (kind byte, m *ShuffleMsg, err error) {
-	if kind, err = MessageKind(b); err != nil {
+	v, kind, err := header(b)
+	if err != nil {
 		return 0, nil, err
 	}
 	if kind != KindShuffle && kind != KindShuffleReply {
@@ -190,13 +248,13 @@ func ParseShuffle(b []byte) (kind byte, m *ShuffleMsg, err error) {
 		return 0, nil, fmt.Errorf("%w: %d bytes", ErrWire, len(b))
 	}
 	r := wire.NewReader(b[2:], ErrWire)
-	m = &ShuffleMsg{From: readDesc(r)}
+	m = &ShuffleMsg{From: readDesc(r, v)}
 	m.Links = make([]Link, r.Count(MaxView, 1+1+16+1+2))
 	for i := range m.Links {
 		l := &m.Links[i]
 		l.Peer = readPeer(r)
 		l.Age = uint32(r.Uvarint(math.MaxUint32))
-		l.Desc = readDesc(r)
+		l.Desc = readDesc(r, v)
 	}
 	m.Reports = make([]Report[string], r.Count(MaxReports, 1+1+16))
 	for i := range m.Reports {
@@ -216,7 +274,8 @@ func ParseShuffle(b []byte) (kind byte, m *ShuffleMsg, err error) {
 
 // ParseExchange decodes an aggregation exchange request or reply.
 func ParseExchange(b []byte) (kind byte, m *ExchangeMsg, err error) {
-	if kind, err = MessageKind(b); err != nil {
+	v, kind, err := header(b)
+	if err != nil {
 		return 0, nil, err
 	}
 	if kind != KindExchange && kind != KindExchangeRepl {
@@ -226,7 +285,7 @@ func ParseExchange(b []byte) (kind byte, m *ExchangeMsg, err error) {
 		return 0, nil, fmt.Errorf("%w: %d bytes", ErrWire, len(b))
 	}
 	r := wire.NewReader(b[2:], ErrWire)
-	m = &ExchangeMsg{From: readDesc(r)}
+	m = &ExchangeMsg{From: readDesc(r, v)}
 	m.Agg.Epoch = r.Uvarint(math.MaxUint64)
 	switch j := r.Byte(); {
 	case j == 1:
@@ -287,11 +346,18 @@ func readPeer(r *wire.Reader) string {
 	return string(p)
 }
 
-func readDesc(r *wire.Reader) Descriptor {
+func readDesc(r *wire.Reader, v byte) Descriptor {
 	d := Descriptor{Key: readKey(r), Zone: string(r.LenBytes(MaxZoneLen))}
 	d.Capacity, d.Free = readVarint(r), readVarint(r)
 	if r.Err() == nil && (d.Capacity < 0 || d.Free < -1) {
 		r.Fail("capacity %d, free %d", d.Capacity, d.Free)
+	}
+	if v >= WireV2 {
+		d.Slots = uint16(r.Uvarint(math.MaxUint16))
+		d.SlotsFree = uint16(r.Uvarint(math.MaxUint16))
+		if r.Err() == nil && d.SlotsFree > d.Slots {
+			r.Fail("%d of %d slots free", d.SlotsFree, d.Slots)
+		}
 	}
 	return d
 }
