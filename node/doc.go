@@ -33,4 +33,10 @@
 // kept under the owner's lease) and every holder the record, and deletes
 // the shards a newer record no longer names here. RepairStatus reports
 // the stripes' health and the repair traffic.
+//
+// A node that offers compute slots (Config.ComputeSlots) gossips them, and
+// how many are free (SetComputeFree), in its descriptor; ComputePeers lists
+// the members that offer slots, ranked by this node's book, for the compute
+// layer above (compute.go), which reports what results showed with Observe
+// (gossip.ComputeAgreed, gossip.ComputeWrong).
 package node

@@ -69,6 +69,8 @@ type Gossip struct {
 
 	rep *gossip.Reputation[peer.ID] // safe for concurrent use
 
+	computeFree atomic.Int64 // compute slots free, as the compute layer last said (SetComputeFree)
+
 	cycles        atomic.Int64
 	sent, recvd   atomic.Int64 // bytes of gossip messages
 	lastSizeEpoch atomic.Uint64
@@ -96,6 +98,7 @@ func newGossip(n *Node) (*Gossip, error) {
 		rng:  rand.New(rand.NewPCG(binary.LittleEndian.Uint64(seed[:8]), uint64(time.Now().UnixNano()))),
 		desc: map[peer.ID]descEntry{},
 	}
+	g.computeFree.Store(int64(cfg.ComputeSlots))
 	var err error
 	if g.cy, err = gossip.NewCyclon(n.ID(), gossip.CyclonConfig{}); err != nil {
 		return nil, err
@@ -135,6 +138,8 @@ func (g *Gossip) self() gossip.Descriptor {
 		d.Free = max(0, d.Capacity-st.Used())
 	}
 	d.Key = gossip.Key{Value: float64(d.Capacity), Tie: tie(g.n.ID())}
+	d.Slots = uint16(g.n.cfg.ComputeSlots) // at most MaxComputeSlots
+	d.SlotsFree = uint16(min(max(g.computeFree.Load(), 0), int64(d.Slots)))
 	return d
 }
 
@@ -521,6 +526,8 @@ type PeerStatus struct {
 	Reliability float64 `json:"reliability"`
 	Evidence    float64 `json:"evidence"`
 	Free        int64   `json:"free"`
+	Slots       int     `json:"slots,omitempty"`      // compute slots it offers
+	SlotsFree   int     `json:"slots_free,omitempty"` // of which free, by its last descriptor
 }
 
 // GossipStatus returns what gossip has taught this node.
@@ -556,7 +563,8 @@ func (n *Node) GossipStatus() GossipStatus {
 		if !ok {
 			d.Free = -1
 		}
-		st.Peers = append(st.Peers, PeerStatus{ID: p.String(), Zone: d.Zone, Reliability: r.Value, Evidence: r.Evidence, Free: d.Free})
+		st.Peers = append(st.Peers, PeerStatus{ID: p.String(), Zone: d.Zone, Reliability: r.Value, Evidence: r.Evidence, Free: d.Free,
+			Slots: int(d.Slots), SlotsFree: int(d.SlotsFree)})
 	}
 	return st
 }

@@ -19,8 +19,9 @@ import (
 
 // gossipCloud starts n nodes gossiping every 100 ms in epochs of 10
 // cycles, in zones "office" and "home" alternately; each connects to the
-// three before it (the rest they find through gossip and the DHT).
-func gossipCloud(t *testing.T, secret node.CloudSecret, n int) ([]*node.Node, []node.Config) {
+// three before it (the rest they find through gossip and the DHT). Each
+// opt may change node i's config before it starts.
+func gossipCloud(t *testing.T, secret node.CloudSecret, n int, opts ...func(i int, c *node.Config)) ([]*node.Node, []node.Config) {
 	t.Helper()
 	var nodes []*node.Node
 	var cfgs []node.Config
@@ -31,6 +32,9 @@ func gossipCloud(t *testing.T, secret node.CloudSecret, n int) ([]*node.Node, []
 		}
 		cfg := node.Config{Dir: t.TempDir(), Secret: secret, Zone: zone, Capacity: int64(1+i%4) << 30,
 			GossipPeriod: 100 * time.Millisecond, GossipEpoch: 10, RequestTimeout: 10 * time.Second}
+		for _, o := range opts {
+			o(i, &cfg)
+		}
 		nd, err := node.New(cfg)
 		if err != nil {
 			t.Fatal(err)

@@ -85,6 +85,16 @@ type Config struct {
 	// by default at most 1 MiB/s of repair traffic, lazy repair).
 	Repair RepairConfig
 
+	// ComputeSlots is how many compute jobs the node offers to run at
+	// once, gossiped in its descriptor (0, the default: it runs none; at
+	// most MaxComputeSlots). ComputeMemory is the memory a job may take,
+	// in bytes: local policy, not gossiped. Default DefaultComputeMemory
+	// when ComputeSlots > 0. The node only announces the slots; the
+	// compute layer runs the jobs and reports its free slots
+	// (SetComputeFree).
+	ComputeSlots  int
+	ComputeMemory int64
+
 	Logger *slog.Logger     // nil: discard
 	Now    func() time.Time // nil: time.Now
 
@@ -145,6 +155,15 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.DiskRegistry == "" {
 		c.DiskRegistry = DefaultDiskRegistry
+	}
+	if c.ComputeSlots < 0 || c.ComputeSlots > MaxComputeSlots {
+		return c, fmt.Errorf("node: %d compute slots, want 0 to %d", c.ComputeSlots, MaxComputeSlots)
+	}
+	if c.ComputeMemory < 0 {
+		return c, fmt.Errorf("node: compute memory %d bytes is negative", c.ComputeMemory)
+	}
+	if c.ComputeSlots > 0 && c.ComputeMemory == 0 {
+		c.ComputeMemory = DefaultComputeMemory
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
