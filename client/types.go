@@ -17,6 +17,10 @@ type Status struct {
 	StoredBytes int64  `json:"stored_bytes"`
 	Capacity    int64  `json:"capacity"`
 	Files       int    `json:"files"`
+	// ComputeSlots is the compute jobs the node offers to run at once (0:
+	// none) and ComputeMemory the bytes one may take.
+	ComputeSlots  int   `json:"compute_slots,omitempty"`
+	ComputeMemory int64 `json:"compute_memory,omitempty"`
 
 	Leases LeaseStatus `json:"leases"` // of the shards of the files stored through this node
 
@@ -88,6 +92,8 @@ type PeerStatus struct {
 	Reliability float64 `json:"reliability"`
 	Evidence    float64 `json:"evidence"`
 	Free        int64   `json:"free"`
+	Slots       int     `json:"slots,omitempty"`      // compute slots it offers
+	SlotsFree   int     `json:"slots_free,omitempty"` // of which free, by its last descriptor
 }
 
 // AnnounceStats describes the node's provider records: node.AnnounceStats
@@ -129,6 +135,11 @@ type Peer struct {
 	Reliability float64    `json:"reliability"`
 	Evidence    float64    `json:"evidence"`
 	Audits      PeerAudits `json:"audits"`
+	// Slots and SlotsFree are the compute slots the peer offers, and of
+	// them free, as it last gossiped them; 0 when it runs no jobs or has
+	// not said.
+	Slots     int `json:"slots,omitempty"`
+	SlotsFree int `json:"slots_free,omitempty"`
 }
 
 // Entry is one file in the node's catalog: the answer to a put, and an

@@ -215,6 +215,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		Audits:    auditStatus(s.n.AuditStatus()),
 		Repairs:   repairStatus(s.n.RepairStatus()),
 	}
+	st.ComputeSlots, st.ComputeMemory = s.n.ComputeConfig()
 	if c, err := s.codeFrom(g); err != nil {
 		st.CodeError = err.Error()
 	} else {
@@ -266,6 +267,7 @@ func (s *Server) peers(w http.ResponseWriter, r *http.Request) {
 		out = append(out, client.Peer{
 			ID: p.String(), Addrs: addrs, Reliability: ps.Reliability, Evidence: ps.Evidence,
 			Audits: client.PeerAudits{Passed: pa.Passed, Failed: pa.Failed, Missing: pa.Missing, TimedOut: pa.TimedOut, Last: pa.Last},
+			Slots:  ps.Slots, SlotsFree: ps.SlotsFree,
 		})
 	}
 	writeJSON(w, out)

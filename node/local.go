@@ -26,7 +26,11 @@ type LocalConfig struct {
 	// DiskRegistry is the nodes' Config.DiskRegistry: the six nodes of
 	// `murmur up` share one disk, and count it once through it.
 	DiskRegistry string
-	Logger       *slog.Logger
+	// ComputeSlots and ComputeMemory are every node's Config.ComputeSlots
+	// and ComputeMemory (0: no compute).
+	ComputeSlots  int
+	ComputeMemory int64
+	Logger        *slog.Logger
 }
 
 // LocalGossipPeriod is a local cloud's default gossip cycle, and
@@ -70,7 +74,7 @@ func StartLocal(ctx context.Context, cfg LocalConfig) (*Local, error) {
 		n, err := New(Config{
 			Dir: filepath.Join(cfg.Dir, fmt.Sprintf("node-%d", i)), Secret: secret,
 			Capacity: cfg.Capacity, Logger: cfg.Logger, GossipPeriod: cfg.GossipPeriod, GossipEpoch: localGossipEpoch,
-			DiskRegistry: cfg.DiskRegistry,
+			DiskRegistry: cfg.DiskRegistry, ComputeSlots: cfg.ComputeSlots, ComputeMemory: cfg.ComputeMemory,
 		})
 		if err != nil {
 			l.Close()
