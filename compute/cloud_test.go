@@ -1,0 +1,270 @@
+package compute_test
+
+import (
+	"bytes"
+	"context"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/murmur-cloud/murmur/chunk"
+	"github.com/murmur-cloud/murmur/compute"
+	"github.com/murmur-cloud/murmur/compute/examples"
+	"github.com/murmur-cloud/murmur/compute/sandbox"
+	"github.com/murmur-cloud/murmur/crypt"
+	"github.com/murmur-cloud/murmur/node"
+	"github.com/murmur-cloud/murmur/pipeline"
+	"github.com/murmur-cloud/murmur/placement"
+)
+
+var (
+	modOnce sync.Once
+	mods    map[string][]byte
+	modErr  error
+)
+
+// module returns an example job's wasm, built once per test binary.
+func module(t testing.TB, name string) []byte {
+	t.Helper()
+	modOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "murmur-compute-test-")
+		if err != nil {
+			modErr = err
+			return
+		}
+		mods = map[string][]byte{}
+		for _, n := range examples.Names() {
+			p, err := examples.Build(context.Background(), n, dir)
+			if err != nil {
+				modErr = err
+				return
+			}
+			if mods[n], err = os.ReadFile(p); err != nil {
+				modErr = err
+				return
+			}
+		}
+	})
+	if modErr != nil {
+		t.Fatal(modErr)
+	}
+	return mods[name]
+}
+
+// testCloud is a local cloud whose nodes run tasks, and an owner on its
+// first node.
+type testCloud struct {
+	l       *node.Local
+	workers []*compute.Worker
+	stops   []func()
+	owner   *compute.Owner
+	env     *compute.NodeEnv
+	cfg     pipeline.Config
+	cloud   *node.Cloud
+	rt      *sandbox.Runtime
+}
+
+type cloudOpts struct {
+	nodes    int
+	replicas int
+	trust    int
+	liar     int // index of a node whose outputs are wrong; -1 none
+}
+
+func newTestCloud(t *testing.T, o cloudOpts) *testCloud {
+	t.Helper()
+	ctx := context.Background()
+	l, err := node.StartLocal(ctx, node.LocalConfig{Dir: t.TempDir(), Nodes: o.nodes, ComputeSlots: 2,
+		GossipPeriod: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc := &testCloud{l: l}
+	t.Cleanup(func() {
+		for _, s := range tc.stops {
+			s()
+		}
+		l.Close()
+	})
+	for i, n := range l.Nodes {
+		pl, err := placement.NewReliable(placement.ReliableConfig{Seed: uint64(i + 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := n.Cloud(pl)
+		var corrupt func(*compute.Result)
+		if i == o.liar {
+			corrupt = func(r *compute.Result) { r.Output = append(r.Output, "a lie\n"...) }
+		}
+		w, stop, err := compute.StartNode(ctx, n, c, nil, corrupt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tc.workers, tc.stops = append(tc.workers, w), append(tc.stops, stop)
+		if i == 0 {
+			tc.cloud = c
+		}
+	}
+	tc.rt, err = sandbox.New(ctx, sandbox.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tc.rt.Close(context.Background()) })
+	tc.cfg = pipeline.Config{Keys: crypt.NewMasterKey().Keys(crypt.NewDriveID()),
+		Chunking: chunk.Params{Min: 16 << 10, Avg: 64 << 10, Max: 256 << 10}, K: 4, M: 2}
+	tc.env = compute.NewNodeEnv(l.Nodes[0], tc.cloud)
+	tc.env.Dialer.Self = tc.workers[0]
+	tc.owner, err = compute.NewOwner(compute.OwnerConfig{Env: tc.env, Keys: tc.cfg, Runtime: tc.rt,
+		Verify: compute.VerifyConfig{Replicas: o.replicas, Trust: o.trust, Seed: 7}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every node's slots known to the owner before a job starts.
+	deadline := time.Now().Add(60 * time.Second)
+	for len(l.Nodes[0].ComputePeers()) < o.nodes {
+		if time.Now().After(deadline) {
+			t.Fatalf("the owner knows %d compute peers of %d", len(l.Nodes[0].ComputePeers()), o.nodes)
+		}
+		waitGossip(l.Nodes[0])
+	}
+	return tc
+}
+
+// waitGossip returns after the node's next gossip cycle.
+func waitGossip(n *node.Node) {
+	c := n.GossipStatus().Cycles
+	for n.GossipStatus().Cycles == c {
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// put stores files and returns them as a job's inputs.
+func (tc *testCloud) put(t *testing.T, files map[string][]byte, names []string) []compute.Input {
+	t.Helper()
+	w, err := pipeline.NewWriter(tc.cfg, tc.cloud)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		if _, err := w.Add(context.Background(), bytes.NewReader(files[n])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ms, err := w.Finish(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in []compute.Input
+	for i, m := range ms {
+		in = append(in, compute.Input{Name: names[i], Manifest: m})
+	}
+	return in
+}
+
+// reference runs the module in one process over each whole file: map (or
+// fold) per file, then reduce.
+func reference(t *testing.T, rt *sandbox.Runtime, wasm []byte, spec compute.Spec, files map[string][]byte, names []string) []byte {
+	t.Helper()
+	ctx := context.Background()
+	id, err := rt.Compile(ctx, wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []byte
+	for _, n := range names {
+		task := sandbox.Task{Module: id, Args: append([]string{"map"}, spec.Args...), Stdin: bytes.NewReader(files[n])}
+		if spec.Fold {
+			task.Args = append([]string{"fold"}, spec.Args...)
+			task.Env = map[string]string{"MURMUR_FINAL": "1", "MURMUR_NAME": n}
+		} else if len(files[n]) == 0 {
+			continue
+		}
+		o, err := rt.Run(ctx, task)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, o.Stdout...)
+	}
+	if !spec.Reduce {
+		return out
+	}
+	o, err := rt.Run(ctx, sandbox.Task{Module: id, Args: append([]string{"reduce"}, spec.Args...), Stdin: bytes.NewReader(out)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o.Stdout
+}
+
+// corpus returns seeded text files: long ones with long lines, a small
+// one, an empty one, one with no line end at all.
+func corpus(seed uint64, size int) (map[string][]byte, []string) {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	words := strings.Fields("the quick brown fox jumps over a lazy dog murmur cloud shard stripe chunk peer grép ünïcode 数据")
+	text := func(n int) []byte {
+		var b []byte
+		for len(b) < n {
+			l := rng.IntN(12)
+			if rng.IntN(50) == 0 {
+				l = 2000 + rng.IntN(40000) // lines longer than chunks
+			}
+			for i := range l {
+				if i > 0 {
+					b = append(b, ' ')
+				}
+				b = append(b, words[rng.IntN(len(words))]...)
+			}
+			b = append(b, '\n')
+		}
+		return b
+	}
+	files := map[string][]byte{
+		"big.txt":   text(size),
+		"mid.txt":   text(size / 3),
+		"small.txt": []byte("one line\nand a fox\nwithout an end"),
+		"empty.txt": nil,
+		"oneline":   bytes.Repeat([]byte("fox "), 100000),
+	}
+	return files, []string{"big.txt", "small.txt", "empty.txt", "mid.txt", "oneline"}
+}
+
+// TestJobsMatchOneProcess: each example job over files stored in a cloud
+// of six nodes gives exactly the output of the same module run over the
+// whole files in one process, with most tasks run where their chunk lies.
+func TestJobsMatchOneProcess(t *testing.T) {
+	tc := newTestCloud(t, cloudOpts{nodes: 6, replicas: 1, liar: -1})
+	files, names := corpus(1, 6<<20)
+	inputs := tc.put(t, files, names)
+	for _, c := range []struct {
+		name string
+		spec compute.Spec
+	}{
+		{"wordcount", compute.Spec{Reduce: true}},
+		{"linecount", compute.Spec{Reduce: true}},
+		{"grep", compute.Spec{Args: []string{"fox.*dog|ünï"}}},
+		{"sha256sum", compute.Spec{Fold: true}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			spec := c.spec
+			spec.Module = module(t, c.name)
+			want := reference(t, tc.rt, spec.Module, spec, files, names)
+			j, err := tc.owner.Start(spec, inputs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := j.Wait(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			got, st := j.Output(), j.Status()
+			if !bytes.Equal(got, want) {
+				t.Fatalf("output differs from one process: %d bytes vs %d\n%.300s\n---\n%.300s", len(got), len(want), got, want)
+			}
+			if st.Tasks < 20 || float64(st.Local) < 0.9*float64(st.Tasks) {
+				t.Fatalf("%d of %d tasks ran where their chunk lay", st.Local, st.Tasks)
+			}
+			t.Logf("%s: %d tasks, %d local, %d runs, network %d bytes for %d of input, %.2fs", c.name, st.Tasks, st.Local, st.Runs, st.Network, st.InputBytes, st.Seconds)
+		})
+	}
+}

@@ -1,0 +1,322 @@
+package compute
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/murmur-cloud/murmur/compute/sandbox"
+	"github.com/murmur-cloud/murmur/pipeline"
+	"github.com/murmur-cloud/murmur/stripe/proof"
+)
+
+// runEnd is one run's end, from its goroutine to the job's loop.
+type runEnd struct {
+	a   Assignment
+	res *Result
+	err error
+}
+
+// run is the job's loop: it feeds the scheduler, starts the runs it
+// assigns, counts their results and, when every task is accepted,
+// assembles the output.
+func (j *Job) run(ctx context.Context, id JobID) {
+	o := j.o
+	ps := j.plan(ctx, id)
+	j.update(func(s *JobStatus) { s.Tasks = len(ps) })
+	sched := NewScheduler(o.cfg.Sched)
+	sched.SetPeers(o.cfg.Env.Peers())
+	tallies := make([]*Tally, len(ps))
+	results := make([]*Result, len(ps))
+	pendingRes := make([]map[string]*Result, len(ps))
+	local := make([]bool, len(ps))
+	running := make([]int, len(ps))
+	accepted := 0
+	ends := make(chan runEnd, 64)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	now := time.Now()
+	add := func(i int) {
+		_ = sched.Add(i, ps[i].holders, ps[i].group, 1, now)
+	}
+	for i, p := range ps {
+		if !j.spec.Fold || p.task.First {
+			add(i)
+		}
+	}
+	fail := func(err error) {
+		j.cancel()
+		wg.Wait()
+		state := StateFailed
+		if errors.Is(err, context.Canceled) {
+			state = StateCancelled
+		}
+		j.finish(state, err, nil)
+	}
+	refresh := time.NewTicker(time.Second)
+	defer refresh.Stop()
+	for accepted < len(ps) {
+		now = time.Now()
+		for _, a := range sched.Next(now) {
+			if tallies[a.Task] == nil {
+				o.vmu.Lock()
+				tallies[a.Task] = o.verifier.Start(a.Peer)
+				o.vmu.Unlock()
+				if n := min(tallies[a.Task].Want(), j.spec.Replicas); n > 1 {
+					sched.Want(a.Task, n, now)
+				}
+			}
+			running[a.Task]++
+			t := ps[a.Task].task
+			_, _ = rand.Read(t.Nonce[:])
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				res, err := o.cfg.Env.Run(ctx, a.Peer, &t, j.spec.Module, j.granter(ctx, &t, ps[a.Task].ref), j.spec.Deadline+30*time.Second, &j.tr)
+				ends <- runEnd{a: a, res: res, err: err}
+			}()
+		}
+		j.update(func(s *JobStatus) { s.Backlog = sched.Backlog() })
+		var wake <-chan time.Time
+		if w := sched.Wake(); !w.IsZero() {
+			timer := time.NewTimer(max(time.Until(w), time.Millisecond))
+			defer timer.Stop()
+			wake = timer.C
+		}
+		var ev runEnd
+		select {
+		case <-ctx.Done():
+			fail(ctx.Err())
+			return
+		case <-refresh.C:
+			sched.SetPeers(o.cfg.Env.Peers())
+			continue
+		case <-wake:
+			continue
+		case ev = <-ends:
+		}
+		i, now := ev.a.Task, time.Now()
+		running[i]--
+		end := RunFailed
+		switch {
+		case ev.err != nil:
+			o.cfg.Logger.Info("compute: run failed", "task", i, "err", ev.err)
+		case ev.res.Status == StatusBusy:
+			end = RunBusy
+		case ev.res.Status == StatusOK || ev.res.Status.ModuleFailure():
+			end = RunDone
+		default:
+			o.cfg.Logger.Info("compute: run refused", "task", i, "status", ev.res.Status, "msg", ev.res.Message)
+		}
+		sched.Ended(i, ev.a.Peer, end, now)
+		if end != RunDone {
+			if acc, _ := tallies[i].Done(); !acc && running[i] == 0 && sched.Candidates(i) == 0 {
+				fail(fmt.Errorf("task %d (file %q): no compute peer left to run it (%d tried)", i, j.inputs[ps[i].file].Name, sched.Tried(i)))
+				return
+			}
+			continue
+		}
+		res := ev.res
+		j.update(func(s *JobStatus) { s.Runs++ })
+		j.mu.Lock()
+		j.outputIn += int64(len(res.Output))
+		j.mu.Unlock()
+		if res.Local {
+			local[i] = true
+		}
+		if pendingRes[i] == nil {
+			pendingRes[i] = map[string]*Result{}
+		}
+		pendingRes[i][ev.a.Peer] = res
+		o.vmu.Lock()
+		verdicts := tallies[i].Add(ev.a.Peer, res.Digest())
+		acc, failed := tallies[i].Done()
+		want := tallies[i].Want()
+		o.vmu.Unlock()
+		for _, v := range verdicts {
+			o.cfg.Env.Observe(v.Peer, v.Agreed)
+			if !v.Agreed {
+				j.update(func(s *JobStatus) { s.Wrong++ })
+			}
+		}
+		switch {
+		case failed:
+			fail(fmt.Errorf("task %d (file %q): its %d runs did not agree", i, j.inputs[ps[i].file].Name, want))
+			return
+		case !acc:
+			sched.Want(i, want, now)
+			continue
+		}
+		sched.Complete(i)
+		win := tallies[i].Winner()
+		for _, r := range pendingRes[i] {
+			if r.Digest() == win {
+				results[i] = r
+				break
+			}
+		}
+		pendingRes[i] = nil
+		accepted++
+		agreeing := 0
+		for _, v := range verdicts {
+			if v.Agreed {
+				agreeing++
+			}
+		}
+		j.update(func(s *JobStatus) {
+			s.Done++
+			if local[i] {
+				s.Local++
+			}
+			if agreeing >= 2 {
+				s.Verified++
+			}
+		})
+		r := results[i]
+		if r.Status != StatusOK {
+			fail(fmt.Errorf("task %d (file %q): the module failed: %s: %s", i, j.inputs[ps[i].file].Name, r.Status, r.Message))
+			return
+		}
+		if j.spec.Fold && !ps[i].last {
+			ps[i+1].task.State = bytes.Clone(r.Output)
+			if ps[i+1].task.State == nil {
+				ps[i+1].task.State = []byte{}
+			}
+			add(i + 1)
+		}
+	}
+	out, err := j.assemble(ctx, ps, results)
+	if err != nil {
+		fail(err)
+		return
+	}
+	j.finish(StateDone, nil, out)
+}
+
+// granter returns the function that answers a run's need for its chunk's
+// key: after checking the proof of the chunk's key nonce against the
+// stripe's record, the key of that chunk.
+func (j *Job) granter(ctx context.Context, t *Task, ref pipeline.ChunkRef) func(*Need) *Grant {
+	return func(n *Need) *Grant {
+		if n.Proof == nil {
+			return &Grant{Refuse: "no proof"}
+		}
+		root, err := j.o.cfg.Env.Root(ctx, t.Stripe, t.Shard)
+		if err != nil {
+			return &Grant{Refuse: err.Error()}
+		}
+		if err := proof.Verify(root, KeyChallenge(t), n.Proof); err != nil {
+			return &Grant{Refuse: err.Error()}
+		}
+		nonce, err := KeyNonceFrom(t, n.Proof)
+		if err != nil {
+			return &Grant{Refuse: err.Error()}
+		}
+		k, err := pipeline.ChunkKey(j.o.cfg.Keys, ref, nonce)
+		if err != nil {
+			return &Grant{Refuse: err.Error()}
+		}
+		return &Grant{Key: k}
+	}
+}
+
+// assemble builds the job's output from its accepted results: per file,
+// the tasks' outputs in order with the lines that cross their boundaries
+// run here; or each file's fold result; then the reduce, if asked.
+func (j *Job) assemble(ctx context.Context, ps []*planned, results []*Result) ([]byte, error) {
+	rt := j.o.cfg.Runtime
+	mod := sandbox.ModuleID(ModuleIDOf(j.spec.Module))
+	lim := sandbox.Limits{Deadline: j.spec.Deadline, MaxOutput: j.spec.MaxOutput}
+	// Boundary lines, each run once here, in parallel.
+	type piece struct {
+		line []byte
+		name string // an empty file's, for its fold
+		out  []byte
+	}
+	var parts [][]byte // outputs in order; a nil entry is a boundary piece's slot
+	var pieces []*piece
+	var order []*piece // parallel to parts: the piece of a nil part
+	i := 0
+	for fi, in := range j.inputs {
+		if len(in.Manifest.Chunks) == 0 {
+			if j.spec.Fold { // an empty file: its fold is a run over nothing
+				p := &piece{line: []byte{}, name: in.Name}
+				pieces = append(pieces, p)
+				parts, order = append(parts, nil), append(order, p)
+			}
+			continue
+		}
+		var jn Joiner
+		for ; i < len(ps) && ps[i].file == fi; i++ {
+			r := results[i]
+			if !j.spec.Fold {
+				if line := jn.Next(r.Head, r.Tail, r.Continues); line != nil {
+					p := &piece{line: bytes.Clone(line)}
+					pieces = append(pieces, p)
+					parts, order = append(parts, nil), append(order, p)
+				}
+				parts, order = append(parts, r.Output), append(order, nil)
+			} else if ps[i].last {
+				parts, order = append(parts, r.Output), append(order, nil)
+			}
+		}
+	}
+	work := make(chan *piece)
+	errc := make(chan error, 1)
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for p := range work {
+				st := sandbox.Task{Module: mod, Args: append([]string{"map"}, j.spec.Args...), Stdin: bytes.NewReader(p.line), Limits: lim}
+				if j.spec.Fold {
+					st.Args = append([]string{"fold"}, j.spec.Args...)
+					st.Env = map[string]string{"MURMUR_FINAL": "1", "MURMUR_NAME": p.name}
+				}
+				out, err := rt.Run(ctx, st)
+				if err != nil {
+					select {
+					case errc <- err:
+					default:
+					}
+					continue
+				}
+				p.out = out.Stdout
+			}
+		}()
+	}
+	for _, p := range pieces {
+		work <- p
+	}
+	close(work)
+	wg.Wait()
+	select {
+	case err := <-errc:
+		return nil, fmt.Errorf("a line across chunks, run here: %w", err)
+	default:
+	}
+	var out []byte
+	for k, b := range parts {
+		if b == nil && order[k] != nil {
+			b = order[k].out
+		}
+		out = append(out, b...)
+		if len(out) > MaxOutput {
+			return nil, fmt.Errorf("the job's output exceeds %d bytes", MaxOutput)
+		}
+	}
+	if !j.spec.Reduce {
+		return out, nil
+	}
+	res, err := rt.Run(ctx, sandbox.Task{Module: mod, Args: append([]string{"reduce"}, j.spec.Args...), Stdin: bytes.NewReader(out), Limits: lim})
+	if err != nil {
+		return nil, fmt.Errorf("reduce: %w", err)
+	}
+	return res.Stdout, nil
+}
