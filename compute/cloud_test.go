@@ -5,6 +5,8 @@ import (
 	"context"
 	"math/rand/v2"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -267,4 +269,149 @@ func TestJobsMatchOneProcess(t *testing.T) {
 			t.Logf("%s: %d tasks, %d local, %d runs, network %d bytes for %d of input, %.2fs", c.name, st.Tasks, st.Local, st.Runs, st.Network, st.InputBytes, st.Seconds)
 		})
 	}
+}
+
+// buildTestModules builds the sandbox's test modules a job may misuse.
+func buildTestModules(t *testing.T) map[string][]byte {
+	t.Helper()
+	dir := t.TempDir()
+	cmd := exec.Command("go", "build", "-trimpath", "-o", dir+string(filepath.Separator),
+		"./sandbox/testdata/loop", "./sandbox/testdata/escape", "./testdata/hog")
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	m := map[string][]byte{}
+	for _, n := range []string{"loop", "escape", "hog"} {
+		b, err := os.ReadFile(filepath.Join(dir, n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m[n] = b
+	}
+	return m
+}
+
+// TestJobSandbox: a module that loops forever, one that allocates past
+// its memory limit and one that tries to open a file and a socket each
+// fail their job with a clear error to its owner, and the nodes go on
+// serving the next job.
+func TestJobSandbox(t *testing.T) {
+	tc := newTestCloud(t, cloudOpts{nodes: 6, replicas: 1, liar: -1})
+	files, names := corpus(2, 256<<10)
+	inputs := tc.put(t, files, names)
+	bad := buildTestModules(t)
+	for _, c := range []struct {
+		mod  string
+		spec compute.Spec
+		want string
+	}{
+		{"loop", compute.Spec{Deadline: 500 * time.Millisecond}, "deadline"},
+		{"hog", compute.Spec{}, "memory limit"},
+		{"escape", compute.Spec{Args: []string{"127.0.0.1:1"}}, "open failed"},
+	} {
+		spec := c.spec
+		spec.Module = bad[c.mod]
+		j, err := tc.owner.Start(spec, inputs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = j.Wait(context.Background())
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Fatalf("%s: the job ended with %v, want an error saying %q", c.mod, err, c.want)
+		}
+		t.Logf("%s: %v", c.mod, err)
+	}
+	spec := compute.Spec{Module: module(t, "linecount"), Reduce: true}
+	j, err := tc.owner.Start(spec, inputs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Wait(context.Background()); err != nil {
+		t.Fatalf("the next job: %v", err)
+	}
+	if want := reference(t, tc.rt, spec.Module, spec, files, names); !bytes.Equal(j.Output(), want) {
+		t.Fatalf("the next job: %q, want %q", j.Output(), want)
+	}
+}
+
+// TestWrongOutputsOutvoted: a node that returns wrong outputs never has
+// one accepted: it is outvoted, counted wrong and ranked down until it
+// gets no more runs; and as the honest peers build a record, the runs
+// per task fall.
+func TestWrongOutputsOutvoted(t *testing.T) {
+	const liar = 3
+	tc := newTestCloud(t, cloudOpts{nodes: 6, replicas: 2, liar: liar})
+	files, names := corpus(3, 3<<20)
+	inputs := tc.put(t, files, names)
+	spec := compute.Spec{Module: module(t, "wordcount"), Reduce: true}
+	want := reference(t, tc.rt, spec.Module, spec, files, names)
+	var overhead []float64
+	for round := range 3 {
+		j, err := tc.owner.Start(spec, inputs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := j.Wait(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		st := j.Status()
+		if !bytes.Equal(j.Output(), want) {
+			t.Fatalf("round %d: a wrong output was accepted", round)
+		}
+		if round == 0 && st.Wrong == 0 {
+			t.Fatalf("round %d: the liar was never outvoted (%+v)", round, st)
+		}
+		overhead = append(overhead, float64(st.Runs)/float64(st.Tasks))
+		t.Logf("round %d: %d tasks, %d runs (%.2f a task), %d wrong, %d verified", round, st.Tasks, st.Runs, overhead[round], st.Wrong, st.Verified)
+	}
+	if overhead[2] >= overhead[0] {
+		t.Fatalf("runs per task did not fall: %v", overhead)
+	}
+	liarID := tc.l.Nodes[liar].ID()
+	var liarRel, honestMin float64 = -1, 2
+	for _, p := range tc.l.Nodes[0].ComputePeers() {
+		if p.ID == liarID {
+			liarRel = p.Reliability
+		} else if p.ID != tc.l.Nodes[0].ID() {
+			honestMin = min(honestMin, p.Reliability)
+		}
+	}
+	if liarRel < 0 || liarRel >= honestMin {
+		t.Fatalf("the liar's reliability %.3f, the honest peers' lowest %.3f", liarRel, honestMin)
+	}
+	t.Logf("reliability: liar %.3f, honest peers at least %.3f", liarRel, honestMin)
+}
+
+// TestNodeLostMidJob: a node that vanishes while a job runs (its host and
+// worker stop) has its runs re-issued and its chunks read from the rest
+// of their stripes; the job's output is still exact.
+func TestNodeLostMidJob(t *testing.T) {
+	tc := newTestCloud(t, cloudOpts{nodes: 6, replicas: 1, liar: -1})
+	files, names := corpus(4, 6<<20)
+	inputs := tc.put(t, files, names)
+	spec := compute.Spec{Module: module(t, "wordcount"), Reduce: true}
+	want := reference(t, tc.rt, spec.Module, spec, files, names)
+	j, err := tc.owner.Start(spec, inputs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for j.Status().Done < 10 {
+		select {
+		case <-j.Done():
+			t.Fatal("the job ended before the node could be stopped")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	tc.stops[4]()
+	tc.stops[4] = func() {}
+	tc.l.Nodes[4].Close()
+	if err := j.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(j.Output(), want) {
+		t.Fatal("the output differs from one process")
+	}
+	st := j.Status()
+	t.Logf("%d tasks, %d local, %d runs, %.2fs", st.Tasks, st.Local, st.Runs, st.Seconds)
 }

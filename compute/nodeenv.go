@@ -34,11 +34,18 @@ func NewNodeEnv(n *node.Node, c *node.Cloud) *NodeEnv {
 	return &NodeEnv{N: n, Cloud: c, Dialer: NewDialer(n), roots: map[erasure.ShardID]proof.Root{}}
 }
 
-// Peers implements Env.
+// MinReliability is the reliability below which a compute peer gets no
+// runs: one whose results were outvoted, or that drops what it is sent.
+const MinReliability = 0.5
+
+// Peers implements Env: the compute peers gossip knows, but those ranked
+// below MinReliability.
 func (e *NodeEnv) Peers() []Peer {
 	var out []Peer
 	for _, p := range e.N.ComputePeers() {
-		out = append(out, Peer{ID: string(p.ID), Slots: p.Slots})
+		if p.Reliability >= MinReliability {
+			out = append(out, Peer{ID: string(p.ID), Slots: p.Slots})
+		}
 	}
 	return out
 }

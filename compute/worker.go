@@ -181,7 +181,7 @@ func (w *Worker) run(ctx context.Context, c Conn, t *Task) *Result {
 			return &Result{Status: StatusRefused, Message: "the module's bytes are not the module named"}
 		}
 		if _, err := rt.Compile(ctx, wasm); err != nil {
-			return &Result{Status: StatusBadMod, Message: err.Error()}
+			return failure(ctx, err)
 		}
 	}
 	shard, local, fetched, err := w.shard(ctx, t)
@@ -308,17 +308,21 @@ func (w *Worker) exec(ctx context.Context, t *Task, plain []byte) *Result {
 	}
 	out, err := w.cfg.Runtime.Run(ctx, st)
 	if err != nil {
-		return failure(err)
+		return failure(ctx, err)
 	}
 	res.Output = out.Stdout
 	return res
 }
 
-// failure turns a sandbox error into a result.
-func failure(err error) *Result {
+// failure turns a sandbox error into a result: the module's own failure,
+// which replicas agree on, or this worker's (it is stopping), which sends
+// the task elsewhere.
+func failure(ctx context.Context, err error) *Result {
 	r := &Result{Message: err.Error()}
 	var ee *sandbox.ExitError
 	switch {
+	case ctx.Err() != nil:
+		r.Status = StatusInternal
 	case errors.As(err, &ee):
 		r.Status, r.Code = StatusExit, ee.Code
 	case errors.Is(err, sandbox.ErrDeadline):
