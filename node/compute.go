@@ -22,7 +22,8 @@ const (
 )
 
 // ComputeConfig returns the compute slots this node offers and the memory
-// a job may take, in bytes (defaults filled: 0 and 0 when it offers none).
+// a job may take, in bytes, defaults filled: DefaultComputeMemory when the
+// node offers slots and its Config set no memory.
 func (n *Node) ComputeConfig() (slots int, memory int64) {
 	return n.cfg.ComputeSlots, n.cfg.ComputeMemory
 }

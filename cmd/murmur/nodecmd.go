@@ -102,7 +102,9 @@ func nodeCommand() *cli.Command {
 	var verbose, noMDNS bool
 	var period, checkPeriod, grace, claimTTL time.Duration
 	var target float64
+	var computeSlots int
 	repairRate := cli.Size(repair.DefaultBandwidth)
+	computeMemory := cli.Size(0)
 	return &cli.Command{
 		Name:    "node",
 		Summary: "run this machine's node until interrupted",
@@ -119,8 +121,12 @@ func nodeCommand() *cli.Command {
 			fs.DurationVar(&checkPeriod, "repair-check-period", repair.DefaultCheckPeriod, "how often the holders of this node's stripes are checked")
 			fs.DurationVar(&grace, "repair-grace", 0, "if set, every holder's grace: how long it may be away before its shards are rebuilt (0: from its outage history, 1h to 72h)")
 			fs.DurationVar(&claimTTL, "repair-claim-ttl", repair.DefaultClaimTTL, "a repair claim's lease; the next repairer in rank waits half of it")
+			computeFlags(fs, &computeSlots, &computeMemory, 0)
 		},
 		Run: func(ctx context.Context, _ *flag.FlagSet, out io.Writer) error {
+			if err := checkCompute(computeSlots); err != nil {
+				return err
+			}
 			if join != "" {
 				in, err := node.ParseInvite(join)
 				if err != nil {
@@ -131,7 +137,8 @@ func nodeCommand() *cli.Command {
 				}
 			}
 			log := cli.NewLogger(slog.LevelInfo, verbose)
-			n, err := node.Open(dir, node.Config{Logger: log, MDNS: !noMDNS, Zone: zone, GossipPeriod: period, Repair: repairConfig(repairRate, checkPeriod, grace, claimTTL)})
+			n, err := node.Open(dir, node.Config{Logger: log, MDNS: !noMDNS, Zone: zone, GossipPeriod: period, Repair: repairConfig(repairRate, checkPeriod, grace, claimTTL),
+				ComputeSlots: computeSlots, ComputeMemory: int64(computeMemory)})
 			if err != nil {
 				return err
 			}
@@ -173,6 +180,21 @@ func nodeCommand() *cli.Command {
 	}
 }
 
+// computeFlags declares the compute flags of murmur node and murmur up.
+func computeFlags(fs *flag.FlagSet, slots *int, memory *cli.Size, defSlots int) {
+	fs.IntVar(slots, "compute-slots", defSlots, "compute jobs this node offers to run at once, gossiped to the cloud (0: none)")
+	fs.Var(memory, "compute-memory", "memory one compute job may take, e.g. 512MiB (0: "+cli.FormatSize(node.DefaultComputeMemory)+")")
+}
+
+// checkCompute refuses a --compute-slots no node takes (a size is never
+// negative).
+func checkCompute(slots int) error {
+	if slots < 0 || slots > node.MaxComputeSlots {
+		return fmt.Errorf("%w: --compute-slots %d: want 0 to %d", cli.ErrUsage, slots, node.MaxComputeSlots)
+	}
+	return nil
+}
+
 // repairConfig is the repair flags of murmur node as a node.RepairConfig.
 // A grace given fixes every peer's grace, whatever its outage history.
 func repairConfig(rate cli.Size, checkPeriod, grace, claimTTL time.Duration) node.RepairConfig {
@@ -195,11 +217,17 @@ func splitList(s string) []string {
 	return out
 }
 
+// upComputeSlots is the compute slots each node of murmur up offers by
+// default, so that a local cloud can run jobs.
+const upComputeSlots = 2
+
 func upCommand() *cli.Command {
 	var dir string
 	var nodes int
 	var verbose, noMount, allowOther, nonempty bool
 	var target float64
+	var computeSlots int
+	computeMemory := cli.Size(0)
 	return &cli.Command{
 		Name:    "up",
 		Args:    "[MOUNTPOINT]",
@@ -212,10 +240,14 @@ func upCommand() *cli.Command {
 			fs.BoolVar(&noMount, "no-mount", false, "do not mount the cloud's drive")
 			fs.BoolVar(&allowOther, "allow-other", false, "let other local users use the mount (permissions still apply)")
 			fs.BoolVar(&nonempty, "nonempty", false, clientcmd.NonemptyUsage)
+			computeFlags(fs, &computeSlots, &computeMemory, upComputeSlots)
 		},
 		Run: func(ctx context.Context, fl *flag.FlagSet, out io.Writer) error {
 			if fl.NArg() > 1 {
 				return fmt.Errorf("%w: murmur up [MOUNTPOINT]", cli.ErrUsage)
+			}
+			if err := checkCompute(computeSlots); err != nil {
+				return err
 			}
 			mountpoint := "cloud"
 			if fl.NArg() == 1 {
@@ -240,7 +272,7 @@ func upCommand() *cli.Command {
 				}
 			}
 			home := filepath.Join(dir, "up")
-			l, err := node.StartLocal(ctx, node.LocalConfig{Dir: home, Nodes: nodes, Logger: log})
+			l, err := node.StartLocal(ctx, node.LocalConfig{Dir: home, Nodes: nodes, Logger: log, ComputeSlots: computeSlots, ComputeMemory: int64(computeMemory)})
 			if err != nil {
 				return err
 			}

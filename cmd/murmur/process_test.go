@@ -241,6 +241,9 @@ func TestUp(t *testing.T) {
 	if st, err := run(t, "status", "--dir", dir); err != nil || !strings.Contains(st, "drive     up at "+mnt) {
 		t.Fatalf("status does not show the mounted drive: %q, %v", st, err)
 	}
+	if st, err := run(t, "status", "--dir", dir); err != nil || !strings.Contains(st, "compute   2 slots, 256MiB a job\n") {
+		t.Fatalf("status does not show up's compute slots: %q, %v", st, err)
+	}
 
 	up.Process.Signal(os.Interrupt)
 	if err := up.Wait(); err != nil {

@@ -187,6 +187,11 @@ func StatusCommand() *cli.Command {
 			}
 			fmt.Fprintf(out, "node      %s\ncloud     %s\npeers     %d connected\nstored    %s for the cloud (capacity: %s)\nfiles     %d stored through this node\n",
 				s.ID, s.Cloud, s.Peers, cli.HumanBytes(s.StoredBytes), capacity, s.Files)
+			if s.ComputeSlots > 0 {
+				fmt.Fprintf(out, "compute   %d slots, %s a job\n", s.ComputeSlots, cli.FormatSize(s.ComputeMemory))
+			} else {
+				fmt.Fprintln(out, "compute   no slots offered")
+			}
 			if g := s.Gossip; g.Size > 0 {
 				fmt.Fprintf(out, "members   about %.1f (gossip epoch %d, median of %d counts); they offer %s, %s free, store %s\n",
 					g.Size, g.Epoch, g.Instances, cli.HumanBytes(int64(g.Capacity)), cli.HumanBytes(int64(g.Free)), cli.HumanBytes(int64(g.Stored)))
@@ -283,8 +288,12 @@ func PeersCommand() *cli.Command {
 			}
 			for _, p := range peers {
 				au := p.Audits
-				fmt.Fprintf(out, "%s  reliability %.2f (evidence %.0f); audits %d passed, %d failed, %d missing, %d timed out\n",
+				fmt.Fprintf(out, "%s  reliability %.2f (evidence %.0f); audits %d passed, %d failed, %d missing, %d timed out",
 					p.ID, p.Reliability, p.Evidence, au.Passed, au.Failed, au.Missing, au.TimedOut)
+				if p.Slots > 0 {
+					fmt.Fprintf(out, "; compute %d slots, %d free", p.Slots, p.SlotsFree)
+				}
+				fmt.Fprintln(out)
 				for _, a := range p.Addrs {
 					fmt.Fprintln(out, "  ", a)
 				}
