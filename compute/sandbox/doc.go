@@ -30,7 +30,9 @@
 // past Config.MemoryLimit and then failed, [ErrOutput] when it wrote more
 // than Limits.MaxOutput bytes to stdout, [ErrTrap] when it trapped, and an
 // [*ExitError] (which is [ErrExit]) when it exited with a non-zero code.
-// [ErrUnknownModule] means the module is not compiled (or was evicted).
+// [ErrUnknownModule] means the module is not compiled (or was evicted),
+// [ErrBadTask] that the task's arguments or environment cannot be passed
+// (a NUL byte, a key with '='), [ErrClosed] that the Runtime is closed.
 //
 // Memory is bounded by a per-run allocator rather than by wazero's own page
 // limit, which stays at the wasm32 maximum: a grow past Config.MemoryLimit

@@ -32,6 +32,8 @@ var (
 	ErrOutput        = errors.New("sandbox: output limit exceeded")
 	ErrTrap          = errors.New("sandbox: module trapped")
 	ErrExit          = errors.New("sandbox: non-zero exit")
+	ErrBadTask       = errors.New("sandbox: bad task")
+	ErrClosed        = errors.New("sandbox: runtime closed")
 )
 
 // ExitError is the error of a run whose module exited with a non-zero
@@ -158,6 +160,20 @@ type Task struct {
 	Limits Limits
 }
 
+func (t *Task) validate() error {
+	for _, a := range t.Args {
+		if strings.IndexByte(a, 0) >= 0 {
+			return fmt.Errorf("%w: argument %q holds a NUL byte", ErrBadTask, a)
+		}
+	}
+	for k, v := range t.Env {
+		if k == "" || strings.ContainsAny(k, "=\x00") || strings.IndexByte(v, 0) >= 0 {
+			return fmt.Errorf("%w: environment variable %q=%q", ErrBadTask, k, v)
+		}
+	}
+	return nil
+}
+
 // Output is what a run wrote and how it exited. Stdout and Stderr belong
 // to the caller.
 type Output struct {
@@ -232,8 +248,6 @@ func (r *Runtime) Close(ctx context.Context) error {
 	return r.rt.Close(ctx)
 }
 
-var errClosed = errors.New("sandbox: runtime closed")
-
 // Has reports whether the module id is compiled and cached.
 func (r *Runtime) Has(id ModuleID) bool {
 	r.mu.Lock()
@@ -253,7 +267,7 @@ func (r *Runtime) Compile(ctx context.Context, wasm []byte) (ModuleID, error) {
 		r.mu.Lock()
 		if r.closed {
 			r.mu.Unlock()
-			return id, errClosed
+			return id, ErrClosed
 		}
 		if el, ok := r.mods[id]; ok {
 			r.lru.MoveToFront(el)
@@ -279,8 +293,8 @@ func (r *Runtime) Compile(ctx context.Context, wasm []byte) (ModuleID, error) {
 	r.mu.Lock()
 	close(r.inflight[id])
 	delete(r.inflight, id)
-	if err == nil && r.closed {
-		err = errClosed
+	if r.closed {
+		err = ErrClosed
 	}
 	if err != nil {
 		r.mu.Unlock()
@@ -345,7 +359,7 @@ func (r *Runtime) lookup(id ModuleID) (wazero.CompiledModule, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
-		return nil, errClosed
+		return nil, ErrClosed
 	}
 	el, ok := r.mods[id]
 	if !ok {
@@ -362,6 +376,9 @@ func (r *Runtime) lookup(id ModuleID) (wazero.CompiledModule, error) {
 func (r *Runtime) Run(ctx context.Context, t Task) (*Output, error) {
 	mod, err := r.lookup(t.Module)
 	if err != nil {
+		return nil, err
+	}
+	if err := t.validate(); err != nil {
 		return nil, err
 	}
 	lim := t.Limits.filled()
