@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -376,5 +377,22 @@ func TestClosed(t *testing.T) {
 	}
 	if _, err := r.Compile(context.Background(), wasmBytes["exit"]); !errors.Is(err, sandbox.ErrClosed) {
 		t.Fatalf("Compile after Close: %v", err)
+	}
+}
+
+// Concurrent Compiles of one module compile it once.
+func TestCompileConcurrent(t *testing.T) {
+	r := newRuntime(t, sandbox.Config{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			if _, err := r.Compile(context.Background(), wasmBytes["exit"]); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := sandbox.Compiles(r); n != 1 {
+		t.Fatalf("compiled %d times", n)
 	}
 }
