@@ -396,3 +396,67 @@ func TestCompileConcurrent(t *testing.T) {
 		t.Fatalf("compiled %d times", n)
 	}
 }
+
+// gateReader closes started at its first Read and then waits for proceed
+// before reading r: the test knows the module is running.
+type gateReader struct {
+	once             sync.Once
+	started, proceed chan struct{}
+	r                *bytes.Reader
+}
+
+func newGate(data []byte) *gateReader {
+	return &gateReader{started: make(chan struct{}), proceed: make(chan struct{}), r: bytes.NewReader(data)}
+}
+
+func (g *gateReader) Read(p []byte) (int, error) {
+	g.once.Do(func() { close(g.started); <-g.proceed })
+	return g.r.Read(p)
+}
+
+// A module evicted while it runs keeps running to its end.
+func TestEvictWhileRunning(t *testing.T) {
+	r := newRuntime(t, sandbox.Config{MaxModules: 1})
+	id := compile(t, r, "wordcount")
+	text := []byte("b a b\n")
+	gate := newGate(text)
+	done := make(chan error)
+	var out *sandbox.Output
+	go func() {
+		var err error
+		out, err = r.Run(context.Background(), sandbox.Task{Module: id, Args: []string{"map"}, Stdin: gate})
+		done <- err
+	}()
+	<-gate.started
+	compile(t, r, "exit") // evicts wordcount
+	if r.Has(id) {
+		t.Fatal("wordcount was not evicted")
+	}
+	close(gate.proceed)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if string(out.Stdout) != "a\t1\nb\t2\n" {
+		t.Fatalf("stdout %q", out.Stdout)
+	}
+}
+
+// Closing the Runtime stops its runs with ErrClosed.
+func TestCloseWhileRunning(t *testing.T) {
+	r := newRuntime(t, sandbox.Config{})
+	id := compile(t, r, "wordcount")
+	gate := newGate(bytes.Repeat([]byte("word "), 1<<20))
+	done := make(chan error)
+	go func() {
+		_, err := r.Run(context.Background(), sandbox.Task{Module: id, Args: []string{"map"}, Stdin: gate})
+		done <- err
+	}()
+	<-gate.started
+	if err := r.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	close(gate.proceed)
+	if err := <-done; !errors.Is(err, sandbox.ErrClosed) {
+		t.Fatalf("run during Close: got %v, want ErrClosed", err)
+	}
+}
