@@ -4,5 +4,7 @@
 // results agree. A job gets per-chunk keys for its input, never the drive
 // key.
 //
-// It holds no code yet.
+// So far it holds the sandbox jobs run in (compute/sandbox) and the
+// example jobs with their ABI (compute/examples); scheduling and
+// replicated runs are to come.
 package compute

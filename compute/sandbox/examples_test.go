@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -17,6 +18,8 @@ import (
 
 	"github.com/murmur-cloud/murmur/compute/examples"
 	"github.com/murmur-cloud/murmur/compute/sandbox"
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 )
 
 var vocabulary = []string{
@@ -279,5 +282,28 @@ func BenchmarkCompile(b *testing.B) {
 			b.Fatal(err)
 		}
 		r.Close(context.Background())
+	}
+}
+
+// BenchmarkWordcountMapUnchecked is BenchmarkWordcountMap's sandbox run on
+// plain wazero without WithCloseOnContextDone, to show what the deadline
+// checks cost (the sandbox cannot run without them).
+func BenchmarkWordcountMapUnchecked(b *testing.B) {
+	ctx := context.Background()
+	rt := wazero.NewRuntime(ctx)
+	defer rt.Close(ctx)
+	wasi_snapshot_preview1.MustInstantiate(ctx, rt)
+	cm, err := rt.CompileModule(ctx, wasmBytes["wordcount"])
+	if err != nil {
+		b.Fatal(err)
+	}
+	text := genText(5, 16<<20, 1, 1<<20)
+	b.SetBytes(int64(len(text)))
+	for b.Loop() {
+		mc := wazero.NewModuleConfig().WithName("").WithArgs("job", "map").
+			WithStdin(bytes.NewReader(text)).WithStdout(io.Discard)
+		if _, err := rt.InstantiateModule(ctx, cm, mc); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -32,6 +32,8 @@ var (
 	ErrOutput        = errors.New("sandbox: output limit exceeded")
 	ErrTrap          = errors.New("sandbox: module trapped")
 	ErrExit          = errors.New("sandbox: non-zero exit")
+	ErrBadTask       = errors.New("sandbox: bad task")
+	ErrClosed        = errors.New("sandbox: runtime closed")
 )
 
 // ExitError is the error of a run whose module exited with a non-zero
@@ -158,6 +160,20 @@ type Task struct {
 	Limits Limits
 }
 
+func (t *Task) validate() error {
+	for _, a := range t.Args {
+		if strings.IndexByte(a, 0) >= 0 {
+			return fmt.Errorf("%w: argument %q holds a NUL byte", ErrBadTask, a)
+		}
+	}
+	for k, v := range t.Env {
+		if k == "" || strings.ContainsAny(k, "=\x00") || strings.IndexByte(v, 0) >= 0 {
+			return fmt.Errorf("%w: environment variable %q=%q", ErrBadTask, k, v)
+		}
+	}
+	return nil
+}
+
 // Output is what a run wrote and how it exited. Stdout and Stderr belong
 // to the caller.
 type Output struct {
@@ -182,8 +198,10 @@ type Runtime struct {
 }
 
 type entry struct {
-	id  ModuleID
-	mod wazero.CompiledModule
+	id      ModuleID
+	mod     wazero.CompiledModule
+	users   int  // Runs instantiating it; under Runtime.mu
+	evicted bool // closed when the last user is done
 }
 
 // New returns a Runtime for cfg.
@@ -221,18 +239,20 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	}, nil
 }
 
-// Close stops running modules and releases the compiled ones. Calls after
-// Close fail.
+// Close stops running modules, whose Runs return ErrClosed, and releases
+// the compiled ones. Later calls fail with ErrClosed.
 func (r *Runtime) Close(ctx context.Context) error {
 	r.mu.Lock()
 	r.closed = true
 	r.mods = map[ModuleID]*list.Element{}
 	r.lru.Init()
 	r.mu.Unlock()
-	return r.rt.Close(ctx)
+	// A non-zero code, so that a run stopped by Close does not pass for
+	// one that exited 0.
+	return r.rt.CloseWithExitCode(ctx, closedExitCode)
 }
 
-var errClosed = errors.New("sandbox: runtime closed")
+const closedExitCode = 0xfffffffe
 
 // Has reports whether the module id is compiled and cached.
 func (r *Runtime) Has(id ModuleID) bool {
@@ -253,7 +273,7 @@ func (r *Runtime) Compile(ctx context.Context, wasm []byte) (ModuleID, error) {
 		r.mu.Lock()
 		if r.closed {
 			r.mu.Unlock()
-			return id, errClosed
+			return id, ErrClosed
 		}
 		if el, ok := r.mods[id]; ok {
 			r.lru.MoveToFront(el)
@@ -279,8 +299,8 @@ func (r *Runtime) Compile(ctx context.Context, wasm []byte) (ModuleID, error) {
 	r.mu.Lock()
 	close(r.inflight[id])
 	delete(r.inflight, id)
-	if err == nil && r.closed {
-		err = errClosed
+	if r.closed {
+		err = ErrClosed
 	}
 	if err != nil {
 		r.mu.Unlock()
@@ -295,10 +315,12 @@ func (r *Runtime) Compile(ctx context.Context, wasm []byte) (ModuleID, error) {
 	for r.lru.Len() > r.cfg.MaxModules {
 		e := r.lru.Remove(r.lru.Back()).(*entry)
 		delete(r.mods, e.id)
-		evicted = append(evicted, e)
+		e.evicted = true
+		if e.users == 0 {
+			evicted = append(evicted, e)
+		}
 	}
 	r.mu.Unlock()
-	// Closing a compiled module is safe while instances of it still run.
 	for _, e := range evicted {
 		e.mod.Close(ctx)
 	}
@@ -341,18 +363,31 @@ func (r *Runtime) compile(ctx context.Context, id ModuleID, wasm []byte) (wazero
 	return mod, nil
 }
 
-func (r *Runtime) lookup(id ModuleID) (wazero.CompiledModule, error) {
+// acquire returns the compiled module id, kept open until release.
+func (r *Runtime) acquire(id ModuleID) (*entry, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
-		return nil, errClosed
+		return nil, ErrClosed
 	}
 	el, ok := r.mods[id]
 	if !ok {
 		return nil, fmt.Errorf("%w %s", ErrUnknownModule, id)
 	}
 	r.lru.MoveToFront(el)
-	return el.Value.(*entry).mod, nil
+	e := el.Value.(*entry)
+	e.users++
+	return e, nil
+}
+
+func (r *Runtime) release(ctx context.Context, e *entry) {
+	r.mu.Lock()
+	e.users--
+	last := e.evicted && e.users == 0
+	r.mu.Unlock()
+	if last {
+		e.mod.Close(ctx)
+	}
 }
 
 // Run runs t to its end and returns what it wrote. The error is nil only
@@ -360,10 +395,14 @@ func (r *Runtime) lookup(id ModuleID) (wazero.CompiledModule, error) {
 // ran but failed, the Output is returned too, holding what it wrote before
 // it stopped. When ctx is cancelled, Run returns ctx.Err().
 func (r *Runtime) Run(ctx context.Context, t Task) (*Output, error) {
-	mod, err := r.lookup(t.Module)
+	if err := t.validate(); err != nil {
+		return nil, err
+	}
+	e, err := r.acquire(t.Module)
 	if err != nil {
 		return nil, err
 	}
+	defer r.release(ctx, e)
 	lim := t.Limits.filled()
 
 	runCtx, stop := context.WithCancel(ctx)
@@ -397,7 +436,7 @@ func (r *Runtime) Run(ctx context.Context, t Task) (*Output, error) {
 	}
 
 	start := time.Now()
-	inst, err := r.rt.InstantiateModule(runCtx, mod, mc)
+	inst, err := r.rt.InstantiateModule(runCtx, e.mod, mc)
 	if inst != nil {
 		inst.Close(ctx)
 	}
@@ -406,14 +445,20 @@ func (r *Runtime) Run(ctx context.Context, t Task) (*Output, error) {
 	if err == nil {
 		return out, nil
 	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
 	var exit *sys.ExitError
 	isExit := errors.As(err, &exit)
 	if isExit {
 		out.Exit = int(exit.ExitCode())
 	}
+	r.mu.Lock()
+	closed := r.closed
+	r.mu.Unlock()
 	switch {
-	case ctx.Err() != nil:
-		return nil, ctx.Err()
+	case closed:
+		return nil, ErrClosed
 	case stdout.over.Load():
 		return out, fmt.Errorf("%w: run of %s wrote more than %d bytes to stdout", ErrOutput, t.Module, lim.MaxOutput)
 	case mem.refused.Load():

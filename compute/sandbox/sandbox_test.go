@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -189,6 +190,11 @@ func TestDeterministic(t *testing.T) {
 			t.Errorf("output lacks %q", want)
 		}
 	}
+	// Another Runtime (another peer) gives the same bytes.
+	other := newRuntime(t, sandbox.Config{})
+	if c := mustRun(t, other, sandbox.Task{Module: compile(t, other, "world"), Args: task.Args, Env: task.Env}); !bytes.Equal(c.Stdout, a.Stdout) {
+		t.Fatalf("another runtime gives other bytes:\n%s\n---\n%s", a.Stdout, c.Stdout)
+	}
 	// Another task reads other random bytes.
 	task.Args = []string{"y"}
 	c := mustRun(t, r, task)
@@ -295,5 +301,162 @@ func TestConfigDefaults(t *testing.T) {
 	}
 	if _, err := sandbox.New(context.Background(), sandbox.Config{MemoryLimit: 5 << 30}); err == nil {
 		t.Fatal("New accepted a memory limit over 4 GiB")
+	}
+}
+
+// startModule is a module of one _start function with body (its
+// instructions, without the final end) and one page of memory.
+func startModule(body ...byte) []byte {
+	code := append([]byte{0}, body...) // no locals
+	code = append(code, 0x0b)
+	exports := []byte{7, 2}
+	exports = append(exports, name("memory")...)
+	exports = append(exports, 0x02, 0)
+	exports = append(exports, name("_start")...)
+	exports = append(exports, 0x00, 0)
+	return wasmModule(typeSection, []byte{3, 1, 0}, memorySection, exports,
+		append([]byte{10, 1, byte(len(code))}, code...))
+}
+
+// Modules not written in Go: the classification does not rest on Go's
+// runtime.
+func TestHandWrittenModules(t *testing.T) {
+	r := newRuntime(t, sandbox.Config{MemoryLimit: 64 << 20})
+	ctx := context.Background()
+	grow := []byte{0x41, 0x90, 0xce, 0x00, 0x40, 0} // memory.grow(10000 pages, 625 MiB); i32.const is signed LEB128
+	for _, tc := range []struct {
+		name string
+		wasm []byte
+		want error
+	}{
+		{"empty start", startModule(), nil},
+		{"unreachable", startModule(0x00), sandbox.ErrTrap},
+		{"grow refused, then trap", startModule(append(grow, 0x41, 0x7f, 0x46, 0x04, 0x40, 0x00, 0x0b)...), sandbox.ErrMemory},
+		{"grow refused, survived", startModule(append(grow, 0x41, 0x7f, 0x47, 0x04, 0x40, 0x00, 0x0b)...), nil},                             // traps unless refused
+		{"grow to the limit", startModule(0x41, 0xff, 0x07, 0x40, 0, 0x41, 0x7f, 0x46, 0x04, 0x40, 0x00, 0x0b), nil},                        // 1+1023 pages: 64 MiB
+		{"grow a page past the limit", startModule(0x41, 0x80, 0x08, 0x40, 0, 0x41, 0x7f, 0x46, 0x04, 0x40, 0x00, 0x0b), sandbox.ErrMemory}, // 1+1024 pages
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id, err := r.Compile(ctx, tc.wasm)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := r.Run(ctx, sandbox.Task{Module: id})
+			if !errors.Is(err, tc.want) || (tc.want == nil && err != nil) {
+				t.Fatalf("got %v, want %v", err, tc.want)
+			}
+			if out == nil || len(out.Stdout) != 0 {
+				t.Fatalf("output %+v", out)
+			}
+			t.Log(err)
+		})
+	}
+}
+
+func TestBadTask(t *testing.T) {
+	r := shared(t)
+	id := compile(t, r, "exit")
+	for _, task := range []sandbox.Task{
+		{Module: id, Args: []string{"0", "a\x00b"}},
+		{Module: id, Args: []string{"0", ""}, Env: map[string]string{"A=B": "c"}},
+		{Module: id, Args: []string{"0", ""}, Env: map[string]string{"": "c"}},
+		{Module: id, Args: []string{"0", ""}, Env: map[string]string{"A": "\x00"}},
+	} {
+		if _, err := r.Run(context.Background(), task); !errors.Is(err, sandbox.ErrBadTask) {
+			t.Errorf("%q %q: got %v, want ErrBadTask", task.Args, task.Env, err)
+		}
+	}
+}
+
+func TestClosed(t *testing.T) {
+	r := newRuntime(t, sandbox.Config{})
+	id := compile(t, r, "exit")
+	r.Close(context.Background())
+	if _, err := r.Run(context.Background(), sandbox.Task{Module: id}); !errors.Is(err, sandbox.ErrClosed) {
+		t.Fatalf("Run after Close: %v", err)
+	}
+	if _, err := r.Compile(context.Background(), wasmBytes["exit"]); !errors.Is(err, sandbox.ErrClosed) {
+		t.Fatalf("Compile after Close: %v", err)
+	}
+}
+
+// Concurrent Compiles of one module compile it once.
+func TestCompileConcurrent(t *testing.T) {
+	r := newRuntime(t, sandbox.Config{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			if _, err := r.Compile(context.Background(), wasmBytes["exit"]); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := sandbox.Compiles(r); n != 1 {
+		t.Fatalf("compiled %d times", n)
+	}
+}
+
+// gateReader closes started at its first Read and then waits for proceed
+// before reading r: the test knows the module is running.
+type gateReader struct {
+	once             sync.Once
+	started, proceed chan struct{}
+	r                *bytes.Reader
+}
+
+func newGate(data []byte) *gateReader {
+	return &gateReader{started: make(chan struct{}), proceed: make(chan struct{}), r: bytes.NewReader(data)}
+}
+
+func (g *gateReader) Read(p []byte) (int, error) {
+	g.once.Do(func() { close(g.started); <-g.proceed })
+	return g.r.Read(p)
+}
+
+// A module evicted while it runs keeps running to its end.
+func TestEvictWhileRunning(t *testing.T) {
+	r := newRuntime(t, sandbox.Config{MaxModules: 1})
+	id := compile(t, r, "wordcount")
+	text := []byte("b a b\n")
+	gate := newGate(text)
+	done := make(chan error)
+	var out *sandbox.Output
+	go func() {
+		var err error
+		out, err = r.Run(context.Background(), sandbox.Task{Module: id, Args: []string{"map"}, Stdin: gate})
+		done <- err
+	}()
+	<-gate.started
+	compile(t, r, "exit") // evicts wordcount
+	if r.Has(id) {
+		t.Fatal("wordcount was not evicted")
+	}
+	close(gate.proceed)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if string(out.Stdout) != "a\t1\nb\t2\n" {
+		t.Fatalf("stdout %q", out.Stdout)
+	}
+}
+
+// Closing the Runtime stops its runs with ErrClosed.
+func TestCloseWhileRunning(t *testing.T) {
+	r := newRuntime(t, sandbox.Config{})
+	id := compile(t, r, "wordcount")
+	gate := newGate(bytes.Repeat([]byte("word "), 1<<20))
+	done := make(chan error)
+	go func() {
+		_, err := r.Run(context.Background(), sandbox.Task{Module: id, Args: []string{"map"}, Stdin: gate})
+		done <- err
+	}()
+	<-gate.started
+	if err := r.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	close(gate.proceed)
+	if err := <-done; !errors.Is(err, sandbox.ErrClosed) {
+		t.Fatalf("run during Close: got %v, want ErrClosed", err)
 	}
 }
