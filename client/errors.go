@@ -55,6 +55,7 @@ var kinds = []struct {
 	status int
 }{
 	{ErrNoFile, "no_file", http.StatusNotFound},
+	{ErrNoJob, "no_job", http.StatusNotFound},
 	{store.ErrNotFound, "not_found", http.StatusNotFound},
 	{drive.ErrNoRoot, "no_root", http.StatusNotFound},
 	{rootrec.ErrStale, "stale_root", http.StatusConflict},

@@ -124,10 +124,9 @@ type Job struct {
 	done   chan struct{}
 	tr     Traffic
 
-	mu       sync.Mutex
-	st       JobStatus
-	output   []byte
-	outputIn int64 // bytes of outputs received in results
+	mu     sync.Mutex
+	st     JobStatus
+	output []byte
 }
 
 // Start starts a job over inputs.
@@ -203,8 +202,7 @@ func (j *Job) Status() JobStatus {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	s := j.st
-	// Outputs come in results: they are not traffic for the job.
-	s.Network += j.tr.In.Load() + j.tr.Out.Load() - j.outputIn
+	s.Network += j.tr.In.Load() + j.tr.Out.Load()
 	if s.Ended.IsZero() {
 		s.Seconds = time.Since(s.Started).Seconds()
 	}

@@ -123,9 +123,6 @@ func (j *Job) run(ctx context.Context, id JobID) {
 		}
 		res := ev.res
 		j.update(func(s *JobStatus) { s.Runs++ })
-		j.mu.Lock()
-		j.outputIn += int64(len(res.Output))
-		j.mu.Unlock()
 		if res.Local {
 			local[i] = true
 		}

@@ -182,6 +182,10 @@ func (d *Dialer) Run(ctx context.Context, p string, t *Task, wasm []byte, grant 
 	if err != nil && !errors.Is(err, ErrMalformed) {
 		return nil, d.fail(ctx, id, err)
 	}
+	if res != nil {
+		// The output is the job's result, not traffic it cost.
+		tr.In.Add(-int64(len(res.Output)))
+	}
 	return res, err
 }
 

@@ -41,6 +41,8 @@ type Server struct {
 
 	mu     sync.Mutex
 	leases client.LeaseStatus
+
+	jobs jobs
 }
 
 // FirstRenewal is how long after it starts serving the daemon renews its
@@ -200,6 +202,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/files/{id}", s.get)
 	mux.HandleFunc("DELETE /v1/files/{id}", s.del)
 	mux.HandleFunc("POST /v1/leases/renew", s.renewNow)
+	s.jobRoutes(mux)
 	s.driveRoutes(mux)
 	return mux
 }

@@ -17,7 +17,7 @@ func benchCommand() *cli.Command {
 	return &cli.Command{
 		Name:    "bench",
 		Summary: "measure Murmur's speed on this machine",
-		Sub:     []*cli.Command{benchPipelineCommand(), benchClusterCommand(), benchRepairCommand(), benchMountCommand(), benchBackupCommand()},
+		Sub:     []*cli.Command{benchPipelineCommand(), benchClusterCommand(), benchRepairCommand(), benchMountCommand(), benchBackupCommand(), benchComputeCommand()},
 	}
 }
 

@@ -42,6 +42,7 @@ func explain(err error) (string, int) {
 		{cli.ErrUsage, exitUsage, ""},
 		{client.ErrNotRunning, exitNotRunning, ""},
 		{client.ErrNoFile, exitNotFound, ""},
+		{client.ErrNoJob, exitNotFound, ""},
 		{crypt.ErrWrongPassphrase, exitAuth, ""},
 		{crypt.ErrKeyFile, exitAuth, ""},
 		{node.ErrBadInvite, exitUsage, ""},

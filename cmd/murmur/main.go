@@ -55,6 +55,7 @@ func root() *cli.Command {
 			clientcmd.GetCommand(),
 			clientcmd.LsCommand(),
 			clientcmd.RmCommand(),
+			clientcmd.JobCommand(),
 			clientcmd.StatusCommand(),
 			clientcmd.PeersCommand(),
 			initCommand(),

@@ -159,6 +159,11 @@ func nodeCommand() *cli.Command {
 			if err := srv.SetTarget(target); err != nil {
 				return fmt.Errorf("%w: --target: %v", cli.ErrUsage, err)
 			}
+			stopCompute, err := srv.StartCompute(ctx)
+			if err != nil {
+				return err
+			}
+			defer stopCompute()
 			// The backups scheduled on this node (murmur backup schedule).
 			go func() {
 				if err := clientcmd.RunScheduledBackups(ctx, dir, srv.Drive(), nodeCode(n, target), log); err != nil {
@@ -283,6 +288,18 @@ func upCommand() *cli.Command {
 			}
 			if err := srv.SetTarget(target); err != nil {
 				return fmt.Errorf("%w: --target: %v", cli.ErrUsage, err)
+			}
+			stopCompute, err := srv.StartCompute(ctx)
+			if err != nil {
+				return err
+			}
+			defer stopCompute()
+			for _, n := range l.Nodes[1:] {
+				stop, err := daemon.StartWorker(ctx, n, log)
+				if err != nil {
+					return err
+				}
+				defer stop()
 			}
 			// The backups scheduled on this node (murmur backup schedule).
 			go func() {
