@@ -78,6 +78,11 @@ type cloudOpts struct {
 
 func newTestCloud(t *testing.T, o cloudOpts) *testCloud {
 	t.Helper()
+	if testing.Short() {
+		// The race pass (-short) runs the owner, worker and scheduler on
+		// fakes; the clouds of real nodes run in the plain pass.
+		t.Skip("a cloud of real nodes: the plain (not -short) pass runs it")
+	}
 	ctx := context.Background()
 	l, err := node.StartLocal(ctx, node.LocalConfig{Dir: t.TempDir(), Nodes: o.nodes, ComputeSlots: 2,
 		GossipPeriod: 200 * time.Millisecond})
@@ -232,11 +237,30 @@ func corpus(seed uint64, size int) (map[string][]byte, []string) {
 	return files, []string{"big.txt", "small.txt", "empty.txt", "mid.txt", "oneline"}
 }
 
-// TestJobsMatchOneProcess: each example job over files stored in a cloud
-// of six nodes gives exactly the output of the same module run over the
-// whole files in one process, with most tasks run where their chunk lies.
-func TestJobsMatchOneProcess(t *testing.T) {
+// TestCloudJobs runs, on one cloud of six nodes (as its subtests are
+// named): the example jobs against one process, a sandbox's failures,
+// two owners at once, and a node lost in the middle of a job.
+func TestCloudJobs(t *testing.T) {
 	tc := newTestCloud(t, cloudOpts{nodes: 6, replicas: 1, liar: -1})
+	for _, c := range []struct {
+		name string
+		f    func(*testing.T, *testCloud)
+	}{
+		{"MatchOneProcess", jobsMatchOneProcess},
+		{"Sandbox", jobSandbox},
+		{"TwoOwners", twoOwners},
+		{"NodeLost", nodeLostMidJob}, // last: it stops a node
+	} {
+		if !t.Run(c.name, func(t *testing.T) { c.f(t, tc) }) {
+			return
+		}
+	}
+}
+
+// jobsMatchOneProcess: each example job over files stored in a cloud of
+// six nodes gives exactly the output of the same module run over the
+// whole files in one process, with most tasks run where their chunk lies.
+func jobsMatchOneProcess(t *testing.T, tc *testCloud) {
 	files, names := corpus(1, 6<<20)
 	inputs := tc.put(t, files, names)
 	for _, c := range []struct {
@@ -292,12 +316,11 @@ func buildTestModules(t *testing.T) map[string][]byte {
 	return m
 }
 
-// TestJobSandbox: a module that loops forever, one that allocates past
-// its memory limit and one that tries to open a file and a socket each
-// fail their job with a clear error to its owner, and the nodes go on
-// serving the next job.
-func TestJobSandbox(t *testing.T) {
-	tc := newTestCloud(t, cloudOpts{nodes: 6, replicas: 1, liar: -1})
+// jobSandbox: a module that loops forever, one that allocates past its
+// memory limit and one that tries to open a file and a socket each fail
+// their job with a clear error to its owner, and the nodes go on serving
+// the next job.
+func jobSandbox(t *testing.T, tc *testCloud) {
 	files, names := corpus(2, 256<<10)
 	inputs := tc.put(t, files, names)
 	bad := buildTestModules(t)
@@ -312,6 +335,7 @@ func TestJobSandbox(t *testing.T) {
 	} {
 		spec := c.spec
 		spec.Module = bad[c.mod]
+		start := time.Now()
 		j, err := tc.owner.Start(spec, inputs)
 		if err != nil {
 			t.Fatal(err)
@@ -320,7 +344,7 @@ func TestJobSandbox(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Fatalf("%s: the job ended with %v, want an error saying %q", c.mod, err, c.want)
 		}
-		t.Logf("%s: %v", c.mod, err)
+		t.Logf("%s (%v): %v", c.mod, time.Since(start).Round(time.Millisecond), err)
 	}
 	spec := compute.Spec{Module: module(t, "linecount"), Reduce: true}
 	j, err := tc.owner.Start(spec, inputs)
@@ -383,11 +407,10 @@ func TestWrongOutputsOutvoted(t *testing.T) {
 	t.Logf("reliability: liar %.3f, honest peers at least %.3f", liarRel, honestMin)
 }
 
-// TestNodeLostMidJob: a node that vanishes while a job runs (its host and
+// nodeLostMidJob: a node that vanishes while a job runs (its host and
 // worker stop) has its runs re-issued and its chunks read from the rest
 // of their stripes; the job's output is still exact.
-func TestNodeLostMidJob(t *testing.T) {
-	tc := newTestCloud(t, cloudOpts{nodes: 6, replicas: 1, liar: -1})
+func nodeLostMidJob(t *testing.T, tc *testCloud) {
 	files, names := corpus(4, 6<<20)
 	inputs := tc.put(t, files, names)
 	spec := compute.Spec{Module: module(t, "wordcount"), Reduce: true}
@@ -414,4 +437,51 @@ func TestNodeLostMidJob(t *testing.T) {
 	}
 	st := j.Status()
 	t.Logf("%d tasks, %d local, %d runs, %.2fs", st.Tasks, st.Local, st.Runs, st.Seconds)
+}
+
+// twoOwners: jobs of two owners (two nodes, each with its own keys and
+// files) at once share the compute peers and both complete with exact
+// outputs; their times beside each alone are logged.
+func twoOwners(t *testing.T, tc *testCloud) {
+	// The second owner: node 1, its own keys, its own files.
+	pl, err := placement.NewReliable(placement.ReliableConfig{Seed: 99})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := &testCloud{l: tc.l, workers: tc.workers, rt: tc.rt, cloud: tc.l.Nodes[1].Cloud(pl)}
+	second.cfg = tc.cfg
+	second.cfg.Keys = crypt.NewMasterKey().Keys(crypt.NewDriveID())
+	second.env = compute.NewNodeEnv(tc.l.Nodes[1], second.cloud)
+	second.env.Dialer.Self = tc.workers[1]
+	if second.owner, err = compute.NewOwner(compute.OwnerConfig{Env: second.env, Keys: second.cfg, Runtime: tc.rt,
+		Verify: compute.VerifyConfig{Replicas: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	filesA, names := corpus(5, 3<<20)
+	filesB, _ := corpus(6, 3<<20)
+	inA, inB := tc.put(t, filesA, names), second.put(t, filesB, names)
+	spec := compute.Spec{Module: module(t, "wordcount"), Reduce: true}
+	wantA := reference(t, tc.rt, spec.Module, spec, filesA, names)
+	wantB := reference(t, tc.rt, spec.Module, spec, filesB, names)
+	run := func(o *compute.Owner, in []compute.Input) *compute.Job {
+		j, err := o.Start(spec, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return j
+	}
+	check := func(j *compute.Job, want []byte) float64 {
+		if err := j.Wait(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(j.Output(), want) {
+			t.Fatal("a job's output differs from one process")
+		}
+		return j.Status().Seconds
+	}
+	aloneA := check(run(tc.owner, inA), wantA)
+	aloneB := check(run(second.owner, inB), wantB)
+	ja, jb := run(tc.owner, inA), run(second.owner, inB)
+	togetherA, togetherB := check(ja, wantA), check(jb, wantB)
+	t.Logf("owner A: %.2fs alone, %.2fs beside B; owner B: %.2fs alone, %.2fs beside A", aloneA, togetherA, aloneB, togetherB)
 }

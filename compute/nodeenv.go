@@ -115,7 +115,7 @@ func StartNode(ctx context.Context, n *node.Node, c *node.Cloud, log *slog.Logge
 	if err != nil {
 		return nil, nil, err
 	}
-	w, err := NewWorker(WorkerConfig{Slots: slots, Runtime: rt, Shards: NodeShards{N: n, Cloud: c}, Logger: log,
+	w, err := NewWorker(WorkerConfig{Slots: slots, Memory: mem, Runtime: rt, Shards: NodeShards{N: n, Cloud: c}, Logger: log,
 		Corrupt: corrupt, OnFree: n.SetComputeFree})
 	if err != nil {
 		rt.Close(ctx)

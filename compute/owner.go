@@ -73,10 +73,14 @@ type Spec struct {
 	Args      []string
 	Fold      bool // per file, chunk after chunk ("fold"), not per line
 	Reduce    bool
-	Replicas  int           // 0: the owner's default
-	Deadline  time.Duration // per run; default 60s
-	MaxOutput int           // per run; default 64 MiB
+	Replicas  int           // 0: the owner's default; at most 9
+	Deadline  time.Duration // per run; default 60s, at most MaxDeadline
+	MaxOutput int           // per run; default and most MaxOutput
+	Memory    int64         // per run; default 256 MiB; a peer that gives less does not run it
 }
+
+// DefaultMemory is a task's memory limit unless its job says otherwise.
+const DefaultMemory = 256 << 20
 
 // Input is one file of a job's input.
 type Input struct {
@@ -143,6 +147,18 @@ func (o *Owner) Start(spec Spec, inputs []Input) (*Job, error) {
 	if spec.Deadline <= 0 {
 		spec.Deadline = 60 * time.Second
 	}
+	if spec.Deadline > MaxDeadline {
+		return nil, fmt.Errorf("compute: a task deadline of %v, at most %v", spec.Deadline, MaxDeadline)
+	}
+	if spec.Replicas < 0 || spec.Replicas > 9 {
+		return nil, fmt.Errorf("compute: %d replicas, want 1 to 9", spec.Replicas)
+	}
+	if spec.Memory == 0 {
+		spec.Memory = DefaultMemory
+	}
+	if spec.Memory < 0 || spec.Memory > MaxMemory {
+		return nil, fmt.Errorf("compute: a task memory limit of %d bytes, want 1 to %d", spec.Memory, int64(MaxMemory))
+	}
 	if spec.MaxOutput <= 0 || spec.MaxOutput > MaxOutput {
 		spec.MaxOutput = MaxOutput
 	}
@@ -163,9 +179,57 @@ func (o *Owner) Start(spec Spec, inputs []Input) (*Job, error) {
 	o.mu.Lock()
 	o.jobs[id] = j
 	o.seq = append(o.seq, id)
+	o.forgetLocked()
 	o.mu.Unlock()
 	go j.run(ctx, id)
 	return j, nil
+}
+
+// KeepJobs is how many ended jobs an owner remembers, with their outputs;
+// older ones are forgotten.
+const KeepJobs = 32
+
+// forgetLocked drops the oldest ended jobs beyond KeepJobs.
+func (o *Owner) forgetLocked() {
+	ended := 0
+	for _, id := range o.seq {
+		if o.jobs[id].ended() {
+			ended++
+		}
+	}
+	keep := o.seq[:0]
+	for _, id := range o.seq {
+		if ended > KeepJobs && o.jobs[id].ended() {
+			delete(o.jobs, id)
+			ended--
+			continue
+		}
+		keep = append(keep, id)
+	}
+	o.seq = keep
+}
+
+// Close cancels the owner's running jobs and waits for them to end.
+func (o *Owner) Close() {
+	o.mu.Lock()
+	js := make([]*Job, 0, len(o.jobs))
+	for _, j := range o.jobs {
+		js = append(js, j)
+	}
+	o.mu.Unlock()
+	for _, j := range js {
+		j.Cancel()
+		<-j.done
+	}
+}
+
+func (j *Job) ended() bool {
+	select {
+	case <-j.done:
+		return true
+	default:
+		return false
+	}
 }
 
 // Job returns the job id, or nil.
@@ -271,10 +335,10 @@ func (j *Job) plan(ctx context.Context, id JobID) []*planned {
 		m := in.Manifest
 		for ci, c := range m.Chunks {
 			d := m.Stripes[c.Stripe]
-			t := Task{Job: id, Module: ModuleIDOf(j.spec.Module), Mode: ModeMap, Args: j.spec.Args,
+			t := Task{Job: id, Index: len(ps), Module: ModuleIDOf(j.spec.Module), Mode: ModeMap, Args: j.spec.Args,
 				First: ci == 0, Last: ci == len(m.Chunks)-1,
 				Stripe: d, Shard: c.Shard, Chunk: c.ID, Size: c.Size, Offset: c.Offset, Stored: c.Stored,
-				DeadlineMillis: int(j.spec.Deadline / time.Millisecond), MaxOutput: j.spec.MaxOutput}
+				DeadlineMillis: int(j.spec.Deadline / time.Millisecond), MaxOutput: j.spec.MaxOutput, Memory: j.spec.Memory}
 			if j.spec.Fold {
 				t.Mode, t.Name, t.Final = ModeFold, in.Name, ci == len(m.Chunks)-1
 			}

@@ -35,11 +35,27 @@ func (j *Job) run(ctx context.Context, id JobID) {
 	results := make([]*Result, len(ps))
 	pendingRes := make([]map[string]*Result, len(ps))
 	local := make([]bool, len(ps))
+	lastErr := make([]string, len(ps))
 	running := make([]int, len(ps))
 	accepted := 0
 	ends := make(chan runEnd, 64)
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	// Runs live under their own context: when the job is decided, the
+	// runs still out (replicas past a quorum, slow peers) are cut off and
+	// their ends drained, so no goroutine stays blocked on ends.
+	runCtx, stopRuns := context.WithCancel(ctx)
+	stopped := false
+	drain := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		stopRuns()
+		go func() { wg.Wait(); close(ends) }()
+		for range ends {
+		}
+	}
+	defer drain()
 	now := time.Now()
 	add := func(i int) {
 		_ = sched.Add(i, ps[i].holders, ps[i].group, 1, now)
@@ -50,8 +66,7 @@ func (j *Job) run(ctx context.Context, id JobID) {
 		}
 	}
 	fail := func(err error) {
-		j.cancel()
-		wg.Wait()
+		drain()
 		state := StateFailed
 		if errors.Is(err, context.Canceled) {
 			state = StateCancelled
@@ -60,14 +75,16 @@ func (j *Job) run(ctx context.Context, id JobID) {
 	}
 	refresh := time.NewTicker(time.Second)
 	defer refresh.Stop()
+	wakeT := time.NewTimer(time.Hour)
+	defer wakeT.Stop()
 	for accepted < len(ps) {
 		now = time.Now()
 		for _, a := range sched.Next(now) {
 			if tallies[a.Task] == nil {
 				o.vmu.Lock()
-				tallies[a.Task] = o.verifier.Start(a.Peer)
+				tallies[a.Task] = o.verifier.StartWith(a.Peer, j.spec.Replicas)
 				o.vmu.Unlock()
-				if n := min(tallies[a.Task].Want(), j.spec.Replicas); n > 1 {
+				if n := tallies[a.Task].Want(); n > 1 {
 					sched.Want(a.Task, n, now)
 				}
 			}
@@ -77,16 +94,15 @@ func (j *Job) run(ctx context.Context, id JobID) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				res, err := o.cfg.Env.Run(ctx, a.Peer, &t, j.spec.Module, j.granter(ctx, &t, ps[a.Task].ref), j.spec.Deadline+30*time.Second, &j.tr)
+				res, err := o.cfg.Env.Run(runCtx, a.Peer, &t, j.spec.Module, j.granter(runCtx, &t, ps[a.Task].ref), j.spec.Deadline+30*time.Second, &j.tr)
 				ends <- runEnd{a: a, res: res, err: err}
 			}()
 		}
 		j.update(func(s *JobStatus) { s.Backlog = sched.Backlog() })
 		var wake <-chan time.Time
-		if w := sched.Wake(); !w.IsZero() {
-			timer := time.NewTimer(max(time.Until(w), time.Millisecond))
-			defer timer.Stop()
-			wake = timer.C
+		if w := sched.Wake(now); !w.IsZero() {
+			wakeT.Reset(max(time.Until(w), time.Millisecond))
+			wake = wakeT.C
 		}
 		var ev runEnd
 		select {
@@ -105,18 +121,26 @@ func (j *Job) run(ctx context.Context, id JobID) {
 		end := RunFailed
 		switch {
 		case ev.err != nil:
+			lastErr[i] = ev.err.Error()
 			o.cfg.Logger.Info("compute: run failed", "task", i, "err", ev.err)
 		case ev.res.Status == StatusBusy:
 			end = RunBusy
+		case ev.res.Status == StatusDeadline:
+			// Wall time depends on the peer and its load: a run that
+			// hit its deadline is not a vote; it goes elsewhere, and the
+			// job fails only when no peer finishes it in time.
+			lastErr[i] = fmt.Sprintf("%s: %s", ev.res.Status, ev.res.Message)
+			o.cfg.Logger.Info("compute: run hit its deadline", "task", i)
 		case ev.res.Status == StatusOK || ev.res.Status.ModuleFailure():
 			end = RunDone
 		default:
+			lastErr[i] = fmt.Sprintf("%s: %s", ev.res.Status, ev.res.Message)
 			o.cfg.Logger.Info("compute: run refused", "task", i, "status", ev.res.Status, "msg", ev.res.Message)
 		}
 		sched.Ended(i, ev.a.Peer, end, now)
 		if end != RunDone {
 			if acc, _ := tallies[i].Done(); !acc && running[i] == 0 && sched.Candidates(i) == 0 {
-				fail(fmt.Errorf("task %d (file %q): no compute peer left to run it (%d tried)", i, j.inputs[ps[i].file].Name, sched.Tried(i)))
+				fail(fmt.Errorf("task %d (file %q): no compute peer left to run it (%d tried; the last said: %s)", i, j.inputs[ps[i].file].Name, sched.Tried(i), lastErr[i]))
 				return
 			}
 			continue
@@ -147,6 +171,10 @@ func (j *Job) run(ctx context.Context, id JobID) {
 			return
 		case !acc:
 			sched.Want(i, want, now)
+			if running[i] == 0 && sched.Candidates(i) == 0 {
+				fail(fmt.Errorf("task %d (file %q): it needs %d more agreeing runs and no compute peer is left to run it (%d tried)", i, j.inputs[ps[i].file].Name, want-tallies[i].Runs(), sched.Tried(i)))
+				return
+			}
 			continue
 		}
 		sched.Complete(i)
@@ -180,6 +208,10 @@ func (j *Job) run(ctx context.Context, id JobID) {
 			return
 		}
 		if j.spec.Fold && !ps[i].last {
+			if len(r.Output) > MaxState {
+				fail(fmt.Errorf("task %d (file %q): a fold step's state is %d bytes, at most %d", i, j.inputs[ps[i].file].Name, len(r.Output), MaxState))
+				return
+			}
 			ps[i+1].task.State = bytes.Clone(r.Output)
 			if ps[i+1].task.State == nil {
 				ps[i+1].task.State = []byte{}
@@ -187,6 +219,7 @@ func (j *Job) run(ctx context.Context, id JobID) {
 			add(i + 1)
 		}
 	}
+	drain()
 	out, err := j.assemble(ctx, ps, results)
 	if err != nil {
 		fail(err)
@@ -227,8 +260,12 @@ func (j *Job) granter(ctx context.Context, t *Task, ref pipeline.ChunkRef) func(
 // run here; or each file's fold result; then the reduce, if asked.
 func (j *Job) assemble(ctx context.Context, ps []*planned, results []*Result) ([]byte, error) {
 	rt := j.o.cfg.Runtime
-	mod := sandbox.ModuleID(ModuleIDOf(j.spec.Module))
-	lim := sandbox.Limits{Deadline: j.spec.Deadline, MaxOutput: j.spec.MaxOutput}
+	// Other jobs may have pushed the module out of the cache since Start.
+	mod, err := rt.Compile(ctx, j.spec.Module)
+	if err != nil {
+		return nil, err
+	}
+	lim := sandbox.Limits{Deadline: j.spec.Deadline, MaxOutput: j.spec.MaxOutput, Memory: j.spec.Memory}
 	// Boundary lines, each run once here, in parallel.
 	type piece struct {
 		line []byte
@@ -252,6 +289,9 @@ func (j *Job) assemble(ctx context.Context, ps []*planned, results []*Result) ([
 		for ; i < len(ps) && ps[i].file == fi; i++ {
 			r := results[i]
 			if !j.spec.Fold {
+				if len(jn.Pending()) > MaxOutput {
+					return nil, fmt.Errorf("file %q has a line of more than %d bytes: run it with --fold, not line by line", in.Name, MaxOutput)
+				}
 				if line := jn.Next(r.Head, r.Tail, r.Continues); line != nil {
 					p := &piece{line: bytes.Clone(line)}
 					pieces = append(pieces, p)

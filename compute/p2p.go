@@ -39,8 +39,8 @@ func newStreamConn(s network.Stream) *streamConn {
 	return &streamConn{s: s, br: bufio.NewReaderSize(s, 64<<10)}
 }
 
-func (c *streamConn) ReadFrame() ([]byte, error) {
-	n, err := proto.ReadFrameSize(c.br, maxFrameSize)
+func (c *streamConn) ReadFrame(max int) ([]byte, error) {
+	n, err := proto.ReadFrameSize(c.br, max)
 	if err != nil {
 		return nil, err
 	}
@@ -53,6 +53,8 @@ func (c *streamConn) ReadFrame() ([]byte, error) {
 	}
 	return b, nil
 }
+
+func (c *streamConn) SetDeadline(t time.Time) error { return c.s.SetDeadline(t) }
 
 func (c *streamConn) WriteFrame(b []byte) error {
 	if c.wrote != nil {
@@ -215,12 +217,14 @@ func (d *Dialer) runSelf(ctx context.Context, t *Task, wasm []byte, grant func(*
 
 // pipeConn is a Conn over an in-memory pipe.
 type pipeConn struct {
-	rw io.ReadWriter
+	rw net.Conn
 	br *bufio.Reader
 }
 
-func (c *pipeConn) ReadFrame() ([]byte, error) {
-	n, err := proto.ReadFrameSize(c.br, maxFrameSize)
+func (c *pipeConn) SetDeadline(t time.Time) error { return c.rw.SetDeadline(t) }
+
+func (c *pipeConn) ReadFrame(max int) ([]byte, error) {
+	n, err := proto.ReadFrameSize(c.br, max)
 	if err != nil {
 		return nil, err
 	}
@@ -241,7 +245,7 @@ func exchange(c Conn, t *Task, wasm []byte, grant func(*Need) *Grant) (*Result, 
 		return nil, err
 	}
 	for range 3 { // module, key, result
-		b, err := c.ReadFrame()
+		b, err := c.ReadFrame(maxFrameSize)
 		if err != nil {
 			return nil, err
 		}

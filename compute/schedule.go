@@ -311,22 +311,33 @@ func (s *Scheduler) elsewhere(i int, t *taskSched, now time.Time) (Assignment, b
 	return s.start(i, t, best, false), true
 }
 
-// Wake returns when a waiting task may next move to a peer without its
-// chunk, or the zero time if none waits.
-func (s *Scheduler) Wake() time.Time {
+// Wake returns the next time after now at which Next may place what it
+// could not place at now, though nothing else happens: a task waiting
+// for its holder may move elsewhere, or a peer's backoff ends. The zero
+// time means nothing waits on the clock (only on runs ending).
+func (s *Scheduler) Wake(now time.Time) time.Time {
 	var w time.Time
+	soonest := func(at time.Time) {
+		if at.After(now) && (w.IsZero() || at.Before(w)) {
+			w = at
+		}
+	}
 	for _, i := range s.pending {
 		t := s.tasks[i]
-		if t == nil || !s.wants(t) {
+		if t == nil || !s.wants(t) || s.mayMove(t, now) {
 			continue
 		}
 		at := t.queued
 		if s.lastLocal.After(at) {
 			at = s.lastLocal
 		}
-		at = at.Add(s.cfg.Wait)
-		if w.IsZero() || at.Before(w) {
-			w = at
+		soonest(at.Add(s.cfg.Wait))
+	}
+	if len(s.pending) > 0 {
+		for _, q := range s.peers {
+			if q.slots > 0 {
+				soonest(q.until)
+			}
 		}
 	}
 	return w

@@ -6,10 +6,11 @@ import (
 	"sort"
 )
 
-// Verification. A task is accepted when Quorum of its runs, on distinct
-// peers, agree on a result (Result.Digest). It starts with Replicas runs;
-// while no digest has a quorum, each disagreement adds a run, up to
-// MaxRuns, after which the task fails. Once a digest wins, its peers
+// Verification. A task is accepted when Replicas of its runs, on
+// distinct peers, agree on a result (Result.Digest) and no other result
+// has as many. It starts with Replicas runs; while no result has that
+// quorum, each disagreement adds a run, up to MaxRuns, after which the
+// task fails. Once a digest wins, its peers
 // agreed and every other peer's answer was wrong: both are first-hand
 // evidence for gossip.Reputation (Verdicts).
 //
@@ -81,7 +82,7 @@ func (v *Verifier) Config() VerifyConfig { return v.cfg }
 
 // Trusted reports whether p has earned running alone.
 func (v *Verifier) Trusted(p string) bool {
-	return v.cfg.Trust > 0 && v.cfg.Replicas > 1 && v.streak[p] >= v.cfg.Trust
+	return v.cfg.Trust > 0 && v.streak[p] >= v.cfg.Trust
 }
 
 // Streak returns p's consecutive agreeing results.
@@ -90,18 +91,33 @@ func (v *Verifier) Streak(p string) int { return v.streak[p] }
 // Start returns the tally of a new task whose first run goes to first:
 // one run if first is trusted and this task is not spot-checked, else
 // Replicas.
-func (v *Verifier) Start(first string) *Tally {
-	want := v.cfg.Replicas
-	if v.Trusted(first) && v.rng.Float64() >= v.cfg.SpotCheck {
+func (v *Verifier) Start(first string) *Tally { return v.StartWith(first, v.cfg.Replicas) }
+
+// StartWith is Start for a job that asks for its own number of replicas
+// (1 to 9): it runs each task that many times but for a trusted first
+// peer's, and lets a task take at most 2·replicas+1 runs (MaxRuns for
+// the configured Replicas).
+func (v *Verifier) StartWith(first string, replicas int) *Tally {
+	replicas = min(max(replicas, 1), 9)
+	maxRuns := 2*replicas + 1
+	if replicas == v.cfg.Replicas {
+		maxRuns = v.cfg.MaxRuns
+	}
+	want := replicas
+	if replicas > 1 && v.Trusted(first) && v.rng.Float64() >= v.cfg.SpotCheck {
 		want = 1
 	}
-	return &Tally{v: v, want: want, votes: map[string][32]byte{}}
+	return &Tally{v: v, want: want, need: want, replicas: replicas, first: first, maxRuns: maxRuns, votes: map[string][32]byte{}}
 }
 
 // Tally gathers one task's results.
 type Tally struct {
 	v        *Verifier
-	want     int // runs asked for so far
+	want     int    // runs asked for so far
+	need     int    // agreeing runs that accept: the replicas, or 1 for a trusted peer alone
+	replicas int    // the job's
+	first    string // whose lone run may be accepted, if trusted
+	maxRuns  int
 	votes    map[string][32]byte
 	order    []string
 	accepted bool
@@ -125,16 +141,19 @@ func (t *Tally) Done() (accepted, failed bool) { return t.accepted, t.failed }
 // Winner returns the accepted digest.
 func (t *Tally) Winner() [32]byte { return t.winner }
 
-// quorum is how many agreeing runs accept a task that wants n: a strict
-// majority of n.
-func quorum(n int) int { return n/2 + 1 }
-
 // Add records p's result and returns the verdicts, once the task is
-// accepted (they also update the peers' records). A second result from
-// the same peer is ignored.
+// accepted on two or more runs (they also update the peers' records; a
+// task accepted on a lone run judges no one). A second result from the
+// same peer is ignored.
 func (t *Tally) Add(p string, digest [32]byte) []Verdict {
 	if t.accepted || t.failed || t.Voted(p) {
 		return nil
+	}
+	if t.need < t.replicas && p != t.first {
+		// The trusted peer's run went elsewhere (it was busy, or
+		// failed): whoever ran it instead is not trusted for it.
+		t.need = t.replicas
+		t.want = max(t.want, t.replicas)
 	}
 	t.votes[p] = digest
 	t.order = append(t.order, p)
@@ -149,11 +168,11 @@ func (t *Tally) Add(p string, digest [32]byte) []Verdict {
 			best, bestN = d, counts[d]
 		}
 	}
-	if bestN >= quorum(t.want) && t.unique(bestN) {
+	if bestN >= t.need && t.unique(bestN) {
 		return t.accept(best)
 	}
-	// No majority yet: ask one more run, while runs are left.
-	if t.want >= t.v.cfg.MaxRuns {
+	// No quorum yet: ask one more run, while runs are left.
+	if t.want >= t.maxRuns {
 		t.failed = true
 		for _, q := range t.order {
 			t.v.streak[q] = 0
@@ -181,6 +200,11 @@ func (t *Tally) unique(n int) bool {
 
 func (t *Tally) accept(d [32]byte) []Verdict {
 	t.accepted, t.winner = true, d
+	if len(t.votes) == 1 {
+		// A lone run was compared with nothing: it is no evidence, and
+		// earns no trust.
+		return nil
+	}
 	out := make([]Verdict, 0, len(t.votes))
 	for _, p := range t.order {
 		ok := t.votes[p] == d

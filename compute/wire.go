@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/murmur-cloud/murmur/chunk"
 	"github.com/murmur-cloud/murmur/crypt"
@@ -39,12 +40,20 @@ const (
 const (
 	MaxArgs      = 16
 	MaxArgLen    = 4096
-	MaxState     = 1 << 20  // a fold's state
-	MaxModule    = 64 << 20 // a module's bytes
-	MaxOutput    = 64 << 20 // a task's output
-	MaxFragment  = 16 << 20 // a head or tail: at most a chunk
-	MaxMessage   = 4096     // an error message
-	maxFrameSize = MaxOutput + 2*MaxFragment + MaxMessage + 1024
+	MaxState     = 1 << 20                                       // a fold's state
+	MaxModule    = 64 << 20                                      // a module's bytes
+	MaxOutput    = 64 << 20                                      // a task's output
+	MaxFragment  = 16 << 20                                      // a head or tail: at most a chunk
+	MaxMessage   = 4096                                          // an error message
+	MaxMemory    = 4 << 30                                       // a task's memory limit
+	MaxDeadline  = time.Hour                                     // a run's: a worker's slot is not held longer
+	maxFrameSize = MaxOutput + 2*MaxFragment + MaxMessage + 1024 // a result
+
+	// Bounds of the other messages' frames, so a peer cannot make the
+	// other side reserve a result's worth of memory with a task or need.
+	maxTaskFrame   = MaxState + MaxArgs*(MaxArgLen+8) + 2*MaxArgLen + 1<<20
+	maxModuleFrame = MaxModule + 16
+	maxGrantFrame  = MaxMessage + 64
 )
 
 // Mode is how a task runs its module.
@@ -102,9 +111,10 @@ type Task struct {
 	Key   crypt.ObjectKey
 	Nonce proof.Nonce
 
-	// Limits of the run.
+	// Limits of the run: its deadline, output and memory (bytes).
 	DeadlineMillis int
 	MaxOutput      int
+	Memory         int64
 }
 
 // SealedSize is the sealed chunk's length in its shard.
@@ -288,6 +298,7 @@ func (t *Task) MarshalBinary() ([]byte, error) {
 	b = append(b, t.Nonce[:]...)
 	b = binary.AppendUvarint(b, uint64(t.DeadlineMillis))
 	b = binary.AppendUvarint(b, uint64(t.MaxOutput))
+	b = binary.AppendUvarint(b, uint64(t.Memory))
 	return b, nil
 }
 
@@ -327,8 +338,9 @@ func ParseTask(b []byte) (*Task, error) {
 		t.Key = k
 	}
 	copy(t.Nonce[:], r.Bytes(len(t.Nonce)))
-	t.DeadlineMillis = r.Int(24 * 3600 * 1000)
+	t.DeadlineMillis = r.Int(int(MaxDeadline / time.Millisecond))
 	t.MaxOutput = r.Int(MaxOutput)
+	t.Memory = int64(r.Uvarint(MaxMemory))
 	r.Done()
 	if err := r.Err(); err != nil {
 		return nil, err

@@ -9,7 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/murmur-cloud/murmur/compute"
 	"github.com/murmur-cloud/murmur/crypt"
@@ -55,7 +57,7 @@ func testKey(t testing.TB, version byte, seed byte) crypt.ObjectKey {
 // testTask returns a valid map task over data shard 1 of a two-shard
 // stripe. Its Index is below 128, it has no Args and no Name, and its
 // DeadlineMillis and MaxOutput are below 128, so that its flags lie at
-// fixed offsets (flagState, and the key flag 19 bytes from the end).
+// fixed offsets (flagState, and the key flag 20 bytes from the end).
 func testTask(t testing.TB) *compute.Task {
 	t.Helper()
 	task := &compute.Task{
@@ -122,7 +124,7 @@ func wireTasks(t testing.TB) map[string]*compute.Task {
 	big.Index = 1 << 30
 	big.Stripe = testStripe(t, 0, 1<<20, 77)
 	big.Size, big.Offset, big.Stored = 1000, 1<<20-1000-crypt.Overhead, 0
-	big.DeadlineMillis, big.MaxOutput = 24*3600*1000, compute.MaxOutput
+	big.DeadlineMillis, big.MaxOutput, big.Memory = int(compute.MaxDeadline/time.Millisecond), compute.MaxOutput, compute.MaxMemory
 	out["bounds"] = big
 
 	stored := testTask(t)
@@ -181,7 +183,7 @@ var allStatuses = []compute.Status{
 func wireResults() map[string]*compute.Result {
 	out := map[string]*compute.Result{}
 	for _, s := range allStatuses {
-		out[s.String()] = &compute.Result{Status: s, Message: "what " + s.String() + " means"}
+		out[strings.ReplaceAll(s.String(), " ", "-")] = &compute.Result{Status: s, Message: "what " + s.String() + " means"}
 	}
 	out["ok-full"] = &compute.Result{Status: compute.StatusOK, Output: []byte("a\tb\n"), Head: []byte("end\n"),
 		Tail: []byte("sta"), Local: true, Fetched: 1 << 40}
@@ -428,7 +430,7 @@ func TestWireTaskHostile(t *testing.T) {
 		return mustMarshal(t, task)
 	}
 	base := enc(func(*compute.Task) {})
-	if base[flagState] != 0 || base[flagFinal] != 0 || base[len(base)-19] != 0 {
+	if base[flagState] != 0 || base[flagFinal] != 0 || base[len(base)-20] != 0 {
 		t.Fatal("testTask's flags are not where the test expects")
 	}
 	cases := map[string][]byte{
@@ -445,14 +447,14 @@ func TestWireTaskHostile(t *testing.T) {
 		"mode-255":         enc(func(k *compute.Task) { k.Mode = 255 }),
 		"stored-too-short": enc(func(k *compute.Task) { k.Stored = crypt.Overhead - 1 }),
 		"index-over":       enc(func(k *compute.Task) { k.Index = 1<<30 + 1 }),
-		"deadline-over":    enc(func(k *compute.Task) { k.DeadlineMillis = 24*3600*1000 + 1 }),
+		"deadline-over":    enc(func(k *compute.Task) { k.DeadlineMillis = int(compute.MaxDeadline/time.Millisecond) + 1 }),
 		"output-over":      enc(func(k *compute.Task) { k.MaxOutput = compute.MaxOutput + 1 }),
 		"empty-shard":      enc(func(k *compute.Task) { k.Stripe = testStripe(t, 4096, 0); k.Offset = 0 }),
 	}
 	for _, f := range []struct {
 		name string
 		at   int
-	}{{"state", flagState}, {"final", flagFinal}, {"first", flagFinal + 1}, {"last", flagFinal + 2}, {"key", len(base) - 19}} {
+	}{{"state", flagState}, {"final", flagFinal}, {"first", flagFinal + 1}, {"last", flagFinal + 2}, {"key", len(base) - 20}} {
 		for _, v := range []byte{2, 0x80, 0xff} {
 			c := bytes.Clone(base)
 			c[f.at] = v
@@ -465,7 +467,7 @@ func TestWireTaskHostile(t *testing.T) {
 	cases["state-without-flag"] = st
 	// A key flag with a key that does not parse (version 0).
 	keyed := enc(func(k *compute.Task) { k.Key = testKey(t, crypt.Version, 0) })
-	kat := len(keyed) - 19 - crypt.ObjectKeyLen
+	kat := len(keyed) - 20 - crypt.ObjectKeyLen
 	if keyed[kat] != 1 || keyed[kat+1] != crypt.Version {
 		t.Fatal("the key is not where the test expects")
 	}

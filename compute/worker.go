@@ -19,11 +19,17 @@ import (
 )
 
 // Conn is one run's stream as frames: the worker reads the owner's
-// messages and writes its own. The transport (p2p.go) bounds their size.
+// messages and writes its own. The transport (p2p.go) bounds their size;
+// a deadline ends a read or write that waits past it.
 type Conn interface {
-	ReadFrame() ([]byte, error)
+	ReadFrame(max int) ([]byte, error) // a frame of at most max bytes
 	WriteFrame([]byte) error
+	SetDeadline(time.Time) error
 }
+
+// taskWait bounds how long a worker waits for an owner: for the task,
+// and for each answer to its needs beyond the task's own deadline.
+const taskWait = 30 * time.Second
 
 // Shards is where a worker gets a task's data shard: its own store
 // first, else the cloud.
@@ -39,7 +45,10 @@ type Shards interface {
 
 // WorkerConfig configures a Worker.
 type WorkerConfig struct {
-	Slots   int // tasks run at once; 0 runs none (every task is answered busy)
+	Slots int // tasks run at once; 0 runs none (every task is answered busy)
+	// Memory is the most a task may take, the Runtime's MemoryLimit; a
+	// task that asks for more is refused (it goes to a bigger peer).
+	Memory  int64
 	Runtime *sandbox.Runtime
 	Shards  Shards
 	// CacheBytes bounds the shards fetched for tasks kept for the next
@@ -81,6 +90,9 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	if cfg.Slots > 0 && (cfg.Runtime == nil || cfg.Shards == nil) {
 		return nil, errors.New("compute: a worker with slots needs a runtime and shards")
 	}
+	if cfg.Memory <= 0 {
+		cfg.Memory = sandbox.DefaultMemoryLimit
+	}
 	if cfg.CacheBytes <= 0 {
 		cfg.CacheBytes = 64 << 20
 	}
@@ -117,13 +129,20 @@ func (w *Worker) count(f func(*WorkerStats)) {
 // Serve answers one run on c, from peer from. It returns when the run
 // has ended (the result is written) or c failed.
 func (w *Worker) Serve(ctx context.Context, c Conn, from string) error {
-	b, err := c.ReadFrame()
+	_ = c.SetDeadline(time.Now().Add(taskWait))
+	b, err := c.ReadFrame(maxTaskFrame)
 	if err != nil {
 		return err
 	}
 	t, err := ParseTask(b)
 	if err != nil {
 		return w.send(c, &Result{Status: StatusRefused, Message: err.Error()})
+	}
+	// The whole run, however slow the owner, ends by the task's deadline
+	// and then some: a silent owner does not hold a slot for ever.
+	_ = c.SetDeadline(time.Now().Add(2*taskWait + time.Duration(t.DeadlineMillis)*time.Millisecond))
+	if t.Memory > w.cfg.Memory {
+		return w.send(c, &Result{Status: StatusRefused, Message: fmt.Sprintf("the task needs %d bytes of memory, this node gives %d", t.Memory, w.cfg.Memory)})
 	}
 	select {
 	case w.slots <- struct{}{}:
@@ -169,7 +188,7 @@ func (w *Worker) run(ctx context.Context, c Conn, t *Task) *Result {
 		if !w.ask(c, &Need{Module: true}) {
 			return nil
 		}
-		b, err := c.ReadFrame()
+		b, err := c.ReadFrame(maxModuleFrame)
 		if err != nil {
 			return nil
 		}
@@ -188,6 +207,10 @@ func (w *Worker) run(ctx context.Context, c Conn, t *Task) *Result {
 	if err != nil {
 		return &Result{Status: StatusNoShard, Message: err.Error(), Fetched: fetched}
 	}
+	if t.Offset+t.SealedSize() > len(shard) {
+		// The task's descriptor lies about the shard's size.
+		return &Result{Status: StatusRefused, Message: fmt.Sprintf("the chunk (%d bytes at %d) overruns the %d-byte shard", t.SealedSize(), t.Offset, len(shard)), Local: local, Fetched: fetched}
+	}
 	sealed := shard[t.Offset : t.Offset+t.SealedSize()]
 	key := t.Key
 	if key.IsZero() {
@@ -199,7 +222,7 @@ func (w *Worker) run(ctx context.Context, c Conn, t *Task) *Result {
 		if !w.ask(c, &Need{Proof: p}) {
 			return nil
 		}
-		b, err := c.ReadFrame()
+		b, err := c.ReadFrame(maxGrantFrame)
 		if err != nil {
 			return nil
 		}
@@ -281,7 +304,7 @@ func KeyNonceFrom(t *Task, p *proof.Proof) ([]byte, error) {
 
 // exec runs the module over the chunk's plaintext.
 func (w *Worker) exec(ctx context.Context, t *Task, plain []byte) *Result {
-	lim := sandbox.Limits{Deadline: time.Duration(t.DeadlineMillis) * time.Millisecond, MaxOutput: t.MaxOutput}
+	lim := sandbox.Limits{Deadline: time.Duration(t.DeadlineMillis) * time.Millisecond, MaxOutput: t.MaxOutput, Memory: t.Memory}
 	st := sandbox.Task{Module: sandbox.ModuleID(t.Module), Limits: lim}
 	res := &Result{Status: StatusOK}
 	switch t.Mode {
@@ -331,7 +354,7 @@ func failure(ctx context.Context, err error) *Result {
 		r.Status = StatusMemory
 	case errors.Is(err, sandbox.ErrOutput):
 		r.Status = StatusOutput
-	case errors.Is(err, sandbox.ErrBadModule), errors.Is(err, sandbox.ErrUnknownModule):
+	case errors.Is(err, sandbox.ErrBadModule):
 		r.Status = StatusBadMod
 	default:
 		r.Status = StatusInternal

@@ -213,3 +213,10 @@ func StartWorker(ctx context.Context, n *node.Node, log *slog.Logger) (func(), e
 	_, stop, err := compute.StartNode(ctx, n, n.Cloud(placer), log, nil)
 	return stop, err
 }
+
+// closeJobs cancels the running jobs when the server stops.
+func (s *Server) closeJobs() {
+	if s.jobs.owner != nil {
+		s.jobs.owner.Close()
+	}
+}

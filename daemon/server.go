@@ -185,6 +185,7 @@ func (s *Server) ServeReady(ctx context.Context, path string, ready func() error
 		srv.Shutdown(sctx)
 	}()
 	err = srv.Serve(ln)
+	s.closeJobs()
 	os.Remove(path)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil

@@ -112,6 +112,9 @@ type Limits struct {
 	// MaxStderr is how many stderr bytes are kept; the rest is dropped
 	// without error. Default 64 KiB.
 	MaxStderr int
+	// Memory is the most linear memory of this run, in bytes: 0 is the
+	// Runtime's MemoryLimit; more than that is refused (ErrBadTask).
+	Memory int64
 }
 
 func (l Limits) filled() Limits {
@@ -357,10 +360,16 @@ func (r *Runtime) compile(ctx context.Context, id ModuleID, wasm []byte) (wazero
 	if !ok {
 		return bad("does not export its memory as \"memory\"")
 	}
-	if min := uint64(mem.Min()) * pageSize; min > r.limitBytes {
-		return bad("needs %d bytes of memory at start, over the limit of %d", min, r.limitBytes)
-	}
+	_ = mem // its start size is checked against each run's limit (Run)
 	return mod, nil
+}
+
+// startMemory returns the linear memory a compiled module starts with.
+func startMemory(mod wazero.CompiledModule) uint64 {
+	if mem, ok := mod.ExportedMemories()["memory"]; ok {
+		return uint64(mem.Min()) * pageSize
+	}
+	return 0
 }
 
 // acquire returns the compiled module id, kept open until release.
@@ -409,7 +418,19 @@ func (r *Runtime) Run(ctx context.Context, t Task) (*Output, error) {
 	defer stop()
 	runCtx, cancel := context.WithTimeout(runCtx, lim.Deadline)
 	defer cancel()
-	mem := &memoryAllocator{limit: r.limitBytes}
+	limit := r.limitBytes
+	if lim.Memory > 0 {
+		if uint64(lim.Memory) > r.limitBytes {
+			return nil, fmt.Errorf("%w: %d bytes of memory asked, this runtime allows %d", ErrBadTask, lim.Memory, r.limitBytes)
+		}
+		limit = uint64(lim.Memory)
+	}
+	if min := startMemory(e.mod); min > limit {
+		// As a grow past the limit would be: the module's own need,
+		// whatever node runs it, so replicas agree on it.
+		return nil, fmt.Errorf("%w: run of %s needs %d bytes of memory at start, over the limit of %d", ErrMemory, t.Module, min, limit)
+	}
+	mem := &memoryAllocator{limit: limit}
 	runCtx = experimental.WithMemoryAllocator(runCtx, mem)
 
 	stdout := &limitedWriter{max: lim.MaxOutput, onOver: stop}

@@ -1,15 +1,14 @@
-// Command hog allocates and touches 1 GiB, past any task's memory limit.
+// Command hog asks for 1 GiB, 64 MiB at a time, past any task's memory
+// limit.
 package main
 
 import "fmt"
 
 func main() {
 	var keep [][]byte
-	for range 1024 {
-		b := make([]byte, 1<<20)
-		for i := range b {
-			b[i] = 1
-		}
+	for range 16 {
+		b := make([]byte, 64<<20)
+		b[len(b)-1] = 1
 		keep = append(keep, b)
 	}
 	fmt.Println(len(keep))
