@@ -688,7 +688,7 @@ func TestReviewOwnerModuleEvictedBeforeAssemble(t *testing.T) {
 		<-release
 		return ok("1\n"), nil
 	}
-	base := module(t, "linecount") // its reduce takes the fake "1\n" outputs
+	base := module(t, "linecount")  // its reduce takes the fake "1\n" outputs
 	variant := func(i int) []byte { // the same module with a custom section: another ID
 		return append(append([]byte(nil), base...), 0x00, 0x04, 0x02, 'x', byte('a'+i), 0x00)
 	}
