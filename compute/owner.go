@@ -110,7 +110,7 @@ type JobStatus struct {
 	Runs       int       `json:"runs"`     // runs answered
 	Wrong      int       `json:"wrong"`    // runs outvoted
 	Backlog    int       `json:"backlog"`
-	Network    int64     `json:"network_bytes"` // moved for the job, outputs excluded
+	Network    int64     `json:"network_bytes"` // moved for the job: messages and shards fetched, outputs excluded
 	OutputLen  int       `json:"output_bytes"`
 	Started    time.Time `json:"started"`
 	Ended      time.Time `json:"ended,omitzero"`

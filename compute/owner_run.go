@@ -118,6 +118,11 @@ func (j *Job) run(ctx context.Context, id JobID) {
 		}
 		i, now := ev.a.Task, time.Now()
 		running[i]--
+		if ev.res != nil && ev.res.Fetched > 0 {
+			// The shard a peer without the chunk fetched (or the k it
+			// rebuilt it from) moved for the job too.
+			j.update(func(s *JobStatus) { s.Network += ev.res.Fetched })
+		}
 		end := RunFailed
 		switch {
 		case ev.err != nil:
