@@ -40,16 +40,22 @@ func newStreamConn(s network.Stream) *streamConn {
 }
 
 func (c *streamConn) ReadFrame(max int) ([]byte, error) {
-	n, err := proto.ReadFrameSize(c.br, max)
+	b, err := readFrame(c.br, max)
+	if err == nil && c.read != nil {
+		c.read.Add(int64(len(b)))
+	}
+	return b, err
+}
+
+// readFrame reads one frame of at most max bytes.
+func readFrame(br *bufio.Reader, max int) ([]byte, error) {
+	n, err := proto.ReadFrameSize(br, max)
 	if err != nil {
 		return nil, err
 	}
 	b := make([]byte, n)
-	if _, err := io.ReadFull(c.br, b); err != nil {
+	if _, err := io.ReadFull(br, b); err != nil {
 		return nil, err
-	}
-	if c.read != nil {
-		c.read.Add(int64(n))
 	}
 	return b, nil
 }
@@ -223,15 +229,7 @@ type pipeConn struct {
 
 func (c *pipeConn) SetDeadline(t time.Time) error { return c.rw.SetDeadline(t) }
 
-func (c *pipeConn) ReadFrame(max int) ([]byte, error) {
-	n, err := proto.ReadFrameSize(c.br, max)
-	if err != nil {
-		return nil, err
-	}
-	b := make([]byte, n)
-	_, err = io.ReadFull(c.br, b)
-	return b, err
-}
+func (c *pipeConn) ReadFrame(max int) ([]byte, error) { return readFrame(c.br, max) }
 
 func (c *pipeConn) WriteFrame(b []byte) error { return proto.WriteFrame(c.rw, b) }
 

@@ -130,30 +130,21 @@ func jobListCommand() *cli.Command {
 }
 
 func jobStatusCommand() *cli.Command {
-	return clientCommand("status", "ID", "show a job's progress",
-		func(ctx context.Context, c *client.Client, fs *flag.FlagSet, out io.Writer, asJSON bool) error {
-			if fs.NArg() != 1 {
-				return fmt.Errorf("%w: murmur job status ID", cli.ErrUsage)
-			}
-			j, err := c.Job(ctx, fs.Arg(0))
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return cli.PrintJSON(out, j)
-			}
-			printJob(out, j)
-			return nil
-		})
+	return jobShowCommand("status", "show a job's progress", (*client.Client).Job)
 }
 
 func jobCancelCommand() *cli.Command {
-	return clientCommand("cancel", "ID", "cancel a running job",
+	return jobShowCommand("cancel", "cancel a running job", (*client.Client).CancelJob)
+}
+
+// jobShowCommand is a command that does op to the job ID and shows it.
+func jobShowCommand(name, summary string, op func(*client.Client, context.Context, string) (*client.Job, error)) *cli.Command {
+	return clientCommand(name, "ID", summary,
 		func(ctx context.Context, c *client.Client, fs *flag.FlagSet, out io.Writer, asJSON bool) error {
 			if fs.NArg() != 1 {
-				return fmt.Errorf("%w: murmur job cancel ID", cli.ErrUsage)
+				return fmt.Errorf("%w: murmur job %s ID", cli.ErrUsage, name)
 			}
-			j, err := c.CancelJob(ctx, fs.Arg(0))
+			j, err := op(c, ctx, fs.Arg(0))
 			if err != nil {
 				return err
 			}
