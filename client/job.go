@@ -26,6 +26,7 @@ type JobRequest struct {
 	Reduce   bool          `json:"reduce,omitempty"`
 	Replicas int           `json:"replicas,omitempty"`
 	Deadline time.Duration `json:"deadline,omitempty"` // per task, nanoseconds
+	Memory   int64         `json:"memory,omitempty"`   // per task, bytes; 0: 256 MiB
 }
 
 // MaxJobRequest bounds the body of POST /v1/jobs.

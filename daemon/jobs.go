@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -118,12 +117,11 @@ func (s *Server) startJob(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	j, err := o.Start(compute.Spec{Module: req.Module, Args: req.Args, Fold: req.Fold, Reduce: req.Reduce,
-		Replicas: req.Replicas, Deadline: req.Deadline}, inputs)
+		Replicas: req.Replicas, Deadline: req.Deadline, Memory: req.Memory}, inputs)
 	if err != nil {
-		if errors.Is(err, sandbox.ErrBadModule) {
-			err = fmt.Errorf("%w: %v", client.ErrRequest, err)
-		}
-		writeError(w, err)
+		// A module that does not compile, a spec out of bounds: what
+		// was asked cannot run.
+		writeError(w, fmt.Errorf("%w: %v", client.ErrRequest, err))
 		return
 	}
 	writeJSON(w, jobWire(j.Status()))

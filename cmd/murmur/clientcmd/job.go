@@ -33,6 +33,7 @@ func jobRunCommand() *cli.Command {
 	var args stringList
 	var outFile string
 	var deadline time.Duration
+	var memory cli.Size
 	c := clientCommand("run", "MODULE.wasm INPUT...", "run a module over stored files (by ID or name), in order",
 		func(ctx context.Context, c *client.Client, fs *flag.FlagSet, out io.Writer, asJSON bool) error {
 			if fs.NArg() < 2 {
@@ -43,7 +44,7 @@ func jobRunCommand() *cli.Command {
 				return err
 			}
 			j, err := c.StartJob(ctx, client.JobRequest{Module: wasm, Inputs: fs.Args()[1:], Args: args,
-				Fold: fold, Reduce: reduce, Replicas: replicas, Deadline: deadline})
+				Fold: fold, Reduce: reduce, Replicas: replicas, Deadline: deadline, Memory: int64(memory)})
 			if err != nil {
 				return err
 			}
@@ -104,7 +105,8 @@ func jobRunCommand() *cli.Command {
 		fs.BoolVar(&fold, "fold", false, "run the module file by file, chunk after chunk (as sha256sum), not line by line")
 		fs.Var(&args, "arg", "an argument for the module (repeatable), as grep's pattern")
 		fs.StringVar(&outFile, "out", "", "write the output to this file (default: standard output)")
-		fs.DurationVar(&deadline, "deadline", 0, "each task's deadline (0: 60s)")
+		fs.DurationVar(&deadline, "deadline", 0, "each task's deadline (0: 60s; at most 1h)")
+		fs.Var(&memory, "memory", "each task's memory (0: 256MiB); a node offering less does not run it")
 		fs.BoolVar(&detach, "detach", false, "start the job and return its ID at once")
 	}
 	return c
