@@ -78,11 +78,6 @@ type cloudOpts struct {
 
 func newTestCloud(t *testing.T, o cloudOpts) *testCloud {
 	t.Helper()
-	if testing.Short() {
-		// The race pass (-short) runs the owner, worker and scheduler on
-		// fakes; the clouds of real nodes run in the plain pass.
-		t.Skip("a cloud of real nodes: the plain (not -short) pass runs it")
-	}
 	ctx := context.Background()
 	l, err := node.StartLocal(ctx, node.LocalConfig{Dir: t.TempDir(), Nodes: o.nodes, ComputeSlots: 2,
 		GossipPeriod: 200 * time.Millisecond})

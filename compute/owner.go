@@ -254,7 +254,7 @@ func (o *Owner) Jobs() []JobStatus {
 	return out
 }
 
-// Verifier returns a peer's streak of agreeing results.
+// Streak returns a peer's streak of agreeing results.
 func (o *Owner) Streak(p string) int {
 	o.vmu.Lock()
 	defer o.vmu.Unlock()

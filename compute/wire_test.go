@@ -6,7 +6,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"github.com/murmur-cloud/murmur/compute"
 	"github.com/murmur-cloud/murmur/crypt"
 	"github.com/murmur-cloud/murmur/erasure"
+	"github.com/murmur-cloud/murmur/internal/fuzzseed"
 	"github.com/murmur-cloud/murmur/stripe/proof"
 )
 
@@ -664,27 +664,21 @@ var updateSeeds = flag.Bool("update-seeds", false, "rewrite compute's committed 
 
 // TestWriteFuzzSeeds refreshes testdata/fuzz when run with -update-seeds.
 func TestWriteFuzzSeeds(t *testing.T) {
-	if !*updateSeeds {
-		t.Skip("run with -update-seeds to rewrite testdata/fuzz")
-	}
-	write := func(target, name string, b []byte) {
-		p := filepath.Join("testdata/fuzz", target, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, fmt.Appendf(nil, "go test fuzz v1\n[]byte(%q)\n", b), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
 	targets := map[string]string{"task": "FuzzParseTask", "need": "FuzzParseNeed", "grant": "FuzzParseGrant", "result": "FuzzParseResult"}
+	seeds := map[string][]byte{}
+	add := func(target, name string, b []byte) {
+		seeds[filepath.Join(target, name)] = fmt.Appendf(nil, "go test fuzz v1\n[]byte(%q)\n", b)
+	}
 	for kind, encs := range encodings(t) {
 		for name, b := range encs {
-			write(targets[kind], name, b)
+			add(targets[kind], name, b)
 		}
 	}
-	huge := []byte{4, compute.WireVersion, 0, 1, 0xff, 0xff, 0xff, 0xff, 0x0f}
-	write("FuzzParseNeed", "huge-length", huge)
+	add("FuzzParseNeed", "huge-length", []byte{4, compute.WireVersion, 0, 1, 0xff, 0xff, 0xff, 0xff, 0x0f})
 	task := mustMarshal(t, testTask(t))
 	task[flagState-1] = 0x10 // sixteen args of nothing
-	write("FuzzParseTask", "many-args", task)
+	add("FuzzParseTask", "many-args", task)
+	// The committed corpus is what today's encoders write (-update-seeds
+	// rewrites it).
+	fuzzseed.Golden(t, filepath.Join("testdata", "fuzz"), seeds, *updateSeeds)
 }

@@ -23,9 +23,6 @@ import (
 // run over the plain file in one process; murmur job run, list and status
 // work on it, and a job that cannot run says why with a non-zero exit.
 func TestJobAcrossProcesses(t *testing.T) {
-	if testing.Short() {
-		t.Skip("real processes")
-	}
 	ctx := context.Background()
 	wasmPath, err := examples.Build(ctx, "wordcount", t.TempDir())
 	if err != nil {
