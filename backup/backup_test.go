@@ -495,8 +495,11 @@ func TestCheck(t *testing.T) {
 		t.Fatalf("check without data: %+v, %v", st, err)
 	}
 	st, _ = backup.Check(ctx, l, keys, backup.CheckOptions{ReadData: 0.5, Seed: 7})
-	if st.Read == 0 || st.Read == st.Stripes {
-		t.Fatalf("a check of half the data read %d of %d stripes", st.Read, st.Stripes)
+	if want := (st.Stripes + 1) / 2; st.Read != want {
+		t.Fatalf("a check of half the data read %d of %d stripes, want %d", st.Read, st.Stripes, want)
+	}
+	if st, _ := backup.Check(ctx, l, keys, backup.CheckOptions{ReadData: 0.01, Seed: 7}); st.Read != 1 {
+		t.Fatalf("a check of 1%% of the data read %d of %d stripes, want 1", st.Read, st.Stripes)
 	}
 	target := t.TempDir()
 	restore(t, c, keys, res.ID, target)

@@ -1,12 +1,14 @@
 package backup
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 
 	"github.com/zeebo/blake3"
@@ -24,9 +26,10 @@ var ErrCheck = errors.New("backup: the set is damaged")
 // CheckOptions are a check's.
 type CheckOptions struct {
 	// ReadData is the share (0 to 1) of the stripes the kept snapshots
-	// use whose every shard is fetched from its holder and verified.
+	// use whose every shard is fetched from its holder and verified:
+	// exactly ⌈ReadData × stripes⌉ of them.
 	ReadData float64
-	// Seed picks which stripes (the same seed, the same stripes).
+	// Seed picks which stripes (the same seed and set, the same stripes).
 	Seed uint64
 }
 
@@ -109,10 +112,7 @@ func Check(ctx context.Context, cloud Cloud, keys *Keys, opt CheckOptions) (*Che
 			st.Missing++
 		}
 	}
-	for _, k := range keysSorted {
-		if !pick(opt.Seed, k, opt.ReadData) {
-			continue
-		}
+	for _, k := range subset(opt.Seed, keysSorted, opt.ReadData) {
 		u := stripes[k]
 		st.Read++
 		for j, sh := range u.d.Shards {
@@ -144,20 +144,35 @@ func Check(ctx context.Context, cloud Cloud, keys *Keys, opt CheckOptions) (*Che
 	return st, nil
 }
 
-// pick reports whether the stripe k is in the share p of the stripes the
-// seed picks.
-func pick(seed uint64, k StripeKey, p float64) bool {
-	if p >= 1 {
-		return true
+// subset is the share p of the stripes keys (sorted) that the seed picks,
+// at least one when p > 0: the stripes with the lowest seeded hashes, so
+// the same seed over the same set reads the same stripes and different
+// seeds spread over the whole set.
+func subset(seed uint64, keys []StripeKey, p float64) []StripeKey {
+	switch {
+	case p >= 1:
+		return keys
+	case p <= 0:
+		return nil
 	}
-	if p <= 0 {
-		return false
-	}
+	n := int(math.Ceil(p * float64(len(keys))))
+	rank := make(map[StripeKey]uint64, len(keys))
 	var b [8]byte
 	binary.LittleEndian.PutUint64(b[:], seed)
-	h := blake3.New()
-	h.Write(b[:])
-	h.Write(k[:])
-	sum := h.Sum(nil)
-	return float64(binary.LittleEndian.Uint64(sum))/float64(1<<64) < p
+	for _, k := range keys {
+		h := blake3.New()
+		h.Write(b[:])
+		h.Write(k[:])
+		rank[k] = binary.LittleEndian.Uint64(h.Sum(nil))
+	}
+	picked := slices.Clone(keys)
+	slices.SortFunc(picked, func(a, b StripeKey) int {
+		if c := cmp.Compare(rank[a], rank[b]); c != 0 {
+			return c
+		}
+		return keyCmp(a, b)
+	})
+	picked = picked[:n]
+	slices.SortFunc(picked, keyCmp)
+	return picked
 }
