@@ -16,11 +16,15 @@ import (
 var ErrNoJob = errors.New("no such job")
 
 // JobRequest is the body of POST /v1/jobs: a WebAssembly module (WASI
-// preview 1, the ABI of docs/compute.md) and the stored files it runs
-// over, by ID or name, in order.
+// preview 1, the ABI of docs/compute.md) and what it runs over, in order:
+// stored files by ID or name (Inputs), or a drive's files (Files), whose
+// keys stay with the client: it answers the job's key requests
+// (ServeJobKeys) until the job ends, and a job whose client goes away is
+// cancelled.
 type JobRequest struct {
 	Module   []byte        `json:"module"` // base64 in JSON
-	Inputs   []string      `json:"inputs"`
+	Inputs   []string      `json:"inputs,omitempty"`
+	Files    []JobFile     `json:"files,omitempty"`
 	Args     []string      `json:"args,omitempty"`
 	Fold     bool          `json:"fold,omitempty"`
 	Reduce   bool          `json:"reduce,omitempty"`
@@ -28,6 +32,36 @@ type JobRequest struct {
 	Deadline time.Duration `json:"deadline,omitempty"` // per task, nanoseconds
 	Memory   int64         `json:"memory,omitempty"`   // per task, bytes; 0: 256 MiB
 }
+
+// JobFile is one file of a drive as a job's input: its path in the drive
+// and how its last upload stored it (pipeline.Manifest's binary form,
+// without keys: a drive's chunks are sealed under per-object keys the
+// client derives when asked).
+type JobFile struct {
+	Name     string `json:"name"`
+	Manifest []byte `json:"manifest,omitempty"` // nil: an empty file
+}
+
+// KeyRequest asks the client of a drive job for one chunk's key: the
+// chunk's key nonce (crypt.KeyNonce) that a peer proved, or a keyed
+// chunk's own key. GET /v1/jobs/{id}/keys streams them, one JSON object
+// per line.
+type KeyRequest struct {
+	Seq   uint64 `json:"seq"`
+	Nonce []byte `json:"nonce,omitempty"`
+	Keyed []byte `json:"keyed,omitempty"`
+}
+
+// KeyAnswer answers a KeyRequest: the chunk's crypt.ObjectKey in its
+// binary form, or why there is none. POST /v1/jobs/{id}/keys takes a list.
+type KeyAnswer struct {
+	Seq   uint64 `json:"seq"`
+	Key   []byte `json:"key,omitempty"`
+	Error string `json:"error,omitempty"`
+}
+
+// MaxKeyAnswers bounds the body of POST /v1/jobs/{id}/keys.
+const MaxKeyAnswers = 1 << 20
 
 // MaxJobRequest bounds the body of POST /v1/jobs.
 const MaxJobRequest = 128 << 20
@@ -100,4 +134,44 @@ func (c *Client) JobOutput(ctx context.Context, id string, w io.Writer) (int64, 
 		return n, fmt.Errorf("job output: %w", err)
 	}
 	return n, nil
+}
+
+// ServeJobKeys answers job id's key requests with derive until the job
+// ends (the daemon ends the stream: nil) or ctx does. derive returns a
+// chunk key's binary form.
+func (c *Client) ServeJobKeys(ctx context.Context, id string, derive func(KeyRequest) ([]byte, error)) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://murmur/v1/jobs/"+url.PathEscape(id)+"/keys", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	dec := json.NewDecoder(resp.Body)
+	for {
+		var r KeyRequest
+		if err := dec.Decode(&r); err == io.EOF {
+			return nil
+		} else if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("job %s: the key requests: %w", id, err)
+		}
+		a := KeyAnswer{Seq: r.Seq}
+		if k, err := derive(r); err != nil {
+			a.Error = err.Error()
+		} else {
+			a.Key = k
+		}
+		b, err := json.Marshal([]KeyAnswer{a})
+		if err != nil {
+			return err
+		}
+		if _, err := call[struct{}](ctx, c, http.MethodPost, "/v1/jobs/"+url.PathEscape(id)+"/keys", bytes.NewReader(b)); err != nil {
+			return fmt.Errorf("job %s: answering a key request: %w", id, err)
+		}
+	}
 }

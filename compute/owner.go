@@ -33,7 +33,7 @@ type Env interface {
 // OwnerConfig configures an Owner.
 type OwnerConfig struct {
 	Env     Env
-	Keys    pipeline.Config  // the keys the inputs were written with
+	Keys    pipeline.Config  // the keys of inputs that bring none (Input.Keys)
 	Runtime *sandbox.Runtime // runs boundary lines and reduces here
 	Verify  VerifyConfig
 	Sched   SchedConfig
@@ -54,8 +54,8 @@ type Owner struct {
 
 // NewOwner returns an Owner.
 func NewOwner(cfg OwnerConfig) (*Owner, error) {
-	if cfg.Env == nil || cfg.Runtime == nil || cfg.Keys.Keys == nil {
-		return nil, errors.New("compute: an owner needs its node, a runtime and its keys")
+	if cfg.Env == nil || cfg.Runtime == nil {
+		return nil, errors.New("compute: an owner needs its node and a runtime")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -86,6 +86,16 @@ const DefaultMemory = 256 << 20
 type Input struct {
 	Name     string
 	Manifest *pipeline.Manifest
+	// Keys derives its chunks' keys; nil: the owner's own (OwnerConfig.Keys).
+	Keys ChunkKeys
+}
+
+// keys returns the ChunkKeys of input i.
+func (j *Job) keys(i int) ChunkKeys {
+	if k := j.inputs[i].Keys; k != nil {
+		return k
+	}
+	return ConfigKeys{j.o.cfg.Keys}
 }
 
 // The states of a job.
@@ -343,7 +353,7 @@ func (j *Job) plan(ctx context.Context, id JobID) []*planned {
 				t.Mode, t.Name, t.Final = ModeFold, in.Name, ci == len(m.Chunks)-1
 			}
 			if c.Keyed() {
-				k, err := pipeline.ChunkKey(j.o.cfg.Keys, c, nil)
+				k, err := j.keys(fi).ChunkKey(ctx, c, nil)
 				if err == nil {
 					t.Key = k
 				}

@@ -94,7 +94,7 @@ func (j *Job) run(ctx context.Context, id JobID) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				res, err := o.cfg.Env.Run(runCtx, a.Peer, &t, j.spec.Module, j.granter(runCtx, &t, ps[a.Task].ref), j.spec.Deadline+30*time.Second, &j.tr)
+				res, err := o.cfg.Env.Run(runCtx, a.Peer, &t, j.spec.Module, j.granter(runCtx, &t, ps[a.Task].file, ps[a.Task].ref), j.spec.Deadline+30*time.Second, &j.tr)
 				ends <- runEnd{a: a, res: res, err: err}
 			}()
 		}
@@ -236,7 +236,7 @@ func (j *Job) run(ctx context.Context, id JobID) {
 // granter returns the function that answers a run's need for its chunk's
 // key: after checking the proof of the chunk's key nonce against the
 // stripe's record, the key of that chunk.
-func (j *Job) granter(ctx context.Context, t *Task, ref pipeline.ChunkRef) func(*Need) *Grant {
+func (j *Job) granter(ctx context.Context, t *Task, file int, ref pipeline.ChunkRef) func(*Need) *Grant {
 	return func(n *Need) *Grant {
 		if n.Proof == nil {
 			return &Grant{Refuse: "no proof"}
@@ -252,7 +252,7 @@ func (j *Job) granter(ctx context.Context, t *Task, ref pipeline.ChunkRef) func(
 		if err != nil {
 			return &Grant{Refuse: err.Error()}
 		}
-		k, err := pipeline.ChunkKey(j.o.cfg.Keys, ref, nonce)
+		k, err := j.keys(file).ChunkKey(ctx, ref, nonce)
 		if err != nil {
 			return &Grant{Refuse: err.Error()}
 		}

@@ -56,6 +56,8 @@ func (s *Server) jobRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/jobs/{id}", s.jobStatus)
 	mux.HandleFunc("GET /v1/jobs/{id}/output", s.jobOutput)
 	mux.HandleFunc("DELETE /v1/jobs/{id}", s.cancelJob)
+	mux.HandleFunc("GET /v1/jobs/{id}/keys", s.jobKeys)
+	mux.HandleFunc("POST /v1/jobs/{id}/keys", s.answerKeys)
 }
 
 // resolve finds a stored file by ID, or by name when one file has it.
@@ -93,11 +95,23 @@ func (s *Server) startJob(w http.ResponseWriter, r *http.Request) {
 		writeError(w, fmt.Errorf("%w: %v", client.ErrRequest, err))
 		return
 	}
-	if len(req.Inputs) == 0 {
+	switch {
+	case len(req.Inputs) == 0 && len(req.Files) == 0:
 		writeError(w, fmt.Errorf("%w: a job needs at least one input file", client.ErrRequest))
 		return
+	case len(req.Inputs) > 0 && len(req.Files) > 0:
+		writeError(w, fmt.Errorf("%w: a job reads stored files or a drive's files, not both", client.ErrRequest))
+		return
 	}
+	var broker *compute.KeyBroker
 	var inputs []compute.Input
+	if len(req.Files) > 0 {
+		broker = compute.NewKeyBroker()
+		if inputs, err = driveInputs(req.Files, broker); err != nil {
+			writeError(w, err)
+			return
+		}
+	}
 	for _, ref := range req.Inputs {
 		e, err := s.resolve(ref)
 		if err != nil {
@@ -123,6 +137,9 @@ func (s *Server) startJob(w http.ResponseWriter, r *http.Request) {
 		// was asked cannot run.
 		writeError(w, fmt.Errorf("%w: %v", client.ErrRequest, err))
 		return
+	}
+	if broker != nil {
+		s.watchDriveJob(j, broker)
 	}
 	writeJSON(w, jobWire(j.Status()))
 }

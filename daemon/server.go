@@ -43,6 +43,9 @@ type Server struct {
 	leases client.LeaseStatus
 
 	jobs jobs
+
+	keysMu    sync.Mutex
+	driveJobs map[string]*driveJob // by job ID
 }
 
 // FirstRenewal is how long after it starts serving the daemon renews its

@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -136,5 +138,103 @@ func TestJobAcrossProcesses(t *testing.T) {
 	os.WriteFile(garbage, []byte("not a module"), 0o644)
 	if out, err := run(t, "job", "run", "--dir", dirs[0], garbage, e.ID); err == nil || !bytes.Contains([]byte(err.Error()+out), []byte("module")) {
 		t.Fatalf("a bad module: %q, %v", out, err)
+	}
+
+	jobOverDrive(t, dirs[0], wasmPath, rt, id)
+}
+
+// jobOverDrive: a word count over a folder of a mounted drive, whose keys
+// stay in `murmur job run --drive`, equals the module's runs over the
+// plain files; the job of a `job run` SIGKILLed in its middle is
+// cancelled, since nothing else can answer its keys.
+func jobOverDrive(t *testing.T, dir, wasmPath string, rt *sandbox.Runtime, mod sandbox.ModuleID) {
+	ctx := context.Background()
+	pass := writeSecret(t, "a drive for jobs")
+	if out, err := murmurCmd("drive", "create", "--dir", dir, "--name", "work", "--passphrase-file", pass).CombinedOutput(); err != nil {
+		t.Fatalf("drive create: %v\n%s", err, out)
+	}
+	mnt := filepath.Join(t.TempDir(), "cloud")
+	mp := startMount(t, mnt, "--dir", dir, "--passphrase-file", pass)
+	var big bytes.Buffer
+	benchText(&big, 6<<20)
+	files := []struct {
+		name string
+		data []byte
+	}{
+		{"a.txt", big.Bytes()[:4<<20]},
+		{"b/c.txt", big.Bytes()[4<<20:]},
+		{"b/empty", nil},
+		{"b/tail", []byte("words without\nan ending newline")},
+	}
+	for _, f := range files {
+		p := filepath.Join(mnt, "texts", f.name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, f.data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mp.stop(t) // uploads and commits everything
+	var maps []byte
+	for _, f := range files {
+		r, err := rt.Run(ctx, sandbox.Task{Module: mod, Args: []string{"map"}, Stdin: bytes.NewReader(f.data), Limits: sandbox.Limits{Deadline: time.Hour}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		maps = append(maps, r.Stdout...)
+	}
+	want, err := rt.Run(ctx, sandbox.Task{Module: mod, Args: []string{"reduce"}, Stdin: bytes.NewReader(maps), Limits: sandbox.Limits{Deadline: time.Hour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	outFile := filepath.Join(t.TempDir(), "counts")
+	jobArgs := []string{"job", "run", "--dir", dir, "--drive", "work", "--passphrase-file", pass, "--reduce", "--replicas", "1"}
+	if out, err := run(t, append(jobArgs, "--out", outFile, wasmPath, "texts")...); err != nil {
+		t.Fatalf("job run --drive: %v\n%s", err, out)
+	}
+	if b, err := os.ReadFile(outFile); err != nil || !bytes.Equal(b, want.Stdout) {
+		t.Fatalf("job run --drive: %d bytes, want %d: %v", len(b), len(want.Stdout), err)
+	}
+	if _, err := run(t, append(jobArgs, wasmPath, "texts/nope")...); err == nil || !strings.Contains(err.Error(), "no such file or folder") {
+		t.Fatalf("a path not in the drive: %v", err)
+	}
+	if _, err := run(t, append(jobArgs, "--detach", wasmPath, "texts")...); !errors.Is(err, cli.ErrUsage) {
+		t.Fatalf("--detach over a drive: %v", err)
+	}
+
+	// The client killed in the middle: its job is cancelled.
+	c := client.New(cli.SocketPath(dir))
+	before, _ := c.Jobs(ctx)
+	cmd := murmurCmd(append(jobArgs[:len(jobArgs)-1], "3", wasmPath, "texts")...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var j client.Job
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		js, _ := c.Jobs(ctx)
+		if len(js) > len(before) {
+			j = js[len(js)-1]
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the drive job never started")
+		}
+	}
+	cmd.Process.Kill()
+	killed := time.Now()
+	cmd.Wait()
+	for deadline := time.Now().Add(60 * time.Second); j.State == "running"; time.Sleep(50 * time.Millisecond) {
+		got, err := c.Job(ctx, j.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		j = *got
+		if time.Now().After(deadline) {
+			t.Fatalf("the job of a killed client still runs: %+v", j)
+		}
+	}
+	if j.State == "done" && j.Ended.Before(killed.Add(time.Second)) {
+		t.Logf("the job ended before its client was killed (%d tasks)", j.Tasks)
+	} else if j.State != "cancelled" {
+		t.Fatalf("the job of a killed client: %s (%s)", j.State, j.Error)
 	}
 }

@@ -300,6 +300,7 @@ func DriveCommand() *cli.Command {
 // openDriveFlags are the flags every command that opens a drive shares.
 type openDriveFlags struct {
 	dir, drive, keyFile, passFile string
+	keys                          *crypt.Keys // the drive's, once open has unlocked it
 }
 
 func (f *openDriveFlags) declare(fs *flag.FlagSet) {
@@ -322,6 +323,7 @@ func (f *openDriveFlags) open(ctx context.Context, cfg drive.Config, out io.Writ
 		return nil, nil, "", err
 	}
 	cfg.Keys, cfg.Cloud, cfg.KeyFile = keys, cloud, raw
+	f.keys = keys
 	cfg.Pipeline = pipelineFor(ctx, c)
 	cfg.Code = daemonCode(c)
 	d, err := drive.Open(ctx, cfg)

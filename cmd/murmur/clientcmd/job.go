@@ -34,19 +34,40 @@ func jobRunCommand() *cli.Command {
 	var outFile string
 	var deadline time.Duration
 	var memory cli.Size
-	c := clientCommand("run", "MODULE.wasm INPUT...", "run a module over stored files (by ID or name), in order",
+	var dj driveJob
+	c := clientCommand("run", "MODULE.wasm INPUT...", "run a module over stored files (by ID or name), or with --drive over a drive's files and folders, in order",
 		func(ctx context.Context, c *client.Client, fs *flag.FlagSet, out io.Writer, asJSON bool) error {
 			if fs.NArg() < 2 {
 				return fmt.Errorf("%w: murmur job run MODULE.wasm INPUT...", cli.ErrUsage)
+			}
+			onDrive := dj.f.drive != ""
+			if onDrive && detach {
+				return fmt.Errorf("%w: a job over a drive's files needs this command running to answer its keys: no --detach", cli.ErrUsage)
 			}
 			wasm, err := os.ReadFile(fs.Arg(0))
 			if err != nil {
 				return err
 			}
-			j, err := c.StartJob(ctx, client.JobRequest{Module: wasm, Inputs: fs.Args()[1:], Args: args,
-				Fold: fold, Reduce: reduce, Replicas: replicas, Deadline: deadline, Memory: int64(memory)})
+			req := client.JobRequest{Module: wasm, Args: args,
+				Fold: fold, Reduce: reduce, Replicas: replicas, Deadline: deadline, Memory: int64(memory)}
+			if onDrive {
+				dj.f.dir = fs.Lookup("dir").Value.String()
+				if err := dj.open(ctx, fs.Args()[1:], os.Stderr); err != nil {
+					return err
+				}
+				req.Files = dj.files
+			} else {
+				req.Inputs = fs.Args()[1:]
+			}
+			j, err := c.StartJob(ctx, req)
 			if err != nil {
 				return err
+			}
+			var keysDone <-chan error
+			if onDrive {
+				kctx, stopKeys := context.WithCancel(ctx)
+				defer stopKeys()
+				keysDone = dj.serve(kctx, c, j.ID)
 			}
 			if detach {
 				if asJSON {
@@ -67,6 +88,13 @@ func jobRunCommand() *cli.Command {
 					cancel()
 					bar.finish(j, ctx.Err())
 					return ctx.Err()
+				case err := <-keysDone:
+					// The node ends the stream when the job ends; an
+					// error means the job lost its keys.
+					keysDone = nil
+					if err != nil {
+						fmt.Fprintf(os.Stderr, "murmur: job %s: %v\n", j.ID[:12], err)
+					}
 				case <-tick.C:
 				}
 				if j, err = c.Job(ctx, j.ID); err != nil {
@@ -108,6 +136,9 @@ func jobRunCommand() *cli.Command {
 		fs.DurationVar(&deadline, "deadline", 0, "each task's deadline (0: 60s; at most 1h)")
 		fs.Var(&memory, "memory", "each task's memory (0: 256MiB); a node offering less does not run it")
 		fs.BoolVar(&detach, "detach", false, "start the job and return its ID at once")
+		fs.StringVar(&dj.f.drive, "drive", "", "run over this drive's files and folders (paths in the drive), as its last commit has them; the drive's keys stay in this command, which answers the job's key requests")
+		fs.StringVar(&dj.f.keyFile, "key-file", "", "with --drive: unlock it with this key file instead of the one the drive's root keeps")
+		fs.StringVar(&dj.f.passFile, "passphrase-file", "", "with --drive: read its passphrase from this file (else $MURMUR_PASSPHRASE, else the terminal)")
 	}
 	return c
 }
