@@ -80,6 +80,7 @@ type Job struct {
 	Runs       int       `json:"runs"`
 	Wrong      int       `json:"wrong"`
 	Backlog    int       `json:"backlog"`
+	Slice      int       `json:"slice"` // compute peers in the job's slice now
 	Network    int64     `json:"network_bytes"`
 	OutputLen  int       `json:"output_bytes"`
 	Started    time.Time `json:"started"`

@@ -477,6 +477,29 @@ func twoOwners(t *testing.T, tc *testCloud) {
 	aloneA := check(run(tc.owner, inA), wantA)
 	aloneB := check(run(second.owner, inB), wantB)
 	ja, jb := run(tc.owner, inA), run(second.owner, inB)
+	// While both run, neither starves: each has tasks done before the
+	// other ends (the workers' fair share), each on its own slice.
+	var sliceA, sliceB, bAtA, aAtB int
+	for ended := false; !ended; {
+		select {
+		case <-ja.Done():
+		case <-jb.Done():
+		case <-time.After(20 * time.Millisecond):
+		}
+		sa, sb := ja.Status(), jb.Status()
+		sliceA, sliceB = max(sliceA, sa.Slice), max(sliceB, sb.Slice)
+		switch {
+		case sa.State != compute.StateRunning:
+			bAtA, aAtB, ended = sb.Done, sa.Tasks, true
+		case sb.State != compute.StateRunning:
+			bAtA, aAtB, ended = sb.Tasks, sa.Done, true
+		}
+	}
 	togetherA, togetherB := check(ja, wantA), check(jb, wantB)
 	t.Logf("owner A: %.2fs alone, %.2fs beside B; owner B: %.2fs alone, %.2fs beside A", aloneA, togetherA, aloneB, togetherB)
+	t.Logf("slices: A up to %d peers, B up to %d; when the first ended, A had %d of %d tasks done, B %d of %d",
+		sliceA, sliceB, aAtB, ja.Status().Tasks, bAtA, jb.Status().Tasks)
+	if bAtA == 0 || aAtB == 0 {
+		t.Fatalf("one job starved while the other ran: A %d, B %d tasks done", aAtB, bAtA)
+	}
 }

@@ -44,7 +44,7 @@ func (e *NodeEnv) Peers() []Peer {
 	var out []Peer
 	for _, p := range e.N.ComputePeers() {
 		if p.Reliability >= MinReliability {
-			out = append(out, Peer{ID: string(p.ID), Slots: p.Slots})
+			out = append(out, Peer{ID: string(p.ID), Slots: p.Slots, Free: p.Free})
 		}
 	}
 	return out

@@ -120,6 +120,7 @@ type JobStatus struct {
 	Runs       int       `json:"runs"`     // runs answered
 	Wrong      int       `json:"wrong"`    // runs outvoted
 	Backlog    int       `json:"backlog"`
+	Slice      int       `json:"slice"`         // compute peers in the job's slice now
 	Network    int64     `json:"network_bytes"` // moved for the job: messages and shards fetched, outputs excluded
 	OutputLen  int       `json:"output_bytes"`
 	Started    time.Time `json:"started"`

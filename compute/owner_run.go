@@ -29,7 +29,9 @@ func (j *Job) run(ctx context.Context, id JobID) {
 	o := j.o
 	ps := j.plan(ctx, id)
 	j.update(func(s *JobStatus) { s.Tasks = len(ps) })
-	sched := NewScheduler(o.cfg.Sched)
+	sc := o.cfg.Sched
+	sc.Slice.Salt = id.String()
+	sched := NewScheduler(sc)
 	sched.SetPeers(o.cfg.Env.Peers())
 	tallies := make([]*Tally, len(ps))
 	results := make([]*Result, len(ps))
@@ -98,7 +100,7 @@ func (j *Job) run(ctx context.Context, id JobID) {
 				ends <- runEnd{a: a, res: res, err: err}
 			}()
 		}
-		j.update(func(s *JobStatus) { s.Backlog = sched.Backlog() })
+		j.update(func(s *JobStatus) { s.Backlog, s.Slice = sched.Backlog(), len(sched.Members()) })
 		var wake <-chan time.Time
 		if w := sched.Wake(now); !w.IsZero() {
 			wakeT.Reset(max(time.Until(w), time.Millisecond))

@@ -195,7 +195,7 @@ func TestReviewCancelDeadlocksWithManyRuns(t *testing.T) {
 	o := newFakeOwner(t, env, compute.VerifyConfig{Replicas: 1})
 	var ps []compute.Peer
 	for i := range 25 {
-		ps = append(ps, compute.Peer{ID: fmt.Sprint("P", i), Slots: 4})
+		ps = append(ps, compute.Peer{ID: fmt.Sprint("P", i), Slots: 4, Free: 4})
 	}
 	env.setPeers(ps...)
 	env.run = func(ctx context.Context, p string, _ *compute.Task) (*compute.Result, error) {

@@ -27,6 +27,7 @@ import (
 type SchedConfig struct {
 	Wait    time.Duration // for a holder's free slot; default 2s
 	Backoff time.Duration // after a busy or failed run; default 3s
+	Slice   SliceConfig   // the peers the job may use (slice.go)
 }
 
 func (c SchedConfig) withDefaults() SchedConfig {
@@ -36,6 +37,7 @@ func (c SchedConfig) withDefaults() SchedConfig {
 	if c.Backoff <= 0 {
 		c.Backoff = 3 * time.Second
 	}
+	c.Slice = c.Slice.withDefaults()
 	return c
 }
 
@@ -43,6 +45,7 @@ func (c SchedConfig) withDefaults() SchedConfig {
 type Peer struct {
 	ID    string
 	Slots int
+	Free  int // free slots, as the peer last gossiped (for every owner)
 }
 
 // Assignment is one run to start: task Task on peer Peer, which holds
@@ -64,6 +67,7 @@ const (
 
 type peerSched struct {
 	slots   int
+	free    int // gossiped
 	running int
 	until   time.Time // no work before this
 }
@@ -85,15 +89,17 @@ type Scheduler struct {
 	peers     map[string]*peerSched
 	order     []string // peers, sorted
 	tasks     map[int]*taskSched
-	pending   []int             // tasks that may want a run, ascending
-	affinity  map[string]string // group → the peer taking its non-local runs
-	lastLocal time.Time         // when a local run last started
+	pending   []int                // tasks that may want a run, ascending
+	affinity  map[string]string    // group → the peer taking its non-local runs
+	lastLocal time.Time            // when a local run last started
+	members   map[string]time.Time // the job's slice: peer → its last run's start or end
+	lastGrow  time.Time
 }
 
 // NewScheduler returns an empty Scheduler.
 func NewScheduler(cfg SchedConfig) *Scheduler {
 	return &Scheduler{cfg: cfg.withDefaults(), peers: map[string]*peerSched{},
-		tasks: map[int]*taskSched{}, affinity: map[string]string{}}
+		tasks: map[int]*taskSched{}, affinity: map[string]string{}, members: map[string]time.Time{}}
 }
 
 // SetPeers replaces the compute peers: a peer no longer listed gets no
@@ -106,9 +112,9 @@ func (s *Scheduler) SetPeers(ps []Peer) {
 		}
 		seen[p.ID] = true
 		if q, ok := s.peers[p.ID]; ok {
-			q.slots = p.Slots
+			q.slots, q.free = p.Slots, p.Free
 		} else {
-			s.peers[p.ID] = &peerSched{slots: p.Slots}
+			s.peers[p.ID] = &peerSched{slots: p.Slots, free: p.Free}
 		}
 	}
 	for id, q := range s.peers {
@@ -161,6 +167,7 @@ func (s *Scheduler) Ended(i int, p string, end RunEnd, now time.Time) {
 			q.until = now.Add(s.cfg.Backoff)
 		}
 	}
+	s.touch(p, now)
 	t := s.tasks[i]
 	if t == nil {
 		return
@@ -207,9 +214,10 @@ func (s *Scheduler) Candidates(i int) int {
 	return n
 }
 
+// free reports whether p, a member of the slice, may take a run now.
 func (s *Scheduler) free(p string, now time.Time) bool {
 	q := s.peers[p]
-	return q != nil && q.slots > q.running && !now.Before(q.until)
+	return q != nil && q.slots > q.running && !now.Before(q.until) && s.member(p)
 }
 
 // Next returns the runs to start now; each is counted as running until
@@ -218,7 +226,24 @@ func (s *Scheduler) free(p string, now time.Time) bool {
 // to a peer without its chunk only when it cannot wait (a replica, whose
 // holder has run it already; a chunk no compute peer holds), or when no
 // task has started locally for Wait and it has waited that long itself.
+// Runs go to the job's slice only, which Next resizes (slice.go).
 func (s *Scheduler) Next(now time.Time) []Assignment {
+	s.trim(now)
+	if len(s.members) < s.cfg.Slice.Min {
+		// The job's start, or members gone: back to Min at once.
+		if s.grow(now, s.cfg.Slice.Min-len(s.members), true) > 0 {
+			s.lastGrow = now
+		}
+	}
+	out := s.place(now)
+	if s.resize(now) {
+		out = append(out, s.place(now)...)
+	}
+	return out
+}
+
+// place is one round of Next's placement over the slice.
+func (s *Scheduler) place(now time.Time) []Assignment {
 	var out []Assignment
 	// Local runs: each peer's free slots take the tasks it holds.
 	for _, p := range s.order {
@@ -227,7 +252,7 @@ func (s *Scheduler) Next(now time.Time) []Assignment {
 			if !ok {
 				break
 			}
-			out = append(out, s.start(i, s.tasks[i], p, true))
+			out = append(out, s.start(i, s.tasks[i], p, true, now))
 			s.lastLocal = now
 		}
 	}
@@ -281,9 +306,10 @@ func (s *Scheduler) mayMove(t *taskSched, now time.Time) bool {
 	return true
 }
 
-func (s *Scheduler) start(i int, t *taskSched, p string, local bool) Assignment {
+func (s *Scheduler) start(i int, t *taskSched, p string, local bool, now time.Time) Assignment {
 	s.peers[p].running++
 	t.running[p] = true
+	s.touch(p, now)
 	return Assignment{Task: i, Peer: p, Local: local}
 }
 
@@ -291,7 +317,7 @@ func (s *Scheduler) start(i int, t *taskSched, p string, local bool) Assignment 
 // chunk: the shard's affinity peer, else the least loaded.
 func (s *Scheduler) elsewhere(i int, t *taskSched, now time.Time) (Assignment, bool) {
 	if p, ok := s.affinity[t.group]; ok && usable(t, p) && s.free(p, now) && !isHolder(t.holders, p) {
-		return s.start(i, t, p, false), true
+		return s.start(i, t, p, false, now), true
 	}
 	best, bestFree := "", 0
 	for _, p := range s.order {
@@ -308,7 +334,7 @@ func (s *Scheduler) elsewhere(i int, t *taskSched, now time.Time) (Assignment, b
 		return Assignment{}, false
 	}
 	s.affinity[t.group] = best
-	return s.start(i, t, best, false), true
+	return s.start(i, t, best, false, now), true
 }
 
 // Wake returns the next time after now at which Next may place what it
@@ -338,6 +364,9 @@ func (s *Scheduler) Wake(now time.Time) time.Time {
 			if q.slots > 0 {
 				soonest(q.until)
 			}
+		}
+		if s.canGrow() {
+			soonest(s.lastGrow.Add(s.cfg.Slice.Grow))
 		}
 	}
 	return w

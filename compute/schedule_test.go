@@ -308,7 +308,7 @@ func (m *schedModel) peers() []compute.Peer {
 	var ps []compute.Peer
 	for p, ok := range m.present {
 		if ok {
-			ps = append(ps, compute.Peer{ID: p, Slots: m.slots[p]})
+			ps = append(ps, compute.Peer{ID: p, Slots: m.slots[p], Free: max(0, m.slots[p]-m.running[p])})
 		}
 	}
 	return ps
@@ -335,6 +335,9 @@ func (m *schedModel) next() {
 		case a.Local != slices.Contains(mt.holders, a.Peer):
 			t.Fatalf("%v: local %v, holders %v", a, a.Local, mt.holders)
 		}
+		if !slices.Contains(m.s.Members(), a.Peer) {
+			t.Fatalf("%v: a run outside the job's slice %v", a, m.s.Members())
+		}
 		mt.running[a.Peer] = true
 		m.running[a.Peer]++
 		if m.running[a.Peer] > m.slots[a.Peer] {
@@ -342,17 +345,33 @@ func (m *schedModel) next() {
 		}
 		m.runs = append(m.runs, modelRun{a.Task, a.Peer})
 	}
-	// Whatever could start now did: no free peer has a task it holds
-	// waiting, and a task that may not wait has no free peer left.
+	// Whatever could start now in the job's slice did: no free member
+	// has a task it holds waiting, and a task that may not wait has no
+	// free member left. A task some listed peer may run has a member
+	// that may run it (the slice grows at once for it).
+	members := m.s.Members()
+	if len(members) < min(3, len(m.peers())) {
+		t.Fatalf("a slice of %d of %d peers", len(members), len(m.peers()))
+	}
 	for i, mt := range m.tasks {
 		if mt.closed() || mt.done+len(mt.running) >= mt.want {
 			continue
 		}
+		anyUsable, memberUsable := false, false
+		for p := range m.present {
+			if m.usable(mt, p) && m.slots[p] > 0 {
+				anyUsable = true
+				memberUsable = memberUsable || slices.Contains(members, p)
+			}
+		}
+		if anyUsable && !memberUsable {
+			t.Fatalf("task %d: a listed peer may run it, no member of the slice %v may", i, members)
+		}
 		waitsForHolder := false
 		for _, h := range mt.holders {
 			if m.usable(mt, h) {
-				waitsForHolder = true
-				if m.free(h) {
+				waitsForHolder = true // for Wait, whether in the slice or not
+				if m.free(h) && slices.Contains(members, h) {
 					t.Fatalf("task %d: its holder %s is free and idle", i, h)
 				}
 			}
@@ -360,7 +379,7 @@ func (m *schedModel) next() {
 		if waitsForHolder {
 			continue
 		}
-		for p := range m.present {
+		for _, p := range members {
 			if m.usable(mt, p) && m.free(p) {
 				t.Fatalf("task %d wants a run and may not wait, but %s is free", i, p)
 			}

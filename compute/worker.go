@@ -67,10 +67,10 @@ type WorkerConfig struct {
 // Worker runs tasks for owners, in its slots.
 type Worker struct {
 	cfg   WorkerConfig
-	slots chan struct{}
 	cache *shardCache
 
 	mu    sync.Mutex
+	share *FairShare // the slots, divided among owners
 	stats WorkerStats
 }
 
@@ -99,7 +99,7 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Worker{cfg: cfg, slots: make(chan struct{}, max(cfg.Slots, 0)), cache: newShardCache(cfg.CacheBytes)}, nil
+	return &Worker{cfg: cfg, share: NewFairShare(max(cfg.Slots, 0), 0), cache: newShardCache(cfg.CacheBytes)}, nil
 }
 
 // Stats returns the worker's counters.
@@ -107,7 +107,7 @@ func (w *Worker) Stats() WorkerStats {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	s := w.stats
-	s.Slots, s.Running = w.cfg.Slots, len(w.slots)
+	s.Slots, s.Running = w.cfg.Slots, w.share.Running()
 	return s
 }
 
@@ -118,7 +118,11 @@ func (w *Worker) freed() {
 }
 
 // Free returns the worker's free slots.
-func (w *Worker) Free() int { return w.cfg.Slots - len(w.slots) }
+func (w *Worker) Free() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.cfg.Slots - w.share.Running()
+}
 
 func (w *Worker) count(f func(*WorkerStats)) {
 	w.mu.Lock()
@@ -144,14 +148,22 @@ func (w *Worker) Serve(ctx context.Context, c Conn, from string) error {
 	if t.Memory > w.cfg.Memory {
 		return w.send(c, &Result{Status: StatusRefused, Message: fmt.Sprintf("the task needs %d bytes of memory, this node gives %d", t.Memory, w.cfg.Memory)})
 	}
-	select {
-	case w.slots <- struct{}{}:
-	default:
-		w.count(func(s *WorkerStats) { s.Busy++ })
-		return w.send(c, &Result{Status: StatusBusy, Message: "every compute slot is taken"})
+	w.mu.Lock()
+	admitted := w.share.Admit(from, time.Now())
+	if !admitted {
+		w.stats.Busy++
+	}
+	w.mu.Unlock()
+	if !admitted {
+		return w.send(c, &Result{Status: StatusBusy, Message: "every compute slot is taken, or another owner waits for its share"})
 	}
 	w.freed()
-	defer func() { <-w.slots; w.freed() }()
+	defer func() {
+		w.mu.Lock()
+		w.share.Release(from)
+		w.mu.Unlock()
+		w.freed()
+	}()
 	res := w.run(ctx, c, t)
 	if res == nil {
 		return errors.New("compute: the run's stream failed")

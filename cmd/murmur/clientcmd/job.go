@@ -196,8 +196,11 @@ func printJob(out io.Writer, j *client.Job) {
 	}
 	fmt.Fprintf(out, "input     %d files, %s\ntasks     %d of %d done, %d ran where their data lay, %d verified by agreeing peers\n",
 		j.Inputs, cli.HumanBytes(j.InputBytes), j.Done, j.Tasks, j.Local, j.Verified)
-	fmt.Fprintf(out, "runs      %d (%d outvoted), replicas %d\nnetwork   %s moved\nseconds   %.1f\n",
-		j.Runs, j.Wrong, j.Replicas, cli.HumanBytes(j.Network), j.Seconds)
+	fmt.Fprintf(out, "runs      %d (%d outvoted), replicas %d\n", j.Runs, j.Wrong, j.Replicas)
+	if j.State == "running" {
+		fmt.Fprintf(out, "slice     %d compute peers, %d tasks waiting\n", j.Slice, j.Backlog)
+	}
+	fmt.Fprintf(out, "network   %s moved\nseconds   %.1f\n", cli.HumanBytes(j.Network), j.Seconds)
 }
 
 // jobProgress draws a job's progress on standard error when it is a
