@@ -21,6 +21,7 @@ var ErrDamaged = errors.New("backup: damaged record")
 // The versions written.
 const (
 	setRootVersion    = 1
+	setRootRemoved    = 2 // a set root with removed keys
 	writerRootVersion = 1
 	logVersion        = 1
 	snapshotVersion   = 1
@@ -43,7 +44,10 @@ const (
 //	version(1) | box public key(32) | admin writer key(32) |
 //	appender count | { key(32) | name | wrapped data key }... |
 //	forgotten (Ref, empty: none) | pruned (Ref) | archive (Ref) | key file
+//	[ removed count (≥ 1) | { key(32) | name }... ]
 //
+// Version 1 has no removed keys; version 2, the same with the removed
+// keys after the key file.
 // Names and byte strings are a uvarint length and the bytes.
 type SetRoot struct {
 	Box       [32]byte // the admin's X25519 key: snapshots are sealed to it
@@ -64,6 +68,16 @@ type SetRoot struct {
 	// KeyFile is the admin key file, passphrase-wrapped, so any device
 	// with the passphrase can unlock the set.
 	KeyFile []byte
+	// Removed are the append-only keys taken out of the set: the
+	// snapshots they had published when they were removed stay, in the
+	// archive; nothing they publish after counts.
+	Removed []RemovedKey
+}
+
+// RemovedKey is an append-only key taken out of a set.
+type RemovedKey struct {
+	Key  [32]byte
+	Name string
 }
 
 // Appender is an append-only key of a set: its writer key and the set's
@@ -86,7 +100,11 @@ func (r *SetRoot) Writers() [][32]byte {
 
 // Marshal encodes r.
 func (r *SetRoot) Marshal() []byte {
-	b := []byte{setRootVersion}
+	v := byte(setRootVersion)
+	if len(r.Removed) > 0 {
+		v = setRootRemoved
+	}
+	b := []byte{v}
 	b = append(b, r.Box[:]...)
 	b = append(b, r.Admin[:]...)
 	b = binary.AppendUvarint(b, uint64(len(r.Appenders)))
@@ -98,13 +116,22 @@ func (r *SetRoot) Marshal() []byte {
 	b = appendBytes(b, r.Forgotten)
 	b = appendBytes(b, r.Pruned)
 	b = appendBytes(b, r.Archive)
-	return appendBytes(b, r.KeyFile)
+	b = appendBytes(b, r.KeyFile)
+	if len(r.Removed) > 0 {
+		b = binary.AppendUvarint(b, uint64(len(r.Removed)))
+		for _, k := range r.Removed {
+			b = append(b, k.Key[:]...)
+			b = appendBytes(b, []byte(k.Name))
+		}
+	}
+	return b
 }
 
 // ParseSetRoot decodes a set root's value.
 func ParseSetRoot(b []byte) (*SetRoot, error) {
 	r := wire.NewReader(b, ErrDamaged)
-	if v := r.Byte(); r.Err() == nil && v != setRootVersion {
+	v := r.Byte()
+	if r.Err() == nil && v != setRootVersion && v != setRootRemoved {
 		r.Fail("set root version %d", v)
 	}
 	s := &SetRoot{}
@@ -121,6 +148,14 @@ func ParseSetRoot(b []byte) (*SetRoot, error) {
 	s.Pruned = slices.Clone(r.LenBytes(maxRef))
 	s.Archive = slices.Clone(r.LenBytes(maxRef))
 	s.KeyFile = slices.Clone(r.LenBytes(maxRef))
+	if v == setRootRemoved {
+		s.Removed = make([]RemovedKey, r.Count(maxAppenders, 32+1))
+		for i := range s.Removed {
+			k := &s.Removed[i]
+			copy(k.Key[:], r.Bytes(32))
+			k.Name = string(r.LenBytes(maxName))
+		}
+	}
 	r.Done()
 	if err := r.Err(); err != nil {
 		return nil, err

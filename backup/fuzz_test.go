@@ -41,8 +41,15 @@ func fuzzParse[T any](t *testing.T, b []byte, parse func([]byte) (T, error), enc
 	}
 }
 
+func seedSetRootRemoved() []byte {
+	r, _ := ParseSetRoot(seedSetRoot())
+	r.Removed = []RemovedKey{{Key: [32]byte{5}, Name: "stolen laptop"}}
+	return r.Marshal()
+}
+
 func FuzzParseSetRoot(f *testing.F) {
 	f.Add(seedSetRoot())
+	f.Add(seedSetRootRemoved())
 	f.Add([]byte{setRootVersion})
 	f.Fuzz(func(t *testing.T, b []byte) { fuzzParse(t, b, ParseSetRoot, (*SetRoot).Marshal) })
 }

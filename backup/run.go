@@ -146,6 +146,9 @@ func Run(ctx context.Context, cloud Cloud, keys *Keys, opt Options) (*Result, er
 	var mine *writerLog
 	var me [32]byte
 	copy(me[:], keys.Writer.PublicKey())
+	if slices.ContainsFunc(root.Removed, func(k RemovedKey) bool { return k.Key == me }) {
+		return nil, errors.New("backup: this key was removed from the set: it can add no more snapshots")
+	}
 	for _, l := range ls {
 		if l.writer == me {
 			mine = l

@@ -127,6 +127,72 @@ func AddAppender(ctx context.Context, cloud Cloud, keys *Keys, name string, pass
 	return raw, nil
 }
 
+// RemoveAppender takes the append-only key name out of the set, as for a
+// machine lost or stolen: the key no longer unlocks the set, and nothing
+// it publishes from now on is listed, kept or restored. The snapshots it
+// had published stay: they are archived first (restorable, forgettable
+// like any other). Only the admin key may. The removed machine still
+// holds the set's data key, so it can still tell whether the set stores a
+// chunk whose plaintext it has (docs/security.md, "Backup sets").
+func RemoveAppender(ctx context.Context, cloud Cloud, keys *Keys, name string) error {
+	if keys.AppendOnly() {
+		return fmt.Errorf("%w: removing a key needs the admin key", ErrAppendOnly)
+	}
+	seq, root, err := setRoot(ctx, cloud, keys.Public)
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(root.Appenders, func(a Appender) bool { return a.Name == name })
+	if i < 0 {
+		return fmt.Errorf("backup: the set has no key named %q", name)
+	}
+	ls, err := logsOf(ctx, cloud, keys, root)
+	if err != nil {
+		return err
+	}
+	if err := archive(ctx, cloud, keys, root, ls); err != nil {
+		return err
+	}
+	a := root.Appenders[i]
+	root.Appenders = slices.Delete(root.Appenders, i, i+1)
+	root.Removed = append(root.Removed, RemovedKey{Key: a.Key, Name: a.Name})
+	if len(root.Marshal()) > drive.MaxRootValue {
+		return fmt.Errorf("backup: the set's root has no room for another removed key (%d)", len(root.Removed))
+	}
+	if err := cloud.PublishRoot(ctx, keys.Set, seq+1, root.Marshal()); err != nil {
+		return fmt.Errorf("backup: publish the set's root: %w", err)
+	}
+	return nil
+}
+
+// KeyInfo is one key of a set, as KeyList lists it.
+type KeyInfo struct {
+	Name    string `json:"name"`
+	Kind    string `json:"kind"` // admin, append-only, removed
+	Writer  string `json:"writer"` // its writer key, hex
+	Removed bool   `json:"removed,omitempty"`
+}
+
+// KeyList lists the set's keys: the admin's, the append-only ones, the
+// removed ones.
+func KeyList(ctx context.Context, cloud Cloud, keys *Keys) ([]KeyInfo, error) {
+	if keys.AppendOnly() {
+		return nil, fmt.Errorf("%w: listing the keys needs the admin key", ErrAppendOnly)
+	}
+	_, root, err := setRoot(ctx, cloud, keys.Public)
+	if err != nil {
+		return nil, err
+	}
+	out := []KeyInfo{{Name: "admin", Kind: "admin", Writer: hex.EncodeToString(root.Admin[:])}}
+	for _, a := range root.Appenders {
+		out = append(out, KeyInfo{Name: a.Name, Kind: "append-only", Writer: hex.EncodeToString(a.Key[:])})
+	}
+	for _, k := range root.Removed {
+		out = append(out, KeyInfo{Name: k.Name, Kind: "removed", Writer: hex.EncodeToString(k.Key[:]), Removed: true})
+	}
+	return out, nil
+}
+
 // SnapshotID names a snapshot: the SHA-256 of its sealed box.
 type SnapshotID [32]byte
 
@@ -254,6 +320,11 @@ func logsOf(ctx context.Context, cloud Cloud, keys *Keys, root *SetRoot) ([]*wri
 		l.entries = append(lost, l.entries...)
 		out = append(out, l)
 	}
+	// A removed key's snapshots are what the archive kept of it at its
+	// removal; its own log is not read again.
+	for _, k := range root.Removed {
+		out = append(out, &writerLog{writer: k.Key, entries: arch[k.Key]})
+	}
 	return out, nil
 }
 
@@ -312,6 +383,9 @@ func Snapshots(ctx context.Context, cloud Cloud, keys *Keys) ([]Listed, error) {
 	names := map[[32]byte]string{root.Admin: "admin"}
 	for _, a := range root.Appenders {
 		names[a.Key] = a.Name
+	}
+	for _, k := range root.Removed {
+		names[k.Key] = k.Name + " (removed)"
 	}
 	var out []Listed
 	for _, l := range ls {

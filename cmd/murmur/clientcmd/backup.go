@@ -355,6 +355,51 @@ func BackupCommand() *cli.Command {
 						fmt.Fprintf(w, "append-only key %q written to %s\non the machine: murmur backup --set %s --key-file %s PATH...\n", name, out, e.Public, filepath.Base(out))
 						return nil
 					},
+				}, {
+					Name:    "remove",
+					Args:    "NAME",
+					Summary: "take an append-only key out of the set (a machine lost or stolen): it no longer unlocks the set and nothing it adds counts; its snapshots so far stay",
+					Flags:   f.declare,
+					Run: func(ctx context.Context, fs *flag.FlagSet, w io.Writer) error {
+						if fs.NArg() != 1 {
+							return fmt.Errorf("%w: murmur backup key remove NAME", cli.ErrUsage)
+						}
+						c, keys, _, err := f.open(ctx, w)
+						if err != nil {
+							return err
+						}
+						if err := backup.RemoveAppender(ctx, c.Drive(), keys, fs.Arg(0)); err != nil {
+							return err
+						}
+						fmt.Fprintf(w, "key %q removed: its snapshots so far stay; it knows the set's data key, so it can still tell whether the set holds a chunk it has (docs/security.md)\n", fs.Arg(0))
+						return nil
+					},
+				}, {
+					Name:    "list",
+					Summary: "list the set's keys",
+					Flags: func(fs *flag.FlagSet) {
+						f.declare(fs)
+						fs.BoolVar(&asJSON, "json", false, "print JSON")
+					},
+					Run: func(ctx context.Context, _ *flag.FlagSet, w io.Writer) error {
+						c, keys, _, err := f.open(ctx, w)
+						if err != nil {
+							return err
+						}
+						ks, err := backup.KeyList(ctx, c.Drive(), keys)
+						if err != nil {
+							return err
+						}
+						if asJSON {
+							return cli.PrintJSON(w, ks)
+						}
+						tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+						fmt.Fprintln(tw, "NAME\tKIND\tWRITER KEY")
+						for _, k := range ks {
+							fmt.Fprintf(tw, "%s\t%s\t%s\n", k.Name, k.Kind, k.Writer[:16])
+						}
+						return tw.Flush()
+					},
 				}},
 			},
 		},
