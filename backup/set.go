@@ -168,7 +168,7 @@ func RemoveAppender(ctx context.Context, cloud Cloud, keys *Keys, name string) e
 // KeyInfo is one key of a set, as KeyList lists it.
 type KeyInfo struct {
 	Name    string `json:"name"`
-	Kind    string `json:"kind"` // admin, append-only, removed
+	Kind    string `json:"kind"`   // admin, append-only, removed
 	Writer  string `json:"writer"` // its writer key, hex
 	Removed bool   `json:"removed,omitempty"`
 }
