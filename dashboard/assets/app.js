@@ -80,7 +80,9 @@
   }
 
   function chart(rates) {
-    var svg = $("chart"), W = 600, H = 160, ns = "http://www.w3.org/2000/svg";
+    // Drawn at the size it is shown, so that the text is not stretched.
+    var svg = $("chart"), W = Math.max(svg.clientWidth || 600, 100), H = 160, ns = "http://www.w3.org/2000/svg";
+    svg.setAttribute("viewBox", "0 0 " + W + " " + H);
     var max = 1;
     rates.forEach(function (r) { max = Math.max(max, r.in, r.out); });
     var kids = [];
