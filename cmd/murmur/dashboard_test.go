@@ -184,3 +184,86 @@ func shot(t *testing.T, ctx context.Context, path string) {
 	}
 	t.Logf("screenshot: %s", path)
 }
+
+// TestUpDashboard runs murmur up: it prints the dashboard's URL as it
+// starts, murmur dashboard prints the same, and the dashboard's snapshot
+// shows the six nodes and the drive up mounts.
+// With --dashboard off there is none, and murmur dashboard says so.
+func TestUpDashboard(t *testing.T) {
+	dir := t.TempDir()
+	mnt := filepath.Join(t.TempDir(), "cloud")
+	cmd := murmurCmd("up", "--dir", dir, mnt)
+	out := newSyncBuffer()
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Signal(syscall.SIGKILL)
+			cmd.Wait()
+		}
+		syscall.Unmount(mnt, syscall.MNT_DETACH)
+	})
+	const prefix = "Dashboard (murmur dashboard prints it again): "
+	var printed string
+	for deadline := time.Now().Add(30 * time.Second); printed == ""; time.Sleep(50 * time.Millisecond) {
+		for _, l := range strings.Split(out.String(), "\n") {
+			if u, ok := strings.CutPrefix(l, prefix); ok {
+				printed = u
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("murmur up printed no dashboard: %s", out.String())
+		}
+	}
+	got, err := run(t, "dashboard", "--dir", dir)
+	if err != nil || strings.TrimSpace(got) != printed {
+		t.Fatalf("murmur dashboard: %q, %v; up printed %q", got, err, printed)
+	}
+	u, _ := url.Parse(printed)
+	snap := "http://" + u.Host + "/api/snapshot?token=" + u.Query().Get("token")
+
+	var last string
+	for deadline := time.Now().Add(45 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		resp, err := http.Get(snap)
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			last = string(b)
+			if resp.StatusCode == 200 && strings.Contains(last, `"up":6`) && strings.Contains(last, `"mountpoint":"`+mnt+`"`) {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the snapshot never showed six nodes and the mount: %v %s", err, last)
+		}
+	}
+	cmd.Process.Signal(os.Interrupt)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("murmur up after Ctrl-C: %v\n%s", err, out.String())
+	}
+	if _, err := http.Get(snap); err == nil {
+		t.Fatal("the dashboard still answers after murmur up stopped")
+	}
+
+	off := murmurCmd("up", "--dir", dir, "--no-mount", "--dashboard", "off")
+	offOut := newSyncBuffer()
+	off.Stdout, off.Stderr = offOut, offOut
+	if err := off.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { off.Process.Signal(syscall.SIGKILL); off.Wait() }()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		_, err := run(t, "dashboard", "--dir", dir)
+		if err != nil && strings.Contains(err.Error(), "serves no dashboard") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("murmur dashboard with --dashboard off: %v\n%s", err, offOut.String())
+		}
+	}
+	if strings.Contains(offOut.String(), prefix) {
+		t.Fatalf("up --dashboard off printed a dashboard: %s", offOut.String())
+	}
+}
