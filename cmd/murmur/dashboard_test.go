@@ -145,7 +145,7 @@ func TestDashboardInChromium(t *testing.T) {
 		document.getElementById("live").dataset.state === "live"`, 30*time.Second)
 	wait("gossip's estimate of the cloud's size", `Math.round(Number(document.getElementById("cloud-size").textContent)) === 6 &&
 		document.querySelectorAll('#members td:nth-child(2)').length > 0 &&
-		[...document.querySelectorAll('#members tr[data-state="up"] td:nth-child(2)')].every(td => td.textContent === "office" || td.textContent === "home")`, 45*time.Second)
+		[...document.querySelectorAll('#members tr[data-state="up"] td:nth-child(2)')].every(td => td.textContent === "office" || td.textContent === "home")`, 60*time.Second)
 	wait("the file's traffic in the chart", `document.querySelectorAll("#chart polyline").length === 2 &&
 		document.getElementById("node-stored").textContent !== "0 B"`, 30*time.Second)
 	shot(t, ctx, filepath.Join(art, "dashboard-desktop.png"))
