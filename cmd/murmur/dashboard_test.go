@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/murmur-cloud/murmur/client"
 	"github.com/murmur-cloud/murmur/cmd/murmur/internal/cli"
+	"github.com/murmur-cloud/murmur/dashboard"
 	"github.com/murmur-cloud/murmur/node"
 )
 
@@ -148,6 +150,30 @@ func TestDashboardInChromium(t *testing.T) {
 		[...document.querySelectorAll('#members tr[data-state="up"] td:nth-child(2)')].every(td => td.textContent === "office" || td.textContent === "home")`, 60*time.Second)
 	wait("the file's traffic in the chart", `document.querySelectorAll("#chart polyline").length === 2 &&
 		document.getElementById("node-stored").textContent !== "0 B"`, 30*time.Second)
+	// The put's shards went out through node 0's libp2p host: the
+	// sampled traffic shows at least the file's bytes sent.
+	// (A sample is taken every second: the last bytes show at the next.)
+	sentBytes := func() (sent float64) {
+		rates := snapshotOf(t, base, token).Traffic
+		for i, r := range rates {
+			dt := 1.0 // the sampling period
+			if i > 0 {
+				dt = r.T.Sub(rates[i-1].T).Seconds()
+			}
+			sent += r.Out * dt
+		}
+		return sent
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		sent := sentBytes()
+		if sent >= float64(len(data)) {
+			t.Logf("the traffic samples add up to %.0f bytes sent for a file of %d", sent, len(data))
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the traffic samples add up to %.0f bytes sent, want at least the file's %d", sent, len(data))
+		}
+	}
 	shot(t, ctx, filepath.Join(art, "dashboard-desktop.png"))
 
 	// One member's process is SIGKILLed: the page shows it away, by
@@ -170,6 +196,23 @@ func TestDashboardInChromium(t *testing.T) {
 	}
 	wait("a page that fits 390 px", `document.documentElement.scrollWidth <= 390`, 10*time.Second)
 	shot(t, ctx, filepath.Join(art, "dashboard-phone.png"))
+}
+
+// snapshotOf is the dashboard's snapshot at base.
+func snapshotOf(t *testing.T, base, token string) dashboard.Snapshot {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, base+"/api/snapshot", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var s dashboard.Snapshot
+	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("snapshot: %s %v", resp.Status, err)
+	}
+	return s
 }
 
 // shot saves a screenshot of the whole page at path.
