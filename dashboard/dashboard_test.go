@@ -97,7 +97,12 @@ func TestPageSelfContained(t *testing.T) {
 	if strings.Contains(body, "/*STYLE*/") || strings.Contains(body, "/*SCRIPT*/") || !strings.Contains(body, "EventSource") {
 		t.Fatal("style or script not inlined")
 	}
-	for _, bad := range []string{"http://", "https://", "src=", "<link", "@import", "url("} {
+	// The one link is the empty icon, so that the browser asks for no
+	// favicon.
+	if strings.Count(body, "href=") != 1 || !strings.Contains(body, `<link rel="icon" href="data:,">`) {
+		t.Error("the page links to something")
+	}
+	for _, bad := range []string{"http://", "https://", "src=", "@import", "url("} {
 		if strings.Contains(body, bad) && !(bad == "http://" && strings.Count(body, bad) == strings.Count(body, "http://www.w3.org/2000/svg")) {
 			t.Errorf("the page contains %q", bad)
 		}
