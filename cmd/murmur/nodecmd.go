@@ -185,7 +185,9 @@ func nodeCommand() *cli.Command {
 				}
 				fmt.Fprintf(out, "node %s running; listening on\n  %s\nlocal API on %s; Ctrl-C stops it.\n", n.ID(), strings.Join(addrs, "\n  "), cli.SocketPath(dir))
 				if dashURL != "" {
-					fmt.Fprintf(out, "dashboard: %s\n", dashURL)
+					// Without its token: a service's output goes to logs
+					// that others may read.
+					fmt.Fprintf(out, "web dashboard on %s; murmur dashboard prints its URL with the token.\n", strings.SplitN(dashURL, "?", 2)[0])
 				}
 				return nil
 			})
