@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/murmur-cloud/murmur/client"
@@ -28,6 +29,15 @@ type jobs struct {
 	owner  *compute.Owner
 	err    error
 	worker *compute.Worker
+	ready  atomic.Bool // the owner is made
+}
+
+// made returns the owner if it is made, without making it.
+func (j *jobs) made() *compute.Owner {
+	if !j.ready.Load() {
+		return nil
+	}
+	return j.owner
 }
 
 // SetWorker tells the server its node's compute worker, which runs the
@@ -46,6 +56,7 @@ func (s *Server) Owner() (*compute.Owner, error) {
 		env := compute.NewNodeEnv(s.n, s.cloud)
 		env.Dialer.Self = j.worker
 		j.owner, j.err = compute.NewOwner(compute.OwnerConfig{Env: env, Keys: s.cfg, Runtime: rt, Logger: s.log})
+		j.ready.Store(j.err == nil)
 	})
 	return j.owner, j.err
 }

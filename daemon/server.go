@@ -39,8 +39,9 @@ type Server struct {
 	firstRenew time.Duration // after start, before the first lease renewal
 	target     float64       // wanted probability that a stripe is readable
 
-	mu     sync.Mutex
-	leases client.LeaseStatus
+	mu      sync.Mutex
+	leases  client.LeaseStatus
+	dashURL string // the dashboard's, once it serves (dashboard.go)
 
 	jobs jobs
 
@@ -208,6 +209,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/leases/renew", s.renewNow)
 	s.jobRoutes(mux)
 	s.driveRoutes(mux)
+	s.dashboardRoutes(mux)
 	return mux
 }
 

@@ -17,6 +17,7 @@ import (
 	pb "github.com/libp2p/go-libp2p-kad-dht/pb"
 	"github.com/libp2p/go-libp2p-kad-dht/records"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/metrics"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
@@ -186,6 +187,8 @@ type Node struct {
 	log   *slog.Logger
 	key   ed25519.PrivateKey // the identity key, which signs this node's stripes' retentions
 
+	bw *metrics.BandwidthCounter // bytes in and out over libp2p (traffic.go)
+
 	audits   *audits
 	repairs  *repairs
 	announce *announcer
@@ -232,7 +235,7 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, store: st, shard: cfg.Secret.Protocol(proto.ID), log: cfg.Logger, key: owner}
+	n := &Node{cfg: cfg, store: st, shard: cfg.Secret.Protocol(proto.ID), log: cfg.Logger, key: owner, bw: metrics.NewBandwidthCounter()}
 
 	limits := rcmgr.DefaultLimits
 	libp2p.SetDefaultServiceLimits(&limits)
@@ -260,6 +263,7 @@ func New(cfg Config) (*Node, error) {
 		libp2p.ResourceManager(rm),
 		libp2p.DisableRelay(),
 		libp2p.DisableMetrics(),
+		libp2p.BandwidthReporter(n.bw),
 		libp2p.UserAgent("murmur"),
 	)
 	if err != nil {

@@ -58,6 +58,7 @@ func root() *cli.Command {
 			clientcmd.JobCommand(),
 			clientcmd.StatusCommand(),
 			clientcmd.PeersCommand(),
+			clientcmd.DashboardCommand(),
 			initCommand(),
 			cloudCommand(),
 			nodeCommand(),

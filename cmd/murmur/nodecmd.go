@@ -98,7 +98,7 @@ func printInvite(out io.Writer, dir string) error {
 }
 
 func nodeCommand() *cli.Command {
-	var dir, join, addrFile, zone string
+	var dir, join, addrFile, zone, dashAddr string
 	var verbose, noMDNS bool
 	var period, checkPeriod, grace, claimTTL time.Duration
 	var target float64
@@ -122,6 +122,7 @@ func nodeCommand() *cli.Command {
 			fs.DurationVar(&grace, "repair-grace", 0, "if set, every holder's grace: how long it may be away before its shards are rebuilt (0: from its outage history, 1h to 72h)")
 			fs.DurationVar(&claimTTL, "repair-claim-ttl", repair.DefaultClaimTTL, "a repair claim's lease; the next repairer in rank waits half of it")
 			computeFlags(fs, &computeSlots, &computeMemory, 0)
+			dashboardFlag(fs, &dashAddr)
 		},
 		Run: func(ctx context.Context, _ *flag.FlagSet, out io.Writer) error {
 			if err := checkCompute(computeSlots); err != nil {
@@ -170,6 +171,10 @@ func nodeCommand() *cli.Command {
 					log.Error("scheduled backups", "err", err)
 				}
 			}()
+			dashURL, err := startDashboard(ctx, srv, dir, dashAddr)
+			if err != nil {
+				return err
+			}
 			// The addresses are announced once the API answers too, so that
 			// whoever waits for them can ask the node at once.
 			return srv.ServeReady(ctx, cli.SocketPath(dir), func() error {
@@ -179,6 +184,11 @@ func nodeCommand() *cli.Command {
 					}
 				}
 				fmt.Fprintf(out, "node %s running; listening on\n  %s\nlocal API on %s; Ctrl-C stops it.\n", n.ID(), strings.Join(addrs, "\n  "), cli.SocketPath(dir))
+				if dashURL != "" {
+					// Without its token: a service's output goes to logs
+					// that others may read.
+					fmt.Fprintf(out, "web dashboard on %s; murmur dashboard prints its URL with the token.\n", strings.SplitN(dashURL, "?", 2)[0])
+				}
 				return nil
 			})
 		},
@@ -227,7 +237,7 @@ func splitList(s string) []string {
 const upComputeSlots = 2
 
 func upCommand() *cli.Command {
-	var dir string
+	var dir, dashAddr string
 	var nodes int
 	var verbose, noMount, allowOther, nonempty bool
 	var target float64
@@ -246,6 +256,7 @@ func upCommand() *cli.Command {
 			fs.BoolVar(&allowOther, "allow-other", false, "let other local users use the mount (permissions still apply)")
 			fs.BoolVar(&nonempty, "nonempty", false, clientcmd.NonemptyUsage)
 			computeFlags(fs, &computeSlots, &computeMemory, upComputeSlots)
+			dashboardFlag(fs, &dashAddr)
 		},
 		Run: func(ctx context.Context, fl *flag.FlagSet, out io.Writer) error {
 			if fl.NArg() > 1 {
@@ -307,6 +318,10 @@ func upCommand() *cli.Command {
 					log.Error("scheduled backups", "err", err)
 				}
 			}()
+			dashURL, err := startDashboard(ctx, srv, dir, dashAddr)
+			if err != nil {
+				return err
+			}
 			sock := cli.SocketPath(dir)
 			mountDone := make(chan error, 1)
 			mctx, stopMount := context.WithCancel(ctx)
@@ -335,6 +350,9 @@ Try, from another terminal:
 Ctrl-C unmounts the drive (uploading what is pending) and stops the cloud;
 running murmur up again resumes both with their data.
 `, len(l.Nodes), home, l.Secret.CloudID(), dir)
+			if dashURL != "" {
+				fmt.Fprintf(out, "\nDashboard (murmur dashboard prints it again): %s\n", dashURL)
+			}
 			serveErr := srv.Serve(ctx, sock)
 			stopMount() // the API stopped, or never started: unmount too
 			var mountErr error
