@@ -81,7 +81,7 @@ func Serve(n *node.Node, w *Worker) func() {
 		defer s.Close()
 		stop := context.AfterFunc(ctx, func() { s.Reset() })
 		defer stop()
-		if err := w.Serve(ctx, newStreamConn(s), s.Conn().RemotePeer().ShortString()); err != nil {
+		if err := w.Serve(ctx, newStreamConn(s), s.Conn().RemotePeer().String()); err != nil {
 			s.Reset()
 		}
 	})
