@@ -368,7 +368,7 @@ func (g *Gossip) call(ctx context.Context, p peer.ID, req []byte) ([]byte, error
 		}
 		h.Peerstore().AddAddrs(ai.ID, ai.Addrs, time.Hour)
 	}
-	s, err := h.NewStream(ctx, p, g.proto)
+	s, err := h.NewStream(allowLimited(ctx), p, g.proto)
 	if err != nil {
 		return nil, err
 	}

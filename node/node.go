@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	ds "github.com/ipfs/go-datastore"
@@ -63,6 +64,11 @@ type Config struct {
 	// MDNS makes the node announce itself on the LAN and connect to the
 	// members of its cloud it hears there, with no invite addresses.
 	MDNS bool
+	// NoNAT turns NAT traversal off (relays, AutoNAT, hole punching:
+	// nat.go); Reachability forces it: ReachPublic, ReachPrivate or
+	// ReachAuto (AutoNAT decides).
+	NoNAT        bool
+	Reachability string
 	// ProviderRefresh is how often the node announces again, in one sweep
 	// of its store, a provider record for every shard it holds, so that
 	// none expires while it holds the shard. Default 22 h; it must be
@@ -197,6 +203,7 @@ type Node struct {
 	stopBG   context.CancelFunc // stops the node's background work
 	bg       sync.WaitGroup
 	mdns     interface{ Close() error }
+	reach    atomic.Value // string: public, private, unknown (nat.go)
 
 	mu       sync.Mutex
 	closing  bool
@@ -255,22 +262,28 @@ func New(cfg Config) (*Node, error) {
 		st.Close()
 		return nil, fmt.Errorf("node: resource manager: %w", err)
 	}
-	h, err := libp2p.New(
+	ref := new(hostRef)
+	nat, err := natOptions(cfg, ref)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	h, err := libp2p.New(append(nat,
 		libp2p.Identity(key),
 		libp2p.ListenAddrStrings(cfg.ListenAddrs...),
 		libp2p.Transport(privateTCP(cfg.Secret)), // the private network: private.go
 		libp2p.Security(libp2ptls.ID, libp2ptls.New),
 		libp2p.ResourceManager(rm),
-		libp2p.DisableRelay(),
 		libp2p.DisableMetrics(),
 		libp2p.BandwidthReporter(n.bw),
 		libp2p.UserAgent("murmur"),
-	)
+	)...)
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("node: start host: %w", err)
 	}
 	n.host = h
+	ref.set(h)
 	// The Kademlia DHT, under the cloud's own protocol prefix so it only
 	// ever talks to members, with the validator of drive-root records.
 	//
@@ -312,6 +325,10 @@ func New(cfg Config) (*Node, error) {
 	var bg context.Context
 	bg, n.stopBG = context.WithCancel(context.Background())
 	n.bg.Go(func() { n.reclaimLoop(bg, cfg.ReclaimEvery) })
+	if err := n.watchReachability(bg); err != nil {
+		n.Close()
+		return nil, err
+	}
 	n.openDisk() // before gossip: its first values count the disk
 	n.bg.Go(func() { tick(bg, diskRefresh, n.refreshDisk) })
 	if n.gossip, err = newGossip(n); err != nil {

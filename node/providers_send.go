@@ -238,7 +238,7 @@ func (a *announcer) sendTo(ctx context.Context, p peer.ID, self peer.AddrInfo, n
 	if len(self.Addrs) == 0 {
 		return 0, n
 	}
-	s, err := a.n.host.NewStream(ctx, p, a.n.cfg.Secret.Protocol(kadProtocol))
+	s, err := a.n.host.NewStream(allowLimited(ctx), p, a.n.cfg.Secret.Protocol(kadProtocol))
 	if err != nil {
 		a.n.log.Debug("provider records not sent", "peer", p.ShortString(), "err", err)
 		return 0, n

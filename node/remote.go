@@ -52,7 +52,7 @@ func (r *Remote) do(ctx context.Context, req *proto.Request, parts ...[]byte) (*
 		ctx, cancel = context.WithTimeout(ctx, r.n.cfg.RequestTimeout)
 		defer cancel()
 	}
-	s, err := r.n.host.NewStream(ctx, r.peer, r.n.shard)
+	s, err := r.n.host.NewStream(allowLimited(ctx), r.peer, r.n.shard)
 	if err != nil {
 		return nil, r.fail(ctx, req.Op, err)
 	}
@@ -121,7 +121,7 @@ func (r *Remote) do(ctx context.Context, req *proto.Request, parts ...[]byte) (*
 // request frame, and returns the response frame (at most max bytes). The
 // stream is reset when ctx ends.
 func (n *Node) exchange(ctx context.Context, p peer.ID, pid protocol.ID, body []byte, max int) ([]byte, error) {
-	s, err := n.host.NewStream(ctx, p, pid)
+	s, err := n.host.NewStream(allowLimited(ctx), p, pid)
 	if err != nil {
 		return nil, err
 	}

@@ -598,7 +598,7 @@ func (r *repairs) putShard(ctx context.Context, p peer.ID, rec *stripe.Record, s
 		ctx, cancel = context.WithTimeout(ctx, r.n.cfg.RequestTimeout)
 		defer cancel()
 	}
-	s, err := r.n.host.NewStream(ctx, p, r.putProto)
+	s, err := r.n.host.NewStream(allowLimited(ctx), p, r.putProto)
 	if err != nil {
 		return fmt.Errorf("repair put on %s: %w: %v", p.ShortString(), ErrPeer, err)
 	}
