@@ -17,6 +17,9 @@ type Status struct {
 	StoredBytes int64  `json:"stored_bytes"`
 	Capacity    int64  `json:"capacity"`
 	Files       int    `json:"files"`
+	// Reachability is the node's as AutoNAT found it: public, private or
+	// unknown (behind a home router: private, and it uses a relay).
+	Reachability string `json:"reachability,omitempty"`
 	// ComputeSlots is the compute jobs the node offers to run at once (0:
 	// none) and ComputeMemory the bytes one may take.
 	ComputeSlots  int   `json:"compute_slots,omitempty"`
@@ -130,6 +133,8 @@ type LeaseStatus struct {
 type Peer struct {
 	ID    string   `json:"id"`
 	Addrs []string `json:"addrs"`
+	// Conn is "direct" or "relayed" (through a member's circuit relay).
+	Conn string `json:"conn,omitempty"`
 	// Reliability and Evidence are the node's rating of the peer
 	// (gossip's reputation); Audits its record of the peer's audits.
 	Reliability float64    `json:"reliability"`

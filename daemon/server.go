@@ -218,7 +218,8 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	sp, disk := s.n.Space()
 	st := client.Status{
 		ID: s.n.ID().String(), Cloud: s.n.CloudID(), Peers: len(s.n.Peers()),
-		StoredBytes: s.n.Store().Used(), Capacity: s.n.Store().Capacity(), Files: len(s.cat.list()),
+		Reachability: s.n.Reachability(),
+		StoredBytes:  s.n.Store().Used(), Capacity: s.n.Store().Capacity(), Files: len(s.cat.list()),
 		Leases: s.leaseStatus(), Gossip: gossipStatus(g), Space: client.Space(sp), Disk: client.DiskStatus(disk),
 		Providers: client.AnnounceStats(s.n.AnnounceStats()),
 		Audits:    auditStatus(s.n.AuditStatus()),
@@ -274,7 +275,7 @@ func (s *Server) peers(w http.ResponseWriter, r *http.Request) {
 		}
 		pa, ps := audits[p.String()], ratings[p.String()]
 		out = append(out, client.Peer{
-			ID: p.String(), Addrs: addrs, Reliability: ps.Reliability, Evidence: ps.Evidence,
+			ID: p.String(), Addrs: addrs, Conn: s.n.ConnKind(p), Reliability: ps.Reliability, Evidence: ps.Evidence,
 			Audits: client.PeerAudits{Passed: pa.Passed, Failed: pa.Failed, Missing: pa.Missing, TimedOut: pa.TimedOut, Last: pa.Last},
 			Slots:  ps.Slots, SlotsFree: ps.SlotsFree,
 		})

@@ -98,8 +98,8 @@ func printInvite(out io.Writer, dir string) error {
 }
 
 func nodeCommand() *cli.Command {
-	var dir, join, addrFile, zone, dashAddr string
-	var verbose, noMDNS bool
+	var dir, join, addrFile, zone, dashAddr, reach string
+	var verbose, noMDNS, noNAT bool
 	var period, checkPeriod, grace, claimTTL time.Duration
 	var target float64
 	var computeSlots int
@@ -114,6 +114,8 @@ func nodeCommand() *cli.Command {
 			fs.StringVar(&addrFile, "addr-file", "", "write the node's addresses to this file once it listens")
 			fs.BoolVar(&verbose, "v", false, "log debug messages")
 			fs.BoolVar(&noMDNS, "no-mdns", false, "do not look for members on the LAN with mDNS")
+			fs.BoolVar(&noNAT, "no-nat", false, "no NAT traversal: no relays, AutoNAT or hole punching")
+			fs.StringVar(&reach, "reachability", "", "force the reachability AutoNAT would find: public (runs a relay for the cloud) or private (reserves one)")
 			fs.StringVar(&zone, "zone", "", "this machine's failure zone, e.g. office or home: stripes spread over zones first")
 			fs.DurationVar(&period, "gossip-period", node.DefaultGossipPeriod, "how often the node gossips")
 			fs.Var(&repairRate, "repair-rate", "bytes a second this node's repairs may move, fetched and stored (0: no cap)")
@@ -138,7 +140,7 @@ func nodeCommand() *cli.Command {
 				}
 			}
 			log := cli.NewLogger(slog.LevelInfo, verbose)
-			n, err := node.Open(dir, node.Config{Logger: log, MDNS: !noMDNS, Zone: zone, GossipPeriod: period, Repair: repairConfig(repairRate, checkPeriod, grace, claimTTL),
+			n, err := node.Open(dir, node.Config{Logger: log, MDNS: !noMDNS, NoNAT: noNAT, Reachability: reach, Zone: zone, GossipPeriod: period, Repair: repairConfig(repairRate, checkPeriod, grace, claimTTL),
 				ComputeSlots: computeSlots, ComputeMemory: int64(computeMemory)})
 			if err != nil {
 				return err
