@@ -135,6 +135,10 @@ type Peer struct {
 	Addrs []string `json:"addrs"`
 	// Conn is "direct" or "relayed" (through a member's circuit relay).
 	Conn string `json:"conn,omitempty"`
+	// InBytes and OutBytes are the bytes received from and sent to the
+	// peer since the node started.
+	InBytes  int64 `json:"in_bytes"`
+	OutBytes int64 `json:"out_bytes"`
 	// Reliability and Evidence are the node's rating of the peer
 	// (gossip's reputation); Audits its record of the peer's audits.
 	Reliability float64    `json:"reliability"`

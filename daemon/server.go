@@ -274,8 +274,10 @@ func (s *Server) peers(w http.ResponseWriter, r *http.Request) {
 			addrs = append(addrs, a.String())
 		}
 		pa, ps := audits[p.String()], ratings[p.String()]
+		in, sent := s.n.PeerTraffic(p)
 		out = append(out, client.Peer{
-			ID: p.String(), Addrs: addrs, Conn: s.n.ConnKind(p), Reliability: ps.Reliability, Evidence: ps.Evidence,
+			ID: p.String(), Addrs: addrs, Conn: s.n.ConnKind(p), InBytes: in, OutBytes: sent,
+			Reliability: ps.Reliability, Evidence: ps.Evidence,
 			Audits: client.PeerAudits{Passed: pa.Passed, Failed: pa.Failed, Missing: pa.Missing, TimedOut: pa.TimedOut, Last: pa.Last},
 			Slots:  ps.Slots, SlotsFree: ps.SlotsFree,
 		})
