@@ -88,6 +88,7 @@ func natOptions(cfg Config, ref *hostRef) ([]libp2p.Option, error) {
 	opts := []libp2p.Option{
 		libp2p.EnableRelay(),
 		libp2p.EnableAutoNATv2(),
+		libp2p.EnableNATService(),
 		libp2p.EnableHolePunching(),
 		libp2p.EnableRelayService(relayv2.WithResources(relayResources())),
 		libp2p.EnableAutoRelayWithPeerSource(ref.peerSource,
