@@ -18,8 +18,9 @@ import (
 
 // Peers behind NAT (issue 14).
 //
-// Every node runs AutoNAT v2 to learn whether it is reachable from the
-// outside. A member AutoNAT finds publicly reachable starts a circuit relay
+// Every node runs AutoNAT (v2, and the v1 dial-back service for its
+// members, whose answers are what tells a home PC in a small cloud that it
+// is private) to learn whether it is reachable from the outside. A member AutoNAT finds publicly reachable starts a circuit relay
 // v2 service (libp2p starts it on the reachability event); a member behind
 // a home router reserves a slot on a relay chosen among the cloud's own
 // connected members (natPeerSource) and advertises the circuit address;
