@@ -24,6 +24,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/core/routing"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	lpswarm "github.com/libp2p/go-libp2p/p2p/net/swarm"
 	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
 	"github.com/multiformats/go-multiaddr"
 
@@ -475,7 +476,15 @@ func (n *Node) Addrs() []multiaddr.Multiaddr {
 }
 
 // Connect connects to a peer of the cloud.
+//
+// An explicit connect is a deliberate request: it is not refused because a
+// background dial (the DHT, autorelay, a repair probe) to the same peer
+// failed moments ago, as it would be while the peer was down and is when it
+// has just come back on the same address.
 func (n *Node) Connect(ctx context.Context, ai peer.AddrInfo) error {
+	if sw, ok := n.host.Network().(*lpswarm.Swarm); ok {
+		sw.Backoff().Clear(ai.ID)
+	}
 	if err := n.host.Connect(ctx, ai); err != nil {
 		return fmt.Errorf("node: connect to %s: %w", ai.ID.ShortString(), err)
 	}
