@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"strings"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -17,17 +18,25 @@ import (
 // secret and a few members' addresses to bootstrap from, as one string
 // to copy and paste:
 //
-//	"murmur1-" base64url( version(1) | secret(32) | uvarint n | n × (uvarint len | multiaddr) )
+//	"murmur2-" base64url( version(2) | secret(32) | uvarint n | n × (uvarint len | multiaddr) | crc32c(4) )
 //
-// It holds the secret: whoever has it can join the cloud.
-const invitePrefix = "murmur1-"
+// The CRC-32C (big-endian, over everything before it) catches a mistyped
+// or cut invite: a one-character change is refused instead of making the
+// node run alone in a cloud of its own. It holds the secret: whoever has
+// it can join the cloud.
+const invitePrefix = "murmur2-"
+
+// oldInvitePrefix is version 1's prefix (no checksum), refused by name.
+const oldInvitePrefix = "murmur1-"
 
 // Invite limits.
 const (
 	maxInviteAddrs   = 32
 	maxInviteAddrLen = 512
-	inviteVersion    = 1
+	inviteVersion    = 2
 )
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // ErrBadInvite reports an invite that does not parse.
 var ErrBadInvite = errors.New("node: malformed invite")
@@ -48,21 +57,29 @@ func (in Invite) String() string {
 		b = binary.AppendUvarint(b, uint64(len(raw)))
 		b = append(b, raw...)
 	}
+	b = binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 	return invitePrefix + base64.RawURLEncoding.EncodeToString(b)
 }
 
 // ParseInvite decodes an invite string.
 func ParseInvite(s string) (Invite, error) {
 	var in Invite
-	body, ok := strings.CutPrefix(strings.TrimSpace(s), invitePrefix)
+	s = strings.TrimSpace(s)
+	if strings.HasPrefix(s, oldInvitePrefix) {
+		return in, fmt.Errorf("%w: this invite is from an older murmur (no checksum); ask for a new one (murmur cloud invite)", ErrBadInvite)
+	}
+	body, ok := strings.CutPrefix(s, invitePrefix)
 	if !ok {
 		return in, fmt.Errorf("%w: it does not start with %q", ErrBadInvite, invitePrefix)
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(body)
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(body)
 	if err != nil {
-		return in, fmt.Errorf("%w: %v", ErrBadInvite, err)
+		return in, fmt.Errorf("%w: it is not the text murmur cloud invite printed (mistyped or cut?): %v", ErrBadInvite, err)
 	}
-	r := wire.NewReader(raw, ErrBadInvite)
+	if len(raw) < 4 || binary.BigEndian.Uint32(raw[len(raw)-4:]) != crc32.Checksum(raw[:len(raw)-4], castagnoli) {
+		return in, fmt.Errorf("%w: its checksum does not match: the invite was mistyped or cut; copy it again", ErrBadInvite)
+	}
+	r := wire.NewReader(raw[:len(raw)-4], ErrBadInvite)
 	if v := r.Byte(); r.Err() == nil && v != inviteVersion {
 		return in, fmt.Errorf("%w: unknown version %d", ErrBadInvite, v)
 	}

@@ -27,10 +27,11 @@ func TestInvite(t *testing.T) {
 	}
 	noID, _ := multiaddr.NewMultiaddr("/ip4/127.0.0.1/tcp/1")
 	for name, bad := range map[string]string{
-		"prefix":    "murmur2-" + s[len("murmur1-"):],
-		"base64":    "murmur1-***",
+		"prefix":    "murmur3-" + s[len("murmur2-"):],
+		"version 1": "murmur1-" + s[len("murmur2-"):],
+		"base64":    "murmur2-***",
 		"truncated": s[:len(s)-5],
-		"empty":     "murmur1-",
+		"empty":     "murmur2-",
 		"no peer":   node.Invite{Secret: in.Secret, Addrs: []multiaddr.Multiaddr{noID}}.String(),
 		"no secret": node.Invite{}.String(),
 	} {
@@ -41,9 +42,24 @@ func TestInvite(t *testing.T) {
 	if strings.Contains(s, in.Secret.String()) {
 		t.Fatal("the invite shows the secret in hex")
 	}
+	// Every one-character typo is refused: the checksum catches what
+	// would otherwise be a valid invite to another, empty cloud.
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	for i := len("murmur2-"); i < len(s); i++ {
+		for _, c := range []byte{alphabet[(strings.IndexByte(alphabet, s[i])+1)%64], alphabet[(strings.IndexByte(alphabet, s[i])+37)%64]} {
+			typo := s[:i] + string(c) + s[i+1:]
+			if _, err := node.ParseInvite(typo); !errors.Is(err, node.ErrBadInvite) {
+				t.Fatalf("typo at %d (%q for %q) accepted: %v", i, c, s[i], err)
+			}
+		}
+	}
+	if _, err := node.ParseInvite("murmur1-" + s[len("murmur2-"):]); err == nil || !strings.Contains(err.Error(), "older murmur") {
+		t.Fatalf("a version 1 invite: %v", err)
+	}
 }
 
 func FuzzParseInvite(f *testing.F) {
+	f.Add("murmur2-Ag")
 	f.Add("murmur1-AQ")
 	f.Add(node.Invite{Secret: node.CloudSecret{1}}.String())
 	a, _ := multiaddr.NewMultiaddr("/ip4/10.0.0.1/tcp/4001/p2p/12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA")

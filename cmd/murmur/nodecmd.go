@@ -93,12 +93,12 @@ func printInvite(out io.Writer, dir string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "%s\n\nOn another machine: murmur init && murmur node --join '%s'\nThe invite carries the cloud's secret: give it only to machines you trust.\n", in, in)
+	fmt.Fprintf(out, "%s\n\nOn another machine: murmur init, then paste the invite into: murmur node --join -\n(or save it in a file: murmur node --join-file FILE; or set %s).\nThe invite carries the cloud's secret: give it only to machines you trust.\n", in, inviteEnv)
 	return nil
 }
 
 func nodeCommand() *cli.Command {
-	var dir, join, addrFile, zone, dashAddr, reach string
+	var dir, join, joinFile, addrFile, zone, dashAddr, reach string
 	var verbose, noMDNS, noNAT bool
 	var period, checkPeriod, grace, claimTTL time.Duration
 	var target float64
@@ -110,7 +110,8 @@ func nodeCommand() *cli.Command {
 		Summary: "run this machine's node until interrupted",
 		Flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&dir, "dir", cli.DefaultDir(), "the node's folder")
-			fs.StringVar(&join, "join", "", "an invite: join its cloud and bootstrap from its members")
+			fs.StringVar(&join, "join", "", "an invite: join its cloud and bootstrap from its members (- reads it from standard input; $"+inviteEnv+" is read when no --join is given)")
+			fs.StringVar(&joinFile, "join-file", "", "read the invite from this file (keeps it out of the process list)")
 			fs.StringVar(&addrFile, "addr-file", "", "write the node's addresses to this file once it listens")
 			fs.BoolVar(&verbose, "v", false, "log debug messages")
 			fs.BoolVar(&noMDNS, "no-mdns", false, "do not look for members on the LAN with mDNS")
@@ -130,8 +131,12 @@ func nodeCommand() *cli.Command {
 			if err := checkCompute(computeSlots); err != nil {
 				return err
 			}
-			if join != "" {
-				in, err := node.ParseInvite(join)
+			invite, err := inviteText(join, joinFile, os.Stdin, os.Getenv, os.Stderr)
+			if err != nil {
+				return err
+			}
+			if invite != "" {
+				in, err := node.ParseInvite(invite)
 				if err != nil {
 					return err
 				}

@@ -44,6 +44,13 @@ type nodeProcess struct {
 
 func startNode(t *testing.T, dir string, args ...string) *nodeProcess {
 	t.Helper()
+	return startNodeWith(t, dir, nil, args...)
+}
+
+// startNodeWith is startNode with setup called on the command before it
+// starts (to give it an environment or a standard input).
+func startNodeWith(t *testing.T, dir string, setup func(*exec.Cmd), args ...string) *nodeProcess {
+	t.Helper()
 	addrFile := filepath.Join(dir, "addrs")
 	os.Remove(addrFile)
 	// No mDNS: it would multicast on the machine's own network.
@@ -51,6 +58,9 @@ func startNode(t *testing.T, dir string, args ...string) *nodeProcess {
 	cmd.Env = append(os.Environ(), "MURMUR_RUN_MAIN=1")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
+	if setup != nil {
+		setup(cmd)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
