@@ -26,6 +26,7 @@ import (
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
 	"github.com/multiformats/go-multiaddr"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/murmur-cloud/murmur/audit"
 	"github.com/murmur-cloud/murmur/gossip"
@@ -101,6 +102,15 @@ type Config struct {
 	// (SetComputeFree).
 	ComputeSlots  int
 	ComputeMemory int64
+
+	// Registerer, if set, is where libp2p registers its own metrics
+	// (package metrics gives one per process); nil: libp2p's metrics are
+	// off. OnRequest, if set, is told of every shard request the node
+	// serves: its operation (proto.Op's name, "bad" when it did not
+	// parse), how long serving it took, and whether it succeeded. It is
+	// called from the serving goroutines and must not block.
+	Registerer prometheus.Registerer
+	OnRequest  func(op string, took time.Duration, ok bool)
 
 	Logger *slog.Logger     // nil: discard
 	Now    func() time.Time // nil: time.Now
@@ -274,9 +284,9 @@ func New(cfg Config) (*Node, error) {
 		libp2p.Transport(privateTCP(cfg.Secret)), // the private network: private.go
 		libp2p.Security(libp2ptls.ID, libp2ptls.New),
 		libp2p.ResourceManager(rm),
-		libp2p.DisableMetrics(),
 		libp2p.BandwidthReporter(n.bw),
 		libp2p.UserAgent("murmur"),
+		libp2pMetrics(cfg.Registerer),
 	)...)
 	if err != nil {
 		st.Close()
