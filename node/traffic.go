@@ -46,3 +46,7 @@ func (n *Node) Zone() string { return n.cfg.Zone }
 
 // Shards returns the number of shards the node's store holds.
 func (n *Node) Shards() int64 { return n.store.Count() }
+
+// ComputeFree returns the compute slots free now, as the compute layer
+// last said (SetComputeFree; all of them until it does).
+func (n *Node) ComputeFree() int { return int(n.gossip.computeFree.Load()) }
