@@ -267,7 +267,14 @@ func New(cfg Config) (*Node, error) {
 	limits.AddProtocolPeerLimit(n.shard,
 		rcmgr.BaseLimit{Streams: 2 * peerStreams, StreamsInbound: peerStreams, StreamsOutbound: peerStreams, Memory: peerMemory},
 		rcmgr.BaseLimitIncrease{})
-	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.AutoScale()))
+	var rmOpts []rcmgr.Option
+	if cfg.Registerer != nil {
+		// The resource manager's series (libp2p registers them when its
+		// metrics are on; this one is ours, so it reports to them).
+		str, _ := rcmgr.NewStatsTraceReporter() // never fails
+		rmOpts = append(rmOpts, rcmgr.WithTraceReporter(str))
+	}
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.AutoScale()), rmOpts...)
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("node: resource manager: %w", err)
