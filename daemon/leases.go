@@ -74,6 +74,11 @@ func (s *Server) renew(ctx context.Context) client.LeaseStatus {
 	}
 	s.mu.Lock()
 	s.leases = st
+	s.renewed.Runs++
+	s.renewed.Renewed += int64(st.Renewed)
+	s.renewed.Missing += int64(st.Missing)
+	s.renewed.Failed += int64(st.Failed)
+	s.renewed.Last = st.Last
 	s.mu.Unlock()
 	return st
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/murmur-cloud/murmur/crypt"
 	"github.com/murmur-cloud/murmur/erasure"
 	"github.com/murmur-cloud/murmur/internal/atomicfile"
+	"github.com/murmur-cloud/murmur/metrics"
 	"github.com/murmur-cloud/murmur/node"
 	"github.com/murmur-cloud/murmur/pipeline"
 	"github.com/murmur-cloud/murmur/placement"
@@ -41,7 +42,8 @@ type Server struct {
 
 	mu      sync.Mutex
 	leases  client.LeaseStatus
-	dashURL string // the dashboard's, once it serves (dashboard.go)
+	renewed metrics.Leases // the renewals' totals since the start (metrics.go)
+	dashURL string         // the dashboard's, once it serves (dashboard.go)
 
 	jobs jobs
 

@@ -31,6 +31,9 @@ type LocalConfig struct {
 	ComputeSlots  int
 	ComputeMemory int64
 	Logger        *slog.Logger
+	// Configure, if set, adjusts node i's Config before it starts (its
+	// metrics hooks, for one).
+	Configure func(i int, c *Config)
 }
 
 // LocalGossipPeriod is a local cloud's default gossip cycle, and
@@ -71,11 +74,15 @@ func StartLocal(ctx context.Context, cfg LocalConfig) (*Local, error) {
 	}
 	l := &Local{Secret: secret}
 	for i := range cfg.Nodes {
-		n, err := New(Config{
+		nc := Config{
 			Dir: filepath.Join(cfg.Dir, fmt.Sprintf("node-%d", i)), Secret: secret,
 			Capacity: cfg.Capacity, Logger: cfg.Logger, GossipPeriod: cfg.GossipPeriod, GossipEpoch: localGossipEpoch,
 			DiskRegistry: cfg.DiskRegistry, ComputeSlots: cfg.ComputeSlots, ComputeMemory: cfg.ComputeMemory,
-		})
+		}
+		if cfg.Configure != nil {
+			cfg.Configure(i, &nc)
+		}
+		n, err := New(nc)
 		if err != nil {
 			l.Close()
 			return nil, err

@@ -27,6 +27,7 @@ import (
 	lpswarm "github.com/libp2p/go-libp2p/p2p/net/swarm"
 	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
 	"github.com/multiformats/go-multiaddr"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/murmur-cloud/murmur/audit"
 	"github.com/murmur-cloud/murmur/gossip"
@@ -102,6 +103,15 @@ type Config struct {
 	// (SetComputeFree).
 	ComputeSlots  int
 	ComputeMemory int64
+
+	// Registerer, if set, is where libp2p registers its own metrics
+	// (package metrics gives one per process); nil: libp2p's metrics are
+	// off. OnRequest, if set, is told of every shard request the node
+	// serves: its operation (proto.Op's name, "bad" when it did not
+	// parse), how long serving it took, and whether it succeeded. It is
+	// called from the serving goroutines and must not block.
+	Registerer prometheus.Registerer
+	OnRequest  func(op string, took time.Duration, ok bool)
 
 	Logger *slog.Logger     // nil: discard
 	Now    func() time.Time // nil: time.Now
@@ -258,7 +268,14 @@ func New(cfg Config) (*Node, error) {
 	limits.AddProtocolPeerLimit(n.shard,
 		rcmgr.BaseLimit{Streams: 2 * peerStreams, StreamsInbound: peerStreams, StreamsOutbound: peerStreams, Memory: peerMemory},
 		rcmgr.BaseLimitIncrease{})
-	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.AutoScale()))
+	var rmOpts []rcmgr.Option
+	if cfg.Registerer != nil {
+		// The resource manager's series (libp2p registers them when its
+		// metrics are on; this one is ours, so it reports to them).
+		str, _ := rcmgr.NewStatsTraceReporter() // never fails
+		rmOpts = append(rmOpts, rcmgr.WithTraceReporter(str))
+	}
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.AutoScale()), rmOpts...)
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("node: resource manager: %w", err)
@@ -275,9 +292,9 @@ func New(cfg Config) (*Node, error) {
 		libp2p.Transport(privateTCP(cfg.Secret)), // the private network: private.go
 		libp2p.Security(libp2ptls.ID, libp2ptls.New),
 		libp2p.ResourceManager(rm),
-		libp2p.DisableMetrics(),
 		libp2p.BandwidthReporter(n.bw),
 		libp2p.UserAgent("murmur"),
+		libp2pMetrics(cfg.Registerer),
 	)...)
 	if err != nil {
 		st.Close()

@@ -21,8 +21,9 @@ import (
 // connection's handshake, so the leases it takes or drops are its own.
 func (n *Node) serve(s network.Stream) {
 	defer s.Close()
+	start := time.Now()
 	remote := s.Conn().RemotePeer()
-	_ = s.SetDeadline(time.Now().Add(n.cfg.RequestTimeout))
+	_ = s.SetDeadline(start.Add(n.cfg.RequestTimeout))
 	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.RequestTimeout)
 	defer cancel()
 
@@ -31,7 +32,9 @@ func (n *Node) serve(s network.Stream) {
 		n.log.Debug("shard request refused", "peer", remote.ShortString(), "op", op, "status", resp.Status, "msg", resp.Message)
 	}
 	out := proto.AppendResponse(nil, op, resp)
-	if err := proto.WriteFrame(s, out, body); err != nil {
+	err := proto.WriteFrame(s, out, body)
+	n.served(op, start, err == nil && resp.Status == proto.StatusOK)
+	if err != nil {
 		s.Reset()
 		// The sender did not hear that its shard was stored (it gave up):
 		// it counts it as not stored, so it must not be.

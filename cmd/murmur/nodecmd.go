@@ -22,6 +22,7 @@ import (
 	"github.com/murmur-cloud/murmur/fs/drive"
 	"github.com/murmur-cloud/murmur/fs/mount"
 	"github.com/murmur-cloud/murmur/internal/atomicfile"
+	"github.com/murmur-cloud/murmur/metrics"
 	"github.com/murmur-cloud/murmur/node"
 	"github.com/murmur-cloud/murmur/placement"
 	"github.com/murmur-cloud/murmur/repair"
@@ -98,7 +99,7 @@ func printInvite(out io.Writer, dir string) error {
 }
 
 func nodeCommand() *cli.Command {
-	var dir, join, joinFile, addrFile, zone, dashAddr, reach string
+	var dir, join, joinFile, addrFile, zone, dashAddr, reach, metricsAddr string
 	var verbose, noMDNS, noNAT bool
 	var period, checkPeriod, grace, claimTTL time.Duration
 	var target float64
@@ -126,6 +127,7 @@ func nodeCommand() *cli.Command {
 			fs.DurationVar(&claimTTL, "repair-claim-ttl", repair.DefaultClaimTTL, "a repair claim's lease; the next repairer in rank waits half of it")
 			computeFlags(fs, &computeSlots, &computeMemory, 0)
 			dashboardFlag(fs, &dashAddr)
+			metricsFlag(fs, &metricsAddr)
 		},
 		Run: func(ctx context.Context, _ *flag.FlagSet, out io.Writer) error {
 			if err := checkCompute(computeSlots); err != nil {
@@ -145,8 +147,13 @@ func nodeCommand() *cli.Command {
 				}
 			}
 			log := cli.NewLogger(slog.LevelInfo, verbose)
-			n, err := node.Open(dir, node.Config{Logger: log, MDNS: !noMDNS, NoNAT: noNAT, Reachability: reach, Zone: zone, GossipPeriod: period, Repair: repairConfig(repairRate, checkPeriod, grace, claimTTL),
-				ComputeSlots: computeSlots, ComputeMemory: int64(computeMemory)})
+			cfg := node.Config{Logger: log, MDNS: !noMDNS, NoNAT: noNAT, Reachability: reach, Zone: zone, GossipPeriod: period, Repair: repairConfig(repairRate, checkPeriod, grace, claimTTL),
+				ComputeSlots: computeSlots, ComputeMemory: int64(computeMemory)}
+			reg := newMetrics(metricsAddr)
+			if reg != nil {
+				cfg.Registerer, cfg.OnRequest = reg.Registerer(), reg.Requests(0)
+			}
+			n, err := node.Open(dir, cfg)
 			if err != nil {
 				return err
 			}
@@ -182,6 +189,13 @@ func nodeCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			if reg != nil {
+				reg.Set(0, daemonMetrics(srv, dir))
+			}
+			metricsURL, err := startMetrics(ctx, reg, metricsAddr, log)
+			if err != nil {
+				return err
+			}
 			// The addresses are announced once the API answers too, so that
 			// whoever waits for them can ask the node at once.
 			return srv.ServeReady(ctx, cli.SocketPath(dir), func() error {
@@ -195,6 +209,9 @@ func nodeCommand() *cli.Command {
 					// Without its token: a service's output goes to logs
 					// that others may read.
 					fmt.Fprintf(out, "web dashboard on %s; murmur dashboard prints its URL with the token.\n", strings.SplitN(dashURL, "?", 2)[0])
+				}
+				if metricsURL != "" {
+					fmt.Fprintf(out, "metrics on %s\n", metricsURL)
 				}
 				return nil
 			})
@@ -244,7 +261,7 @@ func splitList(s string) []string {
 const upComputeSlots = 2
 
 func upCommand() *cli.Command {
-	var dir, dashAddr string
+	var dir, dashAddr, metricsAddr string
 	var nodes int
 	var verbose, noMount, allowOther, nonempty bool
 	var target float64
@@ -264,6 +281,7 @@ func upCommand() *cli.Command {
 			fs.BoolVar(&nonempty, "nonempty", false, clientcmd.NonemptyUsage)
 			computeFlags(fs, &computeSlots, &computeMemory, upComputeSlots)
 			dashboardFlag(fs, &dashAddr)
+			metricsFlag(fs, &metricsAddr)
 		},
 		Run: func(ctx context.Context, fl *flag.FlagSet, out io.Writer) error {
 			if fl.NArg() > 1 {
@@ -295,7 +313,14 @@ func upCommand() *cli.Command {
 				}
 			}
 			home := filepath.Join(dir, "up")
-			l, err := node.StartLocal(ctx, node.LocalConfig{Dir: home, Nodes: nodes, Logger: log, ComputeSlots: computeSlots, ComputeMemory: int64(computeMemory)})
+			lc := node.LocalConfig{Dir: home, Nodes: nodes, Logger: log, ComputeSlots: computeSlots, ComputeMemory: int64(computeMemory)}
+			// One registry for the cloud: each node's series carry its
+			// index as the node label; libp2p's are the hosts' summed.
+			reg := newMetrics(metricsAddr)
+			if reg != nil {
+				lc.Configure = func(i int, c *node.Config) { c.Registerer, c.OnRequest = reg.Registerer(), reg.Requests(i) }
+			}
+			l, err := node.StartLocal(ctx, lc)
 			if err != nil {
 				return err
 			}
@@ -329,6 +354,16 @@ func upCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			if reg != nil {
+				reg.Set(0, daemonMetrics(srv, dir))
+				for i, n := range l.Nodes[1:] {
+					reg.Set(i+1, metrics.SourceFunc(func(context.Context) *metrics.Figures { return daemon.NodeFigures(n) }))
+				}
+			}
+			metricsURL, err := startMetrics(ctx, reg, metricsAddr, log)
+			if err != nil {
+				return err
+			}
 			sock := cli.SocketPath(dir)
 			mountDone := make(chan error, 1)
 			mctx, stopMount := context.WithCancel(ctx)
@@ -359,6 +394,9 @@ running murmur up again resumes both with their data.
 `, len(l.Nodes), home, l.Secret.CloudID(), dir)
 			if dashURL != "" {
 				fmt.Fprintf(out, "\nDashboard (murmur dashboard prints it again): %s\n", dashURL)
+			}
+			if metricsURL != "" {
+				fmt.Fprintf(out, "Metrics: %s\n", metricsURL)
 			}
 			serveErr := srv.Serve(ctx, sock)
 			stopMount() // the API stopped, or never started: unmount too

@@ -93,6 +93,7 @@ type Store struct {
 
 	mu      sync.Mutex
 	used    int64                             // bytes of shards held or being written
+	count   int64                             // shards held
 	pending map[erasure.ShardID]chan struct{} // Puts in progress
 
 	stripeLocks [256]sync.Mutex // stripes.go
@@ -163,6 +164,7 @@ func Open(cfg Config) (*Store, error) {
 	}
 	err = s.walk(context.Background(), func(_ erasure.ShardID, size int) error {
 		s.used += int64(size)
+		s.count++
 		return nil
 	})
 	if err == nil {
@@ -190,6 +192,13 @@ func (s *Store) Used() int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.used
+}
+
+// Count returns the number of shards held.
+func (s *Store) Count() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.count
 }
 
 // Capacity returns the quota (0: none).
@@ -307,6 +316,11 @@ func (s *Store) putLeased(ctx context.Context, id erasure.ShardID, data []byte, 
 	})
 	if err != nil && inFile {
 		s.removeBlob(id)
+	}
+	if err == nil && !exists {
+		s.mu.Lock()
+		s.count++
+		s.mu.Unlock()
 	}
 	release(err == nil)
 	if err != nil {
@@ -480,6 +494,7 @@ func (s *Store) release(ctx context.Context, id erasure.ShardID, owner []byte) e
 	if freed >= 0 {
 		s.mu.Lock()
 		s.used -= freed
+		s.count--
 		s.mu.Unlock()
 	}
 	return nil
@@ -684,6 +699,7 @@ func (s *Store) drop(ctx context.Context, batch []dead) (freed int64, shards int
 	}
 	s.mu.Lock()
 	s.used -= freed
+	s.count -= int64(shards)
 	s.mu.Unlock()
 	return freed, shards, nil
 }
@@ -740,6 +756,7 @@ func (s *Store) Delete(ctx context.Context, id erasure.ShardID) error {
 	if size >= 0 {
 		s.mu.Lock()
 		s.used -= size
+		s.count--
 		s.mu.Unlock()
 	}
 	return nil
