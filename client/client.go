@@ -36,12 +36,14 @@ func New(path string) *Client {
 func (c *Client) Socket() string { return c.socket }
 
 func (c *Client) do(req *http.Request) (*http.Response, error) {
+	var body *readErrBody
+	if req.Body != nil {
+		body = &readErrBody{r: req.Body}
+		req.Body = body
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
-			return nil, fmt.Errorf("%w: %s", ErrNotRunning, c.socket)
-		}
-		return nil, err
+		return nil, c.transportErr(err, body)
 	}
 	if resp.StatusCode/100 == 2 {
 		return resp, nil
@@ -53,6 +55,44 @@ func (c *Client) do(req *http.Request) (*http.Response, error) {
 	}
 	return nil, remoteErr(e)
 }
+
+// transportErr is the error a request that got no answer reports: the
+// error of reading its body, which is the caller's (a local file that
+// cannot be read), else the node cannot be reached. Never the URL of the
+// request, which is internal.
+func (c *Client) transportErr(err error, body *readErrBody) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	if body != nil && body.err != nil {
+		return body.err
+	}
+	if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
+		return fmt.Errorf("%w: cannot reach the node at %s", ErrNotRunning, c.socket)
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	return fmt.Errorf("%w at %s (is `murmur node` running?): %v", ErrUnreachable, c.socket, err)
+}
+
+// readErrBody remembers the first error of reading a request's body other
+// than io.EOF.
+type readErrBody struct {
+	r   io.ReadCloser
+	err error
+}
+
+func (b *readErrBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF && b.err == nil {
+		b.err = err
+	}
+	return n, err
+}
+
+func (b *readErrBody) Close() error { return b.r.Close() }
 
 func (c *Client) getJSON(ctx context.Context, path string, v any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://murmur"+path, nil)
@@ -128,13 +168,35 @@ func (c *Client) Get(ctx context.Context, id string, w io.Writer, size func(int6
 		return 0, err
 	}
 	defer resp.Body.Close()
-	want, _ := strconv.ParseInt(resp.Header.Get("Content-Length"), 10, 64)
+	sz := resp.Header.Get(SizeHeader)
+	if sz == "" {
+		sz = resp.Header.Get("Content-Length")
+	}
+	want, _ := strconv.ParseInt(sz, 10, 64)
 	if size != nil {
 		size(want)
 	}
 	n, err := io.Copy(w, resp.Body)
+	// A read that fails once the bytes flow sends its error in the
+	// trailer: the status line said 200 already.
+	if t := resp.Trailer.Get(ErrorTrailer); t != "" {
+		var e ErrorBody
+		if json.Unmarshal([]byte(t), &e) == nil {
+			return n, fmt.Errorf("read failed after %d of %d bytes: %w", n, want, remoteErr(e))
+		}
+	}
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return n, c.transportErr(err, nil)
+	}
 	if err == nil && n != want {
 		err = fmt.Errorf("%w: %d of %d bytes (the node's log says why)", ErrShort, n, want)
 	}
 	return n, err
 }
+
+// SizeHeader carries the length of a file GET sends, chunked so that a
+// read failing midway can say why in ErrorTrailer (an ErrorBody as JSON).
+const (
+	SizeHeader   = "Murmur-Size"
+	ErrorTrailer = "Murmur-Error"
+)

@@ -5,9 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/murmur-cloud/murmur/client"
 	"github.com/murmur-cloud/murmur/crypt"
@@ -76,5 +80,40 @@ func TestErrorKinds(t *testing.T) {
 	}
 	if _, err := c.Status(context.Background()); err == nil || err.Error() != "something else" {
 		t.Errorf("an internal error came back as %v", err)
+	}
+}
+
+// TestUnreachable: a node whose socket accepts and then drops the
+// connection is reported as unreachable, naming the socket and not the
+// request's internal URL; a local file that cannot be read while it is
+// sent is reported as that, not as the node's fault.
+func TestUnreachable(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "murmur.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	c := client.New(sock)
+	_, err = c.Status(context.Background())
+	if !errors.Is(err, client.ErrUnreachable) || !strings.Contains(err.Error(), sock) || strings.Contains(err.Error(), "http://") {
+		t.Fatalf("status from a node that hangs up: %v", err)
+	}
+	// A node that reads what it is sent.
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { io.Copy(io.Discard, r.Body) })
+	bad := errors.New("disk read error")
+	_, err = fakeDaemon(t, mux).Put(context.Background(), "f", io.MultiReader(strings.NewReader("some bytes"), iotest.ErrReader(bad)))
+	if !errors.Is(err, bad) {
+		t.Fatalf("put of a file that fails to read: %v", err)
 	}
 }

@@ -11,7 +11,8 @@
 //	GET    /v1/peers         connected peers and their addresses ([]Peer)
 //	POST   /v1/files?name=N  store the request body as a file; answers its Entry
 //	GET    /v1/files         the files stored through this node ([]Entry)
-//	GET    /v1/files/{id}    the file's bytes
+//	GET    /v1/files/{id}    the file's bytes, chunked, its length in Murmur-Size; a read
+//	                         failing midway sends an ErrorBody in the Murmur-Error trailer
 //	DELETE /v1/files/{id}    take the file out of the catalog and release its shards (Removed)
 //	POST   /v1/leases/renew  renew the leases of every file's shards now (LeaseStatus)
 //
@@ -36,7 +37,7 @@
 // status code; kind names the error class so the client can map it back
 // to the same sentinel (the table is kinds, in errors.go): not_found,
 // no_file, no_root, stale_root, bad_record, bad_shard, corrupt, auth,
-// data, full, bad_request, bad_descriptor, bad_stripe, malformed,
+// data (before not_found: too few shards wraps the shards not found), full, bad_request, bad_descriptor, bad_stripe, malformed,
 // too_large, no_peers, busy, peer; anything else is internal.
 //
 // A Client is safe for concurrent use; its requests share connections.

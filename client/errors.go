@@ -19,6 +19,10 @@ var (
 	// ErrNotRunning reports that no node answers on the socket.
 	ErrNotRunning = errors.New("no node is running here (start one with 'murmur up' or 'murmur node')")
 
+	// ErrUnreachable reports a node whose socket is there but which did
+	// not answer, or whose connection broke.
+	ErrUnreachable = errors.New("cannot reach the node")
+
 	// ErrShort reports a file transfer that ended before its length.
 	ErrShort = errors.New("api: transfer ended early")
 
@@ -56,6 +60,9 @@ var kinds = []struct {
 }{
 	{ErrNoFile, "no_file", http.StatusNotFound},
 	{ErrNoJob, "no_job", http.StatusNotFound},
+	// Before not_found: too few shards to read a stripe wraps the shards
+	// not found, and is what the reader of a file needs to hear.
+	{erasure.ErrTooFewShards, "data", http.StatusBadGateway},
 	{store.ErrNotFound, "not_found", http.StatusNotFound},
 	{drive.ErrNoRoot, "no_root", http.StatusNotFound},
 	{rootrec.ErrStale, "stale_root", http.StatusConflict},
@@ -63,7 +70,6 @@ var kinds = []struct {
 	{store.ErrBadShard, "bad_shard", http.StatusBadRequest},
 	{erasure.ErrCorrupt, "corrupt", http.StatusBadGateway},
 	{crypt.ErrAuth, "auth", http.StatusForbidden},
-	{erasure.ErrTooFewShards, "data", http.StatusBadGateway},
 	{store.ErrFull, "full", http.StatusInsufficientStorage},
 	{pipeline.ErrManifest, "bad_request", http.StatusBadRequest},
 	{erasure.ErrDescriptor, "bad_descriptor", http.StatusBadRequest},

@@ -375,11 +375,16 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	// Chunked, not Content-Length: a read failing midway sends its
+	// error in the trailer, as the status is sent already.
 	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set("Content-Length", strconv.FormatInt(m.Size, 10))
+	w.Header().Set(client.SizeHeader, strconv.FormatInt(m.Size, 10))
+	w.Header().Set("Trailer", client.ErrorTrailer)
 	if _, err := rd.WriteTo(w); err != nil {
-		// The status is sent: the client sees the body end short.
 		s.log.Warn("read of a file failed midway", "id", e.ID, "err", err)
+		kind, _ := client.Classify(err)
+		b, _ := json.Marshal(client.ErrorBody{Error: err.Error(), Kind: kind})
+		w.Header().Set(client.ErrorTrailer, string(b))
 	}
 }
 

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"errors"
+	"io/fs"
+	"syscall"
 
 	"github.com/murmur-cloud/murmur/backup"
 	"github.com/murmur-cloud/murmur/client"
@@ -41,6 +43,7 @@ func explain(err error) (string, int) {
 		{context.DeadlineExceeded, exitFailure, " (timed out)"},
 		{cli.ErrUsage, exitUsage, ""},
 		{client.ErrNotRunning, exitNotRunning, ""},
+		{client.ErrUnreachable, exitNotRunning, ""},
 		{client.ErrNoFile, exitNotFound, ""},
 		{client.ErrNoJob, exitNotFound, ""},
 		{crypt.ErrWrongPassphrase, exitAuth, ""},
@@ -56,6 +59,8 @@ func explain(err error) (string, int) {
 		{erasure.ErrDescriptor, exitData, ""},
 		{erasure.ErrCorrupt, exitData, ""},
 		{store.ErrFull, exitNoSpace, ""},
+		{syscall.ENOSPC, exitNoSpace, ""},
+		{fs.ErrNotExist, exitNotFound, ""},
 	} {
 		if errors.Is(err, e.target) {
 			return err.Error() + e.hint, e.code

@@ -6,11 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
+	"github.com/murmur-cloud/murmur/client"
 	"github.com/murmur-cloud/murmur/cmd/murmur/internal/cli"
 	"github.com/murmur-cloud/murmur/crypt"
 	"github.com/murmur-cloud/murmur/erasure"
@@ -29,6 +32,9 @@ func TestExplain(t *testing.T) {
 		// A read cut short reports the interruption, not missing shards.
 		{errors.Join(context.Canceled, &erasure.TooFewShardsError{Found: 0, Need: 4}), exitStopped},
 		{fmt.Errorf("open key file: %w", crypt.ErrKeyFile), exitAuth},
+		{fmt.Errorf("status: %w at /x/murmur.sock: EOF", client.ErrUnreachable), exitNotRunning},
+		{&fs.PathError{Op: "open", Path: "missing", Err: syscall.ENOENT}, exitNotFound},
+		{&fs.PathError{Op: "write", Path: "out", Err: syscall.ENOSPC}, exitNoSpace},
 		{errors.New("something else"), exitFailure},
 	} {
 		msg, code := explain(tt.err)

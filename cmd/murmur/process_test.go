@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -278,8 +279,11 @@ func TestUp(t *testing.T) {
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("after a rerun the file reads as %d bytes, %v", len(got), err)
 	}
-	if _, err := run(t, "get", "--dir", dir, "00", outFile); !errors.Is(err, client.ErrNoFile) {
+	if _, err := run(t, "get", "--dir", dir, "00", outFile+".2"); !errors.Is(err, client.ErrNoFile) {
 		t.Fatalf("get of an unknown ID: %v", err)
+	}
+	if _, err := os.Lstat(outFile + ".2"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a failed get left a file: %v", err)
 	}
 	if st, err := run(t, "status", "--dir", dir); err != nil || !strings.Contains(st, "leases    not renewed yet") {
 		t.Fatalf("status: %q, %v", st, err)
@@ -292,6 +296,51 @@ func TestUp(t *testing.T) {
 	}
 	if _, err := run(t, "rm", "--dir", dir, id); !errors.Is(err, client.ErrNoFile) {
 		t.Fatalf("second rm: %v", err)
+	}
+
+	// put takes several paths, a folder's files by their path from its
+	// parent; names a terminal cannot show are quoted.
+	src := t.TempDir()
+	for name, body := range map[string]string{"photos/a.jpg": "a", "photos/sub/b.jpg": "bb", "new\nline": "ccc"} {
+		p := filepath.Join(src, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err = run(t, "put", "--dir", dir, filepath.Join(src, "photos"), filepath.Join(src, "new\nline"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		id, name, ok := strings.Cut(line, "  ")
+		if !ok {
+			t.Fatalf("put of several files printed %q", out)
+		}
+		ids[name] = id
+	}
+	if len(ids) != 3 || ids["photos/a.jpg"] == "" || ids["photos/sub/b.jpg"] == "" || ids[`"new\nline"`] == "" {
+		t.Fatalf("put of a folder and a file printed %q", out)
+	}
+	if ls, err := run(t, "ls", "--dir", dir); err != nil || !strings.Contains(ls, `"new\nline"`) || strings.Contains(ls, "new\nline") {
+		t.Fatalf("ls does not quote a name with a newline: %q, %v", ls, err)
+	}
+	if _, err := run(t, "put", "--dir", dir, filepath.Join(src, "missing")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("put of a missing file: %v", err)
+	}
+	// get does not replace a file unless told to.
+	if _, err := run(t, "get", "--dir", dir, ids["photos/sub/b.jpg"], outFile); !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("get over an existing file: %v", err)
+	}
+	if got, _ := os.ReadFile(outFile); !bytes.Equal(got, data) {
+		t.Fatal("a refused get changed the file there")
+	}
+	if _, err := run(t, "get", "--dir", dir, "--force", ids["photos/sub/b.jpg"], outFile); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(outFile); string(got) != "bb" {
+		t.Fatalf("get --force wrote %q", got)
 	}
 }
 

@@ -2,9 +2,11 @@ package clientcmd
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"os"
 	"path/filepath"
 	"text/tabwriter"
@@ -31,39 +33,114 @@ func clientCommand(name, args, summary string, run func(ctx context.Context, c *
 	}
 }
 
-// PutCommand is `murmur put FILE`.
+// PutCommand is `murmur put PATH...`.
 func PutCommand() *cli.Command {
-	return clientCommand("put", "FILE", "store a file in the cloud; prints its ID",
+	return clientCommand("put", "PATH...", "store files in the cloud's flat file store (folders recursively); prints their IDs.\n"+
+		"This store is not a drive: its files are listed by 'murmur ls' and read by 'murmur get ID',\n"+
+		"and do not appear in a mounted drive (use 'murmur mount' and copy files there for that).\n"+
+		"A folder's files are named by their path from the folder's parent (put photos: photos/a.jpg).",
 		func(ctx context.Context, c *client.Client, fs *flag.FlagSet, out io.Writer, asJSON bool) error {
-			if fs.NArg() != 1 {
-				return fmt.Errorf("%w: murmur put FILE", cli.ErrUsage)
+			if fs.NArg() == 0 {
+				return fmt.Errorf("%w: murmur put PATH...", cli.ErrUsage)
 			}
-			f, err := os.Open(fs.Arg(0))
+			files, err := putList(fs.Args())
 			if err != nil {
 				return err
 			}
-			defer f.Close()
-			fi, err := f.Stat()
-			if err != nil {
-				return err
-			}
-			p := newProgress("put", fi.Size())
-			e, err := c.Put(ctx, filepath.Base(fs.Arg(0)), io.TeeReader(f, p))
-			p.finish(err)
-			if err != nil {
-				return err
+			var stored []*client.Entry
+			for _, f := range files {
+				e, err := putOne(ctx, c, f)
+				if err != nil {
+					return err
+				}
+				stored = append(stored, e)
+				if !asJSON {
+					if len(fs.Args()) == 1 && len(files) == 1 {
+						fmt.Fprintln(out, e.ID)
+					} else {
+						fmt.Fprintf(out, "%s  %s\n", e.ID, cli.Escape(e.Name))
+					}
+				}
 			}
 			if asJSON {
-				return cli.PrintJSON(out, e)
+				if len(fs.Args()) == 1 && len(files) == 1 {
+					return cli.PrintJSON(out, stored[0])
+				}
+				return cli.PrintJSON(out, stored)
 			}
-			fmt.Fprintln(out, e.ID)
 			return nil
 		})
 }
 
+// putFile is a local file to store and the name it is stored under.
+type putFile struct{ path, name string }
+
+// putList expands paths into the files to store: a file as its base
+// name, a folder's regular files (recursively, symbolic links not
+// followed) by their path from the folder's parent. Every path is checked
+// before anything is stored.
+func putList(paths []string) ([]putFile, error) {
+	var files []putFile
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return nil, err
+		}
+		if !fi.IsDir() {
+			if !fi.Mode().IsRegular() {
+				return nil, fmt.Errorf("%w: %s is not a regular file", cli.ErrUsage, p)
+			}
+			files = append(files, putFile{p, filepath.Base(p)})
+			continue
+		}
+		parent := filepath.Dir(filepath.Clean(p))
+		err = filepath.WalkDir(p, func(path string, d iofs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if !d.Type().IsRegular() {
+				if !d.IsDir() {
+					fmt.Fprintf(os.Stderr, "murmur: put: skipped %s: not a regular file\n", cli.Escape(path))
+				}
+				return nil
+			}
+			rel, err := filepath.Rel(parent, path)
+			if err != nil {
+				return err
+			}
+			files = append(files, putFile{path, filepath.ToSlash(rel)})
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return files, nil
+}
+
+func putOne(ctx context.Context, c *client.Client, pf putFile) (*client.Entry, error) {
+	f, err := os.Open(pf.path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	p := newProgress("put "+pf.name, fi.Size())
+	e, err := c.Put(ctx, pf.name, io.TeeReader(f, p))
+	p.finish(err)
+	if err != nil {
+		return nil, fmt.Errorf("put %s: %w", cli.Escape(pf.path), err)
+	}
+	return e, nil
+}
+
 // GetCommand is `murmur get ID OUT`.
 func GetCommand() *cli.Command {
-	return clientCommand("get", "ID OUT", "fetch a file from the cloud into OUT (- for standard output)",
+	var force bool
+	cmd := clientCommand("get", "ID OUT", "fetch a file of the flat file store (see 'murmur ls') into OUT (- for standard output)",
 		func(ctx context.Context, c *client.Client, fs *flag.FlagSet, out io.Writer, asJSON bool) error {
 			if fs.NArg() != 2 {
 				return fmt.Errorf("%w: murmur get ID OUT", cli.ErrUsage)
@@ -71,6 +148,9 @@ func GetCommand() *cli.Command {
 			var w io.Writer = out
 			var f *os.File
 			if fs.Arg(1) != "-" {
+				if _, err := os.Lstat(fs.Arg(1)); err == nil && !force {
+					return fmt.Errorf("%s: %w (--force replaces it)", fs.Arg(1), iofs.ErrExist)
+				}
 				var err error
 				tmp := fs.Arg(1) + ".murmur-partial"
 				if f, err = os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644); err != nil {
@@ -97,10 +177,13 @@ func GetCommand() *cli.Command {
 					err = cerr
 				}
 				if err == nil {
-					err = os.Rename(f.Name(), fs.Arg(1))
+					err = placeOutput(f.Name(), fs.Arg(1), force)
 				}
 			}
 			if err != nil {
+				if f == nil && n > 0 {
+					return fmt.Errorf("the output is incomplete (%d bytes written): %w", n, err)
+				}
 				return err
 			}
 			if asJSON && f != nil {
@@ -108,6 +191,33 @@ func GetCommand() *cli.Command {
 			}
 			return nil
 		})
+	flags := cmd.Flags
+	cmd.Flags = func(fs *flag.FlagSet) {
+		flags(fs)
+		fs.BoolVar(&force, "force", false, "replace OUT if it exists")
+	}
+	return cmd
+}
+
+// placeOutput moves the fetched file tmp to out: replacing out when force
+// is set, else only if out still does not exist (a hard link fails if it
+// does, where a rename would replace a file made during the fetch).
+func placeOutput(tmp, out string, force bool) error {
+	if force {
+		return os.Rename(tmp, out)
+	}
+	err := os.Link(tmp, out)
+	switch {
+	case err == nil:
+		return os.Remove(tmp)
+	case errors.Is(err, iofs.ErrExist):
+		return fmt.Errorf("%s: %w (--force replaces it)", out, iofs.ErrExist)
+	}
+	// No hard links on this filesystem: as close as it allows.
+	if _, serr := os.Lstat(out); serr == nil {
+		return fmt.Errorf("%s: %w (--force replaces it)", out, iofs.ErrExist)
+	}
+	return os.Rename(tmp, out)
 }
 
 type writerFunc func([]byte) (int, error)
@@ -128,7 +238,7 @@ func LsCommand() *cli.Command {
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tSIZE\tSTORED\tNAME")
 			for _, e := range list {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.ID, cli.HumanBytes(e.Size), e.Created.Local().Format(time.DateTime), e.Name)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.ID, cli.HumanBytes(e.Size), e.Created.Local().Format(time.DateTime), cli.Escape(e.Name))
 			}
 			return tw.Flush()
 		})
