@@ -191,6 +191,11 @@ type Runtime struct {
 	rt         wazero.Runtime
 	wasi       map[string]bool // functions exported by wasi_snapshot_preview1
 
+	// life is held (read) by every compilation and (write) by Close
+	// while it closes the wazero runtime: wazero's compiler must not run
+	// on a closed runtime (it panics).
+	life sync.RWMutex
+
 	mu       sync.Mutex
 	mods     map[ModuleID]*list.Element // of *entry
 	lru      *list.List                 // front: most recently used
@@ -250,6 +255,8 @@ func (r *Runtime) Close(ctx context.Context) error {
 	r.mods = map[ModuleID]*list.Element{}
 	r.lru.Init()
 	r.mu.Unlock()
+	r.life.Lock() // compilations under way end first
+	defer r.life.Unlock()
 	// A non-zero code, so that a run stopped by Close does not pass for
 	// one that exited 0.
 	return r.rt.CloseWithExitCode(ctx, closedExitCode)
@@ -332,6 +339,14 @@ func (r *Runtime) Compile(ctx context.Context, wasm []byte) (ModuleID, error) {
 }
 
 func (r *Runtime) compile(ctx context.Context, id ModuleID, wasm []byte) (wazero.CompiledModule, error) {
+	r.life.RLock()
+	defer r.life.RUnlock()
+	r.mu.Lock()
+	closed := r.closed
+	r.mu.Unlock()
+	if closed {
+		return nil, ErrClosed
+	}
 	mod, err := r.rt.CompileModule(ctx, wasm)
 	if err != nil {
 		if ctx.Err() != nil {

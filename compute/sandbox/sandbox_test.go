@@ -390,6 +390,30 @@ func TestClosed(t *testing.T) {
 	}
 }
 
+// TestCloseWhileCompiling: a Close during compilations waits for them or
+// makes them fail with ErrClosed; wazero's compiler never runs on a closed
+// runtime (it panicked: "assignment to entry in nil map").
+func TestCloseWhileCompiling(t *testing.T) {
+	for round := range 8 {
+		r, err := sandbox.New(context.Background(), sandbox.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for i := range 4 {
+			// Another module each: a custom section changes the ID.
+			wasm := append(append([]byte(nil), wasmBytes["wordcount"]...), 0x00, 0x04, 0x02, 'x', byte('a'+i), byte(round))
+			wg.Go(func() {
+				if _, err := r.Compile(context.Background(), wasm); err != nil && !errors.Is(err, sandbox.ErrClosed) {
+					t.Error(err)
+				}
+			})
+		}
+		r.Close(context.Background())
+		wg.Wait()
+	}
+}
+
 // Concurrent Compiles of one module compile it once.
 func TestCompileConcurrent(t *testing.T) {
 	r := newRuntime(t, sandbox.Config{})
