@@ -26,6 +26,8 @@ type Status struct {
 	ComputeMemory int64 `json:"compute_memory,omitempty"`
 
 	Leases LeaseStatus `json:"leases"` // of the shards of the files stored through this node
+	// Catalog is the sync of the catalog of files with the cloud's copy.
+	Catalog CatalogSync `json:"catalog"`
 
 	Gossip GossipStatus `json:"gossip"`
 	// Space is the cloud's room as a drive's statfs shows it, before the
@@ -116,6 +118,14 @@ type AnnounceStats struct {
 	SweepShards int           `json:"sweep_shards"` // shards it announced
 	SweepTook   time.Duration `json:"sweep_took"`   // how long it took
 	NextSweep   time.Time     `json:"next_sweep"`   // when the next is due; zero: once the node has peers
+}
+
+// CatalogSync reports the last sync of the node's catalog of files with
+// its copy in the cloud, which nodes holding the same catalog key share.
+type CatalogSync struct {
+	Last  time.Time `json:"last,omitzero"`   // zero: not yet
+	Seq   uint64    `json:"seq"`             // of the cloud's newest record of the catalog seen
+	Error string    `json:"error,omitempty"` // of the last sync, if it failed
 }
 
 // LeaseStatus reports the last renewal of the catalog's leases: the

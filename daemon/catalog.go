@@ -1,27 +1,35 @@
 package daemon
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/murmur-cloud/murmur/client"
+	"github.com/murmur-cloud/murmur/crypt"
 	"github.com/murmur-cloud/murmur/internal/atomicfile"
+	"github.com/murmur-cloud/murmur/pipeline"
 )
 
-// catalog is the node's list of files, a JSON file rewritten atomically.
+// catalog is the node's list of files, a JSON document (catalogDoc)
+// rewritten atomically on every change, and published to the cloud by
+// catalogsync.go.
 type catalog struct {
 	path string
 	mu   sync.Mutex
-	byID map[string]client.Entry
+	st   catalogState
+	now  func() time.Time
+	// changed is signalled (without blocking) on every local change, for
+	// the publisher.
+	changed chan struct{}
 }
 
 func openCatalog(path string) (*catalog, error) {
-	c := &catalog{path: path, byID: map[string]client.Entry{}}
+	c := &catalog{path: path, st: newCatalogState(), now: time.Now, changed: make(chan struct{}, 1)}
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return c, nil
@@ -29,12 +37,8 @@ func openCatalog(path string) (*catalog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("api: read catalog: %w", err)
 	}
-	var list []client.Entry
-	if err := json.Unmarshal(b, &list); err != nil {
+	if c.st, err = parseCatalogDoc(b); err != nil {
 		return nil, fmt.Errorf("api: catalog %s is damaged: %w", path, err)
-	}
-	for _, e := range list {
-		c.byID[e.ID] = e
 	}
 	return c, nil
 }
@@ -42,8 +46,14 @@ func openCatalog(path string) (*catalog, error) {
 func (c *catalog) add(e client.Entry) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.byID[e.ID] = e
-	return c.saveLocked()
+	prev := c.st.clone()
+	c.st.add(e)
+	if err := c.saveLocked(); err != nil {
+		c.st = prev
+		return err
+	}
+	c.signal()
+	return nil
 }
 
 // remove takes a file out of the catalog and returns it with the entries
@@ -51,20 +61,49 @@ func (c *catalog) add(e client.Entry) error {
 func (c *catalog) remove(id string) (client.Entry, []client.Entry, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e, ok := c.byID[id]
+	prev := c.st.clone()
+	e, ok := c.st.remove(id, c.now())
 	if !ok {
 		return client.Entry{}, nil, fmt.Errorf("%w: %s", client.ErrNoFile, id)
 	}
-	delete(c.byID, id)
 	if err := c.saveLocked(); err != nil {
-		c.byID[id] = e
+		c.st = prev
 		return client.Entry{}, nil, err
 	}
+	c.signal()
 	return e, c.listLocked(), nil
 }
 
+// merge folds a catalog found in the cloud into this one and returns the
+// files its removals took out, with the entries left.
+func (c *catalog) merge(o catalogState) (gone, rest []client.Entry, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	prev := c.st.clone()
+	gone = c.st.merge(o)
+	if err := c.saveLocked(); err != nil {
+		c.st = prev
+		return nil, nil, err
+	}
+	return gone, c.listLocked(), nil
+}
+
+// snapshot returns a copy of the catalog's state.
+func (c *catalog) snapshot() catalogState {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.st.clone()
+}
+
+func (c *catalog) signal() {
+	select {
+	case c.changed <- struct{}{}:
+	default:
+	}
+}
+
 func (c *catalog) saveLocked() error {
-	b, err := json.Marshal(c.listLocked())
+	b, err := c.st.marshal()
 	if err != nil {
 		return err
 	}
@@ -74,7 +113,7 @@ func (c *catalog) saveLocked() error {
 func (c *catalog) get(id string) (client.Entry, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e, ok := c.byID[id]
+	e, ok := c.st.files[id]
 	return e, ok
 }
 
@@ -85,10 +124,40 @@ func (c *catalog) list() []client.Entry {
 }
 
 func (c *catalog) listLocked() []client.Entry {
-	out := make([]client.Entry, 0, len(c.byID))
-	for _, e := range c.byID {
+	out := make([]client.Entry, 0, len(c.st.files))
+	for _, e := range c.st.files {
 		out = append(out, e)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Created.Before(out[j].Created) })
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].Created.Equal(out[j].Created) {
+			return out[i].Created.Before(out[j].Created)
+		}
+		return out[i].ID < out[j].ID
+	})
 	return out
+}
+
+// checkCatalogKey refuses a key under which the catalog's manifests do
+// not open: a drive.key replaced after files were stored with another
+// (which would publish entries no holder of either key can read).
+func checkCatalogKey(keys *crypt.Keys, c *catalog) error {
+	var bad int
+	var first error
+	list := c.list()
+	for _, e := range list {
+		id, err := pipeline.ParseManifestID(e.ID)
+		if err == nil {
+			_, err = pipeline.OpenManifest(keys, id, e.Manifest)
+		}
+		if errors.Is(err, crypt.ErrAuth) {
+			bad++
+			if first == nil {
+				first = err
+			}
+		}
+	}
+	if bad > 0 {
+		return fmt.Errorf("%d of the %d files of catalog.json were stored under another key than this one (%w): put back the drive.key they were stored with", bad, len(list), first)
+	}
+	return nil
 }

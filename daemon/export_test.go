@@ -1,6 +1,10 @@
 package daemon
 
-import "github.com/murmur-cloud/murmur/client"
+import (
+	"context"
+
+	"github.com/murmur-cloud/murmur/client"
+)
 
 // AddEntry puts an entry into the server's catalog as it is.
 func AddEntry(s *Server, e client.Entry) {
@@ -14,3 +18,10 @@ var (
 	GossipStatus = gossipStatus
 	WriteError   = writeError
 )
+
+// NoCatalogSync keeps the server's catalog on its disk only, for tests
+// that count the shards of files alone. Call it before Serve.
+func NoCatalogSync(s *Server) { s.syncPeriod = 0 }
+
+// SyncCatalog syncs the server's catalog with the cloud's copy now.
+func SyncCatalog(ctx context.Context, s *Server) error { return s.syncCatalog(ctx) }

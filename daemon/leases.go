@@ -62,7 +62,7 @@ func (s *Server) renew(ctx context.Context) client.LeaseStatus {
 	st := client.LeaseStatus{Last: time.Now().UTC()}
 	// A file whose manifest cannot be opened does not stop the others'
 	// renewal; the error says which.
-	refs, err := s.refsOf(s.cat.list())
+	refs, err := s.refsOf(append(s.cat.list(), s.currentDoc()...))
 	rep, rerr := s.cloud.Renew(ctx, refs)
 	st.Shards, st.Renewed, st.Missing, st.Failed = len(refs), rep.Done, rep.Missing, rep.Failed
 	err = errors.Join(err, rerr)

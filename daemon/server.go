@@ -47,6 +47,13 @@ type Server struct {
 
 	jobs jobs
 
+	// The catalog's copy in the cloud (catalogsync.go).
+	syncMu     sync.Mutex // one sync at a time; guards syncSt
+	syncSt     syncState
+	syncPath   string
+	syncPeriod time.Duration      // 0: no syncing (tests of the catalog alone)
+	catSync    client.CatalogSync // guarded by mu
+
 	keysMu    sync.Mutex
 	driveJobs map[string]*driveJob // by job ID
 }
@@ -72,6 +79,13 @@ func NewServer(n *node.Node, dir string, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkCatalogKey(keys, cat); err != nil {
+		return nil, fmt.Errorf("api: %s: %w", filepath.Join(dir, driveKeyFile), err)
+	}
+	syncSt, err := loadSyncState(filepath.Join(dir, syncFile))
+	if err != nil {
+		return nil, err
+	}
 	placer, err := placement.NewReliable(placement.ReliableConfig{Seed: uint64(time.Now().UnixNano())})
 	if err != nil {
 		return nil, err
@@ -81,6 +95,7 @@ func NewServer(n *node.Node, dir string, log *slog.Logger) (*Server, error) {
 		n: n, cloud: cloud, drive: NewDriveCloud(n, cloud), target: placement.DefaultTarget,
 		cfg: pipeline.Config{Keys: keys, Logger: log}, cat: cat, log: log,
 		firstRenew: FirstRenewal,
+		syncSt:     syncSt, syncPath: filepath.Join(dir, syncFile), syncPeriod: CatalogSyncPeriod,
 	}, nil
 }
 
@@ -184,6 +199,9 @@ func (s *Server) ServeReady(ctx context.Context, path string, ready func() error
 	kctx, stopKeeping := context.WithCancel(ctx)
 	defer stopKeeping()
 	go s.keepLeases(kctx)
+	if s.syncPeriod > 0 {
+		go s.keepCatalog(kctx, s.syncPeriod)
+	}
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -222,7 +240,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		ID: s.n.ID().String(), Cloud: s.n.CloudID(), Peers: len(s.n.Peers()),
 		Reachability: s.n.Reachability(),
 		StoredBytes:  s.n.Store().Used(), Capacity: s.n.Store().Capacity(), Files: len(s.cat.list()),
-		Leases: s.leaseStatus(), Gossip: gossipStatus(g), Space: client.Space(sp), Disk: client.DiskStatus(disk),
+		Leases: s.leaseStatus(), Catalog: s.catalogSync(), Gossip: gossipStatus(g), Space: client.Space(sp), Disk: client.DiskStatus(disk),
 		Providers: client.AnnounceStats(s.n.AnnounceStats()),
 		Audits:    auditStatus(s.n.AuditStatus()),
 		Repairs:   repairStatus(s.n.RepairStatus()),
@@ -352,6 +370,13 @@ func (s *Server) undoPut(tr *node.Tracked) {
 }
 
 func (s *Server) list(w http.ResponseWriter, r *http.Request) {
+	if s.syncPeriod > 0 && len(s.n.Peers()) > 0 && time.Since(s.catalogSync().Last) > 2*time.Second {
+		// Files put or removed through another node with the catalog's
+		// key since the last sync are listed as they are now.
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		s.syncCatalog(ctx)
+		cancel()
+	}
 	list := s.cat.list()
 	for i := range list {
 		list[i].Manifest = nil
@@ -361,6 +386,14 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 	e, ok := s.cat.get(r.PathValue("id"))
+	if !ok && s.syncPeriod > 0 && len(s.n.Peers()) > 0 {
+		// Perhaps put through another node with the catalog's key, since
+		// the last sync.
+		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+		s.syncCatalog(ctx)
+		cancel()
+		e, ok = s.cat.get(r.PathValue("id"))
+	}
 	if !ok {
 		writeError(w, fmt.Errorf("%w: %s", client.ErrNoFile, r.PathValue("id")))
 		return
