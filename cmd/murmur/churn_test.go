@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"flag"
@@ -427,6 +428,11 @@ func (c *churnCloud) waitForSoft(limit time.Duration, cond func() bool) {
 	}
 }
 
+// catalogFile is the daemon's catalog.json (docs/format.md).
+type catalogFile struct {
+	Files []client.Entry `json:"files"`
+}
+
 // ownerFiles reads node i's drive key and catalog from its folder, as a
 // second device of its owner's would carry them, and opens every
 // manifest.
@@ -449,14 +455,32 @@ func (c *churnCloud) ownerFiles(i int) (*crypt.Keys, map[string]*pipeline.Manife
 		c.t.Fatal(err)
 	}
 	keys := mk.Keys(d)
-	b, err = os.ReadFile(filepath.Join(c.dirs[i], "catalog.json"))
-	if err != nil {
-		c.t.Fatal(err)
+	// The catalog is a file in the cloud too, whose stripes the cloud
+	// keeps like the others': wait until the daemon has published the
+	// catalog as it is on disk (the published document's digest is the
+	// file's), and count that document among the files.
+	var cat catalogFile
+	var sync struct {
+		Value  []byte `json:"value"`
+		Digest []byte `json:"digest"`
 	}
-	var entries []client.Entry
-	if err := json.Unmarshal(b, &entries); err != nil {
-		c.t.Fatal(err)
+	c.waitForSoft(30*time.Second, func() bool {
+		b, err := os.ReadFile(filepath.Join(c.dirs[i], "catalog.json"))
+		if err != nil || json.Unmarshal(b, &cat) != nil {
+			return false
+		}
+		sb, err := os.ReadFile(filepath.Join(c.dirs[i], "catalog-sync.json"))
+		if err != nil || json.Unmarshal(sb, &sync) != nil {
+			return false
+		}
+		sum := sha256.Sum256(b)
+		return bytes.Equal(sum[:], sync.Digest)
+	})
+	entries := cat.Files
+	if len(sync.Value) < 1+32 {
+		c.t.Fatalf("node %d never published its catalog", i)
 	}
+	entries = append(entries, client.Entry{ID: hex.EncodeToString(sync.Value[1:33]), Manifest: sync.Value[33:]})
 	out := map[string]*pipeline.Manifest{}
 	for _, e := range entries {
 		id, err := pipeline.ParseManifestID(e.ID)
