@@ -47,9 +47,8 @@ type CodeSelectorConfig struct {
 	// (1-Target) a new code may use: a code is taken only if it stays
 	// readable that much better than the target asks, where one can, and
 	// dropped only once it misses the target itself, so an estimate
-	// wavering at a code's edge does not swing the choice. Default 0.25:
-	// a new code would lose a stripe a quarter as often as the target
-	// allows.
+	// wavering at a code's edge does not swing the choice. Default 0.5:
+	// a new code would lose a stripe half as often as the target allows.
 	Headroom float64
 	// Hold is how long a code better by Margin must have stayed available,
 	// observation after observation, before it replaces the current one.
@@ -85,7 +84,7 @@ func (c CodeSelectorConfig) WithDefaults() (CodeSelectorConfig, error) {
 		c.Margin = 0.1
 	}
 	if c.Headroom == 0 {
-		c.Headroom = 0.25
+		c.Headroom = 0.5
 	}
 	if c.Hold == 0 {
 		c.Hold = DefaultCodeHold
@@ -144,8 +143,8 @@ type CodeState struct {
 //     PriorWeight observations), and the estimate is their mean: until
 //     there is enough evidence the prior decides;
 //   - the first code is ChooseCode's for a target with Headroom (a code
-//     that would miss the target only a quarter as often as it allows,
-//     by default), or for the target itself when no code meets that;
+//     that would miss the target only half as often as it allows, by
+//     default), or for the target itself when no code meets that;
 //   - the current code is dropped at once when it no longer fits (more
 //     shards than peers, less parity than the cloud's least) or no longer
 //     meets the target while another code does (or is more readable, when

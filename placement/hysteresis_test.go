@@ -123,10 +123,10 @@ func TestCodeSelectorFirstMinute(t *testing.T) {
 		{"eight nodes", 7, 7, 0.99, 0},
 		// Members about as available as the prior, or less: the first
 		// code may be corrected, to more parity, as the evidence comes
-		// in (twice at most when the prior was well above the truth).
-		{"eight home PCs", 7, 7, 0.9, 1},
+		// in (twice at most: the early estimates are noisy).
+		{"eight home PCs", 7, 7, 0.9, 2},
 		{"twenty home PCs", 19, 19, 0.85, 2},
-		{"six nodes joining", 2, 5, 0.98, 2}, // 3 peers: k1m2; 6 peers: m ≥ 2 fits k2m4, taken only if k1m2 stops meeting the target
+		{"six nodes joining", 2, 5, 0.98, 2}, // from 3 peers k1m2, which meets the target only just: corrected once the estimate dips
 		{"eight home PCs joining", 1, 7, 0.9, 3},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -264,18 +264,18 @@ func TestCodeSelectorHold(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Availability != 0.9 || code(st.Code) != "k2m4" || st.Held {
+	if st.Availability != 0.9 || code(st.Code) != "k2m3" || st.Held {
 		t.Fatalf("first choice from no evidence: %s at %v", code(st.Code), st.Availability)
 	}
 	// A few observations of perfect members: barely moves.
 	clk.step(time.Second)
-	if st, _ = s.Observe(ev(6, 1, 4)); st.Availability > 0.93 || code(st.Code) != "k2m4" {
+	if st, _ = s.Observe(ev(6, 1, 4)); st.Availability > 0.93 || code(st.Code) != "k2m3" {
 		t.Fatalf("4 observations each: %s at %v", code(st.Code), st.Availability)
 	}
 	// Plenty: a cheaper code is held, then taken after Hold.
 	clk.step(time.Second)
 	st, _ = s.Observe(ev(6, 1, 500))
-	if !st.Held || code(st.Code) != "k2m4" || code(st.Best) != "k4m2" || !strings.Contains(st.Why, "held by hysteresis") {
+	if !st.Held || code(st.Code) != "k2m3" || code(st.Best) != "k4m2" || !strings.Contains(st.Why, "held by hysteresis") {
 		t.Fatalf("not held: %+v", st)
 	}
 	if want := st.BetterSince.Add(placement.DefaultCodeHold); st.BetterSince.After(clk.t) || !st.SwitchAt.Equal(want) {
@@ -289,7 +289,7 @@ func TestCodeSelectorHold(t *testing.T) {
 	clk.step(time.Second)
 	s.Observe(ev(6, 1, 500))
 	clk.step(placement.DefaultCodeHold - time.Second)
-	if st, _ = s.Observe(ev(6, 1, 500)); code(st.Code) != "k2m4" {
+	if st, _ = s.Observe(ev(6, 1, 500)); code(st.Code) != "k2m3" {
 		t.Fatalf("taken before Hold: %s", st.Why)
 	}
 	clk.step(time.Second)
