@@ -14,3 +14,12 @@ var (
 	GossipStatus = gossipStatus
 	WriteError   = writeError
 )
+
+// LoadCatalog reads a catalog file as a server opening it does.
+func LoadCatalog(path string) ([]client.Entry, error) {
+	c, err := openCatalog(path)
+	if err != nil {
+		return nil, err
+	}
+	return c.list(), nil
+}
