@@ -213,7 +213,7 @@ func (s *CodeSelector) Observe(ev CodeEvidence) (CodeState, error) {
 	}
 	avail, obs := s.Estimate(ev)
 	p.Availability = avail
-	best, err := s.choose(p)
+	best, roomy, err := s.choose(p)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err != nil {
@@ -232,7 +232,7 @@ func (s *CodeSelector) Observe(ev CodeEvidence) (CodeState, error) {
 			s.take(best, now, fmt.Sprintf("k=%d m=%d no longer fit %d peers with at least %d parity", cur.K, cur.M, p.Peers, p.MinM))
 		case !cur.Met && (best.Met || best.Readable > cur.Readable):
 			s.take(best, now, fmt.Sprintf("k=%d m=%d no longer met the target (readable %s)", cur.K, cur.M, probability(1-cur.Readable)))
-		case best.Met && best.Overhead <= cur.Overhead*(1-s.cfg.Margin)*(1+1e-12):
+		case roomy && best.Overhead <= cur.Overhead*(1-s.cfg.Margin)*(1+1e-12):
 			if s.betterSince.IsZero() {
 				s.betterSince = now
 			}
@@ -256,17 +256,17 @@ func (s *CodeSelector) Observe(ev CodeEvidence) (CodeState, error) {
 }
 
 // choose is ChooseCode with the headroom: the best code that meets the
-// stricter target, reported under p's; ChooseCode's under p's when none
-// meets the stricter one.
-func (s *CodeSelector) choose(p CodeParams) (CodeChoice, error) {
+// stricter target, reported under p's, and roomy set; ChooseCode's under
+// p's when none meets the stricter one.
+func (s *CodeSelector) choose(p CodeParams) (c CodeChoice, roomy bool, err error) {
 	strict := p
 	strict.Target = 1 - (1-p.Target)*s.cfg.Headroom
-	c, err := ChooseCode(strict)
-	if err != nil || !c.Met {
-		return ChooseCode(p)
+	if c, err = ChooseCode(strict); err != nil || !c.Met {
+		c, err = ChooseCode(p)
+		return c, false, err
 	}
 	p, _ = p.WithDefaults()
-	return Evaluate(c.K, c.M, p), nil
+	return Evaluate(c.K, c.M, p), true, nil
 }
 
 // take makes c the current code.
