@@ -1,6 +1,7 @@
 package client
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/murmur-cloud/murmur/erasure"
@@ -36,7 +37,10 @@ type Status struct {
 	Disk      DiskStatus            `json:"disk"`
 	Code      *placement.CodeChoice `json:"code,omitempty"` // for the next file; nil when none is possible
 	CodeError string                `json:"code_error,omitempty"`
-	Providers AnnounceStats         `json:"providers"`
+	// CodeState is how the daemon came to Code: the code ChooseCode alone
+	// would take now, whether hysteresis holds it back and until when.
+	CodeState *placement.CodeState `json:"code_state,omitempty"`
+	Providers AnnounceStats        `json:"providers"`
 	// Audits is what this node's audits of its co-holders and scrubs of
 	// its own shards found.
 	Audits AuditStatus `json:"audits"`
@@ -164,11 +168,24 @@ type Peer struct {
 // Entry is one file in the node's catalog: the answer to a put, and an
 // entry of GET /v1/files.
 type Entry struct {
-	ID       string    `json:"id"`
-	Name     string    `json:"name"`
-	Size     int64     `json:"size"`
-	Created  time.Time `json:"created"`
-	Manifest []byte    `json:"manifest,omitempty"` // sealed; never sent to clients
+	ID      string    `json:"id"`
+	Name    string    `json:"name"`
+	Size    int64     `json:"size"`
+	Created time.Time `json:"created"`
+	// K and M are the data and parity shards of the file's stripes; 0 in
+	// an entry stored before they were recorded.
+	K        int    `json:"k,omitempty"`
+	M        int    `json:"m,omitempty"`
+	Manifest []byte `json:"manifest,omitempty"` // sealed; never sent to clients
+}
+
+// Code names the file's code as `murmur ls` shows it, k4m2, or "-" when
+// the entry does not record it.
+func (e Entry) Code() string {
+	if e.K <= 0 || e.M < 0 {
+		return "-"
+	}
+	return fmt.Sprintf("k%dm%d", e.K, e.M)
 }
 
 // Removed is the answer to DELETE /v1/files/{id}.

@@ -137,8 +137,8 @@ func (c *catalog) listLocked() []client.Entry {
 	return out
 }
 
-// checkCatalogKey refuses a key under which the catalog's manifests do
-// not open: a drive.key replaced after files were stored with another
+// checkCatalogKey refuses a key under which none of the catalog's
+// manifests opens: a drive.key replaced after files were stored with another
 // (which would publish entries no holder of either key can read).
 func checkCatalogKey(keys *crypt.Keys, c *catalog) error {
 	var bad int
@@ -156,8 +156,10 @@ func checkCatalogKey(keys *crypt.Keys, c *catalog) error {
 			}
 		}
 	}
-	if bad > 0 {
-		return fmt.Errorf("%d of the %d files of catalog.json were stored under another key than this one (%w): put back the drive.key they were stored with", bad, len(list), first)
+	// One damaged entry is that file's problem (its reads and renewals
+	// say so); none opening at all is the wrong key.
+	if bad > 0 && bad == len(list) {
+		return fmt.Errorf("none of the %d files of catalog.json was stored under this key (%w): put back the drive.key they were stored with", len(list), first)
 	}
 	return nil
 }

@@ -162,7 +162,7 @@ func TestCatalogAcrossNodes(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dirB, "drive.key"), mustRead(t, filepath.Join(dirD, "drive.key")), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := daemon.NewServer(l.Nodes[1], dirB, nil); err == nil || !strings.Contains(err.Error(), "another key") {
+	if _, err := daemon.NewServer(l.Nodes[1], dirB, nil); err == nil || !strings.Contains(err.Error(), "under this key") {
 		t.Fatalf("a swapped drive.key: %v", err)
 	}
 

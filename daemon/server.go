@@ -39,6 +39,7 @@ type Server struct {
 
 	firstRenew time.Duration // after start, before the first lease renewal
 	target     float64       // wanted probability that a stripe is readable
+	codes      codes         // the code of new files (code.go)
 
 	mu      sync.Mutex
 	leases  client.LeaseStatus
@@ -91,12 +92,16 @@ func NewServer(n *node.Node, dir string, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	cloud := n.Cloud(placer)
-	return &Server{
+	s := &Server{
 		n: n, cloud: cloud, drive: NewDriveCloud(n, cloud), target: placement.DefaultTarget,
 		cfg: pipeline.Config{Keys: keys, Logger: log}, cat: cat, log: log,
 		firstRenew: FirstRenewal,
 		syncSt:     syncSt, syncPath: filepath.Join(dir, syncFile), syncPeriod: CatalogSyncPeriod,
-	}, nil
+	}
+	if err := s.SetCodePolicy(CodePolicy{}); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // Drive returns the node's cloud as a drive mounted in this process sees
@@ -144,23 +149,16 @@ func loadDriveKey(path, catalog string) (*crypt.Keys, error) {
 }
 
 // SetTarget sets the wanted probability that a stripe of a file stored
-// from now on is readable, from which k and m are chosen.
+// from now on is readable, from which k and m are chosen (code.go). Call
+// it before Serve.
 func (s *Server) SetTarget(t float64) error {
 	if !(t > 0 && t < 1) {
 		return fmt.Errorf("api: durability target %v not in (0, 1)", t)
 	}
 	s.target = t
-	return nil
-}
-
-// code chooses k and m for the next file from what gossip knows.
-func (s *Server) code() (placement.CodeChoice, error) {
-	return placement.ChooseCode(s.n.CodeParams(s.target))
-}
-
-// codeFrom is code from a gossip status already in hand.
-func (s *Server) codeFrom(st node.GossipStatus) (placement.CodeChoice, error) {
-	return placement.ChooseCode(s.n.CodeParamsFrom(st, s.target))
+	p := s.codePolicy()
+	p.Selector.Params.Target = t
+	return s.SetCodePolicy(p)
 }
 
 // Serve answers on a unix socket at path until ctx ends. The socket is
@@ -202,6 +200,7 @@ func (s *Server) ServeReady(ctx context.Context, path string, ready func() error
 	if s.syncPeriod > 0 {
 		go s.keepCatalog(kctx, s.syncPeriod)
 	}
+	go s.keepCode(kctx)
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -246,10 +245,10 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		Repairs:   repairStatus(s.n.RepairStatus()),
 	}
 	st.ComputeSlots, st.ComputeMemory = s.n.ComputeConfig()
-	if c, err := s.codeFrom(g); err != nil {
+	if c, err := s.codeState(g); err != nil {
 		st.CodeError = err.Error()
 	} else {
-		st.Code = &c
+		st.Code, st.CodeState = &c.Code, &c
 	}
 	writeJSON(w, st)
 }
@@ -336,7 +335,7 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	e := client.Entry{ID: id.String(), Name: name, Size: man.Size, Created: time.Now().UTC(), Manifest: sealed}
+	e := client.Entry{ID: id.String(), Name: name, Size: man.Size, Created: time.Now().UTC(), K: k, M: m, Manifest: sealed}
 	if err := s.cat.add(e); err != nil {
 		writeError(w, err)
 		return

@@ -28,6 +28,16 @@
 // and it says why in a sentence for murmur status — or, when the target
 // is out of reach, what it did instead and what would help.
 //
+// CodeSelector is ChooseCode with memory, a state machine driven by the
+// evidence of each moment and a clock: each member's rating is topped with
+// a conservative prior worth some observations, so a handful of
+// observations (or a newcomer) moves the estimate little; a new code must
+// meet the target with headroom; the current code is kept until it no
+// longer fits or misses the target (then it goes at once), or until a
+// code cheaper by a margin has been there for a hold time. A cloud's
+// first minute, when the evidence is thin and noisy, no longer swings the
+// code from file to file.
+//
 // Random, the earlier policy (distinct peers with room, spread over one
 // level of failure domain, random among equals), and Code, a fixed 4+2
 // for clouds of six or more, remain for callers that know nothing of the

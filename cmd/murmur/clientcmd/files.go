@@ -236,9 +236,9 @@ func LsCommand() *cli.Command {
 				return cli.PrintJSON(out, list)
 			}
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tSIZE\tSTORED\tNAME")
+			fmt.Fprintln(tw, "ID\tSIZE\tCODE\tSTORED\tNAME")
 			for _, e := range list {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.ID, cli.HumanBytes(e.Size), e.Created.Local().Format(time.DateTime), cli.Escape(e.Name))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.ID, cli.HumanBytes(e.Size), e.Code(), e.Created.Local().Format(time.DateTime), cli.Escape(e.Name))
 			}
 			return tw.Flush()
 		})
