@@ -118,3 +118,14 @@ func TestParentFlagsBeforeSubcommand(t *testing.T) {
 		}
 	}
 }
+
+func TestArgsArePaths(t *testing.T) {
+	for args, want := range map[string]bool{
+		"PATH...": true, "DIR": true, "[MOUNTPOINT]": true, "ID OUT": true, "MODULE.wasm INPUT...": true,
+		"": false, "ID...": false, "N": false, "NAME": false, "SNAPSHOT-A SNAPSHOT-B": false, "[SNAPSHOT...]": false,
+	} {
+		if got := argsArePaths(args); got != want {
+			t.Errorf("argsArePaths(%q) = %v", args, got)
+		}
+	}
+}
