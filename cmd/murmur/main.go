@@ -33,10 +33,10 @@ func main() {
 	}
 }
 
-// root lists every command. Later commands (node, put, get, mount, ...)
-// are added here.
+// root lists every command; completion prints scripts made from this
+// tree.
 func root() *cli.Command {
-	return &cli.Command{
+	r := &cli.Command{
 		Name:    "murmur",
 		Summary: "an encrypted peer-to-peer cloud drive",
 		Sub: []*cli.Command{
@@ -67,4 +67,6 @@ func root() *cli.Command {
 			versionCommand(),
 		},
 	}
+	r.Sub = append(r.Sub, cli.CompletionCommand(r))
+	return r
 }

@@ -427,18 +427,18 @@ func SnapshotsCommand() *cli.Command {
 			}
 			if asJSON {
 				type js struct {
-					ID     string       `json:"id"`
-					Short  string       `json:"short_id"`
-					Time   time.Time    `json:"time"`
-					Host   string       `json:"host"`
-					Paths  []string     `json:"paths"`
-					Tags   []string     `json:"tags"`
-					Writer string       `json:"key"`
-					Stats  backup.Stats `json:"stats"`
+					ID     string    `json:"id"`
+					Short  string    `json:"short_id"`
+					Time   time.Time `json:"time"`
+					Host   string    `json:"host"`
+					Paths  []string  `json:"paths"`
+					Tags   []string  `json:"tags"`
+					Writer string    `json:"key"`
+					Stats  statsJSON `json:"stats"`
 				}
 				list := []js{}
 				for _, s := range snaps {
-					list = append(list, js{s.ID.String(), s.ID.Short(), s.Time, s.Host, s.Paths, s.Tags, s.Writer, s.Stats})
+					list = append(list, js{s.ID.String(), s.ID.Short(), s.Time, s.Host, s.Paths, s.Tags, s.Writer, statsOf(s.Stats)})
 				}
 				return cli.PrintJSON(w, list)
 			}

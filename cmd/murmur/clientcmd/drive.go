@@ -241,6 +241,7 @@ func CreateDrive(ctx context.Context, cloud drive.Cloud, pass []byte, kdf crypt.
 // DriveCommand is `murmur drive create|list`.
 func DriveCommand() *cli.Command {
 	var dir, name, passFile, keyOut string
+	var asJSON bool
 	return &cli.Command{
 		Name:    "drive",
 		Summary: "make a drive, or list the drives this node knows",
@@ -279,11 +280,25 @@ func DriveCommand() *cli.Command {
 			{
 				Name:    "list",
 				Summary: "list the drives this node knows",
-				Flags:   func(fs *flag.FlagSet) { fs.StringVar(&dir, "dir", cli.DefaultDir(), "the node's folder") },
+				Flags: func(fs *flag.FlagSet) {
+					fs.StringVar(&dir, "dir", cli.DefaultDir(), "the node's folder")
+					fs.BoolVar(&asJSON, "json", false, "print JSON")
+				},
 				Run: func(ctx context.Context, _ *flag.FlagSet, out io.Writer) error {
 					ds, err := loadDrives(dir)
 					if err != nil {
 						return err
+					}
+					if asJSON {
+						type js struct {
+							Name   string `json:"name"`
+							Public string `json:"public_key"`
+						}
+						list := []js{}
+						for _, d := range ds {
+							list = append(list, js{d.Name, d.Public})
+						}
+						return cli.PrintJSON(out, list)
 					}
 					tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 					fmt.Fprintln(tw, "NAME\tPUBLIC KEY")

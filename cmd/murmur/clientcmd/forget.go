@@ -54,14 +54,15 @@ func ForgetCommand() *cli.Command {
 				return err
 			}
 			type verdict struct {
-				ID      string   `json:"id"`
-				Time    string   `json:"time"`
-				Host    string   `json:"host"`
-				Paths   []string `json:"paths"`
-				Keep    bool     `json:"keep"`
-				Reasons []string `json:"reasons,omitempty"`
+				ID      string    `json:"id"`
+				Short   string    `json:"short_id"`
+				Time    time.Time `json:"time"`
+				Host    string    `json:"host"`
+				Paths   []string  `json:"paths"`
+				Keep    bool      `json:"keep"`
+				Reasons []string  `json:"reasons,omitempty"`
 			}
-			var verdicts []verdict
+			verdicts := []verdict{}
 			var gone []backup.SnapshotID
 			byID := map[string]*backup.Listed{}
 			for i := range snaps {
@@ -75,7 +76,7 @@ func ForgetCommand() *cli.Command {
 				for _, g := range forget.Apply(in, p, time.Local) {
 					for _, d := range g.Decisions {
 						s := byID[d.Snapshot.ID]
-						verdicts = append(verdicts, verdict{s.ID.Short(), s.Time.Local().Format(time.DateTime), s.Host, s.Paths, d.Keep, d.Reasons})
+						verdicts = append(verdicts, verdict{s.ID.String(), s.ID.Short(), s.Time, s.Host, s.Paths, d.Keep, d.Reasons})
 						if !d.Keep {
 							gone = append(gone, s.ID)
 						}
@@ -87,7 +88,7 @@ func ForgetCommand() *cli.Command {
 					if err != nil {
 						return fmt.Errorf("%w: %v", cli.ErrUsage, err)
 					}
-					verdicts = append(verdicts, verdict{s.ID.Short(), s.Time.Local().Format(time.DateTime), s.Host, s.Paths, false, nil})
+					verdicts = append(verdicts, verdict{s.ID.String(), s.ID.Short(), s.Time, s.Host, s.Paths, false, nil})
 					gone = append(gone, s.ID)
 				}
 			}
@@ -106,7 +107,7 @@ func ForgetCommand() *cli.Command {
 				if v.Keep {
 					why = "keep: " + strings.Join(v.Reasons, ", ")
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", v.ID, v.Time, cli.Quote(v.Host), cli.Quote(strings.Join(v.Paths, " ")), why)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", v.Short, v.Time.Local().Format(time.DateTime), cli.Quote(v.Host), cli.Quote(strings.Join(v.Paths, " ")), why)
 			}
 			if err := tw.Flush(); err != nil {
 				return err

@@ -32,6 +32,11 @@ func (c *Command) Execute(ctx context.Context, args []string, out io.Writer) err
 }
 
 func (c *Command) dispatch(ctx context.Context, path string, args []string, out io.Writer) error {
+	// Flags given before a subcommand (murmur drive --dir X list) are
+	// the subcommand's: they move after its name.
+	if moved, ok := c.hoist(args); ok {
+		args = moved
+	}
 	// A command with both subcommands and a Run of its own (murmur
 	// backup PATH, murmur backup init) runs itself unless its first
 	// argument names a subcommand.
@@ -54,6 +59,84 @@ func (c *Command) dispatch(ctx context.Context, path string, args []string, out 
 		return fmt.Errorf("%w: %s has no command %q (see '%s help')", ErrUsage, path, args[0], path)
 	}
 	return c.run(ctx, path, args, out)
+}
+
+// hoist finds, past the flags that args start with, the name of one of c's
+// subcommands, and returns args with those flags moved after it: murmur
+// drive --dir X list is murmur drive list --dir X. Whether a flag takes
+// the next word as its value is decided by the flags of c's subtree
+// (FlagArity); an unknown flag is taken as one that does not, and left
+// for the subcommand to refuse. ok is false when args do not start with
+// a flag, or no subcommand name follows the flags.
+func (c *Command) hoist(args []string) (moved []string, ok bool) {
+	if len(c.Sub) == 0 || len(args) == 0 || !isFlag(args[0]) {
+		return nil, false
+	}
+	var takes map[string]bool
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if !isFlag(a) {
+			if !c.hasSub(a) {
+				return nil, false
+			}
+			moved = append([]string{a}, args[:i]...)
+			return append(moved, args[i+1:]...), true
+		}
+		if takes == nil {
+			takes = c.FlagArity()
+		}
+		if name, hasValue := flagName(a); !hasValue && takes[name] {
+			i++ // its value
+		}
+	}
+	return nil, false
+}
+
+// isFlag reports whether a is a flag as package flag sees one; "--" and
+// "-" are not.
+func isFlag(a string) bool { return len(a) > 1 && a[0] == '-' && a != "--" }
+
+// flagName returns a flag word's name, and whether it carries its value
+// (-name=value).
+func flagName(a string) (string, bool) {
+	name := strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-")
+	if i := strings.IndexByte(name, '='); i >= 0 {
+		return name[:i], true
+	}
+	return name, false
+}
+
+// FlagSet returns a flag set with c's own flags declared (none for a
+// command that only groups others).
+func (c *Command) FlagSet() *flag.FlagSet {
+	fs := flag.NewFlagSet(c.Name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	if c.Flags != nil {
+		c.Flags(fs)
+	}
+	return fs
+}
+
+// FlagArity returns, for every flag of c and of the commands below it,
+// whether it takes a value (the next word, unless given as -name=value):
+// false for a boolean flag.
+func (c *Command) FlagArity() map[string]bool {
+	m := map[string]bool{}
+	c.walk(func(d *Command) {
+		d.FlagSet().VisitAll(func(f *flag.Flag) {
+			b, isBool := f.Value.(interface{ IsBoolFlag() bool })
+			m[f.Name] = m[f.Name] || !(isBool && b.IsBoolFlag())
+		})
+	})
+	return m
+}
+
+// walk calls fn on c and every command below it, parents first.
+func (c *Command) walk(fn func(*Command)) {
+	fn(c)
+	for _, s := range c.Sub {
+		s.walk(fn)
+	}
 }
 
 func (c *Command) hasSub(name string) bool {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"unicode"
 	"unicode/utf8"
@@ -34,8 +35,12 @@ func NewLogger(level slog.Level, verbose bool) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 }
 
-// PrintJSON writes v to out as indented JSON.
+// PrintJSON writes v to out as indented JSON; a nil slice is an empty
+// list ([]), not null, so a listing's shape does not depend on its length.
 func PrintJSON(out io.Writer, v any) error {
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Slice && rv.IsNil() {
+		v = []struct{}{}
+	}
 	enc := json.NewEncoder(out)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
