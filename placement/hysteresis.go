@@ -129,7 +129,7 @@ type CodeState struct {
 	Observations float64 `json:"observations"`
 	Members      int     `json:"members"`
 	// Last is why the selector took Code.
-	Last string `json:"last"`
+	Last string `json:"last_reason"`
 	// Why explains the decision in a sentence.
 	Why string `json:"why"`
 }
