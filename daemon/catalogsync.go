@@ -142,21 +142,23 @@ func (s *Server) keepCatalog(ctx context.Context, period time.Duration) {
 // syncCatalog merges the cloud's catalog into the node's and publishes
 // the merge if the cloud's lacks anything.
 func (s *Server) syncCatalog(ctx context.Context) error {
+	s.syncMu.Lock()
 	err := s.syncOnce(ctx)
+	seq := s.syncSt.Seq
+	s.syncMu.Unlock()
 	s.mu.Lock()
 	s.catSync.Last = time.Now().UTC()
 	s.catSync.Error = ""
 	if err != nil {
 		s.catSync.Error = err.Error()
 	}
-	s.catSync.Seq = s.syncSt.Seq
+	s.catSync.Seq = seq
 	s.mu.Unlock()
 	return err
 }
 
+// syncOnce is syncCatalog's work, under syncMu.
 func (s *Server) syncOnce(ctx context.Context) error {
-	s.syncMu.Lock()
-	defer s.syncMu.Unlock()
 	pub := s.cfg.Keys.PublicKey()
 	for range 4 {
 		seq, value, err := s.drive.LookupRoot(ctx, pub)
